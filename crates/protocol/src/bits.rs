@@ -1,0 +1,251 @@
+//! Bit-level writer and reader for the snapshot format.
+//!
+//! Bits are packed least significant first: bit `i` of the stream is bit `i % 8` of
+//! byte `i / 8`, and a multi-bit value is written starting from its least significant
+//! bit. After the last value the stream is padded with zero bits to a whole byte.
+//!
+//! [`BitWriter::write_varuint`] writes an unsigned integer in 4-bit groups, least
+//! significant group first, each followed by one continuation bit (1 = more groups
+//! follow). 0..=15 costs 5 bits, 16..=255 costs 10, a full `u32` at most 40.
+
+use crate::DecodeError;
+
+/// The most 4-bit groups a varuint may have (8 × 4 = 32 bits).
+const VARUINT_MAX_GROUPS: u32 = 8;
+
+/// Appends bits to a byte vector that the caller owns and may reuse.
+#[derive(Debug)]
+pub struct BitWriter<'a> {
+    out: &'a mut Vec<u8>,
+    accumulator: u64,
+    pending_bits: u32,
+    bits_written: usize,
+}
+
+impl<'a> BitWriter<'a> {
+    /// Starts writing at the end of `out` (which is usually empty).
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Self {
+            out,
+            accumulator: 0,
+            pending_bits: 0,
+            bits_written: 0,
+        }
+    }
+
+    /// Writes the low `count` bits of `value` (`count` ≤ 32); higher bits are ignored.
+    pub fn write_bits(&mut self, value: u32, count: u32) {
+        debug_assert!(count <= 32, "at most 32 bits at a time");
+        let count = count.min(32);
+        let masked = u64::from(value) & ((1u64 << count) - 1);
+        self.accumulator |= masked << self.pending_bits;
+        self.pending_bits += count;
+        self.bits_written += count as usize;
+        while self.pending_bits >= 8 {
+            // Truncation to the low byte is the point.
+            self.out.push((self.accumulator & 0xff) as u8);
+            self.accumulator >>= 8;
+            self.pending_bits -= 8;
+        }
+    }
+
+    /// Writes one bit.
+    pub fn write_bit(&mut self, bit: bool) {
+        self.write_bits(u32::from(bit), 1);
+    }
+
+    /// Writes an unsigned integer in 4-bit groups with continuation bits.
+    pub fn write_varuint(&mut self, mut value: u32) {
+        loop {
+            self.write_bits(value & 0xf, 4);
+            value >>= 4;
+            let more = value != 0;
+            self.write_bit(more);
+            if !more {
+                break;
+            }
+        }
+    }
+
+    /// Bits written so far, not counting padding.
+    pub fn bits_written(&self) -> usize {
+        self.bits_written
+    }
+
+    /// Pads to a whole byte with zero bits and returns the number of bytes this
+    /// writer appended.
+    pub fn finish(mut self) -> usize {
+        if self.pending_bits > 0 {
+            self.out.push((self.accumulator & 0xff) as u8);
+            self.pending_bits = 0;
+        }
+        self.bits_written.div_ceil(8)
+    }
+}
+
+/// The number of bits [`BitWriter::write_varuint`] spends on `value`.
+pub fn varuint_bits(value: u32) -> usize {
+    let significant = 32 - value.leading_zeros() as usize;
+    significant.div_ceil(4).max(1) * 5
+}
+
+/// Reads bits from a byte slice, in the order [`BitWriter`] wrote them.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    position: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// Reads from the start of `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self { data, position: 0 }
+    }
+
+    /// Bits not yet read, padding included.
+    pub fn remaining_bits(&self) -> usize {
+        self.data.len() * 8 - self.position
+    }
+
+    /// Reads `count` bits (`count` ≤ 32) as an unsigned integer.
+    pub fn read_bits(&mut self, count: u32) -> Result<u32, DecodeError> {
+        if count > 32 {
+            return Err(DecodeError::Malformed);
+        }
+        if self.remaining_bits() < count as usize {
+            return Err(DecodeError::UnexpectedEnd);
+        }
+        let mut value = 0u64;
+        let mut have = 0u32;
+        while have < count {
+            let byte = self.data[self.position / 8];
+            let offset = (self.position % 8) as u32;
+            let take = (8 - offset).min(count - have);
+            let bits = (u64::from(byte) >> offset) & ((1u64 << take) - 1);
+            value |= bits << have;
+            have += take;
+            self.position += take as usize;
+        }
+        // `count` ≤ 32, so the value fits.
+        Ok(value as u32)
+    }
+
+    /// Reads one bit.
+    pub fn read_bit(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.read_bits(1)? == 1)
+    }
+
+    /// Reads an unsigned integer written by [`BitWriter::write_varuint`].
+    pub fn read_varuint(&mut self) -> Result<u32, DecodeError> {
+        let mut value = 0u32;
+        for group in 0..VARUINT_MAX_GROUPS {
+            value |= self.read_bits(4)? << (4 * group);
+            if !self.read_bit()? {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::BadVarint)
+    }
+
+    /// Checks that only zero padding (fewer than 8 bits) is left.
+    pub fn finish(self) -> Result<(), DecodeError> {
+        let remaining = self.remaining_bits();
+        if remaining >= 8 {
+            return Err(DecodeError::TrailingBytes {
+                count: remaining / 8,
+            });
+        }
+        let mut reader = self;
+        if remaining > 0 && reader.read_bits(remaining as u32)? != 0 {
+            return Err(DecodeError::NonZeroPadding);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bits_are_packed_least_significant_first() {
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        writer.write_bit(true);
+        writer.write_bits(0b10, 2);
+        writer.write_bits(0x1ff, 9);
+        assert_eq!(writer.finish(), 2);
+        // bit0 = 1, bits1-2 = 0b10, bits 3-11 = 0x1ff
+        assert_eq!(out, vec![0b1111_1101, 0b0000_1111]);
+    }
+
+    #[test]
+    fn varuint_sizes_match_the_documented_cost() {
+        for (value, bits) in [(0u32, 5usize), (15, 5), (16, 10), (255, 10), (u32::MAX, 40)] {
+            let mut out = Vec::new();
+            let mut writer = BitWriter::new(&mut out);
+            writer.write_varuint(value);
+            assert_eq!(writer.bits_written(), bits, "value {value}");
+            assert_eq!(varuint_bits(value), bits);
+            writer.finish();
+            assert_eq!(BitReader::new(&out).read_varuint(), Ok(value));
+        }
+    }
+
+    #[test]
+    fn a_ninth_varuint_group_is_refused() {
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        for _ in 0..9 {
+            writer.write_bits(0xf, 4);
+            writer.write_bit(true);
+        }
+        writer.finish();
+        assert_eq!(
+            BitReader::new(&out).read_varuint(),
+            Err(DecodeError::BadVarint)
+        );
+    }
+
+    #[test]
+    fn reading_past_the_end_is_an_error() {
+        let mut reader = BitReader::new(&[0xff]);
+        assert_eq!(reader.read_bits(7), Ok(0x7f));
+        assert_eq!(reader.read_bits(2), Err(DecodeError::UnexpectedEnd));
+    }
+
+    #[test]
+    fn padding_must_be_zero_and_short() {
+        let mut reader = BitReader::new(&[0b0000_0011]);
+        assert_eq!(reader.read_bits(1), Ok(1));
+        assert_eq!(reader.finish(), Err(DecodeError::NonZeroPadding));
+        let reader = BitReader::new(&[0, 0]);
+        assert_eq!(
+            reader.finish(),
+            Err(DecodeError::TrailingBytes { count: 2 })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_sequence_of_fields_round_trips(fields in proptest::collection::vec((any::<u32>(), 0u32..=32, any::<bool>()), 0..64)) {
+            let mut out = Vec::new();
+            let mut writer = BitWriter::new(&mut out);
+            for &(value, count, as_varuint) in &fields {
+                if as_varuint { writer.write_varuint(value) } else { writer.write_bits(value, count) }
+            }
+            writer.finish();
+            let mut reader = BitReader::new(&out);
+            for &(value, count, as_varuint) in &fields {
+                if as_varuint {
+                    prop_assert_eq!(reader.read_varuint()?, value);
+                } else {
+                    let mask = if count == 32 { u32::MAX } else { (1u32 << count) - 1 };
+                    prop_assert_eq!(reader.read_bits(count)?, value & mask);
+                }
+            }
+            prop_assert_eq!(reader.finish(), Ok(()));
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Hard size limits. Decoders check these before they allocate anything.
+
+/// The most payload bytes one datagram may carry. Chromium reports a maximum
+/// datagram size of 1,295–1,358 bytes; 1,150 leaves room for QUIC and HTTP/3
+/// framing on every path we have measured, so a datagram is never fragmented.
+pub const MAX_DATAGRAM_PAYLOAD: usize = 1_150;
+
+/// The most bytes one message on the reliable stream may take (after its length
+/// prefix). Larger states are split by the sender.
+pub const MAX_STREAM_MESSAGE: usize = 16 * 1024;
+
+/// The longest auth token a hello may carry, in bytes.
+pub const MAX_AUTH_TOKEN_BYTES: usize = 2_048;
+
+/// The longest chat text, in bytes of UTF-8.
+pub const MAX_CHAT_BYTES: usize = 512;
+
+/// The longest free-text detail of a refusal, in bytes of UTF-8.
+pub const MAX_DETAIL_BYTES: usize = 256;
+
+/// The most entities one client's view (and so one snapshot) may hold.
+pub const MAX_VISIBLE_ENTITIES: usize = 1_024;

@@ -1,0 +1,497 @@
+//! The snapshot body: a client's view of a zone, bit-packed.
+//!
+//! A view is a list of [`EntityState`]s sorted by id, every field already quantized
+//! (see [`crate::quantize::fields`]). A body encodes one view either as a keyframe
+//! (no baseline) or as a delta against a baseline view the client acknowledged:
+//!
+//! ```text
+//! body      := [baseline section, only for a delta] entered section, zero padding
+//! baseline  := for each entity of the baseline, ascending id:
+//!                changed:1
+//!                if changed: present:1
+//!                  if present (the entity is still visible, and changed):
+//!                    position_changed:1  [small:1 (dx:8 dy:8 | x:20 y:20)]
+//!                    heading_changed:1   [heading:10]
+//!                    animation_changed:1 [animation:3]
+//!                    appearance_changed:1 [appearance:varuint]
+//!                  if not present: the entity left the view
+//! entered   := count:varuint, then for each entering entity, ascending id:
+//!                id_gap:varuint kind:2 appearance:varuint x:20 y:20 heading:10 animation:3
+//! ```
+//!
+//! An unchanged entity costs one bit; a walking avatar (small move, new heading) costs
+//! 1 + 1 + 1 + 1 + 16 + 1 + 10 + 1 + 1 = 33 bits. The first entered id is sent as its
+//! value, each further one as `id - previous - 1`.
+
+use crate::bits::{BitReader, BitWriter};
+use crate::limits::{MAX_DATAGRAM_PAYLOAD, MAX_VISIBLE_ENTITIES};
+use crate::messages::AnimationState;
+use crate::quantize::fields;
+use crate::{DecodeError, EncodeError, NetworkId};
+use serde::{Deserialize, Serialize};
+
+/// What kind of thing an entity is. Two bits; 3 is reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntityKind {
+    /// A player's avatar.
+    Avatar = 0,
+    /// A placed element that can move (static ones travel on the stream).
+    Element = 1,
+    /// A server-driven character.
+    Npc = 2,
+}
+
+impl EntityKind {
+    const fn from_bits(bits: u32) -> Option<Self> {
+        Some(match bits {
+            0 => Self::Avatar,
+            1 => Self::Element,
+            2 => Self::Npc,
+            _ => return None,
+        })
+    }
+}
+
+/// One entity as a client sees it, every field quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EntityState {
+    /// Stable network id.
+    pub id: NetworkId,
+    /// What it is.
+    pub kind: EntityKind,
+    /// Which catalogue appearance (avatar or element model) it shows.
+    pub appearance: u32,
+    /// Position x in [`fields::POSITION`] steps.
+    pub x: u32,
+    /// Position y in [`fields::POSITION`] steps.
+    pub y: u32,
+    /// Heading in [`fields::HEADING`] steps.
+    pub heading: u16,
+    /// Animation state.
+    pub animation: AnimationState,
+}
+
+impl EntityState {
+    /// Quantizes real values into an entity state.
+    pub fn quantize(
+        id: NetworkId,
+        kind: EntityKind,
+        appearance: u32,
+        position: [f32; 2],
+        heading: f32,
+        animation: AnimationState,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            appearance,
+            x: fields::POSITION.quantize(position[0]),
+            y: fields::POSITION.quantize(position[1]),
+            // HEADING has 10 bits, so the step fits in u16.
+            heading: fields::HEADING.quantize(heading) as u16,
+            animation,
+        }
+    }
+
+    /// Position in metres.
+    pub fn position(&self) -> [f32; 2] {
+        [
+            fields::POSITION.dequantize(self.x),
+            fields::POSITION.dequantize(self.y),
+        ]
+    }
+
+    /// Heading in radians.
+    pub fn heading_radians(&self) -> f32 {
+        fields::HEADING.dequantize(u32::from(self.heading))
+    }
+}
+
+/// What one body held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyStats {
+    /// Bytes of the body, padding included.
+    pub bytes: usize,
+    /// Bits of the body, padding excluded.
+    pub bits: usize,
+    /// Entities that entered the view.
+    pub entered: usize,
+    /// Entities that left it.
+    pub left: usize,
+    /// Baseline entities that changed.
+    pub updated: usize,
+    /// Baseline entities that did not.
+    pub unchanged: usize,
+}
+
+fn check_sorted(view: &[EntityState]) -> Result<(), EncodeError> {
+    if view.len() > MAX_VISIBLE_ENTITIES {
+        return Err(EncodeError::TooManyEntities {
+            count: view.len(),
+            max: MAX_VISIBLE_ENTITIES,
+        });
+    }
+    if view.windows(2).any(|pair| pair[0].id >= pair[1].id) {
+        return Err(EncodeError::UnsortedEntities);
+    }
+    Ok(())
+}
+
+fn write_full(writer: &mut BitWriter<'_>, entity: &EntityState) {
+    writer.write_bits(entity.kind as u32, fields::KIND_BITS);
+    writer.write_varuint(entity.appearance);
+    writer.write_bits(entity.x, fields::POSITION.bits);
+    writer.write_bits(entity.y, fields::POSITION.bits);
+    writer.write_bits(u32::from(entity.heading), fields::HEADING.bits);
+    writer.write_bits(entity.animation as u32, fields::ANIMATION_BITS);
+}
+
+fn small_delta(from: u32, to: u32) -> Option<u32> {
+    let delta = i64::from(to) - i64::from(from) + fields::POSITION_DELTA_OFFSET;
+    // In 0..256 means it fits the 8-bit field.
+    (0..1 << fields::POSITION_DELTA_BITS)
+        .contains(&delta)
+        .then_some(delta as u32)
+}
+
+fn write_update(writer: &mut BitWriter<'_>, old: &EntityState, new: &EntityState) {
+    let moved = old.x != new.x || old.y != new.y;
+    writer.write_bit(moved);
+    if moved {
+        match (small_delta(old.x, new.x), small_delta(old.y, new.y)) {
+            (Some(dx), Some(dy)) => {
+                writer.write_bit(true);
+                writer.write_bits(dx, fields::POSITION_DELTA_BITS);
+                writer.write_bits(dy, fields::POSITION_DELTA_BITS);
+            }
+            _ => {
+                writer.write_bit(false);
+                writer.write_bits(new.x, fields::POSITION.bits);
+                writer.write_bits(new.y, fields::POSITION.bits);
+            }
+        }
+    }
+    let turned = old.heading != new.heading;
+    writer.write_bit(turned);
+    if turned {
+        writer.write_bits(u32::from(new.heading), fields::HEADING.bits);
+    }
+    let animated = old.animation != new.animation;
+    writer.write_bit(animated);
+    if animated {
+        writer.write_bits(new.animation as u32, fields::ANIMATION_BITS);
+    }
+    let restyled = old.appearance != new.appearance;
+    writer.write_bit(restyled);
+    if restyled {
+        writer.write_varuint(new.appearance);
+    }
+}
+
+/// Encodes `view` as a delta against `baseline` (or as a keyframe if there is none),
+/// appending the body to `out`. Both views must be sorted by id.
+///
+/// An entity whose kind changed is sent as leaving and entering again.
+pub fn encode_body(
+    baseline: Option<&[EntityState]>,
+    view: &[EntityState],
+    out: &mut Vec<u8>,
+) -> Result<BodyStats, EncodeError> {
+    check_sorted(view)?;
+    let mut stats = BodyStats::default();
+    let mut writer = BitWriter::new(out);
+    let mut current = 0usize;
+    if let Some(baseline) = baseline {
+        check_sorted(baseline)?;
+        for old in baseline {
+            while current < view.len() && view[current].id < old.id {
+                current += 1;
+            }
+            match view.get(current) {
+                Some(new) if new.id == old.id && new.kind == old.kind => {
+                    current += 1;
+                    if new == old {
+                        writer.write_bit(false);
+                        stats.unchanged += 1;
+                    } else {
+                        writer.write_bit(true);
+                        writer.write_bit(true);
+                        write_update(&mut writer, old, new);
+                        stats.updated += 1;
+                    }
+                }
+                _ => {
+                    writer.write_bit(true);
+                    writer.write_bit(false);
+                    stats.left += 1;
+                }
+            }
+        }
+    }
+    let is_entering = |entity: &EntityState| match baseline {
+        None => true,
+        Some(baseline) => match baseline.binary_search_by_key(&entity.id, |e| e.id) {
+            Ok(index) => baseline[index].kind != entity.kind,
+            Err(_) => true,
+        },
+    };
+    let entering = view.iter().filter(|e| is_entering(e)).count();
+    // `check_sorted` bounds the count by MAX_VISIBLE_ENTITIES.
+    writer.write_varuint(entering as u32);
+    let mut next_id = 0u32;
+    for entity in view.iter().filter(|e| is_entering(e)) {
+        writer.write_varuint(entity.id.0 - next_id);
+        write_full(&mut writer, entity);
+        next_id = entity.id.0.saturating_add(1);
+        stats.entered += 1;
+    }
+    stats.bits = writer.bits_written();
+    stats.bytes = writer.finish();
+    Ok(stats)
+}
+
+fn read_full(reader: &mut BitReader<'_>, id: NetworkId) -> Result<EntityState, DecodeError> {
+    let kind = EntityKind::from_bits(reader.read_bits(fields::KIND_BITS)?)
+        .ok_or(DecodeError::UnknownVariant)?;
+    let appearance = reader.read_varuint()?;
+    let x = reader.read_bits(fields::POSITION.bits)?;
+    let y = reader.read_bits(fields::POSITION.bits)?;
+    let heading = reader.read_bits(fields::HEADING.bits)?;
+    let animation = AnimationState::from_bits(reader.read_bits(fields::ANIMATION_BITS)?)
+        .ok_or(DecodeError::UnknownVariant)?;
+    Ok(EntityState {
+        id,
+        kind,
+        appearance,
+        x,
+        y,
+        // 10 bits fit in u16.
+        heading: heading as u16,
+        animation,
+    })
+}
+
+fn apply_delta(from: u32, delta: u32) -> Result<u32, DecodeError> {
+    let value = i64::from(from) + i64::from(delta) - fields::POSITION_DELTA_OFFSET;
+    if (0..=i64::from(fields::POSITION.max_step())).contains(&value) {
+        // Within the 20-bit range by the check above.
+        Ok(value as u32)
+    } else {
+        Err(DecodeError::OutOfRange { field: "position" })
+    }
+}
+
+fn read_update(reader: &mut BitReader<'_>, old: &EntityState) -> Result<EntityState, DecodeError> {
+    let mut new = *old;
+    if reader.read_bit()? {
+        if reader.read_bit()? {
+            let dx = reader.read_bits(fields::POSITION_DELTA_BITS)?;
+            let dy = reader.read_bits(fields::POSITION_DELTA_BITS)?;
+            new.x = apply_delta(old.x, dx)?;
+            new.y = apply_delta(old.y, dy)?;
+        } else {
+            new.x = reader.read_bits(fields::POSITION.bits)?;
+            new.y = reader.read_bits(fields::POSITION.bits)?;
+        }
+    }
+    if reader.read_bit()? {
+        // 10 bits fit in u16.
+        new.heading = reader.read_bits(fields::HEADING.bits)? as u16;
+    }
+    if reader.read_bit()? {
+        new.animation = AnimationState::from_bits(reader.read_bits(fields::ANIMATION_BITS)?)
+            .ok_or(DecodeError::UnknownVariant)?;
+    }
+    if reader.read_bit()? {
+        new.appearance = reader.read_varuint()?;
+    }
+    Ok(new)
+}
+
+/// The fewest bits an entering entity can take: a 5-bit gap, the kind, a 5-bit
+/// appearance and the fixed fields. Used to refuse absurd counts before reading.
+const MIN_ENTERED_BITS: usize = 5
+    + fields::KIND_BITS as usize
+    + 5
+    + 2 * fields::POSITION.bits as usize
+    + fields::HEADING.bits as usize
+    + fields::ANIMATION_BITS as usize;
+
+/// Decodes a body against `baseline` (`None` for a keyframe), writing the resulting
+/// view, sorted by id, into `view` (which is cleared first).
+///
+/// `baseline` must be a view this decoder produced before (sorted by id).
+pub fn decode_body(
+    baseline: Option<&[EntityState]>,
+    body: &[u8],
+    view: &mut Vec<EntityState>,
+) -> Result<BodyStats, DecodeError> {
+    if body.len() > MAX_DATAGRAM_PAYLOAD {
+        return Err(DecodeError::TooLarge {
+            len: body.len(),
+            max: MAX_DATAGRAM_PAYLOAD,
+        });
+    }
+    view.clear();
+    let mut stats = BodyStats {
+        bytes: body.len(),
+        ..BodyStats::default()
+    };
+    let mut reader = BitReader::new(body);
+    for old in baseline.unwrap_or_default() {
+        if !reader.read_bit()? {
+            view.push(*old);
+            stats.unchanged += 1;
+        } else if reader.read_bit()? {
+            view.push(read_update(&mut reader, old)?);
+            stats.updated += 1;
+        } else {
+            stats.left += 1;
+        }
+    }
+    let kept = view.len();
+    let count = reader.read_varuint()? as usize;
+    if kept + count > MAX_VISIBLE_ENTITIES {
+        return Err(DecodeError::TooManyEntities {
+            count: kept + count,
+            max: MAX_VISIBLE_ENTITIES,
+        });
+    }
+    if count * MIN_ENTERED_BITS > reader.remaining_bits() {
+        return Err(DecodeError::UnexpectedEnd);
+    }
+    let mut next_id = 0u64;
+    for _ in 0..count {
+        let id = next_id + u64::from(reader.read_varuint()?);
+        let id = u32::try_from(id).map_err(|_| DecodeError::IdOverflow)?;
+        let entity = read_full(&mut reader, NetworkId(id))?;
+        if view[..kept]
+            .binary_search_by_key(&entity.id, |e| e.id)
+            .is_ok()
+        {
+            return Err(DecodeError::DuplicateEntity { id });
+        }
+        view.push(entity);
+        next_id = u64::from(id) + 1;
+    }
+    stats.entered = count;
+    stats.bits = body.len() * 8 - reader.remaining_bits();
+    reader.finish()?;
+    if count > 0 && kept > 0 {
+        view.sort_unstable_by_key(|e| e.id);
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+mod tests {
+    use super::*;
+
+    fn avatar(id: u32, x: u32, y: u32) -> EntityState {
+        EntityState {
+            id: NetworkId(id),
+            kind: EntityKind::Avatar,
+            appearance: 3,
+            x,
+            y,
+            heading: 100,
+            animation: AnimationState::Walk,
+        }
+    }
+
+    #[test]
+    fn an_unchanged_entity_costs_one_bit() {
+        let view: Vec<_> = (0..64).map(|i| avatar(i * 3, 1000 + i, 2000)).collect();
+        let mut out = Vec::new();
+        let stats = encode_body(Some(&view), &view, &mut out).unwrap();
+        // 64 one-bit flags and a 5-bit "no one entered".
+        assert_eq!(stats.bits, 64 + 5);
+        assert_eq!(stats.unchanged, 64);
+    }
+
+    #[test]
+    fn a_walking_avatar_costs_thirty_three_bits() {
+        let old = [avatar(7, 1000, 1000)];
+        let mut moved = old;
+        moved[0].x += 12;
+        moved[0].y -= 3;
+        moved[0].heading = 200;
+        let mut out = Vec::new();
+        let stats = encode_body(Some(&old), &moved, &mut out).unwrap();
+        assert_eq!(stats.bits, 33 + 5);
+        let mut view = Vec::new();
+        decode_body(Some(&old), &out, &mut view).unwrap();
+        assert_eq!(view, moved);
+    }
+
+    #[test]
+    fn enter_leave_and_kind_change_round_trip() {
+        let baseline = [avatar(1, 0, 0), avatar(5, 10, 10), avatar(9, 20, 20)];
+        let mut changed_kind = avatar(9, 20, 20);
+        changed_kind.kind = EntityKind::Npc;
+        let view = [
+            avatar(2, 5, 5),
+            avatar(5, 900_000, 10),
+            changed_kind,
+            avatar(40, 1, 1),
+        ];
+        let mut out = Vec::new();
+        let sent = encode_body(Some(&baseline), &view, &mut out).unwrap();
+        assert_eq!((sent.left, sent.updated, sent.entered), (2, 1, 3));
+        let mut decoded = Vec::new();
+        let got = decode_body(Some(&baseline), &out, &mut decoded).unwrap();
+        assert_eq!(decoded, view);
+        assert_eq!((got.left, got.updated, got.entered), (2, 1, 3));
+    }
+
+    #[test]
+    fn unsorted_views_are_refused() {
+        let view = [avatar(5, 0, 0), avatar(2, 0, 0)];
+        assert_eq!(
+            encode_body(None, &view, &mut Vec::new()),
+            Err(EncodeError::UnsortedEntities)
+        );
+    }
+
+    #[test]
+    fn a_delta_past_the_edge_is_refused() {
+        let old = [avatar(1, 0, 0)];
+        // changed, present, moved, small, dx = 0 (-128 steps) ...
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        for bit in [true, true, true, true] {
+            writer.write_bit(bit);
+        }
+        writer.write_bits(0, 8);
+        writer.write_bits(128, 8);
+        writer.finish();
+        assert_eq!(
+            decode_body(Some(&old), &out, &mut Vec::new()),
+            Err(DecodeError::OutOfRange { field: "position" })
+        );
+    }
+
+    #[test]
+    fn a_huge_entered_count_is_refused_before_reading() {
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        writer.write_varuint(2_000);
+        writer.finish();
+        assert!(matches!(
+            decode_body(None, &out, &mut Vec::new()),
+            Err(DecodeError::TooManyEntities { .. })
+        ));
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        writer.write_varuint(900);
+        writer.finish();
+        assert_eq!(
+            decode_body(None, &out, &mut Vec::new()),
+            Err(DecodeError::UnexpectedEnd)
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Interest management: which entities each subscriber sees.
+//!
+//! Every tick, [`rebuild_moving_index`] puts every moving entity in the
+//! [`UniformGrid`], then [`update_interest`] recomputes each subscriber's visible set:
+//! an entity enters within `interest_radius` and leaves only beyond
+//! `interest_radius + interest_hysteresis` (hysteresis). When more than
+//! `max_visible_entities` qualify, the nearest are kept. The difference against the
+//! previous set becomes [`InterestEvent`]s, in subscriber order then id order.
+//!
+//! Static elements are not in the moving set; they live in the R-tree of
+//! [`crate::statics`] and reach clients with the space, on the reliable stream.
+
+mod grid;
+
+use bevy_ecs::prelude::*;
+use meridian_protocol::NetworkId;
+
+pub use grid::{GridEntry, UniformGrid};
+
+use crate::Settings;
+use crate::components::{Avatar, ClientId, Interest, Position, Replicated, StaticElement};
+
+/// Whether an entity entered or left a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterestChange {
+    /// It is now visible.
+    Entered,
+    /// It is no longer visible.
+    Left,
+}
+
+/// One change to one subscriber's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InterestEvent {
+    /// Whose view changed.
+    pub subscriber: ClientId,
+    /// Which entity.
+    pub entity: NetworkId,
+    /// How.
+    pub change: InterestChange,
+}
+
+/// The grid of moving entities, as of the current tick.
+#[derive(Resource, Debug)]
+pub(crate) struct MovingIndex(pub(crate) UniformGrid);
+
+/// Every subscriber's visible set, back to back in one arena, double-buffered: the
+/// update reads last tick's sets from `current` while it writes this tick's into
+/// `next`, then swaps. One arena's total size is far steadier than thousands of
+/// per-subscriber vectors, so once warmed up it never grows.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct VisibleSets {
+    pub(crate) current: Vec<NetworkId>,
+    next: Vec<NetworkId>,
+}
+
+/// This tick's interest events.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct InterestEvents(pub(crate) Vec<InterestEvent>);
+
+/// Buffers reused by [`update_interest`] across subscribers and ticks.
+#[derive(Default)]
+pub(crate) struct InterestScratch {
+    candidates: Vec<(NetworkId, f32)>,
+}
+
+/// The grid cell size for a zone: half the outer (leave) radius, so a query spans
+/// at most 5 × 5 cells and scans about twice the circle's area. Chosen by the
+/// `interest_index` bench (see docs/BENCHMARKS.md).
+pub fn grid_cell_size(interest_radius: f32, interest_hysteresis: f32) -> f32 {
+    (interest_radius + interest_hysteresis) / 2.0
+}
+
+/// InterestSet, first: index every moving entity.
+pub(crate) fn rebuild_moving_index(
+    mut index: ResMut<MovingIndex>,
+    moving: Query<(&Replicated, &Position), Without<StaticElement>>,
+) {
+    index.0.rebuild(
+        moving
+            .iter()
+            .map(|(replicated, position)| (replicated.id, position.0)),
+    );
+}
+
+/// InterestSet, second: recompute every subscriber's view and emit the changes.
+pub(crate) fn update_interest(
+    settings: Res<Settings>,
+    index: Res<MovingIndex>,
+    mut events: ResMut<InterestEvents>,
+    mut sets: ResMut<VisibleSets>,
+    mut scratch: Local<InterestScratch>,
+    mut subscribers: Query<(&Avatar, &Replicated, &Position, &mut Interest)>,
+) {
+    let config = &settings.0;
+    let enter_squared = config.interest_radius * config.interest_radius;
+    let leave_radius = config.interest_radius + config.interest_hysteresis;
+    let InterestScratch { candidates } = &mut *scratch;
+    let VisibleSets { current, next } = &mut *sets;
+    next.clear();
+    // Headroom, so that a crowd slowly thickening does not reallocate every tick.
+    next.reserve(current.len() + current.len() / 4 + 64);
+    let previous_events = events.0.len();
+    events.0.clear();
+    events.0.reserve(2 * previous_events + 64);
+    for (avatar, replicated, position, mut interest) in &mut subscribers {
+        candidates.clear();
+        let previous = current.get(interest.range()).unwrap_or_default();
+        index
+            .0
+            .for_each_within(position.0, leave_radius, |entry, distance_squared| {
+                if entry.id != replicated.id
+                    && (distance_squared <= enter_squared
+                        || previous.binary_search(&entry.id).is_ok())
+                {
+                    candidates.push((entry.id, distance_squared));
+                }
+            });
+        if candidates.len() > config.max_visible_entities {
+            candidates.select_nth_unstable_by(config.max_visible_entities, |a, b| {
+                a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))
+            });
+            candidates.truncate(config.max_visible_entities);
+        }
+        candidates.sort_unstable_by_key(|&(id, _)| id);
+        emit_changes(avatar.client, previous, candidates, &mut events.0);
+        // Arena offsets fit u32: at most max_visible_entities (≤ 1,024) per
+        // subscriber, and a zone holds far fewer than 4 million subscribers.
+        *interest = Interest {
+            start: next.len() as u32,
+            len: candidates.len() as u32,
+        };
+        next.extend(candidates.iter().map(|&(id, _)| id));
+    }
+    std::mem::swap(current, next);
+}
+
+/// Walks two sorted id lists and records what entered and what left.
+fn emit_changes(
+    subscriber: ClientId,
+    before: &[NetworkId],
+    after: &[(NetworkId, f32)],
+    events: &mut Vec<InterestEvent>,
+) {
+    let (mut i, mut j) = (0, 0);
+    let mut push = |entity, change| {
+        events.push(InterestEvent {
+            subscriber,
+            entity,
+            change,
+        })
+    };
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(&old), Some(&(new, _))) if old == new => {
+                i += 1;
+                j += 1;
+            }
+            (Some(&old), Some(&(new, _))) if old < new => {
+                push(old, InterestChange::Left);
+                i += 1;
+            }
+            (Some(&old), None) => {
+                push(old, InterestChange::Left);
+                i += 1;
+            }
+            (_, Some(&(new, _))) => {
+                push(new, InterestChange::Entered);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! A Meridian zone: a fixed-tick `bevy_ecs` simulation with server-authoritative
+//! movement and interest management.
+//!
+//! A [`Zone`] owns a `World` and a `Schedule` and advances only when
+//! [`Zone::step`] is called with that tick's inputs. There is no clock, thread or
+//! unseeded randomness inside: the caller decides when a tick happens, and the same
+//! inputs give the same [`TickOutput::state_hash`].
+//!
+//! # One tick
+//!
+//! The schedule runs five system sets, in this order and no other:
+//!
+//! 1. [`InputSet`]: refill each avatar's input credits, then validate every input
+//!    (see [`input`]); accepted ones set velocity, heading and animation, rejected
+//!    ones are counted by [`RejectReason`] and never applied.
+//! 2. [`MovementSet`]: integrate velocities, stopping at the world's edge, at static
+//!    elements, and when a client has been silent for `input_hold_ticks`.
+//! 3. [`GameplaySet`]: gameplay rules (empty in this release).
+//! 4. [`InterestSet`]: rebuild the moving-entity grid and every subscriber's view,
+//!    with hysteresis, emitting enter / leave events (see [`interest`]).
+//! 5. [`ReplicationSet`]: quantize every moving entity once for all clients and
+//!    hash the result.
+//!
+//! Static elements live in an R-tree (collision, region queries); moving entities in
+//! a uniform grid rebuilt each tick, which the `interest_index` bench chose over an
+//! R-tree (docs/BENCHMARKS.md). A tick in steady state allocates nothing.
+
+pub mod agents;
+mod components;
+mod config;
+pub mod input;
+pub mod interest;
+pub mod math;
+mod movement;
+mod replication;
+mod statics;
+mod zone;
+
+use bevy_ecs::prelude::*;
+
+pub use components::ClientId;
+pub use config::{ConfigError, SimConfig};
+pub use input::{ClientInput, RejectReason, Rejection, RejectionCounts};
+pub use interest::{InterestChange, InterestEvent};
+pub use math::{Aabb, Vec2};
+pub use zone::{AvatarSpawn, AvatarState, ElementPlacement, SpawnError, TickOutput, Zone};
+
+/// Validate inputs and apply the accepted ones.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InputSet;
+
+/// Move avatars.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MovementSet;
+
+/// Gameplay rules.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GameplaySet;
+
+/// Update the spatial index and every subscriber's view.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InterestSet;
+
+/// Quantize the replicated state once for all clients.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReplicationSet;
+
+/// The zone's configuration, as a resource.
+#[derive(Resource, Debug)]
+pub(crate) struct Settings(pub(crate) SimConfig);
+
+/// The tick counter.
+#[derive(Resource, Debug)]
+pub(crate) struct TickClock {
+    pub(crate) tick: u64,
+}

@@ -1,0 +1,413 @@
+//! [`Zone`]: one zone's world, its schedule, and the only way to advance it.
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::ScheduleLabel;
+use meridian_protocol::snapshot::{EntityKind, EntityState};
+use meridian_protocol::{AnimationState, NetworkId};
+use thiserror::Error;
+
+use crate::components::{
+    Animation, Avatar, ClientId, Heading, InputState, Interest, Position, Replicated,
+    StaticElement, Velocity,
+};
+use crate::input::{
+    ClientInput, Clients, PendingInputs, Rejection, RejectionCounts, Rejections, inside_world,
+    refill_input_credits, validate_inputs,
+};
+use crate::interest::{
+    InterestEvent, InterestEvents, MovingIndex, UniformGrid, VisibleSets, grid_cell_size,
+    rebuild_moving_index, update_interest,
+};
+use crate::math::{Aabb, Vec2};
+use crate::movement::apply_movement;
+use crate::replication::{ReplicatedStates, collect_replicated_states};
+use crate::statics::StaticIndex;
+use crate::{
+    ConfigError, GameplaySet, InputSet, InterestSet, MovementSet, ReplicationSet, Settings,
+    SimConfig, TickClock,
+};
+
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+struct ZoneTick;
+
+/// Why a spawn, despawn or placement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The client already has an avatar here.
+    #[error("client {0:?} already has an avatar in this zone")]
+    ClientAlreadyPresent(ClientId),
+    /// The client has no avatar here.
+    #[error("client {0:?} has no avatar in this zone")]
+    UnknownClient(ClientId),
+    /// No element has this id.
+    #[error("no element {0}")]
+    UnknownElement(NetworkId),
+    /// The position or footprint is not wholly inside the world.
+    #[error("outside the world's bounds")]
+    OutOfBounds,
+    /// The spot is taken by an element (or, for an element, by an avatar).
+    #[error("the spot is occupied")]
+    Occupied,
+    /// The zone has handed out every network id.
+    #[error("no network ids left")]
+    IdsExhausted,
+}
+
+/// Where and how a new avatar appears.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AvatarSpawn {
+    /// Where it stands.
+    pub position: Vec2,
+    /// Which way it faces, radians.
+    pub heading: f32,
+    /// Catalogue appearance.
+    pub appearance: u32,
+}
+
+/// A static element to place.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ElementPlacement {
+    /// Its footprint.
+    pub bounds: Aabb,
+    /// Catalogue appearance.
+    pub appearance: u32,
+}
+
+/// An avatar's state, for inspection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AvatarState {
+    /// Its network id.
+    pub id: NetworkId,
+    /// Where it is.
+    pub position: Vec2,
+    /// Where it is going, metres per second.
+    pub velocity: Vec2,
+    /// Which way it faces.
+    pub heading: f32,
+    /// What it is doing.
+    pub animation: AnimationState,
+}
+
+/// What one tick did. Borrows the zone's buffers, so a tick allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct TickOutput<'a> {
+    /// The tick just simulated (the first is 1).
+    pub tick: u64,
+    /// Hash of the replicated state after this tick; equal inputs give equal hashes.
+    pub state_hash: u64,
+    /// Inputs accepted this tick.
+    pub accepted_inputs: usize,
+    /// Inputs rejected this tick, in arrival order.
+    pub rejections: &'a [Rejection],
+    /// Entities entering and leaving views, by subscriber then entity.
+    pub interest_events: &'a [InterestEvent],
+    /// Every moving entity's quantized state, sorted by id.
+    pub states: &'a [EntityState],
+}
+
+/// One zone: a `bevy_ecs` world and schedule that advance only in [`Zone::step`].
+///
+/// No clock, thread or random source lives inside; the same calls in the same order
+/// give the same state, tick by tick.
+pub struct Zone {
+    world: World,
+    schedule: Schedule,
+    next_network_id: u32,
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zone")
+            .field("tick", &self.tick())
+            .field("avatars", &self.avatar_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Zone {
+    /// A new, empty zone.
+    pub fn new(config: SimConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut world = World::new();
+        let cell = grid_cell_size(config.interest_radius, config.interest_hysteresis);
+        world.insert_resource(MovingIndex(UniformGrid::new(
+            config.world_width,
+            config.world_height,
+            cell,
+        )));
+        world.insert_resource(Settings(config));
+        world.insert_resource(TickClock { tick: 0 });
+        world.insert_resource(PendingInputs::default());
+        world.insert_resource(Clients::default());
+        world.insert_resource(Rejections::default());
+        world.insert_resource(StaticIndex::default());
+        world.insert_resource(InterestEvents::default());
+        world.insert_resource(VisibleSets::default());
+        world.insert_resource(ReplicatedStates::default());
+
+        let mut schedule = Schedule::new(ZoneTick);
+        schedule.configure_sets(
+            (
+                InputSet,
+                MovementSet,
+                GameplaySet,
+                InterestSet,
+                ReplicationSet,
+            )
+                .chain(),
+        );
+        schedule.add_systems((
+            (refill_input_credits, validate_inputs)
+                .chain()
+                .in_set(InputSet),
+            apply_movement.in_set(MovementSet),
+            (rebuild_moving_index, update_interest)
+                .chain()
+                .in_set(InterestSet),
+            collect_replicated_states.in_set(ReplicationSet),
+        ));
+        Ok(Self {
+            world,
+            schedule,
+            next_network_id: 1,
+        })
+    }
+
+    /// The zone's configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.world.resource::<Settings>().0
+    }
+
+    /// The last tick simulated (0 before the first step).
+    pub fn tick(&self) -> u64 {
+        self.world.resource::<TickClock>().tick
+    }
+
+    /// How many avatars are in the zone.
+    pub fn avatar_count(&self) -> usize {
+        self.world.resource::<Clients>().0.len()
+    }
+
+    /// How many static elements are placed.
+    pub fn element_count(&self) -> usize {
+        self.world.resource::<StaticIndex>().len()
+    }
+
+    fn allocate_id(&mut self) -> Result<NetworkId, SpawnError> {
+        let id = NetworkId(self.next_network_id);
+        self.next_network_id = self
+            .next_network_id
+            .checked_add(1)
+            .ok_or(SpawnError::IdsExhausted)?;
+        Ok(id)
+    }
+
+    /// Puts a client's avatar into the zone. It takes part from the next step.
+    pub fn spawn_avatar(
+        &mut self,
+        client: ClientId,
+        spawn: AvatarSpawn,
+    ) -> Result<NetworkId, SpawnError> {
+        let config = self.config();
+        if self.world.resource::<Clients>().0.contains_key(&client) {
+            return Err(SpawnError::ClientAlreadyPresent(client));
+        }
+        if !inside_world(config, spawn.position) || !spawn.heading.is_finite() {
+            return Err(SpawnError::OutOfBounds);
+        }
+        let radius = config.avatar_radius;
+        let burst = config.input_burst;
+        if self
+            .world
+            .resource::<StaticIndex>()
+            .blocks(spawn.position, radius)
+        {
+            return Err(SpawnError::Occupied);
+        }
+        let id = self.allocate_id()?;
+        let entity = self
+            .world
+            .spawn((
+                Replicated {
+                    id,
+                    kind: EntityKind::Avatar,
+                    appearance: spawn.appearance,
+                },
+                Position(spawn.position),
+                Heading(spawn.heading),
+                Velocity(Vec2::ZERO),
+                Animation(AnimationState::Idle),
+                Avatar { client },
+                InputState {
+                    last_sequence: None,
+                    credits: burst,
+                    ticks_since_input: 0,
+                },
+                Interest::default(),
+            ))
+            .id();
+        self.world
+            .resource_mut::<Clients>()
+            .0
+            .insert(client, entity);
+        Ok(id)
+    }
+
+    /// Removes a client's avatar. Others see it leave on the next step.
+    pub fn despawn_avatar(&mut self, client: ClientId) -> Result<NetworkId, SpawnError> {
+        let entity = self
+            .world
+            .resource_mut::<Clients>()
+            .0
+            .remove(&client)
+            .ok_or(SpawnError::UnknownClient(client))?;
+        let id = self
+            .world
+            .get::<Replicated>(entity)
+            .map(|replicated| replicated.id)
+            .ok_or(SpawnError::UnknownClient(client))?;
+        self.world.despawn(entity);
+        Ok(id)
+    }
+
+    /// Places a static element. Refused outside the world or on top of an avatar
+    /// or another element.
+    pub fn place_element(&mut self, placement: ElementPlacement) -> Result<NetworkId, SpawnError> {
+        let config = self.config();
+        let bounds = placement.bounds;
+        if !bounds.within(config.world_width, config.world_height) {
+            return Err(SpawnError::OutOfBounds);
+        }
+        let radius = config.avatar_radius;
+        if self.world.resource::<StaticIndex>().overlaps(bounds) {
+            return Err(SpawnError::Occupied);
+        }
+        let mut avatars = self.world.query_filtered::<&Position, With<Avatar>>();
+        if avatars
+            .iter(&self.world)
+            .any(|position| bounds.intersects_circle(position.0, radius))
+        {
+            return Err(SpawnError::Occupied);
+        }
+        let id = self.allocate_id()?;
+        let center = Vec2::new(
+            (bounds.min.x + bounds.max.x) / 2.0,
+            (bounds.min.y + bounds.max.y) / 2.0,
+        );
+        self.world.spawn((
+            Replicated {
+                id,
+                kind: EntityKind::Element,
+                appearance: placement.appearance,
+            },
+            Position(center),
+            Heading(0.0),
+            StaticElement { bounds },
+        ));
+        self.world.resource_mut::<StaticIndex>().insert(id, bounds);
+        Ok(id)
+    }
+
+    /// Removes a static element.
+    pub fn remove_element(&mut self, id: NetworkId) -> Result<(), SpawnError> {
+        let mut elements = self.world.query::<(Entity, &Replicated, &StaticElement)>();
+        let (entity, bounds) = elements
+            .iter(&self.world)
+            .find(|(_, replicated, _)| replicated.id == id)
+            .map(|(entity, _, element)| (entity, element.bounds))
+            .ok_or(SpawnError::UnknownElement(id))?;
+        self.world.resource_mut::<StaticIndex>().remove(id, bounds);
+        self.world.despawn(entity);
+        Ok(())
+    }
+
+    /// Advances the zone by one tick with these inputs.
+    pub fn step(&mut self, inputs: &[ClientInput]) -> TickOutput<'_> {
+        self.world.resource_mut::<TickClock>().tick += 1;
+        {
+            let mut pending = self.world.resource_mut::<PendingInputs>();
+            pending.0.clear();
+            pending.0.extend_from_slice(inputs);
+        }
+        {
+            let mut rejections = self.world.resource_mut::<Rejections>();
+            rejections.this_tick.clear();
+            rejections.accepted_this_tick = 0;
+        }
+        self.schedule.run(&mut self.world);
+
+        let rejections = self.world.resource::<Rejections>();
+        let replicated = self.world.resource::<ReplicatedStates>();
+        TickOutput {
+            tick: self.world.resource::<TickClock>().tick,
+            state_hash: replicated.hash,
+            accepted_inputs: rejections.accepted_this_tick,
+            rejections: &rejections.this_tick,
+            interest_events: &self.world.resource::<InterestEvents>().0,
+            states: &replicated.states,
+        }
+    }
+
+    /// Every rejection counted since the zone started, by reason.
+    pub fn rejection_counts(&self) -> RejectionCounts {
+        self.world.resource::<Rejections>().totals
+    }
+
+    /// A client's avatar.
+    pub fn avatar(&self, client: ClientId) -> Option<AvatarState> {
+        let entity = *self.world.resource::<Clients>().0.get(&client)?;
+        let entity = self.world.get_entity(entity).ok()?;
+        Some(AvatarState {
+            id: entity.get::<Replicated>()?.id,
+            position: entity.get::<Position>()?.0,
+            velocity: entity.get::<Velocity>()?.0,
+            heading: entity.get::<Heading>()?.0,
+            animation: entity.get::<Animation>()?.0,
+        })
+    }
+
+    /// The ids a client saw after the last step, sorted.
+    pub fn visible(&self, client: ClientId) -> Option<&[NetworkId]> {
+        let entity = *self.world.resource::<Clients>().0.get(&client)?;
+        let interest = *self.world.get::<Interest>(entity)?;
+        self.world
+            .resource::<VisibleSets>()
+            .current
+            .get(interest.range())
+    }
+
+    /// Writes a client's view after the last step (the quantized states of what it
+    /// sees, sorted by id) into `out`, which is cleared first. False if the client
+    /// has no avatar here.
+    pub fn view_of(&self, client: ClientId, out: &mut Vec<EntityState>) -> bool {
+        out.clear();
+        let Some(visible) = self.visible(client) else {
+            return false;
+        };
+        let states = &self.world.resource::<ReplicatedStates>().states;
+        out.extend(visible.iter().filter_map(|id| {
+            states
+                .binary_search_by_key(id, |state| state.id)
+                .ok()
+                .map(|index| states[index])
+        }));
+        true
+    }
+
+    /// Appends the ids of avatars within `radius` of `center`, as of the last step
+    /// (for proximity chat and region effects).
+    pub fn avatars_near(&self, center: Vec2, radius: f32, out: &mut Vec<NetworkId>) {
+        self.world
+            .resource::<MovingIndex>()
+            .0
+            .for_each_within(center, radius, |entry, _| out.push(entry.id));
+    }
+
+    /// Appends the ids of static elements overlapping `region`.
+    pub fn elements_in(&self, region: Aabb, out: &mut Vec<NetworkId>) {
+        self.world
+            .resource::<StaticIndex>()
+            .elements_in(region, out);
+    }
+}
