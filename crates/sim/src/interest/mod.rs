@@ -17,6 +17,10 @@ use meridian_protocol::NetworkId;
 
 pub use grid::{GridEntry, UniformGrid};
 
+/// The ECS entity stored in each [`GridEntry`] (re-exported so that users of the
+/// grid need not depend on `bevy_ecs`).
+pub use bevy_ecs::entity::Entity as GridEntity;
+
 use crate::Settings;
 use crate::components::{Avatar, ClientId, Interest, Position, Replicated, StaticElement};
 
@@ -74,23 +78,27 @@ pub fn grid_cell_size(interest_radius: f32, interest_hysteresis: f32) -> f32 {
 /// InterestSet, first: index every moving entity.
 pub(crate) fn rebuild_moving_index(
     mut index: ResMut<MovingIndex>,
-    moving: Query<(&Replicated, &Position), Without<StaticElement>>,
+    moving: Query<(Entity, &Replicated, &Position), Without<StaticElement>>,
 ) {
     index.0.rebuild(
         moving
             .iter()
-            .map(|(replicated, position)| (replicated.id, position.0)),
+            .map(|(entity, replicated, position)| (entity, replicated.id, position.0)),
     );
 }
 
 /// InterestSet, second: recompute every subscriber's view and emit the changes.
+///
+/// Subscribers are visited in grid order, not ECS order, so that consecutive
+/// queries touch the same cells while they are still in cache (this halved the
+/// update at 10k entities; see docs/BENCHMARKS.md).
 pub(crate) fn update_interest(
     settings: Res<Settings>,
     index: Res<MovingIndex>,
     mut events: ResMut<InterestEvents>,
     mut sets: ResMut<VisibleSets>,
     mut scratch: Local<InterestScratch>,
-    mut subscribers: Query<(&Avatar, &Replicated, &Position, &mut Interest)>,
+    mut subscribers: Query<(&Avatar, &mut Interest)>,
 ) {
     let config = &settings.0;
     let enter_squared = config.interest_radius * config.interest_radius;
@@ -103,19 +111,24 @@ pub(crate) fn update_interest(
     let previous_events = events.0.len();
     events.0.clear();
     events.0.reserve(2 * previous_events + 64);
-    for (avatar, replicated, position, mut interest) in &mut subscribers {
+    for subscriber in index.0.entries() {
+        let Ok((avatar, mut interest)) = subscribers.get_mut(subscriber.entity) else {
+            continue;
+        };
         candidates.clear();
         let previous = current.get(interest.range()).unwrap_or_default();
-        index
-            .0
-            .for_each_within(position.0, leave_radius, |entry, distance_squared| {
-                if entry.id != replicated.id
+        index.0.for_each_within(
+            subscriber.position,
+            leave_radius,
+            |entry, distance_squared| {
+                if entry.id != subscriber.id
                     && (distance_squared <= enter_squared
                         || previous.binary_search(&entry.id).is_ok())
                 {
                     candidates.push((entry.id, distance_squared));
                 }
-            });
+            },
+        );
         if candidates.len() > config.max_visible_entities {
             candidates.select_nth_unstable_by(config.max_visible_entities, |a, b| {
                 a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))

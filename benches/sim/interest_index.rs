@@ -1,0 +1,105 @@
+//! Which spatial index for the moving set: an R-tree (`rstar`) bulk-loaded every
+//! tick, an R-tree updated by remove / insert of every moved entity, or the uniform
+//! grid rebuilt every tick. Each iteration moves every entity one 20 Hz tick, updates
+//! the index, and runs one interest query (radius 35 m = 30 + 5 hysteresis) per
+//! entity, counting the neighbours found.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use meridian_benches::{Crowd, crowd_config};
+use meridian_protocol::NetworkId;
+use meridian_sim::interest::{UniformGrid, grid_cell_size};
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+use std::hint::black_box;
+
+type Point = GeomWithData<[f32; 2], u32>;
+
+const QUERY_RADIUS: f32 = 35.0;
+const DT: f32 = 0.05;
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("interest_index");
+    group.sample_size(10);
+    for entities in [10_000usize, 100_000] {
+        let config = crowd_config(entities);
+        let side = config.world_width;
+
+        let mut crowd = Crowd::new(entities, side, 7);
+        let cell = grid_cell_size(config.interest_radius, config.interest_hysteresis);
+        let mut grid = UniformGrid::new(side, side, cell);
+        group.bench_function(BenchmarkId::new("grid_rebuild", entities), |b| {
+            b.iter(|| {
+                crowd.step(DT);
+                grid.rebuild(
+                    crowd
+                        .positions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &p)| (bevy_ecs_placeholder(), NetworkId(i as u32), p)),
+                );
+                let mut found = 0usize;
+                for &p in &crowd.positions {
+                    grid.for_each_within(p, QUERY_RADIUS, |_, _| found += 1);
+                }
+                black_box(found)
+            })
+        });
+
+        let mut crowd = Crowd::new(entities, side, 7);
+        group.bench_function(BenchmarkId::new("rtree_bulk_load", entities), |b| {
+            b.iter(|| {
+                crowd.step(DT);
+                let points: Vec<Point> = crowd
+                    .positions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| GeomWithData::new([p.x, p.y], i as u32))
+                    .collect();
+                let tree = RTree::bulk_load(points);
+                let mut found = 0usize;
+                for p in &crowd.positions {
+                    found += tree
+                        .locate_within_distance([p.x, p.y], QUERY_RADIUS * QUERY_RADIUS)
+                        .count();
+                }
+                black_box(found)
+            })
+        });
+
+        let mut crowd = Crowd::new(entities, side, 7);
+        let mut tree = RTree::bulk_load(
+            crowd
+                .positions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| GeomWithData::new([p.x, p.y], i as u32))
+                .collect(),
+        );
+        group.bench_function(BenchmarkId::new("rtree_remove_insert", entities), |b| {
+            b.iter(|| {
+                let before = crowd.positions.clone();
+                crowd.step(DT);
+                for (i, (old, new)) in before.iter().zip(&crowd.positions).enumerate() {
+                    tree.remove(&GeomWithData::new([old.x, old.y], i as u32));
+                    tree.insert(GeomWithData::new([new.x, new.y], i as u32));
+                }
+                let mut found = 0usize;
+                for p in &crowd.positions {
+                    found += tree
+                        .locate_within_distance([p.x, p.y], QUERY_RADIUS * QUERY_RADIUS)
+                        .count();
+                }
+                black_box(found)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The grid stores an ECS entity per entry; the bench has none to give.
+fn bevy_ecs_placeholder() -> meridian_sim::interest::GridEntity {
+    meridian_sim::interest::GridEntity::PLACEHOLDER
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,41 @@
+//! One full `Zone::step` (inputs, movement, interest, replication) with wandering
+//! agents at 10k and 100k avatars, about 30 neighbours each. Planning the agents'
+//! inputs is not timed.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use meridian_benches::crowd_config;
+use meridian_sim::Zone;
+use meridian_sim::agents::Wanderers;
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("zone_tick");
+    group.sample_size(10);
+    for entities in [10_000usize, 100_000] {
+        let mut zone = Zone::new(crowd_config(entities)).expect("valid config");
+        let mut agents = Wanderers::spawn(&mut zone, entities, 0, 3).expect("room to spawn");
+        let mut inputs = Vec::new();
+        for _ in 0..20 {
+            agents.plan(&zone, &mut inputs);
+            zone.step(&inputs);
+        }
+        group.bench_function(BenchmarkId::new("step", entities), |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    agents.plan(&zone, &mut inputs);
+                    let begun = Instant::now();
+                    let output = zone.step(&inputs);
+                    total += begun.elapsed();
+                    std::hint::black_box(output.state_hash);
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
