@@ -127,6 +127,36 @@ impl UniformGrid {
         }
     }
 
+    /// Appends `(id, distance²)` of every entry within `radius` of `center` to `out`.
+    ///
+    /// The same result as [`Self::for_each_within`], written without a branch per
+    /// entry: every entry is written, and the write position advances only for
+    /// those inside. About half of the scanned entries are inside, so a branch
+    /// would be mispredicted half the time.
+    pub fn collect_within(&self, center: Vec2, radius: f32, out: &mut Vec<(NetworkId, f32)>) {
+        let radius_squared = radius * radius;
+        let first_column = self.column_of(center.x - radius);
+        let last_column = self.column_of(center.x + radius);
+        let first_row = self.row_of(center.y - radius);
+        let last_row = self.row_of(center.y + radius);
+        for row in first_row..=last_row {
+            let begin = self.cell_starts[row * self.columns + first_column] as usize;
+            let end = self.cell_starts[row * self.columns + last_column + 1] as usize;
+            let slice = &self.entries[begin..end];
+            let mut kept = out.len();
+            out.resize(kept + slice.len(), (NetworkId(0), 0.0));
+            let window = &mut out[kept..];
+            let mut written = 0;
+            for entry in slice {
+                let distance_squared = entry.position.distance_squared(center);
+                window[written] = (entry.id, distance_squared);
+                written += usize::from(distance_squared <= radius_squared);
+            }
+            kept += written;
+            out.truncate(kept);
+        }
+    }
+
     /// Every entry, cell by cell, row by row: nearby entries are near each other.
     pub fn entries(&self) -> &[GridEntry] {
         &self.entries
@@ -164,6 +194,11 @@ mod tests {
             let mut found = Vec::new();
             grid.for_each_within(center, radius, |entry, _| found.push(entry.id));
             found.sort();
+            let mut collected = Vec::new();
+            grid.collect_within(center, radius, &mut collected);
+            let mut collected: Vec<_> = collected.into_iter().map(|(id, _)| id).collect();
+            collected.sort();
+            prop_assert_eq!(&collected, &found);
             let expected: Vec<_> = items.iter()
                 .filter(|(_, _, p)| p.distance_squared(center) <= radius * radius)
                 .map(|(_, id, _)| *id).collect();

@@ -65,7 +65,38 @@ pub(crate) struct InterestEvents(pub(crate) Vec<InterestEvent>);
 /// Buffers reused by [`update_interest`] across subscribers and ticks.
 #[derive(Default)]
 pub(crate) struct InterestScratch {
+    /// Everything within the leave radius of the current subscriber.
     candidates: Vec<(NetworkId, f32)>,
+    /// Newcomers to the current subscriber's view.
+    entered: Vec<NetworkId>,
+    /// The current subscriber's new view, sorted.
+    visible: Vec<NetworkId>,
+    /// Per network id: a stamp saying "in this subscriber's previous view" or
+    /// "in it and found again this tick". Stamps grow by two per subscriber, so
+    /// stale marks from other subscribers never match.
+    marks: Vec<u32>,
+    stamp: u32,
+}
+
+impl InterestScratch {
+    /// Stamps for the next subscriber: (previously visible, and found again).
+    fn next_stamps(&mut self) -> (u32, u32) {
+        if self.stamp >= u32::MAX - 2 {
+            self.marks.fill(0);
+            self.stamp = 0;
+        }
+        self.stamp += 2;
+        (self.stamp, self.stamp + 1)
+    }
+
+    fn mark(&mut self, id: NetworkId) -> &mut u32 {
+        let index = id.0 as usize;
+        if index >= self.marks.len() {
+            // Grows only when ids beyond any seen before appear (new spawns).
+            self.marks.resize((index + 1).next_power_of_two(), 0);
+        }
+        &mut self.marks[index]
+    }
 }
 
 /// The grid cell size for a zone: half the outer (leave) radius, so a query spans
@@ -103,7 +134,7 @@ pub(crate) fn update_interest(
     let config = &settings.0;
     let enter_squared = config.interest_radius * config.interest_radius;
     let leave_radius = config.interest_radius + config.interest_hysteresis;
-    let InterestScratch { candidates } = &mut *scratch;
+    let scratch = &mut *scratch;
     let VisibleSets { current, next } = &mut *sets;
     next.clear();
     // Headroom, so that a crowd slowly thickening does not reallocate every tick.
@@ -115,37 +146,98 @@ pub(crate) fn update_interest(
         let Ok((avatar, mut interest)) = subscribers.get_mut(subscriber.entity) else {
             continue;
         };
-        candidates.clear();
         let previous = current.get(interest.range()).unwrap_or_default();
-        index.0.for_each_within(
-            subscriber.position,
-            leave_radius,
-            |entry, distance_squared| {
-                if entry.id != subscriber.id
-                    && (distance_squared <= enter_squared
-                        || previous.binary_search(&entry.id).is_ok())
-                {
-                    candidates.push((entry.id, distance_squared));
-                }
-            },
-        );
-        if candidates.len() > config.max_visible_entities {
-            candidates.select_nth_unstable_by(config.max_visible_entities, |a, b| {
-                a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))
-            });
-            candidates.truncate(config.max_visible_entities);
+        let first_event = events.0.len();
+        let (was_visible, still_visible) = scratch.next_stamps();
+        for &id in previous {
+            *scratch.mark(id) = was_visible;
         }
-        candidates.sort_unstable_by_key(|&(id, _)| id);
-        emit_changes(avatar.client, previous, candidates, &mut events.0);
+        scratch.candidates.clear();
+        scratch.entered.clear();
+        index
+            .0
+            .collect_within(subscriber.position, leave_radius, &mut scratch.candidates);
+        for index in 0..scratch.candidates.len() {
+            let (id, distance_squared) = scratch.candidates[index];
+            let mark = scratch.mark(id);
+            if *mark == was_visible {
+                *mark = still_visible;
+            } else if distance_squared <= enter_squared && id != subscriber.id {
+                scratch.entered.push(id);
+            }
+        }
+        // The new view: the previous one, in order, less those not found again,
+        // merged with the (few) newcomers.
+        scratch.entered.sort_unstable();
+        scratch.visible.clear();
+        let mut newcomers = scratch.entered.iter().copied().peekable();
+        for &id in previous {
+            if scratch.marks[id.0 as usize] != still_visible {
+                events.0.push(InterestEvent {
+                    subscriber: avatar.client,
+                    entity: id,
+                    change: InterestChange::Left,
+                });
+                continue;
+            }
+            while let Some(newcomer) = newcomers.next_if(|&newcomer| newcomer < id) {
+                scratch.visible.push(newcomer);
+            }
+            scratch.visible.push(id);
+        }
+        scratch.visible.extend(newcomers);
+        for &id in &scratch.entered {
+            events.0.push(InterestEvent {
+                subscriber: avatar.client,
+                entity: id,
+                change: InterestChange::Entered,
+            });
+        }
+        if scratch.visible.len() > config.max_visible_entities {
+            // Redo this subscriber's events for the capped view.
+            events.0.truncate(first_event);
+            keep_nearest(
+                avatar.client,
+                previous,
+                scratch,
+                config.max_visible_entities,
+                &mut events.0,
+            );
+        }
         // Arena offsets fit u32: at most max_visible_entities (≤ 1,024) per
         // subscriber, and a zone holds far fewer than 4 million subscribers.
         *interest = Interest {
             start: next.len() as u32,
-            len: candidates.len() as u32,
+            len: scratch.visible.len() as u32,
         };
-        next.extend(candidates.iter().map(|&(id, _)| id));
+        next.extend_from_slice(&scratch.visible);
     }
     std::mem::swap(current, next);
+}
+
+/// The rare crowded case: more qualify than a view may hold. Keeps the nearest
+/// (ties by id) and emits this subscriber's events for the capped view.
+fn keep_nearest(
+    subscriber: ClientId,
+    previous: &[NetworkId],
+    scratch: &mut InterestScratch,
+    cap: usize,
+    events: &mut Vec<InterestEvent>,
+) {
+    let visible = &scratch.visible;
+    scratch
+        .candidates
+        .retain(|(id, _)| visible.binary_search(id).is_ok());
+    scratch
+        .candidates
+        .select_nth_unstable_by(cap, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    scratch.candidates.truncate(cap);
+    scratch.candidates.sort_unstable_by_key(|&(id, _)| id);
+    emit_changes(subscriber, previous, &scratch.candidates, events);
+    scratch.visible.clear();
+    scratch
+        .visible
+        .extend(scratch.candidates.iter().map(|&(id, _)| id));
 }
 
 /// Walks two sorted id lists and records what entered and what left.
