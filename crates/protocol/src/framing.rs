@@ -100,10 +100,6 @@ impl FrameDecoder {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on any unexpected error"
-)]
 mod tests {
     use super::*;
 

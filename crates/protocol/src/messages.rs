@@ -440,10 +440,6 @@ impl ServerMessage {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on any unexpected error"
-)]
 mod tests {
     use super::*;
 

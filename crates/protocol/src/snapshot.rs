@@ -384,10 +384,6 @@ pub fn decode_body(
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on any unexpected error"
-)]
 mod tests {
     use super::*;
 
