@@ -16,8 +16,8 @@ use meridian_protocol::limits::MAX_DATAGRAM_PAYLOAD;
 use meridian_protocol::snapshot::{EntityState, encode_body};
 use meridian_sim::agents::{SplitMix64, Wanderers};
 use meridian_sim::{
-    Aabb, ClientId, ElementPlacement, InterestChange, RejectReason, SimConfig, SpawnError, Vec2,
-    Zone,
+    Aabb, ClientId, ElementPlacement, InterestChange, RejectReason, SimConfig, SpawnError,
+    TickPhase, Vec2, Zone,
 };
 use serde::Serialize;
 
@@ -102,6 +102,10 @@ struct Report {
     config: SimConfig,
     /// Wall time of `Zone::step`, milliseconds, first tick (schedule build) excluded.
     tick_ms: Summary,
+    /// Each phase's share of the tick, milliseconds, same ticks.
+    phase_ms: Vec<(&'static str, Summary)>,
+    /// Movement and interest phases together (the target covers these).
+    movement_and_interest_ms: Summary,
     /// Visible entities per client, sampled every tick.
     interest_set_size: Summary,
     entered_per_tick: Summary,
@@ -176,6 +180,8 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut view = Vec::new();
     let mut body = Vec::new();
     let mut tick_ms = Vec::with_capacity(args.ticks as usize);
+    let mut phase_ms: Vec<Vec<f64>> = vec![Vec::new(); TickPhase::ALL.len()];
+    let mut movement_and_interest_ms = Vec::new();
     let (mut set_sizes, mut entered, mut left) = (Vec::new(), Vec::new(), Vec::new());
     let (mut delta_bytes, mut keyframe_bytes) = (Vec::new(), Vec::new());
     let mut over_one_datagram = 0u64;
@@ -187,10 +193,21 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     for tick in 1..=args.ticks {
         agents.plan(&zone, &mut inputs);
         let begun = Instant::now();
-        let output = zone.step(&inputs);
+        let mut phase_end = begun;
+        let mut phases = [0.0f64; TickPhase::ALL.len()];
+        let output = zone.step_observed(&inputs, |phase| {
+            let now = Instant::now();
+            let index = TickPhase::ALL.iter().position(|&p| p == phase).unwrap_or(0);
+            phases[index] = (now - phase_end).as_secs_f64() * 1e3;
+            phase_end = now;
+        });
         let elapsed = begun.elapsed();
         if tick > 1 {
             tick_ms.push(elapsed.as_secs_f64() * 1e3);
+            for (samples, value) in phase_ms.iter_mut().zip(phases) {
+                samples.push(value);
+            }
+            movement_and_interest_ms.push(phases[1] + phases[2] + phases[3]);
         }
         inputs_accepted += output.accepted_inputs as u64;
         final_hash = output.state_hash;
@@ -242,6 +259,12 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         ticks: args.ticks,
         seed: args.seed,
         tick_ms: Summary::of(&mut tick_ms),
+        phase_ms: TickPhase::ALL
+            .iter()
+            .zip(&mut phase_ms)
+            .map(|(phase, samples)| (phase.name(), Summary::of(samples)))
+            .collect(),
+        movement_and_interest_ms: Summary::of(&mut movement_and_interest_ms),
         interest_set_size: Summary::of(&mut set_sizes),
         entered_per_tick: Summary::of(&mut entered),
         left_per_tick: Summary::of(&mut left),
@@ -292,6 +315,14 @@ fn render(report: &Report) -> String {
         report.seed,
     );
     out += &line("tick time", &report.tick_ms, "ms");
+    for (name, summary) in &report.phase_ms {
+        out += &line(&format!("  phase {name}"), summary, "ms");
+    }
+    out += &line(
+        "  movement + interest",
+        &report.movement_and_interest_ms,
+        "ms",
+    );
     out += &format!(
         "{:<28} {:.1} ms per tick at {} Hz; p99 uses {:.1}% of it\n",
         "tick budget",

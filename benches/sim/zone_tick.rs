@@ -1,13 +1,14 @@
 //! One full `Zone::step` (inputs, movement, interest, replication) with wandering
-//! agents at 10k and 100k avatars, about 30 neighbours each. Planning the agents'
-//! inputs is not timed.
+//! agents at 10k and 100k avatars, about 30 neighbours each; and, from the same
+//! ticks, the movement and interest phases alone (from the end of the input phase
+//! to the end of the interest phase). Planning the agents' inputs is not timed.
 
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use meridian_benches::crowd_config;
-use meridian_sim::Zone;
 use meridian_sim::agents::Wanderers;
+use meridian_sim::{TickPhase, Zone};
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("zone_tick");
@@ -28,6 +29,24 @@ fn bench(c: &mut Criterion) {
                     let begun = Instant::now();
                     let output = zone.step(&inputs);
                     total += begun.elapsed();
+                    std::hint::black_box(output.state_hash);
+                }
+                total
+            })
+        });
+        group.bench_function(BenchmarkId::new("movement_and_interest", entities), |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    agents.plan(&zone, &mut inputs);
+                    let mut started = None;
+                    let output = zone.step_observed(&inputs, |phase| match phase {
+                        TickPhase::Input => started = Some(Instant::now()),
+                        TickPhase::Interest => {
+                            total += started.map(|s| s.elapsed()).unwrap_or_default();
+                        }
+                        _ => {}
+                    });
                     std::hint::black_box(output.state_hash);
                 }
                 total

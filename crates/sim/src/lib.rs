@@ -8,7 +8,8 @@
 //!
 //! # One tick
 //!
-//! The schedule runs five system sets, in this order and no other:
+//! A tick runs five system sets, each in its own schedule ([`TickPhase`]), in this
+//! order and no other:
 //!
 //! 1. [`InputSet`]: refill each avatar's input credits, then validate every input
 //!    (see [`input`]); accepted ones set velocity, heading and animation, rejected
@@ -43,7 +44,9 @@ pub use config::{ConfigError, SimConfig};
 pub use input::{ClientInput, RejectReason, Rejection, RejectionCounts};
 pub use interest::{InterestChange, InterestEvent};
 pub use math::{Aabb, Vec2};
-pub use zone::{AvatarSpawn, AvatarState, ElementPlacement, SpawnError, TickOutput, Zone};
+pub use zone::{
+    AvatarSpawn, AvatarState, ElementPlacement, SpawnError, TickOutput, TickPhase, Zone,
+};
 
 /// Validate inputs and apply the accepted ones.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,7 @@ use crate::input::{
 };
 use crate::interest::{
     InterestEvent, InterestEvents, MovingIndex, UniformGrid, VisibleSets, grid_cell_size,
-    rebuild_moving_index, update_interest,
+    rebuild_moving_index, store_views, update_interest,
 };
 use crate::math::{Aabb, Vec2};
 use crate::movement::apply_movement;
@@ -27,8 +27,46 @@ use crate::{
     SimConfig, TickClock,
 };
 
+/// The phases of a tick, in the order they run. Each is one system set
+/// ([`InputSet`], [`MovementSet`], ...) run by its own schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TickPhase {
+    /// Input validation.
+    Input,
+    /// Movement.
+    Movement,
+    /// Gameplay rules.
+    Gameplay,
+    /// Spatial index and views.
+    Interest,
+    /// Quantizing and hashing the replicated state.
+    Replication,
+}
+
+impl TickPhase {
+    /// Every phase, in order.
+    pub const ALL: [Self; 5] = [
+        Self::Input,
+        Self::Movement,
+        Self::Gameplay,
+        Self::Interest,
+        Self::Replication,
+    ];
+
+    /// A stable snake_case name for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Input => "input",
+            Self::Movement => "movement",
+            Self::Gameplay => "gameplay",
+            Self::Interest => "interest",
+            Self::Replication => "replication",
+        }
+    }
+}
+
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
-struct ZoneTick;
+struct PhaseSchedule(TickPhase);
 
 /// Why a spawn, despawn or placement was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -112,7 +150,8 @@ pub struct TickOutput<'a> {
 /// give the same state, tick by tick.
 pub struct Zone {
     world: World,
-    schedule: Schedule,
+    /// One schedule per phase, in [`TickPhase::ALL`] order.
+    phases: Vec<(TickPhase, Schedule)>,
     next_network_id: u32,
 }
 
@@ -131,11 +170,10 @@ impl Zone {
         config.validate()?;
         let mut world = World::new();
         let cell = grid_cell_size(config.interest_radius, config.interest_hysteresis);
-        world.insert_resource(MovingIndex(UniformGrid::new(
-            config.world_width,
-            config.world_height,
-            cell,
-        )));
+        world.insert_resource(MovingIndex(
+            UniformGrid::new(config.world_width, config.world_height, cell),
+            Vec::new(),
+        ));
         world.insert_resource(Settings(config));
         world.insert_resource(TickClock { tick: 0 });
         world.insert_resource(PendingInputs::default());
@@ -146,30 +184,33 @@ impl Zone {
         world.insert_resource(VisibleSets::default());
         world.insert_resource(ReplicatedStates::default());
 
-        let mut schedule = Schedule::new(ZoneTick);
-        schedule.configure_sets(
-            (
-                InputSet,
-                MovementSet,
-                GameplaySet,
-                InterestSet,
-                ReplicationSet,
-            )
-                .chain(),
-        );
-        schedule.add_systems((
-            (refill_input_credits, validate_inputs)
-                .chain()
-                .in_set(InputSet),
-            apply_movement.in_set(MovementSet),
-            (rebuild_moving_index, update_interest)
-                .chain()
-                .in_set(InterestSet),
-            collect_replicated_states.in_set(ReplicationSet),
-        ));
+        let phases = TickPhase::ALL
+            .into_iter()
+            .map(|phase| {
+                let mut schedule = Schedule::new(PhaseSchedule(phase));
+                match phase {
+                    TickPhase::Input => schedule.add_systems(
+                        (refill_input_credits, validate_inputs)
+                            .chain()
+                            .in_set(InputSet),
+                    ),
+                    TickPhase::Movement => schedule.add_systems(apply_movement.in_set(MovementSet)),
+                    TickPhase::Gameplay => schedule.configure_sets(GameplaySet),
+                    TickPhase::Interest => schedule.add_systems(
+                        (rebuild_moving_index, update_interest, store_views)
+                            .chain()
+                            .in_set(InterestSet),
+                    ),
+                    TickPhase::Replication => {
+                        schedule.add_systems(collect_replicated_states.in_set(ReplicationSet))
+                    }
+                };
+                (phase, schedule)
+            })
+            .collect();
         Ok(Self {
             world,
-            schedule,
+            phases,
             next_network_id: 1,
         })
     }
@@ -324,6 +365,16 @@ impl Zone {
 
     /// Advances the zone by one tick with these inputs.
     pub fn step(&mut self, inputs: &[ClientInput]) -> TickOutput<'_> {
+        self.step_observed(inputs, |_| {})
+    }
+
+    /// [`Zone::step`], calling `after_phase` as each phase ends (for a caller that
+    /// wants to time the phases with its own clock).
+    pub fn step_observed(
+        &mut self,
+        inputs: &[ClientInput],
+        mut after_phase: impl FnMut(TickPhase),
+    ) -> TickOutput<'_> {
         self.world.resource_mut::<TickClock>().tick += 1;
         {
             let mut pending = self.world.resource_mut::<PendingInputs>();
@@ -335,7 +386,10 @@ impl Zone {
             rejections.this_tick.clear();
             rejections.accepted_this_tick = 0;
         }
-        self.schedule.run(&mut self.world);
+        for (phase, schedule) in &mut self.phases {
+            schedule.run(&mut self.world);
+            after_phase(*phase);
+        }
 
         let rejections = self.world.resource::<Rejections>();
         let replicated = self.world.resource::<ReplicatedStates>();

@@ -40,6 +40,8 @@ pub struct UniformGrid {
     cursors: Vec<u32>,
     entries: Vec<GridEntry>,
     staging: Vec<(u32, GridEntry)>,
+    /// `placed_at[i]` is where the `i`-th item of the last rebuild landed.
+    placed_at: Vec<u32>,
 }
 
 impl UniformGrid {
@@ -57,6 +59,7 @@ impl UniformGrid {
             cursors: vec![0; columns * rows],
             entries: Vec::new(),
             staging: Vec::new(),
+            placed_at: Vec::new(),
         }
     }
 
@@ -96,9 +99,11 @@ impl UniformGrid {
             .copy_from_slice(&self.cell_starts[..self.cell_starts.len() - 1]);
         self.entries.clear();
         self.entries.resize(self.staging.len(), EMPTY_ENTRY);
+        self.placed_at.clear();
         for &(cell, entry) in &self.staging {
             let slot = &mut self.cursors[cell as usize];
             self.entries[*slot as usize] = entry;
+            self.placed_at.push(*slot);
             *slot += 1;
         }
     }
@@ -160,6 +165,12 @@ impl UniformGrid {
     /// Every entry, cell by cell, row by row: nearby entries are near each other.
     pub fn entries(&self) -> &[GridEntry] {
         &self.entries
+    }
+
+    /// Where the `input`-th item of the last rebuild now stands in [`Self::entries`],
+    /// so that data kept beside the grid can be put in the same order.
+    pub fn placed_at(&self, input: usize) -> usize {
+        self.placed_at[input] as usize
     }
 
     /// How many entries the grid holds.

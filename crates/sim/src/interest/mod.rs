@@ -44,10 +44,6 @@ pub struct InterestEvent {
     pub change: InterestChange,
 }
 
-/// The grid of moving entities, as of the current tick.
-#[derive(Resource, Debug)]
-pub(crate) struct MovingIndex(pub(crate) UniformGrid);
-
 /// Every subscriber's visible set, back to back in one arena, double-buffered: the
 /// update reads last tick's sets from `current` while it writes this tick's into
 /// `next`, then swaps. One arena's total size is far steadier than thousands of
@@ -106,34 +102,94 @@ pub fn grid_cell_size(interest_radius: f32, interest_hysteresis: f32) -> f32 {
     (interest_radius + interest_hysteresis) / 2.0
 }
 
-/// InterestSet, first: index every moving entity.
+/// A moving entity's interest bookkeeping, kept beside the grid in grid order so
+/// that the update never has to reach into the ECS at random.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubscriberSlot {
+    /// The client, if the entity is a subscriber (an avatar).
+    client: Option<ClientId>,
+    /// Its view in the [`VisibleSets`] arena: last tick's before the update,
+    /// this tick's after.
+    view: Interest,
+    entity: Entity,
+}
+
+/// The moving entities this tick: a grid, and beside it (same order) their slots.
+#[derive(Resource, Debug)]
+pub(crate) struct MovingIndex(pub(crate) UniformGrid, pub(crate) Vec<SubscriberSlot>);
+
+/// The moving entities, as the interest systems see them. Both systems use this
+/// one query type, so both walk the same entities in the same (archetype) order.
+type MovingQuery<'w, 's, I> = Query<
+    'w,
+    's,
+    (
+        Entity,
+        &'static Replicated,
+        &'static Position,
+        Option<&'static Avatar>,
+        I,
+    ),
+    Without<StaticElement>,
+>;
+
+/// Slots in query order, before they are put in grid order.
+#[derive(Default)]
+pub(crate) struct SlotStaging(Vec<SubscriberSlot>);
+
+/// InterestSet, first: index every moving entity, and put each subscriber's
+/// client and last view beside it in grid order.
 pub(crate) fn rebuild_moving_index(
     mut index: ResMut<MovingIndex>,
-    moving: Query<(Entity, &Replicated, &Position), Without<StaticElement>>,
+    mut staging: Local<SlotStaging>,
+    moving: MovingQuery<Option<&Interest>>,
 ) {
-    index.0.rebuild(
+    let MovingIndex(grid, slots) = &mut *index;
+    grid.rebuild(
         moving
             .iter()
-            .map(|(entity, replicated, position)| (entity, replicated.id, position.0)),
+            .map(|(entity, replicated, position, _, _)| (entity, replicated.id, position.0)),
     );
+    staging.0.clear();
+    staging.0.extend(
+        moving
+            .iter()
+            .map(|(entity, _, _, avatar, interest)| SubscriberSlot {
+                client: avatar.map(|avatar| avatar.client),
+                view: interest.copied().unwrap_or_default(),
+                entity,
+            }),
+    );
+    slots.clear();
+    slots.resize(
+        staging.0.len(),
+        SubscriberSlot {
+            client: None,
+            view: Interest::default(),
+            entity: Entity::PLACEHOLDER,
+        },
+    );
+    for (input, slot) in staging.0.iter().enumerate() {
+        slots[grid.placed_at(input)] = *slot;
+    }
 }
 
 /// InterestSet, second: recompute every subscriber's view and emit the changes.
 ///
-/// Subscribers are visited in grid order, not ECS order, so that consecutive
-/// queries touch the same cells while they are still in cache (this halved the
-/// update at 10k entities; see docs/BENCHMARKS.md).
+/// Subscribers are visited in grid order, and everything they need is in the grid
+/// and its slots, so consecutive subscribers touch the same memory (see
+/// docs/BENCHMARKS.md for what this did at 100k).
 pub(crate) fn update_interest(
     settings: Res<Settings>,
-    index: Res<MovingIndex>,
+    mut index: ResMut<MovingIndex>,
     mut events: ResMut<InterestEvents>,
     mut sets: ResMut<VisibleSets>,
     mut scratch: Local<InterestScratch>,
-    mut subscribers: Query<(&Avatar, &mut Interest)>,
 ) {
     let config = &settings.0;
     let enter_squared = config.interest_radius * config.interest_radius;
     let leave_radius = config.interest_radius + config.interest_hysteresis;
+    let index = &mut *index;
     let scratch = &mut *scratch;
     let VisibleSets { current, next } = &mut *sets;
     next.clear();
@@ -142,11 +198,11 @@ pub(crate) fn update_interest(
     let previous_events = events.0.len();
     events.0.clear();
     events.0.reserve(2 * previous_events + 64);
-    for subscriber in index.0.entries() {
-        let Ok((avatar, mut interest)) = subscribers.get_mut(subscriber.entity) else {
+    for (subscriber, slot) in index.0.entries().iter().zip(&mut index.1) {
+        let Some(client) = slot.client else {
             continue;
         };
-        let previous = current.get(interest.range()).unwrap_or_default();
+        let previous = current.get(slot.view.range()).unwrap_or_default();
         let first_event = events.0.len();
         let (was_visible, still_visible) = scratch.next_stamps();
         for &id in previous {
@@ -174,7 +230,7 @@ pub(crate) fn update_interest(
         for &id in previous {
             if scratch.marks[id.0 as usize] != still_visible {
                 events.0.push(InterestEvent {
-                    subscriber: avatar.client,
+                    subscriber: client,
                     entity: id,
                     change: InterestChange::Left,
                 });
@@ -188,7 +244,7 @@ pub(crate) fn update_interest(
         scratch.visible.extend(newcomers);
         for &id in &scratch.entered {
             events.0.push(InterestEvent {
-                subscriber: avatar.client,
+                subscriber: client,
                 entity: id,
                 change: InterestChange::Entered,
             });
@@ -197,7 +253,7 @@ pub(crate) fn update_interest(
             // Redo this subscriber's events for the capped view.
             events.0.truncate(first_event);
             keep_nearest(
-                avatar.client,
+                client,
                 previous,
                 scratch,
                 config.max_visible_entities,
@@ -206,13 +262,41 @@ pub(crate) fn update_interest(
         }
         // Arena offsets fit u32: at most max_visible_entities (≤ 1,024) per
         // subscriber, and a zone holds far fewer than 4 million subscribers.
-        *interest = Interest {
+        slot.view = Interest {
             start: next.len() as u32,
             len: scratch.visible.len() as u32,
         };
         next.extend_from_slice(&scratch.visible);
     }
     std::mem::swap(current, next);
+}
+
+/// InterestSet, third: store each subscriber's new view range in its component,
+/// walking the ECS in the same order as [`rebuild_moving_index`] did.
+pub(crate) fn store_views(index: Res<MovingIndex>, mut moving: MovingQuery<Option<&mut Interest>>) {
+    let MovingIndex(grid, slots) = &*index;
+    let mut in_step = true;
+    for (input, (entity, _, _, _, interest)) in moving.iter_mut().enumerate() {
+        let Some(mut interest) = interest else {
+            continue;
+        };
+        match grid.len().gt(&input).then(|| slots[grid.placed_at(input)]) {
+            Some(slot) if slot.entity == entity => *interest = slot.view,
+            _ => {
+                in_step = false;
+                break;
+            }
+        }
+    }
+    if !in_step {
+        // The two walks disagreed (they never should: nothing changes the world
+        // between them). Fall back to looking each subscriber up.
+        for slot in slots.iter().filter(|slot| slot.client.is_some()) {
+            if let Ok((_, _, _, _, Some(mut interest))) = moving.get_mut(slot.entity) {
+                *interest = slot.view;
+            }
+        }
+    }
 }
 
 /// The rare crowded case: more qualify than a view may hold. Keeps the nearest
