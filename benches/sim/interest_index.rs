@@ -96,10 +96,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// The grid stores an ECS entity per entry; the bench has none to give.
-fn bevy_ecs_placeholder() -> meridian_sim::interest::GridEntity {
-    meridian_sim::interest::GridEntity::PLACEHOLDER
-}
-
 criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -7,7 +7,6 @@
 //! steady. `docs/BENCHMARKS.md` compares this with an R-tree (bulk-loaded each
 //! tick, or updated by remove / insert): the grid won at 10k and 100k entities.
 
-use bevy_ecs::entity::Entity;
 use meridian_protocol::NetworkId;
 
 use crate::math::Vec2;
@@ -19,14 +18,11 @@ pub struct GridEntry {
     pub position: Vec2,
     /// Who it is.
     pub id: NetworkId,
-    /// Its ECS entity (never sent anywhere; used to reach its components).
-    pub entity: Entity,
 }
 
 const EMPTY_ENTRY: GridEntry = GridEntry {
     position: Vec2::ZERO,
     id: NetworkId(0),
-    entity: Entity::PLACEHOLDER,
 };
 
 /// A uniform grid of square cells covering `[0, width] × [0, height]`.
@@ -73,20 +69,13 @@ impl UniformGrid {
     }
 
     /// Replaces the grid's contents with `items`.
-    pub fn rebuild(&mut self, items: impl IntoIterator<Item = (Entity, NetworkId, Vec2)>) {
+    pub fn rebuild(&mut self, items: impl IntoIterator<Item = (NetworkId, Vec2)>) {
         self.staging.clear();
-        for (entity, id, position) in items {
+        for (id, position) in items {
             let cell = self.row_of(position.y) * self.columns + self.column_of(position.x);
             // Cell counts are bounded by columns * rows, which fits u32 for any
             // validated zone (16,384 m at 0.5 m cells is 1.07e9 cells).
-            self.staging.push((
-                cell as u32,
-                GridEntry {
-                    position,
-                    id,
-                    entity,
-                },
-            ));
+            self.staging.push((cell as u32, GridEntry { position, id }));
         }
         self.cell_starts.fill(0);
         for &(cell, _) in &self.staging {
@@ -199,7 +188,7 @@ mod tests {
         ) {
             let mut grid = UniformGrid::new(200.0, 100.0, cell);
             let items: Vec<_> = points.iter().enumerate()
-                .map(|(i, &(x, y))| (Entity::PLACEHOLDER, NetworkId(i as u32), Vec2::new(x, y))).collect();
+                .map(|(i, &(x, y))| (NetworkId(i as u32), Vec2::new(x, y))).collect();
             grid.rebuild(items.iter().copied());
             let center = Vec2::new(center.0, center.1);
             let mut found = Vec::new();
@@ -211,8 +200,8 @@ mod tests {
             collected.sort();
             prop_assert_eq!(&collected, &found);
             let expected: Vec<_> = items.iter()
-                .filter(|(_, _, p)| p.distance_squared(center) <= radius * radius)
-                .map(|(_, id, _)| *id).collect();
+                .filter(|(_, p)| p.distance_squared(center) <= radius * radius)
+                .map(|(id, _)| *id).collect();
             prop_assert_eq!(found, expected);
         }
     }
