@@ -17,10 +17,6 @@ use meridian_protocol::NetworkId;
 
 pub use grid::{GridEntry, UniformGrid};
 
-/// The ECS entity stored in each [`GridEntry`] (re-exported so that users of the
-/// grid need not depend on `bevy_ecs`).
-pub use bevy_ecs::entity::Entity as GridEntity;
-
 use crate::Settings;
 use crate::components::{Avatar, ClientId, Interest, Position, Replicated, StaticElement};
 
@@ -148,7 +144,7 @@ pub(crate) fn rebuild_moving_index(
     grid.rebuild(
         moving
             .iter()
-            .map(|(entity, replicated, position, _, _)| (entity, replicated.id, position.0)),
+            .map(|(_, replicated, position, _, _)| (replicated.id, position.0)),
     );
     staging.0.clear();
     staging.0.extend(
