@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
                         .positions
                         .iter()
                         .enumerate()
-                        .map(|(i, &p)| (bevy_ecs_placeholder(), NetworkId(i as u32), p)),
+                        .map(|(i, &p)| (NetworkId(i as u32), p)),
                 );
                 let mut found = 0usize;
                 for &p in &crowd.positions {

@@ -97,6 +97,20 @@ impl UniformGrid {
         }
     }
 
+    /// The entries of the cells that a square of side `2 * radius` around `center`
+    /// covers, one contiguous slice per row of cells.
+    fn rows_around(&self, center: Vec2, radius: f32) -> impl Iterator<Item = &[GridEntry]> {
+        let first_column = self.column_of(center.x - radius);
+        let last_column = self.column_of(center.x + radius);
+        let first_row = self.row_of(center.y - radius);
+        let last_row = self.row_of(center.y + radius);
+        (first_row..=last_row).map(move |row| {
+            let begin = self.cell_starts[row * self.columns + first_column] as usize;
+            let end = self.cell_starts[row * self.columns + last_column + 1] as usize;
+            &self.entries[begin..end]
+        })
+    }
+
     /// Calls `visit(entry, distance²)` for every entry within `radius` of `center`.
     pub fn for_each_within(
         &self,
@@ -105,14 +119,8 @@ impl UniformGrid {
         mut visit: impl FnMut(&GridEntry, f32),
     ) {
         let radius_squared = radius * radius;
-        let first_column = self.column_of(center.x - radius);
-        let last_column = self.column_of(center.x + radius);
-        let first_row = self.row_of(center.y - radius);
-        let last_row = self.row_of(center.y + radius);
-        for row in first_row..=last_row {
-            let begin = self.cell_starts[row * self.columns + first_column] as usize;
-            let end = self.cell_starts[row * self.columns + last_column + 1] as usize;
-            for entry in &self.entries[begin..end] {
+        for row in self.rows_around(center, radius) {
+            for entry in row {
                 let distance_squared = entry.position.distance_squared(center);
                 if distance_squared <= radius_squared {
                     visit(entry, distance_squared);
@@ -129,14 +137,7 @@ impl UniformGrid {
     /// would be mispredicted half the time.
     pub fn collect_within(&self, center: Vec2, radius: f32, out: &mut Vec<(NetworkId, f32)>) {
         let radius_squared = radius * radius;
-        let first_column = self.column_of(center.x - radius);
-        let last_column = self.column_of(center.x + radius);
-        let first_row = self.row_of(center.y - radius);
-        let last_row = self.row_of(center.y + radius);
-        for row in first_row..=last_row {
-            let begin = self.cell_starts[row * self.columns + first_column] as usize;
-            let end = self.cell_starts[row * self.columns + last_column + 1] as usize;
-            let slice = &self.entries[begin..end];
+        for slice in self.rows_around(center, radius) {
             let mut kept = out.len();
             out.resize(kept + slice.len(), (NetworkId(0), 0.0));
             let window = &mut out[kept..];
