@@ -7,6 +7,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use meridian_benches::{Crowd, crowd_config};
 use meridian_protocol::NetworkId;
+use meridian_sim::Vec2;
 use meridian_sim::interest::{UniformGrid, grid_cell_size};
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
@@ -49,32 +50,13 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("rtree_bulk_load", entities), |b| {
             b.iter(|| {
                 crowd.step(DT);
-                let points: Vec<Point> = crowd
-                    .positions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| GeomWithData::new([p.x, p.y], i as u32))
-                    .collect();
-                let tree = RTree::bulk_load(points);
-                let mut found = 0usize;
-                for p in &crowd.positions {
-                    found += tree
-                        .locate_within_distance([p.x, p.y], QUERY_RADIUS * QUERY_RADIUS)
-                        .count();
-                }
-                black_box(found)
+                let tree = RTree::bulk_load(points(&crowd.positions));
+                black_box(query_all(&tree, &crowd.positions))
             })
         });
 
         let mut crowd = Crowd::new(entities, side, 7);
-        let mut tree = RTree::bulk_load(
-            crowd
-                .positions
-                .iter()
-                .enumerate()
-                .map(|(i, p)| GeomWithData::new([p.x, p.y], i as u32))
-                .collect(),
-        );
+        let mut tree = RTree::bulk_load(points(&crowd.positions));
         group.bench_function(BenchmarkId::new("rtree_remove_insert", entities), |b| {
             b.iter(|| {
                 let before = crowd.positions.clone();
@@ -83,17 +65,31 @@ fn bench(c: &mut Criterion) {
                     tree.remove(&GeomWithData::new([old.x, old.y], i as u32));
                     tree.insert(GeomWithData::new([new.x, new.y], i as u32));
                 }
-                let mut found = 0usize;
-                for p in &crowd.positions {
-                    found += tree
-                        .locate_within_distance([p.x, p.y], QUERY_RADIUS * QUERY_RADIUS)
-                        .count();
-                }
-                black_box(found)
+                black_box(query_all(&tree, &crowd.positions))
             })
         });
     }
     group.finish();
+}
+
+/// The crowd as R-tree points, tagged with their index.
+fn points(positions: &[Vec2]) -> Vec<Point> {
+    positions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| GeomWithData::new([p.x, p.y], i as u32))
+        .collect()
+}
+
+/// One interest query per entity; the neighbours found, summed.
+fn query_all(tree: &RTree<Point>, positions: &[Vec2]) -> usize {
+    positions
+        .iter()
+        .map(|p| {
+            tree.locate_within_distance([p.x, p.y], QUERY_RADIUS * QUERY_RADIUS)
+                .count()
+        })
+        .sum()
 }
 
 criterion_group!(benches, bench);

@@ -341,6 +341,33 @@ fn encode_into<T: Serialize>(value: &T, max: usize, out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
+/// Decodes one message of type `T` received on `channel`: size limit, postcard,
+/// no trailing bytes, the right channel, every field valid.
+fn decode_message<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    channel: Channel,
+    channel_of: fn(&T) -> Channel,
+    validate: fn(&T) -> Result<(), DecodeError>,
+) -> Result<T, DecodeError> {
+    let message: T = decode_exact(bytes, channel.max_message_bytes())?;
+    if channel_of(&message) != channel {
+        return Err(DecodeError::WrongChannel);
+    }
+    validate(&message)?;
+    Ok(message)
+}
+
+/// Validates and appends one message of type `T` to `out`.
+fn encode_message<T: Serialize>(
+    message: &T,
+    channel: Channel,
+    validate: fn(&T) -> Result<(), DecodeError>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    validate(message).map_err(EncodeError::Invalid)?;
+    encode_into(message, channel.max_message_bytes(), out)
+}
+
 impl ClientMessage {
     /// The channel this message travels on.
     pub const fn channel(&self) -> Channel {
@@ -367,18 +394,12 @@ impl ClientMessage {
 
     /// Decodes one message received on `channel`.
     pub fn decode(bytes: &[u8], channel: Channel) -> Result<Self, DecodeError> {
-        let message: Self = decode_exact(bytes, channel.max_message_bytes())?;
-        if message.channel() != channel {
-            return Err(DecodeError::WrongChannel);
-        }
-        message.validate()?;
-        Ok(message)
+        decode_message(bytes, channel, Self::channel, Self::validate)
     }
 
     /// Appends the encoded message to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        self.validate().map_err(EncodeError::Invalid)?;
-        encode_into(self, self.channel().max_message_bytes(), out)
+        encode_message(self, self.channel(), Self::validate, out)
     }
 
     /// The encoded message in a new vector.
@@ -417,18 +438,12 @@ impl ServerMessage {
 
     /// Decodes one message received on `channel`.
     pub fn decode(bytes: &[u8], channel: Channel) -> Result<Self, DecodeError> {
-        let message: Self = decode_exact(bytes, channel.max_message_bytes())?;
-        if message.channel() != channel {
-            return Err(DecodeError::WrongChannel);
-        }
-        message.validate()?;
-        Ok(message)
+        decode_message(bytes, channel, Self::channel, Self::validate)
     }
 
     /// Appends the encoded message to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        self.validate().map_err(EncodeError::Invalid)?;
-        encode_into(self, self.channel().max_message_bytes(), out)
+        encode_message(self, self.channel(), Self::validate, out)
     }
 
     /// The encoded message in a new vector.
