@@ -48,6 +48,9 @@ pub(crate) struct SimulateArgs {
     /// Interest hysteresis, metres beyond the radius before an entity leaves a view.
     #[arg(long)]
     hysteresis: Option<f32>,
+    /// Recompute each view every this many ticks (staggered over subscribers).
+    #[arg(long)]
+    interest_refresh_ticks: Option<u32>,
     /// The most entities one client sees.
     #[arg(long)]
     max_visible: Option<usize>,
@@ -79,6 +82,9 @@ impl SimulateArgs {
         }
         if let Some(value) = self.hysteresis {
             config.interest_hysteresis = value;
+        }
+        if let Some(value) = self.interest_refresh_ticks {
+            config.interest_refresh_ticks = value;
         }
         if let Some(value) = self.max_visible {
             config.max_visible_entities = value;
@@ -302,7 +308,8 @@ fn render(report: &Report) -> String {
     };
     let mut out = format!(
         "meridian simulate: {} agents, {} elements, {} ticks at {} Hz, world {} x {} m, \
-         interest radius {} m (+{} m hysteresis), at most {} visible, seed {}\n\n",
+         interest radius {} m (+{} m hysteresis, views refreshed every {} ticks), \
+         at most {} visible, seed {}\n\n",
         report.entities,
         report.elements,
         report.ticks,
@@ -311,6 +318,7 @@ fn render(report: &Report) -> String {
         config.world_height,
         config.interest_radius,
         config.interest_hysteresis,
+        config.interest_refresh_ticks,
         config.max_visible_entities,
         report.seed,
     );

@@ -21,6 +21,14 @@ pub struct SimConfig {
     /// An entity leaves the view only beyond `interest_radius + interest_hysteresis`,
     /// so one that wobbles on the edge does not flicker in and out. Default 5.
     pub interest_hysteresis: f32,
+    /// Each subscriber's view is recomputed every this many ticks, staggered by
+    /// network id so that one in `interest_refresh_ticks` subscribers refreshes per
+    /// tick. Between refreshes a view only loses entities that left the zone, and an
+    /// empty view refreshes every tick. Keep `interest_hysteresis` above the distance
+    /// two avatars can close in that time (`2 × max_speed × ticks / tick_rate_hz`:
+    /// 1.2 m at the defaults) and views stay as if refreshed every tick, apart from
+    /// newcomers arriving up to `interest_refresh_ticks - 1` ticks later. Default 2.
+    pub interest_refresh_ticks: u32,
     /// The most entities one subscriber sees; beyond it the nearest are kept.
     /// Default 256, at most the protocol's limit of 1,024.
     pub max_visible_entities: usize,
@@ -46,6 +54,7 @@ impl Default for SimConfig {
             world_height: 1_000.0,
             interest_radius: 30.0,
             interest_hysteresis: 5.0,
+            interest_refresh_ticks: 2,
             max_visible_entities: 256,
             max_speed: 6.0,
             walk_speed: 2.0,
@@ -127,6 +136,12 @@ impl SimConfig {
             self.interest_hysteresis.into(),
             self.interest_hysteresis >= 0.0 && self.interest_hysteresis <= self.interest_radius,
             "0..=interest_radius",
+        )?;
+        check(
+            "interest_refresh_ticks",
+            self.interest_refresh_ticks.into(),
+            (1..=16).contains(&self.interest_refresh_ticks),
+            "1..=16",
         )?;
         check(
             "max_visible_entities",

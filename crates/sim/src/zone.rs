@@ -15,7 +15,7 @@ use crate::input::{
     refill_input_credits, validate_inputs,
 };
 use crate::interest::{
-    InterestEvent, InterestEvents, MovingIndex, UniformGrid, VisibleSets, grid_cell_size,
+    Departed, InterestEvent, InterestEvents, MovingIndex, UniformGrid, VisibleSets, grid_cell_size,
     rebuild_moving_index, store_views, update_interest,
 };
 use crate::math::{Aabb, Vec2};
@@ -182,6 +182,7 @@ impl Zone {
         world.insert_resource(StaticIndex::default());
         world.insert_resource(InterestEvents::default());
         world.insert_resource(VisibleSets::default());
+        world.insert_resource(Departed::default());
         world.insert_resource(ReplicatedStates::default());
 
         let phases = TickPhase::ALL
@@ -309,6 +310,7 @@ impl Zone {
             .map(|replicated| replicated.id)
             .ok_or(SpawnError::UnknownClient(client))?;
         self.world.despawn(entity);
+        self.world.resource_mut::<Departed>().0.push(id);
         Ok(id)
     }
 

@@ -7,6 +7,11 @@
 //! `max_visible_entities` qualify, the nearest are kept. The difference against the
 //! previous set becomes [`InterestEvent`]s, in subscriber order then id order.
 //!
+//! A view is recomputed every `interest_refresh_ticks` ticks, staggered by network
+//! id (and every tick while it is empty); on other ticks it is carried over, less
+//! the avatars that left the zone ([`Departed`]). The hysteresis band absorbs the
+//! movement in between; see docs/BENCHMARKS.md.
+//!
 //! Static elements are not in the moving set; they live in the R-tree of
 //! [`crate::statics`] and reach clients with the space, on the reliable stream.
 
@@ -17,8 +22,8 @@ use meridian_protocol::NetworkId;
 
 pub use grid::{GridEntry, UniformGrid};
 
-use crate::Settings;
 use crate::components::{Avatar, ClientId, Interest, Position, Replicated, StaticElement};
+use crate::{Settings, TickClock};
 
 /// Whether an entity entered or left a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,6 +54,11 @@ pub(crate) struct VisibleSets {
     pub(crate) current: Vec<NetworkId>,
     next: Vec<NetworkId>,
 }
+
+/// Network ids despawned since the last interest update, so that views not
+/// refreshed this tick still lose them at once.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Departed(pub(crate) Vec<NetworkId>);
 
 /// This tick's interest events.
 #[derive(Resource, Debug, Default)]
@@ -177,6 +187,8 @@ pub(crate) fn rebuild_moving_index(
 /// docs/BENCHMARKS.md for what this did at 100k).
 pub(crate) fn update_interest(
     settings: Res<Settings>,
+    clock: Res<TickClock>,
+    mut departed: ResMut<Departed>,
     mut index: ResMut<MovingIndex>,
     mut events: ResMut<InterestEvents>,
     mut sets: ResMut<VisibleSets>,
@@ -185,6 +197,8 @@ pub(crate) fn update_interest(
     let config = &settings.0;
     let enter_squared = config.interest_radius * config.interest_radius;
     let leave_radius = config.interest_radius + config.interest_hysteresis;
+    let refresh_ticks = u64::from(config.interest_refresh_ticks);
+    departed.0.sort_unstable();
     let index = &mut *index;
     let scratch = &mut *scratch;
     let VisibleSets { current, next } = &mut *sets;
@@ -199,6 +213,11 @@ pub(crate) fn update_interest(
             continue;
         };
         let previous = current.get(slot.view.range()).unwrap_or_default();
+        let due = (clock.tick + u64::from(subscriber.id.0)).is_multiple_of(refresh_ticks);
+        if !due && !previous.is_empty() {
+            slot.view = keep_view(client, previous, &departed.0, next, &mut events.0);
+            continue;
+        }
         let first_event = events.0.len();
         let (was_visible, still_visible) = scratch.next_stamps();
         for &id in previous {
@@ -265,6 +284,39 @@ pub(crate) fn update_interest(
         next.extend_from_slice(&scratch.visible);
     }
     std::mem::swap(current, next);
+    departed.0.clear();
+}
+
+/// A view not due for a refresh: carried into the next arena as it is, less the
+/// entities that left the zone.
+fn keep_view(
+    subscriber: ClientId,
+    previous: &[NetworkId],
+    departed: &[NetworkId],
+    next: &mut Vec<NetworkId>,
+    events: &mut Vec<InterestEvent>,
+) -> Interest {
+    let start = next.len();
+    if departed.is_empty() {
+        next.extend_from_slice(previous);
+    } else {
+        for &id in previous {
+            if departed.binary_search(&id).is_ok() {
+                events.push(InterestEvent {
+                    subscriber,
+                    entity: id,
+                    change: InterestChange::Left,
+                });
+            } else {
+                next.push(id);
+            }
+        }
+    }
+    // Arena offsets fit u32, as in `update_interest`.
+    Interest {
+        start: start as u32,
+        len: (next.len() - start) as u32,
+    }
 }
 
 /// InterestSet, third: store each subscriber's new view range in its component,
