@@ -1,8 +1,14 @@
 //! Sans-IO replication for Meridian: connections, acknowledgements, baselines,
-//! delta snapshots and byte budgets, plus the thin drivers that bind them to
-//! QUIC / WebTransport and tokio.
+//! delta snapshots and byte budgets.
 //!
-//! **Not built yet.** This crate is reserved by the workspace layout and is filled
-//! by the netcode issue (#3). It exports nothing, so nothing can depend on it by
-//! mistake. The snapshot wire format it will drive already lives in
-//! `meridian-protocol` (`meridian_protocol::snapshot`).
+//! Nothing here touches a socket, a thread or the clock: state machines take the
+//! time as an argument (`handle_*(now, ..)`, `poll_transmit`, `poll_event`,
+//! `poll_timeout`), in the manner of `quinn-proto`. The drivers that bind them to
+//! QUIC and tokio live in the `meridian` binary and `loadbot`.
+
+pub mod config;
+pub mod snapshot;
+pub mod token;
+
+pub use config::{NetcodeConfig, NetcodeConfigError};
+pub use token::{RealtimeClaims, TokenAuthority, TokenError};

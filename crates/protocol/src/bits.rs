@@ -51,19 +51,24 @@ impl<'a> BitWriter<'a> {
 
     /// Writes one bit.
     pub fn write_bit(&mut self, bit: bool) {
-        self.write_bits(u32::from(bit), 1);
+        BitSink::write_bit(self, bit);
     }
 
     /// Writes an unsigned integer in 4-bit groups with continuation bits.
-    pub fn write_varuint(&mut self, mut value: u32) {
-        loop {
-            self.write_bits(value & 0xf, 4);
-            value >>= 4;
-            let more = value != 0;
-            self.write_bit(more);
-            if !more {
-                break;
-            }
+    pub fn write_varuint(&mut self, value: u32) {
+        BitSink::write_varuint(self, value);
+    }
+
+    /// Appends bits packed earlier (see [`PackedBits`]).
+    pub fn write_packed(&mut self, packed: &PackedBits) {
+        let mut remaining = u32::from(packed.len);
+        let mut bits = packed.bits;
+        while remaining > 0 {
+            let count = remaining.min(32);
+            // Truncation to the low 32 bits is the point.
+            self.write_bits(bits as u32, count);
+            bits >>= 32;
+            remaining -= count;
         }
     }
 
@@ -80,6 +85,74 @@ impl<'a> BitWriter<'a> {
             self.pending_bits = 0;
         }
         self.bits_written.div_ceil(8)
+    }
+}
+
+/// Something bits can be written to: a [`BitWriter`] or a [`PackedBits`].
+pub trait BitSink {
+    /// Writes the low `count` bits of `value` (`count` ≤ 32).
+    fn write_bits(&mut self, value: u32, count: u32);
+
+    /// Writes one bit.
+    fn write_bit(&mut self, bit: bool) {
+        self.write_bits(u32::from(bit), 1);
+    }
+
+    /// Writes an unsigned integer in 4-bit groups with continuation bits.
+    fn write_varuint(&mut self, mut value: u32) {
+        loop {
+            self.write_bits(value & 0xf, 4);
+            value >>= 4;
+            let more = value != 0;
+            self.write_bit(more);
+            if !more {
+                break;
+            }
+        }
+    }
+}
+
+impl BitSink for BitWriter<'_> {
+    fn write_bits(&mut self, value: u32, count: u32) {
+        BitWriter::write_bits(self, value, count);
+    }
+}
+
+/// Up to 128 bits written once and appended to many streams later, without
+/// allocating: the unit of shared snapshot encoding (one entity's update, encoded
+/// once per tick for every client that needs it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PackedBits {
+    bits: u128,
+    len: u8,
+}
+
+impl PackedBits {
+    /// The number of bits held.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True if no bits are held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl BitSink for PackedBits {
+    /// Bits past the 128th are dropped; callers pack records known to be shorter
+    /// (an entity record is at most 101 bits).
+    fn write_bits(&mut self, value: u32, count: u32) {
+        let count = count.min(32);
+        let room = 128 - u32::from(self.len);
+        if count > room {
+            debug_assert!(false, "packed bits overflow");
+            return;
+        }
+        let masked = u128::from(value) & ((1u128 << count) - 1);
+        self.bits |= masked << self.len;
+        // At most 128 by the check above.
+        self.len += count as u8;
     }
 }
 

@@ -23,7 +23,7 @@
 //! 1 + 1 + 1 + 1 + 16 + 1 + 10 + 1 + 1 = 33 bits. The first entered id is sent as its
 //! value, each further one as `id - previous - 1`.
 
-use crate::bits::{BitReader, BitWriter};
+use crate::bits::{BitReader, BitSink, BitWriter, PackedBits};
 use crate::limits::{MAX_DATAGRAM_PAYLOAD, MAX_VISIBLE_ENTITIES};
 use crate::messages::AnimationState;
 use crate::quantize::fields;
@@ -137,7 +137,7 @@ fn check_sorted(view: &[EntityState]) -> Result<(), EncodeError> {
     Ok(())
 }
 
-fn write_full(writer: &mut BitWriter<'_>, entity: &EntityState) {
+fn write_full(writer: &mut impl BitSink, entity: &EntityState) {
     writer.write_bits(entity.kind as u32, fields::KIND_BITS);
     writer.write_varuint(entity.appearance);
     writer.write_bits(entity.x, fields::POSITION.bits);
@@ -154,7 +154,7 @@ fn small_delta(from: u32, to: u32) -> Option<u32> {
         .then_some(delta as u32)
 }
 
-fn write_update(writer: &mut BitWriter<'_>, old: &EntityState, new: &EntityState) {
+fn write_update(writer: &mut impl BitSink, old: &EntityState, new: &EntityState) {
     let moved = old.x != new.x || old.y != new.y;
     writer.write_bit(moved);
     if moved {
@@ -186,6 +186,25 @@ fn write_update(writer: &mut BitWriter<'_>, old: &EntityState, new: &EntityState
     if restyled {
         writer.write_varuint(new.appearance);
     }
+}
+
+/// The baseline-section record of an entity that is still visible and changed
+/// from `old` to `new` (both with the same id and kind): `1 1` and the changed
+/// fields. Encoded once, appended to every client's body that needs it.
+pub fn pack_update(old: &EntityState, new: &EntityState) -> PackedBits {
+    let mut packed = PackedBits::default();
+    packed.write_bit(true);
+    packed.write_bit(true);
+    write_update(&mut packed, old, new);
+    packed
+}
+
+/// The entered-section record of an entity, without its id gap: kind, appearance
+/// and every field in full.
+pub fn pack_entered(entity: &EntityState) -> PackedBits {
+    let mut packed = PackedBits::default();
+    write_full(&mut packed, entity);
+    packed
 }
 
 /// Encodes `view` as a delta against `baseline` (or as a keyframe if there is none),

@@ -433,6 +433,12 @@ impl Zone {
             .get(interest.range())
     }
 
+    /// Every moving entity's quantized state after the last step, sorted by id:
+    /// what replication encodes, once for all clients.
+    pub fn replicated_states(&self) -> &[EntityState] {
+        &self.world.resource::<ReplicatedStates>().states
+    }
+
     /// Writes a client's view after the last step (the quantized states of what it
     /// sees, sorted by id) into `out`, which is cleared first. False if the client
     /// has no avatar here.

@@ -1,0 +1,541 @@
+//! One client's snapshots: baselines, the priority accumulator and the byte budget.
+//!
+//! Each tick, [`ClientReplication::encode`] compares the client's view now with
+//! the view it holds as of the newest snapshot it acknowledged (its baseline) and
+//! lists the pending changes: updates, leaves and enters. Every pending change adds
+//! its weight (by kind, nearer counts more) to an accumulator kept per entity; the
+//! changes with the highest accumulated priority are written first, while they fit
+//! the tick's byte budget. A change that does not fit keeps its priority and waits:
+//! the client keeps the baseline's state for that entity, and the ring records
+//! exactly what the client will hold, so later deltas stay consistent.
+
+use meridian_protocol::NetworkId;
+use meridian_protocol::bits::{BitWriter, varuint_bits};
+use meridian_protocol::messages::{ServerMessage, Snapshot};
+use meridian_protocol::snapshot::EntityState;
+use meridian_protocol::{EncodeError, limits::MAX_DATAGRAM_PAYLOAD};
+
+use super::ring::{RING_SIZE, ViewRing};
+use super::shared::SharedEncodings;
+
+/// The most bytes a snapshot message adds around its body: variant, tick,
+/// baseline option and tick, input sequence and body length, as postcard varints.
+pub const SNAPSHOT_HEADER_MAX: usize = 1 + 5 + 1 + 5 + 5 + 2;
+
+/// The largest body that fits one datagram with its header.
+pub const MAX_BODY_BYTES: usize = MAX_DATAGRAM_PAYLOAD - SNAPSHOT_HEADER_MAX;
+
+/// Weight per tick of a pending leave, enter and update, before distance.
+const LEAVE_WEIGHT: f32 = 4.0;
+const ENTER_WEIGHT: f32 = 2.0;
+const UPDATE_WEIGHT: f32 = 1.0;
+/// Metres at which a change's weight halves.
+const DISTANCE_SCALE: f32 = 10.0;
+
+/// What one encode did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeReport {
+    /// Bytes of the whole snapshot message.
+    pub bytes: usize,
+    /// A keyframe (no acknowledged baseline)?
+    pub keyframe: bool,
+    /// Changes written.
+    pub sent: usize,
+    /// Changes that did not fit the budget and wait.
+    pub deferred: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ChangeKind {
+    /// Baseline entity at this index changes to the state at `new` (index into states).
+    Update { baseline: usize, new: usize },
+    /// Baseline entity at this index left the view.
+    Leave { baseline: usize },
+    /// The state at this index enters.
+    Enter { new: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    id: NetworkId,
+    kind: ChangeKind,
+    priority: f32,
+    cost_bits: usize,
+    chosen: bool,
+}
+
+/// A client's replication state on the server.
+#[derive(Debug, Default)]
+pub struct ClientReplication {
+    ring: ViewRing,
+    acked: Option<u32>,
+    newest_sent: Option<u32>,
+    work: Work,
+}
+
+/// Buffers and the priority accumulator, apart from the ring so that a baseline
+/// borrowed from the ring can be read while they change.
+#[derive(Debug, Default)]
+struct Work {
+    /// Accumulated priority of pending changes, sorted by id.
+    priorities: Vec<(NetworkId, f32)>,
+    next_priorities: Vec<(NetworkId, f32)>,
+    changes: Vec<Change>,
+    order: Vec<usize>,
+    body: Vec<u8>,
+}
+
+impl ClientReplication {
+    /// Records an acknowledgement. Returns false (and changes nothing) for a tick
+    /// never sent or no longer held.
+    pub fn acknowledge(&mut self, tick: u32) -> bool {
+        let sent = self.newest_sent.is_some_and(|newest| tick <= newest);
+        if !sent || self.ring.get(tick).is_none() {
+            return false;
+        }
+        if self.acked.is_none_or(|acked| tick > acked) {
+            self.acked = Some(tick);
+        }
+        true
+    }
+
+    /// The newest acknowledged tick.
+    pub fn acked(&self) -> Option<u32> {
+        self.acked
+    }
+
+    /// The baseline for a snapshot at `tick`: the newest acknowledged one, if the
+    /// ring still holds it.
+    fn baseline_tick(&self, tick: u32) -> Option<u32> {
+        let acked = self.acked?;
+        (tick.wrapping_sub(acked) < RING_SIZE as u32 && self.ring.get(acked).is_some())
+            .then_some(acked)
+    }
+
+    /// Encodes this tick's snapshot into `out` (cleared first).
+    ///
+    /// `visible` are the ids the client sees, sorted; `states` this tick's states
+    /// of every entity, sorted by id; `viewer` the client's own position (for
+    /// distance priority). The message fits one datagram.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call per client per tick; a struct would only rename them"
+    )]
+    pub fn encode(
+        &mut self,
+        tick: u32,
+        visible: &[NetworkId],
+        states: &[EntityState],
+        shared: &mut SharedEncodings,
+        viewer: Option<[f32; 2]>,
+        budget_bytes: usize,
+        last_input_sequence: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<EncodeReport, EncodeError> {
+        let baseline_tick = self.baseline_tick(tick);
+        let empty: &[EntityState] = &[];
+        let baseline = baseline_tick
+            .and_then(|baseline| self.ring.get(baseline))
+            .unwrap_or(empty);
+        let work = &mut self.work;
+        work.list_changes(baseline, visible, states, shared, viewer);
+        let budget_bits = 8 * budget_bytes.min(MAX_BODY_BYTES);
+        let fixed_bits = baseline.len() + varuint_bits(MAX_ENTER_COUNT);
+        let (sent, deferred) = work.choose(budget_bits.saturating_sub(fixed_bits));
+        work.write_body(baseline, states, shared);
+        let next_view = work.apply_chosen(baseline, states);
+        *self.ring.slot(tick) = next_view;
+        self.newest_sent = Some(tick);
+        let message = ServerMessage::Snapshot(Snapshot {
+            tick,
+            baseline_tick,
+            last_input_sequence,
+            body: std::mem::take(&mut self.work.body),
+        });
+        out.clear();
+        let encoded = message.encode(out);
+        if let ServerMessage::Snapshot(snapshot) = message {
+            self.work.body = snapshot.body;
+        }
+        encoded?;
+        Ok(EncodeReport {
+            bytes: out.len(),
+            keyframe: baseline_tick.is_none(),
+            sent,
+            deferred,
+        })
+    }
+}
+
+impl Work {
+    /// Merges baseline and view (both sorted by id) into the pending changes, in
+    /// id order, each with its accumulated priority.
+    fn list_changes(
+        &mut self,
+        baseline: &[EntityState],
+        visible: &[NetworkId],
+        states: &[EntityState],
+        shared: &mut SharedEncodings,
+        viewer: Option<[f32; 2]>,
+    ) {
+        self.changes.clear();
+        let weight = |state: &EntityState, base: f32| match viewer {
+            Some([x, y]) => {
+                let [ex, ey] = state.position();
+                let distance = ((ex - x).powi(2) + (ey - y).powi(2)).sqrt();
+                base / (1.0 + distance / DISTANCE_SCALE)
+            }
+            None => base,
+        };
+        let (mut b, mut v) = (0usize, 0usize);
+        let mut previous_priority = self.priorities.iter().peekable();
+        let mut push = |changes: &mut Vec<Change>, id: NetworkId, kind, added: f32, cost_bits| {
+            while previous_priority.next_if(|(old, _)| *old < id).is_some() {}
+            let carried = previous_priority
+                .next_if(|(old, _)| *old == id)
+                .map_or(0.0, |(_, priority)| *priority);
+            changes.push(Change {
+                id,
+                kind,
+                priority: carried + added,
+                cost_bits,
+                chosen: false,
+            });
+        };
+        loop {
+            let old = baseline.get(b);
+            let new_id = visible.get(v).copied();
+            let new = new_id.and_then(|id| {
+                states
+                    .binary_search_by_key(&id, |state| state.id)
+                    .ok()
+                    .map(|index| (id, index))
+            });
+            if new_id.is_some() && new.is_none() {
+                // Visible but without a state (cannot happen within one tick);
+                // skip it rather than send garbage.
+                v += 1;
+                continue;
+            }
+            match (old, new) {
+                (Some(old), Some((id, index)))
+                    if old.id == id && old.kind == states[index].kind =>
+                {
+                    let state = &states[index];
+                    if state != old {
+                        let packed = shared.update(old, state);
+                        let kind = ChangeKind::Update {
+                            baseline: b,
+                            new: index,
+                        };
+                        // The record replaces the unchanged bit already counted.
+                        push(
+                            &mut self.changes,
+                            id,
+                            kind,
+                            weight(state, UPDATE_WEIGHT),
+                            packed.len() - 1,
+                        );
+                    }
+                    b += 1;
+                    v += 1;
+                }
+                (Some(old), new) if new.is_none_or(|(id, _)| old.id <= id) => {
+                    // Gone from the view (or its kind changed: it leaves, then
+                    // enters again below).
+                    push(
+                        &mut self.changes,
+                        old.id,
+                        ChangeKind::Leave { baseline: b },
+                        weight(old, LEAVE_WEIGHT),
+                        1,
+                    );
+                    b += 1;
+                }
+                (_, Some((id, index))) => {
+                    let packed = shared.entered(states, index);
+                    // The id gap is at most the id itself.
+                    let cost = varuint_bits(id.0) + packed.len();
+                    push(
+                        &mut self.changes,
+                        id,
+                        ChangeKind::Enter { new: index },
+                        weight(&states[index], ENTER_WEIGHT),
+                        cost,
+                    );
+                    v += 1;
+                }
+                // (Some, None) is a leave above; only (None, None) reaches here.
+                (_, None) => break,
+            }
+        }
+    }
+
+    /// Marks the highest-priority changes that fit `budget_bits`, and keeps the
+    /// accumulated priority of the rest. Returns (chosen, deferred).
+    fn choose(&mut self, budget_bits: usize) -> (usize, usize) {
+        self.order.clear();
+        self.order.extend(0..self.changes.len());
+        let changes = &self.changes;
+        self.order.sort_unstable_by(|&a, &b| {
+            changes[b]
+                .priority
+                .total_cmp(&changes[a].priority)
+                .then(changes[a].id.cmp(&changes[b].id))
+        });
+        let mut used = 0usize;
+        let mut enters = 0usize;
+        for &index in &self.order {
+            let change = &mut self.changes[index];
+            let is_enter = matches!(change.kind, ChangeKind::Enter { .. });
+            if used + change.cost_bits <= budget_bits
+                && (!is_enter || enters < MAX_ENTER_COUNT as usize)
+            {
+                used += change.cost_bits;
+                enters += usize::from(is_enter);
+                change.chosen = true;
+            }
+        }
+        // A kind change is a leave and an enter of the same id; the enter may only
+        // go with its leave, or the client would hold the id twice.
+        for pair in 1..self.changes.len() {
+            let (leave, enter) = (self.changes[pair - 1], self.changes[pair]);
+            if leave.id == enter.id && !leave.chosen && enter.chosen {
+                self.changes[pair].chosen = false;
+            }
+        }
+        self.next_priorities.clear();
+        self.next_priorities.extend(
+            self.changes
+                .iter()
+                .filter(|change| !change.chosen)
+                .map(|change| (change.id, change.priority)),
+        );
+        std::mem::swap(&mut self.priorities, &mut self.next_priorities);
+        let deferred = self.priorities.len();
+        (self.changes.len() - deferred, deferred)
+    }
+
+    fn write_body(
+        &mut self,
+        baseline: &[EntityState],
+        states: &[EntityState],
+        shared: &mut SharedEncodings,
+    ) {
+        self.body.clear();
+        let mut writer = BitWriter::new(&mut self.body);
+        let mut changes = self
+            .changes
+            .iter()
+            .filter(|change| change.chosen)
+            .peekable();
+        for (index, old) in baseline.iter().enumerate() {
+            // Chosen changes are in id order, as is the baseline; skip enters.
+            while changes
+                .next_if(|change| {
+                    matches!(change.kind, ChangeKind::Enter { .. }) && change.id < old.id
+                })
+                .is_some()
+            {}
+            let change = changes.peek().filter(|change| match change.kind {
+                ChangeKind::Update { baseline, .. } | ChangeKind::Leave { baseline } => {
+                    baseline == index
+                }
+                ChangeKind::Enter { .. } => false,
+            });
+            match change.map(|change| change.kind) {
+                Some(ChangeKind::Update { new, .. }) => {
+                    writer.write_packed(&shared.update(old, &states[new]));
+                    changes.next();
+                }
+                Some(ChangeKind::Leave { .. }) => {
+                    writer.write_bit(true);
+                    writer.write_bit(false);
+                    changes.next();
+                }
+                _ => writer.write_bit(false),
+            }
+        }
+        let entering = || {
+            self.changes.iter().filter_map(|change| match change.kind {
+                ChangeKind::Enter { new } if change.chosen => Some(new),
+                _ => None,
+            })
+        };
+        // `choose` caps enters at MAX_ENTER_COUNT.
+        writer.write_varuint(entering().count() as u32);
+        let mut next_id = 0u32;
+        for index in entering() {
+            let id = states[index].id.0;
+            writer.write_varuint(id - next_id);
+            writer.write_packed(&shared.entered(states, index));
+            next_id = id.saturating_add(1);
+        }
+        writer.finish();
+    }
+
+    /// The view the client will hold after this snapshot: the baseline with the
+    /// chosen changes applied.
+    fn apply_chosen(&self, baseline: &[EntityState], states: &[EntityState]) -> Vec<EntityState> {
+        let mut view = Vec::with_capacity(baseline.len() + self.changes.len());
+        let mut changes = self
+            .changes
+            .iter()
+            .filter(|change| change.chosen)
+            .peekable();
+        let mut entered = self
+            .changes
+            .iter()
+            .filter_map(|change| match change.kind {
+                ChangeKind::Enter { new } if change.chosen => Some(states[new]),
+                _ => None,
+            })
+            .peekable();
+        for (index, old) in baseline.iter().enumerate() {
+            while let Some(state) = entered.next_if(|state| state.id < old.id) {
+                view.push(state);
+            }
+            while changes
+                .next_if(|change| matches!(change.kind, ChangeKind::Enter { .. }))
+                .is_some()
+            {}
+            match changes.peek().map(|change| change.kind) {
+                Some(ChangeKind::Update { baseline, new }) if baseline == index => {
+                    view.push(states[new]);
+                    changes.next();
+                }
+                Some(ChangeKind::Leave { baseline }) if baseline == index => {
+                    changes.next();
+                }
+                _ => view.push(*old),
+            }
+        }
+        view.extend(entered);
+        // A kind change leaves and re-enters with the same id: the leave removed
+        // the old one and the enter sits in id order, so the view stays sorted.
+        view
+    }
+}
+
+/// The most entities one snapshot enters (the protocol's view limit).
+const MAX_ENTER_COUNT: u32 = meridian_protocol::limits::MAX_VISIBLE_ENTITIES as u32;
+
+#[cfg(test)]
+mod tests {
+    use meridian_protocol::messages::{Channel, ServerMessage};
+    use meridian_protocol::snapshot::{EntityKind, decode_body};
+    use meridian_protocol::{AnimationState, NetworkId};
+
+    use super::*;
+
+    /// A world of `count` entities walking on a line; entity i sits at x = i + t.
+    fn states(count: u32, tick: u32) -> Vec<EntityState> {
+        (1..=count)
+            .map(|id| EntityState {
+                id: NetworkId(id),
+                kind: EntityKind::Avatar,
+                appearance: id % 3,
+                x: 64 * (id * 4 + tick) + (id * tick) % 7,
+                y: 64 * 100,
+                heading: (tick * 13 % 1024) as u16,
+                animation: AnimationState::Walk,
+            })
+            .collect()
+    }
+
+    /// The client's side: decode against its own ring, return the view.
+    fn decode(bytes: &[u8], ring: &mut ViewRing) -> (u32, Vec<EntityState>) {
+        let ServerMessage::Snapshot(snapshot) =
+            ServerMessage::decode(bytes, Channel::Datagram).expect("decodes")
+        else {
+            panic!("not a snapshot");
+        };
+        let baseline = snapshot
+            .baseline_tick
+            .map(|tick| ring.get(tick).expect("client holds the baseline").to_vec());
+        let mut view = Vec::new();
+        decode_body(baseline.as_deref(), &snapshot.body, &mut view).expect("body decodes");
+        ring.slot(snapshot.tick).clone_from(&view);
+        (snapshot.tick, view)
+    }
+
+    #[test]
+    fn every_snapshot_decodes_to_the_view_the_server_recorded() {
+        for budget in [MAX_BODY_BYTES, 60] {
+            let mut server = ClientReplication::default();
+            let mut shared = SharedEncodings::default();
+            let mut client_ring = ViewRing::default();
+            let mut out = Vec::new();
+            let mut deferred_total = 0;
+            for tick in 1..200u32 {
+                let states = states(120, tick);
+                // The view slides along the line: some leave, some enter.
+                let low = tick / 3;
+                let visible: Vec<NetworkId> = states
+                    .iter()
+                    .map(|state| state.id)
+                    .filter(|id| (low..low + 40).contains(&id.0))
+                    .collect();
+                shared.begin_tick(tick, states.len());
+                let report = server
+                    .encode(
+                        tick,
+                        &visible,
+                        &states,
+                        &mut shared,
+                        Some([0.0, 0.0]),
+                        budget,
+                        tick,
+                        &mut out,
+                    )
+                    .expect("encodes");
+                assert!(out.len() <= MAX_DATAGRAM_PAYLOAD);
+                deferred_total += report.deferred;
+                // Lose every fifth snapshot; acknowledge the rest.
+                if tick % 5 == 0 {
+                    continue;
+                }
+                let (decoded_tick, view) = decode(&out, &mut client_ring);
+                assert_eq!(decoded_tick, tick);
+                assert_eq!(Some(view.as_slice()), server.ring.get(tick), "tick {tick}");
+                if budget == MAX_BODY_BYTES {
+                    let expected: Vec<_> = states
+                        .iter()
+                        .filter(|state| visible.contains(&state.id))
+                        .copied()
+                        .collect();
+                    assert_eq!(view, expected, "an ample budget sends everything");
+                }
+                assert!(server.acknowledge(tick));
+            }
+            if budget == 60 {
+                assert!(deferred_total > 0, "a small budget defers changes");
+            } else {
+                assert_eq!(deferred_total, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn acknowledgements_of_unsent_ticks_are_refused() {
+        let mut server = ClientReplication::default();
+        assert!(!server.acknowledge(3));
+        let mut shared = SharedEncodings::default();
+        shared.begin_tick(1, 0);
+        server
+            .encode(
+                1,
+                &[],
+                &[],
+                &mut shared,
+                None,
+                MAX_BODY_BYTES,
+                0,
+                &mut Vec::new(),
+            )
+            .expect("encodes");
+        assert!(server.acknowledge(1));
+        assert!(!server.acknowledge(2));
+        assert_eq!(server.acked(), Some(1));
+    }
+}
