@@ -6,9 +6,18 @@
 //! `poll_timeout`), in the manner of `quinn-proto`. The drivers that bind them to
 //! QUIC and tokio live in the `meridian` binary and `loadbot`.
 
+pub mod client;
 pub mod config;
+pub mod emulator;
+pub mod host;
+pub mod metrics;
+pub mod server;
 pub mod snapshot;
 pub mod token;
 
+pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
+pub use host::{HostTick, ZoneHost};
+pub use metrics::NetcodeMetrics;
+pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

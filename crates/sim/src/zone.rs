@@ -125,6 +125,8 @@ pub struct AvatarState {
     pub heading: f32,
     /// What it is doing.
     pub animation: AnimationState,
+    /// The newest input sequence applied, if any.
+    pub last_input_sequence: Option<u32>,
 }
 
 /// What one tick did. Borrows the zone's buffers, so a tick allocates nothing.
@@ -420,6 +422,7 @@ impl Zone {
             velocity: entity.get::<Velocity>()?.0,
             heading: entity.get::<Heading>()?.0,
             animation: entity.get::<Animation>()?.0,
+            last_input_sequence: entity.get::<InputState>()?.last_sequence,
         })
     }
 

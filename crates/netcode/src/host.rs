@@ -1,0 +1,305 @@
+//! A zone served to clients: the [`Server`] state machine joined to a [`Zone`].
+//!
+//! The host turns server events into zone calls (a verified hello spawns an
+//! avatar and is welcomed; a departure despawns it; inputs queue for the next
+//! step; chat is relayed to those who can hear it), steps the zone, and sends
+//! every admitted client its snapshot. Like the server it is sans IO: the
+//! driver calls [`ZoneHost::tick`] at the tick rate with the time.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use meridian_protocol::NetworkId;
+use meridian_protocol::PROTOCOL_VERSION;
+use meridian_protocol::messages::{
+    ChatChannel, ChatRelay, DisconnectReason, RefusalReason, Welcome,
+};
+use meridian_sim::agents::SplitMix64;
+use meridian_sim::{AvatarSpawn, ClientId, ClientInput, RejectReason, SpawnError, Vec2, Zone};
+
+use crate::server::{ConnectionId, Server, ServerEvent};
+
+/// Rejected inputs a client may accumulate (one forgiven per tick) before it is
+/// disconnected as a repeat offender.
+const REJECTION_STRIKES: f32 = 40.0;
+
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    client: ClientId,
+    avatar: NetworkId,
+}
+
+/// What one [`ZoneHost::tick`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostTick {
+    /// The zone tick just simulated.
+    pub tick: u64,
+    /// Inputs the zone accepted and rejected.
+    pub accepted_inputs: usize,
+    /// Inputs rejected.
+    pub rejected_inputs: usize,
+    /// Snapshots sent.
+    pub snapshots: usize,
+    /// Snapshot bytes queued.
+    pub snapshot_bytes: usize,
+}
+
+/// A zone and the clients connected to it.
+#[derive(Debug)]
+pub struct ZoneHost {
+    zone: Zone,
+    server: Server,
+    zone_id: u32,
+    members: HashMap<ConnectionId, Member>,
+    by_avatar: HashMap<NetworkId, ConnectionId>,
+    by_client: HashMap<ClientId, ConnectionId>,
+    strikes: HashMap<ClientId, f32>,
+    next_client: u64,
+    spawn_random: SplitMix64,
+    inputs: Vec<ClientInput>,
+    nearby: Vec<NetworkId>,
+    visible: Vec<NetworkId>,
+    rejections_by_reason: HashMap<RejectReason, u64>,
+}
+
+impl ZoneHost {
+    /// Hosts `zone` (as zone `zone_id`) through `server`; `seed` picks spawn points.
+    pub fn new(zone: Zone, server: Server, zone_id: u32, seed: u64) -> Self {
+        Self {
+            zone,
+            server,
+            zone_id,
+            members: HashMap::new(),
+            by_avatar: HashMap::new(),
+            by_client: HashMap::new(),
+            strikes: HashMap::new(),
+            next_client: 1,
+            spawn_random: SplitMix64::new(seed),
+            inputs: Vec::new(),
+            nearby: Vec::new(),
+            visible: Vec::new(),
+            rejections_by_reason: HashMap::new(),
+        }
+    }
+
+    /// The zone.
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+
+    /// The zone, to place elements or spawn server-driven avatars.
+    pub fn zone_mut(&mut self) -> &mut Zone {
+        &mut self.zone
+    }
+
+    /// The server state machine, for the driver's `handle_*` and `poll_*` calls.
+    pub fn server(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
+    /// The server, read-only.
+    pub fn server_ref(&self) -> &Server {
+        &self.server
+    }
+
+    /// The zone client behind a connection.
+    pub fn client_of(&self, connection: ConnectionId) -> Option<ClientId> {
+        self.members.get(&connection).map(|member| member.client)
+    }
+
+    /// Admitted clients.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Rejected inputs by reason since start.
+    pub fn rejections_by_reason(&self) -> &HashMap<RejectReason, u64> {
+        &self.rejections_by_reason
+    }
+
+    /// Handles what the server reported, steps the zone, and sends snapshots.
+    pub fn tick(&mut self, now: Instant) -> HostTick {
+        self.server.handle_timeout(now);
+        self.drain_events();
+        let output = self.zone.step(&self.inputs);
+        self.inputs.clear();
+        let mut report = HostTick {
+            tick: output.tick,
+            accepted_inputs: output.accepted_inputs,
+            rejected_inputs: output.rejections.len(),
+            ..HostTick::default()
+        };
+        let mut offenders = Vec::new();
+        for rejection in output.rejections {
+            *self
+                .rejections_by_reason
+                .entry(rejection.reason)
+                .or_default() += 1;
+            let strikes = self.strikes.entry(rejection.client).or_default();
+            *strikes += 1.0;
+            if *strikes > REJECTION_STRIKES {
+                offenders.push((rejection.client, rejection.reason));
+            }
+        }
+        self.strikes.retain(|_, strikes| {
+            *strikes -= 1.0;
+            *strikes > 0.0
+        });
+        for (client, reason) in offenders {
+            if let Some(&connection) = self.by_client.get(&client) {
+                let reason = match reason {
+                    RejectReason::RateLimited => DisconnectReason::RateLimited,
+                    _ => DisconnectReason::ProtocolViolation,
+                };
+                self.server.disconnect(connection, reason);
+            }
+        }
+        // Departures above are despawned now, before snapshots are built.
+        self.drain_events();
+        self.send_snapshots(&mut report);
+        report
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.server.poll_event() {
+            match event {
+                ServerEvent::Joined { connection, claims } => self.join(connection, claims.name),
+                ServerEvent::Input { connection, input } => {
+                    if let Some(member) = self.members.get(&connection) {
+                        self.inputs.push(ClientInput {
+                            client: member.client,
+                            input,
+                        });
+                    }
+                }
+                ServerEvent::Chat { connection, chat } => {
+                    self.relay_chat(connection, chat.channel, chat.text);
+                }
+                ServerEvent::Left { connection, .. } => self.leave(connection),
+            }
+        }
+    }
+
+    fn join(&mut self, connection: ConnectionId, _name: String) {
+        let client = ClientId(self.next_client);
+        self.next_client += 1;
+        let config = self.zone.config().clone();
+        // A few tries for a free spot; a zone packed with elements may refuse.
+        let mut spawned = Err(SpawnError::Occupied);
+        for _ in 0..16 {
+            let spawn = AvatarSpawn {
+                position: Vec2::new(
+                    1.0 + self.spawn_random.next_f32() * (config.world_width - 2.0),
+                    1.0 + self.spawn_random.next_f32() * (config.world_height - 2.0),
+                ),
+                heading: 0.0,
+                appearance: self.spawn_random.range_u32(0, 8),
+            };
+            spawned = self.zone.spawn_avatar(client, spawn);
+            if !matches!(spawned, Err(SpawnError::Occupied)) {
+                break;
+            }
+        }
+        let avatar = match spawned {
+            Ok(avatar) => avatar,
+            Err(error) => {
+                // Refusing a connection the server just verified cannot fail.
+                let _ =
+                    self.server
+                        .refuse(connection, RefusalReason::ServerFull, &error.to_string());
+                return;
+            }
+        };
+        let welcome = Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            avatar_id: avatar,
+            zone_id: self.zone_id,
+            tick_rate_hz: u16::try_from(config.tick_rate_hz).unwrap_or(u16::MAX),
+            // Ticks fit u32 for over six years at 20 Hz.
+            tick: self.zone.tick() as u32,
+            zone_width: config.world_width,
+            zone_height: config.world_height,
+        };
+        if self.server.admit(connection, welcome).is_ok() {
+            self.members.insert(connection, Member { client, avatar });
+            self.by_avatar.insert(avatar, connection);
+            self.by_client.insert(client, connection);
+        } else {
+            let _ = self.zone.despawn_avatar(client);
+        }
+    }
+
+    fn leave(&mut self, connection: ConnectionId) {
+        if let Some(member) = self.members.remove(&connection) {
+            self.by_avatar.remove(&member.avatar);
+            self.by_client.remove(&member.client);
+            self.strikes.remove(&member.client);
+            // The avatar may already be gone; nothing else to undo.
+            let _ = self.zone.despawn_avatar(member.client);
+        }
+    }
+
+    fn relay_chat(&mut self, connection: ConnectionId, channel: ChatChannel, text: String) {
+        let Some(member) = self.members.get(&connection).copied() else {
+            return;
+        };
+        let relay = ChatRelay {
+            from: member.avatar,
+            channel,
+            text,
+        };
+        let listeners: Vec<ConnectionId> = match channel {
+            ChatChannel::Zone => self.members.keys().copied().collect(),
+            ChatChannel::Proximity => {
+                let Some(speaker) = self.zone.avatar(member.client) else {
+                    return;
+                };
+                self.nearby.clear();
+                let radius = self.server.config().chat_hearing_radius;
+                self.zone
+                    .avatars_near(speaker.position, radius, &mut self.nearby);
+                self.nearby
+                    .iter()
+                    .filter_map(|avatar| self.by_avatar.get(avatar).copied())
+                    .collect()
+            }
+        };
+        for listener in listeners {
+            // Listeners are admitted members.
+            let _ = self.server.send_chat(listener, relay.clone());
+        }
+    }
+
+    fn send_snapshots(&mut self, report: &mut HostTick) {
+        // Ticks fit u32 for over six years at 20 Hz.
+        let tick = self.zone.tick() as u32;
+        let tick_rate = self.zone.config().tick_rate_hz;
+        let states = self.zone.replicated_states();
+        self.server.begin_snapshots(tick, states);
+        for (&connection, member) in &self.members {
+            let Some(avatar) = self.zone.avatar(member.client) else {
+                continue;
+            };
+            self.visible.clear();
+            // The client sees itself too, so it can reconcile its own movement.
+            let own = std::iter::once(member.avatar);
+            let others = self.zone.visible(member.client).unwrap_or_default();
+            self.visible.extend(others.iter().copied().chain(own));
+            self.visible.sort_unstable();
+            self.visible.dedup();
+            let sent = self.server.send_snapshot(
+                connection,
+                tick,
+                tick_rate,
+                &self.visible,
+                states,
+                Some([avatar.position.x, avatar.position.y]),
+                avatar.last_input_sequence.unwrap_or(0),
+            );
+            if let Ok(encoded) = sent {
+                report.snapshots += 1;
+                report.snapshot_bytes += encoded.bytes;
+            }
+        }
+    }
+}

@@ -1,0 +1,605 @@
+//! The server's connection state machine, sans IO.
+//!
+//! A driver reports what the transport did (`handle_connected`, `handle_stream`,
+//! `handle_datagram`, `handle_closed`) and the time (`handle_timeout`), then drains
+//! what to send (`poll_transmit`) and what happened (`poll_event`). The game side
+//! answers a [`ServerEvent::Joined`] with [`Server::admit`] or [`Server::refuse`],
+//! and sends each tick's snapshots with [`Server::send_snapshot`].
+//!
+//! A connection's life: its hello must arrive on the stream within the hello
+//! timeout, name our protocol version and carry a token that
+//! [`TokenAuthority::verify`] accepts; then it is admitted (welcome) or refused
+//! (refusal, then close). It ends by the client's disconnect, by silence longer
+//! than the idle timeout, by persistent bad input (too many strikes), or by the
+//! transport. Every ending is counted by reason.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use meridian_protocol::framing::{FrameDecoder, write_frame};
+use meridian_protocol::messages::{
+    Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Input, Refusal,
+    RefusalReason, ServerMessage, Welcome,
+};
+use meridian_protocol::snapshot::EntityState;
+use meridian_protocol::{NetworkId, PROTOCOL_VERSION};
+
+use crate::config::{NetcodeConfig, NetcodeConfigError};
+use crate::metrics::NetcodeMetrics;
+use crate::snapshot::{ClientReplication, EncodeReport, MAX_BODY_BYTES, SharedEncodings};
+use crate::token::{RealtimeClaims, TokenAuthority, TokenError};
+
+/// A transport connection, named by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// What happened, for the game side.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// A hello passed every check; answer with [`Server::admit`] or
+    /// [`Server::refuse`].
+    Joined {
+        /// Who.
+        connection: ConnectionId,
+        /// What their token says.
+        claims: RealtimeClaims,
+    },
+    /// A movement input from an admitted client.
+    Input {
+        /// From whom.
+        connection: ConnectionId,
+        /// The input.
+        input: Input,
+    },
+    /// A chat line from an admitted client (already rate limited).
+    Chat {
+        /// From whom.
+        connection: ConnectionId,
+        /// The line.
+        chat: ChatSend,
+    },
+    /// An admitted client is gone.
+    Left {
+        /// Who.
+        connection: ConnectionId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// What a driver must do for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Send one unreliable datagram (never more than one datagram's payload).
+    Datagram(Vec<u8>),
+    /// Append these (already framed) bytes to the reliable stream.
+    Stream(Vec<u8>),
+    /// Finish the stream and close the connection (after what is queued).
+    Close(DisconnectReason),
+}
+
+/// One thing to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// To whom.
+    pub connection: ConnectionId,
+    /// What.
+    pub payload: Payload,
+}
+
+/// Why a call about a connection could not be carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// No such connection, or it has closed.
+    #[error("unknown or closed connection")]
+    Unknown,
+    /// The connection is not in the state the call needs (admitting twice,
+    /// snapshots before admission).
+    #[error("connection is in the wrong state for this call")]
+    WrongState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitingHello,
+    /// The hello passed; the game side has not answered yet.
+    Verified,
+    Admitted,
+}
+
+#[derive(Debug)]
+struct Connection {
+    phase: Phase,
+    opened: Instant,
+    last_heard: Instant,
+    frames: FrameDecoder,
+    replication: ClientReplication,
+    datagram_credits: f64,
+    chat_credits: f64,
+    /// Bad input and dropped floods; one is forgiven per second.
+    strikes: f64,
+    last_refill: Instant,
+}
+
+/// The server side of every connection in one zone (or gateway).
+#[derive(Debug)]
+pub struct Server {
+    config: NetcodeConfig,
+    authority: TokenAuthority,
+    space: u32,
+    /// A pair of clocks read at the same moment, to turn `now` into Unix seconds
+    /// for token expiry without reading the wall clock here.
+    anchor: (Instant, u64),
+    connections: HashMap<ConnectionId, Connection>,
+    events: VecDeque<ServerEvent>,
+    transmits: VecDeque<Transmit>,
+    shared: SharedEncodings,
+    metrics: NetcodeMetrics,
+    scratch: Vec<u8>,
+}
+
+impl Server {
+    /// A server for `space`, verifying hellos with `authority`. `anchor_unix` is
+    /// the Unix time in seconds at the instant `anchor`.
+    pub fn new(
+        config: NetcodeConfig,
+        authority: TokenAuthority,
+        space: u32,
+        anchor: Instant,
+        anchor_unix: u64,
+    ) -> Result<Self, NetcodeConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            authority,
+            space,
+            anchor: (anchor, anchor_unix),
+            connections: HashMap::new(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            shared: SharedEncodings::default(),
+            metrics: NetcodeMetrics::default(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NetcodeConfig {
+        &self.config
+    }
+
+    /// Counters since start.
+    pub fn metrics(&self) -> &NetcodeMetrics {
+        &self.metrics
+    }
+
+    /// Connections open now (admitted or not).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    fn unix_seconds(&self, now: Instant) -> u64 {
+        let (instant, unix) = self.anchor;
+        unix + now.saturating_duration_since(instant).as_secs()
+    }
+
+    /// The transport accepted a connection.
+    pub fn handle_connected(&mut self, now: Instant, connection: ConnectionId) {
+        self.metrics.connections_opened += 1;
+        self.connections.insert(
+            connection,
+            Connection {
+                phase: Phase::AwaitingHello,
+                opened: now,
+                last_heard: now,
+                frames: FrameDecoder::new(),
+                replication: ClientReplication::default(),
+                datagram_credits: f64::from(self.config.datagrams_per_second),
+                chat_credits: f64::from(self.config.chat_lines_per_10s),
+                strikes: 0.0,
+                last_refill: now,
+            },
+        );
+    }
+
+    /// The transport lost the connection (no goodbye, or after ours).
+    pub fn handle_closed(&mut self, _now: Instant, connection: ConnectionId) {
+        if let Some(closed) = self.connections.remove(&connection) {
+            self.metrics.transport_losses += 1;
+            if closed.phase == Phase::Admitted {
+                self.metrics.clients_connected -= 1;
+                self.events.push_back(ServerEvent::Left {
+                    connection,
+                    reason: DisconnectReason::IdleTimeout,
+                });
+            }
+        }
+    }
+
+    /// Bytes arrived on the connection's reliable stream.
+    pub fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
+        self.metrics.bytes_in += bytes.len() as u64;
+        let Some(state) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        state.last_heard = now;
+        if state.frames.feed(bytes).is_err() {
+            self.metrics.malformed_stream_messages += 1;
+            self.close(connection, DisconnectReason::ProtocolViolation);
+            return;
+        }
+        let mut messages = Vec::new();
+        loop {
+            let Some(state) = self.connections.get_mut(&connection) else {
+                return;
+            };
+            match state.frames.next_frame() {
+                Ok(Some(frame)) => messages.push(ClientMessage::decode(frame, Channel::Stream)),
+                Ok(None) => break,
+                Err(_) => {
+                    messages.push(Err(meridian_protocol::DecodeError::BadVarint));
+                    break;
+                }
+            }
+        }
+        for message in messages {
+            match message {
+                Ok(message) => self.on_stream_message(now, connection, message),
+                Err(_) => {
+                    // A broken stream cannot be resynchronised: close at once.
+                    self.metrics.malformed_stream_messages += 1;
+                    self.close(connection, DisconnectReason::ProtocolViolation);
+                }
+            }
+            if !self.connections.contains_key(&connection) {
+                return;
+            }
+        }
+    }
+
+    fn on_stream_message(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        message: ClientMessage,
+    ) {
+        let Some(state) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        match (state.phase, message) {
+            (Phase::AwaitingHello, ClientMessage::Hello(hello)) => {
+                if hello.protocol_version != PROTOCOL_VERSION {
+                    let detail = format!(
+                        "this server speaks protocol {PROTOCOL_VERSION}, the client {}",
+                        hello.protocol_version
+                    );
+                    self.refuse_now(connection, RefusalReason::VersionMismatch, &detail);
+                    return;
+                }
+                if self.connections.len() > self.config.max_clients {
+                    self.refuse_now(connection, RefusalReason::ServerFull, "the server is full");
+                    return;
+                }
+                let unix = self.unix_seconds(now);
+                match self.authority.verify(&hello.auth_token, self.space, unix) {
+                    Ok(claims) => {
+                        if let Some(state) = self.connections.get_mut(&connection) {
+                            state.phase = Phase::Verified;
+                        }
+                        self.events
+                            .push_back(ServerEvent::Joined { connection, claims });
+                    }
+                    Err(error) => {
+                        let reason = match error {
+                            TokenError::Expired => RefusalReason::TokenExpired,
+                            TokenError::WrongSpace => RefusalReason::WrongSpace,
+                            _ => RefusalReason::BadToken,
+                        };
+                        self.refuse_now(connection, reason, &error.to_string());
+                    }
+                }
+            }
+            (Phase::Admitted, ClientMessage::Chat(chat)) => {
+                refill(&self.config, state, now);
+                if state.chat_credits >= 1.0 {
+                    state.chat_credits -= 1.0;
+                    self.events
+                        .push_back(ServerEvent::Chat { connection, chat });
+                } else {
+                    self.metrics.chat_rate_limited += 1;
+                    self.strike(connection, DisconnectReason::RateLimited);
+                }
+            }
+            (_, ClientMessage::Disconnect(_)) => {
+                self.close(connection, DisconnectReason::ClientQuit);
+            }
+            _ => {
+                // A second hello, or chat before admission: out of order.
+                self.metrics.malformed_stream_messages += 1;
+                self.close(connection, DisconnectReason::ProtocolViolation);
+            }
+        }
+    }
+
+    /// A datagram arrived on the connection.
+    pub fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
+        self.metrics.bytes_in += bytes.len() as u64;
+        let Some(state) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        refill(&self.config, state, now);
+        if state.datagram_credits < 1.0 {
+            self.metrics.datagrams_rate_limited += 1;
+            self.strike(connection, DisconnectReason::RateLimited);
+            return;
+        }
+        state.datagram_credits -= 1.0;
+        if state.phase != Phase::Admitted {
+            // Datagrams before the welcome are not an error (they may race it);
+            // they are dropped.
+            return;
+        }
+        state.last_heard = now;
+        match ClientMessage::decode(bytes, Channel::Datagram) {
+            Ok(ClientMessage::Input(input)) => {
+                self.events
+                    .push_back(ServerEvent::Input { connection, input });
+            }
+            Ok(ClientMessage::Ack(ack)) => {
+                if !state.replication.acknowledge(ack.snapshot_tick) {
+                    self.metrics.bad_acks += 1;
+                }
+            }
+            Ok(_) | Err(_) => {
+                self.metrics.malformed_datagrams += 1;
+                self.strike(connection, DisconnectReason::ProtocolViolation);
+            }
+        }
+    }
+
+    /// Closes connections whose hello or heartbeat is overdue.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let hello_timeout = self.config.hello_timeout();
+        let idle_timeout = self.config.idle_timeout();
+        let overdue: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, state)| {
+                (state.phase == Phase::AwaitingHello
+                    && now.saturating_duration_since(state.opened) >= hello_timeout)
+                    || now.saturating_duration_since(state.last_heard) >= idle_timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for connection in overdue {
+            self.close(connection, DisconnectReason::IdleTimeout);
+        }
+    }
+
+    /// The next instant at which [`Self::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .map(|state| {
+                let idle = state.last_heard + self.config.idle_timeout();
+                if state.phase == Phase::AwaitingHello {
+                    idle.min(state.opened + self.config.hello_timeout())
+                } else {
+                    idle
+                }
+            })
+            .min()
+    }
+
+    /// The next thing for the game side.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next thing to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Admits a verified connection with this welcome.
+    pub fn admit(
+        &mut self,
+        connection: ConnectionId,
+        welcome: Welcome,
+    ) -> Result<(), ConnectionError> {
+        let state = self
+            .connections
+            .get_mut(&connection)
+            .ok_or(ConnectionError::Unknown)?;
+        if state.phase != Phase::Verified {
+            return Err(ConnectionError::WrongState);
+        }
+        state.phase = Phase::Admitted;
+        self.metrics.clients_connected += 1;
+        self.send_stream(connection, &ServerMessage::Welcome(welcome));
+        Ok(())
+    }
+
+    /// Refuses a verified connection (the game side's decision: full, banned...).
+    pub fn refuse(
+        &mut self,
+        connection: ConnectionId,
+        reason: RefusalReason,
+        detail: &str,
+    ) -> Result<(), ConnectionError> {
+        let state = self
+            .connections
+            .get(&connection)
+            .ok_or(ConnectionError::Unknown)?;
+        if state.phase != Phase::Verified {
+            return Err(ConnectionError::WrongState);
+        }
+        self.refuse_now(connection, reason, detail);
+        Ok(())
+    }
+
+    fn refuse_now(&mut self, connection: ConnectionId, reason: RefusalReason, detail: &str) {
+        self.metrics.count_refusal(reason);
+        let mut detail = detail.to_owned();
+        let max = meridian_protocol::limits::MAX_DETAIL_BYTES;
+        while detail.len() > max {
+            detail.pop();
+        }
+        self.send_stream(
+            connection,
+            &ServerMessage::Refusal(Refusal { reason, detail }),
+        );
+        self.connections.remove(&connection);
+        self.transmits.push_back(Transmit {
+            connection,
+            payload: Payload::Close(DisconnectReason::ProtocolViolation),
+        });
+    }
+
+    /// Ends a connection: tells the client why, closes, and reports it left.
+    pub fn disconnect(&mut self, connection: ConnectionId, reason: DisconnectReason) {
+        self.close(connection, reason);
+    }
+
+    fn close(&mut self, connection: ConnectionId, reason: DisconnectReason) {
+        let Some(state) = self.connections.remove(&connection) else {
+            return;
+        };
+        self.metrics.count_disconnect(reason);
+        if state.phase == Phase::Admitted {
+            self.metrics.clients_connected -= 1;
+            self.events
+                .push_back(ServerEvent::Left { connection, reason });
+        }
+        self.send_stream(
+            connection,
+            &ServerMessage::Disconnect(Disconnect { reason }),
+        );
+        self.transmits.push_back(Transmit {
+            connection,
+            payload: Payload::Close(reason),
+        });
+    }
+
+    /// One strike against a connection; too many in too short a time disconnect.
+    fn strike(&mut self, connection: ConnectionId, reason: DisconnectReason) {
+        let limit = f64::from(self.config.strikes_before_disconnect);
+        if let Some(state) = self.connections.get_mut(&connection) {
+            state.strikes += 1.0;
+            if state.strikes > limit {
+                self.close(connection, reason);
+            }
+        }
+    }
+
+    /// Sends a chat line to an admitted connection.
+    pub fn send_chat(
+        &mut self,
+        connection: ConnectionId,
+        relay: ChatRelay,
+    ) -> Result<(), ConnectionError> {
+        match self.connections.get(&connection).map(|state| state.phase) {
+            Some(Phase::Admitted) => {
+                self.send_stream(connection, &ServerMessage::Chat(relay));
+                Ok(())
+            }
+            Some(_) => Err(ConnectionError::WrongState),
+            None => Err(ConnectionError::Unknown),
+        }
+    }
+
+    fn send_stream(&mut self, connection: ConnectionId, message: &ServerMessage) {
+        self.scratch.clear();
+        let mut framed = Vec::new();
+        // Server messages are built here within their limits (details truncated,
+        // chat checked on the way in), so encoding them cannot fail.
+        if message.encode(&mut self.scratch).is_ok()
+            && write_frame(&self.scratch, &mut framed).is_ok()
+        {
+            self.metrics.bytes_out += framed.len() as u64;
+            self.transmits.push_back(Transmit {
+                connection,
+                payload: Payload::Stream(framed),
+            });
+        }
+    }
+
+    /// Starts a tick's snapshots: `states` is every entity's state this tick.
+    pub fn begin_snapshots(&mut self, tick: u32, states: &[EntityState]) {
+        self.shared.begin_tick(tick, states.len());
+    }
+
+    /// Encodes and queues one admitted client's snapshot for `tick` (after
+    /// [`Self::begin_snapshots`] for that tick).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call per client per tick; the arguments are the view"
+    )]
+    pub fn send_snapshot(
+        &mut self,
+        connection: ConnectionId,
+        tick: u32,
+        tick_rate_hz: u32,
+        visible: &[NetworkId],
+        states: &[EntityState],
+        viewer: Option<[f32; 2]>,
+        last_input_sequence: u32,
+    ) -> Result<EncodeReport, ConnectionError> {
+        let state = self
+            .connections
+            .get_mut(&connection)
+            .ok_or(ConnectionError::Unknown)?;
+        if state.phase != Phase::Admitted {
+            return Err(ConnectionError::WrongState);
+        }
+        let budget = self
+            .config
+            .snapshot_bytes_per_tick(tick_rate_hz)
+            .min(MAX_BODY_BYTES);
+        let mut out = Vec::new();
+        let report = state
+            .replication
+            .encode(
+                tick,
+                visible,
+                states,
+                &mut self.shared,
+                viewer,
+                budget,
+                last_input_sequence,
+                &mut out,
+            )
+            // Views are at most MAX_VISIBLE_ENTITIES and sorted by construction.
+            .map_err(|_| ConnectionError::WrongState)?;
+        self.metrics.snapshots_sent += 1;
+        self.metrics.keyframes_sent += u64::from(report.keyframe);
+        self.metrics.changes_sent += report.sent as u64;
+        self.metrics.changes_deferred_by_budget += report.deferred as u64;
+        self.metrics.bytes_out += out.len() as u64;
+        self.transmits.push_back(Transmit {
+            connection,
+            payload: Payload::Datagram(out),
+        });
+        Ok(report)
+    }
+
+    /// Records that the driver dropped a datagram for `connection` (its queue
+    /// was full): the client simply misses that snapshot.
+    pub fn datagram_dropped(&mut self, _connection: ConnectionId) {
+        self.metrics.datagrams_dropped += 1;
+    }
+}
+
+fn refill(config: &NetcodeConfig, state: &mut Connection, now: Instant) {
+    let elapsed = now
+        .saturating_duration_since(state.last_refill)
+        .min(Duration::from_secs(10))
+        .as_secs_f64();
+    state.last_refill = now;
+    let rate = f64::from(config.datagrams_per_second);
+    state.datagram_credits = (state.datagram_credits + elapsed * rate).min(rate);
+    let chat = f64::from(config.chat_lines_per_10s);
+    state.chat_credits = (state.chat_credits + elapsed * chat / 10.0).min(chat);
+    state.strikes = (state.strikes - elapsed).max(0.0);
+}
