@@ -3,11 +3,14 @@
 //!
 //! Nothing here touches a socket, a thread or the clock: state machines take the
 //! time as an argument (`handle_*(now, ..)`, `poll_transmit`, `poll_event`,
-//! `poll_timeout`), in the manner of `quinn-proto`. The drivers that bind them to
-//! QUIC and tokio live in the `meridian` binary and `loadbot`.
+//! `poll_timeout`), in the manner of `quinn-proto`. The thin drivers that bind
+//! them to quinn and tokio are in [`driver`], behind the `quic` feature, so the
+//! core builds without tokio.
 
 pub mod client;
 pub mod config;
+#[cfg(feature = "quic")]
+pub mod driver;
 pub mod emulator;
 pub mod host;
 pub mod metrics;
