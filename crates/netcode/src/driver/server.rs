@@ -189,19 +189,14 @@ async fn run_connection(
     }
     let stream_reader = async {
         let mut buffer = vec![0u8; READ_CHUNK];
-        loop {
-            match recv.read(&mut buffer).await {
-                Ok(Some(read)) => {
-                    let bytes = Bytes::copy_from_slice(&buffer[..read]);
-                    let event = NetEvent::Stream {
-                        connection: id,
-                        bytes,
-                    };
-                    if !push_reliably(&inbound, event).await {
-                        break;
-                    }
-                }
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(read)) = recv.read(&mut buffer).await {
+            let bytes = Bytes::copy_from_slice(&buffer[..read]);
+            let event = NetEvent::Stream {
+                connection: id,
+                bytes,
+            };
+            if !push_reliably(&inbound, event).await {
+                break;
             }
         }
     };
