@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use meridian_netcode::NetcodeConfig;
 use meridian_sim::SimConfig;
 use serde::Deserialize;
 
@@ -18,6 +19,8 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct FileConfig {
     pub(crate) sim: SimConfig,
+    pub(crate) netcode: NetcodeConfig,
+    pub(crate) serve: crate::serve::settings::ServeTable,
 }
 
 impl FileConfig {

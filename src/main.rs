@@ -1,10 +1,12 @@
 //! `meridian`: the Meridian server binary.
 //!
-//! Today it offers `meridian simulate`, a headless run of one zone with wandering
-//! agents that prints tick times, interest set sizes and snapshot sizes: the
-//! designer's offline tuner. `meridian serve` arrives with the netcode issue.
+//! `meridian serve` runs a world (one zone on embedded defaults, QUIC for clients,
+//! HTTP for metrics and development tokens). `meridian simulate` is a headless run
+//! of one zone with wandering agents that prints tick times, interest set sizes
+//! and snapshot sizes: the designer's offline tuner.
 
 mod config;
+mod serve;
 mod simulate;
 mod stats;
 
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a world: one zone over QUIC, with metrics and development tokens.
+    Serve(serve::ServeArgs),
     /// Run one zone headless with wandering agents and print its statistics.
     Simulate(simulate::SimulateArgs),
 }
@@ -27,6 +31,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve::run(&args),
         Command::Simulate(args) => simulate::run(&args),
     }
 }

@@ -1,0 +1,241 @@
+//! What the metrics endpoint shows: the zone thread's counters, copied once per
+//! tick, plus tick durations, rendered in the Prometheus text format.
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use meridian_netcode::NetcodeMetrics;
+use meridian_netcode::driver::server::DriverCounters;
+use meridian_netcode::metrics::{
+    DISCONNECT_REASONS, REFUSAL_REASONS, disconnect_label, refusal_label,
+};
+use meridian_sim::RejectReason;
+
+/// Upper bounds of the tick duration histogram, seconds.
+const TICK_BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025, 0.030, 0.040, 0.050, 0.100, 0.250,
+];
+
+/// Tick durations kept for the windowed quantiles: one minute at 20 Hz.
+const WINDOW: usize = 1_200;
+
+/// Shared between the zone thread (writer) and the HTTP handlers (readers).
+#[derive(Debug, Default)]
+pub(crate) struct LiveMetrics {
+    pub(crate) netcode: NetcodeMetrics,
+    pub(crate) rejections: Vec<(RejectReason, u64)>,
+    pub(crate) avatars: usize,
+    pub(crate) tick: u64,
+    tick_buckets: [u64; TICK_BUCKETS.len()],
+    tick_count: u64,
+    tick_sum: f64,
+    overruns: u64,
+    recent: VecDeque<f64>,
+    pub(crate) outbox_full_drops: u64,
+}
+
+impl LiveMetrics {
+    /// Records one tick's duration, seconds; `budget` is the tick interval.
+    pub(crate) fn record_tick(&mut self, seconds: f64, budget: f64) {
+        for (bound, count) in TICK_BUCKETS.iter().zip(&mut self.tick_buckets) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.tick_count += 1;
+        self.tick_sum += seconds;
+        if seconds > budget {
+            self.overruns += 1;
+        }
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(seconds);
+    }
+
+    fn window_quantile(&self, quantile: f64) -> f64 {
+        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let rank = ((sorted.len() as f64 - 1.0) * quantile).round() as usize;
+        sorted[rank.min(sorted.len() - 1)]
+    }
+
+    /// The Prometheus text exposition.
+    pub(crate) fn render(&self, driver: &DriverCounters) -> String {
+        let mut out = String::new();
+        let n = &self.netcode;
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "meridian_connections_opened_total",
+            "Connections the transport accepted.",
+            n.connections_opened,
+        );
+        counter(
+            "meridian_bytes_in_total",
+            "Bytes received from clients (datagrams and stream).",
+            n.bytes_in,
+        );
+        counter(
+            "meridian_bytes_out_total",
+            "Bytes queued for clients (datagrams and stream).",
+            n.bytes_out,
+        );
+        counter(
+            "meridian_snapshots_sent_total",
+            "Snapshots sent.",
+            n.snapshots_sent,
+        );
+        counter(
+            "meridian_keyframes_sent_total",
+            "Snapshots sent without a baseline.",
+            n.keyframes_sent,
+        );
+        counter(
+            "meridian_snapshot_changes_sent_total",
+            "Entity changes written into snapshots.",
+            n.changes_sent,
+        );
+        counter(
+            "meridian_snapshot_changes_deferred_total",
+            "Entity changes that did not fit a client's byte budget and waited.",
+            n.changes_deferred_by_budget,
+        );
+        counter(
+            "meridian_malformed_datagrams_total",
+            "Datagrams from clients that did not decode.",
+            n.malformed_datagrams,
+        );
+        counter(
+            "meridian_malformed_stream_messages_total",
+            "Stream messages from clients that did not decode or came out of order.",
+            n.malformed_stream_messages,
+        );
+        counter(
+            "meridian_bad_acks_total",
+            "Acknowledgements of ticks never sent or no longer held.",
+            n.bad_acks,
+        );
+        counter(
+            "meridian_chat_rate_limited_total",
+            "Chat lines dropped by the rate limit.",
+            n.chat_rate_limited,
+        );
+        counter(
+            "meridian_transport_losses_total",
+            "Connections lost without a goodbye.",
+            n.transport_losses,
+        );
+        counter(
+            "meridian_handshake_failures_total",
+            "QUIC handshakes that failed.",
+            driver.handshake_failures.load(Ordering::Relaxed),
+        );
+        counter("meridian_ticks_total", "Zone ticks run.", self.tick);
+        counter(
+            "meridian_tick_overruns_total",
+            "Ticks that took longer than the tick interval.",
+            self.overruns,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_datagrams_dropped_total Datagrams dropped, by cause.\n# TYPE meridian_datagrams_dropped_total counter"
+        );
+        let dropped = [
+            ("rate_limit", n.datagrams_rate_limited),
+            ("outbox_full", self.outbox_full_drops + n.datagrams_dropped),
+            (
+                "inbound_full",
+                driver.inbound_dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "send_failed",
+                driver.datagram_send_failures.load(Ordering::Relaxed),
+            ),
+        ];
+        for (cause, value) in dropped {
+            let _ = writeln!(
+                out,
+                "meridian_datagrams_dropped_total{{cause=\"{cause}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_refusals_total Hellos refused, by reason.\n# TYPE meridian_refusals_total counter"
+        );
+        for (reason, value) in REFUSAL_REASONS.iter().zip(n.refusals) {
+            let _ = writeln!(
+                out,
+                "meridian_refusals_total{{reason=\"{}\"}} {value}",
+                refusal_label(*reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_disconnects_total Connections ended, by reason.\n# TYPE meridian_disconnects_total counter"
+        );
+        for (reason, value) in DISCONNECT_REASONS.iter().zip(n.disconnects) {
+            let _ = writeln!(
+                out,
+                "meridian_disconnects_total{{reason=\"{}\"}} {value}",
+                disconnect_label(*reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_rejected_inputs_total Inputs the zone rejected, by reason.\n# TYPE meridian_rejected_inputs_total counter"
+        );
+        for (reason, value) in &self.rejections {
+            let _ = writeln!(
+                out,
+                "meridian_rejected_inputs_total{{reason=\"{}\"}} {value}",
+                reason.name()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_connected_clients Clients admitted now.\n# TYPE meridian_connected_clients gauge\nmeridian_connected_clients {}",
+            n.clients_connected
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_avatars Avatars in the zone.\n# TYPE meridian_avatars gauge\nmeridian_avatars {}",
+            self.avatars
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_tick_duration_seconds Zone tick duration.\n# TYPE meridian_tick_duration_seconds histogram"
+        );
+        for (bound, count) in TICK_BUCKETS.iter().zip(self.tick_buckets) {
+            let _ = writeln!(
+                out,
+                "meridian_tick_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "meridian_tick_duration_seconds_bucket{{le=\"+Inf\"}} {}\nmeridian_tick_duration_seconds_sum {}\nmeridian_tick_duration_seconds_count {}",
+            self.tick_count, self.tick_sum, self.tick_count
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_tick_duration_window_seconds Tick duration quantiles over the last {WINDOW} ticks.\n# TYPE meridian_tick_duration_window_seconds gauge"
+        );
+        for quantile in [0.5, 0.99, 0.999] {
+            let _ = writeln!(
+                out,
+                "meridian_tick_duration_window_seconds{{quantile=\"{quantile}\"}} {}",
+                self.window_quantile(quantile)
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,234 @@
+//! `meridian serve`: a whole world in one process.
+//!
+//! With no arguments it runs one zone on embedded defaults: raw QUIC on
+//! 127.0.0.1:4433 (ALPN `meridian/1`), HTTP on 127.0.0.1:8080 (health, Prometheus
+//! metrics, and the development join endpoint that mints realtime tokens), and a
+//! generated development certificate valid for at most 13 days, rotated at half
+//! its life. Settings come from a TOML file (`[serve]`, `[sim]`, `[netcode]`),
+//! then `MERIDIAN_*` environment variables, then flags; all are validated before
+//! anything starts. SIGINT or SIGTERM stops it gracefully: every client is told
+//! why, the zone thread ends, the endpoint closes.
+
+mod http;
+mod live;
+pub(crate) mod settings;
+mod zone_loop;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use meridian_netcode::driver::server::{DriverCounters, QuicServer};
+use meridian_netcode::driver::tls::DevCertificate;
+use meridian_netcode::{Server, TokenAuthority, ZoneHost};
+use meridian_sim::Zone;
+use ring::rand::SecureRandom;
+
+pub(crate) use settings::ServeArgs;
+use settings::ServeSettings;
+
+/// Events the transport may queue for the zone thread before it drops datagrams.
+const INBOUND_CAPACITY: usize = 65_536;
+
+/// How often the certificate's age is checked.
+const ROTATION_CHECK: Duration = Duration::from_secs(600);
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get().saturating_sub(1))
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(settings))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+fn token_secret(settings: &ServeSettings) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &settings.serve.token_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let mut secret = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    Ok(secret)
+}
+
+async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    let authority = TokenAuthority::new(&token_secret(&settings)?);
+    let validity = settings.serve.certificate_validity();
+    let certificate = DevCertificate::generate(SystemTime::now(), validity)
+        .context("cannot generate the development certificate")?;
+    let (inbound, inbound_events) = crossbeam_channel::bounded(INBOUND_CAPACITY);
+    let counters = Arc::new(DriverCounters::default());
+    let idle_timeout = Duration::from_millis(settings.netcode.idle_timeout_ms);
+    let quic = Arc::new(
+        QuicServer::bind(
+            settings.serve.game_address,
+            &certificate,
+            idle_timeout,
+            inbound,
+            counters.clone(),
+        )
+        .with_context(|| format!("cannot serve QUIC on {}", settings.serve.game_address))?,
+    );
+    let game_address = quic.local_addr()?;
+
+    let zone = Zone::new(settings.sim.clone()).context("invalid [sim] settings")?;
+    let server = Server::new(
+        settings.netcode.clone(),
+        authority.clone(),
+        settings.serve.space,
+        Instant::now(),
+        unix_now(),
+    )
+    .context("invalid [netcode] settings")?;
+    let host = ZoneHost::new(zone, server, settings.serve.zone_id, settings.serve.seed);
+    let live = Arc::new(Mutex::new(live::LiveMetrics::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let zone_loop = zone_loop::ZoneLoop {
+        host,
+        inbound: inbound_events,
+        live: live.clone(),
+        stop: stop.clone(),
+    };
+    let zone_thread = std::thread::Builder::new()
+        .name(format!("zone-{}", settings.serve.zone_id))
+        .spawn(move || zone_loop.run())
+        .context("cannot start the zone thread")?;
+
+    let listener = tokio::net::TcpListener::bind(settings.serve.http_address)
+        .await
+        .with_context(|| format!("cannot serve HTTP on {}", settings.serve.http_address))?;
+    let http_address = listener.local_addr()?;
+    let certificate_sha256 = Arc::new(RwLock::new(certificate.sha256_hex()));
+    let state = http::HttpState {
+        live,
+        driver: counters,
+        dev_tokens: settings.serve.dev_tokens.then(|| authority.clone()),
+        game_address,
+        certificate_sha256: certificate_sha256.clone(),
+        space: settings.serve.space,
+        next_account: Arc::new(AtomicU64::new(1)),
+    };
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(async move {
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+
+    let config = &settings.sim;
+    println!(
+        "meridian serve: zone {} of space {}, {} x {} m at {} Hz, interest radius {} m",
+        settings.serve.zone_id,
+        settings.serve.space,
+        config.world_width,
+        config.world_height,
+        config.tick_rate_hz,
+        config.interest_radius
+    );
+    println!("  game (QUIC, ALPN meridian/1) on {game_address}");
+    println!("  http on http://{http_address} (GET /health, GET /metrics)");
+    if settings.serve.dev_tokens {
+        println!("  development tokens: POST http://{http_address}/api/v1/dev/join");
+    }
+    println!(
+        "  development certificate sha256 {} (valid {} days, rotated at half life)",
+        certificate.sha256_hex(),
+        validity.as_secs() / 86_400
+    );
+    println!("  stop with Ctrl-C or SIGTERM");
+
+    let rotation = tokio::spawn(rotate_certificates(
+        quic.clone(),
+        certificate,
+        validity,
+        certificate_sha256,
+    ));
+
+    wait_for_signal().await;
+    println!("meridian serve: shutting down");
+    stop.store(true, Ordering::Relaxed);
+    rotation.abort();
+    let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
+        eprintln!("meridian serve: the zone thread ended abnormally");
+    }
+    quic.shutdown().await;
+    let _ = http_stop.send(());
+    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        Ok(Ok(Ok(()))) => {}
+        _ => eprintln!("meridian serve: the HTTP server did not stop cleanly"),
+    }
+    println!("meridian serve: stopped");
+    Ok(())
+}
+
+async fn rotate_certificates(
+    quic: Arc<QuicServer>,
+    mut current: DevCertificate,
+    validity: Duration,
+    published: Arc<RwLock<String>>,
+) {
+    loop {
+        tokio::time::sleep(ROTATION_CHECK).await;
+        let half_life_left = current
+            .not_after
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        if half_life_left > validity / 2 {
+            continue;
+        }
+        match DevCertificate::generate(SystemTime::now(), validity) {
+            Ok(next) => match quic.rotate(&next) {
+                Ok(()) => {
+                    if let Ok(mut hash) = published.write() {
+                        *hash = next.sha256_hex();
+                    }
+                    println!(
+                        "meridian serve: rotated the certificate, sha256 {}",
+                        next.sha256_hex()
+                    );
+                    current = next;
+                }
+                Err(error) => eprintln!("meridian serve: certificate rotation failed: {error}"),
+            },
+            Err(error) => eprintln!("meridian serve: certificate generation failed: {error}"),
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,163 @@
+//! `meridian serve` settings: file, then environment, then flags, then checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use meridian_netcode::NetcodeConfig;
+use meridian_sim::SimConfig;
+use serde::Deserialize;
+
+use crate::config::FileConfig;
+
+/// Flags of `meridian serve`; each overrides the file and the environment.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// TOML file with `[serve]`, `[sim]` and `[netcode]` tables.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// UDP address for QUIC (env MERIDIAN_GAME_ADDRESS). Default 127.0.0.1:4433.
+    #[arg(long)]
+    game_address: Option<SocketAddr>,
+    /// TCP address for HTTP (env MERIDIAN_HTTP_ADDRESS). Default 127.0.0.1:8080.
+    #[arg(long)]
+    http_address: Option<SocketAddr>,
+    /// Simulation ticks per second.
+    #[arg(long)]
+    tick_rate: Option<u32>,
+    /// Side of the square zone, metres.
+    #[arg(long)]
+    world_size: Option<f32>,
+    /// Turn off the development join endpoint (production).
+    #[arg(long)]
+    no_dev_tokens: bool,
+}
+
+/// The `[serve]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ServeTable {
+    /// UDP address for QUIC.
+    pub(crate) game_address: SocketAddr,
+    /// TCP address for HTTP.
+    pub(crate) http_address: SocketAddr,
+    /// The space (world) this server hosts.
+    pub(crate) space: u32,
+    /// The zone's id within it.
+    pub(crate) zone_id: u32,
+    /// Seed for spawn points.
+    pub(crate) seed: u64,
+    /// Offer the development join endpoint.
+    pub(crate) dev_tokens: bool,
+    /// Secret for realtime tokens (at least 32 bytes); random per start if unset.
+    pub(crate) token_secret: Option<String>,
+    /// Days a development certificate is valid, 1..=13.
+    pub(crate) certificate_validity_days: u32,
+}
+
+impl Default for ServeTable {
+    fn default() -> Self {
+        Self {
+            game_address: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            http_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            space: 1,
+            zone_id: 1,
+            seed: 1,
+            dev_tokens: true,
+            token_secret: None,
+            certificate_validity_days: 10,
+        }
+    }
+}
+
+impl ServeTable {
+    pub(crate) fn certificate_validity(&self) -> Duration {
+        Duration::from_secs(u64::from(self.certificate_validity_days) * 86_400)
+    }
+}
+
+/// Everything `serve` runs with, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeSettings {
+    pub(crate) serve: ServeTable,
+    pub(crate) sim: SimConfig,
+    pub(crate) netcode: NetcodeConfig,
+}
+
+fn env_address(name: &str) -> anyhow::Result<Option<SocketAddr>> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{name}={text:?} is not an address like 127.0.0.1:4433")),
+        Err(_) => Ok(None),
+    }
+}
+
+impl ServeArgs {
+    pub(crate) fn settings(&self) -> anyhow::Result<ServeSettings> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let mut settings = ServeSettings {
+            serve: file.serve,
+            sim: file.sim,
+            netcode: file.netcode,
+        };
+        if let Some(address) = env_address("MERIDIAN_GAME_ADDRESS")? {
+            settings.serve.game_address = address;
+        }
+        if let Some(address) = env_address("MERIDIAN_HTTP_ADDRESS")? {
+            settings.serve.http_address = address;
+        }
+        if let Ok(secret) = std::env::var("MERIDIAN_TOKEN_SECRET") {
+            settings.serve.token_secret = Some(secret);
+        }
+        if let Some(address) = self.game_address {
+            settings.serve.game_address = address;
+        }
+        if let Some(address) = self.http_address {
+            settings.serve.http_address = address;
+        }
+        if let Some(rate) = self.tick_rate {
+            settings.sim.tick_rate_hz = rate;
+        }
+        if let Some(size) = self.world_size {
+            settings.sim.world_width = size;
+            settings.sim.world_height = size;
+        }
+        if self.no_dev_tokens {
+            settings.serve.dev_tokens = false;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+impl ServeSettings {
+    fn validate(&self) -> anyhow::Result<()> {
+        self.sim.validate().context("invalid [sim] settings")?;
+        self.netcode
+            .validate()
+            .context("invalid [netcode] settings")?;
+        if !(1..=13).contains(&self.serve.certificate_validity_days) {
+            bail!(
+                "[serve] certificate_validity_days is {}, it must be within 1..=13 \
+                 (browsers pin only short-lived certificates)",
+                self.serve.certificate_validity_days
+            );
+        }
+        if let Some(secret) = &self.serve.token_secret
+            && secret.len() < 32
+        {
+            bail!("the token secret must be at least 32 bytes long");
+        }
+        if self.serve.game_address.port() != 0 && self.serve.game_address == self.serve.http_address
+        {
+            bail!("the game and HTTP addresses must differ");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! The zone thread: drains network events, ticks the zone at its fixed rate, and
+//! hands each connection its payloads without ever waiting on one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use meridian_netcode::driver::server::NetEvent;
+use meridian_netcode::{ConnectionId, Payload, ZoneHost};
+use meridian_protocol::messages::DisconnectReason;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use super::live::LiveMetrics;
+
+/// How long shutdown waits for goodbyes to be handed to the transport.
+const DRAIN_TICKS: u32 = 5;
+
+pub(crate) struct ZoneLoop {
+    pub(crate) host: ZoneHost,
+    pub(crate) inbound: Receiver<NetEvent>,
+    pub(crate) live: Arc<Mutex<LiveMetrics>>,
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl ZoneLoop {
+    /// Runs until `stop` is set, then says goodbye to everyone.
+    pub(crate) fn run(mut self) {
+        let interval = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
+        let mut outboxes: HashMap<ConnectionId, mpsc::Sender<Payload>> = HashMap::new();
+        let mut next_tick = Instant::now() + interval;
+        let mut draining: Option<u32> = None;
+        loop {
+            if draining.is_none() && self.stop.load(Ordering::Relaxed) {
+                let connections: Vec<ConnectionId> = outboxes.keys().copied().collect();
+                for connection in connections {
+                    self.host
+                        .server()
+                        .disconnect(connection, DisconnectReason::ServerShutdown);
+                }
+                draining = Some(DRAIN_TICKS);
+            }
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.inbound.recv_timeout(wait) {
+                Ok(event) => self.handle(event, &mut outboxes),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while let Ok(event) = self.inbound.try_recv() {
+                self.handle(event, &mut outboxes);
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                let report = self.host.tick(now);
+                let elapsed = now.elapsed();
+                next_tick += interval;
+                if next_tick < now {
+                    // Far behind (a stalled machine): skip rather than burst.
+                    next_tick = now + interval;
+                }
+                self.publish(report.tick, elapsed, interval);
+                if let Some(left) = draining.as_mut() {
+                    *left = left.saturating_sub(1);
+                }
+            }
+            self.route(&mut outboxes);
+            if draining == Some(0) {
+                return;
+            }
+        }
+    }
+
+    fn handle(
+        &mut self,
+        event: NetEvent,
+        outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>,
+    ) {
+        let now = Instant::now();
+        let server = self.host.server();
+        match event {
+            NetEvent::Opened {
+                connection, outbox, ..
+            } => {
+                outboxes.insert(connection, outbox);
+                server.handle_connected(now, connection);
+            }
+            NetEvent::Stream { connection, bytes } => {
+                server.handle_stream(now, connection, &bytes);
+            }
+            NetEvent::Datagram { connection, bytes } => {
+                server.handle_datagram(now, connection, &bytes);
+            }
+            NetEvent::Closed { connection } => {
+                outboxes.remove(&connection);
+                server.handle_closed(now, connection);
+            }
+        }
+    }
+
+    fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {
+        let mut dropped = 0u64;
+        let mut slow = Vec::new();
+        while let Some(transmit) = self.host.server().poll_transmit() {
+            let connection = transmit.connection;
+            let Some(outbox) = outboxes.get(&connection) else {
+                continue;
+            };
+            let closing = matches!(transmit.payload, Payload::Close(_));
+            match outbox.try_send(transmit.payload) {
+                Ok(()) => {}
+                Err(TrySendError::Full(Payload::Datagram(_))) => dropped += 1,
+                Err(TrySendError::Full(_)) => slow.push(connection),
+                Err(TrySendError::Closed(_)) => {}
+            }
+            if closing {
+                // Dropping the sender ends the connection's writer once it has
+                // sent what is queued.
+                outboxes.remove(&connection);
+            }
+        }
+        for connection in slow {
+            // A must-arrive message did not fit: the client reads too slowly.
+            outboxes.remove(&connection);
+            self.host
+                .server()
+                .disconnect(connection, DisconnectReason::ProtocolViolation);
+        }
+        if dropped > 0 {
+            self.live
+                .lock()
+                .map(|mut live| live.outbox_full_drops += dropped)
+                .ok();
+        }
+    }
+
+    fn publish(&mut self, tick: u64, elapsed: Duration, interval: Duration) {
+        let Ok(mut live) = self.live.lock() else {
+            return;
+        };
+        live.record_tick(elapsed.as_secs_f64(), interval.as_secs_f64());
+        live.tick = tick;
+        live.netcode.clone_from(self.host.server_ref().metrics());
+        live.avatars = self.host.zone().avatar_count();
+        live.rejections.clear();
+        live.rejections.extend(
+            self.host
+                .rejections_by_reason()
+                .iter()
+                .map(|(reason, count)| (*reason, *count)),
+        );
+    }
+}
