@@ -1,13 +1,119 @@
-//! `loadbot`: swarms of headless Meridian bots for load tests.
+//! `loadbot`: throw a swarm of real QUIC clients at a Meridian server.
 //!
-//! Not built yet: bots need the QUIC transport of the netcode issue (#3). Until then
-//! this binary says so and exits with status 2 instead of pretending to run.
+//! ```sh
+//! cargo run --release -p loadbot -- --bots 1000 --duration 60s
+//! ```
 
-fn main() {
-    eprintln!(
-        "loadbot: not built yet. Bots need the QUIC transport (netcode issue #3).\n\
-         For an offline load figure of one zone today, run:\n    \
-         cargo run --release -- simulate --entities 10000 --ticks 300"
-    );
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use loadbot::{BehaviourKind, SwarmConfig, http};
+
+/// Throw bots at a Meridian server and report what they saw.
+#[derive(Debug, Parser)]
+#[command(name = "loadbot", version, about)]
+struct Args {
+    /// The server's HTTP address (its join endpoint and metrics).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// How many bots.
+    #[arg(long, default_value_t = 100)]
+    bots: usize,
+    /// How long the run lasts after ramp-up, like 60s or 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Bots start evenly over this time, like 10s.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    ramp_up: Duration,
+    /// Behaviours, comma separated, assigned round robin: random-walk, flock,
+    /// idle, chat.
+    #[arg(long, default_value = "random-walk,flock,idle,chat")]
+    behaviours: String,
+    /// Client UDP sockets to spread the bots over.
+    #[arg(long, default_value_t = 4)]
+    endpoints: usize,
+    /// The server's tick rate: bots send one input per tick.
+    #[arg(long, default_value_t = 20)]
+    tick_rate: u32,
+    /// Seed for the bots' choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((text, "s"), |at| text.split_at(at));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 60s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let behaviours = args
+        .behaviours
+        .split(',')
+        .map(|name| {
+            BehaviourKind::parse(name.trim()).with_context(|| format!("unknown behaviour {name:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if behaviours.is_empty() || args.bots == 0 {
+        bail!("need at least one bot and one behaviour");
+    }
+    let config = SwarmConfig {
+        server: http::parse_base(&args.server)?,
+        bots: args.bots,
+        duration: args.duration,
+        ramp_up: args.ramp_up,
+        behaviours,
+        endpoints: args.endpoints,
+        tick_rate_hz: args.tick_rate,
+        seed: args.seed,
+        progress: !args.quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(loadbot::run(config))?;
+    print!("{}", report.to_text());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if report.failed > 0 || report.dropped > 0 || report.decode_errors > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("soon").is_err());
+    }
 }

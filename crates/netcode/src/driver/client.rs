@@ -172,6 +172,9 @@ impl ClientConnection {
     }
 }
 
+/// quinn's endpoint, re-exported so users of the driver need no quinn dependency.
+pub use quinn::Endpoint as QuinnEndpoint;
+
 /// A client endpoint on `bind` that trusts the certificate with this hash.
 pub fn client_endpoint(
     bind: SocketAddr,

@@ -1,0 +1,127 @@
+//! A minimal HTTP/1.1 client for the server's own endpoints on loopback: one
+//! request per connection (`Connection: close`), bodies with a length or read to
+//! the end. Enough for the join endpoint and `/metrics`; not a general client.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response accepted.
+const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+
+/// Why a request failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The base URL is not `http://host:port`.
+    #[error("expected a URL like http://127.0.0.1:8080, got {0:?}")]
+    BadUrl(String),
+    /// Connecting, sending or receiving failed.
+    #[error("HTTP request failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// No answer in time.
+    #[error("HTTP request timed out")]
+    Timeout,
+    /// The response was not HTTP, or too large.
+    #[error("malformed HTTP response")]
+    Malformed,
+    /// The server answered with an error status.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The body, for the message.
+        body: String,
+    },
+}
+
+/// `http://host:port` → the socket address.
+pub fn parse_base(url: &str) -> Result<SocketAddr, HttpError> {
+    url.strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .and_then(|authority| authority.parse().ok())
+        .ok_or_else(|| HttpError::BadUrl(url.to_owned()))
+}
+
+async fn request(
+    server: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<String, HttpError> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(server).await?;
+        let body = body.unwrap_or("");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        let mut response = Vec::new();
+        (&mut stream)
+            .take(MAX_RESPONSE as u64)
+            .read_to_end(&mut response)
+            .await?;
+        Ok::<_, HttpError>(response)
+    };
+    let response = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| HttpError::Timeout)??;
+    let text = String::from_utf8(response).map_err(|_| HttpError::Malformed)?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or(HttpError::Malformed)?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or(HttpError::Malformed)?;
+    if !(200..300).contains(&status) {
+        return Err(HttpError::Status {
+            status,
+            body: body.to_owned(),
+        });
+    }
+    Ok(body.to_owned())
+}
+
+/// GETs `path` and returns the body.
+pub async fn get(server: SocketAddr, path: &str) -> Result<String, HttpError> {
+    request(server, "GET", path, None).await
+}
+
+/// POSTs a JSON body to `path` and returns the response body.
+pub async fn post_json(server: SocketAddr, path: &str, json: &str) -> Result<String, HttpError> {
+    request(server, "POST", path, Some(json)).await
+}
+
+/// Reads a gauge or counter from a Prometheus text exposition: the first sample
+/// whose name and labels start with `series`.
+pub fn prometheus_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_metrics_parse() {
+        assert_eq!(
+            parse_base("http://127.0.0.1:8080/").ok(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert!(parse_base("https://x").is_err());
+        let text = "# HELP a b\nm{quantile=\"0.99\"} 0.012\nm{quantile=\"0.5\"} 0.004\n";
+        assert_eq!(prometheus_value(text, "m{quantile=\"0.99\"}"), Some(0.012));
+        assert_eq!(prometheus_value(text, "missing"), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! `loadbot`: swarms of headless bots for Meridian load tests.
+//!
+//! Every bot is a real client: it joins through the server's join endpoint, connects
+//! over raw QUIC, decodes every snapshot against its own baselines (reconstructing
+//! the world it sees), acknowledges them, and sends an input every tick. Bots
+//! random-walk, flock to hot spots, idle or chat. The swarm reports connected /
+//! failed / dropped bots, input→acknowledgement round trips, snapshot jitter,
+//! bytes per client per second, decode errors and the server's tick p99.
+
+pub mod bot;
+pub mod http;
+pub mod report;
+pub mod swarm;
+
+pub use bot::BehaviourKind;
+pub use report::Report;
+pub use swarm::{SwarmConfig, SwarmError, run};

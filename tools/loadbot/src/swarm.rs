@@ -1,0 +1,325 @@
+//! Runs a swarm: joins each bot through the server's join endpoint, connects it
+//! over QUIC, drives it for the run, and gathers the report.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use meridian_netcode::driver::client::{ClientConnection, Ending, QuinnEndpoint, client_endpoint};
+use meridian_netcode::driver::tls::parse_sha256_hex;
+use meridian_netcode::{Client, ClientPhase};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::bot::{BehaviourKind, Bot};
+use crate::http::{self, HttpError};
+use crate::report::{Percentiles, Report, ServerTick};
+
+/// How a swarm runs.
+#[derive(Debug, Clone)]
+pub struct SwarmConfig {
+    /// The server's HTTP address (join endpoint and metrics).
+    pub server: SocketAddr,
+    /// How many bots.
+    pub bots: usize,
+    /// How long each bot stays, after the ramp-up.
+    pub duration: Duration,
+    /// Bots start evenly over this time.
+    pub ramp_up: Duration,
+    /// Which behaviours, assigned round robin.
+    pub behaviours: Vec<BehaviourKind>,
+    /// Client UDP sockets to spread the bots over.
+    pub endpoints: usize,
+    /// The server's tick rate (inputs are sent once per tick).
+    pub tick_rate_hz: u32,
+    /// Seed for the bots' choices.
+    pub seed: u64,
+    /// Print progress to stderr once a second.
+    pub progress: bool,
+}
+
+/// Why a swarm could not start at all.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SwarmError {
+    /// The join endpoint did not answer.
+    #[error("cannot reach the server's join endpoint: {0}")]
+    Join(#[from] HttpError),
+    /// The join answer made no sense.
+    #[error("the join endpoint answered something unexpected: {0}")]
+    BadJoin(String),
+    /// A client socket could not be opened.
+    #[error("cannot open a client endpoint: {0}")]
+    Endpoint(#[from] meridian_netcode::driver::client::EndpointError),
+}
+
+#[derive(Debug, Deserialize)]
+struct Join {
+    token: String,
+    game_address: SocketAddr,
+    certificate_sha256: String,
+}
+
+async fn join(server: SocketAddr, name: &str) -> Result<Join, SwarmError> {
+    let body = http::post_json(
+        server,
+        "/api/v1/dev/join",
+        &format!("{{\"name\":\"{name}\"}}"),
+    )
+    .await?;
+    serde_json::from_str(&body).map_err(|error| SwarmError::BadJoin(error.to_string()))
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    connected: Arc<AtomicUsize>,
+    failed: AtomicUsize,
+    dropped: AtomicUsize,
+    snapshots: Arc<AtomicU64>,
+}
+
+/// What one bot brings home.
+struct Outcome {
+    bot: Option<Bot>,
+    client_stats: Option<meridian_netcode::ClientStats>,
+    seconds_connected: f64,
+    error: Option<String>,
+    dropped: bool,
+}
+
+/// Runs the swarm to the end and reports.
+pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
+    let started = Instant::now();
+    let probe = join(config.server, "loadbot-probe").await?;
+    let hash = parse_sha256_hex(&probe.certificate_sha256)
+        .ok_or_else(|| SwarmError::BadJoin("certificate_sha256 is not 64 hex digits".into()))?;
+    let idle_timeout = Duration::from_secs(10);
+    let bind = if probe.game_address.is_ipv6() {
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    };
+    let endpoints = (0..config.endpoints.max(1))
+        .map(|_| client_endpoint(bind, hash, idle_timeout))
+        .collect::<Result<Vec<_>, _>>()?;
+    let progress = Arc::new(Progress::default());
+    let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate_hz.max(1)));
+    let everyone_in_by = started + config.ramp_up;
+    let mut tasks = Vec::with_capacity(config.bots);
+    for index in 0..config.bots {
+        let offset = config
+            .ramp_up
+            .mul_f64(index as f64 / config.bots.max(1) as f64);
+        let endpoint = endpoints[index % endpoints.len()].clone();
+        let kind = config.behaviours[index % config.behaviours.len().max(1)];
+        let progress = progress.clone();
+        let server = config.server;
+        let deadline = everyone_in_by + config.duration;
+        let seed = config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(index as u64);
+        let hot_spots = config.seed;
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started + offset)).await;
+            run_bot(
+                server, endpoint, kind, seed, hot_spots, tick, deadline, &progress,
+            )
+            .await
+        }));
+    }
+    let reporter = config.progress.then(|| {
+        let progress = progress.clone();
+        let total = config.bots;
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let snapshots = progress.snapshots.load(Ordering::Relaxed);
+                eprintln!(
+                    "loadbot {:>5.0}s: {} of {} connected, {} failed, {} dropped, {} snapshots/s",
+                    started.elapsed().as_secs_f64(),
+                    progress.connected.load(Ordering::Relaxed),
+                    total,
+                    progress.failed.load(Ordering::Relaxed),
+                    progress.dropped.load(Ordering::Relaxed),
+                    snapshots - last
+                );
+                last = snapshots;
+            }
+        })
+    });
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.unwrap_or_else(|error| Outcome {
+            bot: None,
+            client_stats: None,
+            seconds_connected: 0.0,
+            error: Some(format!("bot task failed: {error}")),
+            dropped: false,
+        }));
+    }
+    if let Some(reporter) = reporter {
+        reporter.abort();
+    }
+    let server_tick = server_tick(config.server).await;
+    for endpoint in &endpoints {
+        endpoint.wait_idle().await;
+    }
+    Ok(summarize(
+        &config,
+        outcomes,
+        server_tick,
+        started.elapsed(),
+        tick,
+    ))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one bot's whole setup, called once"
+)]
+async fn run_bot(
+    server: SocketAddr,
+    endpoint: QuinnEndpoint,
+    kind: BehaviourKind,
+    seed: u64,
+    hot_spots: u64,
+    tick: Duration,
+    deadline: Instant,
+    progress: &Progress,
+) -> Outcome {
+    let failed = |error: String| {
+        progress.failed.fetch_add(1, Ordering::Relaxed);
+        Outcome {
+            bot: None,
+            client_stats: None,
+            seconds_connected: 0.0,
+            error: Some(error),
+            dropped: false,
+        }
+    };
+    let join = match join(server, &format!("bot{seed}")).await {
+        Ok(join) => join,
+        Err(error) => return failed(error.to_string()),
+    };
+    let connection = match ClientConnection::connect(
+        &endpoint,
+        join.game_address,
+        Duration::from_secs(10),
+    )
+    .await
+    {
+        Ok(connection) => connection,
+        Err(error) => return failed(error.to_string()),
+    };
+    let now = Instant::now();
+    let mut client = Client::new(
+        now,
+        join.token,
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+    );
+    let mut bot = Bot::new(kind, seed, hot_spots);
+    bot.welcomed_counter = Some(progress.connected.clone());
+    bot.snapshot_counter = Some(progress.snapshots.clone());
+    let ending = connection
+        .drive(&mut client, &mut bot, tick, deadline)
+        .await;
+    let stats = client.stats();
+    progress
+        .snapshots
+        .fetch_add(stats.snapshots, Ordering::Relaxed);
+    let Some(welcomed) = bot.record.welcomed_at else {
+        let reason = if bot.record.refused {
+            "refused at hello"
+        } else {
+            "never welcomed"
+        };
+        return failed(format!("{reason} ({ending:?})"));
+    };
+    let dropped = ending != Ending::Deadline || client.phase() != ClientPhase::Closed;
+    if dropped {
+        progress.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    let seconds_connected = welcomed.elapsed().as_secs_f64();
+    let error = dropped.then(|| {
+        format!(
+            "dropped: {ending:?}, server said {:?}",
+            bot.record.disconnect
+        )
+    });
+    Outcome {
+        bot: Some(bot),
+        client_stats: Some(stats),
+        seconds_connected,
+        error,
+        dropped,
+    }
+}
+
+async fn server_tick(server: SocketAddr) -> ServerTick {
+    let Ok(metrics) = http::get(server, "/metrics").await else {
+        return ServerTick::default();
+    };
+    let quantile = |q: &str| {
+        http::prometheus_value(
+            &metrics,
+            &format!("meridian_tick_duration_window_seconds{{quantile=\"{q}\"}}"),
+        )
+        .map(|seconds| seconds * 1e3)
+    };
+    ServerTick {
+        p99: quantile("0.99"),
+        p50: quantile("0.5"),
+    }
+}
+
+fn summarize(
+    config: &SwarmConfig,
+    outcomes: Vec<Outcome>,
+    server_tick_ms: ServerTick,
+    elapsed: Duration,
+    tick: Duration,
+) -> Report {
+    let mut report = Report {
+        bots: config.bots,
+        server_tick_ms,
+        duration_s: elapsed.as_secs_f64(),
+        ..Report::default()
+    };
+    let (mut rtts, mut jitter, mut rates) = (Vec::new(), Vec::new(), Vec::new());
+    let tick_ms = tick.as_secs_f64() * 1e3;
+    for outcome in outcomes {
+        if let Some(error) = outcome.error
+            && report.errors.len() < 10
+        {
+            report.errors.push(error);
+        }
+        let (Some(bot), Some(stats)) = (outcome.bot, outcome.client_stats) else {
+            report.failed += 1;
+            continue;
+        };
+        report.connected += 1;
+        report.dropped += usize::from(outcome.dropped);
+        report.decode_errors += stats.decode_errors;
+        report.snapshots += stats.snapshots;
+        report.chat_received += bot.record.chat_received;
+        report.max_view = report.max_view.max(bot.record.max_view);
+        rtts.extend(bot.record.round_trips_ms.iter().map(|&ms| f64::from(ms)));
+        jitter.extend(
+            bot.record
+                .snapshot_intervals_ms
+                .iter()
+                .map(|&ms| (f64::from(ms) - tick_ms).abs()),
+        );
+        if outcome.seconds_connected > 1.0 {
+            rates.push(stats.bytes_in as f64 / outcome.seconds_connected);
+        }
+    }
+    report.rtt_ms = Percentiles::of(&mut rtts);
+    report.snapshot_jitter_ms = Percentiles::of(&mut jitter);
+    report.bytes_per_client_per_s = Percentiles::of(&mut rates);
+    report
+}
