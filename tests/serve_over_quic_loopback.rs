@@ -1,0 +1,249 @@
+//! The real binary on loopback: `meridian serve` on ephemeral ports, real QUIC
+//! clients joined through its HTTP join endpoint. They see each other move, chat
+//! reaches those who can hear it, the metrics count them, and SIGTERM ends
+//! everything with a goodbye to every client and exit status 0.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loadbot::http;
+use meridian_netcode::driver::client::{Behaviour, ClientConnection, Ending, client_endpoint};
+use meridian_netcode::driver::tls::parse_sha256_hex;
+use meridian_netcode::{Client, ClientEvent};
+use meridian_protocol::messages::{
+    AnimationState, ChatChannel, ChatSend, DisconnectReason, MovementIntent,
+};
+
+/// Kills the server if the test fails half-way.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server() -> (Server, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args([
+            "serve",
+            "--game-address",
+            "127.0.0.1:0",
+            "--http-address",
+            "127.0.0.1:0",
+            "--world-size",
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut http_address = None;
+    for line in lines.by_ref() {
+        let line = line.expect("utf-8 output");
+        if let Some(rest) = line.trim().strip_prefix("http on http://") {
+            let address = rest.split_whitespace().next().expect("an address");
+            http_address = Some(address.parse().expect("a socket address"));
+        }
+        if line.contains("stop with") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (
+        Server(child),
+        http_address.expect("the server printed its HTTP address"),
+    )
+}
+
+#[derive(Default)]
+struct Walker {
+    direction: f32,
+    talk_at_tick: Option<(u64, ChatChannel)>,
+    ticks: u64,
+    events: Vec<ClientEvent>,
+    max_view: usize,
+}
+
+impl Behaviour for Walker {
+    fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        self.ticks += 1;
+        let intent = MovementIntent {
+            move_x: self.direction.cos(),
+            move_y: self.direction.sin(),
+            speed: 1.0,
+            heading: self.direction,
+            animation: AnimationState::Walk,
+        };
+        client.send_input(now, intent);
+        if let Some((tick, channel)) = self.talk_at_tick
+            && tick == self.ticks
+        {
+            client.send_chat(ChatSend {
+                channel,
+                text: format!("hello over {channel:?}"),
+            });
+        }
+    }
+
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
+        self.max_view = self.max_view.max(client.view().len());
+        self.events.push(event);
+    }
+}
+
+#[test]
+fn clients_play_chat_and_are_told_when_the_server_stops() {
+    let (mut server, http_address) = start_server();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for index in 0..3u64 {
+            let body = http::post_json(http_address, "/api/v1/dev/join", "{}")
+                .await
+                .expect("join answers");
+            let join: serde_json::Value = serde_json::from_str(&body).expect("json");
+            let game: SocketAddr = join["game_address"]
+                .as_str()
+                .expect("address")
+                .parse()
+                .expect("parses");
+            let hash =
+                parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
+            let token = join["token"].as_str().expect("token").to_owned();
+            let endpoint = client_endpoint(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                hash,
+                Duration::from_secs(10),
+            )
+            .expect("client endpoint");
+            tasks.push(tokio::spawn(async move {
+                let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
+                    .await
+                    .expect("connects over QUIC");
+                let mut client = Client::new(
+                    Instant::now(),
+                    token,
+                    Duration::from_secs(1),
+                    Duration::from_secs(10),
+                );
+                let mut walker = Walker {
+                    direction: index as f32 * 2.0,
+                    talk_at_tick: match index {
+                        0 => Some((40, ChatChannel::Zone)),
+                        1 => Some((60, ChatChannel::Proximity)),
+                        _ => None,
+                    },
+                    ..Walker::default()
+                };
+                // Far beyond the test: the server's shutdown ends it.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let ending = connection
+                    .drive(
+                        &mut client,
+                        &mut walker,
+                        Duration::from_millis(50),
+                        deadline,
+                    )
+                    .await;
+                (ending, walker, client.stats())
+            }));
+        }
+        // Let them play for four seconds, then read the metrics.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let metrics = http::get(http_address, "/metrics")
+            .await
+            .expect("metrics answer");
+        (tasks, metrics)
+    });
+    let (tasks, metrics) = results;
+    assert_eq!(
+        http::prometheus_value(&metrics, "meridian_connected_clients"),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert!(
+        http::prometheus_value(&metrics, "meridian_snapshots_sent_total").unwrap_or(0.0) > 100.0
+    );
+    assert!(metrics.contains("meridian_tick_duration_seconds_bucket"));
+
+    // SIGTERM: a graceful stop.
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let begun = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("wait works") {
+            break status;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(15),
+            "the server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+
+    let outcomes = runtime.block_on(async {
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(
+                tokio::time::timeout(Duration::from_secs(15), task)
+                    .await
+                    .expect("bot ends")
+                    .expect("bot task"),
+            );
+        }
+        outcomes
+    });
+    let mut zone_chat = 0;
+    for (index, (ending, walker, stats)) in outcomes.iter().enumerate() {
+        assert_eq!(*ending, Ending::Closed, "client {index}");
+        assert!(
+            walker
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Welcomed(_)))
+        );
+        assert!(
+            walker
+                .events
+                .iter()
+                .any(|e| *e == ClientEvent::Disconnected(DisconnectReason::ServerShutdown)),
+            "client {index} was told the server stopped: {:?}",
+            walker.events.last()
+        );
+        assert!(
+            stats.snapshots > 40,
+            "client {index} decoded {} snapshots",
+            stats.snapshots
+        );
+        assert_eq!(stats.decode_errors, 0);
+        // A 60 m zone: everyone is within the 30 m radius of someone, and the own
+        // avatar is always in view.
+        assert!(
+            walker.max_view >= 2,
+            "client {index} saw {} entities",
+            walker.max_view
+        );
+        zone_chat += walker
+            .events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Chat(relay) if relay.channel == ChatChannel::Zone))
+            .count();
+    }
+    assert_eq!(zone_chat, 3, "the zone-wide line reached all three");
+}
