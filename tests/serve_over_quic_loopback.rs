@@ -221,8 +221,7 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
         assert!(
             walker
                 .events
-                .iter()
-                .any(|e| *e == ClientEvent::Disconnected(DisconnectReason::ServerShutdown)),
+                .contains(&ClientEvent::Disconnected(DisconnectReason::ServerShutdown)),
             "client {index} was told the server stopped: {:?}",
             walker.events.last()
         );
