@@ -32,6 +32,7 @@ struct Scene {
 struct Totals {
     pairs: u64,
     snapshot_bytes: u64,
+    body_bytes: u64,
     naive_bytes: u64,
     update_bits: u64,
     moving_updates: u64,
@@ -99,6 +100,7 @@ impl Scene {
             if let Some(totals) = totals.as_deref_mut() {
                 totals.pairs += report.sent as u64;
                 totals.snapshot_bytes += report.bytes as u64;
+                totals.body_bytes += report.body_bytes as u64;
             }
         }
     }
@@ -168,10 +170,13 @@ fn bench(c: &mut Criterion) {
         totals.unchanged
     );
     println!(
-        "snapshot_encoder: delta snapshots {} bytes, naive postcard of full views {} bytes: {:.1}x smaller",
-        totals.snapshot_bytes,
+        "snapshot_encoder: naive postcard of full views {} bytes; delta snapshot messages {} bytes \
+         ({:.2}x smaller); their bodies alone {} bytes ({:.2}x smaller)",
         totals.naive_bytes,
-        totals.naive_bytes as f64 / totals.snapshot_bytes.max(1) as f64
+        totals.snapshot_bytes,
+        totals.naive_bytes as f64 / totals.snapshot_bytes.max(1) as f64,
+        totals.body_bytes,
+        totals.naive_bytes as f64 / totals.body_bytes.max(1) as f64
     );
 }
 

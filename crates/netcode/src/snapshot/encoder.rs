@@ -37,6 +37,8 @@ const DISTANCE_SCALE: f32 = 10.0;
 pub struct EncodeReport {
     /// Bytes of the whole snapshot message.
     pub bytes: usize,
+    /// Bytes of its bit-packed body alone.
+    pub body_bytes: usize,
     /// A keyframe (no acknowledged baseline)?
     pub keyframe: bool,
     /// Changes written.
@@ -160,6 +162,7 @@ impl ClientReplication {
         encoded?;
         Ok(EncodeReport {
             bytes: out.len(),
+            body_bytes: self.work.body.len(),
             keyframe: baseline_tick.is_none(),
             sent,
             deferred,
