@@ -90,6 +90,11 @@ pub mod fields {
         resolution: 1.0 / 64.0,
         bits: 20,
     };
+    /// Bits of each axis of a tiny position delta, offset binary: the value written
+    /// is `delta + 16`, so deltas of −16..=15 steps (±0.25 m, a walking tick) fit.
+    pub const POSITION_TINY_DELTA_BITS: u32 = 5;
+    /// The offset added to a tiny position delta before it is written.
+    pub const POSITION_TINY_DELTA_OFFSET: i64 = 16;
     /// Bits of each axis of a small position delta, offset binary: the value written
     /// is `delta + 128`, so deltas of −128..=127 steps (±2 m) fit.
     pub const POSITION_DELTA_BITS: u32 = 8;

@@ -10,7 +10,7 @@
 //!                changed:1
 //!                if changed: present:1
 //!                  if present (the entity is still visible, and changed):
-//!                    position_changed:1  [small:1 (dx:8 dy:8 | x:20 y:20)]
+//!                    position_changed:1  [tiny:1 (dx:5 dy:5 | small:1 (dx:8 dy:8 | x:20 y:20))]
 //!                    heading_changed:1   [heading:10]
 //!                    animation_changed:1 [animation:3]
 //!                    appearance_changed:1 [appearance:varuint]
@@ -19,8 +19,8 @@
 //!                id_gap:varuint kind:2 appearance:varuint x:20 y:20 heading:10 animation:3
 //! ```
 //!
-//! An unchanged entity costs one bit; a walking avatar (small move, new heading) costs
-//! 1 + 1 + 1 + 1 + 16 + 1 + 10 + 1 + 1 = 33 bits. The first entered id is sent as its
+//! An unchanged entity costs one bit; a walking avatar (tiny move, new heading) costs
+//! 1 + 1 + 1 + 1 + 10 + 1 + 10 + 1 + 1 = 27 bits. The first entered id is sent as its
 //! value, each further one as `id - previous - 1`.
 
 use crate::bits::{BitReader, BitSink, BitWriter, PackedBits};
@@ -146,25 +146,43 @@ fn write_full(writer: &mut impl BitSink, entity: &EntityState) {
     writer.write_bits(entity.animation as u32, fields::ANIMATION_BITS);
 }
 
-fn small_delta(from: u32, to: u32) -> Option<u32> {
-    let delta = i64::from(to) - i64::from(from) + fields::POSITION_DELTA_OFFSET;
-    // In 0..256 means it fits the 8-bit field.
-    (0..1 << fields::POSITION_DELTA_BITS)
-        .contains(&delta)
-        .then_some(delta as u32)
+/// `to − from + offset` if it fits `bits` (offset binary).
+fn offset_delta(from: u32, to: u32, bits: u32, offset: i64) -> Option<u32> {
+    let delta = i64::from(to) - i64::from(from) + offset;
+    (0..1i64 << bits).contains(&delta).then_some(delta as u32)
 }
 
 fn write_update(writer: &mut impl BitSink, old: &EntityState, new: &EntityState) {
     let moved = old.x != new.x || old.y != new.y;
     writer.write_bit(moved);
     if moved {
-        match (small_delta(old.x, new.x), small_delta(old.y, new.y)) {
-            (Some(dx), Some(dy)) => {
+        let tiny = |from, to| {
+            offset_delta(
+                from,
+                to,
+                fields::POSITION_TINY_DELTA_BITS,
+                fields::POSITION_TINY_DELTA_OFFSET,
+            )
+        };
+        let small = |from, to| {
+            offset_delta(
+                from,
+                to,
+                fields::POSITION_DELTA_BITS,
+                fields::POSITION_DELTA_OFFSET,
+            )
+        };
+        if let (Some(dx), Some(dy)) = (tiny(old.x, new.x), tiny(old.y, new.y)) {
+            writer.write_bit(true);
+            writer.write_bits(dx, fields::POSITION_TINY_DELTA_BITS);
+            writer.write_bits(dy, fields::POSITION_TINY_DELTA_BITS);
+        } else {
+            writer.write_bit(false);
+            if let (Some(dx), Some(dy)) = (small(old.x, new.x), small(old.y, new.y)) {
                 writer.write_bit(true);
                 writer.write_bits(dx, fields::POSITION_DELTA_BITS);
                 writer.write_bits(dy, fields::POSITION_DELTA_BITS);
-            }
-            _ => {
+            } else {
                 writer.write_bit(false);
                 writer.write_bits(new.x, fields::POSITION.bits);
                 writer.write_bits(new.y, fields::POSITION.bits);
@@ -290,8 +308,8 @@ fn read_full(reader: &mut BitReader<'_>, id: NetworkId) -> Result<EntityState, D
     })
 }
 
-fn apply_delta(from: u32, delta: u32) -> Result<u32, DecodeError> {
-    let value = i64::from(from) + i64::from(delta) - fields::POSITION_DELTA_OFFSET;
+fn apply_delta(from: u32, delta: u32, offset: i64) -> Result<u32, DecodeError> {
+    let value = i64::from(from) + i64::from(delta) - offset;
     if (0..=i64::from(fields::POSITION.max_step())).contains(&value) {
         // Within the 20-bit range by the check above.
         Ok(value as u32)
@@ -304,10 +322,19 @@ fn read_update(reader: &mut BitReader<'_>, old: &EntityState) -> Result<EntitySt
     let mut new = *old;
     if reader.read_bit()? {
         if reader.read_bit()? {
-            let dx = reader.read_bits(fields::POSITION_DELTA_BITS)?;
-            let dy = reader.read_bits(fields::POSITION_DELTA_BITS)?;
-            new.x = apply_delta(old.x, dx)?;
-            new.y = apply_delta(old.y, dy)?;
+            let bits = fields::POSITION_TINY_DELTA_BITS;
+            let offset = fields::POSITION_TINY_DELTA_OFFSET;
+            let dx = reader.read_bits(bits)?;
+            let dy = reader.read_bits(bits)?;
+            new.x = apply_delta(old.x, dx, offset)?;
+            new.y = apply_delta(old.y, dy, offset)?;
+        } else if reader.read_bit()? {
+            let bits = fields::POSITION_DELTA_BITS;
+            let offset = fields::POSITION_DELTA_OFFSET;
+            let dx = reader.read_bits(bits)?;
+            let dy = reader.read_bits(bits)?;
+            new.x = apply_delta(old.x, dx, offset)?;
+            new.y = apply_delta(old.y, dy, offset)?;
         } else {
             new.x = reader.read_bits(fields::POSITION.bits)?;
             new.y = reader.read_bits(fields::POSITION.bits)?;
@@ -429,18 +456,27 @@ mod tests {
     }
 
     #[test]
-    fn a_walking_avatar_costs_thirty_three_bits() {
+    fn a_walking_avatar_costs_twenty_seven_bits_and_a_runner_thirty_four() {
         let old = [avatar(7, 1000, 1000)];
-        let mut moved = old;
-        moved[0].x += 12;
-        moved[0].y -= 3;
-        moved[0].heading = 200;
+        let mut walked = old;
+        walked[0].x += 12;
+        walked[0].y -= 3;
+        walked[0].heading = 200;
         let mut out = Vec::new();
-        let stats = encode_body(Some(&old), &moved, &mut out).unwrap();
-        assert_eq!(stats.bits, 33 + 5);
+        let stats = encode_body(Some(&old), &walked, &mut out).unwrap();
+        assert_eq!(stats.bits, 27 + 5);
         let mut view = Vec::new();
         decode_body(Some(&old), &out, &mut view).unwrap();
-        assert_eq!(view, moved);
+        assert_eq!(view, walked);
+        // 20 steps is beyond the tiny form: the small one, one flag bit more.
+        let mut ran = old;
+        ran[0].x += 20;
+        ran[0].heading = 200;
+        out.clear();
+        let stats = encode_body(Some(&old), &ran, &mut out).unwrap();
+        assert_eq!(stats.bits, 34 + 5);
+        decode_body(Some(&old), &out, &mut view).unwrap();
+        assert_eq!(view, ran);
     }
 
     #[test]
@@ -475,10 +511,10 @@ mod tests {
     #[test]
     fn a_delta_past_the_edge_is_refused() {
         let old = [avatar(1, 0, 0)];
-        // changed, present, moved, small, dx = 0 (-128 steps) ...
+        // changed, present, moved, not tiny, small, dx = 0 (-128 steps) ...
         let mut out = Vec::new();
         let mut writer = BitWriter::new(&mut out);
-        for bit in [true, true, true, true] {
+        for bit in [true, true, true, false, true] {
             writer.write_bit(bit);
         }
         writer.write_bits(0, 8);

@@ -146,6 +146,23 @@ pub(super) fn snapshot_cases() -> Vec<SnapshotCase> {
             with(EntityState { x: 1_001, ..seven }),
         ),
         (
+            "delta_tiny_move_limits",
+            Some(three.clone()),
+            with(EntityState {
+                x: 1_000 + 15,
+                y: 1_000 - 16,
+                ..seven
+            }),
+        ),
+        (
+            "delta_small_move_just_past_tiny",
+            Some(three.clone()),
+            with(EntityState {
+                x: 1_000 + 16,
+                ..seven
+            }),
+        ),
+        (
             "delta_small_move_limits",
             Some(three.clone()),
             with(EntityState {
@@ -383,10 +400,28 @@ pub(super) fn invalid_snapshot_cases() -> Vec<InvalidSnapshotCase> {
             "TooManyEntities",
         ),
         (
+            "tiny_delta_below_zero",
+            Some(near_origin.clone()),
+            bits(|w| {
+                // changed, present, moved, tiny; dx = 0 − 16 = −16 steps from x = 5.
+                for bit in [true, true, true, true] {
+                    w.write_bit(bit);
+                }
+                w.write_bits(0, 5);
+                w.write_bits(16, 5);
+                w.write_bit(false);
+                w.write_bit(false);
+                w.write_bit(false);
+                w.write_varuint(0);
+            }),
+            "OutOfRange",
+        ),
+        (
             "small_delta_below_zero",
             Some(near_origin),
             bits(|w| {
-                for bit in [true, true, true, true] {
+                // changed, present, moved, not tiny, small.
+                for bit in [true, true, true, false, true] {
                     w.write_bit(bit);
                 }
                 // dx = 0 − 128 = −128 steps from x = 5; dy = 0.
@@ -406,7 +441,7 @@ pub(super) fn invalid_snapshot_cases() -> Vec<InvalidSnapshotCase> {
                 // Seven and twelve unchanged; thirteen (x = 2^20 − 1) moves +1.
                 w.write_bit(false);
                 w.write_bit(false);
-                for bit in [true, true, true, true] {
+                for bit in [true, true, true, false, true] {
                     w.write_bit(bit);
                 }
                 w.write_bits(129, 8);
