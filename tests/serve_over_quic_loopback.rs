@@ -1,6 +1,7 @@
 //! The real binary on loopback: `meridian serve` on ephemeral ports, real QUIC
 //! clients joined through its HTTP join endpoint. They see each other move, chat
-//! reaches those who can hear it, the metrics count them, and SIGTERM ends
+//! reaches those who can hear it, a forged token is refused with its reason, the
+//! metrics count them, and SIGTERM ends
 //! everything with a goodbye to every client and exit status 0.
 
 use std::io::{BufRead, BufReader};
@@ -13,7 +14,7 @@ use meridian_netcode::driver::client::{Behaviour, ClientConnection, Ending, clie
 use meridian_netcode::driver::tls::parse_sha256_hex;
 use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::messages::{
-    AnimationState, ChatChannel, ChatSend, DisconnectReason, MovementIntent,
+    AnimationState, ChatChannel, ChatSend, DisconnectReason, MovementIntent, RefusalReason,
 };
 
 /// Kills the server if the test fails half-way.
@@ -159,6 +160,51 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
                 (ending, walker, client.stats())
             }));
         }
+        // A client with a forged token is refused with the reason, over real QUIC.
+        let body = http::post_json(http_address, "/api/v1/dev/join", "{}")
+            .await
+            .expect("join answers");
+        let join: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let game: SocketAddr = join["game_address"]
+            .as_str()
+            .expect("address")
+            .parse()
+            .expect("parses");
+        let hash =
+            parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
+        let endpoint = client_endpoint(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            hash,
+            Duration::from_secs(10),
+        )
+        .expect("client endpoint");
+        let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
+            .await
+            .expect("the handshake itself succeeds");
+        let mut forger = Client::new(
+            Instant::now(),
+            "a.forged.token".into(),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        );
+        let mut watcher = Walker::default();
+        let ending = connection
+            .drive(
+                &mut forger,
+                &mut watcher,
+                Duration::from_millis(50),
+                Instant::now() + Duration::from_secs(5),
+            )
+            .await;
+        assert_eq!(ending, Ending::Closed);
+        assert!(
+            watcher.events.iter().any(|event| matches!(
+                event,
+                ClientEvent::Refused(refusal) if refusal.reason == RefusalReason::BadToken
+            )),
+            "{:?}",
+            watcher.events
+        );
         // Let them play for four seconds, then read the metrics.
         tokio::time::sleep(Duration::from_secs(4)).await;
         let metrics = http::get(http_address, "/metrics")
@@ -176,6 +222,10 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
         http::prometheus_value(&metrics, "meridian_snapshots_sent_total").unwrap_or(0.0) > 100.0
     );
     assert!(metrics.contains("meridian_tick_duration_seconds_bucket"));
+    assert_eq!(
+        http::prometheus_value(&metrics, "meridian_refusals_total{reason=\"bad_token\"}"),
+        Some(1.0)
+    );
 
     // SIGTERM: a graceful stop.
     let pid = server.0.id().to_string();

@@ -161,3 +161,66 @@ impl ServeSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ServeSettings {
+        ServeSettings {
+            serve: ServeTable::default(),
+            sim: SimConfig::default(),
+            netcode: NetcodeConfig::default(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        settings().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_message_that_names_them() {
+        let mut bad = settings();
+        bad.serve.certificate_validity_days = 30;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("certificate_validity_days"), "{message}");
+
+        let mut bad = settings();
+        bad.serve.token_secret = Some("short".into());
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 32 bytes")
+        );
+
+        let mut bad = settings();
+        bad.netcode.max_clients = 0;
+        let message = format!("{:#}", bad.validate().unwrap_err());
+        assert!(
+            message.contains("[netcode]") && message.contains("max_clients"),
+            "{message}"
+        );
+
+        let mut bad = settings();
+        bad.sim.tick_rate_hz = 0;
+        let message = format!("{:#}", bad.validate().unwrap_err());
+        assert!(
+            message.contains("[sim]") && message.contains("tick_rate_hz"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_file_takes_serve_and_netcode_tables() {
+        let file: FileConfig = toml::from_str(
+            "[serve]\ngame_address = \"127.0.0.1:5000\"\n[netcode]\nidle_timeout_ms = 20000\n",
+        )
+        .expect("parses");
+        assert_eq!(file.serve.game_address.port(), 5000);
+        assert_eq!(file.netcode.idle_timeout_ms, 20_000);
+        let unknown = toml::from_str::<FileConfig>("[serve]\nport = 1\n").unwrap_err();
+        assert!(unknown.to_string().contains("port"), "{unknown}");
+    }
+}

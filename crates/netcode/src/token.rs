@@ -145,6 +145,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a hello carries, verification answers with an error, never a
+        /// panic, and never accepts it.
+        #[test]
+        fn arbitrary_tokens_are_refused_without_panicking(token in ".{0,300}") {
+            let authority = TokenAuthority::new(b"a development secret of some length");
+            proptest::prop_assert!(authority.verify(&token, 1, 0).is_err());
+        }
+
+        /// Flipping any character of a good token breaks it.
+        #[test]
+        fn a_changed_character_is_refused(position in 0usize..200, replacement in "[A-Za-z0-9_.-]") {
+            let authority = TokenAuthority::new(b"a development secret of some length");
+            let token = authority.mint(&claims(1, 1_000));
+            let position = position % token.len();
+            let mut changed = token.clone();
+            changed.replace_range(position..position + 1, &replacement);
+            proptest::prop_assume!(changed != token);
+            proptest::prop_assert!(authority.verify(&changed, 1, 0).is_err());
+        }
+    }
+
     #[test]
     fn a_minted_token_verifies_and_every_fault_is_named() {
         let authority = TokenAuthority::new(b"a development secret of some length");

@@ -125,31 +125,13 @@ impl ClientConnection {
             tokio::select! {
                 read = self.recv.read(&mut buffer) => match read {
                     Ok(Some(count)) => client.handle_stream(Instant::now(), &buffer[..count]),
-                    Ok(None) | Err(_) => {
-                        // The server finished the stream: drain its last words.
-                        client.handle_timeout(Instant::now());
-                        while let Some(event) = client.poll_event() {
-                            behaviour.on_event(client, event, Instant::now());
-                        }
-                        return if client.phase() == ClientPhase::Closed {
-                            Ending::Closed
-                        } else {
-                            Ending::TransportLost
-                        };
-                    }
+                    // The server finished the stream (after its last words) or
+                    // the connection failed.
+                    Ok(None) | Err(_) => return transport_ended(client, behaviour),
                 },
                 datagram = self.connection.read_datagram() => match datagram {
                     Ok(bytes) => client.handle_datagram(Instant::now(), &bytes),
-                    Err(_) => {
-                        while let Some(event) = client.poll_event() {
-                            behaviour.on_event(client, event, Instant::now());
-                        }
-                        return if client.phase() == ClientPhase::Closed {
-                            Ending::Closed
-                        } else {
-                            Ending::TransportLost
-                        };
-                    }
+                    Err(_) => return transport_ended(client, behaviour),
                 },
                 _ = ticker.tick() => {
                     if client.phase() == ClientPhase::Connected {
@@ -169,6 +151,19 @@ impl ClientConnection {
                 behaviour.on_event(client, event, Instant::now());
             }
         }
+    }
+}
+
+/// The transport is gone: hand the client's last events over and say whether the
+/// protocol had already ended (a goodbye or refusal arrived) or not.
+fn transport_ended(client: &mut Client, behaviour: &mut impl Behaviour) -> Ending {
+    while let Some(event) = client.poll_event() {
+        behaviour.on_event(client, event, Instant::now());
+    }
+    if client.phase() == ClientPhase::Closed {
+        Ending::Closed
+    } else {
+        Ending::TransportLost
     }
 }
 
