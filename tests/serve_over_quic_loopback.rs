@@ -4,11 +4,13 @@
 //! metrics count them, and SIGTERM ends
 //! everything with a goodbye to every client and exit status 0.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::start_server;
 use loadbot::http;
 use meridian_netcode::driver::client::{Behaviour, ClientConnection, Ending, client_endpoint};
 use meridian_netcode::driver::tls::parse_sha256_hex;
@@ -16,52 +18,6 @@ use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::messages::{
     AnimationState, ChatChannel, ChatSend, DisconnectReason, MovementIntent, RefusalReason,
 };
-
-/// Kills the server if the test fails half-way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server() -> (Server, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args([
-            "serve",
-            "--game-address",
-            "127.0.0.1:0",
-            "--http-address",
-            "127.0.0.1:0",
-            "--world-size",
-            "60",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut http_address = None;
-    for line in lines.by_ref() {
-        let line = line.expect("utf-8 output");
-        if let Some(rest) = line.trim().strip_prefix("http on http://") {
-            let address = rest.split_whitespace().next().expect("an address");
-            http_address = Some(address.parse().expect("a socket address"));
-        }
-        if line.contains("stop with") {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (
-        Server(child),
-        http_address.expect("the server printed its HTTP address"),
-    )
-}
 
 #[derive(Default)]
 struct Walker {

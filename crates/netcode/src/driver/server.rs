@@ -1,5 +1,9 @@
 //! The server's QUIC driver: one UDP port, one quinn endpoint, a tokio task per
-//! connection that moves bytes between the connection and the zone thread.
+//! connection that moves bytes between the connection and the zone thread. The
+//! endpoint offers two ALPNs and dispatches on the one negotiated: `meridian/1`
+//! is raw QUIC (native clients, bots); `h3` is WebTransport (browsers), whose
+//! session request `wtransport` handles on the same quinn connection. Both carry
+//! the same messages: one bidirectional stream and datagrams.
 //!
 //! Tasks and the zone thread meet through bounded channels: every inbound event
 //! goes onto one crossbeam channel the zone thread drains each tick; each
@@ -13,9 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::tls::{ALPN_MERIDIAN, DevCertificate, TlsError};
+use super::tls::{ALPN_H3, ALPN_MERIDIAN, DevCertificate, TlsError};
 use crate::metrics::disconnect_label;
 use crate::server::{ConnectionId, Payload};
 
@@ -88,7 +93,7 @@ impl QuicServer {
         inbound: Sender<NetEvent>,
         counters: Arc<DriverCounters>,
     ) -> Result<Self, BindError> {
-        let config = certificate.server_config(&[ALPN_MERIDIAN], idle_timeout)?;
+        let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], idle_timeout)?;
         let endpoint = quinn::Endpoint::server(config, address).map_err(BindError::Io)?;
         let accepting = endpoint.clone();
         tokio::spawn(async move {
@@ -117,7 +122,7 @@ impl QuicServer {
 
     /// Serves a new certificate to new connections from now on.
     pub fn rotate(&self, certificate: &DevCertificate) -> Result<(), TlsError> {
-        let config = certificate.server_config(&[ALPN_MERIDIAN], self.idle_timeout)?;
+        let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], self.idle_timeout)?;
         self.endpoint.set_server_config(Some(config));
         Ok(())
     }
@@ -160,36 +165,148 @@ async fn push_reliably(inbound: &Sender<NetEvent>, mut event: NetEvent) -> bool 
     false
 }
 
+/// The path under which browsers open the game's WebTransport session.
+pub const WEBTRANSPORT_PATH: &str = "/meridian";
+
+/// A connection's datagram side, raw QUIC or WebTransport.
+enum Session {
+    Quic(quinn::Connection),
+    Web(wtransport::Connection),
+}
+
+impl Session {
+    async fn read_datagram(&self) -> Option<Bytes> {
+        match self {
+            Self::Quic(connection) => connection.read_datagram().await.ok(),
+            Self::Web(connection) => connection
+                .receive_datagram()
+                .await
+                .ok()
+                .map(|datagram| datagram.payload()),
+        }
+    }
+
+    fn send_datagram(&self, bytes: Bytes) -> bool {
+        match self {
+            Self::Quic(connection) => connection.send_datagram(bytes).is_ok(),
+            Self::Web(connection) => connection.send_datagram(bytes).is_ok(),
+        }
+    }
+
+    async fn closed(&self) {
+        match self {
+            Self::Quic(connection) => {
+                connection.closed().await;
+            }
+            Self::Web(connection) => {
+                connection.closed().await;
+            }
+        }
+    }
+
+    fn close(&self, code: u32, reason: &[u8]) {
+        match self {
+            Self::Quic(connection) => connection.close(quinn::VarInt::from_u32(code), reason),
+            Self::Web(connection) => connection.close(wtransport::VarInt::from_u32(code), reason),
+        }
+    }
+
+    fn remote_address(&self) -> SocketAddr {
+        match self {
+            Self::Quic(connection) => connection.remote_address(),
+            Self::Web(connection) => connection.remote_address(),
+        }
+    }
+}
+
 async fn run_connection(
     incoming: quinn::Incoming,
     id: ConnectionId,
     inbound: Sender<NetEvent>,
     counters: Arc<DriverCounters>,
 ) {
-    let Ok(connection) = incoming.await else {
+    let failed = || {
         counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-        return;
     };
-    let Ok(Ok((mut send, mut recv))) =
-        tokio::time::timeout(STREAM_OPEN_TIMEOUT, connection.accept_bi()).await
-    else {
-        counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-        connection.close(quinn::VarInt::from_u32(1), b"no stream opened");
-        return;
+    let Ok(mut connecting) = incoming.accept() else {
+        return failed();
     };
+    // The ALPN is known once the handshake data is in, before the handshake ends.
+    let alpn = connecting
+        .handshake_data()
+        .await
+        .ok()
+        .and_then(|data| data.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|data| data.protocol);
+    match alpn.as_deref() {
+        Some(ALPN_MERIDIAN) => {
+            let Ok(connection) = connecting.await else {
+                return failed();
+            };
+            let Ok(Ok((send, recv))) =
+                tokio::time::timeout(STREAM_OPEN_TIMEOUT, connection.accept_bi()).await
+            else {
+                connection.close(quinn::VarInt::from_u32(1), b"no stream opened");
+                return failed();
+            };
+            pump(id, Session::Quic(connection), send, recv, inbound, counters).await;
+        }
+        Some(ALPN_H3) => {
+            let request = tokio::time::timeout(
+                STREAM_OPEN_TIMEOUT,
+                wtransport::endpoint::IncomingSessionFuture::with_quic_connecting(connecting),
+            )
+            .await;
+            let Ok(Ok(request)) = request else {
+                return failed();
+            };
+            if request.path() != WEBTRANSPORT_PATH {
+                request.not_found().await;
+                return failed();
+            }
+            let Ok(connection) = request.accept().await else {
+                return failed();
+            };
+            let Ok(Ok((send, recv))) =
+                tokio::time::timeout(STREAM_OPEN_TIMEOUT, connection.accept_bi()).await
+            else {
+                connection.close(wtransport::VarInt::from_u32(1), b"no stream opened");
+                return failed();
+            };
+            pump(id, Session::Web(connection), send, recv, inbound, counters).await;
+        }
+        _ => {
+            // rustls refuses ALPNs we do not offer; this is a client that sent none.
+            if let Ok(connection) = connecting.await {
+                connection.close(quinn::VarInt::from_u32(1), b"no application protocol");
+            }
+            failed();
+        }
+    }
+}
+
+/// Moves bytes between one connection and the zone thread until either side ends.
+async fn pump(
+    id: ConnectionId,
+    session: Session,
+    mut send: impl AsyncWrite + Unpin,
+    mut recv: impl AsyncRead + Unpin,
+    inbound: Sender<NetEvent>,
+    counters: Arc<DriverCounters>,
+) {
     let (outbox, mut outgoing) = mpsc::channel::<Payload>(OUTBOX_CAPACITY);
     let opened = NetEvent::Opened {
         connection: id,
         outbox,
-        remote: connection.remote_address(),
+        remote: session.remote_address(),
     };
     if !push_reliably(&inbound, opened).await {
-        connection.close(quinn::VarInt::from_u32(2), b"server busy");
+        session.close(2, b"server busy");
         return;
     }
     let stream_reader = async {
         let mut buffer = vec![0u8; READ_CHUNK];
-        while let Ok(Some(read)) = recv.read(&mut buffer).await {
+        while let Ok(read @ 1..) = recv.read(&mut buffer).await {
             let bytes = Bytes::copy_from_slice(&buffer[..read]);
             let event = NetEvent::Stream {
                 connection: id,
@@ -201,7 +318,7 @@ async fn run_connection(
         }
     };
     let datagram_reader = async {
-        while let Ok(bytes) = connection.read_datagram().await {
+        while let Some(bytes) = session.read_datagram().await {
             let event = NetEvent::Datagram {
                 connection: id,
                 bytes,
@@ -219,7 +336,7 @@ async fn run_connection(
         while let Some(payload) = outgoing.recv().await {
             match payload {
                 Payload::Datagram(bytes) => {
-                    if connection.send_datagram(Bytes::from(bytes)).is_err() {
+                    if !session.send_datagram(Bytes::from(bytes)) {
                         counters
                             .datagram_send_failures
                             .fetch_add(1, Ordering::Relaxed);
@@ -241,15 +358,13 @@ async fn run_connection(
         reason = writer => reason,
     };
     if let Some(reason) = reason {
-        // Let the goodbye on the stream reach the client before closing.
-        let _ = send.finish();
-        let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
-        connection.close(
-            quinn::VarInt::from_u32(10),
-            disconnect_label(reason).as_bytes(),
-        );
+        // Finish the stream and give the goodbye time to arrive: the client
+        // closes once it has read it.
+        let _ = send.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), session.closed()).await;
+        session.close(10, disconnect_label(reason).as_bytes());
     } else {
-        connection.close(quinn::VarInt::from_u32(0), b"closed");
+        session.close(0, b"closed");
     }
     let _ = push_reliably(&inbound, NetEvent::Closed { connection: id }).await;
 }

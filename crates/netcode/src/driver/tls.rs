@@ -18,6 +18,9 @@ use thiserror::Error;
 /// Our ALPN for raw QUIC (native clients, bots).
 pub const ALPN_MERIDIAN: &[u8] = b"meridian/1";
 
+/// The ALPN of HTTP/3, under which browsers open WebTransport sessions.
+pub const ALPN_H3: &[u8] = b"h3";
+
 /// The longest validity a development certificate may have.
 pub const MAX_DEV_CERT_VALIDITY: Duration = Duration::from_secs(13 * 24 * 3600);
 
@@ -112,8 +115,10 @@ pub fn transport(idle_timeout: Duration) -> quinn::TransportConfig {
     transport.keep_alive_interval(Some(idle_timeout / 4));
     transport.datagram_receive_buffer_size(Some(256 * 1024));
     transport.datagram_send_buffer_size(256 * 1024);
-    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
-    transport.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // Raw QUIC uses one bidirectional stream; HTTP/3 adds the CONNECT request
+    // stream and three unidirectional ones (control, QPACK encoder and decoder).
+    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(4));
+    transport.max_concurrent_uni_streams(quinn::VarInt::from_u32(8));
     transport
 }
 
