@@ -251,4 +251,18 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
             .count();
     }
     assert_eq!(zone_chat, 3, "the zone-wide line reached all three");
+    // The proximity line reaches at least its speaker (and whoever was within
+    // 20 m), never more than the three.
+    let proximity: Vec<usize> = outcomes
+        .iter()
+        .map(|(_, walker, _)| {
+            walker
+                .events
+                .iter()
+                .filter(|e| matches!(e, ClientEvent::Chat(relay) if relay.channel == ChatChannel::Proximity))
+                .count()
+        })
+        .collect();
+    assert_eq!(proximity[1], 1, "the speaker hears itself: {proximity:?}");
+    assert!(proximity.iter().all(|&heard| heard <= 1), "{proximity:?}");
 }
