@@ -1,0 +1,104 @@
+//! Accounts: a username, a password hash (hashed by the caller), a role.
+
+use crate::error::StoreError;
+use crate::ids::next_id;
+use crate::store::Store;
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A player.
+    User,
+    /// May edit catalogues and templates, and any space.
+    Admin,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "user" => Ok(Self::User),
+            "admin" => Ok(Self::Admin),
+            _ => Err(StoreError::Corrupt { field: "role" }),
+        }
+    }
+}
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its id.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// The password hash (PHC string).
+    pub password_hash: String,
+    /// Its role.
+    pub role: Role,
+    /// The chosen avatar from the catalogue, if any.
+    pub avatar_id: Option<i64>,
+}
+
+type AccountRow = (i64, String, String, String, Option<i64>);
+
+fn account(row: AccountRow) -> Result<Account, StoreError> {
+    let (id, username, password_hash, role, avatar_id) = row;
+    Ok(Account {
+        id,
+        username,
+        password_hash,
+        role: Role::parse(&role)?,
+        avatar_id,
+    })
+}
+
+impl Store {
+    /// Creates an account; a taken username is [`StoreError::Conflict`].
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        now: i64,
+    ) -> Result<Account, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let id = next_id(&mut *transaction, "accounts").await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, username, password_hash, role, avatar_id, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| StoreError::from_insert(error, "username"))?;
+        transaction.commit().await?;
+        Ok(Account {
+            id,
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            role,
+            avatar_id: None,
+        })
+    }
+
+    /// The account with this username.
+    pub async fn account_by_username(&self, username: &str) -> Result<Account, StoreError> {
+        let row: Option<AccountRow> = sqlx::query_as(
+            "SELECT id, username, password_hash, role, avatar_id FROM accounts WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        account(row.ok_or(StoreError::NotFound { what: "account" })?)
+    }
+}

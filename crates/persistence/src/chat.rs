@@ -1,0 +1,100 @@
+//! Chat history: every line said in a room, paged newest first.
+
+use crate::error::StoreError;
+use crate::ids::next_id;
+use crate::store::Store;
+
+/// One stored chat line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// Its id; later lines have larger ids.
+    pub id: i64,
+    /// The space.
+    pub space_id: i64,
+    /// The room within it (a zone, or a named channel).
+    pub room: String,
+    /// Who said it.
+    pub sender_id: i64,
+    /// `proximity` or `zone`.
+    pub channel: String,
+    /// The text.
+    pub body: String,
+    /// When, seconds since the Unix epoch.
+    pub sent_at: i64,
+}
+
+type ChatRow = (i64, i64, String, i64, String, String, i64);
+
+impl Store {
+    /// Stores a line and returns it with its id.
+    pub async fn append_chat(
+        &self,
+        space_id: i64,
+        room: &str,
+        sender_id: i64,
+        channel: &str,
+        body: &str,
+        sent_at: i64,
+    ) -> Result<ChatLine, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let id = next_id(&mut *transaction, "chat_messages").await?;
+        sqlx::query(
+            "INSERT INTO chat_messages (id, space_id, room, sender_id, channel, body, sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(space_id)
+        .bind(room)
+        .bind(sender_id)
+        .bind(channel)
+        .bind(body)
+        .bind(sent_at)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(ChatLine {
+            id,
+            space_id,
+            room: room.to_owned(),
+            sender_id,
+            channel: channel.to_owned(),
+            body: body.to_owned(),
+            sent_at,
+        })
+    }
+
+    /// Up to `limit` lines of a room older than `before` (all if none), newest
+    /// first: the next page starts before the last id returned.
+    pub async fn chat_history(
+        &self,
+        space_id: i64,
+        room: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChatLine>, StoreError> {
+        let rows: Vec<ChatRow> = sqlx::query_as(
+            "SELECT id, space_id, room, sender_id, channel, body, sent_at FROM chat_messages \
+             WHERE space_id = $1 AND room = $2 AND id < $3 ORDER BY id DESC LIMIT $4",
+        )
+        .bind(space_id)
+        .bind(room)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit.min(1_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, space_id, room, sender_id, channel, body, sent_at)| ChatLine {
+                    id,
+                    space_id,
+                    room,
+                    sender_id,
+                    channel,
+                    body,
+                    sent_at,
+                },
+            )
+            .collect())
+    }
+}

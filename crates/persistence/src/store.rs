@@ -1,0 +1,114 @@
+//! Connecting, and which database is behind the `Any` pool.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
+
+use crate::error::StoreError;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (production).
+    Postgres,
+    /// SQLite (embedded).
+    Sqlite,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `postgres://user@host/db` or `sqlite://path/to/file.db` (created if missing).
+    pub url: String,
+    /// PostgreSQL only: the schema to use (created if missing); default `public`.
+    pub schema: Option<String>,
+    /// Pool size. Default 8.
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    /// A configuration for `url` with defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: 8,
+        }
+    }
+}
+
+/// A connection pool with the schema migrated.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and runs every pending migration.
+    pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let (backend, url) =
+            if config.url.starts_with("postgres://") || config.url.starts_with("postgresql://") {
+                (Backend::Postgres, config.url.clone())
+            } else if let Some(path) = config.url.strip_prefix("sqlite://") {
+                let mode = if path.contains('?') { "" } else { "?mode=rwc" };
+                (Backend::Sqlite, format!("{}{mode}", config.url))
+            } else {
+                return Err(StoreError::UnsupportedUrl(config.url.clone()));
+            };
+        let schema = match (&config.schema, backend) {
+            (Some(schema), Backend::Postgres) => {
+                // Checked to be a plain identifier, so it is safe inside SQL.
+                if schema.is_empty()
+                    || !schema
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    return Err(StoreError::BadSchema(schema.clone()));
+                }
+                Some(schema.clone())
+            }
+            _ => None,
+        };
+        if let Some(schema) = &schema {
+            let admin = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await?;
+            admin
+                .execute(AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                )))
+                .await?;
+            admin.close().await;
+        }
+        let mut options = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if let Some(schema) = schema {
+            options = options.after_connect(move |connection, _| {
+                let statement = format!("SET search_path TO {schema}");
+                Box::pin(async move {
+                    connection.execute(AssertSqlSafe(statement)).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        let store = Self { pool, backend };
+        crate::migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waits for those in use).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,45 @@
+//! Helpers for this crate's integration tests (hidden from the docs).
+
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
+
+use crate::error::StoreError;
+use crate::ids::next_id;
+use crate::store::Store;
+
+impl Store {
+    /// The pool, for tests that inspect tables directly.
+    #[doc(hidden)]
+    pub fn pool_for_tests(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Drops a PostgreSQL schema a test created.
+    #[doc(hidden)]
+    pub async fn drop_schema_for_tests(&self, schema: &str) {
+        if schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let statement = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            let _ = self.pool.execute(AssertSqlSafe(statement)).await;
+        }
+    }
+
+    /// A space owned by `owner`, until the spaces repository exists.
+    #[doc(hidden)]
+    pub async fn create_space_for_tests(&self, owner: i64, name: &str) -> Result<i64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let id = next_id(&mut *transaction, "spaces").await?;
+        sqlx::query(
+            "INSERT INTO spaces (id, name, width, height, owner_id, is_template, thumbnail, created_at) \
+             VALUES ($1, $2, 100, 100, $3, 0, NULL, 0)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(owner)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(id)
+    }
+}

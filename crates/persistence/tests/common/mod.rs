@@ -1,0 +1,112 @@
+//! Opening the same store on SQLite (a fresh file) and on the real PostgreSQL of
+//! this machine (a fresh schema), so every repository test runs on both.
+//!
+//! PostgreSQL comes from `MERIDIAN_TEST_DATABASE_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/test`. If it cannot be reached the
+//! PostgreSQL half is skipped with a line on stderr that says so, except under
+//! `CI=true`, where it fails.
+
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use meridian_persistence::{DatabaseConfig, Store};
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// A store to test against, removed when dropped.
+pub(crate) struct TestStore {
+    pub(crate) store: Store,
+    pub(crate) name: &'static str,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Schema(String, String),
+}
+
+impl TestStore {
+    pub(crate) async fn remove(self) {
+        self.store.close().await;
+        match self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Schema(url, schema) => {
+                if let Ok(admin) = Store::open(&DatabaseConfig::new(url)).await {
+                    admin.drop_schema_for_tests(&schema).await;
+                    admin.close().await;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn postgres_url() -> String {
+    std::env::var("MERIDIAN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh SQLite store in a temporary file.
+pub(crate) async fn sqlite() -> TestStore {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("meridian_test")));
+    let store = Store::open(&DatabaseConfig::new(format!("sqlite://{}", path.display())))
+        .await
+        .expect("SQLite opens");
+    TestStore {
+        store,
+        name: "sqlite",
+        cleanup: Cleanup::File(path),
+    }
+}
+
+/// A fresh PostgreSQL schema, or None (said on stderr) when PostgreSQL is not
+/// reachable outside CI.
+pub(crate) async fn postgres(test: &str) -> Option<TestStore> {
+    let url = postgres_url();
+    let schema = unique("meridian_test");
+    let config = DatabaseConfig {
+        schema: Some(schema.clone()),
+        ..DatabaseConfig::new(url.clone())
+    };
+    match Store::open(&config).await {
+        Ok(store) => Some(TestStore {
+            store,
+            name: "postgres",
+            cleanup: Cleanup::Schema(url, schema),
+        }),
+        Err(error) if std::env::var("CI").is_err() => {
+            // Written past the test harness's capture, so it shows in any run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED the PostgreSQL half of {test}: cannot reach {url}: {error}"
+            );
+            None
+        }
+        Err(error) => panic!("CI needs PostgreSQL at {url}: {error}"),
+    }
+}
+
+/// Both stores that are available.
+pub(crate) async fn both(test: &str) -> Vec<TestStore> {
+    let mut stores = vec![sqlite().await];
+    stores.extend(postgres(test).await);
+    stores
+}
