@@ -13,7 +13,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use meridian_netcode::driver::server::DriverCounters;
 use meridian_netcode::token::REALTIME_SCOPE;
-use meridian_netcode::{RealtimeClaims, TokenAuthority};
+use meridian_netcode::{MemberState, RealtimeClaims, TokenAuthority};
+use meridian_persistence::Store;
+use meridian_sim::Vec2;
 use serde::{Deserialize, Serialize};
 
 use super::live::LiveMetrics;
@@ -30,7 +32,13 @@ pub(crate) struct HttpState {
     pub(crate) game_address: SocketAddr,
     pub(crate) certificate_sha256: Arc<RwLock<String>>,
     pub(crate) space: u32,
-    pub(crate) next_account: Arc<AtomicU64>,
+    pub(crate) next_guest: Arc<AtomicU64>,
+    pub(crate) store: Store,
+    /// The database id of the hosted space.
+    pub(crate) space_id: i64,
+    pub(crate) zone_id: u32,
+    /// Saved places, to the zone thread.
+    pub(crate) spawn_hints: crossbeam_channel::Sender<MemberState>,
 }
 
 pub(crate) fn router(state: HttpState) -> Router {
@@ -38,6 +46,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/dev/join", post(dev_join))
+        .route("/api/v1/space/{id}/chat", get(chat_history))
         .with_state(state)
 }
 
@@ -69,6 +78,8 @@ struct DevJoinResponse {
     game_address: String,
     certificate_sha256: String,
     space: u32,
+    /// The space's id in the HTTP API (its chat history lives under it).
+    space_id: i64,
     expires_at: u64,
 }
 
@@ -85,11 +96,39 @@ async fn dev_join(State(state): State<HttpState>, body: Option<Json<DevJoinReque
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
     };
     let request = body.map(|Json(request)| request).unwrap_or_default();
-    let account = state.next_account.fetch_add(1, Ordering::Relaxed);
-    let name = request
-        .name
-        .filter(|name| !name.trim().is_empty() && name.len() <= 64)
-        .unwrap_or_else(|| format!("guest{account}"));
+    let name = match request.name {
+        None => format!("guest{}", state.next_guest.fetch_add(1, Ordering::Relaxed)),
+        Some(name) if valid_name(&name) => name,
+        Some(_) => {
+            let body = ErrorBody {
+                error: "name must be 1 to 64 letters, digits, '_' or '-'",
+            };
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let account = match state.store.guest_account(&name, unix as i64).await {
+        Ok(account) => account,
+        Err(error) => return unavailable(&error),
+    };
+    // Where this account stood last time, for the zone to put it back there.
+    match state.store.character(account.id, state.space_id).await {
+        Ok(Some(character)) => {
+            let hint = MemberState {
+                account: account.id as u64,
+                position: Vec2::new(character.x as f32, character.y as f32),
+                heading: character.heading as f32,
+                appearance: u32::try_from(character.appearance).unwrap_or(0),
+            };
+            // A full hint queue only means a random spawn.
+            let _ = state.spawn_hints.try_send(hint);
+        }
+        Ok(None) => {}
+        Err(error) => return unavailable(&error),
+    }
+    let account = account.id as u64;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
@@ -111,7 +150,96 @@ async fn dev_join(State(state): State<HttpState>, body: Option<Json<DevJoinReque
         game_address: state.game_address.to_string(),
         certificate_sha256,
         space: state.space,
+        space_id: state.space_id,
         expires_at,
     })
     .into_response()
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn unavailable(error: &meridian_persistence::StoreError) -> Response {
+    eprintln!("meridian serve: database error: {error}");
+    let body = ErrorBody {
+        error: "the database is unavailable",
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+struct HistoryLine {
+    id: i64,
+    sender: i64,
+    channel: String,
+    text: String,
+    sent_at: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct History {
+    messages: Vec<HistoryLine>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    next_before: Option<i64>,
+}
+
+/// `GET /api/v1/space/{id}/chat?before=ID&limit=N`: the hosted zone's chat,
+/// newest first, at most 100 per page.
+async fn chat_history(
+    State(state): State<HttpState>,
+    axum::extract::Path(space): axum::extract::Path<i64>,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(query)) = query else {
+        let body = ErrorBody {
+            error: "query must be before=<message id>&limit=<1..100>",
+        };
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    if space != state.space_id {
+        let body = ErrorBody {
+            error: "no such space on this server",
+        };
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let room = super::persist::room_of(state.zone_id);
+    match state
+        .store
+        .chat_history(space, &room, query.before, limit)
+        .await
+    {
+        Ok(lines) => {
+            let next_before = (lines.len() == limit as usize)
+                .then(|| lines.last().map(|line| line.id))
+                .flatten();
+            let messages = lines
+                .into_iter()
+                .map(|line| HistoryLine {
+                    id: line.id,
+                    sender: line.sender_id,
+                    channel: line.channel,
+                    text: line.body,
+                    sent_at: line.sent_at,
+                })
+                .collect();
+            Json(History {
+                messages,
+                next_before,
+            })
+            .into_response()
+        }
+        Err(error) => unavailable(&error),
+    }
 }

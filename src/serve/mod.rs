@@ -11,6 +11,7 @@
 
 mod http;
 mod live;
+mod persist;
 pub(crate) mod settings;
 mod zone_loop;
 
@@ -84,6 +85,22 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     );
     let game_address = quic.local_addr()?;
 
+    let store = persist::open(&settings.serve.database_url).await?;
+    let space_id = store
+        .ensure_space(
+            "plaza",
+            settings.sim.world_width as i32,
+            settings.sim.world_height as i32,
+            persist::now_seconds(),
+        )
+        .await
+        .context("cannot create the space")?;
+    let (storage, checkpointer, chat_writer) =
+        persist::start(&store, space_id, settings.serve.zone_id);
+    let (hint_sender, spawn_hints) = crossbeam_channel::bounded(4_096);
+    let tick_ms = 1_000 / u64::from(settings.sim.tick_rate_hz.max(1));
+    let checkpoint_every = (settings.serve.checkpoint_interval_ms / tick_ms.max(1)).max(1);
+
     let zone = Zone::new(settings.sim.clone()).context("invalid [sim] settings")?;
     let server = Server::new(
         settings.netcode.clone(),
@@ -101,6 +118,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         inbound: inbound_events,
         live: live.clone(),
         stop: stop.clone(),
+        spawn_hints,
+        storage,
+        checkpoint_every,
     };
     let zone_thread = std::thread::Builder::new()
         .name(format!("zone-{}", settings.serve.zone_id))
@@ -119,7 +139,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         game_address,
         certificate_sha256: certificate_sha256.clone(),
         space: settings.serve.space,
-        next_account: Arc::new(AtomicU64::new(1)),
+        next_guest: Arc::new(AtomicU64::new(1)),
+        store: store.clone(),
+        space_id,
+        zone_id: settings.serve.zone_id,
+        spawn_hints: hint_sender,
     };
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {
@@ -142,6 +166,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     );
     println!("  game (QUIC, ALPN meridian/1) on {game_address}");
     println!("  http on http://{http_address} (GET /health, GET /metrics)");
+    println!(
+        "  data in {} (space {space_id}, checkpoints every {} ms)",
+        settings.serve.database_url, settings.serve.checkpoint_interval_ms
+    );
     if settings.serve.dev_tokens {
         println!("  development tokens: POST http://{http_address}/api/v1/dev/join");
     }
@@ -168,6 +196,16 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         eprintln!("meridian serve: the zone thread ended abnormally");
     }
     quic.shutdown().await;
+    // The zone thread dropped its queues: write what is left, then stop.
+    let counters = checkpointer.finish().await;
+    let _ = chat_writer.await;
+    store.close().await;
+    println!(
+        "meridian serve: {} character rows checkpointed in {} writes, {} lost",
+        counters.rows.load(Ordering::Relaxed),
+        counters.writes.load(Ordering::Relaxed),
+        counters.lost_rows.load(Ordering::Relaxed)
+    );
     let _ = http_stop.send(());
     match tokio::time::timeout(Duration::from_secs(5), http_task).await {
         Ok(Ok(Ok(()))) => {}

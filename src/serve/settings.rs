@@ -32,6 +32,11 @@ pub(crate) struct ServeArgs {
     /// Turn off the development join endpoint (production).
     #[arg(long)]
     no_dev_tokens: bool,
+    /// Where durable state lives (env MERIDIAN_DATABASE_URL):
+    /// `sqlite://path` (default `sqlite://meridian-data/meridian.db`) or
+    /// `postgres://user@host/db`.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// The `[serve]` table.
@@ -54,6 +59,11 @@ pub(crate) struct ServeTable {
     pub(crate) token_secret: Option<String>,
     /// Days a development certificate is valid, 1..=13.
     pub(crate) certificate_validity_days: u32,
+    /// Where durable state lives.
+    pub(crate) database_url: String,
+    /// Characters are checkpointed this often, milliseconds (the most movement a
+    /// crash can lose).
+    pub(crate) checkpoint_interval_ms: u64,
 }
 
 impl Default for ServeTable {
@@ -67,6 +77,8 @@ impl Default for ServeTable {
             dev_tokens: true,
             token_secret: None,
             certificate_validity_days: 10,
+            database_url: "sqlite://meridian-data/meridian.db".to_owned(),
+            checkpoint_interval_ms: 2_000,
         }
     }
 }
@@ -112,6 +124,12 @@ impl ServeArgs {
         if let Some(address) = env_address("MERIDIAN_HTTP_ADDRESS")? {
             settings.serve.http_address = address;
         }
+        if let Ok(url) = std::env::var("MERIDIAN_DATABASE_URL") {
+            settings.serve.database_url = url;
+        }
+        if let Some(url) = &self.database_url {
+            settings.serve.database_url = url.clone();
+        }
         if let Ok(secret) = std::env::var("MERIDIAN_TOKEN_SECRET") {
             settings.serve.token_secret = Some(secret);
         }
@@ -148,6 +166,19 @@ impl ServeSettings {
                  (browsers pin only short-lived certificates)",
                 self.serve.certificate_validity_days
             );
+        }
+        if !(100..=600_000).contains(&self.serve.checkpoint_interval_ms) {
+            bail!(
+                "[serve] checkpoint_interval_ms is {}, it must be within 100..=600000",
+                self.serve.checkpoint_interval_ms
+            );
+        }
+        let url = &self.serve.database_url;
+        if !(url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            bail!("the database URL {url:?} must start with sqlite:// or postgres://");
         }
         if let Some(secret) = &self.serve.token_secret
             && secret.len() < 32

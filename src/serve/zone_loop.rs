@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use meridian_netcode::driver::server::NetEvent;
-use meridian_netcode::{ConnectionId, Payload, ZoneHost};
+use meridian_netcode::{ConnectionId, MemberState, Payload, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::live::LiveMetrics;
+use super::persist::ZoneStorage;
 
 /// How long shutdown waits for goodbyes to be handed to the transport.
 const DRAIN_TICKS: u32 = 5;
@@ -22,6 +23,11 @@ pub(crate) struct ZoneLoop {
     pub(crate) inbound: Receiver<NetEvent>,
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) stop: Arc<AtomicBool>,
+    /// Saved places of accounts about to join, from the join endpoint.
+    pub(crate) spawn_hints: Receiver<MemberState>,
+    pub(crate) storage: ZoneStorage,
+    /// Ticks between checkpoints.
+    pub(crate) checkpoint_every: u64,
 }
 
 impl ZoneLoop {
@@ -33,6 +39,9 @@ impl ZoneLoop {
         let mut draining: Option<u32> = None;
         loop {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
+                // Everyone's last place, before they are told to go.
+                let states = self.host.member_states();
+                self.storage.final_checkpoint(&states);
                 let connections: Vec<ConnectionId> = outboxes.keys().copied().collect();
                 for connection in connections {
                     self.host
@@ -50,9 +59,13 @@ impl ZoneLoop {
             while let Ok(event) = self.inbound.try_recv() {
                 self.handle(event, &mut outboxes);
             }
+            while let Ok(hint) = self.spawn_hints.try_recv() {
+                self.host.set_spawn_hint(hint);
+            }
             let now = Instant::now();
             if now >= next_tick {
                 let report = self.host.tick(now);
+                self.persist(report.tick, draining.is_some());
                 let elapsed = now.elapsed();
                 next_tick += interval;
                 if next_tick < now {
@@ -69,6 +82,16 @@ impl ZoneLoop {
                 return;
             }
         }
+    }
+
+    /// Hands chat lines and checkpoints to storage without waiting.
+    fn persist(&mut self, tick: u64, draining: bool) {
+        self.storage.store_chat(self.host.take_said());
+        let mut states = self.host.take_departed();
+        if !draining && tick.is_multiple_of(self.checkpoint_every.max(1)) {
+            states.extend(self.host.member_states());
+        }
+        self.storage.checkpoint(&states);
     }
 
     fn handle(

@@ -1,8 +1,11 @@
 //! Starting the real `meridian serve` binary on ephemeral loopback ports.
 
+#![allow(dead_code, reason = "each test file uses a different part")]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The server process; killed if a test fails half-way.
 pub(crate) struct Server(pub(crate) Child);
@@ -14,9 +17,26 @@ impl Drop for Server {
     }
 }
 
-/// Starts `meridian serve` with a small zone on ephemeral loopback ports and
-/// returns it with its HTTP address, read from its start-up lines.
+/// A fresh SQLite database path in the temporary folder.
+pub(crate) fn temporary_database() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "meridian_serve_test_{}_{}.db",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    format!("sqlite://{}", path.display())
+}
+
+/// Starts `meridian serve` with a small zone on ephemeral loopback ports and a
+/// fresh database, and returns it with its HTTP address.
 pub(crate) fn start_server() -> (Server, SocketAddr) {
+    start_server_on(&temporary_database())
+}
+
+/// Starts `meridian serve` on the database `database_url` (read from its
+/// start-up lines: the HTTP address).
+pub(crate) fn start_server_on(database_url: &str) -> (Server, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
         .args([
             "serve",
@@ -26,6 +46,8 @@ pub(crate) fn start_server() -> (Server, SocketAddr) {
             "127.0.0.1:0",
             "--world-size",
             "60",
+            "--database-url",
+            database_url,
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

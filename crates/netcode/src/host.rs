@@ -27,6 +27,33 @@ const REJECTION_STRIKES: f32 = 40.0;
 struct Member {
     client: ClientId,
     avatar: NetworkId,
+    account: u64,
+    appearance: u32,
+}
+
+/// Where an account's avatar stands: what a checkpoint stores and a spawn hint
+/// restores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemberState {
+    /// The account (the token's subject).
+    pub account: u64,
+    /// Position, metres.
+    pub position: Vec2,
+    /// Facing, radians.
+    pub heading: f32,
+    /// Catalogue appearance.
+    pub appearance: u32,
+}
+
+/// A chat line said in the zone, for the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaidLine {
+    /// The speaker's account.
+    pub account: u64,
+    /// Where it was said.
+    pub channel: ChatChannel,
+    /// The text.
+    pub text: String,
 }
 
 /// What one [`ZoneHost::tick`] did.
@@ -60,6 +87,9 @@ pub struct ZoneHost {
     nearby: Vec<NetworkId>,
     visible: Vec<NetworkId>,
     rejections_by_reason: HashMap<RejectReason, u64>,
+    spawn_hints: HashMap<u64, MemberState>,
+    departed: Vec<MemberState>,
+    said: Vec<SaidLine>,
 }
 
 impl ZoneHost {
@@ -79,6 +109,9 @@ impl ZoneHost {
             nearby: Vec::new(),
             visible: Vec::new(),
             rejections_by_reason: HashMap::new(),
+            spawn_hints: HashMap::new(),
+            departed: Vec::new(),
+            said: Vec::new(),
         }
     }
 
@@ -115,6 +148,40 @@ impl ZoneHost {
     /// Rejected inputs by reason since start.
     pub fn rejections_by_reason(&self) -> &HashMap<RejectReason, u64> {
         &self.rejections_by_reason
+    }
+
+    /// Where `state.account` should appear when it next joins (its saved place).
+    /// A hint that is outside the zone or blocked falls back to a random spot.
+    pub fn set_spawn_hint(&mut self, state: MemberState) {
+        self.spawn_hints.insert(state.account, state);
+    }
+
+    /// Every admitted member's current state (for a checkpoint).
+    pub fn member_states(&self) -> Vec<MemberState> {
+        self.members
+            .values()
+            .filter_map(|member| self.state_of(member))
+            .collect()
+    }
+
+    fn state_of(&self, member: &Member) -> Option<MemberState> {
+        let avatar = self.zone.avatar(member.client)?;
+        Some(MemberState {
+            account: member.account,
+            position: avatar.position,
+            heading: avatar.heading,
+            appearance: member.appearance,
+        })
+    }
+
+    /// The last states of members who left since the last call.
+    pub fn take_departed(&mut self) -> Vec<MemberState> {
+        std::mem::take(&mut self.departed)
+    }
+
+    /// The chat lines said since the last call.
+    pub fn take_said(&mut self) -> Vec<SaidLine> {
+        std::mem::take(&mut self.said)
     }
 
     /// Handles what the server reported, steps the zone, and sends snapshots.
@@ -163,7 +230,7 @@ impl ZoneHost {
     fn drain_events(&mut self) {
         while let Some(event) = self.server.poll_event() {
             match event {
-                ServerEvent::Joined { connection, claims } => self.join(connection, claims.name),
+                ServerEvent::Joined { connection, claims } => self.join(connection, claims.sub),
                 ServerEvent::Input { connection, input } => {
                     if let Some(member) = self.members.get(&connection) {
                         self.inputs.push(ClientInput {
@@ -180,13 +247,26 @@ impl ZoneHost {
         }
     }
 
-    fn join(&mut self, connection: ConnectionId, _name: String) {
+    fn join(&mut self, connection: ConnectionId, account: u64) {
         let client = ClientId(self.next_client);
         self.next_client += 1;
         let config = self.zone.config().clone();
-        // A few tries for a free spot; a zone packed with elements may refuse.
         let mut spawned = Err(SpawnError::Occupied);
+        let mut appearance = 0;
+        if let Some(hint) = self.spawn_hints.remove(&account) {
+            appearance = hint.appearance;
+            let spawn = AvatarSpawn {
+                position: hint.position,
+                heading: hint.heading,
+                appearance,
+            };
+            spawned = self.zone.spawn_avatar(client, spawn);
+        }
+        // Else, or if the saved spot is taken: a few tries for a free one.
         for _ in 0..16 {
+            if spawned.is_ok() {
+                break;
+            }
             let spawn = AvatarSpawn {
                 position: Vec2::new(
                     1.0 + self.spawn_random.next_f32() * (config.world_width - 2.0),
@@ -195,8 +275,9 @@ impl ZoneHost {
                 heading: 0.0,
                 appearance: self.spawn_random.range_u32(0, 8),
             };
+            appearance = spawn.appearance;
             spawned = self.zone.spawn_avatar(client, spawn);
-            if !matches!(spawned, Err(SpawnError::Occupied)) {
+            if !matches!(spawned, Err(SpawnError::Occupied | SpawnError::OutOfBounds)) {
                 break;
             }
         }
@@ -221,7 +302,13 @@ impl ZoneHost {
             zone_height: config.world_height,
         };
         if self.server.admit(connection, welcome).is_ok() {
-            self.members.insert(connection, Member { client, avatar });
+            let member = Member {
+                client,
+                avatar,
+                account,
+                appearance,
+            };
+            self.members.insert(connection, member);
             self.by_avatar.insert(avatar, connection);
             self.by_client.insert(client, connection);
         } else {
@@ -231,6 +318,9 @@ impl ZoneHost {
 
     fn leave(&mut self, connection: ConnectionId) {
         if let Some(member) = self.members.remove(&connection) {
+            if let Some(state) = self.state_of(&member) {
+                self.departed.push(state);
+            }
             self.by_avatar.remove(&member.avatar);
             self.by_client.remove(&member.client);
             self.strikes.remove(&member.client);
@@ -243,6 +333,11 @@ impl ZoneHost {
         let Some(member) = self.members.get(&connection).copied() else {
             return;
         };
+        self.said.push(SaidLine {
+            account: member.account,
+            channel,
+            text: text.clone(),
+        });
         let relay = ChatRelay {
             from: member.avatar,
             channel,

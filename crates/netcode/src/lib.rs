@@ -20,7 +20,7 @@ pub mod token;
 
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
-pub use host::{HostTick, ZoneHost};
+pub use host::{HostTick, MemberState, SaidLine, ZoneHost};
 pub use metrics::NetcodeMetrics;
 pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

@@ -91,6 +91,22 @@ impl Store {
         })
     }
 
+    /// The account named `username`, created without a password (it cannot log in
+    /// with one) if it does not exist: the embedded server's guests.
+    pub async fn guest_account(&self, username: &str, now: i64) -> Result<Account, StoreError> {
+        match self.account_by_username(username).await {
+            Ok(account) => Ok(account),
+            Err(StoreError::NotFound { .. }) => {
+                match self.create_account(username, "!", Role::User, now).await {
+                    // Someone created it in between: use theirs.
+                    Err(StoreError::Conflict { .. }) => self.account_by_username(username).await,
+                    other => other,
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// The account with this username.
     pub async fn account_by_username(&self, username: &str) -> Result<Account, StoreError> {
         let row: Option<AccountRow> = sqlx::query_as(

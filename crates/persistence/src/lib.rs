@@ -16,6 +16,7 @@ mod checkpointer;
 mod error;
 mod ids;
 mod migrate;
+mod spaces;
 mod store;
 mod testing;
 

@@ -1,0 +1,181 @@
+//! Run a world, move and chat, stop it, start it again on the same database:
+//! the player comes back where it stood, and the chat history still holds what
+//! was said.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, start_server_on, temporary_database};
+use loadbot::http;
+use meridian_netcode::driver::client::{Behaviour, ClientConnection, client_endpoint};
+use meridian_netcode::driver::tls::parse_sha256_hex;
+use meridian_netcode::{Client, ClientEvent};
+use meridian_protocol::messages::{AnimationState, ChatChannel, ChatSend, MovementIntent};
+
+/// Walks east, says one line, and remembers where it last saw itself.
+#[derive(Default)]
+struct Walker {
+    walk: bool,
+    ticks: u64,
+    said: Option<&'static str>,
+    first_seen: Option<(u32, u32)>,
+    last_seen: Option<(u32, u32)>,
+}
+
+impl Behaviour for Walker {
+    fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        self.ticks += 1;
+        let intent = if self.walk {
+            MovementIntent {
+                move_x: 1.0,
+                move_y: 0.0,
+                speed: 2.0,
+                heading: 0.0,
+                animation: AnimationState::Walk,
+            }
+        } else {
+            MovementIntent::idle(0.0)
+        };
+        client.send_input(now, intent);
+        if self.ticks == 10
+            && let Some(text) = self.said
+        {
+            client.send_chat(ChatSend {
+                channel: ChatChannel::Zone,
+                text: text.to_owned(),
+            });
+        }
+    }
+
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
+        if let ClientEvent::Snapshot { .. } = event {
+            let me = client.welcome().map(|welcome| welcome.avatar_id);
+            if let Some(state) = client.view().iter().find(|state| Some(state.id) == me) {
+                self.first_seen.get_or_insert((state.x, state.y));
+                self.last_seen = Some((state.x, state.y));
+            }
+        }
+    }
+}
+
+/// Joins as `name` and plays for `seconds`; returns what the walker saw and the
+/// space id.
+fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) -> (Walker, i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let body = http::post_json(
+            http_address,
+            "/api/v1/dev/join",
+            &format!("{{\"name\":\"{name}\"}}"),
+        )
+        .await
+        .expect("join answers");
+        let join: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let game: SocketAddr = join["game_address"]
+            .as_str()
+            .expect("address")
+            .parse()
+            .expect("parses");
+        let hash =
+            parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
+        let space = join["space_id"].as_i64().expect("space id");
+        let endpoint = client_endpoint(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            hash,
+            Duration::from_secs(10),
+        )
+        .expect("endpoint");
+        let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
+            .await
+            .expect("connects");
+        let mut client = Client::new(
+            Instant::now(),
+            join["token"].as_str().expect("token").to_owned(),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        );
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        connection
+            .drive(
+                &mut client,
+                &mut walker,
+                Duration::from_millis(50),
+                deadline,
+            )
+            .await;
+        endpoint.wait_idle().await;
+        (walker, space)
+    })
+}
+
+fn stop(mut server: Server) {
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let begun = Instant::now();
+    loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(15),
+            "the server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_player_and_the_chat_are_still_there_after_a_restart() {
+    let database = temporary_database();
+    let (server, http_address) = start_server_on(&database);
+    let walker = Walker {
+        walk: true,
+        said: Some("remember me"),
+        ..Walker::default()
+    };
+    let (first, space) = play(http_address, "ada", walker, 3);
+    let (start_x, _) = first.first_seen.expect("saw itself");
+    let (left_x, left_y) = first.last_seen.expect("saw itself");
+    assert!(left_x > start_x + 64, "it walked: {start_x} → {left_x}");
+    stop(server);
+
+    let (server, http_address) = start_server_on(&database);
+    let (second, _) = play(http_address, "ada", Walker::default(), 1);
+    let (back_x, back_y) = second.first_seen.expect("saw itself");
+    // Within a metre (64 steps) of where it left: the last snapshot it saw may
+    // trail its final position by a few ticks.
+    assert!(
+        back_x.abs_diff(left_x) <= 64 && back_y.abs_diff(left_y) <= 64,
+        "left at ({left_x}, {left_y}), came back at ({back_x}, {back_y})"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let history = runtime
+        .block_on(http::get(
+            http_address,
+            &format!("/api/v1/space/{space}/chat?limit=10"),
+        ))
+        .expect("history answers");
+    assert!(history.contains("remember me"), "{history}");
+    stop(server);
+    if let Some(path) = database.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
