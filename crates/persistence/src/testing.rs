@@ -25,6 +25,28 @@ impl Store {
         }
     }
 
+    /// Drops a PostgreSQL schema through a plain connection to `url` (no
+    /// migrations run, so nothing is created in the default schema).
+    #[doc(hidden)]
+    pub async fn drop_schema_at_for_tests(url: &str, schema: &str) {
+        sqlx::any::install_default_drivers();
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return;
+        }
+        if let Ok(pool) = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+        {
+            let statement = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            let _ = pool.execute(AssertSqlSafe(statement)).await;
+            pool.close().await;
+        }
+    }
+
     /// A space owned by `owner`, until the spaces repository exists.
     #[doc(hidden)]
     pub async fn create_space_for_tests(&self, owner: i64, name: &str) -> Result<i64, StoreError> {

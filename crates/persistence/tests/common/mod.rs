@@ -49,12 +49,7 @@ impl TestStore {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            Cleanup::Schema(url, schema) => {
-                if let Ok(admin) = Store::open(&DatabaseConfig::new(url)).await {
-                    admin.drop_schema_for_tests(&schema).await;
-                    admin.close().await;
-                }
-            }
+            Cleanup::Schema(url, schema) => Store::drop_schema_at_for_tests(&url, &schema).await,
         }
     }
 }
