@@ -5,6 +5,7 @@
 //! of one zone with wandering agents that prints tick times, interest set sizes
 //! and snapshot sizes: the designer's offline tuner.
 
+mod admin;
 mod config;
 mod serve;
 mod simulate;
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create an admin account (the password comes from MERIDIAN_ADMIN_PASSWORD or
+    /// standard input).
+    CreateAdmin(admin::CreateAdminArgs),
     /// Run a world: one zone over QUIC, with metrics and development tokens.
     Serve(serve::ServeArgs),
     /// Run one zone headless with wandering agents and print its statistics.
@@ -31,6 +35,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::CreateAdmin(args) => admin::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Simulate(args) => simulate::run(&args),
     }

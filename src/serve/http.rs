@@ -12,23 +12,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use meridian_netcode::driver::server::DriverCounters;
-use meridian_netcode::token::REALTIME_SCOPE;
-use meridian_netcode::{MemberState, RealtimeClaims, TokenAuthority};
+use meridian_netcode::{MemberState, TokenAuthority};
 use meridian_persistence::Store;
-use meridian_sim::Vec2;
 use serde::{Deserialize, Serialize};
 
+use super::auth;
 use super::live::LiveMetrics;
-
-/// How long a development token is valid.
-const DEV_TOKEN_SECONDS: u64 = 3_600;
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) driver: Arc<DriverCounters>,
-    /// Present in embedded mode only.
-    pub(crate) dev_tokens: Option<TokenAuthority>,
+    /// Signs and checks realtime and access tokens.
+    pub(crate) tokens: TokenAuthority,
+    /// The development join endpoint is on (embedded mode).
+    pub(crate) dev_tokens: bool,
     pub(crate) game_address: SocketAddr,
     pub(crate) certificate_sha256: Arc<RwLock<String>>,
     pub(crate) space: u32,
@@ -46,6 +44,9 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/dev/join", post(dev_join))
+        .route("/api/v1/signup", post(auth::signup))
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/space/{id}/join", post(auth::join_space))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .with_state(state)
 }
@@ -73,87 +74,35 @@ struct DevJoinRequest {
 }
 
 #[derive(Debug, Serialize)]
-struct DevJoinResponse {
-    token: String,
-    game_address: String,
-    certificate_sha256: String,
-    space: u32,
-    /// The space's id in the HTTP API (its chat history lives under it).
-    space_id: i64,
-    expires_at: u64,
-}
-
-#[derive(Debug, Serialize)]
 struct ErrorBody {
     error: &'static str,
 }
 
 async fn dev_join(State(state): State<HttpState>, body: Option<Json<DevJoinRequest>>) -> Response {
-    let Some(authority) = &state.dev_tokens else {
-        let body = ErrorBody {
-            error: "development tokens are off on this server",
-        };
-        return (StatusCode::NOT_FOUND, Json(body)).into_response();
-    };
+    if !state.dev_tokens {
+        return auth::error(
+            StatusCode::NOT_FOUND,
+            "development tokens are off on this server",
+        );
+    }
     let request = body.map(|Json(request)| request).unwrap_or_default();
     let name = match request.name {
         None => format!("guest{}", state.next_guest.fetch_add(1, Ordering::Relaxed)),
         Some(name) if valid_name(&name) => name,
         Some(_) => {
-            let body = ErrorBody {
-                error: "name must be 1 to 64 letters, digits, '_' or '-'",
-            };
-            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+            return auth::error(
+                StatusCode::BAD_REQUEST,
+                "name must be 1 to 64 letters, digits, '_' or '-'",
+            );
         }
     };
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let account = match state.store.guest_account(&name, unix as i64).await {
-        Ok(account) => account,
-        Err(error) => return unavailable(&error),
-    };
-    // Where this account stood last time, for the zone to put it back there.
-    match state.store.character(account.id, state.space_id).await {
-        Ok(Some(character)) => {
-            let hint = MemberState {
-                account: account.id as u64,
-                position: Vec2::new(character.x as f32, character.y as f32),
-                heading: character.heading as f32,
-                appearance: u32::try_from(character.appearance).unwrap_or(0),
-            };
-            // A full hint queue only means a random spawn.
-            let _ = state.spawn_hints.try_send(hint);
-        }
-        Ok(None) => {}
-        Err(error) => return unavailable(&error),
-    }
-    let account = account.id as u64;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    let expires_at = now + DEV_TOKEN_SECONDS;
-    let token = authority.mint(&RealtimeClaims {
-        sub: account,
-        name,
-        space: state.space,
-        exp: expires_at,
-        scope: REALTIME_SCOPE.into(),
-    });
-    let certificate_sha256 = state
-        .certificate_sha256
-        .read()
-        .map(|hash| hash.clone())
-        .unwrap_or_default();
-    Json(DevJoinResponse {
-        token,
-        game_address: state.game_address.to_string(),
-        certificate_sha256,
-        space: state.space,
-        space_id: state.space_id,
-        expires_at,
-    })
-    .into_response()
+    match state.store.guest_account(&name, now as i64).await {
+        Ok(account) => auth::joined(&state, account.id as u64, name).await,
+        Err(error) => unavailable(&error),
+    }
 }
 
 fn valid_name(name: &str) -> bool {

@@ -9,6 +9,7 @@
 //! anything starts. SIGINT or SIGTERM stops it gracefully: every client is told
 //! why, the zone thread ends, the endpoint closes.
 
+mod auth;
 mod http;
 mod live;
 mod persist;
@@ -26,8 +27,10 @@ use meridian_netcode::{Server, TokenAuthority, ZoneHost};
 use meridian_sim::Zone;
 use ring::rand::SecureRandom;
 
-pub(crate) use settings::ServeArgs;
+pub(crate) use auth::{hash_password, valid_username};
+pub(crate) use persist::open as open_store;
 use settings::ServeSettings;
+pub(crate) use settings::{DEFAULT_DATABASE_URL, ServeArgs};
 
 /// Events the transport may queue for the zone thread before it drops datagrams.
 const INBOUND_CAPACITY: usize = 65_536;
@@ -135,7 +138,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let state = http::HttpState {
         live,
         driver: counters,
-        dev_tokens: settings.serve.dev_tokens.then(|| authority.clone()),
+        tokens: authority.clone(),
+        dev_tokens: settings.serve.dev_tokens,
         game_address,
         certificate_sha256: certificate_sha256.clone(),
         space: settings.serve.space,

@@ -39,6 +39,9 @@ pub(crate) struct ServeArgs {
     database_url: Option<String>,
 }
 
+/// Where an embedded server keeps its data.
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://meridian-data/meridian.db";
+
 /// The `[serve]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -77,7 +80,7 @@ impl Default for ServeTable {
             dev_tokens: true,
             token_secret: None,
             certificate_validity_days: 10,
-            database_url: "sqlite://meridian-data/meridian.db".to_owned(),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
             checkpoint_interval_ms: 2_000,
         }
     }

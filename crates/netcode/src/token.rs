@@ -9,6 +9,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -75,8 +76,14 @@ impl TokenAuthority {
         }
     }
 
-    /// A signed token for these claims.
+    /// A signed realtime token for these claims.
     pub fn mint(&self, claims: &RealtimeClaims) -> String {
+        self.mint_claims(claims)
+    }
+
+    /// A signed token for any claims (the HTTP API's access tokens use this with
+    /// their own claims and scope).
+    pub fn mint_claims<C: Serialize>(&self, claims: &C) -> String {
         let engine = URL_SAFE_NO_PAD;
         // Serializing a struct of strings and integers cannot fail.
         let claims_json = serde_json::to_vec(claims).unwrap_or_default();
@@ -89,13 +96,30 @@ impl TokenAuthority {
         token
     }
 
-    /// Checks the signature, expiry (`now_unix`, seconds), scope and space.
+    /// Checks the signature, expiry (`now_unix`, seconds), scope and space of a
+    /// realtime token.
     pub fn verify(
         &self,
         token: &str,
         space: u32,
         now_unix: u64,
     ) -> Result<RealtimeClaims, TokenError> {
+        let claims: RealtimeClaims = self.verify_claims(token)?;
+        if claims.scope != REALTIME_SCOPE {
+            return Err(TokenError::WrongScope);
+        }
+        if claims.exp <= now_unix {
+            return Err(TokenError::Expired);
+        }
+        if claims.space != space {
+            return Err(TokenError::WrongSpace);
+        }
+        Ok(claims)
+    }
+
+    /// Checks the signature and header of any token and returns its claims; the
+    /// caller checks expiry and scope.
+    pub fn verify_claims<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         let mut parts = token.split('.');
         let (Some(header), Some(claims), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -116,18 +140,7 @@ impl TokenAuthority {
             return Err(TokenError::Malformed);
         }
         let claims = engine.decode(claims).map_err(|_| TokenError::Malformed)?;
-        let claims: RealtimeClaims =
-            serde_json::from_slice(&claims).map_err(|_| TokenError::Malformed)?;
-        if claims.scope != REALTIME_SCOPE {
-            return Err(TokenError::WrongScope);
-        }
-        if claims.exp <= now_unix {
-            return Err(TokenError::Expired);
-        }
-        if claims.space != space {
-            return Err(TokenError::WrongSpace);
-        }
-        Ok(claims)
+        serde_json::from_slice(&claims).map_err(|_| TokenError::Malformed)
     }
 }
 

@@ -51,13 +51,17 @@ async fn request(
     method: &str,
     path: &str,
     body: Option<&str>,
+    token: Option<&str>,
 ) -> Result<String, HttpError> {
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
         let body = body.unwrap_or("");
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
+             {authorization}Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await?;
@@ -90,12 +94,22 @@ async fn request(
 
 /// GETs `path` and returns the body.
 pub async fn get(server: SocketAddr, path: &str) -> Result<String, HttpError> {
-    request(server, "GET", path, None).await
+    request(server, "GET", path, None, None).await
+}
+
+/// POSTs a JSON body with `Authorization: Bearer <token>`.
+pub async fn post_json_with_token(
+    server: SocketAddr,
+    path: &str,
+    json: &str,
+    token: &str,
+) -> Result<String, HttpError> {
+    request(server, "POST", path, Some(json), Some(token)).await
 }
 
 /// POSTs a JSON body to `path` and returns the response body.
 pub async fn post_json(server: SocketAddr, path: &str, json: &str) -> Result<String, HttpError> {
-    request(server, "POST", path, Some(json)).await
+    request(server, "POST", path, Some(json), None).await
 }
 
 /// Reads a gauge or counter from a Prometheus text exposition: the first sample

@@ -1,0 +1,298 @@
+//! Accounts over HTTP: sign-up and login with argon2 password hashes, signed
+//! access tokens with roles, and joining a space with one (which returns the
+//! short-lived realtime token the game connection presents).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, extract::rejection::JsonRejection};
+use meridian_netcode::token::REALTIME_SCOPE;
+use meridian_netcode::{MemberState, RealtimeClaims};
+use meridian_persistence::{Role, StoreError};
+use meridian_sim::Vec2;
+use serde::{Deserialize, Serialize};
+
+use super::http::HttpState;
+
+/// How long an access token is valid.
+const ACCESS_TOKEN_SECONDS: u64 = 24 * 3_600;
+/// How long a realtime token is valid: long enough to connect.
+const REALTIME_TOKEN_SECONDS: u64 = 300;
+/// The scope of access tokens (a realtime token is not accepted by the API).
+pub(crate) const ACCESS_SCOPE: &str = "access";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// What an access token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub(crate) sub: u64,
+    pub(crate) username: String,
+    /// `user` or `admin`.
+    pub(crate) role: String,
+    pub(crate) exp: u64,
+    pub(crate) scope: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: String,
+}
+
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn store_failure(failure: &StoreError) -> Response {
+    eprintln!("meridian serve: database error: {failure}");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database is unavailable",
+    )
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub(crate) fn hash_password(password: &str) -> Option<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .ok()
+        .map(|hash| hash.to_string())
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).ok().is_some_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+pub(crate) fn valid_username(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignUp {
+    username: String,
+    password: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SignedUp {
+    #[serde(rename = "userId")]
+    user_id: i64,
+}
+
+/// `POST /api/v1/signup {username, password, type}`: `type` may be `user` (the
+/// default); nobody becomes an admin by asking (`meridian create-admin` makes one).
+pub(crate) async fn signup(
+    State(state): State<HttpState>,
+    body: Result<Json<SignUp>, JsonRejection>,
+) -> Response {
+    let Ok(Json(request)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected JSON {\"username\", \"password\", \"type\"}",
+        );
+    };
+    match request.kind.as_deref() {
+        None | Some("user") => {}
+        Some("admin") => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "admins are made from the command line, not at sign-up",
+            );
+        }
+        Some(_) => return error(StatusCode::BAD_REQUEST, "type must be \"user\""),
+    }
+    if !valid_username(&request.username) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "username must be 3 to 32 letters, digits, '_' or '-'",
+        );
+    }
+    if !(8..=128).contains(&request.password.len()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "password must be 8 to 128 bytes long",
+        );
+    }
+    let Some(hash) = hash_password(&request.password) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "cannot hash the password");
+    };
+    match state
+        .store
+        .create_account(&request.username, &hash, Role::User, unix_now() as i64)
+        .await
+    {
+        Ok(account) => Json(SignedUp {
+            user_id: account.id,
+        })
+        .into_response(),
+        Err(StoreError::Conflict { .. }) => {
+            error(StatusCode::BAD_REQUEST, "that username is taken")
+        }
+        Err(failure) => store_failure(&failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogIn {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Token {
+    token: String,
+}
+
+/// `POST /api/v1/login {username, password}` → `{token}` (an access token).
+pub(crate) async fn login(
+    State(state): State<HttpState>,
+    body: Result<Json<LogIn>, JsonRejection>,
+) -> Response {
+    let Ok(Json(request)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected JSON {\"username\", \"password\"}",
+        );
+    };
+    let account = match state.store.account_by_username(&request.username).await {
+        Ok(account) => account,
+        Err(StoreError::NotFound { .. }) => {
+            return error(StatusCode::FORBIDDEN, "wrong username or password");
+        }
+        Err(failure) => return store_failure(&failure),
+    };
+    if !password_matches(&request.password, &account.password_hash) {
+        return error(StatusCode::FORBIDDEN, "wrong username or password");
+    }
+    let claims = AccessClaims {
+        sub: account.id as u64,
+        username: account.username,
+        role: match account.role {
+            Role::Admin => "admin".into(),
+            Role::User => "user".into(),
+        },
+        exp: unix_now() + ACCESS_TOKEN_SECONDS,
+        scope: ACCESS_SCOPE.into(),
+    };
+    Json(Token {
+        token: state.tokens.mint_claims(&claims),
+    })
+    .into_response()
+}
+
+/// The access token of a request, checked; or why it is refused (answer 401).
+pub(crate) fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<AccessClaims, String> {
+    let token = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or("an Authorization: Bearer <token> header is required")?;
+    let claims: AccessClaims = state
+        .tokens
+        .verify_claims(token)
+        .map_err(|why| why.to_string())?;
+    if claims.scope != ACCESS_SCOPE {
+        return Err("not an access token".into());
+    }
+    if claims.exp <= unix_now() {
+        return Err("token has expired".into());
+    }
+    Ok(claims)
+}
+
+#[derive(Debug, Serialize)]
+struct Joined {
+    token: String,
+    game_address: String,
+    webtransport_url: String,
+    certificate_sha256: String,
+    space_id: i64,
+    expires_at: u64,
+}
+
+/// `POST /api/v1/space/{id}/join` with an access token: the realtime token for
+/// the game connection, where to connect, and the certificate hash to pin.
+pub(crate) async fn join_space(
+    State(state): State<HttpState>,
+    Path(space): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let claims = match authenticate(&state, &headers) {
+        Ok(claims) => claims,
+        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
+    };
+    if space != state.space_id {
+        return error(StatusCode::NOT_FOUND, "no such space on this server");
+    }
+    joined(&state, claims.sub, claims.username).await
+}
+
+/// The join answer for an account, with its saved place sent to the zone.
+pub(crate) async fn joined(state: &HttpState, account: u64, name: String) -> Response {
+    match state.store.character(account as i64, state.space_id).await {
+        Ok(Some(character)) => {
+            let hint = MemberState {
+                account,
+                position: Vec2::new(character.x as f32, character.y as f32),
+                heading: character.heading as f32,
+                appearance: u32::try_from(character.appearance).unwrap_or(0),
+            };
+            // A full hint queue only means a random spawn.
+            let _ = state.spawn_hints.try_send(hint);
+        }
+        Ok(None) => {}
+        Err(failure) => return store_failure(&failure),
+    }
+    let expires_at = unix_now() + REALTIME_TOKEN_SECONDS;
+    let token = state.tokens.mint(&RealtimeClaims {
+        sub: account,
+        name,
+        space: state.space,
+        exp: expires_at,
+        scope: REALTIME_SCOPE.into(),
+    });
+    let certificate_sha256 = state
+        .certificate_sha256
+        .read()
+        .map(|hash| hash.clone())
+        .unwrap_or_default();
+    Json(Joined {
+        token,
+        game_address: state.game_address.to_string(),
+        webtransport_url: format!(
+            "https://{}{}",
+            state.game_address,
+            meridian_netcode::driver::server::WEBTRANSPORT_PATH
+        ),
+        certificate_sha256,
+        space_id: state.space_id,
+        expires_at,
+    })
+    .into_response()
+}
