@@ -9,15 +9,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use meridian_netcode::driver::server::DriverCounters;
 use meridian_netcode::{MemberState, TokenAuthority};
 use meridian_persistence::Store;
 use serde::{Deserialize, Serialize};
 
-use super::auth;
 use super::live::LiveMetrics;
+use super::{api, auth};
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
@@ -47,6 +47,23 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/signup", post(auth::signup))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/space/{id}/join", post(auth::join_space))
+        .route("/api/v1/avatars", get(api::avatars))
+        .route("/api/v1/elements", get(api::elements))
+        .route("/api/v1/user/metadata", post(api::user_metadata))
+        .route("/api/v1/space/all", get(api::all_spaces))
+        .route("/api/v1/space", post(api::create_space))
+        .route(
+            "/api/v1/space/element",
+            post(api::place_element).delete(api::remove_element),
+        )
+        .route(
+            "/api/v1/space/{id}",
+            get(api::get_space).delete(api::delete_space),
+        )
+        .route("/api/v1/admin/element", post(api::admin_create_element))
+        .route("/api/v1/admin/element/{id}", put(api::admin_update_element))
+        .route("/api/v1/admin/avatar", post(api::admin_create_avatar))
+        .route("/api/v1/admin/map", post(api::admin_create_map))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .with_state(state)
 }

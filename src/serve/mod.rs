@@ -9,6 +9,7 @@
 //! anything starts. SIGINT or SIGTERM stops it gracefully: every client is told
 //! why, the zone thread ends, the endpoint closes.
 
+mod api;
 mod auth;
 mod http;
 mod live;

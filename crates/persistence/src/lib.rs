@@ -10,6 +10,7 @@
 //! wiring into `meridian serve` (which persists nothing yet).
 
 mod accounts;
+mod catalogue;
 mod characters;
 mod chat;
 mod checkpointer;
@@ -21,9 +22,11 @@ mod store;
 mod testing;
 
 pub use accounts::{Account, Role};
+pub use catalogue::{CatalogueAvatar, CatalogueElement};
 pub use characters::CharacterState;
 pub use chat::ChatLine;
 pub use checkpointer::{CheckpointCounters, CheckpointQueue, Checkpointer, QueueError};
 pub use error::StoreError;
 pub use migrate::MIGRATIONS;
+pub use spaces::{PlacedElement, SpaceSummary};
 pub use store::{Backend, DatabaseConfig, Store};

@@ -1,4 +1,6 @@
-//! Spaces (worlds). For now: the one the embedded server hosts.
+//! Spaces (worlds), templates (admins' maps) and what is placed in them.
+
+use sqlx::AssertSqlSafe;
 
 use crate::error::StoreError;
 use crate::ids::next_id;
@@ -39,5 +41,255 @@ impl Store {
         .await?;
         transaction.commit().await?;
         Ok(id)
+    }
+}
+
+/// A space as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceSummary {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Width in tiles.
+    pub width: i32,
+    /// Height in tiles.
+    pub height: i32,
+    /// Owner, if any (templates and the embedded plaza have none).
+    pub owner_id: Option<i64>,
+    /// An admin's template map.
+    pub is_template: bool,
+    /// Picture.
+    pub thumbnail: Option<String>,
+}
+
+/// An element placed in a space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedElement {
+    /// The placement's id.
+    pub id: i64,
+    /// The catalogue element.
+    pub element: crate::CatalogueElement,
+    /// Tile x.
+    pub x: i32,
+    /// Tile y.
+    pub y: i32,
+}
+
+type SpaceRow = (i64, String, i32, i32, Option<i64>, i32, Option<String>);
+
+fn summary((id, name, width, height, owner_id, is_template, thumbnail): SpaceRow) -> SpaceSummary {
+    SpaceSummary {
+        id,
+        name,
+        width,
+        height,
+        owner_id,
+        is_template: is_template != 0,
+        thumbnail,
+    }
+}
+
+/// (placement id, x, y, element id, image, width, height, static).
+type PlacedRow = (i64, i32, i32, i64, String, i32, i32, i32);
+
+const SPACE_COLUMNS: &str = "id, name, width, height, owner_id, is_template, thumbnail";
+
+impl Store {
+    /// Creates a space; with `template`, copies its placed elements (and the
+    /// template's size wins).
+    #[expect(clippy::too_many_arguments, reason = "one column each")]
+    pub async fn create_space(
+        &self,
+        owner: Option<i64>,
+        name: &str,
+        width: i32,
+        height: i32,
+        is_template: bool,
+        thumbnail: Option<&str>,
+        template: Option<i64>,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let (mut width, mut height) = (width, height);
+        if let Some(template) = template {
+            let found: Option<(i32, i32)> = sqlx::query_as(
+                "SELECT width, height FROM spaces WHERE id = $1 AND is_template = 1",
+            )
+            .bind(template)
+            .fetch_optional(&mut *transaction)
+            .await?;
+            (width, height) = found.ok_or(StoreError::NotFound { what: "map" })?;
+        }
+        let id = next_id(&mut *transaction, "spaces").await?;
+        sqlx::query(
+            "INSERT INTO spaces (id, name, width, height, owner_id, is_template, thumbnail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(width)
+        .bind(height)
+        .bind(owner)
+        .bind(i32::from(is_template))
+        .bind(thumbnail)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?;
+        if let Some(template) = template {
+            let placed: Vec<(i64, i32, i32)> = sqlx::query_as(
+                "SELECT element_id, x, y FROM space_elements WHERE space_id = $1 ORDER BY id",
+            )
+            .bind(template)
+            .fetch_all(&mut *transaction)
+            .await?;
+            for (element, x, y) in placed {
+                let placement = next_id(&mut *transaction, "space_elements").await?;
+                sqlx::query(
+                    "INSERT INTO space_elements (id, space_id, element_id, x, y) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(placement)
+                .bind(id)
+                .bind(element)
+                .bind(x)
+                .bind(y)
+                .execute(&mut *transaction)
+                .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(id)
+    }
+
+    /// A space.
+    pub async fn space(&self, id: i64) -> Result<SpaceSummary, StoreError> {
+        let row: Option<SpaceRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SPACE_COLUMNS} FROM spaces WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(summary)
+            .ok_or(StoreError::NotFound { what: "space" })
+    }
+
+    /// The spaces `owner` owns, then every template, by id.
+    pub async fn spaces_for(&self, owner: i64) -> Result<Vec<SpaceSummary>, StoreError> {
+        let rows: Vec<SpaceRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SPACE_COLUMNS} FROM spaces WHERE owner_id = $1 OR is_template = 1 ORDER BY id"
+        )))
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(summary).collect())
+    }
+
+    /// Deletes a space and what is placed in it.
+    pub async fn delete_space(&self, id: i64) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("DELETE FROM space_elements WHERE space_id = $1")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("DELETE FROM characters WHERE space_id = $1")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        let done = sqlx::query("DELETE FROM spaces WHERE id = $1")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "space" });
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Places a catalogue element; an unknown element is `NotFound`.
+    pub async fn place_element(
+        &self,
+        space: i64,
+        element: i64,
+        x: i32,
+        y: i32,
+    ) -> Result<i64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let known: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM element_catalogue WHERE id = $1")
+                .bind(element)
+                .fetch_optional(&mut *transaction)
+                .await?;
+        if known.is_none() {
+            return Err(StoreError::NotFound { what: "element" });
+        }
+        let id = next_id(&mut *transaction, "space_elements").await?;
+        sqlx::query(
+            "INSERT INTO space_elements (id, space_id, element_id, x, y) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(space)
+        .bind(element)
+        .bind(x)
+        .bind(y)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(id)
+    }
+
+    /// The space a placement belongs to.
+    pub async fn placement_space(&self, placement: i64) -> Result<i64, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT space_id FROM space_elements WHERE id = $1")
+                .bind(placement)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(space,)| space).ok_or(StoreError::NotFound {
+            what: "placed element",
+        })
+    }
+
+    /// Removes a placement.
+    pub async fn remove_element(&self, placement: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM space_elements WHERE id = $1")
+            .bind(placement)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "placed element",
+            });
+        }
+        Ok(())
+    }
+
+    /// What is placed in a space, by placement id.
+    pub async fn placed_elements(&self, space: i64) -> Result<Vec<PlacedElement>, StoreError> {
+        let rows: Vec<PlacedRow> = sqlx::query_as(
+            "SELECT p.id, p.x, p.y, e.id, e.image_url, e.width, e.height, e.is_static \
+             FROM space_elements p JOIN element_catalogue e ON e.id = p.element_id \
+             WHERE p.space_id = $1 ORDER BY p.id",
+        )
+        .bind(space)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, x, y, element, image_url, width, height, is_static)| PlacedElement {
+                    id,
+                    element: crate::CatalogueElement {
+                        id: element,
+                        image_url,
+                        width,
+                        height,
+                        is_static: is_static != 0,
+                    },
+                    x,
+                    y,
+                },
+            )
+            .collect())
     }
 }

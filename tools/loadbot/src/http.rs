@@ -46,6 +46,18 @@ pub fn parse_base(url: &str) -> Result<SocketAddr, HttpError> {
         .ok_or_else(|| HttpError::BadUrl(url.to_owned()))
 }
 
+/// Sends one request: `method` to `path`, with an optional JSON body and bearer
+/// token; returns the body of a 2xx answer.
+pub async fn send(
+    server: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Result<String, HttpError> {
+    request(server, method, path, body, token).await
+}
+
 async fn request(
     server: SocketAddr,
     method: &str,

@@ -1,0 +1,583 @@
+//! The `/api/v1` routes that existing metaverse front ends use: catalogues,
+//! spaces and what is placed in them, the player's avatar, and the admin routes
+//! that fill the catalogues and template maps. Only a space's owner or an admin
+//! may change a space; bad input gets a 4xx with a message, never a 5xx.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use meridian_persistence::{CatalogueElement, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::{AccessClaims, authenticate, error};
+use super::http::HttpState;
+use super::persist::now_seconds;
+
+/// Largest space side, in tiles.
+const MAX_SIDE: i32 = 1_000;
+
+fn failed(failure: StoreError) -> Response {
+    match failure {
+        StoreError::NotFound { what } => error(StatusCode::NOT_FOUND, format!("{what} not found")),
+        StoreError::Conflict { what } => error(StatusCode::BAD_REQUEST, format!("{what} is taken")),
+        other => {
+            eprintln!("meridian serve: database error: {other}");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable",
+            )
+        }
+    }
+}
+
+fn bad_json(rejection: &JsonRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("invalid request body: {rejection}"),
+    )
+}
+
+fn bad_path(rejection: &PathRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("invalid path: {rejection}"),
+    )
+}
+
+/// The caller, or the 401 to answer.
+fn caller(state: &HttpState, headers: &HeaderMap) -> Result<AccessClaims, Box<Response>> {
+    authenticate(state, headers).map_err(|why| Box::new(error(StatusCode::UNAUTHORIZED, why)))
+}
+
+/// The caller if an admin, or the 401/403 to answer.
+fn admin(state: &HttpState, headers: &HeaderMap) -> Result<AccessClaims, Box<Response>> {
+    let claims = caller(state, headers)?;
+    if claims.role == "admin" {
+        Ok(claims)
+    } else {
+        Err(Box::new(error(StatusCode::FORBIDDEN, "admins only")))
+    }
+}
+
+/// `"WxH"` with both sides in 1..=1000.
+fn parse_dimensions(text: &str) -> Option<(i32, i32)> {
+    let (width, height) = text.split_once('x')?;
+    let width: i32 = width.parse().ok()?;
+    let height: i32 = height.parse().ok()?;
+    let fits = |side: i32| (1..=MAX_SIDE).contains(&side);
+    (fits(width) && fits(height)).then_some((width, height))
+}
+
+fn valid_url(text: &str) -> bool {
+    (1..=2_048).contains(&text.len()) && !text.chars().any(char::is_control)
+}
+
+fn valid_name(text: &str) -> bool {
+    (1..=100).contains(&text.trim().len()) && !text.chars().any(char::is_control)
+}
+
+fn element_json(element: &CatalogueElement) -> serde_json::Value {
+    json!({
+        "id": element.id,
+        "imageUrl": element.image_url,
+        "width": element.width,
+        "height": element.height,
+        "static": element.is_static,
+    })
+}
+
+/// `GET /api/v1/avatars`.
+pub(crate) async fn avatars(State(state): State<HttpState>) -> Response {
+    match state.store.avatars().await {
+        Ok(avatars) => {
+            let avatars: Vec<_> = avatars
+                .iter()
+                .map(|a| json!({"id": a.id, "name": a.name, "imageUrl": a.image_url}))
+                .collect();
+            Json(json!({ "avatars": avatars })).into_response()
+        }
+        Err(failure) => failed(failure),
+    }
+}
+
+/// `GET /api/v1/elements`.
+pub(crate) async fn elements(State(state): State<HttpState>) -> Response {
+    match state.store.elements().await {
+        Ok(elements) => {
+            let elements: Vec<_> = elements.iter().map(element_json).collect();
+            Json(json!({ "elements": elements })).into_response()
+        }
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Metadata {
+    avatar_id: i64,
+}
+
+/// `POST /api/v1/user/metadata {avatarId}`: choose an avatar.
+pub(crate) async fn user_metadata(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<Metadata>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    match state
+        .store
+        .set_account_avatar(claims.sub as i64, request.avatar_id)
+        .await
+    {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(StoreError::NotFound { .. }) => error(StatusCode::BAD_REQUEST, "no such avatar"),
+        Err(failure) => failed(failure),
+    }
+}
+
+/// `GET /api/v1/space/all`: the caller's spaces and every template.
+pub(crate) async fn all_spaces(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    match state.store.spaces_for(claims.sub as i64).await {
+        Ok(spaces) => {
+            let spaces: Vec<_> = spaces
+                .iter()
+                .map(|space| {
+                    json!({
+                        "id": space.id,
+                        "name": space.name,
+                        "dimensions": format!("{}x{}", space.width, space.height),
+                        "thumbnail": space.thumbnail,
+                        "template": space.is_template,
+                    })
+                })
+                .collect();
+            Json(json!({ "spaces": spaces })).into_response()
+        }
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NewSpace {
+    name: String,
+    dimensions: String,
+    map_id: Option<i64>,
+}
+
+/// `POST /api/v1/space {name, dimensions "WxH", mapId?}` → `{spaceId}`.
+pub(crate) async fn create_space(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<NewSpace>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    if !valid_name(&request.name) {
+        return error(StatusCode::BAD_REQUEST, "name must be 1 to 100 characters");
+    }
+    let Some((width, height)) = parse_dimensions(&request.dimensions) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "dimensions must be \"WxH\", each 1 to 1000",
+        );
+    };
+    let created = state
+        .store
+        .create_space(
+            Some(claims.sub as i64),
+            &request.name,
+            width,
+            height,
+            false,
+            None,
+            request.map_id,
+            now_seconds(),
+        )
+        .await;
+    match created {
+        Ok(id) => Json(json!({ "spaceId": id })).into_response(),
+        Err(StoreError::NotFound { .. }) => error(StatusCode::BAD_REQUEST, "no such map"),
+        Err(failure) => failed(failure),
+    }
+}
+
+/// `GET /api/v1/space/{id}`: its size and what is placed in it.
+pub(crate) async fn get_space(
+    State(state): State<HttpState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Response {
+    let Path(id) = match id {
+        Ok(id) => id,
+        Err(rejection) => return bad_path(&rejection),
+    };
+    let space = match state.store.space(id).await {
+        Ok(space) => space,
+        Err(failure) => return failed(failure),
+    };
+    match state.store.placed_elements(id).await {
+        Ok(placed) => {
+            let elements: Vec<_> = placed
+                .iter()
+                .map(|p| json!({"id": p.id, "element": element_json(&p.element), "x": p.x, "y": p.y}))
+                .collect();
+            Json(json!({
+                "id": space.id,
+                "name": space.name,
+                "dimensions": format!("{}x{}", space.width, space.height),
+                "elements": elements,
+            }))
+            .into_response()
+        }
+        Err(failure) => failed(failure),
+    }
+}
+
+/// May the caller change `space`? (Its owner, or an admin.)
+async fn may_change(state: &HttpState, claims: &AccessClaims, space: i64) -> Result<(), Response> {
+    match state.store.space(space).await {
+        Ok(found) if found.owner_id == Some(claims.sub as i64) || claims.role == "admin" => Ok(()),
+        Ok(_) => Err(error(
+            StatusCode::FORBIDDEN,
+            "only the owner or an admin may change this space",
+        )),
+        Err(failure) => Err(failed(failure)),
+    }
+}
+
+/// `DELETE /api/v1/space/{id}`.
+pub(crate) async fn delete_space(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Path(id) = match id {
+        Ok(id) => id,
+        Err(rejection) => return bad_path(&rejection),
+    };
+    if id == state.space_id {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the space this server hosts cannot be deleted",
+        );
+    }
+    if let Err(response) = may_change(&state, &claims, id).await {
+        return response;
+    }
+    match state.store.delete_space(id).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Placement {
+    element_id: i64,
+    space_id: i64,
+    x: i32,
+    y: i32,
+}
+
+/// `POST /api/v1/space/element {elementId, spaceId, x, y}` → `{id}`.
+pub(crate) async fn place_element(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<Placement>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    if let Err(response) = may_change(&state, &claims, request.space_id).await {
+        return response;
+    }
+    let space = match state.store.space(request.space_id).await {
+        Ok(space) => space,
+        Err(failure) => return failed(failure),
+    };
+    if !(0..space.width).contains(&request.x) || !(0..space.height).contains(&request.y) {
+        return error(StatusCode::BAD_REQUEST, "the point is outside the space");
+    }
+    match state
+        .store
+        .place_element(request.space_id, request.element_id, request.x, request.y)
+        .await
+    {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(StoreError::NotFound { .. }) => error(StatusCode::BAD_REQUEST, "no such element"),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Removal {
+    id: i64,
+}
+
+/// `DELETE /api/v1/space/element {id}`.
+pub(crate) async fn remove_element(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<Removal>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    let space = match state.store.placement_space(request.id).await {
+        Ok(space) => space,
+        Err(failure) => return failed(failure),
+    };
+    if let Err(response) = may_change(&state, &claims, space).await {
+        return response;
+    }
+    match state.store.remove_element(request.id).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NewElement {
+    image_url: String,
+    width: i32,
+    height: i32,
+    #[serde(rename = "static")]
+    is_static: bool,
+}
+
+/// `POST /api/v1/admin/element` → `{id}`.
+pub(crate) async fn admin_create_element(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<NewElement>, JsonRejection>,
+) -> Response {
+    if let Err(response) = admin(&state, &headers) {
+        return *response;
+    }
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    let fits = |side: i32| (1..=100).contains(&side);
+    if !valid_url(&request.image_url) || !fits(request.width) || !fits(request.height) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "imageUrl must be set and sides 1 to 100",
+        );
+    }
+    match state
+        .store
+        .create_element(
+            &request.image_url,
+            request.width,
+            request.height,
+            request.is_static,
+        )
+        .await
+    {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ElementImage {
+    image_url: String,
+}
+
+/// `PUT /api/v1/admin/element/{id} {imageUrl}`.
+pub(crate) async fn admin_update_element(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<ElementImage>, JsonRejection>,
+) -> Response {
+    if let Err(response) = admin(&state, &headers) {
+        return *response;
+    }
+    let Path(id) = match id {
+        Ok(id) => id,
+        Err(rejection) => return bad_path(&rejection),
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    if !valid_url(&request.image_url) {
+        return error(StatusCode::BAD_REQUEST, "imageUrl must be set");
+    }
+    match state
+        .store
+        .update_element_image(id, &request.image_url)
+        .await
+    {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NewAvatar {
+    image_url: String,
+    name: String,
+}
+
+/// `POST /api/v1/admin/avatar` → `{avatarId}`.
+pub(crate) async fn admin_create_avatar(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<NewAvatar>, JsonRejection>,
+) -> Response {
+    if let Err(response) = admin(&state, &headers) {
+        return *response;
+    }
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    if !valid_url(&request.image_url) || !valid_name(&request.name) {
+        return error(StatusCode::BAD_REQUEST, "imageUrl and name must be set");
+    }
+    match state
+        .store
+        .create_avatar(&request.name, &request.image_url)
+        .await
+    {
+        Ok(id) => Json(json!({ "avatarId": id })).into_response(),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct MapElement {
+    element_id: i64,
+    x: i32,
+    y: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NewMap {
+    thumbnail: String,
+    dimensions: String,
+    name: String,
+    #[serde(default)]
+    default_elements: Vec<MapElement>,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    id: i64,
+}
+
+/// `POST /api/v1/admin/map {thumbnail, dimensions, name, defaultElements}` →
+/// `{id}`: a template space others can start from.
+pub(crate) async fn admin_create_map(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<NewMap>, JsonRejection>,
+) -> Response {
+    if let Err(response) = admin(&state, &headers) {
+        return *response;
+    }
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    let Some((width, height)) = parse_dimensions(&request.dimensions) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "dimensions must be \"WxH\", each 1 to 1000",
+        );
+    };
+    if !valid_name(&request.name)
+        || !valid_url(&request.thumbnail)
+        || request.default_elements.len() > 10_000
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "name and thumbnail must be set, at most 10000 elements",
+        );
+    }
+    if request
+        .default_elements
+        .iter()
+        .any(|e| !(0..width).contains(&e.x) || !(0..height).contains(&e.y))
+    {
+        return error(StatusCode::BAD_REQUEST, "an element lies outside the map");
+    }
+    let id = match state
+        .store
+        .create_space(
+            None,
+            &request.name,
+            width,
+            height,
+            true,
+            Some(&request.thumbnail),
+            None,
+            now_seconds(),
+        )
+        .await
+    {
+        Ok(id) => id,
+        Err(failure) => return failed(failure),
+    };
+    for element in &request.default_elements {
+        match state
+            .store
+            .place_element(id, element.element_id, element.x, element.y)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                let _ = state.store.delete_space(id).await;
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "no such element in defaultElements",
+                );
+            }
+            Err(failure) => return failed(failure),
+        }
+    }
+    Json(Created { id }).into_response()
+}

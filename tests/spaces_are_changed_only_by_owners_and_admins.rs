@@ -1,0 +1,288 @@
+//! The space and catalogue routes through the real binary: admins fill the
+//! catalogues and make template maps; a user makes a space from a template,
+//! places and removes elements; nobody else may change it; bad input is a 4xx.
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use common::{start_server_on, temporary_database};
+use loadbot::http::{self, HttpError};
+use serde_json::Value;
+
+fn create_admin(database: &str) {
+    let mut create = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args([
+            "create-admin",
+            "--username",
+            "boss",
+            "--database-url",
+            database,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"boss password\n")
+        .expect("writes");
+    assert!(create.wait_with_output().expect("ends").status.success());
+}
+
+struct Api {
+    server: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Api {
+    /// (status, parsed body or null).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        match self
+            .runtime
+            .block_on(http::send(self.server, method, path, body, token))
+        {
+            Ok(text) => (200, serde_json::from_str(&text).unwrap_or(Value::Null)),
+            Err(HttpError::Status { status, body }) => {
+                (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+            }
+            Err(other) => panic!("{method} {path}: {other}"),
+        }
+    }
+
+    fn token(&self, username: &str, password: &str) -> String {
+        let body = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
+        let (status, answer) = self.call("POST", "/api/v1/login", Some(&body), None);
+        assert_eq!(status, 200, "{answer}");
+        answer["token"].as_str().expect("token").to_owned()
+    }
+}
+
+#[test]
+fn owners_and_admins_change_spaces_and_nobody_else_does() {
+    let database = temporary_database();
+    create_admin(&database);
+    let (_server, server) = start_server_on(&database);
+    let api = Api {
+        server,
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    };
+    for user in ["ada", "bob"] {
+        let body = format!(r#"{{"username":"{user}","password":"password1","type":"user"}}"#);
+        assert_eq!(api.call("POST", "/api/v1/signup", Some(&body), None).0, 200);
+    }
+    let boss = api.token("boss", "boss password");
+    let ada = api.token("ada", "password1");
+    let bob = api.token("bob", "password1");
+
+    // Admins fill the catalogues; users may not.
+    let element =
+        r#"{"imageUrl":"https://example.invalid/chair.png","width":1,"height":1,"static":true}"#;
+    assert_eq!(
+        api.call("POST", "/api/v1/admin/element", Some(element), Some(&ada))
+            .0,
+        403
+    );
+    assert_eq!(
+        api.call("POST", "/api/v1/admin/element", Some(element), None)
+            .0,
+        401
+    );
+    let (status, created) = api.call("POST", "/api/v1/admin/element", Some(element), Some(&boss));
+    assert_eq!(status, 200, "{created}");
+    let chair = created["id"].as_i64().expect("id");
+    let (status, _) = api.call(
+        "PUT",
+        &format!("/api/v1/admin/element/{chair}"),
+        Some(r#"{"imageUrl":"https://example.invalid/chair2.png"}"#),
+        Some(&boss),
+    );
+    assert_eq!(status, 200);
+    let (status, avatar) = api.call(
+        "POST",
+        "/api/v1/admin/avatar",
+        Some(r#"{"imageUrl":"https://example.invalid/cat.png","name":"cat"}"#),
+        Some(&boss),
+    );
+    assert_eq!(status, 200);
+    let avatar = avatar["avatarId"].as_i64().expect("id");
+    let map = format!(
+        r#"{{"thumbnail":"https://example.invalid/t.png","dimensions":"100x200","name":"office","defaultElements":[{{"elementId":{chair},"x":20,"y":20}}]}}"#
+    );
+    let (status, map) = api.call("POST", "/api/v1/admin/map", Some(&map), Some(&boss));
+    assert_eq!(status, 200, "{map}");
+    let map = map["id"].as_i64().expect("id");
+
+    // Anyone reads the catalogues.
+    let (_, avatars) = api.call("GET", "/api/v1/avatars", None, None);
+    assert_eq!(avatars["avatars"][0]["name"], "cat");
+    let (_, elements) = api.call("GET", "/api/v1/elements", None, None);
+    assert_eq!(
+        elements["elements"][0]["imageUrl"],
+        "https://example.invalid/chair2.png"
+    );
+    let metadata = format!(r#"{{"avatarId":{avatar}}}"#);
+    assert_eq!(
+        api.call("POST", "/api/v1/user/metadata", Some(&metadata), Some(&ada))
+            .0,
+        200
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/v1/user/metadata",
+            Some(r#"{"avatarId":999}"#),
+            Some(&ada)
+        )
+        .0,
+        400
+    );
+
+    // Ada's space from the template carries its element and size.
+    let new_space = format!(r#"{{"name":"my office","dimensions":"10x10","mapId":{map}}}"#);
+    let (status, space) = api.call("POST", "/api/v1/space", Some(&new_space), Some(&ada));
+    assert_eq!(status, 200, "{space}");
+    let space = space["spaceId"].as_i64().expect("id");
+    let (_, fetched) = api.call("GET", &format!("/api/v1/space/{space}"), None, None);
+    assert_eq!(fetched["dimensions"], "100x200");
+    assert_eq!(fetched["elements"].as_array().map(Vec::len), Some(1));
+    let (_, listed) = api.call("GET", "/api/v1/space/all", None, Some(&ada));
+    assert_eq!(
+        listed["spaces"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+
+    // Placing: the owner may, another user may not; outside the space is a 400.
+    let place = |x: i32| format!(r#"{{"elementId":{chair},"spaceId":{space},"x":{x},"y":5}}"#);
+    assert_eq!(
+        api.call("POST", "/api/v1/space/element", Some(&place(5)), Some(&bob))
+            .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/v1/space/element",
+            Some(&place(500)),
+            Some(&ada)
+        )
+        .0,
+        400
+    );
+    let (status, placed) = api.call("POST", "/api/v1/space/element", Some(&place(5)), Some(&ada));
+    assert_eq!(status, 200);
+    let removal = format!(r#"{{"id":{}}}"#, placed["id"].as_i64().expect("id"));
+    assert_eq!(
+        api.call(
+            "DELETE",
+            "/api/v1/space/element",
+            Some(&removal),
+            Some(&bob)
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            "DELETE",
+            "/api/v1/space/element",
+            Some(&removal),
+            Some(&ada)
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        api.call(
+            "DELETE",
+            "/api/v1/space/element",
+            Some(&removal),
+            Some(&ada)
+        )
+        .0,
+        404
+    );
+
+    // Bad input is a 4xx with a message.
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/v1/space",
+            r#"{"name":"x","dimensions":"10by10"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/space",
+            r#"{"name":"x","dimensions":"0x10"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/space",
+            r#"{"name":"","dimensions":"10x10"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/space",
+            r#"{"name":"x","dimensions":"10x10","mapId":424242}"#,
+        ),
+        ("POST", "/api/v1/space", r#"[1,2,3]"#),
+        ("GET", "/api/v1/space/not-a-number", ""),
+        ("GET", "/api/v1/space/424242", ""),
+    ] {
+        let body = (!body.is_empty()).then_some(body);
+        let (status, answer) = api.call(method, path, body, Some(&ada));
+        assert!(
+            (400..500).contains(&status),
+            "{method} {path} {body:?}: {status}"
+        );
+        if status != 404 || path.ends_with("424242") {
+            assert!(answer["error"].is_string() || status == 404, "{answer}");
+        }
+    }
+
+    // Deleting: not bob's; the owner's; then gone.
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/api/v1/space/{space}"),
+            None,
+            Some(&bob)
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/api/v1/space/{space}"),
+            None,
+            Some(&ada)
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        api.call("GET", &format!("/api/v1/space/{space}"), None, None)
+            .0,
+        404
+    );
+    if let Some(path) = database.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
