@@ -240,9 +240,12 @@ struct Joined {
 /// the game connection, where to connect, and the certificate hash to pin.
 pub(crate) async fn join_space(
     State(state): State<HttpState>,
-    Path(space): Path<i64>,
+    space: Result<Path<i64>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Path(space)) = space else {
+        return error(StatusCode::BAD_REQUEST, "the space id must be an integer");
+    };
     let claims = match authenticate(&state, &headers) {
         Ok(claims) => claims,
         Err(why) => return error(StatusCode::UNAUTHORIZED, why),

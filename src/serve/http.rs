@@ -44,6 +44,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/dev/join", post(dev_join))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/signup", post(auth::signup))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/space/{id}/join", post(auth::join_space))
@@ -66,6 +67,15 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/map", post(api::admin_create_map))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .with_state(state)
+}
+
+/// The OpenAPI document of the HTTP API (docs/openapi.json).
+async fn openapi() -> Response {
+    (
+        [("content-type", "application/json")],
+        include_str!("../../docs/openapi.json"),
+    )
+        .into_response()
 }
 
 async fn health() -> &'static str {
@@ -95,14 +105,24 @@ struct ErrorBody {
     error: &'static str,
 }
 
-async fn dev_join(State(state): State<HttpState>, body: Option<Json<DevJoinRequest>>) -> Response {
+async fn dev_join(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
     if !state.dev_tokens {
         return auth::error(
             StatusCode::NOT_FOUND,
             "development tokens are off on this server",
         );
     }
-    let request = body.map(|Json(request)| request).unwrap_or_default();
+    // No body (or an empty one) means "any guest name".
+    let request: DevJoinRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DevJoinRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(_) => {
+                return auth::error(StatusCode::BAD_REQUEST, "expected JSON {\"name\"?}");
+            }
+        }
+    };
     let name = match request.name {
         None => format!("guest{}", state.next_guest.fetch_add(1, Ordering::Relaxed)),
         Some(name) if valid_name(&name) => name,
@@ -164,9 +184,12 @@ struct History {
 /// newest first, at most 100 per page.
 async fn chat_history(
     State(state): State<HttpState>,
-    axum::extract::Path(space): axum::extract::Path<i64>,
+    space: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
     query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let Ok(axum::extract::Path(space)) = space else {
+        return auth::error(StatusCode::BAD_REQUEST, "the space id must be an integer");
+    };
     let Ok(axum::extract::Query(query)) = query else {
         let body = ErrorBody {
             error: "query must be before=<message id>&limit=<1..100>",
