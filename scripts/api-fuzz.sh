@@ -29,7 +29,10 @@ token="$(curl -sf -X POST "$base/api/v1/login" -H 'content-type: application/jso
   -d '{"username":"fuzzadmin","password":"fuzz admin password"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
 
-schemathesis run "$base/api/v1/openapi.json" \
+# The console script sits beside the interpreter pip installed it for.
+runner="$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "schemathesis"))')"
+[ -x "$runner" ] || runner="schemathesis"
+"$runner" run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$examples" \
