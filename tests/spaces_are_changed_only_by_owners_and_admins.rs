@@ -80,9 +80,12 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             .build()
             .expect("runtime"),
     };
+    let mut ids = Vec::new();
     for user in ["ada", "bob"] {
         let body = format!(r#"{{"username":"{user}","password":"password1","type":"user"}}"#);
-        assert_eq!(api.call("POST", "/api/v1/signup", Some(&body), None).0, 200);
+        let (status, created) = api.call("POST", "/api/v1/signup", Some(&body), None);
+        assert_eq!(status, 200);
+        ids.push(created["userId"].as_i64().expect("user id"));
     }
     let boss = api.token("boss", "boss password");
     let ada = api.token("ada", "password1");
@@ -253,6 +256,51 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             assert!(answer["error"].is_string() || status == 404, "{answer}");
         }
     }
+
+    // Moderation: blocking and reporting someone who exists.
+    let bob_id = ids[1];
+    let block = format!(r#"{{"userId":{bob_id}}}"#);
+    assert_eq!(
+        api.call("POST", "/api/v1/user/block", Some(&block), Some(&ada))
+            .0,
+        200
+    );
+    assert_eq!(
+        api.call("POST", "/api/v1/user/block", Some(&block), Some(&ada))
+            .0,
+        200
+    );
+    assert_eq!(
+        api.call("POST", "/api/v1/user/block", Some(&block), Some(&bob))
+            .0,
+        400,
+        "not oneself"
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/v1/user/block",
+            Some(r#"{"userId":424242}"#),
+            Some(&ada)
+        )
+        .0,
+        404
+    );
+    let report = format!(r#"{{"userId":{bob_id},"reason":"spam in the plaza"}}"#);
+    let (status, filed) = api.call("POST", "/api/v1/user/report", Some(&report), Some(&ada));
+    assert_eq!(status, 200);
+    assert!(filed["id"].as_i64().is_some());
+    let empty_reason = format!(r#"{{"userId":{bob_id},"reason":"   "}}"#);
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/v1/user/report",
+            Some(&empty_reason),
+            Some(&ada)
+        )
+        .0,
+        400
+    );
 
     // Deleting: not bob's; the owner's; then gone.
     assert_eq!(

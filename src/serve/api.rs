@@ -581,3 +581,77 @@ pub(crate) async fn admin_create_map(
     }
     Json(Created { id }).into_response()
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct BlockRequest {
+    user_id: i64,
+}
+
+/// `POST /api/v1/user/block {userId}`: stop hearing someone.
+pub(crate) async fn block(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<BlockRequest>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    if request.user_id == claims.sub as i64 {
+        return error(StatusCode::BAD_REQUEST, "nobody can block themselves");
+    }
+    match state
+        .store
+        .block(claims.sub as i64, request.user_id, now_seconds())
+        .await
+    {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(failure) => failed(failure),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ReportRequest {
+    user_id: i64,
+    reason: String,
+}
+
+/// `POST /api/v1/user/report {userId, reason}` → `{id}`: for the moderators.
+pub(crate) async fn report(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<ReportRequest>, JsonRejection>,
+) -> Response {
+    let claims = match caller(&state, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return *response,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(&rejection),
+    };
+    let reason = request.reason.trim();
+    if reason.is_empty()
+        || reason.len() > 1_000
+        || reason.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "reason must be 1 to 1000 characters",
+        );
+    }
+    match state
+        .store
+        .report(claims.sub as i64, request.user_id, reason, now_seconds())
+        .await
+    {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(failure) => failed(failure),
+    }
+}

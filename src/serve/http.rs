@@ -51,6 +51,8 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/avatars", get(api::avatars))
         .route("/api/v1/elements", get(api::elements))
         .route("/api/v1/user/metadata", post(api::user_metadata))
+        .route("/api/v1/user/block", post(api::block))
+        .route("/api/v1/user/report", post(api::report))
         .route("/api/v1/space/all", get(api::all_spaces))
         .route("/api/v1/space", post(api::create_space))
         .route(

@@ -17,6 +17,7 @@ mod checkpointer;
 mod error;
 mod ids;
 mod migrate;
+mod moderation;
 mod spaces;
 mod store;
 mod testing;
