@@ -1,6 +1,7 @@
 //! Run a world, move and chat, stop it, start it again on the same database:
 //! the player comes back where it stood, and the chat history still holds what
-//! was said.
+//! was said. Killed with SIGKILL instead, it loses at most the checkpoint
+//! interval (2 s) of movement.
 
 mod common;
 
@@ -172,6 +173,48 @@ fn the_player_and_the_chat_are_still_there_after_a_restart() {
         ))
         .expect("history answers");
     assert!(history.contains("remember me"), "{history}");
+    stop(server);
+    if let Some(path) = database.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
+
+#[test]
+fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement() {
+    let database = temporary_database();
+    let (mut server, http_address) = start_server_on(&database);
+    let walker = Walker {
+        walk: true,
+        ..Walker::default()
+    };
+    // Five seconds of walking east at 2 m/s: at least two checkpoints pass.
+    let runtime = std::thread::spawn(move || play(http_address, "kim", walker, 5));
+    // Kill it while the client still walks (after about 4.5 s).
+    std::thread::sleep(Duration::from_millis(4_500));
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+    let (first, _) = runtime.join().expect("client thread");
+    let (start_x, _) = first.first_seen.expect("saw itself");
+    let (last_x, last_y) = first.last_seen.expect("saw itself");
+    assert!(last_x > start_x + 8 * 64, "it walked: {start_x} → {last_x}");
+
+    let (server, http_address) = start_server_on(&database);
+    let (second, _) = play(http_address, "kim", Walker::default(), 1);
+    let (back_x, back_y) = second.first_seen.expect("saw itself");
+    // Behind by at most 2 s × 2 m/s = 4 m (256 steps), plus a metre of slack;
+    // and a checkpoint did land (it is not back at the start).
+    assert!(
+        back_x <= last_x + 64
+            && last_x.saturating_sub(back_x) <= 5 * 64
+            && back_y.abs_diff(last_y) <= 64,
+        "last seen at ({last_x}, {last_y}), restored at ({back_x}, {back_y})"
+    );
+    assert!(
+        back_x > start_x + 64,
+        "a checkpoint was written before the kill"
+    );
     stop(server);
     if let Some(path) = database.strip_prefix("sqlite://") {
         for suffix in ["", "-wal", "-shm"] {
