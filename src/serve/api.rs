@@ -4,15 +4,14 @@
 //! may change a space; bad input gets a 4xx with a message, never a 5xx.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meridian_persistence::{CatalogueElement, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::{AccessClaims, authenticate, error};
+use super::auth::{AccessClaims, Admin, Body, Caller, Id, error};
 use super::http::HttpState;
 use super::persist::now_seconds;
 
@@ -30,35 +29,6 @@ fn failed(failure: StoreError) -> Response {
                 "the database is unavailable",
             )
         }
-    }
-}
-
-fn bad_json(rejection: &JsonRejection) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        format!("invalid request body: {rejection}"),
-    )
-}
-
-fn bad_path(rejection: &PathRejection) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        format!("invalid path: {rejection}"),
-    )
-}
-
-/// The caller, or the 401 to answer.
-fn caller(state: &HttpState, headers: &HeaderMap) -> Result<AccessClaims, Box<Response>> {
-    authenticate(state, headers).map_err(|why| Box::new(error(StatusCode::UNAUTHORIZED, why)))
-}
-
-/// The caller if an admin, or the 401/403 to answer.
-fn admin(state: &HttpState, headers: &HeaderMap) -> Result<AccessClaims, Box<Response>> {
-    let claims = caller(state, headers)?;
-    if claims.role == "admin" {
-        Ok(claims)
-    } else {
-        Err(Box::new(error(StatusCode::FORBIDDEN, "admins only")))
     }
 }
 
@@ -123,17 +93,9 @@ pub(crate) struct Metadata {
 /// `POST /api/v1/user/metadata {avatarId}`: choose an avatar.
 pub(crate) async fn user_metadata(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<Metadata>, JsonRejection>,
+    Caller(claims): Caller,
+    Body(request): Body<Metadata>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     match state
         .store
         .set_account_avatar(claims.sub as i64, request.avatar_id)
@@ -146,11 +108,7 @@ pub(crate) async fn user_metadata(
 }
 
 /// `GET /api/v1/space/all`: the caller's spaces and every template.
-pub(crate) async fn all_spaces(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
+pub(crate) async fn all_spaces(State(state): State<HttpState>, Caller(claims): Caller) -> Response {
     match state.store.spaces_for(claims.sub as i64).await {
         Ok(spaces) => {
             let spaces: Vec<_> = spaces
@@ -182,17 +140,9 @@ pub(crate) struct NewSpace {
 /// `POST /api/v1/space {name, dimensions "WxH", mapId?}` → `{spaceId}`.
 pub(crate) async fn create_space(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<NewSpace>, JsonRejection>,
+    Caller(claims): Caller,
+    Body(request): Body<NewSpace>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     if !valid_name(&request.name) {
         return error(StatusCode::BAD_REQUEST, "name must be 1 to 100 characters");
     }
@@ -223,14 +173,7 @@ pub(crate) async fn create_space(
 }
 
 /// `GET /api/v1/space/{id}`: its size and what is placed in it.
-pub(crate) async fn get_space(
-    State(state): State<HttpState>,
-    id: Result<Path<i64>, PathRejection>,
-) -> Response {
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(&rejection),
-    };
+pub(crate) async fn get_space(State(state): State<HttpState>, Id(id): Id) -> Response {
     let space = match state.store.space(id).await {
         Ok(space) => space,
         Err(failure) => return failed(failure),
@@ -268,17 +211,9 @@ async fn may_change(state: &HttpState, claims: &AccessClaims, space: i64) -> Res
 /// `DELETE /api/v1/space/{id}`.
 pub(crate) async fn delete_space(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    id: Result<Path<i64>, PathRejection>,
+    Caller(claims): Caller,
+    Id(id): Id,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(&rejection),
-    };
     if id == state.space_id {
         return error(
             StatusCode::FORBIDDEN,
@@ -306,17 +241,9 @@ pub(crate) struct Placement {
 /// `POST /api/v1/space/element {elementId, spaceId, x, y}` → `{id}`.
 pub(crate) async fn place_element(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<Placement>, JsonRejection>,
+    Caller(claims): Caller,
+    Body(request): Body<Placement>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     if let Err(response) = may_change(&state, &claims, request.space_id).await {
         return response;
     }
@@ -347,17 +274,9 @@ pub(crate) struct Removal {
 /// `DELETE /api/v1/space/element {id}`.
 pub(crate) async fn remove_element(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<Removal>, JsonRejection>,
+    Caller(claims): Caller,
+    Body(request): Body<Removal>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     let space = match state.store.placement_space(request.id).await {
         Ok(space) => space,
         Err(failure) => return failed(failure),
@@ -384,16 +303,9 @@ pub(crate) struct NewElement {
 /// `POST /api/v1/admin/element` → `{id}`.
 pub(crate) async fn admin_create_element(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<NewElement>, JsonRejection>,
+    _admin: Admin,
+    Body(request): Body<NewElement>,
 ) -> Response {
-    if let Err(response) = admin(&state, &headers) {
-        return *response;
-    }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     let fits = |side: i32| (1..=100).contains(&side);
     if !valid_url(&request.image_url) || !fits(request.width) || !fits(request.height) {
         return error(
@@ -425,21 +337,10 @@ pub(crate) struct ElementImage {
 /// `PUT /api/v1/admin/element/{id} {imageUrl}`.
 pub(crate) async fn admin_update_element(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<ElementImage>, JsonRejection>,
+    _admin: Admin,
+    Id(id): Id,
+    Body(request): Body<ElementImage>,
 ) -> Response {
-    if let Err(response) = admin(&state, &headers) {
-        return *response;
-    }
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(&rejection),
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     if !valid_url(&request.image_url) {
         return error(StatusCode::BAD_REQUEST, "imageUrl must be set");
     }
@@ -463,16 +364,9 @@ pub(crate) struct NewAvatar {
 /// `POST /api/v1/admin/avatar` → `{avatarId}`.
 pub(crate) async fn admin_create_avatar(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<NewAvatar>, JsonRejection>,
+    _admin: Admin,
+    Body(request): Body<NewAvatar>,
 ) -> Response {
-    if let Err(response) = admin(&state, &headers) {
-        return *response;
-    }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     if !valid_url(&request.image_url) || !valid_name(&request.name) {
         return error(StatusCode::BAD_REQUEST, "imageUrl and name must be set");
     }
@@ -513,16 +407,9 @@ struct Created {
 /// `{id}`: a template space others can start from.
 pub(crate) async fn admin_create_map(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<NewMap>, JsonRejection>,
+    _admin: Admin,
+    Body(request): Body<NewMap>,
 ) -> Response {
-    if let Err(response) = admin(&state, &headers) {
-        return *response;
-    }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     let Some((width, height)) = parse_dimensions(&request.dimensions) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -591,17 +478,9 @@ pub(crate) struct BlockRequest {
 /// `POST /api/v1/user/block {userId}`: stop hearing someone.
 pub(crate) async fn block(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<BlockRequest>, JsonRejection>,
+    Caller(claims): Caller,
+    Body(request): Body<BlockRequest>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     if request.user_id == claims.sub as i64 {
         return error(StatusCode::BAD_REQUEST, "nobody can block themselves");
     }
@@ -625,17 +504,9 @@ pub(crate) struct ReportRequest {
 /// `POST /api/v1/user/report {userId, reason}` → `{id}`: for the moderators.
 pub(crate) async fn report(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<ReportRequest>, JsonRejection>,
+    Caller(claims): Caller,
+    Body(request): Body<ReportRequest>,
 ) -> Response {
-    let claims = match caller(&state, &headers) {
-        Ok(claims) => claims,
-        Err(response) => return *response,
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(&rejection),
-    };
     let reason = request.reason.trim();
     if reason.is_empty()
         || reason.len() > 1_000

@@ -7,14 +7,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, extract::rejection::JsonRejection};
 use meridian_netcode::token::REALTIME_SCOPE;
 use meridian_netcode::{MemberState, RealtimeClaims};
 use meridian_persistence::{Role, StoreError};
 use meridian_sim::Vec2;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::http::HttpState;
@@ -108,14 +110,8 @@ struct SignedUp {
 /// default); nobody becomes an admin by asking (`meridian create-admin` makes one).
 pub(crate) async fn signup(
     State(state): State<HttpState>,
-    body: Result<Json<SignUp>, JsonRejection>,
+    Body(request): Body<SignUp>,
 ) -> Response {
-    let Ok(Json(request)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "expected JSON {\"username\", \"password\", \"type\"}",
-        );
-    };
     match request.kind.as_deref() {
         None | Some("user") => {}
         Some("admin") => {
@@ -170,16 +166,7 @@ struct Token {
 }
 
 /// `POST /api/v1/login {username, password}` → `{token}` (an access token).
-pub(crate) async fn login(
-    State(state): State<HttpState>,
-    body: Result<Json<LogIn>, JsonRejection>,
-) -> Response {
-    let Ok(Json(request)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "expected JSON {\"username\", \"password\"}",
-        );
-    };
+pub(crate) async fn login(State(state): State<HttpState>, Body(request): Body<LogIn>) -> Response {
     let account = match state.store.account_by_username(&request.username).await {
         Ok(account) => account,
         Err(StoreError::NotFound { .. }) => {
@@ -240,16 +227,9 @@ struct Joined {
 /// the game connection, where to connect, and the certificate hash to pin.
 pub(crate) async fn join_space(
     State(state): State<HttpState>,
-    space: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    headers: HeaderMap,
+    Id(space): Id,
+    Caller(claims): Caller,
 ) -> Response {
-    let Ok(Path(space)) = space else {
-        return error(StatusCode::BAD_REQUEST, "the space id must be an integer");
-    };
-    let claims = match authenticate(&state, &headers) {
-        Ok(claims) => claims,
-        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
-    };
     if space != state.space_id {
         return error(StatusCode::NOT_FOUND, "no such space on this server");
     }
@@ -298,4 +278,66 @@ pub(crate) async fn joined(state: &HttpState, account: u64, name: String) -> Res
         expires_at,
     })
     .into_response()
+}
+
+/// The authenticated caller of a route: a valid access token, or a 401.
+pub(crate) struct Caller(pub(crate) AccessClaims);
+
+impl FromRequestParts<HttpState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, Response> {
+        authenticate(state, &parts.headers)
+            .map(Caller)
+            .map_err(|why| error(StatusCode::UNAUTHORIZED, why))
+    }
+}
+
+/// An authenticated admin: a 401 without a valid token, a 403 for a user.
+pub(crate) struct Admin;
+
+impl FromRequestParts<HttpState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, Response> {
+        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        if claims.role == "admin" {
+            Ok(Admin)
+        } else {
+            Err(error(StatusCode::FORBIDDEN, "admins only"))
+        }
+    }
+}
+
+/// A JSON body; anything else is a 400 with the reason.
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| Body(value))
+            .map_err(|rejection| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid request body: {rejection}"),
+                )
+            })
+    }
+}
+
+/// An integer id from the path; anything else is a 400.
+pub(crate) struct Id(pub(crate) i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Id(id))
+            .map_err(|_| error(StatusCode::BAD_REQUEST, "the id must be an integer"))
+    }
 }
