@@ -5,15 +5,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{start_server_on, temporary_database};
+use common::{Joined, create_admin, remove_database, start_server_on, temporary_database};
 use loadbot::http::{self, HttpError};
-use meridian_netcode::driver::client::{Behaviour, ClientConnection, client_endpoint};
-use meridian_netcode::driver::tls::parse_sha256_hex;
+use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
 
 fn status_of(result: Result<String, HttpError>) -> u16 {
@@ -37,26 +33,7 @@ impl Behaviour for Watch {
 fn sign_up_log_in_join_and_play() {
     let database = temporary_database();
     // The first admin, from the command line, before the server starts.
-    let mut create = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args([
-            "create-admin",
-            "--username",
-            "root_admin",
-            "--database-url",
-            &database,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    create
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse battery\n")
-        .expect("writes");
-    let created = create.wait_with_output().expect("finishes");
-    assert!(created.status.success(), "{created:?}");
+    create_admin(&database, "root_admin", "correct horse battery");
 
     let (_server, http_address) = start_server_on(&database);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -192,28 +169,8 @@ fn sign_up_log_in_join_and_play() {
         );
 
         // The realtime token gets the game connection in.
-        let game: SocketAddr = joined["game_address"]
-            .as_str()
-            .expect("address")
-            .parse()
-            .expect("parses");
-        let hash =
-            parse_sha256_hex(joined["certificate_sha256"].as_str().expect("hash")).expect("hex");
-        let endpoint = client_endpoint(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            hash,
-            Duration::from_secs(10),
-        )
-        .expect("endpoint");
-        let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
-            .await
-            .expect("connects");
-        let mut client = Client::new(
-            Instant::now(),
-            joined["token"].as_str().expect("token").to_owned(),
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-        );
+        let (_endpoint, connection, mut client) =
+            Joined::parse(&joined.to_string()).connect().await;
         let mut watch = Watch(Vec::new());
         connection
             .drive(
@@ -232,9 +189,5 @@ fn sign_up_log_in_join_and_play() {
             watch.0.first()
         );
     });
-    if let Some(path) = database.strip_prefix("sqlite://") {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
-    }
+    remove_database(&database);
 }

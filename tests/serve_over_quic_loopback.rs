@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::start_server;
+use common::{Joined, start_server};
 use loadbot::http;
-use meridian_netcode::driver::client::{Behaviour, ClientConnection, Ending, client_endpoint};
-use meridian_netcode::driver::tls::parse_sha256_hex;
+use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::messages::{
     AnimationState, ChatChannel, ChatSend, DisconnectReason, MovementIntent, RefusalReason,
@@ -66,34 +64,9 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
     let results = runtime.block_on(async {
         let mut tasks = Vec::new();
         for index in 0..3u64 {
-            let body = http::post_json(http_address, "/api/v1/dev/join", "{}")
-                .await
-                .expect("join answers");
-            let join: serde_json::Value = serde_json::from_str(&body).expect("json");
-            let game: SocketAddr = join["game_address"]
-                .as_str()
-                .expect("address")
-                .parse()
-                .expect("parses");
-            let hash =
-                parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
-            let token = join["token"].as_str().expect("token").to_owned();
-            let endpoint = client_endpoint(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                hash,
-                Duration::from_secs(10),
-            )
-            .expect("client endpoint");
+            let joined = Joined::dev(http_address, None).await;
             tasks.push(tokio::spawn(async move {
-                let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
-                    .await
-                    .expect("connects over QUIC");
-                let mut client = Client::new(
-                    Instant::now(),
-                    token,
-                    Duration::from_secs(1),
-                    Duration::from_secs(10),
-                );
+                let (_endpoint, connection, mut client) = joined.connect().await;
                 let mut walker = Walker {
                     direction: index as f32 * 2.0,
                     talk_at_tick: match index {
@@ -117,32 +90,9 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
             }));
         }
         // A client with a forged token is refused with the reason, over real QUIC.
-        let body = http::post_json(http_address, "/api/v1/dev/join", "{}")
-            .await
-            .expect("join answers");
-        let join: serde_json::Value = serde_json::from_str(&body).expect("json");
-        let game: SocketAddr = join["game_address"]
-            .as_str()
-            .expect("address")
-            .parse()
-            .expect("parses");
-        let hash =
-            parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
-        let endpoint = client_endpoint(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            hash,
-            Duration::from_secs(10),
-        )
-        .expect("client endpoint");
-        let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
-            .await
-            .expect("the handshake itself succeeds");
-        let mut forger = Client::new(
-            Instant::now(),
-            "a.forged.token".into(),
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-        );
+        let mut joined = Joined::dev(http_address, None).await;
+        joined.token = "a.forged.token".into();
+        let (_endpoint, connection, mut forger) = joined.connect().await;
         let mut watcher = Walker::default();
         let ending = connection
             .drive(

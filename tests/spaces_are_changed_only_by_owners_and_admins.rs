@@ -4,35 +4,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
-use common::{start_server_on, temporary_database};
+use common::{create_admin, remove_database, start_server_on, temporary_database};
 use loadbot::http::{self, HttpError};
 use serde_json::Value;
-
-fn create_admin(database: &str) {
-    let mut create = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args([
-            "create-admin",
-            "--username",
-            "boss",
-            "--database-url",
-            database,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    create
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"boss password\n")
-        .expect("writes");
-    assert!(create.wait_with_output().expect("ends").status.success());
-}
 
 struct Api {
     server: SocketAddr,
@@ -71,7 +47,7 @@ impl Api {
 #[test]
 fn owners_and_admins_change_spaces_and_nobody_else_does() {
     let database = temporary_database();
-    create_admin(&database);
+    create_admin(&database, "boss", "boss password");
     let (_server, server) = start_server_on(&database);
     let api = Api {
         server,
@@ -328,9 +304,5 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             .0,
         404
     );
-    if let Some(path) = database.strip_prefix("sqlite://") {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
-    }
+    remove_database(&database);
 }

@@ -6,12 +6,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::start_server;
-use loadbot::http;
-use meridian_netcode::driver::tls::parse_sha256_hex;
+use common::{Joined, start_server};
 use meridian_netcode::{Client, ClientEvent, ClientPhase, ClientTransmit};
 use meridian_protocol::messages::{AnimationState, MovementIntent};
 use wtransport::tls::Sha256Digest;
@@ -26,18 +23,8 @@ fn a_webtransport_session_plays_like_a_quic_client() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let body = http::post_json(http_address, "/api/v1/dev/join", "{}")
-            .await
-            .expect("join answers");
-        let join: serde_json::Value = serde_json::from_str(&body).expect("json");
-        let game: SocketAddr = join["game_address"]
-            .as_str()
-            .expect("address")
-            .parse()
-            .expect("parses");
-        let hash =
-            parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
-        let token = join["token"].as_str().expect("token").to_owned();
+        let joined = Joined::dev(http_address, None).await;
+        let (game, hash, token) = (joined.game, joined.certificate_sha256, joined.token);
         let config = ClientConfig::builder()
             .with_bind_default()
             .with_server_certificate_hashes([Sha256Digest::new(hash)])

@@ -9,10 +9,9 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, start_server_on, temporary_database};
+use common::{Joined, Server, remove_database, start_server_on, temporary_database};
 use loadbot::http;
-use meridian_netcode::driver::client::{Behaviour, ClientConnection, client_endpoint};
-use meridian_netcode::driver::tls::parse_sha256_hex;
+use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::messages::{AnimationState, ChatChannel, ChatSend, MovementIntent};
 
@@ -70,37 +69,9 @@ fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) 
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let body = http::post_json(
-            http_address,
-            "/api/v1/dev/join",
-            &format!("{{\"name\":\"{name}\"}}"),
-        )
-        .await
-        .expect("join answers");
-        let join: serde_json::Value = serde_json::from_str(&body).expect("json");
-        let game: SocketAddr = join["game_address"]
-            .as_str()
-            .expect("address")
-            .parse()
-            .expect("parses");
-        let hash =
-            parse_sha256_hex(join["certificate_sha256"].as_str().expect("hash")).expect("hex");
-        let space = join["space_id"].as_i64().expect("space id");
-        let endpoint = client_endpoint(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            hash,
-            Duration::from_secs(10),
-        )
-        .expect("endpoint");
-        let connection = ClientConnection::connect(&endpoint, game, Duration::from_secs(5))
-            .await
-            .expect("connects");
-        let mut client = Client::new(
-            Instant::now(),
-            join["token"].as_str().expect("token").to_owned(),
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-        );
+        let joined = Joined::dev(http_address, Some(name)).await;
+        let space = joined.space_id;
+        let (endpoint, connection, mut client) = joined.connect().await;
         let deadline = Instant::now() + Duration::from_secs(seconds);
         connection
             .drive(
@@ -174,11 +145,7 @@ fn the_player_and_the_chat_are_still_there_after_a_restart() {
         .expect("history answers");
     assert!(history.contains("remember me"), "{history}");
     stop(server);
-    if let Some(path) = database.strip_prefix("sqlite://") {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
-    }
+    remove_database(&database);
 }
 
 #[test]
@@ -216,9 +183,5 @@ fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement() {
         "a checkpoint was written before the kill"
     );
     stop(server);
-    if let Some(path) = database.strip_prefix("sqlite://") {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
-    }
+    remove_database(&database);
 }

@@ -73,3 +73,107 @@ pub(crate) fn start_server_on(database_url: &str) -> (Server, SocketAddr) {
         http_address.expect("the server printed its HTTP address"),
     )
 }
+
+/// What a join endpoint answered.
+pub(crate) struct Joined {
+    pub(crate) token: String,
+    pub(crate) game: SocketAddr,
+    pub(crate) certificate_sha256: [u8; 32],
+    pub(crate) space_id: i64,
+}
+
+impl Joined {
+    /// Reads a join answer (dev join or `/space/{id}/join`).
+    pub(crate) fn parse(body: &str) -> Self {
+        let join: serde_json::Value = serde_json::from_str(body).expect("join answers JSON");
+        let text = |key: &str| {
+            join[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{key} in {join}"))
+        };
+        Self {
+            token: text("token").to_owned(),
+            game: text("game_address").parse().expect("a socket address"),
+            certificate_sha256: meridian_netcode::driver::tls::parse_sha256_hex(text(
+                "certificate_sha256",
+            ))
+            .expect("64 hex digits"),
+            space_id: join["space_id"].as_i64().expect("space id"),
+        }
+    }
+
+    /// Joins through the development endpoint, as `name` or a fresh guest.
+    pub(crate) async fn dev(http_address: SocketAddr, name: Option<&str>) -> Self {
+        let body = name.map_or("{}".to_owned(), |name| format!(r#"{{"name":"{name}"}}"#));
+        let answer = loadbot::http::post_json(http_address, "/api/v1/dev/join", &body)
+            .await
+            .expect("join answers");
+        Self::parse(&answer)
+    }
+
+    /// Opens a raw QUIC connection with the pinned certificate, and the client
+    /// that will speak over it (hello queued with the token).
+    pub(crate) async fn connect(
+        &self,
+    ) -> (
+        meridian_netcode::driver::client::QuinnEndpoint,
+        meridian_netcode::driver::client::ClientConnection,
+        meridian_netcode::Client,
+    ) {
+        use std::time::{Duration, Instant};
+        let endpoint = meridian_netcode::driver::client::client_endpoint(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            self.certificate_sha256,
+            Duration::from_secs(10),
+        )
+        .expect("client endpoint");
+        let connection = meridian_netcode::driver::client::ClientConnection::connect(
+            &endpoint,
+            self.game,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("connects over QUIC");
+        let client = meridian_netcode::Client::new(
+            Instant::now(),
+            self.token.clone(),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        );
+        (endpoint, connection, client)
+    }
+}
+
+/// Makes an admin with `meridian create-admin`, the password on standard input.
+pub(crate) fn create_admin(database_url: &str, username: &str, password: &str) {
+    use std::io::Write;
+    let mut create = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args([
+            "create-admin",
+            "--username",
+            username,
+            "--database-url",
+            database_url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("writes");
+    let output = create.wait_with_output().expect("finishes");
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// Removes a test's SQLite database and its journal files.
+pub(crate) fn remove_database(database_url: &str) {
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
