@@ -93,6 +93,28 @@ fn summary((id, name, width, height, owner_id, is_template, thumbnail): SpaceRow
 /// (placement id, x, y, element id, image, width, height, static).
 type PlacedRow = (i64, i32, i32, i64, String, i32, i32, i32);
 
+/// Places `element` at (x, y) in `space` inside the caller's transaction.
+async fn insert_placement(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    space: i64,
+    element: i64,
+    x: i32,
+    y: i32,
+) -> Result<i64, StoreError> {
+    let id = next_id(&mut **transaction, "space_elements").await?;
+    sqlx::query(
+        "INSERT INTO space_elements (id, space_id, element_id, x, y) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(space)
+    .bind(element)
+    .bind(x)
+    .bind(y)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(id)
+}
+
 const SPACE_COLUMNS: &str = "id, name, width, height, owner_id, is_template, thumbnail";
 
 impl Store {
@@ -144,17 +166,7 @@ impl Store {
             .fetch_all(&mut *transaction)
             .await?;
             for (element, x, y) in placed {
-                let placement = next_id(&mut *transaction, "space_elements").await?;
-                sqlx::query(
-                    "INSERT INTO space_elements (id, space_id, element_id, x, y) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(placement)
-                .bind(id)
-                .bind(element)
-                .bind(x)
-                .bind(y)
-                .execute(&mut *transaction)
-                .await?;
+                insert_placement(&mut transaction, id, element, x, y).await?;
             }
         }
         transaction.commit().await?;
@@ -223,17 +235,7 @@ impl Store {
         if known.is_none() {
             return Err(StoreError::NotFound { what: "element" });
         }
-        let id = next_id(&mut *transaction, "space_elements").await?;
-        sqlx::query(
-            "INSERT INTO space_elements (id, space_id, element_id, x, y) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(space)
-        .bind(element)
-        .bind(x)
-        .bind(y)
-        .execute(&mut *transaction)
-        .await?;
+        let id = insert_placement(&mut transaction, space, element, x, y).await?;
         transaction.commit().await?;
         Ok(id)
     }
