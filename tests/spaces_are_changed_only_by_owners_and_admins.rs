@@ -105,14 +105,20 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     assert_eq!(status, 200, "{map}");
     let map = map["id"].as_i64().expect("id");
 
-    // Anyone reads the catalogues.
+    // Anyone reads the catalogues (after the starter ones of a fresh world).
     let (_, avatars) = api.call("GET", "/api/v1/avatars", None, None);
-    assert_eq!(avatars["avatars"][0]["name"], "cat");
+    let avatars = avatars["avatars"].as_array().expect("a list");
+    assert!(avatars.len() > 1, "{avatars:?}");
+    assert_eq!(avatars.last().expect("one")["name"], "cat");
     let (_, elements) = api.call("GET", "/api/v1/elements", None, None);
-    assert_eq!(
-        elements["elements"][0]["imageUrl"],
-        "https://example.invalid/chair2.png"
-    );
+    let ours = elements["elements"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|element| element["id"].as_i64() == Some(chair))
+        .cloned()
+        .unwrap_or_else(|| panic!("element {chair} in {elements}"));
+    assert_eq!(ours["imageUrl"], "https://example.invalid/chair2.png");
     let metadata = format!(r#"{{"avatarId":{avatar}}}"#);
     assert_eq!(
         api.call("POST", "/api/v1/user/metadata", Some(&metadata), Some(&ada))
@@ -138,12 +144,15 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     let (_, fetched) = api.call("GET", &format!("/api/v1/space/{space}"), None, None);
     assert_eq!(fetched["dimensions"], "100x200");
     assert_eq!(fetched["elements"].as_array().map(Vec::len), Some(1));
+    // Listed: the hosted plaza first, then her space and the template.
     let (_, listed) = api.call("GET", "/api/v1/space/all", None, Some(&ada));
+    let listed = listed["spaces"].as_array().expect("a list");
+    assert_eq!(listed.len(), 3, "{listed:?}");
     assert_eq!(
-        listed["spaces"].as_array().map(Vec::len),
-        Some(2),
-        "{listed}"
+        (&listed[0]["name"], &listed[0]["hosted"]),
+        (&"plaza".into(), &true.into())
     );
+    assert!(listed.iter().any(|listed| listed["id"] == space));
 
     // Placing: the owner may, another user may not; outside the space is a 400.
     let place = |x: i32| format!(r#"{{"elementId":{chair},"spaceId":{space},"x":{x},"y":5}}"#);

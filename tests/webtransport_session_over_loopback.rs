@@ -62,6 +62,7 @@ fn a_webtransport_session_plays_like_a_quic_client() {
         let mut ticker = tokio::time::interval(Duration::from_millis(50));
         let mut buffer = vec![0u8; 16 * 1024];
         let mut welcomed = false;
+        let mut named = Vec::new();
         let mut first_position = None;
         let mut last_position = None;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -110,11 +111,22 @@ fn a_webtransport_session_plays_like_a_quic_client() {
                             last_position = Some(state.x);
                         }
                     }
+                    ClientEvent::Presence(presence) => named.push(presence),
                     other => panic!("unexpected event {other:?}"),
                 }
             }
         }
         assert!(welcomed);
+        // Its own name arrives once, right after the welcome.
+        let me = client.welcome().expect("welcomed").avatar_id;
+        assert_eq!(
+            named
+                .iter()
+                .filter(|presence| presence.avatar == me)
+                .count(),
+            1,
+            "{named:?}"
+        );
         assert_eq!(client.phase(), ClientPhase::Connected);
         let stats = client.stats();
         assert!(stats.snapshots >= 30, "{stats:?}");

@@ -1,7 +1,8 @@
 //! Run a world, move and chat, stop it, start it again on the same database:
 //! the player comes back where it stood, and the chat history still holds what
 //! was said. Killed with SIGKILL instead, it loses at most the checkpoint
-//! interval (2 s) of movement.
+//! interval (2 s) of movement, and nothing else: every inventory change it
+//! acknowledged and every chat line anyone heard is still there.
 
 mod common;
 
@@ -13,7 +14,10 @@ use common::{Joined, Server, remove_database, start_server_on, temporary_databas
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
-use meridian_protocol::messages::{AnimationState, ChatChannel, ChatSend, MovementIntent};
+use meridian_protocol::messages::{
+    AnimationState, ChatChannel, ChatSend, InventoryChange, InventoryResult, InventoryStatus,
+    MovementIntent,
+};
 
 /// Walks east, says one line, and remembers where it last saw itself.
 #[derive(Default)]
@@ -23,6 +27,14 @@ struct Walker {
     said: Option<&'static str>,
     first_seen: Option<(u32, u32)>,
     last_seen: Option<(u32, u32)>,
+    /// Adds one of this item every 10 ticks (and once on tick 10 at least).
+    item: Option<String>,
+    /// Keeps adding after tick 10.
+    keep_adding: bool,
+    changes_sent: u32,
+    results: Vec<InventoryResult>,
+    /// Lines relayed back to this client: heard, so stored.
+    heard: Vec<String>,
 }
 
 impl Behaviour for Walker {
@@ -48,9 +60,32 @@ impl Behaviour for Walker {
                 text: text.to_owned(),
             });
         }
+        if self.ticks.is_multiple_of(10)
+            && (self.ticks == 10 || self.keep_adding)
+            && let Some(item) = &self.item
+        {
+            self.changes_sent += 1;
+            client.send_inventory(InventoryChange {
+                request: self.changes_sent,
+                item: item.clone(),
+                delta: 1,
+            });
+            if self.keep_adding {
+                // A line every second, each heard line must survive the kill.
+                client.send_chat(ChatSend {
+                    channel: ChatChannel::Zone,
+                    text: format!("line {}", self.changes_sent),
+                });
+            }
+        }
     }
 
     fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
+        match &event {
+            ClientEvent::Inventory(result) => self.results.push(result.clone()),
+            ClientEvent::Chat(relay) => self.heard.push(relay.text.clone()),
+            _ => {}
+        }
         if let ClientEvent::Snapshot { .. } = event {
             let me = client.welcome().map(|welcome| welcome.avatar_id);
             if let Some(state) = client.view().iter().find(|state| Some(state.id) == me) {
@@ -84,6 +119,31 @@ fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) 
         endpoint.wait_idle().await;
         (walker, space)
     })
+}
+
+/// The first catalogue element (a fresh world has the starter catalogue).
+fn first_element(http_address: SocketAddr) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let elements = runtime
+        .block_on(http::get(http_address, "/api/v1/elements"))
+        .expect("elements answer");
+    let elements: serde_json::Value = serde_json::from_str(&elements).expect("JSON");
+    elements["elements"][0]["id"]
+        .as_i64()
+        .map(|id| id.to_string())
+        .unwrap_or_else(|| panic!("a starter element in {elements}"))
+}
+
+fn applied_quantity(results: &[InventoryResult]) -> u32 {
+    results
+        .iter()
+        .filter(|result| result.status == InventoryStatus::Applied)
+        .map(|result| result.quantity)
+        .max()
+        .unwrap_or(0)
 }
 
 fn stop(mut server: Server) {
@@ -152,8 +212,11 @@ fn the_player_and_the_chat_are_still_there_after_a_restart() {
 fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement() {
     let database = temporary_database();
     let (mut server, http_address) = start_server_on(&database);
+    let item = first_element(http_address);
     let walker = Walker {
         walk: true,
+        item: Some(item.clone()),
+        keep_adding: true,
         ..Walker::default()
     };
     // Five seconds of walking east at 2 m/s: at least two checkpoints pass.
@@ -167,9 +230,45 @@ fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement() {
     let (last_x, last_y) = first.last_seen.expect("saw itself");
     assert!(last_x > start_x + 4 * 64, "it walked: {start_x} → {last_x}");
 
+    let acknowledged = applied_quantity(&first.results);
+    assert!(
+        acknowledged >= 2,
+        "changes were acknowledged: {:?}",
+        first.results
+    );
+    assert!(
+        first.heard.len() >= 2,
+        "lines were heard: {:?}",
+        first.heard
+    );
+
     let (server, http_address) = start_server_on(&database);
-    let (second, _) = play(http_address, "kim", Walker::default(), 1);
+    let again = Walker {
+        item: Some(item),
+        ..Walker::default()
+    };
+    let (second, space) = play(http_address, "kim", again, 1);
     let (back_x, back_y) = second.first_seen.expect("saw itself");
+    // Every acknowledged change survived; a change sent but not yet answered
+    // may have been committed too, nothing more.
+    let now_held = applied_quantity(&second.results);
+    assert!(
+        now_held > acknowledged && now_held <= first.changes_sent + 1,
+        "acknowledged {acknowledged} of {} sent before the kill; holds {now_held} after one more",
+        first.changes_sent
+    );
+    let history = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(http::get(
+            http_address,
+            &format!("/api/v1/space/{space}/chat?limit=100"),
+        ))
+        .expect("history answers");
+    for line in &first.heard {
+        assert!(history.contains(line.as_str()), "{line:?} in {history}");
+    }
     // Behind by at most 2 s × 2 m/s = 4 m (256 steps), plus a metre of slack;
     // and a checkpoint did land (it is not back at the start).
     assert!(

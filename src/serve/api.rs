@@ -109,7 +109,19 @@ pub(crate) async fn user_metadata(
 
 /// `GET /api/v1/space/all`: the caller's spaces and every template.
 pub(crate) async fn all_spaces(State(state): State<HttpState>, Caller(claims): Caller) -> Response {
-    match state.store.spaces_for(claims.sub as i64).await {
+    let listed = match state.store.spaces_for(claims.sub as i64).await {
+        Ok(mut spaces) => match state.store.space(state.space_id).await {
+            // The space this server hosts comes first: it is the one to join.
+            Ok(hosted) => {
+                spaces.retain(|space| space.id != hosted.id);
+                spaces.insert(0, hosted);
+                Ok(spaces)
+            }
+            Err(failure) => Err(failure),
+        },
+        Err(failure) => Err(failure),
+    };
+    match listed {
         Ok(spaces) => {
             let spaces: Vec<_> = spaces
                 .iter()
@@ -120,6 +132,7 @@ pub(crate) async fn all_spaces(State(state): State<HttpState>, Caller(claims): C
                         "dimensions": format!("{}x{}", space.width, space.height),
                         "thumbnail": space.thumbnail,
                         "template": space.is_template,
+                        "hosted": space.id == state.space_id,
                     })
                 })
                 .collect();

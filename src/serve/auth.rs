@@ -218,6 +218,7 @@ struct Joined {
     token: String,
     game_address: String,
     webtransport_url: String,
+    websocket_url: String,
     certificate_sha256: String,
     space_id: i64,
     expires_at: u64,
@@ -272,6 +273,11 @@ pub(crate) async fn joined(state: &HttpState, account: u64, name: String) -> Res
             "https://{}{}",
             state.game_address,
             meridian_netcode::driver::server::WEBTRANSPORT_PATH
+        ),
+        websocket_url: format!(
+            "ws://{}{}",
+            state.http_address,
+            super::websocket::WEBSOCKET_PATH
         ),
         certificate_sha256,
         space_id: state.space_id,

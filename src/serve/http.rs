@@ -37,11 +37,27 @@ pub(crate) struct HttpState {
     pub(crate) zone_id: u32,
     /// Saved places, to the zone thread.
     pub(crate) spawn_hints: crossbeam_channel::Sender<MemberState>,
+    /// Where this HTTP server listens (for the WebSocket fallback's address).
+    pub(crate) http_address: SocketAddr,
+    /// The WebSocket fallback's way into the zone.
+    pub(crate) fallback: super::websocket::Fallback,
+}
+
+impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
+    fn from_ref(state: &HttpState) -> Self {
+        state.fallback.clone()
+    }
 }
 
 pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
+        .route("/", get(super::web::index))
+        .route("/{*path}", get(super::web::asset))
         .route("/health", get(health))
+        .route(
+            super::websocket::WEBSOCKET_PATH,
+            get(super::websocket::upgrade),
+        )
         .route("/metrics", get(metrics))
         .route("/api/v1/dev/join", post(dev_join))
         .route("/api/v1/openapi.json", get(openapi))

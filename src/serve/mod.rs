@@ -15,17 +15,20 @@ mod http;
 mod live;
 mod persist;
 pub(crate) mod settings;
+mod web;
+mod websocket;
 mod zone_loop;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use meridian_netcode::driver::server::{DriverCounters, QuicServer};
+use meridian_netcode::driver::server::{ConnectionIds, DriverCounters, QuicServer};
 use meridian_netcode::driver::tls::DevCertificate;
 use meridian_netcode::{Server, TokenAuthority, ZoneHost};
-use meridian_sim::Zone;
+use meridian_sim::{Vec2, Zone};
 use ring::rand::SecureRandom;
 
 pub(crate) use auth::{hash_password, valid_username};
@@ -76,14 +79,16 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         .context("cannot generate the development certificate")?;
     let (inbound, inbound_events) = crossbeam_channel::bounded(INBOUND_CAPACITY);
     let counters = Arc::new(DriverCounters::default());
+    let connection_ids = Arc::new(ConnectionIds::default());
     let idle_timeout = Duration::from_millis(settings.netcode.idle_timeout_ms);
     let quic = Arc::new(
         QuicServer::bind(
             settings.serve.game_address,
             &certificate,
             idle_timeout,
-            inbound,
+            inbound.clone(),
             counters.clone(),
+            connection_ids.clone(),
         )
         .with_context(|| format!("cannot serve QUIC on {}", settings.serve.game_address))?,
     );
@@ -99,13 +104,24 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         )
         .await
         .context("cannot create the space")?;
-    let (storage, checkpointer, chat_writer) =
-        persist::start(&store, space_id, settings.serve.zone_id);
+    if store
+        .seed_starter_catalogue(space_id, spawn_centre_tiles(&settings.sim))
+        .await
+        .context("cannot seed the starter catalogue")?
+    {
+        println!("meridian serve: a fresh world: added the starter avatars and elements");
+    }
+    let (storage, storage_tasks) = persist::start(&store, space_id, settings.serve.zone_id);
     let (hint_sender, spawn_hints) = crossbeam_channel::bounded(4_096);
     let tick_ms = 1_000 / u64::from(settings.sim.tick_rate_hz.max(1));
     let checkpoint_every = (settings.serve.checkpoint_interval_ms / tick_ms.max(1)).max(1);
 
-    let zone = Zone::new(settings.sim.clone()).context("invalid [sim] settings")?;
+    let mut zone = Zone::new(settings.sim.clone()).context("invalid [sim] settings")?;
+    let placed = store
+        .placed_elements(space_id)
+        .await
+        .context("cannot read the space's elements")?;
+    let blocking = place_blocking_elements(&mut zone, &placed);
     let server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
@@ -114,7 +130,21 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         unix_now(),
     )
     .context("invalid [netcode] settings")?;
-    let host = ZoneHost::new(zone, server, settings.serve.zone_id, settings.serve.seed);
+    println!(
+        "meridian serve: {blocking} of the space's {} placed elements block movement",
+        placed.len()
+    );
+    let mut host = ZoneHost::new(zone, server, settings.serve.zone_id, settings.serve.seed);
+    // Nobody hears a line that a crash could lose.
+    host.store_chat_before_relay(true);
+    // Newcomers appear in the plaza's middle, where the others are.
+    host.set_spawn_area(
+        Vec2::new(
+            settings.sim.world_width / 2.0,
+            settings.sim.world_height / 2.0,
+        ),
+        SPAWN_RADIUS,
+    );
     let live = Arc::new(Mutex::new(live::LiveMetrics::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let zone_loop = zone_loop::ZoneLoop {
@@ -138,7 +168,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let certificate_sha256 = Arc::new(RwLock::new(certificate.sha256_hex()));
     let state = http::HttpState {
         live,
-        driver: counters,
+        driver: counters.clone(),
         tokens: authority.clone(),
         dev_tokens: settings.serve.dev_tokens,
         game_address,
@@ -149,10 +179,17 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         space_id,
         zone_id: settings.serve.zone_id,
         spawn_hints: hint_sender,
+        http_address,
+        fallback: websocket::Fallback {
+            inbound,
+            ids: connection_ids,
+            counters: counters.clone(),
+        },
     };
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {
-        axum::serve(listener, http::router(state))
+        let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async {
                 let _ = http_stopped.await;
             })
@@ -202,8 +239,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     quic.shutdown().await;
     // The zone thread dropped its queues: write what is left, then stop.
-    let counters = checkpointer.finish().await;
-    let _ = chat_writer.await;
+    let counters = storage_tasks.finish().await;
     store.close().await;
     println!(
         "meridian serve: {} character rows checkpointed in {} writes, {} lost",
@@ -274,4 +310,39 @@ async fn wait_for_signal() {
     {
         let _ = interrupt.await;
     }
+}
+
+/// Newcomers (no saved place) spawn within this many metres of the centre.
+const SPAWN_RADIUS: f32 = 8.0;
+
+/// The zone's centre in whole tiles (metres), where the starter plaza is laid.
+fn spawn_centre_tiles(sim: &meridian_sim::SimConfig) -> (i32, i32) {
+    (
+        (sim.world_width / 2.0) as i32,
+        (sim.world_height / 2.0) as i32,
+    )
+}
+
+/// Puts the space's movement-blocking elements into the zone (each tile is a
+/// metre); returns how many. An element outside the zone is skipped.
+fn place_blocking_elements(
+    zone: &mut Zone,
+    placed: &[meridian_persistence::PlacedElement],
+) -> usize {
+    let mut count = 0;
+    for placement in placed.iter().filter(|p| p.element.is_static) {
+        let corner = Vec2::new(placement.x as f32, placement.y as f32);
+        let far = Vec2::new(
+            corner.x + placement.element.width as f32,
+            corner.y + placement.element.height as f32,
+        );
+        let element = meridian_sim::ElementPlacement {
+            bounds: meridian_sim::Aabb::from_corners(corner, far),
+            appearance: u32::try_from(placement.element.id).unwrap_or(0),
+        };
+        if zone.place_element(element).is_ok() {
+            count += 1;
+        }
+    }
+    count
 }

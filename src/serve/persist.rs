@@ -1,5 +1,6 @@
 //! `meridian serve`'s durable side: the store, the checkpointer the zone thread
-//! feeds, and the task that stores chat lines.
+//! feeds, the task that stores chat lines before they are relayed, and the task
+//! that commits inventory changes before they are acknowledged.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use meridian_netcode::{MemberState, SaidLine};
+use meridian_netcode::{ConnectionId, InventoryRequest, MemberState, SaidLine};
 use meridian_persistence::{
-    CharacterState, CheckpointQueue, Checkpointer, DatabaseConfig, QueueError, Store,
+    CharacterState, CheckpointQueue, Checkpointer, DatabaseConfig, InventoryOutcome, QueueError,
+    Store,
 };
-use meridian_protocol::messages::ChatChannel;
+use meridian_protocol::messages::{ChatChannel, InventoryResult, InventoryStatus};
 use tokio::sync::mpsc;
 
 /// Chat lines the zone may queue for storage before they are dropped (counted).
@@ -19,6 +21,10 @@ const CHAT_QUEUE: usize = 4_096;
 
 /// Checkpoint batches queued at once.
 const CHECKPOINT_QUEUE: usize = 8;
+
+/// Inventory changes the zone may queue for the database before it answers
+/// `Busy`.
+const INVENTORY_QUEUE: usize = 1_024;
 
 /// The room chat is stored under: the zone.
 pub(crate) fn room_of(zone_id: u32) -> String {
@@ -54,21 +60,32 @@ pub(crate) struct ZoneStorage {
     pub(crate) zone_id: u32,
     pub(crate) checkpoints: CheckpointQueue,
     pub(crate) chat: mpsc::Sender<SaidLine>,
+    /// Lines stored, back for relaying.
+    pub(crate) chat_stored: crossbeam_channel::Receiver<SaidLine>,
     pub(crate) chat_dropped: Arc<AtomicU64>,
+    pub(crate) inventory: mpsc::Sender<InventoryRequest>,
+    /// Committed or refused changes, back for answering.
+    pub(crate) inventory_done: crossbeam_channel::Receiver<(ConnectionId, InventoryResult)>,
     pending: Vec<CharacterState>,
 }
 
 impl ZoneStorage {
     pub(crate) fn character(&self, state: &MemberState) -> CharacterState {
-        CharacterState {
+        Self::row(self.space_id, self.zone_id)(state)
+    }
+
+    /// The character row of a member state in this space and zone (a new row's
+    /// inventory is empty).
+    fn row(space_id: i64, zone_id: u32) -> impl Fn(&MemberState) -> CharacterState {
+        move |state| CharacterState {
             account_id: state.account as i64,
-            space_id: self.space_id,
-            zone_id: i64::from(self.zone_id),
+            space_id,
+            zone_id: i64::from(zone_id),
             x: f64::from(state.position.x),
             y: f64::from(state.position.y),
             heading: f64::from(state.heading),
             appearance: i64::from(state.appearance),
-            inventory: "[]".to_owned(),
+            inventory: "{}".to_owned(),
             inventory_version: 0,
         }
     }
@@ -99,6 +116,8 @@ impl ZoneStorage {
         }
     }
 
+    /// Queues lines for storage; a line that does not fit is dropped (and
+    /// counted) unheard, because only stored lines are relayed.
     pub(crate) fn store_chat(&self, lines: Vec<SaidLine>) {
         for line in lines {
             if self.chat.try_send(line).is_err() {
@@ -106,18 +125,100 @@ impl ZoneStorage {
             }
         }
     }
+
+    /// Queues inventory changes; the ones that do not fit come back to be
+    /// answered `Busy`.
+    pub(crate) fn change_inventory(
+        &self,
+        requests: Vec<InventoryRequest>,
+    ) -> Vec<(ConnectionId, InventoryResult)> {
+        let mut busy = Vec::new();
+        for request in requests {
+            if let Err(refused) = self.inventory.try_send(request) {
+                let request = refused.into_inner();
+                busy.push((
+                    request.connection,
+                    result_of(&request, 0, InventoryStatus::Busy),
+                ));
+            }
+        }
+        busy
+    }
 }
 
-/// Starts the checkpointer and the chat writer for `space_id`.
-pub(crate) fn start(
+fn result_of(
+    request: &InventoryRequest,
+    quantity: u32,
+    status: InventoryStatus,
+) -> InventoryResult {
+    InventoryResult {
+        request: request.change.request,
+        item: request.change.item.clone(),
+        quantity,
+        status,
+    }
+}
+
+/// Commits one change and says what became of it.
+async fn commit_inventory(
     store: &Store,
-    space_id: i64,
-    zone_id: u32,
-) -> (ZoneStorage, Checkpointer, tokio::task::JoinHandle<()>) {
+    character: &CharacterState,
+    request: &InventoryRequest,
+) -> InventoryResult {
+    let outcome = store
+        .change_inventory(
+            character,
+            &request.change.item,
+            request.change.delta,
+            now_seconds(),
+        )
+        .await;
+    match outcome {
+        Ok(InventoryOutcome::Applied { quantity, .. }) => {
+            result_of(request, quantity, InventoryStatus::Applied)
+        }
+        Ok(InventoryOutcome::UnknownItem) => result_of(request, 0, InventoryStatus::UnknownItem),
+        Ok(InventoryOutcome::NotEnough { held }) => {
+            result_of(request, held, InventoryStatus::NotEnough)
+        }
+        Ok(InventoryOutcome::StackFull { held }) => {
+            result_of(request, held, InventoryStatus::StackFull)
+        }
+        Err(error) => {
+            eprintln!("meridian serve: an inventory change was not written: {error}");
+            result_of(request, 0, InventoryStatus::Unavailable)
+        }
+    }
+}
+
+/// The tasks behind a [`ZoneStorage`]; each ends once the zone thread drops
+/// its queue, after writing everything queued.
+pub(crate) struct StorageTasks {
+    pub(crate) checkpointer: Checkpointer,
+    pub(crate) chat: tokio::task::JoinHandle<()>,
+    pub(crate) inventory: tokio::task::JoinHandle<()>,
+}
+
+impl StorageTasks {
+    /// Waits for every task to write what was queued.
+    pub(crate) async fn finish(self) -> Arc<meridian_persistence::CheckpointCounters> {
+        let counters = self.checkpointer.finish().await;
+        let _ = self.chat.await;
+        let _ = self.inventory.await;
+        counters
+    }
+}
+
+/// Starts the checkpointer, the chat writer and the inventory writer for
+/// `space_id`.
+pub(crate) fn start(store: &Store, space_id: i64, zone_id: u32) -> (ZoneStorage, StorageTasks) {
     let (checkpointer, checkpoints) = Checkpointer::spawn(store.clone(), CHECKPOINT_QUEUE);
     let (chat, mut lines) = mpsc::channel::<SaidLine>(CHAT_QUEUE);
+    let (stored_sender, chat_stored) = crossbeam_channel::unbounded();
+    let chat_dropped = Arc::new(AtomicU64::new(0));
     let writer_store = store.clone();
     let room = room_of(zone_id);
+    let unstored = chat_dropped.clone();
     let chat_task = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
             let channel = match line.channel {
@@ -134,9 +235,26 @@ pub(crate) fn start(
                     now_seconds(),
                 )
                 .await;
-            if let Err(error) = stored {
-                eprintln!("meridian serve: a chat line was not stored: {error}");
+            match stored {
+                // The zone thread may have stopped; the line is stored anyway.
+                Ok(_) => drop(stored_sender.send(line)),
+                Err(error) => {
+                    unstored.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("meridian serve: a chat line was not stored: {error}");
+                }
             }
+        }
+    });
+    let (inventory, mut requests) = mpsc::channel::<InventoryRequest>(INVENTORY_QUEUE);
+    let (done_sender, inventory_done) = crossbeam_channel::unbounded();
+    let inventory_store = store.clone();
+    let zone = ZoneStorage::row(space_id, zone_id);
+    let inventory_task = tokio::spawn(async move {
+        // One change at a time, so each client's changes apply in order.
+        while let Some(request) = requests.recv().await {
+            let character = zone(&request.state);
+            let result = commit_inventory(&inventory_store, &character, &request).await;
+            drop(done_sender.send((request.connection, result)));
         }
     });
     let storage = ZoneStorage {
@@ -144,8 +262,16 @@ pub(crate) fn start(
         zone_id,
         checkpoints,
         chat,
-        chat_dropped: Arc::new(AtomicU64::new(0)),
+        chat_stored,
+        chat_dropped,
+        inventory,
+        inventory_done,
         pending: Vec::new(),
     };
-    (storage, checkpointer, chat_task)
+    let tasks = StorageTasks {
+        checkpointer,
+        chat: chat_task,
+        inventory: inventory_task,
+    };
+    (storage, tasks)
 }

@@ -84,9 +84,20 @@ impl ZoneLoop {
         }
     }
 
-    /// Hands chat lines and checkpoints to storage without waiting.
+    /// Hands chat lines, inventory changes and checkpoints to storage without
+    /// waiting, and relays or answers what storage finished.
     fn persist(&mut self, tick: u64, draining: bool) {
         self.storage.store_chat(self.host.take_said());
+        while let Ok(line) = self.storage.chat_stored.try_recv() {
+            self.host.relay_said(line);
+        }
+        let busy = self
+            .storage
+            .change_inventory(self.host.take_inventory_requests());
+        let done = self.storage.inventory_done.try_iter().collect::<Vec<_>>();
+        for (connection, result) in busy.into_iter().chain(done) {
+            self.host.finish_inventory(connection, result);
+        }
         let mut states = self.host.take_departed();
         if !draining && tick.is_multiple_of(self.checkpoint_every.max(1)) {
             states.extend(self.host.member_states());

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use meridian_protocol::framing::{FrameDecoder, write_frame};
 use meridian_protocol::messages::{
     Ack, Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Hello, Input,
-    MovementIntent, Refusal, ServerMessage, Welcome,
+    InventoryChange, InventoryResult, MovementIntent, Presence, Refusal, ServerMessage, Welcome,
 };
 use meridian_protocol::snapshot::{EntityState, decode_body};
 use meridian_protocol::{DecodeError, PROTOCOL_VERSION};
@@ -37,6 +37,10 @@ pub enum ClientEvent {
     },
     /// A chat line.
     Chat(ChatRelay),
+    /// The name of an avatar now in view.
+    Presence(Presence),
+    /// The answer to an inventory change.
+    Inventory(InventoryResult),
     /// The connection ended (by the server's word or our own timeout).
     Disconnected(DisconnectReason),
 }
@@ -198,6 +202,14 @@ impl Client {
         }
     }
 
+    /// Asks to change the inventory; the answer arrives as
+    /// [`ClientEvent::Inventory`] once the server has committed it.
+    pub fn send_inventory(&mut self, change: InventoryChange) {
+        if self.phase == ClientPhase::Connected {
+            self.send_stream(&ClientMessage::Inventory(change));
+        }
+    }
+
     /// Says goodbye and closes.
     pub fn disconnect(&mut self) {
         if self.phase != ClientPhase::Closed {
@@ -240,6 +252,12 @@ impl Client {
                     self.events.push_back(ClientEvent::Refused(refusal));
                 }
                 Ok(ServerMessage::Chat(relay)) => self.events.push_back(ClientEvent::Chat(relay)),
+                Ok(ServerMessage::Presence(presence)) => {
+                    self.events.push_back(ClientEvent::Presence(presence));
+                }
+                Ok(ServerMessage::Inventory(result)) => {
+                    self.events.push_back(ClientEvent::Inventory(result));
+                }
                 Ok(ServerMessage::Disconnect(Disconnect { reason })) => {
                     if self.phase != ClientPhase::Closed {
                         self.phase = ClientPhase::Closed;

@@ -6,13 +6,15 @@
 //! every admitted client its snapshot. Like the server it is sans IO: the
 //! driver calls [`ZoneHost::tick`] at the tick rate with the time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::PROTOCOL_VERSION;
+use meridian_protocol::limits::MAX_NAME_BYTES;
 use meridian_protocol::messages::{
-    ChatChannel, ChatRelay, DisconnectReason, RefusalReason, Welcome,
+    ChatChannel, ChatRelay, DisconnectReason, InventoryChange, InventoryResult, InventoryStatus,
+    Presence, RefusalReason, ServerMessage, Welcome,
 };
 use meridian_sim::agents::SplitMix64;
 use meridian_sim::{AvatarSpawn, ClientId, ClientInput, RejectReason, SpawnError, Vec2, Zone};
@@ -23,12 +25,17 @@ use crate::server::{ConnectionId, Server, ServerEvent};
 /// disconnected as a repeat offender.
 const REJECTION_STRIKES: f32 = 40.0;
 
+/// Inventory changes one client may have waiting for the database; more are
+/// answered `Busy` at once.
+pub const MAX_INVENTORY_IN_FLIGHT: u8 = 8;
+
 #[derive(Debug, Clone, Copy)]
 struct Member {
     client: ClientId,
     avatar: NetworkId,
     account: u64,
     appearance: u32,
+    inventory_in_flight: u8,
 }
 
 /// Where an account's avatar stands: what a checkpoint stores and a spawn hint
@@ -48,12 +55,26 @@ pub struct MemberState {
 /// A chat line said in the zone, for the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaidLine {
+    /// The speaker's connection.
+    pub connection: ConnectionId,
     /// The speaker's account.
     pub account: u64,
     /// Where it was said.
     pub channel: ChatChannel,
     /// The text.
     pub text: String,
+}
+
+/// An inventory change for the database; answer it with
+/// [`ZoneHost::finish_inventory`] once it is committed or refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryRequest {
+    /// Who asked.
+    pub connection: ConnectionId,
+    /// What they asked.
+    pub change: InventoryChange,
+    /// Where their avatar stands (the row to create if it was never stored).
+    pub state: MemberState,
 }
 
 /// What one [`ZoneHost::tick`] did.
@@ -90,6 +111,11 @@ pub struct ZoneHost {
     spawn_hints: HashMap<u64, MemberState>,
     departed: Vec<MemberState>,
     said: Vec<SaidLine>,
+    inventory_requests: Vec<InventoryRequest>,
+    names: HashMap<NetworkId, String>,
+    named_for: HashMap<ConnectionId, HashSet<NetworkId>>,
+    store_before_relay: bool,
+    spawn_area: Option<(Vec2, f32)>,
 }
 
 impl ZoneHost {
@@ -112,6 +138,11 @@ impl ZoneHost {
             spawn_hints: HashMap::new(),
             departed: Vec::new(),
             said: Vec::new(),
+            inventory_requests: Vec::new(),
+            names: HashMap::new(),
+            named_for: HashMap::new(),
+            store_before_relay: false,
+            spawn_area: None,
         }
     }
 
@@ -150,6 +181,12 @@ impl ZoneHost {
         &self.rejections_by_reason
     }
 
+    /// Newcomers without a spawn hint appear within `radius` metres of `centre`
+    /// (clamped to the zone) instead of anywhere in the zone.
+    pub fn set_spawn_area(&mut self, centre: Vec2, radius: f32) {
+        self.spawn_area = Some((centre, radius.max(0.0)));
+    }
+
     /// Where `state.account` should appear when it next joins (its saved place).
     /// A hint that is outside the zone or blocked falls back to a random spot.
     pub fn set_spawn_hint(&mut self, state: MemberState) {
@@ -182,6 +219,96 @@ impl ZoneHost {
     /// The chat lines said since the last call.
     pub fn take_said(&mut self) -> Vec<SaidLine> {
         std::mem::take(&mut self.said)
+    }
+
+    /// With `true`, chat lines are relayed only when the caller hands them back
+    /// through [`ZoneHost::relay_said`] (after storing them), so no line anyone
+    /// heard can be lost; with `false` (the default) they are relayed at once.
+    pub fn store_chat_before_relay(&mut self, enabled: bool) {
+        self.store_before_relay = enabled;
+    }
+
+    /// Relays a line taken from [`ZoneHost::take_said`] to those who can hear
+    /// its speaker now.
+    pub fn relay_said(&mut self, line: SaidLine) {
+        // A speaker who left meanwhile has no avatar to name as the sender: the
+        // line stays in the history only.
+        let Some(member) = self.members.get(&line.connection).copied() else {
+            return;
+        };
+        let relay = ChatRelay {
+            from: member.avatar,
+            channel: line.channel,
+            text: line.text,
+        };
+        let listeners: Vec<ConnectionId> = match line.channel {
+            ChatChannel::Zone => self.members.keys().copied().collect(),
+            ChatChannel::Proximity => {
+                let Some(speaker) = self.zone.avatar(member.client) else {
+                    return;
+                };
+                self.nearby.clear();
+                let radius = self.server.config().chat_hearing_radius;
+                self.zone
+                    .avatars_near(speaker.position, radius, &mut self.nearby);
+                self.nearby
+                    .iter()
+                    .filter_map(|avatar| self.by_avatar.get(avatar).copied())
+                    .collect()
+            }
+        };
+        for listener in listeners {
+            // Listeners are admitted members.
+            let _ = self.server.send_chat(listener, relay.clone());
+        }
+    }
+
+    /// The inventory changes asked for since the last call, for the database.
+    pub fn take_inventory_requests(&mut self) -> Vec<InventoryRequest> {
+        std::mem::take(&mut self.inventory_requests)
+    }
+
+    /// Answers an inventory change: the database committed it (or refused it,
+    /// or could not take it). A client that left meanwhile is not told.
+    pub fn finish_inventory(&mut self, connection: ConnectionId, result: InventoryResult) {
+        let Some(member) = self.members.get_mut(&connection) else {
+            return;
+        };
+        member.inventory_in_flight = member.inventory_in_flight.saturating_sub(1);
+        // The member is admitted, so this cannot fail.
+        let _ = self
+            .server
+            .send_admitted(connection, &ServerMessage::Inventory(result));
+    }
+
+    fn request_inventory(&mut self, connection: ConnectionId, change: InventoryChange) {
+        let Some(member) = self.members.get(&connection).copied() else {
+            return;
+        };
+        let state = self.state_of(&member);
+        match state {
+            Some(state) if member.inventory_in_flight < MAX_INVENTORY_IN_FLIGHT => {
+                if let Some(member) = self.members.get_mut(&connection) {
+                    member.inventory_in_flight += 1;
+                }
+                self.inventory_requests.push(InventoryRequest {
+                    connection,
+                    change,
+                    state,
+                });
+            }
+            _ => {
+                let busy = InventoryResult {
+                    request: change.request,
+                    item: change.item,
+                    quantity: 0,
+                    status: InventoryStatus::Busy,
+                };
+                let _ = self
+                    .server
+                    .send_admitted(connection, &ServerMessage::Inventory(busy));
+            }
+        }
     }
 
     /// Handles what the server reported, steps the zone, and sends snapshots.
@@ -230,7 +357,9 @@ impl ZoneHost {
     fn drain_events(&mut self) {
         while let Some(event) = self.server.poll_event() {
             match event {
-                ServerEvent::Joined { connection, claims } => self.join(connection, claims.sub),
+                ServerEvent::Joined { connection, claims } => {
+                    self.join(connection, claims.sub, claims.name);
+                }
                 ServerEvent::Input { connection, input } => {
                     if let Some(member) = self.members.get(&connection) {
                         self.inputs.push(ClientInput {
@@ -240,14 +369,17 @@ impl ZoneHost {
                     }
                 }
                 ServerEvent::Chat { connection, chat } => {
-                    self.relay_chat(connection, chat.channel, chat.text);
+                    self.said(connection, chat.channel, chat.text);
+                }
+                ServerEvent::Inventory { connection, change } => {
+                    self.request_inventory(connection, change);
                 }
                 ServerEvent::Left { connection, .. } => self.leave(connection),
             }
         }
     }
 
-    fn join(&mut self, connection: ConnectionId, account: u64) {
+    fn join(&mut self, connection: ConnectionId, account: u64, name: String) {
         let client = ClientId(self.next_client);
         self.next_client += 1;
         let config = self.zone.config().clone();
@@ -267,10 +399,23 @@ impl ZoneHost {
             if spawned.is_ok() {
                 break;
             }
+            let (low, high) = match self.spawn_area {
+                Some((centre, radius)) => (
+                    Vec2::new((centre.x - radius).max(1.0), (centre.y - radius).max(1.0)),
+                    Vec2::new(
+                        (centre.x + radius).min(config.world_width - 1.0),
+                        (centre.y + radius).min(config.world_height - 1.0),
+                    ),
+                ),
+                None => (
+                    Vec2::new(1.0, 1.0),
+                    Vec2::new(config.world_width - 1.0, config.world_height - 1.0),
+                ),
+            };
             let spawn = AvatarSpawn {
                 position: Vec2::new(
-                    1.0 + self.spawn_random.next_f32() * (config.world_width - 2.0),
-                    1.0 + self.spawn_random.next_f32() * (config.world_height - 2.0),
+                    low.x + self.spawn_random.next_f32() * (high.x - low.x).max(0.0),
+                    low.y + self.spawn_random.next_f32() * (high.y - low.y).max(0.0),
                 ),
                 heading: 0.0,
                 appearance: self.spawn_random.range_u32(0, 8),
@@ -307,8 +452,11 @@ impl ZoneHost {
                 avatar,
                 account,
                 appearance,
+                inventory_in_flight: 0,
             };
             self.members.insert(connection, member);
+            self.names.insert(avatar, display_name(&name, account));
+            self.named_for.insert(connection, HashSet::new());
             self.by_avatar.insert(avatar, connection);
             self.by_client.insert(client, connection);
         } else {
@@ -322,6 +470,11 @@ impl ZoneHost {
                 self.departed.push(state);
             }
             self.by_avatar.remove(&member.avatar);
+            self.names.remove(&member.avatar);
+            self.named_for.remove(&connection);
+            for named in self.named_for.values_mut() {
+                named.remove(&member.avatar);
+            }
             self.by_client.remove(&member.client);
             self.strikes.remove(&member.client);
             // The avatar may already be gone; nothing else to undo.
@@ -329,40 +482,20 @@ impl ZoneHost {
         }
     }
 
-    fn relay_chat(&mut self, connection: ConnectionId, channel: ChatChannel, text: String) {
+    fn said(&mut self, connection: ConnectionId, channel: ChatChannel, text: String) {
         let Some(member) = self.members.get(&connection).copied() else {
             return;
         };
-        self.said.push(SaidLine {
+        let line = SaidLine {
+            connection,
             account: member.account,
-            channel,
-            text: text.clone(),
-        });
-        let relay = ChatRelay {
-            from: member.avatar,
             channel,
             text,
         };
-        let listeners: Vec<ConnectionId> = match channel {
-            ChatChannel::Zone => self.members.keys().copied().collect(),
-            ChatChannel::Proximity => {
-                let Some(speaker) = self.zone.avatar(member.client) else {
-                    return;
-                };
-                self.nearby.clear();
-                let radius = self.server.config().chat_hearing_radius;
-                self.zone
-                    .avatars_near(speaker.position, radius, &mut self.nearby);
-                self.nearby
-                    .iter()
-                    .filter_map(|avatar| self.by_avatar.get(avatar).copied())
-                    .collect()
-            }
-        };
-        for listener in listeners {
-            // Listeners are admitted members.
-            let _ = self.server.send_chat(listener, relay.clone());
+        if !self.store_before_relay {
+            self.relay_said(line.clone());
         }
+        self.said.push(line);
     }
 
     fn send_snapshots(&mut self, report: &mut HostTick) {
@@ -382,6 +515,21 @@ impl ZoneHost {
             self.visible.extend(others.iter().copied().chain(own));
             self.visible.sort_unstable();
             self.visible.dedup();
+            if let Some(named) = self.named_for.get_mut(&connection) {
+                for avatar in &self.visible {
+                    let Some(name) = self.names.get(avatar) else {
+                        continue;
+                    };
+                    if named.insert(*avatar) {
+                        let presence = ServerMessage::Presence(Presence {
+                            avatar: *avatar,
+                            name: name.clone(),
+                        });
+                        // Members are admitted.
+                        let _ = self.server.send_admitted(connection, &presence);
+                    }
+                }
+            }
             let sent = self.server.send_snapshot(
                 connection,
                 tick,
@@ -396,5 +544,22 @@ impl ZoneHost {
                 report.snapshot_bytes += encoded.bytes;
             }
         }
+    }
+}
+
+/// A name that fits a presence message: at most [`MAX_NAME_BYTES`] bytes, no
+/// control characters, never blank.
+fn display_name(name: &str, account: u64) -> String {
+    let mut shown = String::new();
+    for character in name.chars().filter(|c| !c.is_control()) {
+        if shown.len() + character.len_utf8() > MAX_NAME_BYTES {
+            break;
+        }
+        shown.push(character);
+    }
+    if shown.trim().is_empty() {
+        format!("player {account}")
+    } else {
+        shown
     }
 }

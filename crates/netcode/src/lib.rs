@@ -20,7 +20,9 @@ pub mod token;
 
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
-pub use host::{HostTick, MemberState, SaidLine, ZoneHost};
+pub use host::{
+    HostTick, InventoryRequest, MAX_INVENTORY_IN_FLIGHT, MemberState, SaidLine, ZoneHost,
+};
 pub use metrics::NetcodeMetrics;
 pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

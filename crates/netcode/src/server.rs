@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use meridian_protocol::framing::{FrameDecoder, write_frame};
 use meridian_protocol::messages::{
-    Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Input, Refusal,
-    RefusalReason, ServerMessage, Welcome,
+    Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Input,
+    InventoryChange, Refusal, RefusalReason, ServerMessage, Welcome,
 };
 use meridian_protocol::snapshot::EntityState;
 use meridian_protocol::{NetworkId, PROTOCOL_VERSION};
@@ -57,6 +57,13 @@ pub enum ServerEvent {
         connection: ConnectionId,
         /// The line.
         chat: ChatSend,
+    },
+    /// An inventory change from an admitted client (rate limited with chat).
+    Inventory {
+        /// From whom.
+        connection: ConnectionId,
+        /// What to change.
+        change: InventoryChange,
     },
     /// An admitted client is gone.
     Left {
@@ -301,15 +308,14 @@ impl Server {
                 }
             }
             (Phase::Admitted, ClientMessage::Chat(chat)) => {
-                refill(&self.config, state, now);
-                if state.chat_credits >= 1.0 {
-                    state.chat_credits -= 1.0;
-                    self.events
-                        .push_back(ServerEvent::Chat { connection, chat });
-                } else {
-                    self.metrics.chat_rate_limited += 1;
-                    self.strike(connection, DisconnectReason::RateLimited);
-                }
+                self.requested(now, connection, ServerEvent::Chat { connection, chat });
+            }
+            (Phase::Admitted, ClientMessage::Inventory(change)) => {
+                self.requested(
+                    now,
+                    connection,
+                    ServerEvent::Inventory { connection, change },
+                );
             }
             (_, ClientMessage::Disconnect(_)) => {
                 self.close(connection, DisconnectReason::ClientQuit);
@@ -319,6 +325,22 @@ impl Server {
                 self.metrics.malformed_stream_messages += 1;
                 self.close(connection, DisconnectReason::ProtocolViolation);
             }
+        }
+    }
+
+    /// A chat line or inventory change: both draw on the chat bucket, and a
+    /// client past it earns a strike instead of an event.
+    fn requested(&mut self, now: Instant, connection: ConnectionId, event: ServerEvent) {
+        let Some(state) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        refill(&self.config, state, now);
+        if state.chat_credits >= 1.0 {
+            state.chat_credits -= 1.0;
+            self.events.push_back(event);
+        } else {
+            self.metrics.chat_rate_limited += 1;
+            self.strike(connection, DisconnectReason::RateLimited);
         }
     }
 
@@ -499,9 +521,19 @@ impl Server {
         connection: ConnectionId,
         relay: ChatRelay,
     ) -> Result<(), ConnectionError> {
+        self.send_admitted(connection, &ServerMessage::Chat(relay))
+    }
+
+    /// Sends a stream message (chat, inventory result, presence) to an admitted
+    /// connection.
+    pub fn send_admitted(
+        &mut self,
+        connection: ConnectionId,
+        message: &ServerMessage,
+    ) -> Result<(), ConnectionError> {
         match self.connections.get(&connection).map(|state| state.phase) {
             Some(Phase::Admitted) => {
-                self.send_stream(connection, &ServerMessage::Chat(relay));
+                self.send_stream(connection, message);
                 Ok(())
             }
             Some(_) => Err(ConnectionError::WrongState),

@@ -1,13 +1,10 @@
 //! Durable state for Meridian on sqlx with the `Any` driver: PostgreSQL in
 //! production, SQLite embedded, one set of migrations for both.
 //!
-//! Built so far (issue #4, in progress): the schema (accounts, characters, spaces
-//! and placed elements, the avatar and element catalogues, chat, moderation, and
-//! the ownership ledger's tables), the migrator, and repositories for accounts,
-//! characters (with the batched checkpoint statement) and chat history, and the
-//! write-behind [`Checkpointer`]. Not built yet: spaces and catalogue
-//! repositories, argon2 accounts and JWT access tokens, the HTTP API, and the
-//! wiring into `meridian serve` (which persists nothing yet).
+//! The schema holds accounts, characters, spaces and placed elements, the avatar
+//! and element catalogues, chat, moderation, and the ownership ledger's tables.
+//! Movement is written behind by the [`Checkpointer`] in batches; inventory
+//! changes are written one transaction each, before they are acknowledged.
 
 mod accounts;
 mod catalogue;
@@ -16,9 +13,11 @@ mod chat;
 mod checkpointer;
 mod error;
 mod ids;
+mod inventory;
 mod migrate;
 mod moderation;
 mod spaces;
+mod starter;
 mod store;
 mod testing;
 
@@ -28,6 +27,7 @@ pub use characters::CharacterState;
 pub use chat::ChatLine;
 pub use checkpointer::{CheckpointCounters, CheckpointQueue, Checkpointer, QueueError};
 pub use error::StoreError;
+pub use inventory::{InventoryOutcome, Items, MAX_STACK, parse_items};
 pub use migrate::MIGRATIONS;
 pub use spaces::{PlacedElement, SpaceSummary};
 pub use store::{Backend, DatabaseConfig, Store};

@@ -102,6 +102,18 @@ impl Store {
         Ok(store)
     }
 
+    /// A transaction that will write after it reads. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`), so it waits for another writer
+    /// instead of failing with "database is locked" when it upgrades.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -30,8 +30,8 @@ pub use error::{DecodeError, EncodeError};
 pub use ids::NetworkId;
 pub use messages::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
-    DisconnectReason, Hello, Input, MovementIntent, Refusal, RefusalReason, ServerMessage,
-    Snapshot, Welcome,
+    DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
+    MovementIntent, Presence, Refusal, RefusalReason, ServerMessage, Snapshot, Welcome,
 };
 
 /// The protocol version this build speaks. A hello with another version is refused

@@ -20,3 +20,12 @@ pub const MAX_DETAIL_BYTES: usize = 256;
 
 /// The most entities one client's view (and so one snapshot) may hold.
 pub const MAX_VISIBLE_ENTITIES: usize = 1_024;
+
+/// The longest inventory item id, in bytes of UTF-8.
+pub const MAX_ITEM_BYTES: usize = 64;
+
+/// The largest change one inventory request may make, either way.
+pub const MAX_INVENTORY_DELTA: i32 = 1_000;
+
+/// The longest display name a presence message carries, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 64;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{
     MAX_AUTH_TOKEN_BYTES, MAX_CHAT_BYTES, MAX_DATAGRAM_PAYLOAD, MAX_DETAIL_BYTES,
-    MAX_STREAM_MESSAGE,
+    MAX_INVENTORY_DELTA, MAX_ITEM_BYTES, MAX_NAME_BYTES, MAX_STREAM_MESSAGE,
 };
 use crate::{DecodeError, EncodeError, NetworkId};
 
@@ -48,6 +48,8 @@ pub enum ClientMessage {
     Chat(ChatSend),
     /// The client is leaving (stream).
     Disconnect(Disconnect),
+    /// Add or take items from the player's inventory (stream).
+    Inventory(InventoryChange),
 }
 
 /// What a server sends.
@@ -63,6 +65,61 @@ pub enum ServerMessage {
     Chat(ChatRelay),
     /// The server is ending the connection (stream).
     Disconnect(Disconnect),
+    /// The outcome of an inventory change, sent once it is durable (stream).
+    Inventory(InventoryResult),
+    /// The display name of an avatar that just entered the client's view (stream).
+    Presence(Presence),
+}
+
+/// Asks the server to add `delta` of `item` to the player's inventory (a
+/// negative delta takes items away).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryChange {
+    /// Chosen by the client; the result carries it back.
+    pub request: u32,
+    /// The item: a catalogue element id, 1 to [`MAX_ITEM_BYTES`] bytes.
+    pub item: String,
+    /// Not zero, at most [`MAX_INVENTORY_DELTA`] either way.
+    pub delta: i32,
+}
+
+/// What became of an inventory change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryResult {
+    /// The request this answers.
+    pub request: u32,
+    /// The item.
+    pub item: String,
+    /// How many of the item the player holds now (unchanged if refused).
+    pub quantity: u32,
+    /// Applied, or why not.
+    pub status: InventoryStatus,
+}
+
+/// The outcome of an inventory change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InventoryStatus {
+    /// Written to the database; this is the acknowledgement.
+    Applied,
+    /// No catalogue element has that id.
+    UnknownItem,
+    /// Taking more than the player holds.
+    NotEnough,
+    /// The stack would exceed its limit.
+    StackFull,
+    /// Too many changes are waiting to be written; try again.
+    Busy,
+    /// The database could not be written; nothing changed.
+    Unavailable,
+}
+
+/// The display name of an avatar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// The avatar.
+    pub avatar: NetworkId,
+    /// Its player's name, 1 to [`MAX_NAME_BYTES`] bytes.
+    pub name: String,
 }
 
 /// First message of a connection.
@@ -373,7 +430,9 @@ impl ClientMessage {
     pub const fn channel(&self) -> Channel {
         match self {
             Self::Input(_) | Self::Ack(_) => Channel::Datagram,
-            Self::Hello(_) | Self::Chat(_) | Self::Disconnect(_) => Channel::Stream,
+            Self::Hello(_) | Self::Chat(_) | Self::Disconnect(_) | Self::Inventory(_) => {
+                Channel::Stream
+            }
         }
     }
 
@@ -388,6 +447,17 @@ impl ClientMessage {
             ),
             Self::Input(input) => input.intent.validate(),
             Self::Chat(chat) => check_text("chat.text", &chat.text, MAX_CHAT_BYTES, false),
+            Self::Inventory(change) => {
+                check_text("inventory.item", &change.item, MAX_ITEM_BYTES, false)?;
+                if change.delta == 0
+                    || !(-MAX_INVENTORY_DELTA..=MAX_INVENTORY_DELTA).contains(&change.delta)
+                {
+                    return Err(DecodeError::OutOfRange {
+                        field: "inventory.delta",
+                    });
+                }
+                Ok(())
+            }
             Self::Ack(_) | Self::Disconnect(_) => Ok(()),
         }
     }
@@ -415,9 +485,12 @@ impl ServerMessage {
     pub const fn channel(&self) -> Channel {
         match self {
             Self::Snapshot(_) => Channel::Datagram,
-            Self::Welcome(_) | Self::Refusal(_) | Self::Chat(_) | Self::Disconnect(_) => {
-                Channel::Stream
-            }
+            Self::Welcome(_)
+            | Self::Refusal(_)
+            | Self::Chat(_)
+            | Self::Disconnect(_)
+            | Self::Inventory(_)
+            | Self::Presence(_) => Channel::Stream,
         }
     }
 
@@ -432,6 +505,12 @@ impl ServerMessage {
                 check_text("refusal.detail", &refusal.detail, MAX_DETAIL_BYTES, true)
             }
             Self::Chat(chat) => check_text("chat.text", &chat.text, MAX_CHAT_BYTES, false),
+            Self::Inventory(result) => {
+                check_text("inventory.item", &result.item, MAX_ITEM_BYTES, false)
+            }
+            Self::Presence(presence) => {
+                check_text("presence.name", &presence.name, MAX_NAME_BYTES, false)
+            }
             Self::Snapshot(_) | Self::Disconnect(_) => Ok(()),
         }
     }
@@ -470,7 +549,11 @@ mod tests {
     #[test]
     fn unknown_variant_indices_are_refused_as_such() {
         assert_eq!(
-            ClientMessage::decode(&[5], Channel::Stream),
+            ClientMessage::decode(&[6], Channel::Stream),
+            Err(DecodeError::UnknownVariant)
+        );
+        assert_eq!(
+            ServerMessage::decode(&[7], Channel::Stream),
             Err(DecodeError::UnknownVariant)
         );
         assert_eq!(

@@ -478,11 +478,19 @@ fn the_vectors_cover_every_variant_and_error() {
     }
     assert_eq!(
         client_variants.into_iter().collect::<Vec<_>>(),
-        ["Ack", "Chat", "Disconnect", "Hello", "Input"]
+        ["Ack", "Chat", "Disconnect", "Hello", "Input", "Inventory"]
     );
     assert_eq!(
         server_variants.into_iter().collect::<Vec<_>>(),
-        ["Chat", "Disconnect", "Refusal", "Snapshot", "Welcome"]
+        [
+            "Chat",
+            "Disconnect",
+            "Inventory",
+            "Presence",
+            "Refusal",
+            "Snapshot",
+            "Welcome"
+        ]
     );
     let message_errors: std::collections::BTreeSet<_> = file
         .invalid_messages

@@ -251,6 +251,8 @@ impl Behaviour for Bot {
                 self.record.max_view = self.record.max_view.max(client.view().len());
             }
             ClientEvent::Chat(_) => self.record.chat_received += 1,
+            // Names and inventory answers carry nothing a bot measures.
+            ClientEvent::Presence(_) | ClientEvent::Inventory(_) => {}
             ClientEvent::Disconnected(reason) => self.record.disconnect = Some(reason),
         }
     }

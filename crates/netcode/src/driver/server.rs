@@ -77,6 +77,18 @@ pub struct DriverCounters {
     pub datagram_send_failures: AtomicU64,
 }
 
+/// Hands out connection ids. One is shared by every transport feeding a zone
+/// (QUIC here, the WebSocket fallback in `meridian serve`), so ids never collide.
+#[derive(Debug, Default)]
+pub struct ConnectionIds(AtomicU64);
+
+impl ConnectionIds {
+    /// A fresh id (the first is 1).
+    pub fn next(&self) -> ConnectionId {
+        ConnectionId(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
 /// A running QUIC endpoint.
 #[derive(Debug)]
 pub struct QuicServer {
@@ -92,15 +104,14 @@ impl QuicServer {
         idle_timeout: Duration,
         inbound: Sender<NetEvent>,
         counters: Arc<DriverCounters>,
+        ids: Arc<ConnectionIds>,
     ) -> Result<Self, BindError> {
         let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], idle_timeout)?;
         let endpoint = quinn::Endpoint::server(config, address).map_err(BindError::Io)?;
         let accepting = endpoint.clone();
         tokio::spawn(async move {
-            let mut next_id = 1u64;
             while let Some(incoming) = accepting.accept().await {
-                let connection = ConnectionId(next_id);
-                next_id += 1;
+                let connection = ids.next();
                 tokio::spawn(run_connection(
                     incoming,
                     connection,
@@ -151,7 +162,7 @@ pub enum BindError {
 
 /// Pushes an event the zone thread must see (open, close), waiting briefly
 /// while its queue is full.
-async fn push_reliably(inbound: &Sender<NetEvent>, mut event: NetEvent) -> bool {
+pub async fn push_reliably(inbound: &Sender<NetEvent>, mut event: NetEvent) -> bool {
     for _ in 0..200 {
         match inbound.try_send(event) {
             Ok(()) => return true,

@@ -2,13 +2,14 @@
 
 use meridian_protocol::framing::write_frame;
 use meridian_protocol::limits::{
-    MAX_AUTH_TOKEN_BYTES, MAX_CHAT_BYTES, MAX_DATAGRAM_PAYLOAD, MAX_DETAIL_BYTES,
+    MAX_AUTH_TOKEN_BYTES, MAX_CHAT_BYTES, MAX_DATAGRAM_PAYLOAD, MAX_DETAIL_BYTES, MAX_ITEM_BYTES,
 };
 use meridian_protocol::messages::Channel;
 use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
-    DisconnectReason, Hello, Input, MovementIntent, NetworkId, PROTOCOL_VERSION, Refusal,
-    RefusalReason, ServerMessage, Snapshot, Welcome,
+    DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
+    MovementIntent, NetworkId, PROTOCOL_VERSION, Presence, Refusal, RefusalReason, ServerMessage,
+    Snapshot, Welcome,
 };
 
 use super::snapshots::{avatar_seven, body, walked_seven};
@@ -53,6 +54,28 @@ fn chat_relay(from: u32, channel: ChatChannel, text: &str) -> ServerMessage {
         from: NetworkId(from),
         channel,
         text: text.into(),
+    })
+}
+
+fn inventory_change(request: u32, item: &str, delta: i32) -> ClientMessage {
+    ClientMessage::Inventory(InventoryChange {
+        request,
+        item: item.into(),
+        delta,
+    })
+}
+
+fn inventory_result(
+    request: u32,
+    item: &str,
+    quantity: u32,
+    status: InventoryStatus,
+) -> ServerMessage {
+    ServerMessage::Inventory(InventoryResult {
+        request,
+        item: item.into(),
+        quantity,
+        status,
     })
 }
 
@@ -315,6 +338,43 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
                 reason: DisconnectReason::RateLimited,
             })),
         ),
+        (
+            "client_inventory_take_two",
+            Client(inventory_change(7, "chair", -2)),
+        ),
+        (
+            "client_inventory_add_most",
+            Client(inventory_change(300, "lamp-02", 1_000)),
+        ),
+        (
+            "server_inventory_applied",
+            Server(inventory_result(7, "chair", 3, InventoryStatus::Applied)),
+        ),
+        (
+            "server_inventory_not_enough",
+            Server(inventory_result(
+                300,
+                "lamp-02",
+                0,
+                InventoryStatus::NotEnough,
+            )),
+        ),
+        (
+            "server_inventory_unavailable",
+            Server(inventory_result(
+                1,
+                "x",
+                70_000,
+                InventoryStatus::Unavailable,
+            )),
+        ),
+        (
+            "server_presence",
+            Server(ServerMessage::Presence(Presence {
+                avatar: NetworkId(300),
+                name: "Ada Lovelace".into(),
+            })),
+        ),
     ]
 }
 
@@ -424,18 +484,71 @@ pub(super) fn invalid_message_cases()
             "BadVarint",
         ),
         (
-            "client_variant_5",
+            "client_variant_6",
             Client,
             Stream,
-            vec![5],
+            vec![6],
             "UnknownVariant",
         ),
         (
-            "server_variant_5",
+            "server_variant_7",
             Server,
             Stream,
-            vec![5],
+            vec![7],
             "UnknownVariant",
+        ),
+        (
+            "inventory_delta_zero",
+            Client,
+            Stream,
+            vec![5, 1, 1, b'x', 0],
+            "OutOfRange",
+        ),
+        (
+            "inventory_delta_1001",
+            Client,
+            Stream,
+            concat(&[&[5, 1, 1, b'x'], &varint(2_002)]),
+            "OutOfRange",
+        ),
+        (
+            "inventory_delta_i32_min",
+            Client,
+            Stream,
+            vec![5, 1, 1, b'x', 0xff, 0xff, 0xff, 0xff, 0x0f],
+            "OutOfRange",
+        ),
+        (
+            "inventory_item_too_long",
+            Client,
+            Stream,
+            concat(&[
+                &[5, 1],
+                &string_bytes("i".repeat(MAX_ITEM_BYTES + 1).as_bytes()),
+                &[2],
+            ]),
+            "FieldTooLong",
+        ),
+        (
+            "inventory_status_6",
+            Server,
+            Stream,
+            vec![5, 1, 1, b'x', 0, 6],
+            "UnknownVariant",
+        ),
+        (
+            "presence_name_blank",
+            Server,
+            Stream,
+            vec![6, 1, 1, b' '],
+            "OutOfRange",
+        ),
+        (
+            "inventory_on_datagram",
+            Client,
+            Datagram,
+            vec![5, 1, 1, b'x', 2],
+            "WrongChannel",
         ),
         (
             "client_variant_128",

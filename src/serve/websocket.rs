@@ -1,0 +1,181 @@
+//! The WebSocket fallback for browsers without WebTransport: `GET /meridian/ws`
+//! on the HTTP port carries the same messages as a game connection.
+//!
+//! Each binary WebSocket message is one channel byte (0 = stream, 1 = datagram)
+//! and one encoded message without a length prefix. The socket becomes one more
+//! connection of the zone thread, exactly like a QUIC one: stream messages are
+//! re-framed for the server's frame decoder, datagram-class messages go through
+//! the same drop-when-full queue. Text messages, an unknown channel byte or a
+//! message over its channel's limit end the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use bytes::Bytes;
+use crossbeam_channel::{Sender, TrySendError};
+use meridian_netcode::driver::server::{
+    ConnectionIds, DriverCounters, NetEvent, OUTBOX_CAPACITY, push_reliably,
+};
+use meridian_netcode::{ConnectionId, Payload};
+use meridian_protocol::framing::{FrameDecoder, write_frame};
+use meridian_protocol::messages::Channel;
+use tokio::sync::mpsc;
+
+/// The path of the fallback.
+pub(crate) const WEBSOCKET_PATH: &str = "/meridian/ws";
+
+/// The channel byte of a stream message.
+const STREAM: u8 = 0;
+/// The channel byte of a datagram message.
+const DATAGRAM: u8 = 1;
+
+/// What the fallback needs from `meridian serve`.
+#[derive(Clone)]
+pub(crate) struct Fallback {
+    pub(crate) inbound: Sender<NetEvent>,
+    pub(crate) ids: Arc<ConnectionIds>,
+    pub(crate) counters: Arc<DriverCounters>,
+}
+
+/// `GET /meridian/ws`: upgrades and joins the socket to the zone.
+pub(crate) async fn upgrade(
+    State(fallback): State<Fallback>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(1 + Channel::Stream.max_message_bytes())
+        .on_upgrade(move |socket| run(socket, remote, fallback))
+}
+
+/// Why a socket is closed by us.
+fn violation() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: 1002,
+        reason: "protocol violation".into(),
+    }))
+}
+
+/// One inbound WebSocket message as a zone event, or `None` if it breaks the
+/// fallback's rules.
+fn event_of(connection: ConnectionId, message: &[u8]) -> Option<NetEvent> {
+    let (&channel, body) = message.split_first()?;
+    match channel {
+        STREAM if body.len() <= Channel::Stream.max_message_bytes() => {
+            let mut framed = Vec::with_capacity(body.len() + 3);
+            write_frame(body, &mut framed).ok()?;
+            Some(NetEvent::Stream {
+                connection,
+                bytes: Bytes::from(framed),
+            })
+        }
+        DATAGRAM if body.len() <= Channel::Datagram.max_message_bytes() => {
+            Some(NetEvent::Datagram {
+                connection,
+                bytes: Bytes::copy_from_slice(body),
+            })
+        }
+        _ => None,
+    }
+}
+
+async fn run(mut socket: WebSocket, remote: SocketAddr, fallback: Fallback) {
+    let connection = fallback.ids.next();
+    let (outbox, mut outgoing) = mpsc::channel::<Payload>(OUTBOX_CAPACITY);
+    let opened = NetEvent::Opened {
+        connection,
+        outbox,
+        remote,
+    };
+    if !push_reliably(&fallback.inbound, opened).await {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    }
+    // The server writes framed stream bytes; the socket carries bare messages.
+    let mut frames = FrameDecoder::new();
+    loop {
+        tokio::select! {
+            received = socket.recv() => {
+                let Some(Ok(message)) = received else { break };
+                let event = match message {
+                    Message::Binary(data) => event_of(connection, &data),
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Close(_) => break,
+                    Message::Text(_) => None,
+                };
+                let Some(event) = event else {
+                    let _ = socket.send(violation()).await;
+                    break;
+                };
+                if !deliver(&fallback, event).await {
+                    break;
+                }
+            }
+            payload = outgoing.recv() => {
+                let Some(payload) = payload else { break };
+                if !send(&mut socket, &mut frames, payload).await {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = push_reliably(&fallback.inbound, NetEvent::Closed { connection }).await;
+}
+
+/// Hands an inbound event to the zone: stream events wait for room, datagram
+/// ones are dropped (and counted) when the queue is full.
+async fn deliver(fallback: &Fallback, event: NetEvent) -> bool {
+    match event {
+        NetEvent::Datagram { .. } => match fallback.inbound.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                fallback
+                    .counters
+                    .inbound_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        },
+        other => push_reliably(&fallback.inbound, other).await,
+    }
+}
+
+/// Writes one payload of the zone thread; `false` once the socket is done.
+async fn send(socket: &mut WebSocket, frames: &mut FrameDecoder, payload: Payload) -> bool {
+    match payload {
+        Payload::Datagram(bytes) => socket.send(tagged(DATAGRAM, &bytes)).await.is_ok(),
+        Payload::Stream(bytes) => {
+            if frames.feed(&bytes).is_err() {
+                return false;
+            }
+            while let Ok(Some(message)) = frames.next_frame() {
+                let message = tagged(STREAM, message);
+                if socket.send(message).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+        Payload::Close(reason) => {
+            let label = meridian_netcode::metrics::disconnect_label(reason);
+            let close = Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: label.into(),
+            }));
+            let _ = socket.send(close).await;
+            false
+        }
+    }
+}
+
+fn tagged(channel: u8, body: &[u8]) -> Message {
+    let mut data = Vec::with_capacity(body.len() + 1);
+    data.push(channel);
+    data.extend_from_slice(body);
+    Message::Binary(data.into())
+}
