@@ -173,19 +173,46 @@ fn stop(mut server: Server) {
 fn the_player_and_the_chat_are_still_there_after_a_restart() {
     let database = temporary_database();
     let (server, http_address) = start_server_on(&database);
+    let item = first_element(http_address);
     let walker = Walker {
         walk: true,
         said: Some("remember me"),
+        item: Some(item.clone()),
         ..Walker::default()
     };
     let (first, space) = play(http_address, "ada", walker, 3);
+    let answers: Vec<_> = first
+        .results
+        .iter()
+        .map(|r| (r.request, r.status))
+        .collect();
+    assert_eq!(answers, [(1, InventoryStatus::Applied)]);
+    let metrics = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(http::get(http_address, "/metrics"))
+        .expect("metrics answer");
+    assert_eq!(
+        http::prometheus_value(
+            &metrics,
+            "meridian_inventory_changes_total{status=\"applied\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
     let (start_x, _) = first.first_seen.expect("saw itself");
     let (left_x, left_y) = first.last_seen.expect("saw itself");
     assert!(left_x > start_x + 64, "it walked: {start_x} → {left_x}");
     stop(server);
 
     let (server, http_address) = start_server_on(&database);
-    let (second, _) = play(http_address, "ada", Walker::default(), 1);
+    let again = Walker {
+        item: Some(item),
+        ..Walker::default()
+    };
+    let (second, _) = play(http_address, "ada", again, 1);
+    assert_eq!(applied_quantity(&second.results), 2, "the item was kept");
     let (back_x, back_y) = second.first_seen.expect("saw itself");
     // Within a metre (64 steps) of where it left: the last snapshot it saw may
     // trail its final position by a few ticks.

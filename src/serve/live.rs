@@ -10,6 +10,7 @@ use meridian_netcode::driver::server::DriverCounters;
 use meridian_netcode::metrics::{
     DISCONNECT_REASONS, REFUSAL_REASONS, disconnect_label, refusal_label,
 };
+use meridian_protocol::messages::InventoryStatus;
 use meridian_sim::RejectReason;
 
 /// Upper bounds of the tick duration histogram, seconds.
@@ -33,7 +34,21 @@ pub(crate) struct LiveMetrics {
     overruns: u64,
     recent: VecDeque<f64>,
     pub(crate) outbox_full_drops: u64,
+    /// Chat lines neither stored nor heard (queue full or the database failed).
+    pub(crate) chat_unstored: u64,
+    /// Inventory answers sent, by status (in `InventoryStatus` order).
+    pub(crate) inventory_results: [u64; INVENTORY_STATUSES.len()],
 }
+
+/// Every inventory status with its metric label.
+pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 6] = [
+    (InventoryStatus::Applied, "applied"),
+    (InventoryStatus::UnknownItem, "unknown_item"),
+    (InventoryStatus::NotEnough, "not_enough"),
+    (InventoryStatus::StackFull, "stack_full"),
+    (InventoryStatus::Busy, "busy"),
+    (InventoryStatus::Unavailable, "unavailable"),
+];
 
 impl LiveMetrics {
     /// Records one tick's duration, seconds; `budget` is the tick interval.
@@ -130,6 +145,11 @@ impl LiveMetrics {
             n.chat_rate_limited,
         );
         counter(
+            "meridian_chat_unstored_total",
+            "Chat lines dropped because they could not be stored (so nobody heard them).",
+            self.chat_unstored,
+        );
+        counter(
             "meridian_transport_losses_total",
             "Connections lost without a goodbye.",
             n.transport_losses,
@@ -165,6 +185,16 @@ impl LiveMetrics {
             let _ = writeln!(
                 out,
                 "meridian_datagrams_dropped_total{{cause=\"{cause}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_inventory_changes_total Inventory changes answered, by status.\n# TYPE meridian_inventory_changes_total counter"
+        );
+        for ((_, label), value) in INVENTORY_STATUSES.iter().zip(self.inventory_results) {
+            let _ = writeln!(
+                out,
+                "meridian_inventory_changes_total{{status=\"{label}\"}} {value}"
             );
         }
         let _ = writeln!(

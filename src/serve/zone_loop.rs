@@ -12,7 +12,7 @@ use meridian_netcode::{ConnectionId, MemberState, Payload, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use super::live::LiveMetrics;
+use super::live::{INVENTORY_STATUSES, LiveMetrics};
 use super::persist::ZoneStorage;
 
 /// How long shutdown waits for goodbyes to be handed to the transport.
@@ -95,6 +95,17 @@ impl ZoneLoop {
             .storage
             .change_inventory(self.host.take_inventory_requests());
         let done = self.storage.inventory_done.try_iter().collect::<Vec<_>>();
+        if let Ok(mut live) = self.live.lock() {
+            for (_, result) in busy.iter().chain(&done) {
+                let status = INVENTORY_STATUSES
+                    .iter()
+                    .position(|(status, _)| *status == result.status);
+                if let Some(index) = status {
+                    live.inventory_results[index] += 1;
+                }
+            }
+            live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
+        }
         for (connection, result) in busy.into_iter().chain(done) {
             self.host.finish_inventory(connection, result);
         }
