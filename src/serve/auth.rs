@@ -230,15 +230,38 @@ pub(crate) async fn join_space(
     State(state): State<HttpState>,
     Id(space): Id,
     Caller(claims): Caller,
+    headers: HeaderMap,
 ) -> Response {
     if space != state.space_id {
         return error(StatusCode::NOT_FOUND, "no such space on this server");
     }
-    joined(&state, claims.sub, claims.username).await
+    joined(&state, &headers, claims.sub, claims.username).await
+}
+
+/// Where a browser reaches the WebSocket fallback: the host it used for this
+/// request (so a server bound to 0.0.0.0 still answers a usable address), else
+/// the bound HTTP address.
+fn websocket_url(state: &HttpState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .map_or_else(|| state.http_address.to_string(), str::to_owned);
+    format!("ws://{host}{}", super::websocket::WEBSOCKET_PATH)
 }
 
 /// The join answer for an account, with its saved place sent to the zone.
-pub(crate) async fn joined(state: &HttpState, account: u64, name: String) -> Response {
+pub(crate) async fn joined(
+    state: &HttpState,
+    headers: &HeaderMap,
+    account: u64,
+    name: String,
+) -> Response {
     match state.store.character(account as i64, state.space_id).await {
         Ok(Some(character)) => {
             let hint = MemberState {
@@ -274,11 +297,7 @@ pub(crate) async fn joined(state: &HttpState, account: u64, name: String) -> Res
             state.game_address,
             meridian_netcode::driver::server::WEBTRANSPORT_PATH
         ),
-        websocket_url: format!(
-            "ws://{}{}",
-            state.http_address,
-            super::websocket::WEBSOCKET_PATH
-        ),
+        websocket_url: websocket_url(state, headers),
         certificate_sha256,
         space_id: state.space_id,
         expires_at,

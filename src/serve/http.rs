@@ -123,7 +123,11 @@ struct ErrorBody {
     error: &'static str,
 }
 
-async fn dev_join(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
+async fn dev_join(
+    State(state): State<HttpState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if !state.dev_tokens {
         return auth::error(
             StatusCode::NOT_FOUND,
@@ -155,7 +159,7 @@ async fn dev_join(State(state): State<HttpState>, body: axum::body::Bytes) -> Re
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     match state.store.guest_account(&name, now as i64).await {
-        Ok(account) => auth::joined(&state, account.id as u64, name).await,
+        Ok(account) => auth::joined(&state, &headers, account.id as u64, name).await,
         Err(error) => unavailable(&error),
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct LiveMetrics {
     pub(crate) chat_unstored: u64,
     /// Inventory answers sent, by status (in `InventoryStatus` order).
     pub(crate) inventory_results: [u64; INVENTORY_STATUSES.len()],
+    /// Inventory changes the zone answered `Busy` itself (past the in-flight limit).
+    pub(crate) inventory_busy_here: u64,
 }
 
 /// Every inventory status with its metric label.
@@ -191,7 +193,10 @@ impl LiveMetrics {
             out,
             "# HELP meridian_inventory_changes_total Inventory changes answered, by status.\n# TYPE meridian_inventory_changes_total counter"
         );
-        for ((_, label), value) in INVENTORY_STATUSES.iter().zip(self.inventory_results) {
+        for ((status, label), mut value) in INVENTORY_STATUSES.iter().zip(self.inventory_results) {
+            if *status == InventoryStatus::Busy {
+                value += self.inventory_busy_here;
+            }
             let _ = writeln!(
                 out,
                 "meridian_inventory_changes_total{{status=\"{label}\"}} {value}"

@@ -239,14 +239,21 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     quic.shutdown().await;
     // The zone thread dropped its queues: write what is left, then stop.
-    let counters = storage_tasks.finish().await;
-    store.close().await;
-    println!(
-        "meridian serve: {} character rows checkpointed in {} writes, {} lost",
-        counters.rows.load(Ordering::Relaxed),
-        counters.writes.load(Ordering::Relaxed),
-        counters.lost_rows.load(Ordering::Relaxed)
-    );
+    match storage_tasks.finish().await {
+        Some(counters) => {
+            store.close().await;
+            println!(
+                "meridian serve: {} character rows checkpointed in {} writes, {} lost",
+                counters.rows.load(Ordering::Relaxed),
+                counters.writes.load(Ordering::Relaxed),
+                counters.lost_rows.load(Ordering::Relaxed)
+            );
+        }
+        None => eprintln!(
+            "meridian serve: the database did not take the last writes in time; \
+             unwritten checkpoints and chat lines are lost"
+        ),
+    }
     let _ = http_stop.send(());
     match tokio::time::timeout(Duration::from_secs(5), http_task).await {
         Ok(Ok(Ok(()))) => {}

@@ -22,6 +22,9 @@ const CHAT_QUEUE: usize = 4_096;
 /// Checkpoint batches queued at once.
 const CHECKPOINT_QUEUE: usize = 8;
 
+/// How long shutdown waits for queued writes.
+const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Inventory changes the zone may queue for the database before it answers
 /// `Busy`.
 const INVENTORY_QUEUE: usize = 1_024;
@@ -200,12 +203,26 @@ pub(crate) struct StorageTasks {
 }
 
 impl StorageTasks {
-    /// Waits for every task to write what was queued.
-    pub(crate) async fn finish(self) -> Arc<meridian_persistence::CheckpointCounters> {
-        let counters = self.checkpointer.finish().await;
-        let _ = self.chat.await;
-        let _ = self.inventory.await;
-        counters
+    /// Waits for every task to write what was queued, for at most
+    /// [`FINISH_DEADLINE`] (a database that is down must not hold the process
+    /// forever); `None` if the deadline passed and the rest was abandoned.
+    pub(crate) async fn finish(self) -> Option<Arc<meridian_persistence::CheckpointCounters>> {
+        let chat_abort = self.chat.abort_handle();
+        let inventory_abort = self.inventory.abort_handle();
+        let all = async {
+            let counters = self.checkpointer.finish().await;
+            let _ = self.chat.await;
+            let _ = self.inventory.await;
+            counters
+        };
+        match tokio::time::timeout(FINISH_DEADLINE, all).await {
+            Ok(counters) => Some(counters),
+            Err(_) => {
+                chat_abort.abort();
+                inventory_abort.abort();
+                None
+            }
+        }
     }
 }
 

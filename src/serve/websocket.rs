@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -27,6 +28,9 @@ use tokio::sync::mpsc;
 
 /// The path of the fallback.
 pub(crate) const WEBSOCKET_PATH: &str = "/meridian/ws";
+
+/// How long one send may wait for a peer that does not read.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The channel byte of a stream message.
 const STREAM: u8 = 0;
@@ -47,8 +51,10 @@ pub(crate) async fn upgrade(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Both limits: tungstenite reads a whole frame before it checks the message.
     upgrade
         .max_message_size(1 + Channel::Stream.max_message_bytes())
+        .max_frame_size(1 + Channel::Stream.max_message_bytes())
         .on_upgrade(move |socket| run(socket, remote, fallback))
 }
 
@@ -148,18 +154,21 @@ async fn deliver(fallback: &Fallback, event: NetEvent) -> bool {
 /// Writes one payload of the zone thread; `false` once the socket is done.
 async fn send(socket: &mut WebSocket, frames: &mut FrameDecoder, payload: Payload) -> bool {
     match payload {
-        Payload::Datagram(bytes) => socket.send(tagged(DATAGRAM, &bytes)).await.is_ok(),
+        Payload::Datagram(bytes) => write(socket, tagged(DATAGRAM, &bytes)).await,
         Payload::Stream(bytes) => {
             if frames.feed(&bytes).is_err() {
                 return false;
             }
-            while let Ok(Some(message)) = frames.next_frame() {
-                let message = tagged(STREAM, message);
-                if socket.send(message).await.is_err() {
+            loop {
+                let message = match frames.next_frame() {
+                    Ok(Some(message)) => tagged(STREAM, message),
+                    Ok(None) => return true,
+                    Err(_) => return false,
+                };
+                if !write(socket, message).await {
                     return false;
                 }
             }
-            true
         }
         Payload::Close(reason) => {
             let label = meridian_netcode::metrics::disconnect_label(reason);
@@ -167,10 +176,19 @@ async fn send(socket: &mut WebSocket, frames: &mut FrameDecoder, payload: Payloa
                 code: 1000,
                 reason: label.into(),
             }));
-            let _ = socket.send(close).await;
+            let _ = write(socket, close).await;
             false
         }
     }
+}
+
+/// Sends one message; `false` if the socket failed or the peer stopped reading
+/// for [`SEND_TIMEOUT`].
+async fn write(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
 fn tagged(channel: u8, body: &[u8]) -> Message {
@@ -178,4 +196,47 @@ fn tagged(channel: u8, body: &[u8]) -> Message {
     data.push(channel);
     data.extend_from_slice(body);
     Message::Binary(data.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_bytes(event: Option<NetEvent>) -> Option<Vec<u8>> {
+        match event? {
+            NetEvent::Stream { bytes, .. } => Some(bytes.to_vec()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn stream_messages_are_framed_for_the_server() {
+        let id = ConnectionId(3);
+        // Channel 0, then a Disconnect (4, 0): the server sees one frame of 2 bytes.
+        assert_eq!(stream_bytes(event_of(id, &[0, 4, 0])), Some(vec![2, 4, 0]));
+        let largest = vec![0u8; 1 + Channel::Stream.max_message_bytes()];
+        let framed = stream_bytes(event_of(id, &largest)).expect("the largest fits");
+        assert_eq!(framed.len(), 3 + Channel::Stream.max_message_bytes());
+    }
+
+    #[test]
+    fn datagram_messages_pass_as_they_are() {
+        match event_of(ConnectionId(1), &[1, 2, 5]) {
+            Some(NetEvent::Datagram { bytes, .. }) => assert_eq!(bytes.to_vec(), [2, 5]),
+            other => panic!("expected a datagram, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn anything_else_breaks_the_rules() {
+        let id = ConnectionId(1);
+        assert!(event_of(id, &[]).is_none(), "no channel byte");
+        assert!(event_of(id, &[2, 0]).is_none(), "unknown channel");
+        let mut too_big = vec![1u8];
+        too_big.resize(2 + Channel::Datagram.max_message_bytes(), 0);
+        assert!(event_of(id, &too_big).is_none(), "over the datagram limit");
+        let mut too_long = vec![0u8];
+        too_long.resize(2 + Channel::Stream.max_message_bytes(), 0);
+        assert!(event_of(id, &too_long).is_none(), "over the stream limit");
+    }
 }

@@ -105,6 +105,7 @@ impl ZoneLoop {
                 }
             }
             live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
+            live.inventory_busy_here = self.host.inventory_busy();
         }
         for (connection, result) in busy.into_iter().chain(done) {
             self.host.finish_inventory(connection, result);
@@ -146,6 +147,7 @@ impl ZoneLoop {
     fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {
         let mut dropped = 0u64;
         let mut slow = Vec::new();
+        let mut closed = Vec::new();
         while let Some(transmit) = self.host.server().poll_transmit() {
             let connection = transmit.connection;
             let Some(outbox) = outboxes.get(&connection) else {
@@ -156,13 +158,20 @@ impl ZoneLoop {
                 Ok(()) => {}
                 Err(TrySendError::Full(Payload::Datagram(_))) => dropped += 1,
                 Err(TrySendError::Full(_)) => slow.push(connection),
-                Err(TrySendError::Closed(_)) => {}
+                Err(TrySendError::Closed(_)) => closed.push(connection),
             }
             if closing {
                 // Dropping the sender ends the connection's writer once it has
                 // sent what is queued.
                 outboxes.remove(&connection);
             }
+        }
+        // Its task is gone (and may not have been able to say so): forget it now
+        // rather than at the idle timeout.
+        let now = Instant::now();
+        for connection in closed {
+            outboxes.remove(&connection);
+            self.host.server().handle_closed(now, connection);
         }
         for connection in slow {
             // A must-arrive message did not fit: the client reads too slowly.

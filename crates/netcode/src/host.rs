@@ -29,6 +29,10 @@ const REJECTION_STRIKES: f32 = 40.0;
 /// answered `Busy` at once.
 pub const MAX_INVENTORY_IN_FLIGHT: u8 = 8;
 
+/// Names one client is sent per tick at most: a newcomer in a crowd learns
+/// everyone's over a few ticks instead of overflowing its outbox at once.
+pub const MAX_PRESENCE_PER_TICK: usize = 32;
+
 #[derive(Debug, Clone, Copy)]
 struct Member {
     client: ClientId,
@@ -116,6 +120,7 @@ pub struct ZoneHost {
     named_for: HashMap<ConnectionId, HashSet<NetworkId>>,
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
+    inventory_busy: u64,
 }
 
 impl ZoneHost {
@@ -143,6 +148,7 @@ impl ZoneHost {
             named_for: HashMap::new(),
             store_before_relay: false,
             spawn_area: None,
+            inventory_busy: 0,
         }
     }
 
@@ -258,9 +264,23 @@ impl ZoneHost {
             }
         };
         for listener in listeners {
+            // A zone-wide line may come from someone never in view: name them first.
+            tell_name(
+                &mut self.server,
+                &mut self.named_for,
+                &self.names,
+                listener,
+                member.avatar,
+            );
             // Listeners are admitted members.
             let _ = self.server.send_chat(listener, relay.clone());
         }
+    }
+
+    /// Inventory changes answered `Busy` here (past the in-flight limit) since
+    /// the start.
+    pub fn inventory_busy(&self) -> u64 {
+        self.inventory_busy
     }
 
     /// The inventory changes asked for since the last call, for the database.
@@ -298,6 +318,7 @@ impl ZoneHost {
                 });
             }
             _ => {
+                self.inventory_busy += 1;
                 let busy = InventoryResult {
                     request: change.request,
                     item: change.item,
@@ -515,19 +536,19 @@ impl ZoneHost {
             self.visible.extend(others.iter().copied().chain(own));
             self.visible.sort_unstable();
             self.visible.dedup();
-            if let Some(named) = self.named_for.get_mut(&connection) {
-                for avatar in &self.visible {
-                    let Some(name) = self.names.get(avatar) else {
-                        continue;
-                    };
-                    if named.insert(*avatar) {
-                        let presence = ServerMessage::Presence(Presence {
-                            avatar: *avatar,
-                            name: name.clone(),
-                        });
-                        // Members are admitted.
-                        let _ = self.server.send_admitted(connection, &presence);
-                    }
+            let mut sent = 0;
+            for avatar in &self.visible {
+                if sent == MAX_PRESENCE_PER_TICK {
+                    break;
+                }
+                if tell_name(
+                    &mut self.server,
+                    &mut self.named_for,
+                    &self.names,
+                    connection,
+                    *avatar,
+                ) {
+                    sent += 1;
                 }
             }
             let sent = self.server.send_snapshot(
@@ -562,4 +583,28 @@ fn display_name(name: &str, account: u64) -> String {
     } else {
         shown
     }
+}
+
+/// Sends `connection` the name of `avatar` unless it was sent before; `true` if
+/// it sent one.
+fn tell_name(
+    server: &mut Server,
+    named_for: &mut HashMap<ConnectionId, HashSet<NetworkId>>,
+    names: &HashMap<NetworkId, String>,
+    connection: ConnectionId,
+    avatar: NetworkId,
+) -> bool {
+    let (Some(named), Some(name)) = (named_for.get_mut(&connection), names.get(&avatar)) else {
+        return false;
+    };
+    if !named.insert(avatar) {
+        return false;
+    }
+    let presence = ServerMessage::Presence(Presence {
+        avatar,
+        name: name.clone(),
+    });
+    // Only admitted members have a set of names.
+    let _ = server.send_admitted(connection, &presence);
+    true
 }

@@ -72,7 +72,12 @@ impl Store {
         delta: i32,
         now: i64,
     ) -> Result<InventoryOutcome, StoreError> {
-        let Some(element) = item.parse::<i64>().ok().filter(|id| *id > 0) else {
+        // One spelling per element ("7", never "07" or "+7"), so one stack each.
+        let Some(element) = item
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0 && id.to_string() == item)
+        else {
             return Ok(InventoryOutcome::UnknownItem);
         };
         for _ in 0..CONFLICT_RETRIES {

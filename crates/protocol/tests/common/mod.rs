@@ -8,7 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use meridian_protocol::limits::{MAX_AUTH_TOKEN_BYTES, MAX_CHAT_BYTES, MAX_DETAIL_BYTES};
+use meridian_protocol::limits::{
+    MAX_AUTH_TOKEN_BYTES, MAX_CHAT_BYTES, MAX_DETAIL_BYTES, MAX_INVENTORY_DELTA, MAX_ITEM_BYTES,
+    MAX_NAME_BYTES,
+};
+use meridian_protocol::messages::{InventoryChange, InventoryResult, InventoryStatus, Presence};
 use meridian_protocol::snapshot::{EntityKind, EntityState};
 use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
@@ -70,6 +74,27 @@ pub(crate) fn chat_text() -> impl Strategy<Value = String> {
         }
         text
     })
+}
+
+/// Text of 1 to `max` bytes that is not only whitespace (items, names).
+fn label(max: usize) -> impl Strategy<Value = String> {
+    text(max - 1).prop_map(|mut text| {
+        if text.trim().is_empty() {
+            text.push('x');
+        }
+        text
+    })
+}
+
+fn inventory_status() -> impl Strategy<Value = InventoryStatus> {
+    prop_oneof![
+        Just(InventoryStatus::Applied),
+        Just(InventoryStatus::UnknownItem),
+        Just(InventoryStatus::NotEnough),
+        Just(InventoryStatus::StackFull),
+        Just(InventoryStatus::Busy),
+        Just(InventoryStatus::Unavailable),
+    ]
 }
 
 /// Any finite `f32`, including zeros of both signs, subnormals and extremes.
@@ -172,6 +197,18 @@ pub(crate) fn client_message() -> impl Strategy<Value = ClientMessage> {
         (chat_channel(), chat_text())
             .prop_map(|(channel, text)| ClientMessage::Chat(ChatSend { channel, text })),
         disconnect_reason().prop_map(|reason| ClientMessage::Disconnect(Disconnect { reason })),
+        (
+            any::<u32>(),
+            label(MAX_ITEM_BYTES),
+            (-MAX_INVENTORY_DELTA..=MAX_INVENTORY_DELTA).prop_filter("not zero", |d| *d != 0),
+        )
+            .prop_map(|(request, item, delta)| {
+                ClientMessage::Inventory(InventoryChange {
+                    request,
+                    item,
+                    delta,
+                })
+            }),
     ]
 }
 
@@ -225,6 +262,26 @@ pub(crate) fn server_message() -> impl Strategy<Value = ServerMessage> {
             })
         }),
         disconnect_reason().prop_map(|reason| ServerMessage::Disconnect(Disconnect { reason })),
+        (
+            any::<u32>(),
+            label(MAX_ITEM_BYTES),
+            any::<u32>(),
+            inventory_status()
+        )
+            .prop_map(|(request, item, quantity, status)| {
+                ServerMessage::Inventory(InventoryResult {
+                    request,
+                    item,
+                    quantity,
+                    status,
+                })
+            }),
+        (any::<u32>(), label(MAX_NAME_BYTES)).prop_map(|(avatar, name)| {
+            ServerMessage::Presence(Presence {
+                avatar: NetworkId(avatar),
+                name,
+            })
+        }),
     ]
 }
 
