@@ -9,8 +9,19 @@ use crate::error::StoreError;
 use crate::store::Store;
 
 /// Every migration: (version, name, SQL). The SQL runs on both databases.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "entity_owners_by_zone",
+        include_str!("../migrations/0002_entity_owners_by_zone.sql"),
+    ),
+    (
+        3,
+        "entity_owner_versions",
+        include_str!("../migrations/0003_entity_owner_versions.sql"),
+    ),
+];
 
 /// Statements of a migration file: split at semicolons that end a line; comment
 /// lines dropped. (Our migrations hold no semicolons inside strings.)
@@ -87,6 +98,15 @@ mod tests {
         assert_eq!(
             all.iter().filter(|s| s.starts_with("CREATE INDEX")).count(),
             2
+        );
+    }
+
+    #[test]
+    fn the_owner_versions_migration_is_one_alter_table() {
+        let all: Vec<String> = statements(MIGRATIONS[2].2).collect();
+        assert_eq!(
+            all,
+            ["ALTER TABLE entity_owners ADD COLUMN version BIGINT NOT NULL DEFAULT 0"]
         );
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use meridian_persistence::{CharacterState, Role, Store, StoreError};
+use meridian_persistence::{CharacterState, MIGRATIONS, Role, Store, StoreError};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -21,7 +21,7 @@ fn migrations_apply_once() {
                 .fetch_one(test.store.pool_for_tests())
                 .await
                 .expect("counts");
-            assert_eq!(versions, 1, "{}", test.name);
+            assert_eq!(versions, MIGRATIONS.len() as i64, "{}", test.name);
             test.remove().await;
         }
     });

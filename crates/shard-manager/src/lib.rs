@@ -1,6 +1,30 @@
-//! Zone map, zone leases and the sans-IO handoff protocol for Meridian, with its
-//! Redis and Postgres adapters.
+//! Spatial sharding for Meridian: the zone map, the ownership ledger's rules,
+//! and the handoff protocol, all sans IO (time comes in as an argument; every
+//! effect goes out as a value), so the same code runs in one process, across
+//! processes, and under a deterministic simulation.
 //!
-//! **Not built yet.** This crate is reserved by the workspace layout and is filled
-//! by the sharding issue (#6). It exports nothing. Until then a world is a single
-//! zone, run in-process by `meridian simulate`.
+//! - [`zone_map`]: a world cut into a grid of zones; where a handoff is due and
+//!   which neighbours must see a ghost.
+//! - [`ledger`]: leases with epochs (fencing tokens) and owner rows that move by
+//!   one compare-and-set; [`ledger::MemoryLedger`] is the model and the
+//!   specification of the SQL ledger in `meridian-persistence`.
+//! - [`handoff`]: one zone's side of freezing, preparing, committing and
+//!   settling handoffs.
+//! - [`shard`]: one process's side of leases: renewing, fencing itself, taking
+//!   over lapsed zones and reloading their players.
+//!
+//! Not built yet (issue #6 continues): the adapters that run these state
+//! machines over QUIC between processes and over PostgreSQL / Redis, ghosts in
+//! the zone simulation, and `meridian serve` in cluster mode.
+
+pub mod handoff;
+pub mod ids;
+pub mod ledger;
+pub mod shard;
+pub mod zone_map;
+
+pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};
+pub use ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
+pub use ledger::{Lease, LedgerOp, LedgerReply, MemoryLedger};
+pub use shard::{LeaseTiming, Shard, ShardEffect};
+pub use zone_map::{ZoneMap, ZoneMapConfig, ZoneMapError};
