@@ -13,10 +13,13 @@
 //! - [`shard`]: one process's side of leases: renewing, fencing itself, taking
 //!   over lapsed zones and reloading their players.
 //!
-//! Not built yet (issue #6 continues): the adapters that run these state
-//! machines over QUIC between processes and over PostgreSQL / Redis, ghosts in
-//! the zone simulation, and `meridian serve` in cluster mode.
+//! - [`adapters`]: the SQL ledger behind the same operations.
+//!
+//! Not built yet (issue #6 continues): the QUIC link between shard processes,
+//! Redis hints, ghosts in the zone simulation, and `meridian serve` in cluster
+//! mode.
 
+pub mod adapters;
 pub mod handoff;
 pub mod ids;
 pub mod ledger;

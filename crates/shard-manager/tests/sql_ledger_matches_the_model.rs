@@ -1,12 +1,11 @@
-//! The SQL ledger in `meridian-persistence` and the model the simulation gate
-//! runs against must be the same ledger: random sequences of lease, claim, move
+//! The SQL ledger (`SqlLedger` over `meridian-persistence`) and the model the
+//! simulation gate runs against must be the same ledger: random sequences of lease, claim, move
 //! and read operations get the same answers from both, on SQLite and on the
 //! real PostgreSQL (skipped with a message when unreachable, a failure under
 //! `CI=true`).
 
-use meridian_persistence::{
-    ClaimOutcome, DatabaseConfig, LeaseOutcome, MoveOutcome, Owner as SqlOwner, Store,
-};
+use meridian_persistence::{DatabaseConfig, Store};
+use meridian_shard_manager::adapters::sql::SqlLedger;
 use meridian_shard_manager::{
     EntityId, Epoch, LedgerOp, LedgerReply, MemoryLedger, Owner, ShardId, ZoneId,
 };
@@ -17,23 +16,6 @@ const ZONES: u32 = 3;
 const HOLDERS: u32 = 3;
 const ENTITIES: u64 = 4;
 const STEPS: usize = 400;
-
-fn sql_owner(entity: EntityId, owner: Owner) -> SqlOwner {
-    SqlOwner {
-        entity: entity.0 as i64,
-        zone: i64::from(owner.zone.0),
-        epoch: owner.epoch.0 as i64,
-        version: owner.version as i64,
-    }
-}
-
-fn model_owner(owner: &SqlOwner) -> Owner {
-    Owner {
-        zone: ZoneId(owner.zone as u32),
-        epoch: Epoch(owner.epoch as u64),
-        version: owner.version as u64,
-    }
-}
 
 /// One random operation, mostly sensible (current rows and epochs), sometimes
 /// stale.
@@ -87,110 +69,10 @@ fn operation(random: &mut SplitMix64, model: &MemoryLedger) -> LedgerOp {
     }
 }
 
-/// What the SQL ledger answers, in the model's terms.
-async fn sql_reply(store: &Store, now: u64, op: &LedgerOp) -> LedgerReply {
-    let now_ms = now as i64;
-    match *op {
-        LedgerOp::AcquireLease { zone, holder, ttl } => {
-            let outcome = store
-                .acquire_lease(i64::from(zone.0), &holder.0.to_string(), now_ms, ttl as i64)
-                .await
-                .expect("acquire");
-            let (granted, lease) = match outcome {
-                LeaseOutcome::Granted(lease) => (true, lease),
-                LeaseOutcome::HeldBy(lease) => (false, lease),
-            };
-            LedgerReply::Lease {
-                granted,
-                lease: meridian_shard_manager::Lease {
-                    holder: ShardId(lease.holder.parse().expect("a shard number")),
-                    epoch: Epoch(lease.epoch as u64),
-                    expires_at: lease.expires_at_ms as u64,
-                },
-            }
-        }
-        LedgerOp::RenewLease {
-            zone,
-            holder,
-            epoch,
-            ttl,
-        } => LedgerReply::Renewed(
-            store
-                .renew_lease(
-                    i64::from(zone.0),
-                    &holder.0.to_string(),
-                    epoch.0 as i64,
-                    now_ms,
-                    ttl as i64,
-                )
-                .await
-                .expect("renew"),
-        ),
-        LedgerOp::Claim {
-            entity,
-            zone,
-            epoch,
-        } => {
-            let outcome = store
-                .claim_owner(entity.0 as i64, i64::from(zone.0), epoch.0 as i64, now_ms)
-                .await
-                .expect("claim");
-            let row = store.owner(entity.0 as i64).await.expect("read");
-            let claimed = matches!(outcome, ClaimOutcome::Claimed(_));
-            LedgerReply::Claimed {
-                claimed,
-                owner: row.as_ref().map(model_owner),
-            }
-        }
-        LedgerOp::Move {
-            entity,
-            from,
-            to_zone,
-            to_epoch,
-        } => {
-            let outcome = store
-                .move_owner(
-                    entity.0 as i64,
-                    sql_owner(entity, from),
-                    (i64::from(to_zone.0), to_epoch.0 as i64),
-                    now_ms,
-                )
-                .await
-                .expect("move");
-            match outcome {
-                MoveOutcome::Moved(row) => LedgerReply::Moved {
-                    moved: true,
-                    owner: Some(model_owner(&row)),
-                },
-                MoveOutcome::Refused { current } => LedgerReply::Moved {
-                    moved: false,
-                    owner: current.as_ref().map(model_owner),
-                },
-            }
-        }
-        LedgerOp::Read { entity } => LedgerReply::Owner(
-            store
-                .owner(entity.0 as i64)
-                .await
-                .expect("read")
-                .as_ref()
-                .map(model_owner),
-        ),
-        LedgerOp::OwnersIn { zone } => LedgerReply::Owners(
-            store
-                .owners_in(i64::from(zone.0))
-                .await
-                .expect("owners")
-                .iter()
-                .map(|row| (EntityId(row.entity as u64), model_owner(row)))
-                .collect(),
-        ),
-    }
-}
-
 /// Runs one sequence; returns how many moves applied (so a run that never
 /// reaches the interesting cases is noticed).
 async fn agree(store: &Store, seed: u64, name: &str) -> usize {
+    let ledger = SqlLedger::new(store.clone());
     let mut random = SplitMix64::new(seed);
     let mut model = MemoryLedger::new();
     let mut now = 1_000;
@@ -207,9 +89,7 @@ async fn agree(store: &Store, seed: u64, name: &str) -> usize {
         if matches!(expected, LedgerReply::Moved { moved: true, .. }) {
             moves += 1;
         }
-        let got = sql_reply(store, now, &op).await;
-        // A refused claim: the model reports the row; SQL's outcome may not
-        // carry it, so the test read it back (same row either way).
+        let got = ledger.apply(now, &op).await.expect("the database answers");
         assert_eq!(
             got, expected,
             "{name}, seed {seed}, step {step}: {op:?} at {now}"

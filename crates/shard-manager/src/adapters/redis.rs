@@ -1,0 +1,135 @@
+//! Hints between shard processes, in Redis: which shard serves a zone, where a
+//! player is, and notices broadcast to every shard. Only hints: each one expires
+//! on its own, and every decision is checked against the ledger, so a stale,
+//! missing or wrong hint costs a retry, never safety.
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
+
+use crate::ids::{EntityId, ZoneId};
+
+/// Notices a subscriber may hold before the oldest are dropped.
+const NOTICE_BUFFER: usize = 1_024;
+
+/// Why Redis could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct HintError(#[from] redis::RedisError);
+
+/// The hints of one world, under keys prefixed `meridian:{world}:`.
+#[derive(Clone)]
+pub struct RedisHints {
+    client: redis::Client,
+    connection: MultiplexedConnection,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisHints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHints")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHints {
+    /// Connects to `url` (`redis://host:port/db`) for `world`.
+    pub async fn connect(url: &str, world: &str) -> Result<Self, HintError> {
+        let client = redis::Client::open(url)?;
+        let connection = client.get_multiplexed_async_connection().await?;
+        Ok(Self {
+            client,
+            connection,
+            prefix: format!("meridian:{world}:"),
+        })
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("{}{what}", self.prefix)
+    }
+
+    /// Says that `address` serves `zone`, for `ttl_ms` (renew it with the lease).
+    pub async fn announce_zone(
+        &self,
+        zone: ZoneId,
+        address: &str,
+        ttl_ms: u64,
+    ) -> Result<(), HintError> {
+        let mut connection = self.connection.clone();
+        let key = self.key(&format!("zone:{}", zone.0));
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(address)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Who serves `zone`, if anyone said so recently.
+    pub async fn zone_hint(&self, zone: ZoneId) -> Result<Option<String>, HintError> {
+        let mut connection = self.connection.clone();
+        Ok(connection
+            .get(self.key(&format!("zone:{}", zone.0)))
+            .await?)
+    }
+
+    /// Says that `entity` is in `zone`, for `ttl_ms`.
+    pub async fn set_presence(
+        &self,
+        entity: EntityId,
+        zone: ZoneId,
+        ttl_ms: u64,
+    ) -> Result<(), HintError> {
+        let mut connection = self.connection.clone();
+        let key = self.key(&format!("presence:{}", entity.0));
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(zone.0)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Where `entity` was last said to be.
+    pub async fn presence(&self, entity: EntityId) -> Result<Option<ZoneId>, HintError> {
+        let mut connection = self.connection.clone();
+        let zone: Option<u32> = connection
+            .get(self.key(&format!("presence:{}", entity.0)))
+            .await?;
+        Ok(zone.map(ZoneId))
+    }
+
+    /// Broadcasts a notice to every shard subscribed; returns how many got it.
+    pub async fn publish(&self, notice: &str) -> Result<u64, HintError> {
+        let mut connection = self.connection.clone();
+        Ok(connection.publish(self.key("notices"), notice).await?)
+    }
+
+    /// Subscribes to the world's notices: they arrive on the receiver until it
+    /// is dropped (or the connection ends). A slow reader loses the newest ones
+    /// beyond [`NOTICE_BUFFER`], never blocks Redis.
+    pub async fn subscribe(&self) -> Result<mpsc::Receiver<String>, HintError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.key("notices")).await?;
+        let (sender, receiver) = mpsc::channel(NOTICE_BUFFER);
+        tokio::spawn(async move {
+            let mut messages = pubsub.on_message();
+            while let Some(message) = messages.next().await {
+                let Ok(notice) = message.get_payload::<String>() else {
+                    continue;
+                };
+                match sender.try_send(notice) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+        });
+        Ok(receiver)
+    }
+}
