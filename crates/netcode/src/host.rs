@@ -33,6 +33,9 @@ pub const MAX_INVENTORY_IN_FLIGHT: u8 = 8;
 /// everyone's over a few ticks instead of overflowing its outbox at once.
 pub const MAX_PRESENCE_PER_TICK: usize = 32;
 
+/// Avatars per square metre a spawn area holds before it grows (one per 200 m²).
+pub const SPAWN_DENSITY: f32 = 0.005;
+
 #[derive(Debug, Clone, Copy)]
 struct Member {
     client: ClientId,
@@ -188,7 +191,9 @@ impl ZoneHost {
     }
 
     /// Newcomers without a spawn hint appear within `radius` metres of `centre`
-    /// (clamped to the zone) instead of anywhere in the zone.
+    /// (clamped to the zone) instead of anywhere in the zone. As the zone fills,
+    /// the area grows so that it holds at most [`SPAWN_DENSITY`] avatars per
+    /// square metre: a crowd spreads out instead of spawning on one spot.
     pub fn set_spawn_area(&mut self, centre: Vec2, radius: f32) {
         self.spawn_area = Some((centre, radius.max(0.0)));
     }
@@ -421,13 +426,17 @@ impl ZoneHost {
                 break;
             }
             let (low, high) = match self.spawn_area {
-                Some((centre, radius)) => (
-                    Vec2::new((centre.x - radius).max(1.0), (centre.y - radius).max(1.0)),
-                    Vec2::new(
-                        (centre.x + radius).min(config.world_width - 1.0),
-                        (centre.y + radius).min(config.world_height - 1.0),
-                    ),
-                ),
+                Some((centre, radius)) => {
+                    let crowd = self.members.len() as f32 / (std::f32::consts::PI * SPAWN_DENSITY);
+                    let radius = radius.max(crowd.sqrt());
+                    (
+                        Vec2::new((centre.x - radius).max(1.0), (centre.y - radius).max(1.0)),
+                        Vec2::new(
+                            (centre.x + radius).min(config.world_width - 1.0),
+                            (centre.y + radius).min(config.world_height - 1.0),
+                        ),
+                    )
+                }
                 None => (
                     Vec2::new(1.0, 1.0),
                     Vec2::new(config.world_width - 1.0, config.world_height - 1.0),

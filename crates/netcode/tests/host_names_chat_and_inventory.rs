@@ -153,3 +153,37 @@ fn inventory_changes_wait_for_their_answer_and_the_excess_is_busy() {
         "only the asker hears"
     );
 }
+
+#[test]
+fn newcomers_spawn_near_the_centre_and_a_crowd_spreads_out() {
+    let sim = SimConfig {
+        world_width: 400.0,
+        world_height: 400.0,
+        ..SimConfig::default()
+    };
+    let mut stepper = Stepper::new(sim, NetcodeConfig::default());
+    let centre = meridian_sim::Vec2::new(200.0, 200.0);
+    stepper.host.set_spawn_area(centre, 8.0);
+    for account in 0..80 {
+        let token = token(&stepper.authority, account);
+        stepper.connect(token, LinkConditions::PERFECT, account);
+        stepper.run_ticks(1, |_, _, _| {});
+    }
+    stepper.run_ticks(3, |_, _, _| {});
+    let distances: Vec<f32> = {
+        let mut states = stepper.host.member_states();
+        states.sort_by_key(|state| state.account);
+        states
+            .iter()
+            .map(|state| (state.position - centre).length())
+            .collect()
+    };
+    assert_eq!(distances.len(), 80);
+    // The first two land within the 8 m area (a square around the centre),
+    // before the crowd rule needs more room.
+    assert!(distances[..2].iter().all(|d| *d <= 8.0 * 1.5), "{distances:?}");
+    // The area grows to hold one avatar per 200 m²: 80 need a radius of ~71 m.
+    let bound = (80.0 / (std::f32::consts::PI * meridian_netcode::host::SPAWN_DENSITY)).sqrt();
+    assert!(distances.iter().all(|d| *d <= bound * 1.5), "{distances:?}");
+    assert!(distances.iter().any(|d| *d > 16.0), "the crowd spread out: {distances:?}");
+}
