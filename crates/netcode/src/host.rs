@@ -121,6 +121,10 @@ pub struct ZoneHost {
     inventory_requests: Vec<InventoryRequest>,
     names: HashMap<NetworkId, String>,
     named_for: HashMap<ConnectionId, HashSet<NetworkId>>,
+    /// Each member's view last tick, sorted.
+    seen: HashMap<ConnectionId, Vec<NetworkId>>,
+    /// Avatars that came into a member's view and may still need naming.
+    to_name: HashMap<ConnectionId, Vec<NetworkId>>,
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
@@ -149,6 +153,8 @@ impl ZoneHost {
             inventory_requests: Vec::new(),
             names: HashMap::new(),
             named_for: HashMap::new(),
+            seen: HashMap::new(),
+            to_name: HashMap::new(),
             store_before_relay: false,
             spawn_area: None,
             inventory_busy: 0,
@@ -502,6 +508,8 @@ impl ZoneHost {
             self.by_avatar.remove(&member.avatar);
             self.names.remove(&member.avatar);
             self.named_for.remove(&connection);
+            self.seen.remove(&connection);
+            self.to_name.remove(&connection);
             for named in self.named_for.values_mut() {
                 named.remove(&member.avatar);
             }
@@ -545,17 +553,28 @@ impl ZoneHost {
             self.visible.extend(others.iter().copied().chain(own));
             self.visible.sort_unstable();
             self.visible.dedup();
-            let mut sent = 0;
+            // Names are looked up only for avatars that just came into view
+            // (a merge with last tick's sorted view), then sent a few per tick.
+            let seen = self.seen.entry(connection).or_default();
+            let queue = self.to_name.entry(connection).or_default();
+            let mut before = seen.iter().peekable();
             for avatar in &self.visible {
-                if sent == MAX_PRESENCE_PER_TICK {
-                    break;
+                while before.next_if(|old| *old < avatar).is_some() {}
+                if before.next_if(|old| *old == avatar).is_none() {
+                    queue.push(*avatar);
                 }
+            }
+            seen.clone_from(&self.visible);
+            let mut sent = 0;
+            while sent < MAX_PRESENCE_PER_TICK
+                && let Some(avatar) = queue.pop()
+            {
                 if tell_name(
                     &mut self.server,
                     &mut self.named_for,
                     &self.names,
                     connection,
-                    *avatar,
+                    avatar,
                 ) {
                     sent += 1;
                 }

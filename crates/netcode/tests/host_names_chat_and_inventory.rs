@@ -181,9 +181,15 @@ fn newcomers_spawn_near_the_centre_and_a_crowd_spreads_out() {
     assert_eq!(distances.len(), 80);
     // The first two land within the 8 m area (a square around the centre),
     // before the crowd rule needs more room.
-    assert!(distances[..2].iter().all(|d| *d <= 8.0 * 1.5), "{distances:?}");
+    assert!(
+        distances[..2].iter().all(|d| *d <= 8.0 * 1.5),
+        "{distances:?}"
+    );
     // The area grows to hold one avatar per 200 m²: 80 need a radius of ~71 m.
     let bound = (80.0 / (std::f32::consts::PI * meridian_netcode::host::SPAWN_DENSITY)).sqrt();
     assert!(distances.iter().all(|d| *d <= bound * 1.5), "{distances:?}");
-    assert!(distances.iter().any(|d| *d > 16.0), "the crowd spread out: {distances:?}");
+    assert!(
+        distances.iter().any(|d| *d > 16.0),
+        "the crowd spread out: {distances:?}"
+    );
 }
