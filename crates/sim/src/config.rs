@@ -44,6 +44,10 @@ pub struct SimConfig {
     /// An avatar keeps moving on its last input for this many ticks, then stops,
     /// so a client that falls silent does not walk on forever. Default 5.
     pub input_hold_ticks: u32,
+    /// The first network id this zone hands out. Zones of one world take
+    /// disjoint ranges, so an id names one entity world-wide and an avatar keeps
+    /// it across a handoff. Default 1.
+    pub first_network_id: u32,
 }
 
 impl Default for SimConfig {
@@ -61,6 +65,7 @@ impl Default for SimConfig {
             avatar_radius: 0.3,
             input_burst: 4,
             input_hold_ticks: 5,
+            first_network_id: 1,
         }
     }
 }
@@ -124,6 +129,12 @@ impl SimConfig {
             self.world_height.into(),
             self.world_height >= 10.0 && self.world_height <= max_extent,
             "10..=16383 metres",
+        )?;
+        check(
+            "first_network_id",
+            self.first_network_id.into(),
+            self.first_network_id >= 1,
+            "1 or more (0 is no entity)",
         )?;
         check(
             "interest_radius",

@@ -29,6 +29,7 @@
 pub mod agents;
 mod components;
 mod config;
+mod ghosts;
 pub mod input;
 pub mod interest;
 pub mod math;
@@ -41,6 +42,7 @@ use bevy_ecs::prelude::*;
 
 pub use components::ClientId;
 pub use config::{ConfigError, SimConfig};
+pub use ghosts::GhostState;
 pub use input::{ClientInput, RejectReason, Rejection, RejectionCounts};
 pub use interest::{InterestChange, InterestEvent};
 pub use math::{Aabb, Vec2};

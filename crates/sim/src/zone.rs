@@ -90,6 +90,9 @@ pub enum SpawnError {
     /// The zone has handed out every network id.
     #[error("no network ids left")]
     IdsExhausted,
+    /// No ghost has this id.
+    #[error("no ghost {0}")]
+    UnknownGhost(NetworkId),
 }
 
 /// Where and how a new avatar appears.
@@ -151,7 +154,7 @@ pub struct TickOutput<'a> {
 /// No clock, thread or random source lives inside; the same calls in the same order
 /// give the same state, tick by tick.
 pub struct Zone {
-    world: World,
+    pub(crate) world: World,
     /// One schedule per phase, in [`TickPhase::ALL`] order.
     phases: Vec<(TickPhase, Schedule)>,
     next_network_id: u32,
@@ -186,6 +189,7 @@ impl Zone {
         world.insert_resource(VisibleSets::default());
         world.insert_resource(Departed::default());
         world.insert_resource(ReplicatedStates::default());
+        world.insert_resource(crate::ghosts::Ghosts::default());
 
         let phases = TickPhase::ALL
             .into_iter()
@@ -211,10 +215,11 @@ impl Zone {
                 (phase, schedule)
             })
             .collect();
+        let next_network_id = world.resource::<Settings>().0.first_network_id;
         Ok(Self {
             world,
             phases,
-            next_network_id: 1,
+            next_network_id,
         })
     }
 
