@@ -206,8 +206,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         config.tick_rate_hz,
         config.interest_radius
     );
-    println!("  game (QUIC, ALPN meridian/1) on {game_address}");
+    println!("  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers)");
     println!("  http on http://{http_address} (GET /health, GET /metrics)");
+    println!("  play: open http://{http_address}/ in Chromium (a second tab is a second person)");
     println!(
         "  data in {} (space {space_id}, checkpoints every {} ms)",
         settings.serve.database_url, settings.serve.checkpoint_interval_ms

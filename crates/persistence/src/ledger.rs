@@ -314,7 +314,7 @@ impl Store {
         .rows_affected();
         // The row as it stands: after our update it is ours (the update holds
         // its row lock on PostgreSQL until commit; SQLite runs one writer).
-        let current = read_owner(&mut transaction, entity).await?;
+        let current = read_owner(&mut *transaction, entity).await?;
         match current {
             Some(claimed) if updated == 1 => {
                 transaction.commit().await?;
@@ -395,25 +395,14 @@ impl Store {
                 version,
             }));
         }
-        let current = read_owner(&mut transaction, entity).await?;
+        let current = read_owner(&mut *transaction, entity).await?;
         transaction.rollback().await?;
         Ok(MoveOutcome::Refused { current })
     }
 
     /// `entity`'s owner row (None if it has none).
     pub async fn owner(&self, entity: i64) -> Result<Option<Owner>, StoreError> {
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT zone_id, epoch, version FROM entity_owners WHERE entity_id = $1",
-        )
-        .bind(entity)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(zone, epoch, version)| Owner {
-            entity,
-            zone,
-            epoch,
-            version,
-        }))
+        read_owner(&self.pool, entity).await
     }
 
     /// Every owner row of `zone`, by entity id (to reload after a takeover).
@@ -458,14 +447,15 @@ async fn read_lease(
     Ok(row.map(|row| lease_from_row(zone, row)))
 }
 
-async fn read_owner(
-    transaction: &mut Transaction<'static, Any>,
+/// `entity`'s owner row, inside a transaction or from the pool.
+async fn read_owner<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
     entity: i64,
 ) -> Result<Option<Owner>, StoreError> {
     let row: Option<(i64, i64, i64)> =
         sqlx::query_as("SELECT zone_id, epoch, version FROM entity_owners WHERE entity_id = $1")
             .bind(entity)
-            .fetch_optional(&mut **transaction)
+            .fetch_optional(executor)
             .await?;
     Ok(row.map(|(zone, epoch, version)| Owner {
         entity,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use meridian_persistence::{CharacterState, InventoryOutcome, Role, Store};
+use meridian_persistence::{CharacterState, InventoryOutcome, Store};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -33,20 +33,13 @@ fn changes_commit_refusals_write_nothing_and_checkpoints_keep_them() {
     runtime().block_on(async {
         for test in common::both("inventory_commits").await {
             let store: &Store = &test.store;
-            let owner = store
-                .create_account("owner", "h", Role::User, 1)
-                .await
-                .expect("created");
-            let space = store
-                .create_space_for_tests(owner.id, "plaza")
-                .await
-                .expect("space");
+            let (owner, space) = common::owner_and_space(store).await;
             let chair = store
                 .create_element("/chair.png", 1, 1, true)
                 .await
                 .expect("element")
                 .to_string();
-            let me = standing(owner.id, space);
+            let me = standing(owner, space);
 
             // The first change creates the character row with the position given.
             let added = store
@@ -62,7 +55,7 @@ fn changes_commit_refusals_write_nothing_and_checkpoints_keep_them() {
                 "{}",
                 test.name
             );
-            let stored = store.character(owner.id, space).await.unwrap().unwrap();
+            let stored = store.character(owner, space).await.unwrap().unwrap();
             assert_eq!((stored.x, stored.y), (4.0, 5.0), "{}", test.name);
 
             // Refusals write nothing.
@@ -98,9 +91,9 @@ fn changes_commit_refusals_write_nothing_and_checkpoints_keep_them() {
             let mut moved = me.clone();
             moved.x = 40.0;
             store.checkpoint_characters(&[moved], 5).await.unwrap();
-            let items = store.inventory(owner.id, space).await.unwrap();
+            let items = store.inventory(owner, space).await.unwrap();
             assert_eq!(items.get(&chair), Some(&3), "{}", test.name);
-            let stored = store.character(owner.id, space).await.unwrap().unwrap();
+            let stored = store.character(owner, space).await.unwrap().unwrap();
             assert_eq!(
                 (stored.x, stored.inventory_version),
                 (40.0, 2),
@@ -111,7 +104,7 @@ fn changes_commit_refusals_write_nothing_and_checkpoints_keep_them() {
             // Taking the last one removes the entry.
             store.change_inventory(&me, &chair, -3, 6).await.unwrap();
             assert!(
-                store.inventory(owner.id, space).await.unwrap().is_empty(),
+                store.inventory(owner, space).await.unwrap().is_empty(),
                 "{}",
                 test.name
             );
@@ -125,20 +118,13 @@ fn concurrent_writers_lose_no_change() {
     runtime().block_on(async {
         for test in common::both("inventory_concurrent").await {
             let store: &Store = &test.store;
-            let owner = store
-                .create_account("owner", "h", Role::User, 1)
-                .await
-                .expect("created");
-            let space = store
-                .create_space_for_tests(owner.id, "plaza")
-                .await
-                .expect("space");
+            let (owner, space) = common::owner_and_space(store).await;
             let gem = store
                 .create_element("/gem.png", 1, 1, false)
                 .await
                 .expect("element")
                 .to_string();
-            let me = standing(owner.id, space);
+            let me = standing(owner, space);
             store
                 .change_inventory(&me, &gem, 1, 1)
                 .await
@@ -166,7 +152,7 @@ fn concurrent_writers_lose_no_change() {
             for writer in writers.collect::<Vec<_>>() {
                 applied += writer.await.expect("writer");
             }
-            let items = store.inventory(owner.id, space).await.unwrap();
+            let items = store.inventory(owner, space).await.unwrap();
             assert_eq!(
                 items.get(&gem).copied(),
                 Some(applied),
@@ -178,7 +164,7 @@ fn concurrent_writers_lose_no_change() {
                 "{}: most changes apply ({applied})",
                 test.name
             );
-            let stored = store.character(owner.id, space).await.unwrap().unwrap();
+            let stored = store.character(owner, space).await.unwrap().unwrap();
             assert_eq!(
                 stored.inventory_version,
                 i64::from(applied),

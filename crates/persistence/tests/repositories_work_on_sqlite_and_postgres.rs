@@ -63,14 +63,7 @@ fn checkpoints_write_batches_and_keep_inventories() {
     runtime().block_on(async {
         for test in common::both("checkpoints_write_batches_and_keep_inventories").await {
             let store: &Store = &test.store;
-            let owner = store
-                .create_account("owner", "h", Role::User, 1)
-                .await
-                .expect("created");
-            let space = store
-                .create_space_for_tests(owner.id, "plaza")
-                .await
-                .expect("space");
+            let (_, space) = common::owner_and_space(store).await;
             // 3,500 accounts: more than one statement's worth of rows.
             let mut batch = Vec::new();
             for index in 0..3_500 {

@@ -184,14 +184,7 @@ impl World {
                 ..
             } = net
             {
-                self.at(
-                    self.now + 400,
-                    Net::Lost {
-                        shard,
-                        life,
-                        request,
-                    },
-                );
+                self.lost_later(shard, life, request);
             }
             let late = 600 + u64::from(self.random.range_u32(0, 900));
             self.at(self.now + late, net);
@@ -213,18 +206,24 @@ impl World {
                 ..
             } = net
             {
-                self.at(
-                    self.now + 400,
-                    Net::Lost {
-                        shard,
-                        life,
-                        request,
-                    },
-                );
+                self.lost_later(shard, life, request);
             }
             return;
         }
         self.at(self.now + delay, net);
+    }
+
+    /// The caller of a ledger request gives up on it after 400 ms: its
+    /// outcome is unknown (it may still apply).
+    fn lost_later(&mut self, shard: usize, life: u32, request: u64) {
+        self.at(
+            self.now + 400,
+            Net::Lost {
+                shard,
+                life,
+                request,
+            },
+        );
     }
 
     fn at(&mut self, when: u64, net: Net) {
@@ -267,14 +266,7 @@ impl World {
             } => {
                 if !self.reachable(shard) && self.slots[shard].shard.is_some() {
                     // The request never left the partitioned shard.
-                    self.at(
-                        self.now + 400,
-                        Net::Lost {
-                            shard,
-                            life,
-                            request,
-                        },
-                    );
+                    self.lost_later(shard, life, request);
                     return;
                 }
                 let reply = self.ledger.apply(self.now, &op);
@@ -311,14 +303,7 @@ impl World {
                     return;
                 }
                 if !self.reachable(shard) {
-                    self.at(
-                        self.now + 400,
-                        Net::Lost {
-                            shard,
-                            life,
-                            request,
-                        },
-                    );
+                    self.lost_later(shard, life, request);
                     return;
                 }
                 let now = self.now;

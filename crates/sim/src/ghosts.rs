@@ -144,17 +144,7 @@ impl Zone {
     /// as a ghost with the same id (the new owner's updates keep it current).
     /// Returns its id.
     pub fn demote_to_ghost(&mut self, client: ClientId) -> Result<NetworkId, SpawnError> {
-        let entity = self
-            .world
-            .resource_mut::<Clients>()
-            .0
-            .remove(&client)
-            .ok_or(SpawnError::UnknownClient(client))?;
-        let id = self
-            .world
-            .get::<Replicated>(entity)
-            .map(|replicated| replicated.id)
-            .ok_or(SpawnError::UnknownClient(client))?;
+        let (entity, id) = self.take_client(client)?;
         self.world
             .entity_mut(entity)
             .remove::<(Avatar, Velocity, InputState, Interest)>()

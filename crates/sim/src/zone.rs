@@ -305,6 +305,17 @@ impl Zone {
 
     /// Removes a client's avatar. Others see it leave on the next step.
     pub fn despawn_avatar(&mut self, client: ClientId) -> Result<NetworkId, SpawnError> {
+        let (entity, id) = self.take_client(client)?;
+        self.world.despawn(entity);
+        self.world.resource_mut::<Departed>().0.push(id);
+        Ok(id)
+    }
+
+    /// Detaches a client from its avatar: the avatar's entity and network id.
+    pub(crate) fn take_client(
+        &mut self,
+        client: ClientId,
+    ) -> Result<(Entity, NetworkId), SpawnError> {
         let entity = self
             .world
             .resource_mut::<Clients>()
@@ -316,9 +327,7 @@ impl Zone {
             .get::<Replicated>(entity)
             .map(|replicated| replicated.id)
             .ok_or(SpawnError::UnknownClient(client))?;
-        self.world.despawn(entity);
-        self.world.resource_mut::<Departed>().0.push(id);
-        Ok(id)
+        Ok((entity, id))
     }
 
     /// Places a static element. Refused outside the world or on top of an avatar

@@ -105,3 +105,17 @@ pub(crate) async fn both(test: &str) -> Vec<TestStore> {
     stores.extend(postgres(test).await);
     stores
 }
+
+/// An account named "owner" and a space "plaza" it owns: the setup most tests
+/// start from. Returns the account id and the space id.
+pub(crate) async fn owner_and_space(store: &Store) -> (i64, i64) {
+    let owner = store
+        .create_account("owner", "h", meridian_persistence::Role::User, 1)
+        .await
+        .expect("created");
+    let space = store
+        .create_space_for_tests(owner.id, "plaza")
+        .await
+        .expect("space");
+    (owner.id, space)
+}
