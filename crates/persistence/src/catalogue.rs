@@ -138,3 +138,15 @@ impl Store {
         Ok(())
     }
 }
+
+/// Whether the catalogue has element `id` (inside a transaction or not).
+pub(crate) async fn element_exists<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: i64,
+) -> Result<bool, StoreError> {
+    let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM element_catalogue WHERE id = $1")
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(known.is_some())
+}

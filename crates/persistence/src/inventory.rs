@@ -103,12 +103,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<InventoryOutcome>, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let known: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM element_catalogue WHERE id = $1")
-                .bind(element)
-                .fetch_optional(&mut *transaction)
-                .await?;
-        if known.is_none() {
+        if !crate::catalogue::element_exists(&mut *transaction, element).await? {
             return Ok(Some(InventoryOutcome::UnknownItem));
         }
         let stored: Option<(String, i64)> = sqlx::query_as(

@@ -227,12 +227,7 @@ impl Store {
         y: i32,
     ) -> Result<i64, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let known: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM element_catalogue WHERE id = $1")
-                .bind(element)
-                .fetch_optional(&mut *transaction)
-                .await?;
-        if known.is_none() {
+        if !crate::catalogue::element_exists(&mut *transaction, element).await? {
             return Err(StoreError::NotFound { what: "element" });
         }
         let id = insert_placement(&mut transaction, space, element, x, y).await?;
