@@ -557,9 +557,11 @@ impl Server {
         }
     }
 
-    /// Starts a tick's snapshots: `states` is every entity's state this tick.
+    /// Starts a batch of snapshots: `states` is every entity's state this tick
+    /// in one zone. A process hosting several zones calls it once per zone,
+    /// before that zone's clients' snapshots.
     pub fn begin_snapshots(&mut self, tick: u32, states: &[EntityState]) {
-        self.shared.begin_tick(tick, states.len());
+        self.shared.begin_batch(tick, states.len());
     }
 
     /// Encodes and queues one admitted client's snapshot for `tick` (after

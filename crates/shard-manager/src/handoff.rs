@@ -267,6 +267,36 @@ impl ZoneAuthority {
             || self.incoming.contains_key(&entity)
     }
 
+    /// Where a real player stands now, when a simulation (not this type's own
+    /// input model) moves it. Frozen and prepared players are not touched.
+    pub fn observe(&mut self, entity: EntityId, position: Vec2, last_input: u32) {
+        if let Some(real) = self.real.get_mut(&entity) {
+            real.avatar.position = position;
+            real.avatar.last_input = last_input;
+        }
+    }
+
+    /// The player left the world (disconnected): forget it here. Its owner row
+    /// stays; it is claimed again when it returns.
+    pub fn forget(&mut self, entity: EntityId) {
+        self.real.remove(&entity);
+        if let Some(out) = self.outgoing.remove(&entity) {
+            self.effects.push(Effect::Send {
+                to: out.to,
+                message: PeerMessage::Aborted {
+                    handoff: out.handoff,
+                    entity,
+                },
+            });
+        }
+        self.incoming.remove(&entity);
+    }
+
+    /// Whether the player is frozen here, on its way out.
+    pub fn is_frozen(&self, entity: EntityId) -> bool {
+        self.outgoing.contains_key(&entity)
+    }
+
     /// An input for one of this zone's players (applied at the next tick).
     pub fn input(&mut self, input: Input) {
         self.pending.push(input);

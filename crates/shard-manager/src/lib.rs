@@ -13,7 +13,9 @@
 //! - [`shard`]: one process's side of leases: renewing, fencing itself, taking
 //!   over lapsed zones and reloading their players.
 //!
-//! - [`adapters`]: the SQL ledger behind the same operations.
+//! - [`world`]: many zones in one process behind one gateway (embedded mode):
+//!   ghosts across borders and handoffs that keep the avatar's network id.
+//! - [`adapters`]: the SQL ledger behind the same operations, and Redis hints.
 //!
 //! Not built yet (issue #6 continues): the QUIC link between shard processes,
 //! Redis hints, ghosts in the zone simulation, and `meridian serve` in cluster
@@ -24,6 +26,7 @@ pub mod handoff;
 pub mod ids;
 pub mod ledger;
 pub mod shard;
+pub mod world;
 pub mod zone_map;
 
 pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};

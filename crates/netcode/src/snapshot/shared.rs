@@ -63,6 +63,14 @@ pub struct SharedEncodings {
 }
 
 impl SharedEncodings {
+    /// Starts encoding against a new set of states (one zone's, this tick):
+    /// forgets everything packed before, even within the same tick, because
+    /// another zone's states are indexed differently.
+    pub fn begin_batch(&mut self, tick: u32, state_count: usize) {
+        self.tick = None;
+        self.begin_tick(tick, state_count);
+    }
+
     /// Starts a tick whose states (sorted by id) number `state_count`.
     pub fn begin_tick(&mut self, tick: u32, state_count: usize) {
         if self.tick != Some(tick) {
