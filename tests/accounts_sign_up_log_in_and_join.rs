@@ -131,6 +131,27 @@ fn sign_up_log_in_join_and_play() {
             .expect("token")
             .to_owned();
 
+        // Ada picks the third starter avatar; the world shows her with it.
+        let avatars = http::get(http_address, "/api/v1/avatars")
+            .await
+            .expect("avatars");
+        let chosen = serde_json::from_str::<serde_json::Value>(&avatars).expect("json")["avatars"]
+            [2]["id"]
+            .as_i64()
+            .expect("a starter avatar");
+        assert_eq!(
+            status_of(
+                http::post_json_with_token(
+                    http_address,
+                    "/api/v1/user/metadata",
+                    &format!(r#"{{"avatarId":{chosen}}}"#),
+                    &access
+                )
+                .await
+            ),
+            200
+        );
+
         // Joining needs the access token.
         assert_eq!(status_of(post("/api/v1/space/1/join", "{}").await), 401);
         let mut forged = access.clone();
@@ -188,6 +209,13 @@ fn sign_up_log_in_join_and_play() {
             "{:?}",
             watch.0.first()
         );
+        let me = client.welcome().expect("welcomed").avatar_id;
+        let shown = client
+            .view()
+            .iter()
+            .find(|state| state.id == me)
+            .map(|state| state.appearance);
+        assert_eq!(shown, Some(chosen as u32), "her chosen avatar");
     });
     remove_database(&database);
 }

@@ -415,6 +415,7 @@ function localUrl(url) {
 async function loadAvatars() {
   try {
     const { avatars = [] } = await api('GET', '/avatars', undefined, { auth: false });
+    rememberAvatarImages(avatars);
     renderAvatars(avatars);
   } catch (error) {
     el.avatarNote.textContent = `Cannot load avatars: ${error.message}`;
@@ -1004,6 +1005,26 @@ function imageFor(url) {
   return image;
 }
 
+/** Catalogue image URLs by avatar id: an avatar's `appearance` is the id its player chose. */
+const avatarImages = new Map();
+
+/** Keeps the picker's catalogue for drawing, and starts loading its images. */
+function rememberAvatarImages(avatars) {
+  avatarImages.clear();
+  for (const avatar of avatars) {
+    if (!localUrl(avatar.imageUrl)) continue;
+    avatarImages.set(Number(avatar.id), avatar.imageUrl);
+    imageFor(avatar.imageUrl);
+  }
+}
+
+/** The loaded catalogue image for an appearance, or null (then the palette circle). */
+function avatarImage(appearance) {
+  const url = avatarImages.get(appearance);
+  const image = url ? imageFor(url) : null;
+  return image && image.complete && image.naturalWidth > 0 ? image : null;
+}
+
 function frame(current, now) {
   if (session !== current) return;
   current.frame = requestAnimationFrame((t) => frame(current, t));
@@ -1198,6 +1219,13 @@ function drawAvatar(ctx, e, x, y, radius) {
   ctx.arc(x, y, radius, 0, Math.PI * 2);
   ctx.fillStyle = colour;
   ctx.fill();
+  const image = avatarImage(e.appearance);
+  if (image) {
+    ctx.save();
+    ctx.clip();
+    ctx.drawImage(image, x - radius, y - radius, radius * 2, radius * 2);
+    ctx.restore(); // the circle path stays, for the outline below
+  }
   ctx.lineWidth = e.self ? 3 : 1.5;
   ctx.strokeStyle = e.self ? '#ffffff' : 'rgba(10, 13, 16, 0.8)';
   ctx.stroke();

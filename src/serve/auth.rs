@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use meridian_netcode::token::REALTIME_SCOPE;
-use meridian_netcode::{MemberState, RealtimeClaims};
+use meridian_netcode::{RealtimeClaims, SpawnHint};
 use meridian_persistence::{Role, StoreError};
 use meridian_sim::Vec2;
 use serde::de::DeserializeOwned;
@@ -255,27 +255,38 @@ fn websocket_url(state: &HttpState, headers: &HeaderMap) -> String {
     format!("ws://{host}{}", super::websocket::WEBSOCKET_PATH)
 }
 
-/// The join answer for an account, with its saved place sent to the zone.
+/// The join answer for an account, with its saved place and chosen avatar sent
+/// to the zone.
 pub(crate) async fn joined(
     state: &HttpState,
     headers: &HeaderMap,
     account: u64,
     name: String,
 ) -> Response {
-    match state.store.character(account as i64, state.space_id).await {
-        Ok(Some(character)) => {
-            let hint = MemberState {
-                account,
-                position: Vec2::new(character.x as f32, character.y as f32),
-                heading: character.heading as f32,
-                appearance: u32::try_from(character.appearance).unwrap_or(0),
-            };
-            // A full hint queue only means a random spawn.
-            let _ = state.spawn_hints.try_send(hint);
-        }
-        Ok(None) => {}
+    let character = match state.store.character(account as i64, state.space_id).await {
+        Ok(character) => character,
         Err(failure) => return store_failure(&failure),
-    }
+    };
+    // The avatar chosen with POST /user/metadata wins over the one saved.
+    let chosen = match state.store.account_by_username(&name).await {
+        Ok(found) => found.avatar_id,
+        Err(meridian_persistence::StoreError::NotFound { .. }) => None,
+        Err(failure) => return store_failure(&failure),
+    };
+    let hint = SpawnHint {
+        account,
+        place: character.as_ref().map(|character| {
+            (
+                Vec2::new(character.x as f32, character.y as f32),
+                character.heading as f32,
+            )
+        }),
+        appearance: chosen
+            .or(character.as_ref().map(|character| character.appearance))
+            .and_then(|appearance| u32::try_from(appearance).ok()),
+    };
+    // A full hint queue only means a spawn in the plaza with any appearance.
+    let _ = state.spawn_hints.try_send(hint);
     let expires_at = unix_now() + REALTIME_TOKEN_SECONDS;
     let token = state.tokens.mint(&RealtimeClaims {
         sub: account,

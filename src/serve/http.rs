@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use meridian_netcode::driver::server::DriverCounters;
-use meridian_netcode::{MemberState, TokenAuthority};
+use meridian_netcode::{SpawnHint, TokenAuthority};
 use meridian_persistence::Store;
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +36,7 @@ pub(crate) struct HttpState {
     pub(crate) space_id: i64,
     pub(crate) zone_id: u32,
     /// Saved places, to the zone thread.
-    pub(crate) spawn_hints: crossbeam_channel::Sender<MemberState>,
+    pub(crate) spawn_hints: crossbeam_channel::Sender<SpawnHint>,
     /// Where this HTTP server listens (for the WebSocket fallback's address).
     pub(crate) http_address: SocketAddr,
     /// The WebSocket fallback's way into the zone.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use meridian_netcode::driver::server::NetEvent;
-use meridian_netcode::{ConnectionId, MemberState, Payload, ZoneHost};
+use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -24,7 +24,7 @@ pub(crate) struct ZoneLoop {
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) stop: Arc<AtomicBool>,
     /// Saved places of accounts about to join, from the join endpoint.
-    pub(crate) spawn_hints: Receiver<MemberState>,
+    pub(crate) spawn_hints: Receiver<SpawnHint>,
     pub(crate) storage: ZoneStorage,
     /// Ticks between checkpoints.
     pub(crate) checkpoint_every: u64,

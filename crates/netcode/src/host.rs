@@ -84,6 +84,17 @@ pub struct InventoryRequest {
     pub state: MemberState,
 }
 
+/// How an account's avatar should appear when it next joins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpawnHint {
+    /// The account (the token's subject).
+    pub account: u64,
+    /// Where it stood when it left, and its facing; none for a newcomer.
+    pub place: Option<(Vec2, f32)>,
+    /// The appearance it chose (its catalogue avatar); none picks one.
+    pub appearance: Option<u32>,
+}
+
 /// What one [`ZoneHost::tick`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostTick {
@@ -115,7 +126,7 @@ pub struct ZoneHost {
     nearby: Vec<NetworkId>,
     visible: Vec<NetworkId>,
     rejections_by_reason: HashMap<RejectReason, u64>,
-    spawn_hints: HashMap<u64, MemberState>,
+    spawn_hints: HashMap<u64, SpawnHint>,
     departed: Vec<MemberState>,
     said: Vec<SaidLine>,
     inventory_requests: Vec<InventoryRequest>,
@@ -204,10 +215,11 @@ impl ZoneHost {
         self.spawn_area = Some((centre, radius.max(0.0)));
     }
 
-    /// Where `state.account` should appear when it next joins (its saved place).
-    /// A hint that is outside the zone or blocked falls back to a random spot.
-    pub fn set_spawn_hint(&mut self, state: MemberState) {
-        self.spawn_hints.insert(state.account, state);
+    /// Where and how `hint.account` should appear when it next joins (its saved
+    /// place, its chosen appearance). A place outside the zone or blocked falls
+    /// back to a spot in the spawn area.
+    pub fn set_spawn_hint(&mut self, hint: SpawnHint) {
+        self.spawn_hints.insert(hint.account, hint);
     }
 
     /// Every admitted member's current state (for a checkpoint).
@@ -416,12 +428,13 @@ impl ZoneHost {
         self.next_client += 1;
         let config = self.zone.config().clone();
         let mut spawned = Err(SpawnError::Occupied);
-        let mut appearance = 0;
-        if let Some(hint) = self.spawn_hints.remove(&account) {
-            appearance = hint.appearance;
+        let hint = self.spawn_hints.remove(&account);
+        let chosen = hint.and_then(|hint| hint.appearance);
+        let mut appearance = chosen.unwrap_or(0);
+        if let Some((position, heading)) = hint.and_then(|hint| hint.place) {
             let spawn = AvatarSpawn {
-                position: hint.position,
-                heading: hint.heading,
+                position,
+                heading,
                 appearance,
             };
             spawned = self.zone.spawn_avatar(client, spawn);
@@ -454,7 +467,7 @@ impl ZoneHost {
                     low.y + self.spawn_random.next_f32() * (high.y - low.y).max(0.0),
                 ),
                 heading: 0.0,
-                appearance: self.spawn_random.range_u32(0, 8),
+                appearance: chosen.unwrap_or_else(|| self.spawn_random.range_u32(0, 8)),
             };
             appearance = spawn.appearance;
             spawned = self.zone.spawn_avatar(client, spawn);
