@@ -6,19 +6,19 @@
 //! every admitted client its snapshot. Like the server it is sans IO: the
 //! driver calls [`ZoneHost::tick`] at the tick rate with the time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::PROTOCOL_VERSION;
-use meridian_protocol::limits::MAX_NAME_BYTES;
 use meridian_protocol::messages::{
     ChatChannel, ChatRelay, DisconnectReason, InventoryChange, InventoryResult, InventoryStatus,
-    Presence, RefusalReason, ServerMessage, Welcome,
+    RefusalReason, ServerMessage, Welcome,
 };
 use meridian_sim::agents::SplitMix64;
 use meridian_sim::{AvatarSpawn, ClientId, ClientInput, RejectReason, SpawnError, Vec2, Zone};
 
+use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
 
 /// Rejected inputs a client may accumulate (one forgiven per tick) before it is
@@ -28,10 +28,6 @@ const REJECTION_STRIKES: f32 = 40.0;
 /// Inventory changes one client may have waiting for the database; more are
 /// answered `Busy` at once.
 pub const MAX_INVENTORY_IN_FLIGHT: u8 = 8;
-
-/// Names one client is sent per tick at most: a newcomer in a crowd learns
-/// everyone's over a few ticks instead of overflowing its outbox at once.
-pub const MAX_PRESENCE_PER_TICK: usize = 32;
 
 /// Avatars per square metre a spawn area holds before it grows (one per 200 m²).
 pub const SPAWN_DENSITY: f32 = 0.005;
@@ -130,12 +126,7 @@ pub struct ZoneHost {
     departed: Vec<MemberState>,
     said: Vec<SaidLine>,
     inventory_requests: Vec<InventoryRequest>,
-    names: HashMap<NetworkId, String>,
-    named_for: HashMap<ConnectionId, HashSet<NetworkId>>,
-    /// Each member's view last tick, sorted.
-    seen: HashMap<ConnectionId, Vec<NetworkId>>,
-    /// Avatars that came into a member's view and may still need naming.
-    to_name: HashMap<ConnectionId, Vec<NetworkId>>,
+    names: NameBook,
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
@@ -162,10 +153,7 @@ impl ZoneHost {
             departed: Vec::new(),
             said: Vec::new(),
             inventory_requests: Vec::new(),
-            names: HashMap::new(),
-            named_for: HashMap::new(),
-            seen: HashMap::new(),
-            to_name: HashMap::new(),
+            names: NameBook::new(),
             store_before_relay: false,
             spawn_area: None,
             inventory_busy: 0,
@@ -288,13 +276,7 @@ impl ZoneHost {
         };
         for listener in listeners {
             // A zone-wide line may come from someone never in view: name them first.
-            tell_name(
-                &mut self.server,
-                &mut self.named_for,
-                &self.names,
-                listener,
-                member.avatar,
-            );
+            self.names.tell(&mut self.server, listener, member.avatar);
             // Listeners are admitted members.
             let _ = self.server.send_chat(listener, relay.clone());
         }
@@ -504,8 +486,7 @@ impl ZoneHost {
                 inventory_in_flight: 0,
             };
             self.members.insert(connection, member);
-            self.names.insert(avatar, display_name(&name, account));
-            self.named_for.insert(connection, HashSet::new());
+            self.names.join(connection, avatar, &name, account);
             self.by_avatar.insert(avatar, connection);
             self.by_client.insert(client, connection);
         } else {
@@ -519,13 +500,7 @@ impl ZoneHost {
                 self.departed.push(state);
             }
             self.by_avatar.remove(&member.avatar);
-            self.names.remove(&member.avatar);
-            self.named_for.remove(&connection);
-            self.seen.remove(&connection);
-            self.to_name.remove(&connection);
-            for named in self.named_for.values_mut() {
-                named.remove(&member.avatar);
-            }
+            self.names.leave(connection, member.avatar);
             self.by_client.remove(&member.client);
             self.strikes.remove(&member.client);
             // The avatar may already be gone; nothing else to undo.
@@ -566,32 +541,8 @@ impl ZoneHost {
             self.visible.extend(others.iter().copied().chain(own));
             self.visible.sort_unstable();
             self.visible.dedup();
-            // Names are looked up only for avatars that just came into view
-            // (a merge with last tick's sorted view), then sent a few per tick.
-            let seen = self.seen.entry(connection).or_default();
-            let queue = self.to_name.entry(connection).or_default();
-            let mut before = seen.iter().peekable();
-            for avatar in &self.visible {
-                while before.next_if(|old| *old < avatar).is_some() {}
-                if before.next_if(|old| *old == avatar).is_none() {
-                    queue.push(*avatar);
-                }
-            }
-            seen.clone_from(&self.visible);
-            let mut sent = 0;
-            while sent < MAX_PRESENCE_PER_TICK
-                && let Some(avatar) = queue.pop()
-            {
-                if tell_name(
-                    &mut self.server,
-                    &mut self.named_for,
-                    &self.names,
-                    connection,
-                    avatar,
-                ) {
-                    sent += 1;
-                }
-            }
+            self.names
+                .after_view(&mut self.server, connection, &self.visible);
             let sent = self.server.send_snapshot(
                 connection,
                 tick,
@@ -607,45 +558,4 @@ impl ZoneHost {
             }
         }
     }
-}
-
-/// A name that fits a presence message: at most [`MAX_NAME_BYTES`] bytes, no
-/// control characters, never blank.
-fn display_name(name: &str, account: u64) -> String {
-    let mut shown = String::new();
-    for character in name.chars().filter(|c| !c.is_control()) {
-        if shown.len() + character.len_utf8() > MAX_NAME_BYTES {
-            break;
-        }
-        shown.push(character);
-    }
-    if shown.trim().is_empty() {
-        format!("player {account}")
-    } else {
-        shown
-    }
-}
-
-/// Sends `connection` the name of `avatar` unless it was sent before; `true` if
-/// it sent one.
-fn tell_name(
-    server: &mut Server,
-    named_for: &mut HashMap<ConnectionId, HashSet<NetworkId>>,
-    names: &HashMap<NetworkId, String>,
-    connection: ConnectionId,
-    avatar: NetworkId,
-) -> bool {
-    let (Some(named), Some(name)) = (named_for.get_mut(&connection), names.get(&avatar)) else {
-        return false;
-    };
-    if !named.insert(avatar) {
-        return false;
-    }
-    let presence = ServerMessage::Presence(Presence {
-        avatar,
-        name: name.clone(),
-    });
-    // Only admitted members have a set of names.
-    let _ = server.send_admitted(connection, &presence);
-    true
 }

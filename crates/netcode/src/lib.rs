@@ -14,6 +14,7 @@ pub mod driver;
 pub mod emulator;
 pub mod host;
 pub mod metrics;
+pub mod names;
 pub mod server;
 pub mod snapshot;
 pub mod token;
