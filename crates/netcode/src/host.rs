@@ -1,22 +1,32 @@
-//! A zone served to clients: the [`Server`] state machine joined to a [`Zone`].
+//! Zones served to clients: the [`Server`] state machine joined to one [`Zone`]
+//! or to several, behind one gateway.
 //!
 //! The host turns server events into zone calls (a verified hello spawns an
 //! avatar and is welcomed; a departure despawns it; inputs queue for the next
-//! step; chat is relayed to those who can hear it), steps the zone, and sends
-//! every admitted client its snapshot. Like the server it is sans IO: the
-//! driver calls [`ZoneHost::tick`] at the tick rate with the time.
+//! step; chat is relayed to those who can hear it), steps the zones, and sends
+//! every admitted client its snapshot from the zone that owns its avatar. Like
+//! the server it is sans IO: the driver calls [`ZoneHost::tick`] at the tick
+//! rate with the time.
+//!
+//! With several zones, a [`Borders`] implementation (the handoff protocol, in
+//! `meridian-shard-manager`) says which zone owns a point, which players are
+//! frozen in a handoff, and which handoffs committed; the host mirrors players
+//! near a border into the neighbouring zones as ghosts and, on a commit, turns
+//! the ghost into the avatar in place, so ids, connections and views carry on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::PROTOCOL_VERSION;
 use meridian_protocol::messages::{
-    ChatChannel, ChatRelay, DisconnectReason, InventoryChange, InventoryResult, InventoryStatus,
-    RefusalReason, ServerMessage, Welcome,
+    ChatChannel, ChatRelay, DisconnectReason, Input, InventoryChange, InventoryResult,
+    InventoryStatus, RefusalReason, ServerMessage, Welcome,
 };
 use meridian_sim::agents::SplitMix64;
-use meridian_sim::{AvatarSpawn, ClientId, ClientInput, RejectReason, SpawnError, Vec2, Zone};
+use meridian_sim::{
+    AvatarSpawn, ClientId, ClientInput, GhostState, RejectReason, SpawnError, Vec2, Zone,
+};
 
 use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
@@ -39,6 +49,48 @@ struct Member {
     account: u64,
     appearance: u32,
     inventory_in_flight: u8,
+    /// The zone (index) that owns its avatar.
+    zone: usize,
+}
+
+/// What a host of several zones asks of the handoff protocol. Zones are
+/// indices into the host's zones.
+pub trait Borders {
+    /// The zone that owns a point of the world.
+    fn zone_at(&self, position: Vec2) -> usize;
+    /// The zones other than `zone` within `reach` of `position`, where a player
+    /// standing there must be mirrored as a ghost.
+    fn ghost_targets(&self, zone: usize, position: Vec2, reach: f32, out: &mut Vec<usize>);
+    /// A player's avatar appeared in `zone`.
+    fn joined(&mut self, account: u64, zone: usize);
+    /// A player left the world from `zone`.
+    fn left(&mut self, account: u64, zone: usize);
+    /// Whether a player's inputs must wait: it is frozen in a handoff.
+    fn is_frozen(&self, account: u64, zone: usize) -> bool;
+    /// Where a player stands after this tick's step, with its newest input.
+    fn observe(&mut self, account: u64, zone: usize, position: Vec2, last_input: u32);
+    /// Advances the handoffs; the ones committed now, as (account, from, to).
+    fn advance(&mut self) -> Vec<(u64, usize, usize)>;
+}
+
+/// One zone: nothing crosses a border.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OneZone;
+
+impl Borders for OneZone {
+    fn zone_at(&self, _: Vec2) -> usize {
+        0
+    }
+    fn ghost_targets(&self, _: usize, _: Vec2, _: f32, _: &mut Vec<usize>) {}
+    fn joined(&mut self, _: u64, _: usize) {}
+    fn left(&mut self, _: u64, _: usize) {}
+    fn is_frozen(&self, _: u64, _: usize) -> bool {
+        false
+    }
+    fn observe(&mut self, _: u64, _: usize, _: Vec2, _: u32) {}
+    fn advance(&mut self) -> Vec<(u64, usize, usize)> {
+        Vec::new()
+    }
 }
 
 /// Where an account's avatar stands: what a checkpoint stores and a spawn hint
@@ -106,10 +158,18 @@ pub struct HostTick {
     pub snapshot_bytes: usize,
 }
 
-/// A zone and the clients connected to it.
+/// Zones and the clients connected to them.
 #[derive(Debug)]
-pub struct ZoneHost {
-    zone: Zone,
+pub struct ZoneHost<B: Borders = OneZone> {
+    zones: Vec<Zone>,
+    borders: B,
+    /// Per zone: the ghosts mirrored into it.
+    ghosts: Vec<BTreeSet<NetworkId>>,
+    /// Inputs of frozen players, for whichever zone ends up owning them.
+    waiting: HashMap<ConnectionId, Vec<Input>>,
+    by_account: HashMap<u64, ConnectionId>,
+    targets: Vec<usize>,
+    handoffs: u64,
     server: Server,
     zone_id: u32,
     members: HashMap<ConnectionId, Member>,
@@ -118,7 +178,7 @@ pub struct ZoneHost {
     strikes: HashMap<ClientId, f32>,
     next_client: u64,
     spawn_random: SplitMix64,
-    inputs: Vec<ClientInput>,
+    inputs: Vec<Vec<ClientInput>>,
     nearby: Vec<NetworkId>,
     visible: Vec<NetworkId>,
     rejections_by_reason: HashMap<RejectReason, u64>,
@@ -132,11 +192,33 @@ pub struct ZoneHost {
     inventory_busy: u64,
 }
 
-impl ZoneHost {
+impl ZoneHost<OneZone> {
     /// Hosts `zone` (as zone `zone_id`) through `server`; `seed` picks spawn points.
     pub fn new(zone: Zone, server: Server, zone_id: u32, seed: u64) -> Self {
+        Self::with_borders(vec![zone], OneZone, server, zone_id, seed)
+    }
+}
+
+impl<B: Borders> ZoneHost<B> {
+    /// Hosts several zones (world coordinates, disjoint network-id ranges)
+    /// through one `server`, handing players across borders as `borders` says.
+    /// `zone_id` names the first zone in welcomes; `seed` picks spawn points.
+    pub fn with_borders(
+        zones: Vec<Zone>,
+        borders: B,
+        server: Server,
+        zone_id: u32,
+        seed: u64,
+    ) -> Self {
+        let count = zones.len();
         Self {
-            zone,
+            zones,
+            borders,
+            ghosts: vec![BTreeSet::new(); count],
+            waiting: HashMap::new(),
+            by_account: HashMap::new(),
+            targets: Vec::new(),
+            handoffs: 0,
             server,
             zone_id,
             members: HashMap::new(),
@@ -145,7 +227,7 @@ impl ZoneHost {
             strikes: HashMap::new(),
             next_client: 1,
             spawn_random: SplitMix64::new(seed),
-            inputs: Vec::new(),
+            inputs: vec![Vec::new(); count],
             nearby: Vec::new(),
             visible: Vec::new(),
             rejections_by_reason: HashMap::new(),
@@ -160,14 +242,50 @@ impl ZoneHost {
         }
     }
 
-    /// The zone.
+    /// The first zone (the only one of a single-zone host).
     pub fn zone(&self) -> &Zone {
-        &self.zone
+        &self.zones[0]
     }
 
-    /// The zone, to place elements or spawn server-driven avatars.
+    /// The first zone, to place elements or spawn server-driven avatars.
     pub fn zone_mut(&mut self) -> &mut Zone {
-        &mut self.zone
+        &mut self.zones[0]
+    }
+
+    /// Every zone.
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    /// Every zone, to place elements.
+    pub fn zones_mut(&mut self) -> &mut [Zone] {
+        &mut self.zones
+    }
+
+    /// The handoff protocol.
+    pub fn borders(&self) -> &B {
+        &self.borders
+    }
+
+    /// The handoff protocol, to answer its ledger requests.
+    pub fn borders_mut(&mut self) -> &mut B {
+        &mut self.borders
+    }
+
+    /// The zone that owns a player's avatar now.
+    pub fn zone_of(&self, account: u64) -> Option<usize> {
+        let connection = self.by_account.get(&account)?;
+        self.members.get(connection).map(|member| member.zone)
+    }
+
+    /// Handoffs committed since the start.
+    pub fn handoffs(&self) -> u64 {
+        self.handoffs
+    }
+
+    /// Avatars in every zone.
+    pub fn avatar_count(&self) -> usize {
+        self.zones.iter().map(Zone::avatar_count).sum()
     }
 
     /// The server state machine, for the driver's `handle_*` and `poll_*` calls.
@@ -219,7 +337,7 @@ impl ZoneHost {
     }
 
     fn state_of(&self, member: &Member) -> Option<MemberState> {
-        let avatar = self.zone.avatar(member.client)?;
+        let avatar = self.zones[member.zone].avatar(member.client)?;
         Some(MemberState {
             account: member.account,
             position: avatar.position,
@@ -261,13 +379,15 @@ impl ZoneHost {
         let listeners: Vec<ConnectionId> = match line.channel {
             ChatChannel::Zone => self.members.keys().copied().collect(),
             ChatChannel::Proximity => {
-                let Some(speaker) = self.zone.avatar(member.client) else {
+                // Ghosts are in the speaker's zone too: a line carries across
+                // a border to those within hearing.
+                let zone = &self.zones[member.zone];
+                let Some(speaker) = zone.avatar(member.client) else {
                     return;
                 };
                 self.nearby.clear();
                 let radius = self.server.config().chat_hearing_radius;
-                self.zone
-                    .avatars_near(speaker.position, radius, &mut self.nearby);
+                zone.avatars_near(speaker.position, radius, &mut self.nearby);
                 self.nearby
                     .iter()
                     .filter_map(|avatar| self.by_avatar.get(avatar).copied())
@@ -337,28 +457,29 @@ impl ZoneHost {
         }
     }
 
-    /// Handles what the server reported, steps the zone, and sends snapshots.
+    /// Handles what the server reported, steps the zones, hands players
+    /// across borders, and sends snapshots.
     pub fn tick(&mut self, now: Instant) -> HostTick {
         self.server.handle_timeout(now);
         self.drain_events();
-        let output = self.zone.step(&self.inputs);
-        self.inputs.clear();
-        let mut report = HostTick {
-            tick: output.tick,
-            accepted_inputs: output.accepted_inputs,
-            rejected_inputs: output.rejections.len(),
-            ..HostTick::default()
-        };
+        let mut report = HostTick::default();
         let mut offenders = Vec::new();
-        for rejection in output.rejections {
-            *self
-                .rejections_by_reason
-                .entry(rejection.reason)
-                .or_default() += 1;
-            let strikes = self.strikes.entry(rejection.client).or_default();
-            *strikes += 1.0;
-            if *strikes > REJECTION_STRIKES {
-                offenders.push((rejection.client, rejection.reason));
+        for (zone, inputs) in self.zones.iter_mut().zip(&mut self.inputs) {
+            let output = zone.step(inputs);
+            inputs.clear();
+            report.tick = output.tick;
+            report.accepted_inputs += output.accepted_inputs;
+            report.rejected_inputs += output.rejections.len();
+            for rejection in output.rejections {
+                *self
+                    .rejections_by_reason
+                    .entry(rejection.reason)
+                    .or_default() += 1;
+                let strikes = self.strikes.entry(rejection.client).or_default();
+                *strikes += 1.0;
+                if *strikes > REJECTION_STRIKES {
+                    offenders.push((rejection.client, rejection.reason));
+                }
             }
         }
         self.strikes.retain(|_, strikes| {
@@ -374,10 +495,108 @@ impl ZoneHost {
                 self.server.disconnect(connection, reason);
             }
         }
+        if self.zones.len() > 1 {
+            self.observe_and_mirror();
+            for (account, from, to) in self.borders.advance() {
+                self.switch(account, from, to);
+            }
+        }
         // Departures above are despawned now, before snapshots are built.
         self.drain_events();
         self.send_snapshots(&mut report);
         report
+    }
+
+    /// Tells the borders where everyone stands, and mirrors players within
+    /// interest reach of another zone into it as ghosts.
+    fn observe_and_mirror(&mut self) {
+        let mut mirrors: Vec<Vec<GhostState>> = vec![Vec::new(); self.zones.len()];
+        for member in self.members.values() {
+            let zone = &self.zones[member.zone];
+            let Some(state) = zone.avatar(member.client) else {
+                continue;
+            };
+            self.borders.observe(
+                member.account,
+                member.zone,
+                state.position,
+                state.last_input_sequence.unwrap_or(0),
+            );
+            let config = zone.config();
+            let reach = config.interest_radius + config.interest_hysteresis;
+            self.targets.clear();
+            self.borders
+                .ghost_targets(member.zone, state.position, reach, &mut self.targets);
+            for &target in &self.targets {
+                if let Some(mirror) = mirrors.get_mut(target) {
+                    mirror.push(GhostState {
+                        id: state.id,
+                        appearance: member.appearance,
+                        position: state.position,
+                        heading: state.heading,
+                        animation: state.animation,
+                    });
+                }
+            }
+        }
+        for ((zone, ghosts), wanted) in self.zones.iter_mut().zip(&mut self.ghosts).zip(mirrors) {
+            let ids: BTreeSet<NetworkId> = wanted.iter().map(|ghost| ghost.id).collect();
+            for gone in ghosts.difference(&ids) {
+                // A ghost promoted to an avatar here is not a ghost any more.
+                let _ = zone.remove_ghost(*gone);
+            }
+            for ghost in wanted {
+                // A refusal (outside the world) only skips one mirror.
+                let _ = zone.upsert_ghost(ghost);
+            }
+            *ghosts = ids;
+        }
+    }
+
+    /// A handoff committed: the avatar becomes a ghost in `from` and the ghost
+    /// the avatar in `to`, under the same network id; inputs that waited while
+    /// it was frozen are applied there.
+    fn switch(&mut self, account: u64, from: usize, to: usize) {
+        let Some(&connection) = self.by_account.get(&account) else {
+            return;
+        };
+        let Some(member) = self.members.get(&connection).copied() else {
+            return;
+        };
+        if member.zone != from || from == to || to >= self.zones.len() {
+            return;
+        }
+        let Some(state) = self.zones[from].avatar(member.client) else {
+            return;
+        };
+        if self.zones[from].demote_to_ghost(member.client).is_ok() {
+            self.ghosts[from].insert(member.avatar);
+        }
+        let destination = &mut self.zones[to];
+        let _ = destination.upsert_ghost(GhostState {
+            id: member.avatar,
+            appearance: member.appearance,
+            position: state.position,
+            heading: state.heading,
+            animation: state.animation,
+        });
+        self.ghosts[to].remove(&member.avatar);
+        if destination
+            .promote_ghost(member.avatar, member.client, state.last_input_sequence)
+            .is_err()
+        {
+            return;
+        }
+        if let Some(member) = self.members.get_mut(&connection) {
+            member.zone = to;
+        }
+        self.handoffs += 1;
+        for input in self.waiting.remove(&connection).unwrap_or_default() {
+            self.inputs[to].push(ClientInput {
+                client: member.client,
+                input,
+            });
+        }
     }
 
     fn drain_events(&mut self) {
@@ -388,10 +607,14 @@ impl ZoneHost {
                 }
                 ServerEvent::Input { connection, input } => {
                     if let Some(member) = self.members.get(&connection) {
-                        self.inputs.push(ClientInput {
-                            client: member.client,
-                            input,
-                        });
+                        if self.borders.is_frozen(member.account, member.zone) {
+                            self.waiting.entry(connection).or_default().push(input);
+                        } else {
+                            self.inputs[member.zone].push(ClientInput {
+                                client: member.client,
+                                input,
+                            });
+                        }
                     }
                 }
                 ServerEvent::Chat { connection, chat } => {
@@ -408,8 +631,9 @@ impl ZoneHost {
     fn join(&mut self, connection: ConnectionId, account: u64, name: String) {
         let client = ClientId(self.next_client);
         self.next_client += 1;
-        let config = self.zone.config().clone();
+        let config = self.zones[0].config().clone();
         let mut spawned = Err(SpawnError::Occupied);
+        let mut zone = 0;
         let hint = self.spawn_hints.remove(&account);
         let chosen = hint.and_then(|hint| hint.appearance);
         let mut appearance = chosen.unwrap_or(0);
@@ -419,7 +643,8 @@ impl ZoneHost {
                 heading,
                 appearance,
             };
-            spawned = self.zone.spawn_avatar(client, spawn);
+            zone = self.borders.zone_at(position).min(self.zones.len() - 1);
+            spawned = self.zones[zone].spawn_avatar(client, spawn);
         }
         // Else, or if the saved spot is taken: a few tries for a free one.
         for _ in 0..16 {
@@ -452,7 +677,11 @@ impl ZoneHost {
                 appearance: chosen.unwrap_or_else(|| self.spawn_random.range_u32(0, 8)),
             };
             appearance = spawn.appearance;
-            spawned = self.zone.spawn_avatar(client, spawn);
+            zone = self
+                .borders
+                .zone_at(spawn.position)
+                .min(self.zones.len() - 1);
+            spawned = self.zones[zone].spawn_avatar(client, spawn);
             if !matches!(spawned, Err(SpawnError::Occupied | SpawnError::OutOfBounds)) {
                 break;
             }
@@ -470,10 +699,10 @@ impl ZoneHost {
         let welcome = Welcome {
             protocol_version: PROTOCOL_VERSION,
             avatar_id: avatar,
-            zone_id: self.zone_id,
+            zone_id: self.zone_id + zone as u32,
             tick_rate_hz: u16::try_from(config.tick_rate_hz).unwrap_or(u16::MAX),
             // Ticks fit u32 for over six years at 20 Hz.
-            tick: self.zone.tick() as u32,
+            tick: self.zones[zone].tick() as u32,
             zone_width: config.world_width,
             zone_height: config.world_height,
         };
@@ -484,13 +713,16 @@ impl ZoneHost {
                 account,
                 appearance,
                 inventory_in_flight: 0,
+                zone,
             };
             self.members.insert(connection, member);
+            self.by_account.insert(account, connection);
+            self.borders.joined(account, zone);
             self.names.join(connection, avatar, &name, account);
             self.by_avatar.insert(avatar, connection);
             self.by_client.insert(client, connection);
         } else {
-            let _ = self.zone.despawn_avatar(client);
+            let _ = self.zones[zone].despawn_avatar(client);
         }
     }
 
@@ -503,8 +735,11 @@ impl ZoneHost {
             self.names.leave(connection, member.avatar);
             self.by_client.remove(&member.client);
             self.strikes.remove(&member.client);
+            self.waiting.remove(&connection);
+            self.by_account.remove(&member.account);
+            self.borders.left(member.account, member.zone);
             // The avatar may already be gone; nothing else to undo.
-            let _ = self.zone.despawn_avatar(member.client);
+            let _ = self.zones[member.zone].despawn_avatar(member.client);
         }
     }
 
@@ -525,36 +760,41 @@ impl ZoneHost {
     }
 
     fn send_snapshots(&mut self, report: &mut HostTick) {
-        // Ticks fit u32 for over six years at 20 Hz.
-        let tick = self.zone.tick() as u32;
-        let tick_rate = self.zone.config().tick_rate_hz;
-        let states = self.zone.replicated_states();
-        self.server.begin_snapshots(tick, states);
-        for (&connection, member) in &self.members {
-            let Some(avatar) = self.zone.avatar(member.client) else {
-                continue;
-            };
-            self.visible.clear();
-            // The client sees itself too, so it can reconcile its own movement.
-            let own = std::iter::once(member.avatar);
-            let others = self.zone.visible(member.client).unwrap_or_default();
-            self.visible.extend(others.iter().copied().chain(own));
-            self.visible.sort_unstable();
-            self.visible.dedup();
-            self.names
-                .after_view(&mut self.server, connection, &self.visible);
-            let sent = self.server.send_snapshot(
-                connection,
-                tick,
-                tick_rate,
-                &self.visible,
-                states,
-                Some([avatar.position.x, avatar.position.y]),
-                avatar.last_input_sequence.unwrap_or(0),
-            );
-            if let Ok(encoded) = sent {
-                report.snapshots += 1;
-                report.snapshot_bytes += encoded.bytes;
+        for (index, zone) in self.zones.iter().enumerate() {
+            // Ticks fit u32 for over six years at 20 Hz.
+            let tick = zone.tick() as u32;
+            let tick_rate = zone.config().tick_rate_hz;
+            let states = zone.replicated_states();
+            self.server.begin_snapshots(tick, states);
+            for (&connection, member) in &self.members {
+                if member.zone != index {
+                    continue;
+                }
+                let Some(avatar) = zone.avatar(member.client) else {
+                    continue;
+                };
+                self.visible.clear();
+                // The client sees itself too, so it can reconcile its own movement.
+                let own = std::iter::once(member.avatar);
+                let others = zone.visible(member.client).unwrap_or_default();
+                self.visible.extend(others.iter().copied().chain(own));
+                self.visible.sort_unstable();
+                self.visible.dedup();
+                self.names
+                    .after_view(&mut self.server, connection, &self.visible);
+                let sent = self.server.send_snapshot(
+                    connection,
+                    tick,
+                    tick_rate,
+                    &self.visible,
+                    states,
+                    Some([avatar.position.x, avatar.position.y]),
+                    avatar.last_input_sequence.unwrap_or(0),
+                );
+                if let Ok(encoded) = sent {
+                    report.snapshots += 1;
+                    report.snapshot_bytes += encoded.bytes;
+                }
             }
         }
     }

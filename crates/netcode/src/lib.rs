@@ -22,7 +22,8 @@ pub mod token;
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
 pub use host::{
-    HostTick, InventoryRequest, MAX_INVENTORY_IN_FLIGHT, MemberState, SaidLine, SpawnHint, ZoneHost,
+    Borders, HostTick, InventoryRequest, MAX_INVENTORY_IN_FLIGHT, MemberState, OneZone, SaidLine,
+    SpawnHint, ZoneHost,
 };
 pub use metrics::NetcodeMetrics;
 pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
