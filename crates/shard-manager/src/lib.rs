@@ -13,8 +13,10 @@
 //! - [`shard`]: one process's side of leases: renewing, fencing itself, taking
 //!   over lapsed zones and reloading their players.
 //!
-//! - [`world`]: many zones in one process behind one gateway (embedded mode):
-//!   ghosts across borders and handoffs that keep the avatar's network id.
+//! - [`borders`]: the handoff protocol plugged into
+//!   `meridian_netcode::ZoneHost`, so one process hosts many zones behind one
+//!   gateway (embedded mode), handing players across borders with the same
+//!   network id and connection.
 //! - [`adapters`]: the SQL ledger behind the same operations, and Redis hints.
 //!
 //! Not built yet (issue #6 continues): the QUIC link between shard processes,
@@ -22,11 +24,11 @@
 //! mode.
 
 pub mod adapters;
+pub mod borders;
 pub mod handoff;
 pub mod ids;
 pub mod ledger;
 pub mod shard;
-pub mod world;
 pub mod zone_map;
 
 pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};

@@ -4,21 +4,20 @@
 //! client decodes every snapshot; a watcher on the near side sees it the whole
 //! way, as a ghost after the handoff; the ledger names the new zone.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use meridian_netcode::token::REALTIME_SCOPE;
 use meridian_netcode::{
     Client, ClientEvent, ClientTransmit, ConnectionId, NetcodeConfig, Payload, RealtimeClaims,
-    Server, TokenAuthority,
+    Server, TokenAuthority, ZoneHost,
 };
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{AnimationState, MovementIntent};
-use meridian_shard_manager::world::WorldHost;
+use meridian_shard_manager::borders::{ZoneBorders, zone_config};
 use meridian_shard_manager::{
     EntityId, LedgerOp, LedgerReply, MemoryLedger, ShardId, ZoneId, ZoneMap, ZoneMapConfig,
 };
-use meridian_sim::SimConfig;
+use meridian_sim::{SimConfig, Zone};
 
 const SPACE: u32 = 1;
 const UNIX: u64 = 1_800_000_000;
@@ -33,7 +32,7 @@ struct Peer {
 struct World {
     now: Instant,
     ms: u64,
-    host: WorldHost,
+    host: ZoneHost<ZoneBorders>,
     ledger: MemoryLedger,
     peers: Vec<Peer>,
     authority: TokenAuthority,
@@ -49,7 +48,7 @@ impl World {
         })
         .expect("map");
         let mut ledger = MemoryLedger::new();
-        let mut epochs = BTreeMap::new();
+        let mut epochs = Vec::new();
         for zone in map.zones() {
             let reply = ledger.apply(
                 0,
@@ -62,7 +61,7 @@ impl World {
             let LedgerReply::Lease { lease, .. } = reply else {
                 panic!("{reply:?}");
             };
-            epochs.insert(zone, lease.epoch);
+            epochs.push(lease.epoch);
         }
         let now = Instant::now();
         let authority = TokenAuthority::new(b"world host test secret, not for production");
@@ -79,7 +78,14 @@ impl World {
             interest_hysteresis: 2.0,
             ..SimConfig::default()
         };
-        let host = WorldHost::new(map, &sim, server, &epochs).expect("host");
+        let zones = map
+            .zones()
+            .map(|zone| Zone::new(zone_config(&map, zone, &sim)).expect("zone"))
+            .collect();
+        let borders = ZoneBorders::new(map, &epochs);
+        let mut host = ZoneHost::with_borders(zones, borders, server, 0, 7);
+        // Newcomers start in the middle of zone 0.
+        host.set_spawn_area(meridian_sim::Vec2::new(20.0, 20.0), 0.5);
         Self {
             now,
             ms: 0,
@@ -140,13 +146,13 @@ impl World {
         self.host.tick(self.now);
         // The ledger answers at once (the fault simulation covers the rest).
         loop {
-            let requests = self.host.take_ledger_requests();
+            let requests = self.host.borders_mut().take_ledger_requests();
             if requests.is_empty() {
                 break;
             }
             for (request, op) in requests {
                 let reply = self.ledger.apply(self.ms, &op);
-                self.host.on_ledger(request, &reply);
+                self.host.borders_mut().on_ledger(request, &reply);
             }
         }
         while let Some(transmit) = self.host.server().poll_transmit() {
@@ -202,7 +208,7 @@ fn a_player_crosses_the_border_and_keeps_its_id_and_its_connection() {
         .welcome()
         .expect("welcomed")
         .avatar_id;
-    assert_eq!(world.host.route_of(EntityId(1)), Some(ZoneId(0)));
+    assert_eq!(world.host.zone_of(1), Some(0));
     // Both start in the middle of zone 0 (x = 20 m); the border is at 40 m and
     // the handoff 2 m past it. The watcher first walks to x ≈ 34 m, near the
     // border; the walker goes on at 4 m/s.
@@ -212,7 +218,7 @@ fn a_player_crosses_the_border_and_keeps_its_id_and_its_connection() {
     let mut handed_off_at = None;
     for _ in 0..200 {
         world.tick(&[(walker, east())]);
-        if handed_off_at.is_none() && world.host.route_of(EntityId(1)) == Some(ZoneId(1)) {
+        if handed_off_at.is_none() && world.host.zone_of(1) == Some(1) {
             handed_off_at = Some(world.peers[watcher].seen.len());
         }
     }
@@ -260,10 +266,7 @@ fn a_player_crosses_the_border_and_keeps_its_id_and_its_connection() {
         first_gone as i64 - handed_off_at as i64
     );
     // The walker reached zone 1's side only as the owner zone's avatar.
-    let zone1 = world.host.zone(ZoneId(1)).expect("hosted");
-    assert_eq!(zone1.avatar_count(), 1);
-    assert_eq!(
-        world.host.zone(ZoneId(0)).expect("hosted").avatar_count(),
-        1
-    );
+    assert_eq!(world.host.zones()[1].avatar_count(), 1);
+    assert_eq!(world.host.zones()[0].avatar_count(), 1);
+    assert_eq!(world.host.handoffs(), 1);
 }
