@@ -12,6 +12,7 @@
 mod api;
 mod auth;
 mod http;
+mod ledger;
 mod live;
 mod persist;
 pub(crate) mod settings;
@@ -28,6 +29,8 @@ use anyhow::Context;
 use meridian_netcode::driver::server::{ConnectionIds, DriverCounters, QuicServer};
 use meridian_netcode::driver::tls::DevCertificate;
 use meridian_netcode::{Server, TokenAuthority, ZoneHost};
+use meridian_shard_manager::adapters::sql::SqlLedger;
+use meridian_shard_manager::borders::{ZoneBorders, zone_config};
 use meridian_sim::{Vec2, Zone};
 use ring::rand::SecureRandom;
 
@@ -116,12 +119,28 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let tick_ms = 1_000 / u64::from(settings.sim.tick_rate_hz.max(1));
     let checkpoint_every = (settings.serve.checkpoint_interval_ms / tick_ms.max(1)).max(1);
 
-    let mut zone = Zone::new(settings.sim.clone()).context("invalid [sim] settings")?;
+    let map = settings.zone_map()?;
+    let sql_ledger = SqlLedger::new(store.clone());
+    let epochs = ledger::acquire_all(&sql_ledger, &map).await?;
+    let renewals = tokio::spawn(ledger::renew_forever(
+        sql_ledger.clone(),
+        map,
+        epochs.clone(),
+    ));
+    let (ledger_requests, ledger_answers, ledger_task) = ledger::start(sql_ledger);
     let placed = store
         .placed_elements(space_id)
         .await
         .context("cannot read the space's elements")?;
-    let blocking = place_blocking_elements(&mut zone, &placed);
+    let mut zones = Vec::new();
+    let mut blocking = 0;
+    for zone_id in map.zones() {
+        let mut zone = Zone::new(zone_config(&map, zone_id, &settings.sim))
+            .context("invalid [sim] settings")?;
+        // Every zone knows every static element (they block movement anywhere).
+        blocking = place_blocking_elements(&mut zone, &placed);
+        zones.push(zone);
+    }
     let server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
@@ -134,7 +153,13 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         "meridian serve: {blocking} of the space's {} placed elements block movement",
         placed.len()
     );
-    let mut host = ZoneHost::new(zone, server, settings.serve.zone_id, settings.serve.seed);
+    let mut host = ZoneHost::with_borders(
+        zones,
+        ZoneBorders::new(map, &epochs),
+        server,
+        settings.serve.zone_id,
+        settings.serve.seed,
+    );
     // Nobody hears a line that a crash could lose.
     host.store_chat_before_relay(true);
     // Newcomers appear in the plaza's middle, where the others are.
@@ -155,6 +180,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         spawn_hints,
         storage,
         checkpoint_every,
+        ledger_requests,
+        ledger_answers,
     };
     let zone_thread = std::thread::Builder::new()
         .name(format!("zone-{}", settings.serve.zone_id))
@@ -234,12 +261,15 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     println!("meridian serve: shutting down");
     stop.store(true, Ordering::Relaxed);
     rotation.abort();
+    renewals.abort();
     let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
     if !matches!(joined, Ok(Ok(()))) {
         eprintln!("meridian serve: the zone thread ended abnormally");
     }
     quic.shutdown().await;
     // The zone thread dropped its queues: write what is left, then stop.
+    // The zone thread dropped its ledger queue: the task ends after what is queued.
+    let _ = tokio::time::timeout(Duration::from_secs(10), ledger_task).await;
     match storage_tasks.finish().await {
         Some(counters) => {
             store.close().await;

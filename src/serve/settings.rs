@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use meridian_netcode::NetcodeConfig;
+use meridian_shard_manager::{ZoneMap, ZoneMapConfig};
 use meridian_sim::SimConfig;
 use serde::Deserialize;
 
@@ -26,9 +27,13 @@ pub(crate) struct ServeArgs {
     /// Simulation ticks per second.
     #[arg(long)]
     tick_rate: Option<u32>,
-    /// Side of the square zone, metres.
+    /// Side of the square world, metres.
     #[arg(long)]
     world_size: Option<f32>,
+    /// How the world is cut into zones, `COLUMNSxROWS` (default 1x1); zones are
+    /// square, so the world's width over columns must equal its height over rows.
+    #[arg(long)]
+    zones: Option<String>,
     /// Turn off the development join endpoint (production).
     #[arg(long)]
     no_dev_tokens: bool,
@@ -67,6 +72,8 @@ pub(crate) struct ServeTable {
     /// Characters are checkpointed this often, milliseconds (the most movement a
     /// crash can lose).
     pub(crate) checkpoint_interval_ms: u64,
+    /// How the world is cut into zones, `COLUMNSxROWS`.
+    pub(crate) zones: String,
 }
 
 impl Default for ServeTable {
@@ -82,6 +89,7 @@ impl Default for ServeTable {
             certificate_validity_days: 10,
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             checkpoint_interval_ms: 2_000,
+            zones: "1x1".to_owned(),
         }
     }
 }
@@ -149,6 +157,9 @@ impl ServeArgs {
             settings.sim.world_width = size;
             settings.sim.world_height = size;
         }
+        if let Some(zones) = &self.zones {
+            settings.serve.zones.clone_from(zones);
+        }
         if self.no_dev_tokens {
             settings.serve.dev_tokens = false;
         }
@@ -158,7 +169,39 @@ impl ServeArgs {
 }
 
 impl ServeSettings {
+    /// The zone map the settings describe.
+    pub(crate) fn zone_map(&self) -> anyhow::Result<ZoneMap> {
+        let (columns, rows) = self
+            .serve
+            .zones
+            .split_once('x')
+            .and_then(|(c, r)| Some((c.trim().parse::<u32>().ok()?, r.trim().parse::<u32>().ok()?)))
+            .filter(|(c, r)| (1..=16).contains(c) && (1..=16).contains(r))
+            .with_context(|| {
+                format!(
+                    "[serve] zones is {:?}, it must be COLUMNSxROWS with 1 to 16 each",
+                    self.serve.zones
+                )
+            })?;
+        let zone_size = self.sim.world_width / columns as f32;
+        let height = self.sim.world_height / rows as f32;
+        if (zone_size - height).abs() > 0.01 {
+            bail!(
+                "zones are square: world_width / columns ({zone_size} m) must equal \
+                 world_height / rows ({height} m)"
+            );
+        }
+        ZoneMap::new(ZoneMapConfig {
+            columns,
+            rows,
+            zone_size,
+            handoff_margin: 2.0_f32.min(zone_size / 4.0),
+        })
+        .context("invalid zone map")
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        self.zone_map()?;
         self.sim.validate().context("invalid [sim] settings")?;
         self.netcode
             .validate()

@@ -10,6 +10,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use meridian_netcode::driver::server::NetEvent;
 use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
+use meridian_shard_manager::LedgerOp;
+use meridian_shard_manager::borders::ZoneBorders;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::live::{INVENTORY_STATUSES, LiveMetrics};
@@ -19,7 +21,7 @@ use super::persist::ZoneStorage;
 const DRAIN_TICKS: u32 = 5;
 
 pub(crate) struct ZoneLoop {
-    pub(crate) host: ZoneHost,
+    pub(crate) host: ZoneHost<ZoneBorders>,
     pub(crate) inbound: Receiver<NetEvent>,
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) stop: Arc<AtomicBool>,
@@ -28,6 +30,10 @@ pub(crate) struct ZoneLoop {
     pub(crate) storage: ZoneStorage,
     /// Ticks between checkpoints.
     pub(crate) checkpoint_every: u64,
+    /// Ledger operations of the handoff protocol, to the ledger task.
+    pub(crate) ledger_requests: mpsc::Sender<(u64, LedgerOp)>,
+    /// Their answers.
+    pub(crate) ledger_answers: Receiver<super::ledger::Answer>,
 }
 
 impl ZoneLoop {
@@ -65,6 +71,7 @@ impl ZoneLoop {
             let now = Instant::now();
             if now >= next_tick {
                 let report = self.host.tick(now);
+                self.exchange_with_ledger();
                 self.persist(report.tick, draining.is_some());
                 let elapsed = now.elapsed();
                 next_tick += interval;
@@ -80,6 +87,25 @@ impl ZoneLoop {
             self.route(&mut outboxes);
             if draining == Some(0) {
                 return;
+            }
+        }
+    }
+
+    /// Hands the handoff protocol's ledger operations to the ledger task and
+    /// its answers back, without waiting. An operation that does not fit the
+    /// queue, or whose database call failed, has an unknown outcome: the
+    /// protocol settles it by reading the ledger.
+    fn exchange_with_ledger(&mut self) {
+        let borders = self.host.borders_mut();
+        for (request, op) in borders.take_ledger_requests() {
+            if self.ledger_requests.try_send((request, op)).is_err() {
+                borders.on_ledger_lost(request);
+            }
+        }
+        while let Ok((request, answer)) = self.ledger_answers.try_recv() {
+            match answer {
+                Some(reply) => borders.on_ledger(request, &reply),
+                None => borders.on_ledger_lost(request),
             }
         }
     }
@@ -195,7 +221,7 @@ impl ZoneLoop {
         live.record_tick(elapsed.as_secs_f64(), interval.as_secs_f64());
         live.tick = tick;
         live.netcode.clone_from(self.host.server_ref().metrics());
-        live.avatars = self.host.zone().avatar_count();
+        live.avatars = self.host.avatar_count();
         live.rejections.clear();
         live.rejections.extend(
             self.host
