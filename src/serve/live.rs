@@ -40,6 +40,8 @@ pub(crate) struct LiveMetrics {
     pub(crate) inventory_results: [u64; INVENTORY_STATUSES.len()],
     /// Inventory changes the zone answered `Busy` itself (past the in-flight limit).
     pub(crate) inventory_busy_here: u64,
+    /// Players handed from one zone to another.
+    pub(crate) handoffs: u64,
 }
 
 /// Every inventory status with its metric label.
@@ -150,6 +152,11 @@ impl LiveMetrics {
             "meridian_chat_unstored_total",
             "Chat lines dropped because they could not be stored (so nobody heard them).",
             self.chat_unstored,
+        );
+        counter(
+            "meridian_handoffs_total",
+            "Players handed from one zone to another (committed in the ledger).",
+            self.handoffs,
         );
         counter(
             "meridian_transport_losses_total",

@@ -222,6 +222,7 @@ impl ZoneLoop {
         live.tick = tick;
         live.netcode.clone_from(self.host.server_ref().metrics());
         live.avatars = self.host.avatar_count();
+        live.handoffs = self.host.handoffs();
         live.rejections.clear();
         live.rejections.extend(
             self.host

@@ -37,6 +37,11 @@ pub(crate) fn start_server() -> (Server, SocketAddr) {
 /// Starts `meridian serve` on the database `database_url` (read from its
 /// start-up lines: the HTTP address).
 pub(crate) fn start_server_on(database_url: &str) -> (Server, SocketAddr) {
+    start_server_with(database_url, &[])
+}
+
+/// Starts `meridian serve` on `database_url` with extra flags.
+pub(crate) fn start_server_with(database_url: &str, extra: &[&str]) -> (Server, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
         .args([
             "serve",
@@ -49,6 +54,7 @@ pub(crate) fn start_server_on(database_url: &str) -> (Server, SocketAddr) {
             "--database-url",
             database_url,
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
