@@ -121,6 +121,9 @@ fn a_player_walks_into_another_zone_on_the_same_connection() {
         .expect("metrics");
     let handoffs = http::prometheus_value(&metrics, "meridian_handoffs_total").unwrap_or(0.0);
     assert!(handoffs >= 1.0, "handoffs counted: {handoffs}");
+    let frozen =
+        http::prometheus_value(&metrics, "meridian_handoff_frozen_ticks{quantile=\"0.99\"}");
+    assert!(frozen.is_some_and(|ticks| ticks >= 1.0), "{metrics}");
 
     // The ledger says so too.
     let owners = runtime.block_on(async {

@@ -42,6 +42,8 @@ pub(crate) struct LiveMetrics {
     pub(crate) inventory_busy_here: u64,
     /// Players handed from one zone to another.
     pub(crate) handoffs: u64,
+    /// Ticks each recent handoff kept its player frozen (the last 1,200).
+    pub(crate) frozen: VecDeque<u32>,
 }
 
 /// Every inventory status with its metric label.
@@ -174,6 +176,22 @@ impl LiveMetrics {
             "Ticks that took longer than the tick interval.",
             self.overruns,
         );
+        if !self.frozen.is_empty() {
+            let mut frozen: Vec<u32> = self.frozen.iter().copied().collect();
+            frozen.sort_unstable();
+            let _ = writeln!(
+                out,
+                "# HELP meridian_handoff_frozen_ticks Ticks a player stayed frozen in its last 1,200 handoffs.\n# TYPE meridian_handoff_frozen_ticks gauge"
+            );
+            for (label, quantile) in [("0.5", 0.5), ("0.99", 0.99)] {
+                let index = ((frozen.len() - 1) as f64 * quantile).round() as usize;
+                let _ = writeln!(
+                    out,
+                    "meridian_handoff_frozen_ticks{{quantile=\"{label}\"}} {}",
+                    frozen[index]
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP meridian_datagrams_dropped_total Datagrams dropped, by cause.\n# TYPE meridian_datagrams_dropped_total counter"

@@ -223,6 +223,12 @@ impl ZoneLoop {
         live.netcode.clone_from(self.host.server_ref().metrics());
         live.avatars = self.host.avatar_count();
         live.handoffs = self.host.handoffs();
+        for frozen in self.host.borders_mut().take_frozen_ticks() {
+            if live.frozen.len() == 1_200 {
+                live.frozen.pop_front();
+            }
+            live.frozen.push_back(frozen);
+        }
         live.rejections.clear();
         live.rejections.extend(
             self.host

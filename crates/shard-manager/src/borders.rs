@@ -43,6 +43,7 @@ pub struct ZoneBorders {
     requests: HashMap<u64, (usize, LedgerOp)>,
     outbox: Vec<(u64, LedgerOp)>,
     committed: Vec<(u64, usize, usize)>,
+    frozen_ticks: Vec<u32>,
 }
 
 impl ZoneBorders {
@@ -63,12 +64,19 @@ impl ZoneBorders {
             requests: HashMap::new(),
             outbox: Vec::new(),
             committed: Vec::new(),
+            frozen_ticks: Vec::new(),
         }
     }
 
     /// The zone map.
     pub fn map(&self) -> &ZoneMap {
         &self.map
+    }
+
+    /// How many ticks each handoff committed since the last call kept its
+    /// player frozen.
+    pub fn take_frozen_ticks(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.frozen_ticks)
     }
 
     /// Ledger operations to carry out; answer each with [`Self::on_ledger`].
@@ -157,10 +165,13 @@ impl ZoneBorders {
                     Effect::Route { entity, to } => {
                         self.committed.push((entity.0, zone, to.0 as usize));
                     }
-                    Effect::HandedOff { .. }
-                    | Effect::Keyframe { .. }
-                    | Effect::Applied { .. }
-                    | Effect::NotHere { .. } => {}
+                    Effect::HandedOff { frozen_ticks, .. } => {
+                        // Bounded: the driver takes them every tick.
+                        if self.frozen_ticks.len() < 65_536 {
+                            self.frozen_ticks.push(frozen_ticks);
+                        }
+                    }
+                    Effect::Keyframe { .. } | Effect::Applied { .. } | Effect::NotHere { .. } => {}
                 }
             }
         }
