@@ -84,6 +84,9 @@ impl ZoneLoop {
                     *left = left.saturating_sub(1);
                 }
             }
+            // Ledger answers are taken as soon as they come, not once a tick:
+            // a handoff is frozen only as long as its commit takes.
+            self.exchange_with_ledger();
             self.route(&mut outboxes);
             if draining == Some(0) {
                 return;
