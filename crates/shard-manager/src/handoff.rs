@@ -280,15 +280,7 @@ impl ZoneAuthority {
     /// stays; it is claimed again when it returns.
     pub fn forget(&mut self, entity: EntityId) {
         self.real.remove(&entity);
-        if let Some(out) = self.outgoing.remove(&entity) {
-            self.effects.push(Effect::Send {
-                to: out.to,
-                message: PeerMessage::Aborted {
-                    handoff: out.handoff,
-                    entity,
-                },
-            });
-        }
+        self.fenced(entity);
         self.incoming.remove(&entity);
     }
 
@@ -415,6 +407,18 @@ impl ZoneAuthority {
                 avatar,
             },
         );
+        self.tell_aborted(&out, entity);
+    }
+
+    /// Someone else owns it now: forget it here.
+    fn fenced(&mut self, entity: EntityId) {
+        if let Some(out) = self.outgoing.remove(&entity) {
+            self.tell_aborted(&out, entity);
+        }
+    }
+
+    /// The destination drops what it prepared for this handoff.
+    fn tell_aborted(&mut self, out: &Outgoing, entity: EntityId) {
         self.effects.push(Effect::Send {
             to: out.to,
             message: PeerMessage::Aborted {
@@ -422,19 +426,6 @@ impl ZoneAuthority {
                 entity,
             },
         });
-    }
-
-    /// Someone else owns it now: forget it here.
-    fn fenced(&mut self, entity: EntityId) {
-        if let Some(out) = self.outgoing.remove(&entity) {
-            self.effects.push(Effect::Send {
-                to: out.to,
-                message: PeerMessage::Aborted {
-                    handoff: out.handoff,
-                    entity,
-                },
-            });
-        }
     }
 
     fn commit(&mut self, entity: EntityId) {
