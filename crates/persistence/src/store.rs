@@ -87,6 +87,20 @@ impl Store {
         let mut options = AnyPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            // Write-ahead logging: readers never wait for the writer, and a
+            // commit appends to the log instead of rewriting pages. With
+            // `synchronous = NORMAL` a commit survives the process being killed
+            // (the log is in the operating system's hands); only a power cut can
+            // lose the last commits. Production runs on PostgreSQL.
+            options = options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection.execute("PRAGMA journal_mode = WAL").await?;
+                    connection.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
         if let Some(schema) = schema {
             options = options.after_connect(move |connection, _| {
                 let statement = format!("SET search_path TO {schema}");
