@@ -44,6 +44,10 @@ pub struct ZoneBorders {
     outbox: Vec<(u64, LedgerOp)>,
     committed: Vec<(u64, usize, usize)>,
     frozen_ticks: Vec<u32>,
+    /// Players who appeared in one zone while the ledger names another of
+    /// ours (a restart after a handoff the last checkpoint had not caught up
+    /// with): the zone they are being moved to.
+    relocating: HashMap<EntityId, usize>,
 }
 
 impl ZoneBorders {
@@ -65,6 +69,7 @@ impl ZoneBorders {
             outbox: Vec::new(),
             committed: Vec::new(),
             frozen_ticks: Vec::new(),
+            relocating: HashMap::new(),
         }
     }
 
@@ -96,7 +101,28 @@ impl ZoneBorders {
                     claimed: true,
                     owner: Some(owner),
                 },
-            ) => self.adopt(zone, *entity, *owner),
+            ) => match self.relocating.get(entity).copied() {
+                // Claimed where the ledger had it; now move it to where it is.
+                Some(target) if target != zone => self.relocate(*entity, *owner, target),
+                _ => self.adopt(zone, *entity, *owner),
+            },
+            (
+                LedgerOp::Claim { entity, .. },
+                LedgerReply::Claimed {
+                    claimed: false,
+                    owner: Some(row),
+                },
+            ) => self.claimed_elsewhere(zone, *entity, *row),
+            (LedgerOp::Move { entity, .. }, LedgerReply::Moved { moved, owner })
+                if self.relocating.get(entity) == Some(&zone) =>
+            {
+                self.relocating.remove(entity);
+                match (moved, owner) {
+                    (true, Some(owner)) => self.adopt(zone, *entity, *owner),
+                    // Someone moved it meanwhile: start over with a claim.
+                    _ => self.claim(*entity, zone),
+                }
+            }
             _ => {
                 if let Some(authority) = self.authorities.get_mut(zone) {
                     authority.on_ledger(&op, reply);
@@ -120,6 +146,53 @@ impl ZoneBorders {
             authority.on_ledger_lost(&op);
         }
         self.run_effects();
+    }
+
+    fn claim(&mut self, entity: EntityId, zone: usize) {
+        let (Some(epoch), Ok(zone_id)) = (
+            self.authorities.get(zone).map(ZoneAuthority::epoch),
+            u32::try_from(zone),
+        ) else {
+            return;
+        };
+        self.ask(
+            zone,
+            LedgerOp::Claim {
+                entity,
+                zone: ZoneId(zone_id),
+                epoch,
+            },
+        );
+    }
+
+    /// A claim in `zone` was refused because the ledger names another zone.
+    /// If that zone is ours, the player is claimed there under its current
+    /// epoch and then moved to `zone` by the usual compare-and-set.
+    fn claimed_elsewhere(&mut self, zone: usize, entity: EntityId, row: Owner) {
+        let elsewhere = row.zone.0 as usize;
+        if elsewhere == zone || elsewhere >= self.authorities.len() {
+            return;
+        }
+        self.relocating.insert(entity, zone);
+        self.claim(entity, elsewhere);
+    }
+
+    fn relocate(&mut self, entity: EntityId, from: Owner, target: usize) {
+        let (Some(epoch), Ok(zone_id)) = (
+            self.authorities.get(target).map(ZoneAuthority::epoch),
+            u32::try_from(target),
+        ) else {
+            return;
+        };
+        self.ask(
+            target,
+            LedgerOp::Move {
+                entity,
+                from,
+                to_zone: ZoneId(zone_id),
+                to_epoch: epoch,
+            },
+        );
     }
 
     fn ask(&mut self, zone: usize, op: LedgerOp) {
@@ -194,26 +267,14 @@ impl Borders for ZoneBorders {
     }
 
     fn joined(&mut self, account: u64, zone: usize) {
-        let Some(epoch) = self.authorities.get(zone).map(ZoneAuthority::epoch) else {
-            return;
-        };
-        let Ok(zone_id) = u32::try_from(zone) else {
-            return;
-        };
-        self.ask(
-            zone,
-            LedgerOp::Claim {
-                entity: EntityId(account),
-                zone: ZoneId(zone_id),
-                epoch,
-            },
-        );
+        self.claim(EntityId(account), zone);
     }
 
     fn left(&mut self, account: u64, zone: usize) {
         let entity = EntityId(account);
         self.observed.remove(&entity);
         self.granted.remove(&entity);
+        self.relocating.remove(&entity);
         if let Some(authority) = self.authorities.get_mut(zone) {
             authority.forget(entity);
         }

@@ -270,3 +270,33 @@ fn a_player_crosses_the_border_and_keeps_its_id_and_its_connection() {
     assert_eq!(world.host.zones()[0].avatar_count(), 1);
     assert_eq!(world.host.handoffs(), 1);
 }
+
+#[test]
+fn a_player_the_ledger_places_elsewhere_is_moved_to_where_it_stands() {
+    let mut world = World::new();
+    // The ledger says zone 1 (a handoff the last checkpoint had not caught up
+    // with before a restart); the player appears in zone 0.
+    let lease = world.ledger.lease(ZoneId(1)).expect("held");
+    let seeded = world.ledger.apply(
+        1,
+        &LedgerOp::Claim {
+            entity: EntityId(1),
+            zone: ZoneId(1),
+            epoch: lease.epoch,
+        },
+    );
+    assert!(matches!(seeded, LedgerReply::Claimed { claimed: true, .. }));
+    let walker = world.connect(1);
+    for _ in 0..10 {
+        world.tick(&[]);
+    }
+    let owner = world.ledger.owner(EntityId(1)).expect("a row");
+    assert_eq!((owner.zone, owner.version), (ZoneId(0), 1), "moved to zone 0");
+    // And it is zone 0's to hand off like anyone else.
+    for _ in 0..200 {
+        world.tick(&[(walker, east())]);
+    }
+    assert_eq!(world.host.zone_of(1), Some(1));
+    let owner = world.ledger.owner(EntityId(1)).expect("a row");
+    assert_eq!((owner.zone, owner.version), (ZoneId(1), 2));
+}
