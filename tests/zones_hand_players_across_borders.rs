@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Joined, remove_database, start_server_with, temporary_database};
+use common::{Joined, Server, remove_database, start_server_with, temporary_database};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
@@ -25,6 +25,8 @@ struct Crosser {
     disconnected: bool,
     start: Option<(f32, f32)>,
     last: Option<(f32, f32)>,
+    /// Only watch, never walk.
+    stand_still: bool,
 }
 
 impl Behaviour for Crosser {
@@ -53,7 +55,9 @@ impl Behaviour for Crosser {
                     return;
                 };
                 let at = (own.x as f32 / 64.0, own.y as f32 / 64.0);
-                if self.start.is_none() {
+                if self.start.is_none() && self.stand_still {
+                    self.start = Some(at);
+                } else if self.start.is_none() {
                     self.start = Some(at);
                     // Across x = 30 along its row if the row misses the fountain,
                     // else across y = 30 along its column.
@@ -82,30 +86,95 @@ fn zone_of((x, y): (f32, f32)) -> i64 {
     i64::from(x >= 30.0) + 2 * i64::from(y >= 30.0)
 }
 
-#[test]
-fn a_player_walks_into_another_zone_on_the_same_connection() {
-    let database = temporary_database();
-    let (server, http_address) = start_server_with(&database, &["--zones", "2x2"]);
+/// Joins as "crosser" and plays for `seconds`, walking if `walk`.
+fn play(http_address: std::net::SocketAddr, seconds: u64, walk: bool) -> Crosser {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let crosser = runtime.block_on(async {
+    runtime.block_on(async {
         let joined = Joined::dev(http_address, Some("crosser")).await;
         let (endpoint, connection, mut client) = joined.connect().await;
-        let mut crosser = Crosser::default();
+        let mut crosser = Crosser {
+            stand_still: !walk,
+            ..Crosser::default()
+        };
         connection
             .drive(
                 &mut client,
                 &mut crosser,
                 Duration::from_millis(50),
-                Instant::now() + Duration::from_secs(9),
+                Instant::now() + Duration::from_secs(seconds),
             )
             .await;
         assert_eq!(client.stats().decode_errors, 0);
         endpoint.close(0u32.into(), b"done");
         crosser
-    });
+    })
+}
+
+/// Every owner row of the 2 × 2 world's ledger.
+fn owners(database: &str) -> Vec<meridian_persistence::Owner> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let store = Store::open(&DatabaseConfig::new(database))
+                .await
+                .expect("opens");
+            let mut owners = Vec::new();
+            for zone in 0..4 {
+                owners.extend(store.owners_in(zone).await.expect("reads"));
+            }
+            store.close().await;
+            owners
+        })
+}
+
+#[test]
+fn a_killed_world_brings_its_crosser_back_once() {
+    let database = temporary_database();
+    let (mut server, http_address) = start_server_with(&database, &["--zones", "2x2"]);
+    let before = play(http_address, 7, true);
+    let (start, last) = (before.start.expect("seen"), before.last.expect("seen"));
+    assert_ne!(
+        zone_of(start),
+        zone_of(last),
+        "it crossed: {start:?} -> {last:?}"
+    );
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+    let killed: Server = server;
+    drop(killed);
+
+    // Back on the same database: it appears where its last checkpoint put it
+    // (within the 2 s checkpoint interval of where it was), is claimed or moved
+    // to that zone in the ledger, and there is exactly one of it.
+    let (server, http_address) = start_server_with(&database, &["--zones", "2x2"]);
+    let after = play(http_address, 2, false);
+    let back = after.start.expect("seen");
+    assert!(
+        (back.0 - last.0).abs() <= 2.0 * 3.0 + 1.0 && (back.1 - last.1).abs() <= 7.0,
+        "last seen at {last:?}, back at {back:?}"
+    );
+    assert_eq!(after.without_self, 0);
+    let rows = owners(&database);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].zone,
+        zone_of(back),
+        "the ledger follows it: {rows:?}"
+    );
+    drop(server);
+    remove_database(&database);
+}
+
+#[test]
+fn a_player_walks_into_another_zone_on_the_same_connection() {
+    let database = temporary_database();
+    let (server, http_address) = start_server_with(&database, &["--zones", "2x2"]);
+    let crosser = play(http_address, 9, true);
     assert!(!crosser.disconnected, "one connection throughout");
     assert!(crosser.snapshots > 100, "{} snapshots", crosser.snapshots);
     assert_eq!(crosser.without_self, 0, "it saw itself in every snapshot");
@@ -116,6 +185,10 @@ fn a_player_walks_into_another_zone_on_the_same_connection() {
         "it walked from {start:?} to {last:?}"
     );
 
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let metrics = runtime
         .block_on(http::get(http_address, "/metrics"))
         .expect("metrics");
@@ -126,17 +199,7 @@ fn a_player_walks_into_another_zone_on_the_same_connection() {
     assert!(frozen.is_some_and(|ticks| ticks >= 1.0), "{metrics}");
 
     // The ledger says so too.
-    let owners = runtime.block_on(async {
-        let store = Store::open(&DatabaseConfig::new(&database))
-            .await
-            .expect("opens");
-        let mut owners = Vec::new();
-        for zone in 0..4 {
-            owners.extend(store.owners_in(zone).await.expect("reads"));
-        }
-        store.close().await;
-        owners
-    });
+    let owners = owners(&database);
     assert_eq!(owners.len(), 1, "{owners:?}");
     assert_eq!(owners[0].zone, zone_of(last), "{owners:?}");
     assert!(owners[0].version >= 1, "moved: {owners:?}");

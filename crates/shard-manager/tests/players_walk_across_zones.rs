@@ -291,7 +291,11 @@ fn a_player_the_ledger_places_elsewhere_is_moved_to_where_it_stands() {
         world.tick(&[]);
     }
     let owner = world.ledger.owner(EntityId(1)).expect("a row");
-    assert_eq!((owner.zone, owner.version), (ZoneId(0), 1), "moved to zone 0");
+    assert_eq!(
+        (owner.zone, owner.version),
+        (ZoneId(0), 1),
+        "moved to zone 0"
+    );
     // And it is zone 0's to hand off like anyone else.
     for _ in 0..200 {
         world.tick(&[(walker, east())]);
