@@ -40,9 +40,14 @@ struct World {
 
 impl World {
     fn new() -> Self {
+        Self::grid(2, 1)
+    }
+
+    /// A world of `columns` × `rows` zones of 40 m.
+    fn grid(columns: u32, rows: u32) -> Self {
         let map = ZoneMap::new(ZoneMapConfig {
-            columns: 2,
-            rows: 1,
+            columns,
+            rows,
             zone_size: 40.0,
             handoff_margin: 2.0,
         })
