@@ -231,6 +231,10 @@ fn the_player_and_the_chat_are_still_there_after_a_restart() {
         ))
         .expect("history answers");
     assert!(history.contains("remember me"), "{history}");
+    assert!(
+        history.contains(r#""sender_name":"ada""#),
+        "named: {history}"
+    );
     stop(server);
     remove_database(&database);
 }

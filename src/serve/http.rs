@@ -190,6 +190,8 @@ struct HistoryQuery {
 struct HistoryLine {
     id: i64,
     sender: i64,
+    /// The sender's username, or null if the account is gone.
+    sender_name: Option<String>,
     channel: String,
     text: String,
     sent_at: i64,
@@ -240,6 +242,7 @@ async fn chat_history(
                 .map(|line| HistoryLine {
                     id: line.id,
                     sender: line.sender_id,
+                    sender_name: line.sender_name,
                     channel: line.channel,
                     text: line.body,
                     sent_at: line.sent_at,

@@ -15,6 +15,9 @@ pub struct ChatLine {
     pub room: String,
     /// Who said it.
     pub sender_id: i64,
+    /// Their username, as the history reads it (none from `append_chat`, or
+    /// if the account is gone).
+    pub sender_name: Option<String>,
     /// `proximity` or `zone`.
     pub channel: String,
     /// The text.
@@ -23,7 +26,7 @@ pub struct ChatLine {
     pub sent_at: i64,
 }
 
-type ChatRow = (i64, i64, String, i64, String, String, i64);
+type ChatRow = (i64, i64, String, i64, Option<String>, String, String, i64);
 
 impl Store {
     /// Stores a line and returns it with its id.
@@ -57,6 +60,7 @@ impl Store {
             space_id,
             room: room.to_owned(),
             sender_id,
+            sender_name: None,
             channel: channel.to_owned(),
             body: body.to_owned(),
             sent_at,
@@ -73,8 +77,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ChatLine>, StoreError> {
         let rows: Vec<ChatRow> = sqlx::query_as(
-            "SELECT id, space_id, room, sender_id, channel, body, sent_at FROM chat_messages \
-             WHERE space_id = $1 AND room = $2 AND id < $3 ORDER BY id DESC LIMIT $4",
+            "SELECT m.id, m.space_id, m.room, m.sender_id, a.username, m.channel, m.body, \
+             m.sent_at FROM chat_messages m LEFT JOIN accounts a ON a.id = m.sender_id \
+             WHERE m.space_id = $1 AND m.room = $2 AND m.id < $3 ORDER BY m.id DESC LIMIT $4",
         )
         .bind(space_id)
         .bind(room)
@@ -85,11 +90,12 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, space_id, room, sender_id, channel, body, sent_at)| ChatLine {
+                |(id, space_id, room, sender_id, sender_name, channel, body, sent_at)| ChatLine {
                     id,
                     space_id,
                     room,
                     sender_id,
+                    sender_name,
                     channel,
                     body,
                     sent_at,
