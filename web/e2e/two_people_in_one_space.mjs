@@ -1,7 +1,9 @@
 // End-to-end test in a real browser: Debian's Chromium, driven by playwright-core.
 //
-// It starts `meridian serve` on loopback with a fresh SQLite file, then, once
-// over WebTransport and once over the WebSocket fallback: two pages sign up and
+// It starts `meridian serve` on loopback with a fresh SQLite file, then, over
+// WebTransport, over the WebSocket fallback asked for by name, and in `auto`
+// mode in pages where WebTransport does not exist (so the client must fall back
+// by itself): two pages sign up and
 // join the same space; one walks and the other must see it move within 300 ms;
 // a chat line from one appears on the other; closing one page makes its avatar
 // leave the other's view. Screenshots go to $E2E_SCREENSHOTS (default
@@ -81,11 +83,15 @@ function launch() {
 const by = (id) => `[data-testid="${id}"]`;
 
 /** A fresh person in their own browser context, signed up and in the plaza. */
-async function person(http, name, transport) {
+async function person(http, name, mode) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  if (mode.withoutWebTransport) {
+    // A browser without WebTransport: the page must fall back on its own.
+    await context.addInitScript(() => { delete globalThis.WebTransport; });
+  }
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${name}] page error: ${error.message}`));
-  await page.goto(`http://${http}/?transport=${transport}`);
+  await page.goto(`http://${http}/?transport=${mode.ask}`);
   await page.fill(by('auth-username'), name);
   await page.fill(by('auth-password'), 'correct horse battery');
   await page.click(by('signup-button'));
@@ -94,7 +100,7 @@ async function person(http, name, transport) {
   await page.waitForSelector(`${by('status')}[data-state="connected"]`, { timeout: 15_000 });
   await page.waitForFunction(() => window.meridian?.client?.avatarId != null, null, { timeout: 10_000 });
   const used = await page.evaluate(() => window.meridian.client.stats().transport);
-  if (used !== transport) throw new Error(`${name} asked for ${transport} and got ${used}`);
+  if (used !== mode.expect) throw new Error(`${name} asked for ${mode.ask} and got ${used}`);
   return { context, page, name };
 }
 
@@ -137,9 +143,10 @@ async function timeToSeeMove(walker, watcher, key) {
   return elapsed;
 }
 
-async function run(http, transport) {
-  const ada = await person(http, `ada_${transport}`, transport);
-  const bob = await person(http, `bob_${transport}`, transport);
+async function run(http, mode) {
+  const transport = mode.label;
+  const ada = await person(http, `ada_${transport}`, mode);
+  const bob = await person(http, `bob_${transport}`, mode);
   const adaId = await ada.page.evaluate(() => window.meridian.client.avatarId);
 
   // 1. Ada walks; Bob must see it.
@@ -175,10 +182,15 @@ try {
   const http = await startServer();
   console.log(`meridian serve is up: http://${http}`);
   browser = await launch();
-  for (const transport of ['webtransport', 'websocket']) {
-    await run(http, transport);
+  const modes = [
+    { label: 'webtransport', ask: 'webtransport', expect: 'webtransport' },
+    { label: 'websocket', ask: 'websocket', expect: 'websocket' },
+    { label: 'fallback', ask: 'auto', expect: 'websocket', withoutWebTransport: true },
+  ];
+  for (const mode of modes) {
+    await run(http, mode);
   }
-  console.log(`PASS: both transports; screenshots in ${SHOTS}`);
+  console.log(`PASS: both transports and the automatic fallback; screenshots in ${SHOTS}`);
   await cleanup();
   process.exit(0);
 } catch (error) {
