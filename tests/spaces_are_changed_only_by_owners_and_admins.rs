@@ -287,6 +287,51 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
         400
     );
 
+    // The plaza this server runs: an admin's placement there reaches the zone
+    // at once (the chair blocks movement), and so does its removal.
+    let plaza = listed[0]["id"].as_i64().expect("the hosted space");
+    let blocking = |api: &Api| -> f64 {
+        let metrics = api
+            .runtime
+            .block_on(http::get(api.server, "/metrics"))
+            .expect("metrics");
+        http::prometheus_value(&metrics, "meridian_static_elements").expect("the gauge")
+    };
+    let wait_for = |api: &Api, want: f64| {
+        for _ in 0..100 {
+            if blocking(api) == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "the zone holds {} blocking elements, not {want}",
+            blocking(api)
+        );
+    };
+    let before = blocking(&api);
+    let chair_in_plaza = format!(r#"{{"elementId":{chair},"spaceId":{plaza},"x":2,"y":2}}"#);
+    let (status, placed) = api.call(
+        "POST",
+        "/api/v1/space/element",
+        Some(&chair_in_plaza),
+        Some(&boss),
+    );
+    assert_eq!(status, 200, "{placed}");
+    wait_for(&api, before + 1.0);
+    let removal = format!(r#"{{"id":{}}}"#, placed["id"].as_i64().expect("id"));
+    assert_eq!(
+        api.call(
+            "DELETE",
+            "/api/v1/space/element",
+            Some(&removal),
+            Some(&boss)
+        )
+        .0,
+        200
+    );
+    wait_for(&api, before);
+
     // Deleting: not bob's; the owner's; then gone.
     assert_eq!(
         api.call(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::{AccessClaims, Admin, Body, Caller, Id, error};
+use super::elements::ElementChange;
 use super::http::HttpState;
 use super::persist::now_seconds;
 
@@ -272,7 +273,12 @@ pub(crate) async fn place_element(
         .place_element(request.space_id, request.element_id, request.x, request.y)
         .await
     {
-        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Ok(id) => {
+            if request.space_id == state.space_id {
+                tell_zones_placed(&state, id).await;
+            }
+            Json(json!({ "id": id })).into_response()
+        }
         Err(StoreError::NotFound { .. }) => error(StatusCode::BAD_REQUEST, "no such element"),
         Err(failure) => failed(failure),
     }
@@ -298,7 +304,15 @@ pub(crate) async fn remove_element(
         return response;
     }
     match state.store.remove_element(request.id).await {
-        Ok(()) => Json(json!({})).into_response(),
+        Ok(()) => {
+            if space == state.space_id {
+                // A full queue only delays the change to the next start.
+                let _ = state
+                    .element_changes
+                    .try_send(ElementChange::Removed(request.id));
+            }
+            Json(json!({})).into_response()
+        }
         Err(failure) => failed(failure),
     }
 }
@@ -537,5 +551,17 @@ pub(crate) async fn report(
     {
         Ok(id) => Json(json!({ "id": id })).into_response(),
         Err(failure) => failed(failure),
+    }
+}
+
+/// Hands a placement in the hosted space to the zones (a full queue, or a
+/// failed read, only delays it to the next start).
+async fn tell_zones_placed(state: &HttpState, placement: i64) {
+    if let Ok(placed) = state.store.placed_elements(state.space_id).await
+        && let Some(placed) = placed.into_iter().find(|p| p.id == placement)
+    {
+        let _ = state
+            .element_changes
+            .try_send(ElementChange::Placed(placed));
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct HttpState {
     pub(crate) spawn_hints: crossbeam_channel::Sender<SpawnHint>,
     /// Where this HTTP server listens (for the WebSocket fallback's address).
     pub(crate) http_address: SocketAddr,
+    /// Placements made or removed in the hosted space, to the zone thread.
+    pub(crate) element_changes: crossbeam_channel::Sender<super::elements::ElementChange>,
     /// The WebSocket fallback's way into the zone.
     pub(crate) fallback: super::websocket::Fallback,
 }

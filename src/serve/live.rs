@@ -42,6 +42,8 @@ pub(crate) struct LiveMetrics {
     pub(crate) inventory_busy_here: u64,
     /// Players handed from one zone to another.
     pub(crate) handoffs: u64,
+    /// Elements blocking movement in the zones.
+    pub(crate) static_elements: usize,
     /// Ticks each recent handoff kept its player frozen (the last 1,200).
     pub(crate) frozen: VecDeque<u32>,
 }
@@ -269,6 +271,11 @@ impl LiveMetrics {
             out,
             "# HELP meridian_avatars Avatars in the zone.\n# TYPE meridian_avatars gauge\nmeridian_avatars {}",
             self.avatars
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_static_elements Placed elements that block movement.\n# TYPE meridian_static_elements gauge\nmeridian_static_elements {}",
+            self.static_elements
         );
         let _ = writeln!(
             out,

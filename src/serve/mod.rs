@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+mod elements;
 mod http;
 mod ledger;
 mod live;
@@ -133,14 +134,19 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         .await
         .context("cannot read the space's elements")?;
     let mut zones = Vec::new();
-    let mut blocking = 0;
     for zone_id in map.zones() {
-        let mut zone = Zone::new(zone_config(&map, zone_id, &settings.sim))
-            .context("invalid [sim] settings")?;
-        // Every zone knows every static element (they block movement anywhere).
-        blocking = place_blocking_elements(&mut zone, &placed);
-        zones.push(zone);
+        zones.push(
+            Zone::new(zone_config(&map, zone_id, &settings.sim))
+                .context("invalid [sim] settings")?,
+        );
     }
+    // Every zone knows every static element (they block movement anywhere).
+    let mut elements = elements::Elements::default();
+    let blocking = placed
+        .iter()
+        .filter(|placement| elements.place(&mut zones, placement))
+        .count();
+    let (element_sender, element_changes) = crossbeam_channel::bounded(1_024);
     let server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
@@ -182,6 +188,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         checkpoint_every,
         ledger_requests,
         ledger_answers,
+        elements,
+        element_changes,
     };
     let zone_thread = std::thread::Builder::new()
         .name(format!("zone-{}", settings.serve.zone_id))
@@ -207,6 +215,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         zone_id: settings.serve.zone_id,
         spawn_hints: hint_sender,
         http_address,
+        element_changes: element_sender,
         fallback: websocket::Fallback {
             inbound,
             ids: connection_ids,
@@ -359,28 +368,4 @@ fn spawn_centre_tiles(sim: &meridian_sim::SimConfig) -> (i32, i32) {
         (sim.world_width / 2.0) as i32,
         (sim.world_height / 2.0) as i32,
     )
-}
-
-/// Puts the space's movement-blocking elements into the zone (each tile is a
-/// metre); returns how many. An element outside the zone is skipped.
-fn place_blocking_elements(
-    zone: &mut Zone,
-    placed: &[meridian_persistence::PlacedElement],
-) -> usize {
-    let mut count = 0;
-    for placement in placed.iter().filter(|p| p.element.is_static) {
-        let corner = Vec2::new(placement.x as f32, placement.y as f32);
-        let far = Vec2::new(
-            corner.x + placement.element.width as f32,
-            corner.y + placement.element.height as f32,
-        );
-        let element = meridian_sim::ElementPlacement {
-            bounds: meridian_sim::Aabb::from_corners(corner, far),
-            appearance: u32::try_from(placement.element.id).unwrap_or(0),
-        };
-        if zone.place_element(element).is_ok() {
-            count += 1;
-        }
-    }
-    count
 }

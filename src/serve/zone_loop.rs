@@ -14,6 +14,7 @@ use meridian_shard_manager::LedgerOp;
 use meridian_shard_manager::borders::ZoneBorders;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::elements::{ElementChange, Elements};
 use super::live::{INVENTORY_STATUSES, LiveMetrics};
 use super::persist::ZoneStorage;
 
@@ -34,6 +35,10 @@ pub(crate) struct ZoneLoop {
     pub(crate) ledger_requests: mpsc::Sender<(u64, LedgerOp)>,
     /// Their answers.
     pub(crate) ledger_answers: Receiver<super::ledger::Answer>,
+    /// The placed elements in the zones.
+    pub(crate) elements: Elements,
+    /// Placements made or removed through the API.
+    pub(crate) element_changes: Receiver<ElementChange>,
 }
 
 impl ZoneLoop {
@@ -67,6 +72,16 @@ impl ZoneLoop {
             }
             while let Ok(hint) = self.spawn_hints.try_recv() {
                 self.host.set_spawn_hint(hint);
+            }
+            while let Ok(change) = self.element_changes.try_recv() {
+                match change {
+                    ElementChange::Placed(placed) => {
+                        self.elements.place(self.host.zones_mut(), &placed);
+                    }
+                    ElementChange::Removed(placement) => {
+                        self.elements.remove(self.host.zones_mut(), placement);
+                    }
+                }
             }
             let now = Instant::now();
             if now >= next_tick {
@@ -225,6 +240,7 @@ impl ZoneLoop {
         live.tick = tick;
         live.netcode.clone_from(self.host.server_ref().metrics());
         live.avatars = self.host.avatar_count();
+        live.static_elements = self.host.zone().element_count();
         live.handoffs = self.host.handoffs();
         for frozen in self.host.borders_mut().take_frozen_ticks() {
             if live.frozen.len() == 1_200 {
