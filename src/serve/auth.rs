@@ -240,19 +240,32 @@ pub(crate) async fn join_space(
 
 /// Where a browser reaches the WebSocket fallback: the host it used for this
 /// request (so a server bound to 0.0.0.0 still answers a usable address), else
-/// the bound HTTP address.
+/// the bound HTTP address; `wss` when a proxy in front says the browser came
+/// over HTTPS (`X-Forwarded-Proto: https`), as a page served over HTTPS may
+/// not open a plain `ws` socket.
 fn websocket_url(state: &HttpState, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|value| value.to_str().ok())
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    websocket_url_for(
+        header("host"),
+        header("x-forwarded-proto"),
+        &state.http_address.to_string(),
+    )
+}
+
+fn websocket_url_for(host: Option<&str>, forwarded_proto: Option<&str>, bound: &str) -> String {
+    let host = host
         .filter(|host| {
             !host.is_empty()
                 && host
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         })
-        .map_or_else(|| state.http_address.to_string(), str::to_owned);
-    format!("ws://{host}{}", super::websocket::WEBSOCKET_PATH)
+        .unwrap_or(bound);
+    let scheme = match forwarded_proto {
+        Some(proto) if proto.trim().eq_ignore_ascii_case("https") => "wss",
+        _ => "ws",
+    };
+    format!("{scheme}://{host}{}", super::websocket::WEBSOCKET_PATH)
 }
 
 /// The join answer for an account, with its saved place and chosen avatar sent
@@ -375,5 +388,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .await
             .map(|Path(id)| Id(id))
             .map_err(|_| error(StatusCode::BAD_REQUEST, "the id must be an integer"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::websocket_url_for;
+
+    #[test]
+    fn the_websocket_url_follows_the_request() {
+        let bound = "127.0.0.1:8080";
+        assert_eq!(
+            websocket_url_for(Some("play.example:8080"), None, bound),
+            "ws://play.example:8080/meridian/ws"
+        );
+        assert_eq!(
+            websocket_url_for(Some("play.example"), Some("https"), bound),
+            "wss://play.example/meridian/ws"
+        );
+        // A host header that is not a plain host falls back to the bound address.
+        assert_eq!(
+            websocket_url_for(Some("evil/path?x"), None, bound),
+            "ws://127.0.0.1:8080/meridian/ws"
+        );
+        assert_eq!(
+            websocket_url_for(None, Some("http"), bound),
+            "ws://127.0.0.1:8080/meridian/ws"
+        );
     }
 }
