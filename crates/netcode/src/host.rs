@@ -28,6 +28,8 @@ use meridian_sim::{
     AvatarSpawn, ClientId, ClientInput, GhostState, RejectReason, SpawnError, Vec2, Zone,
 };
 
+use crate::borders::{Borders, OneZone};
+use crate::members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
 
@@ -51,111 +53,6 @@ struct Member {
     inventory_in_flight: u8,
     /// The zone (index) that owns its avatar.
     zone: usize,
-}
-
-/// What a host of several zones asks of the handoff protocol. Zones are
-/// indices into the host's zones.
-pub trait Borders {
-    /// The zone that owns a point of the world.
-    fn zone_at(&self, position: Vec2) -> usize;
-    /// The zones other than `zone` within `reach` of `position`, where a player
-    /// standing there must be mirrored as a ghost.
-    fn ghost_targets(&self, zone: usize, position: Vec2, reach: f32, out: &mut Vec<usize>);
-    /// A player's avatar appeared in `zone`.
-    fn joined(&mut self, account: u64, zone: usize);
-    /// A player left the world from `zone`.
-    fn left(&mut self, account: u64, zone: usize);
-    /// Whether a player's inputs must wait: it is frozen in a handoff.
-    fn is_frozen(&self, account: u64, zone: usize) -> bool;
-    /// Where a player stands after this tick's step, with its newest input.
-    fn observe(&mut self, account: u64, zone: usize, position: Vec2, last_input: u32);
-    /// Advances the handoffs; the ones committed now, as (account, from, to).
-    fn advance(&mut self) -> Vec<(u64, usize, usize)>;
-}
-
-/// One zone: nothing crosses a border.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OneZone;
-
-impl Borders for OneZone {
-    fn zone_at(&self, _: Vec2) -> usize {
-        0
-    }
-    fn ghost_targets(&self, _: usize, _: Vec2, _: f32, _: &mut Vec<usize>) {}
-    fn joined(&mut self, _: u64, _: usize) {}
-    fn left(&mut self, _: u64, _: usize) {}
-    fn is_frozen(&self, _: u64, _: usize) -> bool {
-        false
-    }
-    fn observe(&mut self, _: u64, _: usize, _: Vec2, _: u32) {}
-    fn advance(&mut self) -> Vec<(u64, usize, usize)> {
-        Vec::new()
-    }
-}
-
-/// Where an account's avatar stands: what a checkpoint stores and a spawn hint
-/// restores.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MemberState {
-    /// The account (the token's subject).
-    pub account: u64,
-    /// Position, metres.
-    pub position: Vec2,
-    /// Facing, radians.
-    pub heading: f32,
-    /// Catalogue appearance.
-    pub appearance: u32,
-}
-
-/// A chat line said in the zone, for the history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SaidLine {
-    /// The speaker's connection.
-    pub connection: ConnectionId,
-    /// The speaker's account.
-    pub account: u64,
-    /// Where it was said.
-    pub channel: ChatChannel,
-    /// The text.
-    pub text: String,
-}
-
-/// An inventory change for the database; answer it with
-/// [`ZoneHost::finish_inventory`] once it is committed or refused.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InventoryRequest {
-    /// Who asked.
-    pub connection: ConnectionId,
-    /// What they asked.
-    pub change: InventoryChange,
-    /// Where their avatar stands (the row to create if it was never stored).
-    pub state: MemberState,
-}
-
-/// How an account's avatar should appear when it next joins.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SpawnHint {
-    /// The account (the token's subject).
-    pub account: u64,
-    /// Where it stood when it left, and its facing; none for a newcomer.
-    pub place: Option<(Vec2, f32)>,
-    /// The appearance it chose (its catalogue avatar); none picks one.
-    pub appearance: Option<u32>,
-}
-
-/// What one [`ZoneHost::tick`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HostTick {
-    /// The zone tick just simulated.
-    pub tick: u64,
-    /// Inputs the zone accepted and rejected.
-    pub accepted_inputs: usize,
-    /// Inputs rejected.
-    pub rejected_inputs: usize,
-    /// Snapshots sent.
-    pub snapshots: usize,
-    /// Snapshot bytes queued.
-    pub snapshot_bytes: usize,
 }
 
 /// Zones and the clients connected to them.

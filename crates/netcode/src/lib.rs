@@ -7,24 +7,25 @@
 //! them to quinn and tokio are in [`driver`], behind the `quic` feature, so the
 //! core builds without tokio.
 
+pub mod borders;
 pub mod client;
 pub mod config;
 #[cfg(feature = "quic")]
 pub mod driver;
 pub mod emulator;
 pub mod host;
+pub mod members;
 pub mod metrics;
 pub mod names;
 pub mod server;
 pub mod snapshot;
 pub mod token;
 
+pub use borders::{Borders, OneZone};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
-pub use host::{
-    Borders, HostTick, InventoryRequest, MAX_INVENTORY_IN_FLIGHT, MemberState, OneZone, SaidLine,
-    SpawnHint, ZoneHost,
-};
+pub use host::{MAX_INVENTORY_IN_FLIGHT, ZoneHost};
+pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
 pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

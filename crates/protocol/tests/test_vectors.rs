@@ -149,12 +149,15 @@ fn json_value(value: &impl Serialize) -> Value {
     serde_json::from_str(&text).expect("and parse back")
 }
 
+#[path = "test_vectors/invalid_messages.rs"]
+mod invalid_messages;
 #[path = "test_vectors/messages.rs"]
 mod messages;
 #[path = "test_vectors/snapshots.rs"]
 mod snapshots;
 
-use messages::{frame_cases, invalid_message_cases, message_cases};
+use invalid_messages::invalid_message_cases;
+use messages::{frame_cases, message_cases};
 use snapshots::{invalid_snapshot_cases, snapshot_cases};
 
 // ---------------------------------------------------------------------------------

@@ -6,23 +6,17 @@
 //! the ledger names each player's zone.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use meridian_netcode::token::REALTIME_SCOPE;
-use meridian_netcode::{
-    Client, ClientEvent, ClientTransmit, ConnectionId, NetcodeConfig, Payload, RealtimeClaims,
-    Server, TokenAuthority, ZoneHost,
-};
+mod common;
+
+use meridian_netcode::{Client, ClientEvent, ClientTransmit, ConnectionId, Payload};
 use meridian_protocol::messages::{AnimationState, MovementIntent};
-use meridian_shard_manager::borders::{ZoneBorders, zone_config};
-use meridian_shard_manager::{
-    EntityId, LedgerOp, LedgerReply, MemoryLedger, ShardId, ZoneMap, ZoneMapConfig,
-};
+use meridian_shard_manager::{EntityId, LedgerOp};
 use meridian_sim::agents::SplitMix64;
-use meridian_sim::{SimConfig, Vec2, Zone};
+use meridian_sim::{Vec2, Zone};
 
 const PLAYERS: u64 = 20;
-const UNIX: u64 = 1_800_000_000;
 
 struct Roamer {
     connection: ConnectionId,
@@ -52,56 +46,19 @@ enum Fate {
 
 #[test]
 fn twenty_players_roam_nine_zones_and_each_is_always_in_exactly_one() {
-    let map = ZoneMap::new(ZoneMapConfig {
-        columns: 3,
-        rows: 3,
-        zone_size: 40.0,
-        handoff_margin: 2.0,
-    })
-    .expect("map");
-    let mut ledger = MemoryLedger::new();
-    let mut epochs = Vec::new();
-    for zone in map.zones() {
-        let reply = ledger.apply(
-            0,
-            &LedgerOp::AcquireLease {
-                zone,
-                holder: ShardId(1),
-                ttl: 3_600_000,
-            },
-        );
-        let LedgerReply::Lease { lease, .. } = reply else {
-            panic!("{reply:?}");
-        };
-        epochs.push(lease.epoch);
-    }
-    let sim = SimConfig {
-        interest_radius: 15.0,
-        interest_hysteresis: 2.0,
-        ..SimConfig::default()
-    };
-    let zones = map
-        .zones()
-        .map(|zone| Zone::new(zone_config(&map, zone, &sim)).expect("zone"))
-        .collect();
-    let mut now = Instant::now();
-    let authority = TokenAuthority::new(b"roaming test secret, not for production use");
-    let server =
-        Server::new(NetcodeConfig::default(), authority.clone(), 1, now, UNIX).expect("server");
-    let mut host = ZoneHost::with_borders(zones, ZoneBorders::new(map, &epochs), server, 0, 11);
+    let common::Hosted {
+        mut host,
+        mut ledger,
+        authority,
+        mut now,
+    } = common::hosted_world(3, 3, 11);
     host.set_spawn_area(Vec2::new(60.0, 60.0), 20.0);
     let mut random = SplitMix64::new(2026);
     let mut roamers: Vec<Roamer> = (1..=PLAYERS)
         .map(|account| {
             let connection = ConnectionId(account);
             host.server().handle_connected(now, connection);
-            let token = authority.mint(&RealtimeClaims {
-                sub: account,
-                name: format!("roamer{account}"),
-                space: 1,
-                exp: UNIX + 3_600,
-                scope: REALTIME_SCOPE.into(),
-            });
+            let token = common::token(&authority, account, &format!("roamer{account}"));
             Roamer {
                 connection,
                 client: Client::new(now, token, Duration::from_secs(1), Duration::from_secs(10)),

@@ -6,21 +6,15 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_netcode::token::REALTIME_SCOPE;
+mod common;
+
 use meridian_netcode::{
-    Client, ClientEvent, ClientTransmit, ConnectionId, NetcodeConfig, Payload, RealtimeClaims,
-    Server, TokenAuthority, ZoneHost,
+    Client, ClientEvent, ClientTransmit, ConnectionId, Payload, TokenAuthority, ZoneHost,
 };
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{AnimationState, MovementIntent};
-use meridian_shard_manager::borders::{ZoneBorders, zone_config};
-use meridian_shard_manager::{
-    EntityId, LedgerOp, LedgerReply, MemoryLedger, ShardId, ZoneId, ZoneMap, ZoneMapConfig,
-};
-use meridian_sim::{SimConfig, Zone};
-
-const SPACE: u32 = 1;
-const UNIX: u64 = 1_800_000_000;
+use meridian_shard_manager::borders::ZoneBorders;
+use meridian_shard_manager::{EntityId, LedgerOp, LedgerReply, MemoryLedger, ZoneId};
 
 struct Peer {
     connection: ConnectionId,
@@ -45,50 +39,12 @@ impl World {
 
     /// A world of `columns` × `rows` zones of 40 m.
     fn grid(columns: u32, rows: u32) -> Self {
-        let map = ZoneMap::new(ZoneMapConfig {
-            columns,
-            rows,
-            zone_size: 40.0,
-            handoff_margin: 2.0,
-        })
-        .expect("map");
-        let mut ledger = MemoryLedger::new();
-        let mut epochs = Vec::new();
-        for zone in map.zones() {
-            let reply = ledger.apply(
-                0,
-                &LedgerOp::AcquireLease {
-                    zone,
-                    holder: ShardId(1),
-                    ttl: 3_600_000,
-                },
-            );
-            let LedgerReply::Lease { lease, .. } = reply else {
-                panic!("{reply:?}");
-            };
-            epochs.push(lease.epoch);
-        }
-        let now = Instant::now();
-        let authority = TokenAuthority::new(b"world host test secret, not for production");
-        let server = Server::new(
-            NetcodeConfig::default(),
-            authority.clone(),
-            SPACE,
+        let common::Hosted {
+            mut host,
+            ledger,
+            authority,
             now,
-            UNIX,
-        )
-        .expect("server");
-        let sim = SimConfig {
-            interest_radius: 15.0,
-            interest_hysteresis: 2.0,
-            ..SimConfig::default()
-        };
-        let zones = map
-            .zones()
-            .map(|zone| Zone::new(zone_config(&map, zone, &sim)).expect("zone"))
-            .collect();
-        let borders = ZoneBorders::new(map, &epochs);
-        let mut host = ZoneHost::with_borders(zones, borders, server, 0, 7);
+        } = common::hosted_world(columns, rows, 7);
         // Newcomers start in the middle of zone 0.
         host.set_spawn_area(meridian_sim::Vec2::new(20.0, 20.0), 0.5);
         Self {
@@ -102,13 +58,7 @@ impl World {
     }
 
     fn connect(&mut self, account: u64) -> usize {
-        let token = self.authority.mint(&RealtimeClaims {
-            sub: account,
-            name: format!("player{account}"),
-            space: SPACE,
-            exp: UNIX + 3_600,
-            scope: REALTIME_SCOPE.into(),
-        });
+        let token = common::token(&self.authority, account, &format!("player{account}"));
         let connection = ConnectionId(account);
         self.host.server().handle_connected(self.now, connection);
         let client = Client::new(
