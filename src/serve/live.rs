@@ -58,6 +58,13 @@ pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 6] = [
     (InventoryStatus::Unavailable, "unavailable"),
 ];
 
+/// The `quantile` of sorted values by nearest rank; none when empty.
+fn nearest_rank<T>(sorted: &[T], quantile: f64) -> Option<&T> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = (last as f64 * quantile).round() as usize;
+    sorted.get(rank.min(last))
+}
+
 impl LiveMetrics {
     /// Records one tick's duration, seconds; `budget` is the tick interval.
     pub(crate) fn record_tick(&mut self, seconds: f64, budget: f64) {
@@ -77,14 +84,19 @@ impl LiveMetrics {
         self.recent.push_back(seconds);
     }
 
+    /// Records how many ticks a handoff kept its player frozen (the last
+    /// [`WINDOW`] are kept).
+    pub(crate) fn record_frozen(&mut self, ticks: u32) {
+        if self.frozen.len() == WINDOW {
+            self.frozen.pop_front();
+        }
+        self.frozen.push_back(ticks);
+    }
+
     fn window_quantile(&self, quantile: f64) -> f64 {
         let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let rank = ((sorted.len() as f64 - 1.0) * quantile).round() as usize;
-        sorted[rank.min(sorted.len() - 1)]
+        nearest_rank(&sorted, quantile).copied().unwrap_or(0.0)
     }
 
     /// The Prometheus text exposition.
@@ -186,12 +198,12 @@ impl LiveMetrics {
                 "# HELP meridian_handoff_frozen_ticks Ticks a player stayed frozen in its last 1,200 handoffs.\n# TYPE meridian_handoff_frozen_ticks gauge"
             );
             for (label, quantile) in [("0.5", 0.5), ("0.99", 0.99)] {
-                let index = ((frozen.len() - 1) as f64 * quantile).round() as usize;
-                let _ = writeln!(
-                    out,
-                    "meridian_handoff_frozen_ticks{{quantile=\"{label}\"}} {}",
-                    frozen[index]
-                );
+                if let Some(ticks) = nearest_rank(&frozen, quantile) {
+                    let _ = writeln!(
+                        out,
+                        "meridian_handoff_frozen_ticks{{quantile=\"{label}\"}} {ticks}"
+                    );
+                }
             }
         }
         let _ = writeln!(

@@ -86,7 +86,6 @@ impl ZoneLoop {
             let now = Instant::now();
             if now >= next_tick {
                 let report = self.host.tick(now);
-                self.exchange_with_ledger();
                 self.persist(report.tick, draining.is_some());
                 let elapsed = now.elapsed();
                 next_tick += interval;
@@ -243,10 +242,7 @@ impl ZoneLoop {
         live.static_elements = self.host.zone().element_count();
         live.handoffs = self.host.handoffs();
         for frozen in self.host.borders_mut().take_frozen_ticks() {
-            if live.frozen.len() == 1_200 {
-                live.frozen.pop_front();
-            }
-            live.frozen.push_back(frozen);
+            live.record_frozen(frozen);
         }
         live.rejections.clear();
         live.rejections.extend(

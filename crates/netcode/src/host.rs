@@ -66,6 +66,8 @@ pub struct ZoneHost<B: Borders = OneZone> {
     waiting: HashMap<ConnectionId, Vec<Input>>,
     by_account: HashMap<u64, ConnectionId>,
     targets: Vec<usize>,
+    /// Per zone: its members' connections, refilled each tick.
+    by_zone: Vec<Vec<ConnectionId>>,
     handoffs: u64,
     server: Server,
     zone_id: u32,
@@ -115,6 +117,7 @@ impl<B: Borders> ZoneHost<B> {
             waiting: HashMap::new(),
             by_account: HashMap::new(),
             targets: Vec::new(),
+            by_zone: vec![Vec::new(); count],
             handoffs: 0,
             server,
             zone_id,
@@ -268,11 +271,11 @@ impl<B: Borders> ZoneHost<B> {
         let Some(member) = self.members.get(&line.connection).copied() else {
             return;
         };
-        let relay = ChatRelay {
+        let relay = ServerMessage::Chat(ChatRelay {
             from: member.avatar,
             channel: line.channel,
             text: line.text,
-        };
+        });
         let listeners: Vec<ConnectionId> = match line.channel {
             ChatChannel::Zone => self.members.keys().copied().collect(),
             ChatChannel::Proximity => {
@@ -295,7 +298,7 @@ impl<B: Borders> ZoneHost<B> {
             // A zone-wide line may come from someone never in view: name them first.
             self.names.tell(&mut self.server, listener, member.avatar);
             // Listeners are admitted members.
-            let _ = self.server.send_chat(listener, relay.clone());
+            let _ = self.server.send_admitted(listener, &relay);
         }
     }
 
@@ -657,16 +660,24 @@ impl<B: Borders> ZoneHost<B> {
     }
 
     fn send_snapshots(&mut self, report: &mut HostTick) {
+        // Each zone's members, in one pass (not one pass per zone).
+        for members in &mut self.by_zone {
+            members.clear();
+        }
+        for (&connection, member) in &self.members {
+            self.by_zone[member.zone].push(connection);
+        }
         for (index, zone) in self.zones.iter().enumerate() {
             // Ticks fit u32 for over six years at 20 Hz.
             let tick = zone.tick() as u32;
             let tick_rate = zone.config().tick_rate_hz;
             let states = zone.replicated_states();
             self.server.begin_snapshots(tick, states);
-            for (&connection, member) in &self.members {
-                if member.zone != index {
+            for connection in &self.by_zone[index] {
+                let connection = *connection;
+                let Some(member) = self.members.get(&connection) else {
                     continue;
-                }
+                };
                 let Some(avatar) = zone.avatar(member.client) else {
                     continue;
                 };
