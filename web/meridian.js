@@ -5,12 +5,17 @@
 // game interpolated entity states to draw. It does no rendering itself.
 //
 // Layers, bottom up:
-// - transports: a tiny interface, {sendStream(bytes), sendDatagram(bytes),
-//   onStream, onDatagram, onClose, close()}, carrying whole encoded messages.
-//   WebTransport frames stream messages with a varint length; WebSocket puts
-//   a channel byte in front of each message. Tests plug in an in-memory one.
-// - the session (MeridianClient): handshake, snapshots and acks, events,
-//   inputs, stats and reconnection.
+// - transports (client/transports.js): a tiny interface, {sendStream(bytes),
+//   sendDatagram(bytes), onStream, onDatagram, onClose, close()}, carrying whole
+//   encoded messages. WebTransport frames stream messages with a varint length;
+//   WebSocket puts a channel byte in front of each message. Tests plug in an
+//   in-memory one.
+// - the session (MeridianClient, here): handshake, snapshots and acks, events,
+//   inputs, stats and reconnection. Its parts have files of their own: the
+//   options (client/options.js), one connection's state (client/connection.js),
+//   the world it keeps (client/world.js), the intent (client/intent.js),
+//   inventory requests (client/inventory.js) and traffic statistics
+//   (client/stats.js).
 
 import {
   ANIMATIONS,
@@ -19,395 +24,25 @@ import {
   ProtocolError,
   encodeClientMessage,
   decodeServerMessage,
-  encodeFrame,
-  FrameDecoder,
-  SnapshotRing,
-  dequantizePosition,
-  dequantizeHeading,
 } from './protocol.js';
-import { InterpolationBuffer, TickClock } from './interpolation.js';
+import { TickClock } from './interpolation.js';
+import { MeridianError } from './client/errors.js';
+import { openBrowserTransport, openChosenTransport } from './client/transports.js';
+import { connectionOptions, boundTimers } from './client/options.js';
+import { TrafficStats } from './client/stats.js';
+import { checkInventoryChange, InventoryRequests } from './client/inventory.js';
+import { mergeIntent, standingIntent } from './client/intent.js';
+import { applyView, sampleEntities, newestEntity, rememberName } from './client/world.js';
+import { newConnection, takeSequence, rememberInput, inputRoundTrip } from './client/connection.js';
 
 export { ANIMATIONS, CHAT_CHANNELS, PROTOCOL_VERSION, ProtocolError };
+export { MeridianError, openBrowserTransport };
 
-/** Refusals after which trying again with a fresh join can succeed. */
-const DEFAULT_RETRY_REFUSALS = ['TokenExpired', 'ServerFull', 'TooManyConnections', 'Draining'];
 /** Server Disconnect reasons after which the client does not come back. */
 const FINAL_DISCONNECTS = new Set(['ClientQuit', 'Kicked']);
 
-const STATS_WINDOW_MS = 2000;
-const MAX_NAMES = 4096;
-const MAX_PENDING_RTT = 256;
-const WS_MAX_BUFFERED = 256 * 1024;
-
-/** An error from the client, with a short `code` ('NotConnected', 'Refused', ...). */
-export class MeridianError extends Error {
-  /**
-   * @param {string} code
-   * @param {string} [message]
-   * @param {object} [extra] copied onto the error (reason, detail, ...)
-   */
-  constructor(code, message, extra) {
-    super(message || code);
-    this.name = 'MeridianError';
-    this.code = code;
-    if (extra) Object.assign(this, extra);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Transports
-
-/**
- * The interface every transport offers. Messages are whole encoded protocol
- * messages (no length prefix, no channel byte): the transport adds and strips
- * its own framing.
- *
- * @typedef {object} Transport
- * @property {string} kind 'webtransport' | 'websocket' | anything a test uses
- * @property {(bytes: Uint8Array) => void} sendStream reliable, ordered
- * @property {(bytes: Uint8Array) => void} sendDatagram unreliable; may be dropped
- * @property {((bytes: Uint8Array) => void) | null} onStream one call per message
- * @property {((bytes: Uint8Array) => void) | null} onDatagram one call per message
- * @property {((info: {reason: string, detail: string}) => void) | null} onClose
- *   called once when the connection ends without close() having been called;
- *   reason 'ProtocolError' for bad framing, otherwise 'TransportClosed'
- * @property {() => void} close ends the connection after what was already sent;
- *   no callback follows
- *
- * The server speaks only after the client's Hello, so the session can set the
- * callbacks after open resolves and before it sends anything.
- */
-
-/**
- * Opens a transport. Resolves when it can carry messages.
- * @callback OpenTransport
- * @param {'webtransport'|'websocket'} kind
- * @param {object} join the join response
- * @param {{timeoutMs: number}} options
- * @returns {Promise<Transport>}
- */
-
-/** @param {string} hex */
-function hexToBytes(hex) {
-  const clean = String(hex).replace(/[^0-9a-fA-F]/g, '');
-  if (clean.length % 2) throw new MeridianError('BadJoin', 'certificate hash has an odd number of hex digits');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/**
- * Rejects if `promise` does not settle within `ms`.
- * @template T @param {Promise<T>} promise @param {number} ms @param {string} what
- * @returns {Promise<T>}
- */
-function withTimeout(promise, ms, what) {
-  if (!(ms > 0 && ms < Infinity)) return promise;
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new MeridianError('Timeout', `${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-class WebTransportChannel {
-  /** @param {any} session a WebTransport @param {any} stream its bidirectional stream */
-  constructor(session, stream) {
-    this.kind = 'webtransport';
-    this.onStream = null;
-    this.onDatagram = null;
-    this.onClose = null;
-    this._session = session;
-    this._ended = false;
-    this._writer = stream.writable.getWriter();
-    const datagrams = session.datagrams;
-    // createWritable() is the newer API; `writable` the one most browsers ship.
-    const out = typeof datagrams.createWritable === 'function' ? datagrams.createWritable() : datagrams.writable;
-    this._datagrams = out.getWriter();
-    this._readStream(stream.readable.getReader());
-    this._readDatagrams(session.datagrams.readable.getReader());
-    session.closed.then(
-      (info) => this._fail('TransportClosed', (info && info.reason) || 'session closed'),
-      (err) => this._fail('TransportClosed', String((err && err.message) || err)),
-    );
-  }
-
-  sendStream(bytes) {
-    if (this._ended) return;
-    this._writer.write(encodeFrame(bytes)).catch((err) => this._fail('TransportClosed', String(err)));
-  }
-
-  sendDatagram(bytes) {
-    if (this._ended) return;
-    // Datagrams are fire and forget; a full queue drops them, as the network would.
-    this._datagrams.write(bytes).catch(() => {});
-  }
-
-  close() {
-    if (this._ended) return;
-    this._ended = true;
-    const session = this._session;
-    const shut = () => {
-      try {
-        session.close({ closeCode: 0, reason: '' });
-      } catch {
-        // already closed
-      }
-    };
-    // Let queued frames (a Disconnect) leave before the session closes.
-    withTimeout(this._writer.close(), 500, 'stream close').then(shut, shut);
-  }
-
-  async _readStream(reader) {
-    const frames = new FrameDecoder();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return this._fail('TransportClosed', 'the server closed the stream');
-        if (this._ended) return;
-        for (const message of frames.push(value)) {
-          if (this._ended) return;
-          this.onStream?.(message);
-        }
-      }
-    } catch (err) {
-      if (err instanceof ProtocolError) {
-        // Deliver the frames completed before the bad prefix, then give up.
-        for (const message of err.frames ?? []) {
-          if (this._ended) return;
-          this.onStream?.(message);
-        }
-        this._fail('ProtocolError', err.message);
-      } else {
-        this._fail('TransportClosed', String((err && err.message) || err));
-      }
-    }
-  }
-
-  async _readDatagrams(reader) {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done || this._ended) return;
-        this.onDatagram?.(value);
-      }
-    } catch {
-      // the session's closed promise reports the end
-    }
-  }
-
-  _fail(reason, detail) {
-    if (this._ended) return;
-    this._ended = true;
-    try {
-      this._session.close();
-    } catch {
-      // already closed
-    }
-    this.onClose?.({ reason, detail });
-  }
-}
-
-/** @type {OpenTransport} */
-async function openWebTransport(kind, join, { timeoutMs }) {
-  const WT = globalThis.WebTransport;
-  if (typeof WT !== 'function') throw new MeridianError('Unsupported', 'this browser has no WebTransport');
-  if (!join.webtransport_url) throw new MeridianError('BadJoin', 'the join response has no webtransport_url');
-  const options = {};
-  if (join.certificate_sha256) {
-    options.serverCertificateHashes = [{ algorithm: 'sha-256', value: hexToBytes(join.certificate_sha256) }];
-  }
-  const session = new WT(join.webtransport_url, options);
-  session.ready.catch(() => {});
-  session.closed.catch(() => {});
-  try {
-    await withTimeout(session.ready, timeoutMs, 'WebTransport connect');
-    const stream = await withTimeout(session.createBidirectionalStream(), timeoutMs, 'opening the stream');
-    return new WebTransportChannel(session, stream);
-  } catch (err) {
-    try {
-      session.close();
-    } catch {
-      // never opened
-    }
-    throw err;
-  }
-}
-
-class WebSocketChannel {
-  /** @param {WebSocket} socket an open WebSocket */
-  constructor(socket) {
-    this.kind = 'websocket';
-    this.onStream = null;
-    this.onDatagram = null;
-    this.onClose = null;
-    this._socket = socket;
-    this._ended = false;
-    socket.onmessage = (event) => this._receive(event.data);
-    socket.onclose = (event) => this._fail('TransportClosed', `WebSocket closed (${event.code})`);
-    socket.onerror = () => this._fail('TransportClosed', 'WebSocket error');
-  }
-
-  sendStream(bytes) {
-    this._send(0, bytes, false);
-  }
-
-  sendDatagram(bytes) {
-    this._send(1, bytes, true);
-  }
-
-  _send(channel, bytes, droppable) {
-    if (this._ended) return;
-    // A stalled socket would queue stale inputs; drop "datagrams" instead.
-    if (droppable && this._socket.bufferedAmount > WS_MAX_BUFFERED) return;
-    const out = new Uint8Array(bytes.length + 1);
-    out[0] = channel;
-    out.set(bytes, 1);
-    try {
-      this._socket.send(out);
-    } catch (err) {
-      this._fail('TransportClosed', String(err));
-    }
-  }
-
-  _receive(data) {
-    if (this._ended) return;
-    if (!(data instanceof ArrayBuffer) || data.byteLength < 1) {
-      return this._fail('ProtocolError', 'expected a binary WebSocket message with a channel byte');
-    }
-    const bytes = new Uint8Array(data);
-    const body = bytes.subarray(1);
-    if (bytes[0] === 0) this.onStream?.(body);
-    else if (bytes[0] === 1) this.onDatagram?.(body);
-    else this._fail('ProtocolError', `unknown WebSocket channel byte ${bytes[0]}`);
-  }
-
-  close() {
-    if (this._ended) return;
-    this._ended = true;
-    // close() lets already queued messages go first.
-    try {
-      this._socket.close(1000);
-    } catch {
-      // already closed
-    }
-  }
-
-  _fail(reason, detail) {
-    if (this._ended) return;
-    this._ended = true;
-    try {
-      this._socket.close();
-    } catch {
-      // already closed
-    }
-    this.onClose?.({ reason, detail });
-  }
-}
-
-/** Turns a relative or http(s) URL into a ws(s) one. @param {string} url */
-function webSocketUrl(url) {
-  const base = globalThis.location ? globalThis.location.href : undefined;
-  const u = new URL(url, base);
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  if (u.protocol === 'https:') u.protocol = 'wss:';
-  return u.toString();
-}
-
-/** @type {OpenTransport} */
-async function openWebSocket(kind, join, { timeoutMs }) {
-  const WS = globalThis.WebSocket;
-  if (typeof WS !== 'function') throw new MeridianError('Unsupported', 'this environment has no WebSocket');
-  if (!join.websocket_url) throw new MeridianError('BadJoin', 'the join response has no websocket_url');
-  const socket = new WS(webSocketUrl(join.websocket_url));
-  socket.binaryType = 'arraybuffer';
-  const opened = new Promise((resolve, reject) => {
-    socket.onopen = () => resolve(undefined);
-    socket.onerror = () => reject(new MeridianError('ConnectFailed', 'WebSocket connection failed'));
-    socket.onclose = (e) => reject(new MeridianError('ConnectFailed', `WebSocket closed (${e.code})`));
-  });
-  try {
-    await withTimeout(opened, timeoutMs, 'WebSocket connect');
-  } catch (err) {
-    try {
-      socket.close();
-    } catch {
-      // never opened
-    }
-    throw err;
-  }
-  return new WebSocketChannel(socket);
-}
-
-/** The browser transports. @type {OpenTransport} */
-export function openBrowserTransport(kind, join, options) {
-  return kind === 'webtransport' ? openWebTransport(kind, join, options) : openWebSocket(kind, join, options);
-}
-
-// ---------------------------------------------------------------------------
-// Small helpers
-
-/** Sums values over a sliding time window. */
-class Window {
-  constructor(ms) {
-    this.ms = ms;
-    /** @type {number[]} */ this.times = [];
-    /** @type {number[]} */ this.values = [];
-    this.total = 0;
-  }
-  add(now, value) {
-    this.times.push(now);
-    this.values.push(value);
-    this.total += value;
-    this.trim(now);
-  }
-  trim(now) {
-    let n = 0;
-    while (n < this.times.length && this.times[n] <= now - this.ms) {
-      this.total -= this.values[n];
-      n++;
-    }
-    if (n) {
-      this.times.splice(0, n);
-      this.values.splice(0, n);
-    }
-  }
-  sum(now) {
-    this.trim(now);
-    return this.total;
-  }
-  count(now) {
-    this.trim(now);
-    return this.times.length;
-  }
-  clear() {
-    this.times.length = 0;
-    this.values.length = 0;
-    this.total = 0;
-  }
-}
-
-const utf8 = new TextEncoder();
-
-function isFiniteNumber(v) {
-  return typeof v === 'number' && Number.isFinite(v);
-}
-
-// ---------------------------------------------------------------------------
-// The client
-
-/**
- * @typedef {object} EntityView
- * @property {number} id
- * @property {string} kind 'Avatar' | 'Element' | 'Npc'
- * @property {number} appearance
- * @property {number} x metres
- * @property {number} y metres
- * @property {number} heading radians in [0, 2π)
- * @property {string} animation
- * @property {string|null} name the avatar's display name, once known
- * @property {boolean} self true for the client's own avatar
- */
+/** @typedef {import('./client/world.js').EntityView} EntityView */
+/** @typedef {import('./client/transports.js').OpenTransport} OpenTransport */
 
 /**
  * A connection to one Meridian space, with automatic reconnection.
@@ -438,39 +73,10 @@ export class MeridianClient extends EventTarget {
    */
   constructor(options) {
     super();
-    if (!options || typeof options.join !== 'function') throw new TypeError('MeridianClient needs a join() function');
-    const transport = options.transport ?? 'auto';
-    if (!['auto', 'webtransport', 'websocket'].includes(transport)) {
-      throw new TypeError(`unknown transport ${transport}`);
-    }
-    const rc = options.reconnect ?? {};
-    this._opts = {
-      join: options.join,
-      transport,
-      reconnect: {
-        initialDelayMs: rc.initialDelayMs ?? 500,
-        maxDelayMs: rc.maxDelayMs ?? 8000,
-        maxAttempts: rc.maxAttempts ?? Infinity,
-        retryRefusals: new Set(rc.retryRefusals ?? DEFAULT_RETRY_REFUSALS),
-      },
-      connectTimeoutMs: options.connectTimeoutMs ?? 3000,
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 10000,
-      heartbeatMs: options.heartbeatMs ?? 1000,
-      inventoryTimeoutMs: options.inventoryTimeoutMs ?? 15000,
-      interpolation: options.interpolation ?? {},
-      openTransport: options.openTransport ?? openBrowserTransport,
-      webTransportAvailable: options.webTransportAvailable ?? typeof globalThis.WebTransport === 'function',
-    };
+    this._opts = connectionOptions(options);
     this._now = options.now ?? (() => globalThis.performance.now());
     this._random = options.random ?? Math.random;
-    const t = options.timers ?? globalThis;
-    this._timers = {
-      setTimeout: t.setTimeout.bind(t),
-      clearTimeout: t.clearTimeout.bind(t),
-      setInterval: t.setInterval.bind(t),
-      clearInterval: t.clearInterval.bind(t),
-    };
+    this._timers = boundTimers(options.timers ?? globalThis);
     /** @type {number|undefined} */
     this._delayOverride = options.interpolationDelayMs;
 
@@ -490,14 +96,9 @@ export class MeridianClient extends EventTarget {
     this.names = new Map();
     this._world = null; // {avatarId, zoneId, zoneWidth, zoneHeight, tickRateHz}
     this._intent = null;
-    this._nextRequest = 1;
-    this._pending = new Map();
+    this._inventory = new InventoryRequests(this._timers);
 
-    this._in = new Window(STATS_WINDOW_MS);
-    this._out = new Window(STATS_WINDOW_MS);
-    this._snaps = new Window(STATS_WINDOW_MS);
-    this._rtt = new Window(STATS_WINDOW_MS);
-    this._lastRtt = null;
+    this._traffic = new TrafficStats();
     this._counters = { snapshots: 0, decodeErrors: 0, staleSnapshots: 0, reconnects: 0 };
   }
 
@@ -557,21 +158,7 @@ export class MeridianClient extends EventTarget {
    */
   setIntent(intent) {
     const prev = this._intent ?? this._defaultIntent() ?? { moveX: 0, moveY: 0, speed: 0, heading: 0, animation: 'Idle' };
-    let moveX = intent.moveX ?? prev.moveX;
-    let moveY = intent.moveY ?? prev.moveY;
-    const speed = intent.speed ?? prev.speed;
-    const heading = intent.heading ?? prev.heading;
-    const animation = intent.animation ?? prev.animation;
-    for (const [k, v] of [['moveX', moveX], ['moveY', moveY], ['speed', speed], ['heading', heading]]) {
-      if (!isFiniteNumber(v)) throw new TypeError(`intent.${k} must be a finite number`);
-    }
-    if (!ANIMATIONS.includes(animation)) throw new TypeError(`unknown animation ${animation}`);
-    const len = Math.hypot(moveX, moveY);
-    if (len > 1) {
-      moveX /= len;
-      moveY /= len;
-    }
-    this._intent = { moveX, moveY, speed, heading, animation };
+    this._intent = mergeIntent(intent, prev);
   }
 
   /** The intent being sent, or null if none was set. */
@@ -605,25 +192,13 @@ export class MeridianClient extends EventTarget {
    */
   changeInventory(item, delta) {
     try {
-      item = String(item);
-      const itemBytes = utf8.encode(item).length;
-      if (itemBytes < 1 || itemBytes > 64) throw new RangeError('item must be 1 to 64 bytes of UTF-8');
-      if (!Number.isInteger(delta) || delta === 0 || delta < -1000 || delta > 1000) {
-        throw new RangeError('delta must be a non-zero integer from -1000 to 1000');
-      }
+      item = checkInventoryChange(item, delta);
       const conn = this._openConn();
       if (!conn) throw new MeridianError('NotConnected', 'not connected');
-      const request = this._nextRequest;
+      const request = this._inventory.nextRequest;
       // Encode first: the codec refuses what the server would (a blank item...).
       const bytes = encodeClientMessage({ type: 'Inventory', request, item, delta });
-      this._nextRequest = request >= 0xffffffff ? 1 : request + 1;
-      const promise = new Promise((resolve, reject) => {
-        const timer = this._timers.setTimeout(() => {
-          this._pending.delete(request);
-          reject(new MeridianError('Timeout', `no answer to inventory request ${request}`, { request }));
-        }, this._opts.inventoryTimeoutMs);
-        this._pending.set(request, { resolve, reject, timer });
-      });
+      const promise = this._inventory.track(request, this._opts.inventoryTimeoutMs);
       this._writeStream(conn, bytes);
       return promise;
     } catch (err) {
@@ -640,38 +215,12 @@ export class MeridianClient extends EventTarget {
    */
   sample(nowMs = this._now()) {
     const renderTime = nowMs - this.interpolationDelayMs;
-    const selfId = this.avatarId;
-    const out = [];
-    for (const rec of this._entities.values()) {
-      const self = rec.id === selfId;
-      const pose = (!self && rec.buffer.sample(renderTime)) || rec.state;
-      out.push({
-        id: rec.id,
-        kind: rec.kind,
-        appearance: rec.appearance,
-        x: pose.x,
-        y: pose.y,
-        heading: pose.heading,
-        animation: pose.animation,
-        name: this.names.get(rec.id) ?? null,
-        self,
-      });
-    }
-    return out;
+    return sampleEntities(this._entities, this.names, this.avatarId, renderTime);
   }
 
   /** The newest (not interpolated) state of one entity, or null. @param {number} id */
   entity(id) {
-    const rec = this._entities.get(id);
-    if (!rec) return null;
-    return {
-      id,
-      kind: rec.kind,
-      appearance: rec.appearance,
-      ...rec.state,
-      name: this.names.get(id) ?? null,
-      self: id === this.avatarId,
-    };
+    return newestEntity(this._entities, this.names, id, this.avatarId);
   }
 
   /**
@@ -680,18 +229,16 @@ export class MeridianClient extends EventTarget {
   stats() {
     const now = this._now();
     const conn = this._conn;
-    const span = conn && conn.openedAt !== null ? Math.min(STATS_WINDOW_MS, Math.max(1, now - conn.openedAt)) : STATS_WINDOW_MS;
-    const perSecond = (v) => (v * 1000) / span;
-    const rttCount = this._rtt.count(now);
+    const rates = this._traffic.rates(now, conn ? conn.openedAt : null);
     return {
       state: this._state,
       transport: conn && this._state === 'connected' ? conn.kind : null,
       connected: this._state === 'connected',
       avatarId: this.avatarId,
-      rttMs: rttCount ? this._rtt.sum(now) / rttCount : this._lastRtt,
-      snapshotsPerSecond: perSecond(this._snaps.count(now)),
-      bytesInPerSecond: perSecond(this._in.sum(now)),
-      bytesOutPerSecond: perSecond(this._out.sum(now)),
+      rttMs: rates.rttMs,
+      snapshotsPerSecond: rates.snapshotsPerSecond,
+      bytesInPerSecond: rates.bytesInPerSecond,
+      bytesOutPerSecond: rates.bytesOutPerSecond,
       tick: conn ? conn.newestTick : null,
       snapshots: this._counters.snapshots,
       decodeErrors: this._counters.decodeErrors,
@@ -758,47 +305,18 @@ export class MeridianClient extends EventTarget {
   }
 
   /** Picks and opens the transport, falling back from WebTransport in auto mode. */
-  async _openTransport(join, generation) {
-    const { transport: mode, connectTimeoutMs, openTransport } = this._opts;
-    const options = { timeoutMs: connectTimeoutMs };
-    const open = async (kind) => {
-      const t = await openTransport(kind, join, options);
-      if (!t.kind) t.kind = kind;
-      return t;
-    };
-    if (mode !== 'auto') return open(mode);
-    const tryWebTransport = this._opts.webTransportAvailable && !this._preferWebSocket && join.webtransport_url;
-    if (tryWebTransport) {
-      try {
-        return await open('webtransport');
-      } catch {
-        if (generation !== this._generation) throw new MeridianError('Closed', 'closed');
-        const ws = await open('websocket');
+  _openTransport(join, generation) {
+    return openChosenTransport(this._opts, join, {
+      preferWebSocket: this._preferWebSocket,
+      stillWanted: () => generation === this._generation,
+      fellBack: () => {
         this._preferWebSocket = true;
-        return ws;
-      }
-    }
-    return open('websocket');
+      },
+    });
   }
 
   _beginSession(transport, join) {
-    const conn = {
-      transport,
-      kind: transport.kind,
-      open: false,
-      welcome: null,
-      ring: new SnapshotRing(),
-      clock: null,
-      newestTick: null,
-      nextSequence: 1,
-      inputTimes: new Map(),
-      rttSequence: 0,
-      lastHeard: this._now(),
-      lastDatagramSent: this._now(),
-      openedAt: null,
-      handshakeTimer: null,
-      tickTimer: null,
-    };
+    const conn = newConnection(transport, () => this._now());
     this._conn = conn;
     transport.onStream = (bytes) => this._conn === conn && this._onStream(conn, bytes);
     transport.onDatagram = (bytes) => this._conn === conn && this._onDatagram(conn, bytes);
@@ -836,7 +354,7 @@ export class MeridianClient extends EventTarget {
       this._timers.clearTimeout(this._retryTimer);
       this._retryTimer = null;
     }
-    this._rejectPending(
+    this._inventory.rejectAll(
       reason === 'ClientQuit'
         ? new MeridianError('Closed', 'the client was closed')
         : new MeridianError('Disconnected', `connection lost (${reason}) before the answer; the outcome is unknown`),
@@ -868,20 +386,11 @@ export class MeridianClient extends EventTarget {
     for (const w of waiters) w.reject(failure);
   }
 
-  _rejectPending(error) {
-    const pending = this._pending;
-    this._pending = new Map();
-    for (const p of pending.values()) {
-      this._timers.clearTimeout(p.timer);
-      p.reject(error);
-    }
-  }
-
   // ---- receiving --------------------------------------------------------------
 
   _onStream(conn, bytes) {
     conn.lastHeard = this._now();
-    this._in.add(conn.lastHeard, bytes.length);
+    this._traffic.bytesIn.add(conn.lastHeard, bytes.length);
     let msg;
     try {
       msg = decodeServerMessage(bytes, 'stream');
@@ -920,7 +429,7 @@ export class MeridianClient extends EventTarget {
   _onDatagram(conn, bytes) {
     const now = this._now();
     conn.lastHeard = now;
-    this._in.add(now, bytes.length);
+    this._traffic.bytesIn.add(now, bytes.length);
     if (!conn.open) return; // nothing is expected before Welcome
     let msg;
     try {
@@ -954,10 +463,7 @@ export class MeridianClient extends EventTarget {
     };
     this._failures = 0;
     this._state = 'connected';
-    this._snaps.clear();
-    this._in.clear();
-    this._out.clear();
-    this._rtt.clear();
+    this._traffic.clear();
     conn.tickTimer = this._timers.setInterval(() => this._onTick(conn), 1000 / msg.tickRateHz);
     const detail = this._connectedDetail();
     const waiters = this._connectWaiters;
@@ -991,43 +497,19 @@ export class MeridianClient extends EventTarget {
   }
 
   _onPresence(msg) {
-    this.names.delete(msg.avatar);
-    this.names.set(msg.avatar, msg.name);
-    if (this.names.size > MAX_NAMES) {
-      for (const id of this.names.keys()) {
-        if (this.names.size <= MAX_NAMES) break;
-        if (!this._entities.has(id)) this.names.delete(id);
-      }
-    }
+    rememberName(this.names, this._entities, msg.avatar, msg.name);
     this._emit('presence', { id: msg.avatar, name: msg.name });
   }
 
   _onInventory(msg) {
     const result = { request: msg.request, item: msg.item, quantity: msg.quantity, status: msg.status };
-    const p = this._pending.get(msg.request);
-    if (p) {
-      this._pending.delete(msg.request);
-      this._timers.clearTimeout(p.timer);
-      p.resolve(result);
-    }
+    this._inventory.settle(msg.request, result);
     this._emit('inventory', result);
   }
 
   _onSnapshot(conn, msg, now) {
-    // RTT: the first snapshot that includes input n answers it.
-    const seq = msg.lastInputSequence;
-    if (seq > conn.rttSequence) {
-      const sentAt = conn.inputTimes.get(seq);
-      if (sentAt !== undefined) {
-        this._lastRtt = now - sentAt;
-        this._rtt.add(now, this._lastRtt);
-      }
-      conn.rttSequence = seq;
-      for (const s of conn.inputTimes.keys()) {
-        if (s > seq) break;
-        conn.inputTimes.delete(s);
-      }
-    }
+    const rtt = inputRoundTrip(conn, msg.lastInputSequence, now);
+    if (rtt !== null) this._traffic.addRtt(now, rtt);
 
     let view;
     try {
@@ -1041,7 +523,7 @@ export class MeridianClient extends EventTarget {
     if (view) {
       conn.newestTick = view.tick;
       this._counters.snapshots++;
-      this._snaps.add(now, 1);
+      this._traffic.snapshots.add(now, 1);
       this._applyView(conn, view, now);
     }
     // Ack every snapshot with the newest decoded tick (a lost ack is covered by the next).
@@ -1053,56 +535,7 @@ export class MeridianClient extends EventTarget {
   _applyView(conn, view, now) {
     const time = conn.clock.observe(view.tick, now);
     const selfId = this._world.avatarId;
-    const left = [];
-    const entered = [];
-    const moved = [];
-    const seen = new Set();
-    for (const e of view.entities) {
-      seen.add(e.id);
-      let rec = this._entities.get(e.id);
-      if (rec && rec.kind !== e.kind) {
-        // A kind change is a leave and an enter.
-        this._entities.delete(e.id);
-        left.push({ id: e.id });
-        rec = undefined;
-      }
-      const state = {
-        x: dequantizePosition(e.x),
-        y: dequantizePosition(e.y),
-        heading: dequantizeHeading(e.heading),
-        animation: e.animation,
-      };
-      if (!rec) {
-        const buffer = new InterpolationBuffer(this._opts.interpolation);
-        rec = { id: e.id, kind: e.kind, appearance: e.appearance, q: e, state, buffer };
-        rec.buffer.push(time, state);
-        this._entities.set(e.id, rec);
-        entered.push({
-          id: e.id,
-          kind: e.kind,
-          appearance: e.appearance,
-          ...state,
-          name: this.names.get(e.id) ?? null,
-          self: e.id === selfId,
-        });
-        continue;
-      }
-      const q = rec.q;
-      const changed = q.x !== e.x || q.y !== e.y || q.heading !== e.heading
-        || q.animation !== e.animation || q.appearance !== e.appearance;
-      rec.q = e;
-      rec.state = state;
-      rec.appearance = e.appearance;
-      // Unchanged entities get a sample too, so a stop is held, not smeared.
-      rec.buffer.push(time, state);
-      if (changed) moved.push({ id: e.id, ...state, appearance: e.appearance });
-    }
-    for (const id of [...this._entities.keys()]) {
-      if (!seen.has(id)) {
-        this._entities.delete(id);
-        left.push({ id });
-      }
-    }
+    const { left, entered, moved } = applyView(this._entities, this.names, view, time, selfId, this._opts.interpolation);
     for (const d of left) this._emit('left', d);
     for (const d of entered) this._emit('entered', d);
     for (const d of moved) this._emit('moved', d);
@@ -1127,30 +560,21 @@ export class MeridianClient extends EventTarget {
   }
 
   _writeStream(conn, bytes) {
-    this._out.add(this._now(), bytes.length);
+    this._traffic.bytesOut.add(this._now(), bytes.length);
     conn.transport.sendStream(bytes);
   }
 
   _sendDatagram(conn, msg) {
     const bytes = encodeClientMessage(msg);
     const now = this._now();
-    this._out.add(now, bytes.length);
+    this._traffic.bytesOut.add(now, bytes.length);
     conn.lastDatagramSent = now;
     conn.transport.sendDatagram(bytes);
   }
 
   /** The intent before setIntent: stand still, as the own avatar stands now. */
   _defaultIntent() {
-    const own = this._world && this._entities.get(this._world.avatarId);
-    if (!own) return null;
-    const anim = own.state.animation;
-    return {
-      moveX: 0,
-      moveY: 0,
-      speed: 0,
-      heading: own.state.heading,
-      animation: anim === 'Walk' || anim === 'Run' ? 'Idle' : anim,
-    };
+    return standingIntent(this._world && this._entities.get(this._world.avatarId));
   }
 
   _onTick(conn) {
@@ -1161,13 +585,9 @@ export class MeridianClient extends EventTarget {
     }
     const intent = this._intent ?? this._defaultIntent();
     if (intent) {
-      const sequence = conn.nextSequence;
-      conn.nextSequence = sequence >= 0xffffffff ? 1 : sequence + 1;
+      const sequence = takeSequence(conn);
       this._sendDatagram(conn, { type: 'Input', sequence, intent });
-      conn.inputTimes.set(sequence, now);
-      if (conn.inputTimes.size > MAX_PENDING_RTT) {
-        conn.inputTimes.delete(conn.inputTimes.keys().next().value);
-      }
+      rememberInput(conn, sequence, now);
     } else if (conn.newestTick !== null && now - conn.lastDatagramSent >= this._opts.heartbeatMs) {
       this._sendDatagram(conn, { type: 'Ack', snapshotTick: conn.newestTick });
     }

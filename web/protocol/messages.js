@@ -1,0 +1,217 @@
+// Meridian wire protocol: the control messages (sections 5 to 9 of
+// docs/PROTOCOL.md), as tables of postcard fields, and their encoders and decoders.
+
+import {
+  MAX_AUTH_TOKEN_BYTES,
+  MAX_CHAT_BYTES,
+  MAX_DETAIL_BYTES,
+  MAX_ITEM_BYTES,
+  MAX_NAME_BYTES,
+  MAX_INVENTORY_DELTA,
+  ANIMATIONS,
+  CHAT_CHANNELS,
+  DISCONNECT_REASONS,
+  REFUSAL_REASONS,
+  INVENTORY_STATUSES,
+  fail,
+  asBytes,
+  maxMessageBytes,
+} from './errors-and-limits.js';
+import {
+  ByteWriter,
+  ByteReader,
+  checkText,
+  checkFinite,
+  u16,
+  u32,
+  i32,
+  f32,
+  string,
+  bytes,
+  option,
+  enumOf,
+  struct,
+  readFields,
+  writeFields,
+} from './postcard.js';
+
+/** @typedef {import('./errors-and-limits.js').Channel} Channel */
+
+// ---------------------------------------------------------------------------
+// Message tables (sections 5 and 6, plus Inventory and Presence)
+// ---------------------------------------------------------------------------
+
+/**
+ * @typedef {object} Variant
+ * @property {string} type the Rust variant name
+ * @property {Channel} channel
+ * @property {Record<string, FieldType>} fields
+ * @property {(message: any) => void} check the field rules of section 9
+ */
+
+const NO_CHECK = () => {};
+
+const intent = struct({
+  moveX: f32, moveY: f32, speed: f32, heading: f32, animation: enumOf(ANIMATIONS),
+});
+
+/** @type {Variant[]} In wire order: the position is the variant index. */
+const CLIENT_VARIANTS = [
+  {
+    type: 'Hello', channel: 'stream',
+    fields: { protocolVersion: u16, authToken: string },
+    check: (m) => checkText('authToken', m.authToken, MAX_AUTH_TOKEN_BYTES, { allowBlank: true }),
+  },
+  {
+    type: 'Input', channel: 'datagram',
+    fields: { sequence: u32, intent },
+    check: (m) => ['moveX', 'moveY', 'speed', 'heading'].forEach((f) => checkFinite(`intent.${f}`, m.intent[f])),
+  },
+  { type: 'Ack', channel: 'datagram', fields: { snapshotTick: u32 }, check: NO_CHECK },
+  {
+    type: 'Chat', channel: 'stream',
+    fields: { channel: enumOf(CHAT_CHANNELS), text: string },
+    check: (m) => checkText('text', m.text, MAX_CHAT_BYTES, { allowBlank: false }),
+  },
+  { type: 'Disconnect', channel: 'stream', fields: { reason: enumOf(DISCONNECT_REASONS) }, check: NO_CHECK },
+  {
+    type: 'Inventory', channel: 'stream',
+    fields: { request: u32, item: string, delta: i32 },
+    check: (m) => {
+      checkText('item', m.item, MAX_ITEM_BYTES, { allowBlank: false });
+      if (m.delta === 0 || Math.abs(m.delta) > MAX_INVENTORY_DELTA) {
+        fail('OutOfRange', `delta must be non-zero and within ±${MAX_INVENTORY_DELTA}`);
+      }
+    },
+  },
+];
+
+/** @type {Variant[]} In wire order: the position is the variant index. */
+const SERVER_VARIANTS = [
+  {
+    type: 'Welcome', channel: 'stream',
+    fields: {
+      protocolVersion: u16, avatarId: u32, zoneId: u32, tickRateHz: u16, tick: u32,
+      zoneWidth: f32, zoneHeight: f32,
+    },
+    check: (m) => {
+      checkFinite('zoneWidth', m.zoneWidth);
+      checkFinite('zoneHeight', m.zoneHeight);
+    },
+  },
+  {
+    type: 'Refusal', channel: 'stream',
+    fields: { reason: enumOf(REFUSAL_REASONS), detail: string },
+    check: (m) => checkText('detail', m.detail, MAX_DETAIL_BYTES, { allowBlank: true }),
+  },
+  {
+    type: 'Snapshot', channel: 'datagram',
+    fields: { tick: u32, baselineTick: option(u32), lastInputSequence: u32, body: bytes },
+    check: NO_CHECK,
+  },
+  {
+    type: 'Chat', channel: 'stream',
+    fields: { from: u32, channel: enumOf(CHAT_CHANNELS), text: string },
+    check: (m) => checkText('text', m.text, MAX_CHAT_BYTES, { allowBlank: false }),
+  },
+  { type: 'Disconnect', channel: 'stream', fields: { reason: enumOf(DISCONNECT_REASONS) }, check: NO_CHECK },
+  {
+    type: 'Inventory', channel: 'stream',
+    fields: { request: u32, item: string, quantity: u32, status: enumOf(INVENTORY_STATUSES) },
+    // As the Rust validate(): 1..=64 bytes, not blank, no control character.
+    check: (m) => checkText('item', m.item, MAX_ITEM_BYTES, { allowBlank: false }),
+  },
+  {
+    type: 'Presence', channel: 'stream',
+    fields: { avatar: u32, name: string },
+    check: (m) => checkText('name', m.name, MAX_NAME_BYTES, { allowBlank: false }),
+  },
+];
+
+// ---------------------------------------------------------------------------
+// Encoding and decoding messages
+// ---------------------------------------------------------------------------
+
+/**
+ * @typedef {'Idle'|'Walk'|'Run'|'Sit'|'Wave'|'Dance'} Animation
+ * @typedef {{moveX: number, moveY: number, speed: number, heading: number, animation: Animation}} MovementIntent
+ * @typedef {{type: 'Hello', protocolVersion: number, authToken: string}
+ *   | {type: 'Input', sequence: number, intent: MovementIntent}
+ *   | {type: 'Ack', snapshotTick: number}
+ *   | {type: 'Chat', channel: 'Proximity'|'Zone', text: string}
+ *   | {type: 'Disconnect', reason: string}
+ *   | {type: 'Inventory', request: number, item: string, delta: number}} ClientMessage
+ * @typedef {{type: 'Snapshot', tick: number, baselineTick: number|null, lastInputSequence: number, body: Uint8Array}} SnapshotMessage
+ * @typedef {{type: 'Welcome', protocolVersion: number, avatarId: number, zoneId: number, tickRateHz: number,
+ *     tick: number, zoneWidth: number, zoneHeight: number}
+ *   | {type: 'Refusal', reason: string, detail: string}
+ *   | SnapshotMessage
+ *   | {type: 'Chat', from: number, channel: 'Proximity'|'Zone', text: string}
+ *   | {type: 'Disconnect', reason: string}
+ *   | {type: 'Inventory', request: number, item: string, quantity: number, status: string}
+ *   | {type: 'Presence', avatar: number, name: string}} ServerMessage
+ */
+
+/** @param {Variant[]} table @param {{type: string}} message */
+function variantOf(table, message) {
+  const index = table.findIndex((v) => v.type === message?.type);
+  if (index < 0) fail('UnknownVariant', `no message type ${String(message?.type)}`);
+  return { index, variant: table[index] };
+}
+
+/** Section 9 in order: size, structure, nothing left over, channel, fields. */
+function decodeMessage(table, data, channel) {
+  const input = asBytes(data);
+  const max = maxMessageBytes(channel);
+  if (input.length > max) fail('TooLarge', `${input.length} bytes, the limit is ${max}`);
+  const reader = new ByteReader(input);
+  const index = reader.varint(5, 0x0f);
+  const variant = table[index] ?? fail('UnknownVariant', `variant index ${index}`);
+  const message = readFields(reader, variant.fields, { type: variant.type });
+  if (reader.remaining > 0) fail('TrailingBytes', `${reader.remaining} bytes left`);
+  if (variant.channel !== channel) fail('WrongChannel', `${variant.type} travels on the ${variant.channel}`);
+  variant.check(message);
+  return message;
+}
+
+/** Writes, checks the fields as a decoder would, then the channel's size limit. */
+function encodeMessage(table, message) {
+  const { index, variant } = variantOf(table, message);
+  const writer = new ByteWriter();
+  writer.varint(index);
+  writeFields(writer, variant.fields, message);
+  variant.check(message);
+  const max = maxMessageBytes(variant.channel);
+  if (writer.bytes.length > max) fail('TooLarge', `${writer.bytes.length} bytes, the limit is ${max}`);
+  return writer.finish();
+}
+
+/** @param {ClientMessage} message @returns {Uint8Array} */
+export function encodeClientMessage(message) {
+  return encodeMessage(CLIENT_VARIANTS, message);
+}
+
+/** @param {Uint8Array | ArrayBuffer} data @param {Channel} channel @returns {ClientMessage} */
+export function decodeClientMessage(data, channel) {
+  return decodeMessage(CLIENT_VARIANTS, data, channel);
+}
+
+/** @param {ServerMessage} message @returns {Uint8Array} */
+export function encodeServerMessage(message) {
+  return encodeMessage(SERVER_VARIANTS, message);
+}
+
+/** @param {Uint8Array | ArrayBuffer} data @param {Channel} channel @returns {ServerMessage} */
+export function decodeServerMessage(data, channel) {
+  return decodeMessage(SERVER_VARIANTS, data, channel);
+}
+
+/** @param {ClientMessage} message @returns {Channel} */
+export function channelOfClientMessage(message) {
+  return variantOf(CLIENT_VARIANTS, message).variant.channel;
+}
+
+/** @param {ServerMessage} message @returns {Channel} */
+export function channelOfServerMessage(message) {
+  return variantOf(SERVER_VARIANTS, message).variant.channel;
+}
