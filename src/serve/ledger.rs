@@ -27,7 +27,7 @@ const HOLDER: ShardId = ShardId(1);
 /// outcome is unknown).
 pub(crate) type Answer = (u64, Option<LedgerReply>);
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64)

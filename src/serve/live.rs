@@ -44,6 +44,11 @@ pub(crate) struct LiveMetrics {
     pub(crate) handoffs: u64,
     /// Elements blocking movement in the zones.
     pub(crate) static_elements: usize,
+    /// Zones this process simulates now.
+    pub(crate) zones_held: usize,
+    /// Shard link messages: sent, received, dropped (queue full or no link),
+    /// refused (bad hello or unreadable).
+    pub(crate) link: [u64; 4],
     /// Ticks each recent handoff kept its player frozen (the last 1,200).
     pub(crate) frozen: VecDeque<u32>,
 }
@@ -283,6 +288,25 @@ impl LiveMetrics {
             out,
             "# HELP meridian_avatars Avatars in the zone.\n# TYPE meridian_avatars gauge\nmeridian_avatars {}",
             self.avatars
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_link_messages_total Messages on the link between shards.\n# TYPE meridian_link_messages_total counter"
+        );
+        for (index, label) in ["sent", "received", "dropped", "refused"]
+            .iter()
+            .enumerate()
+        {
+            let _ = writeln!(
+                out,
+                "meridian_link_messages_total{{outcome=\"{label}\"}} {}",
+                self.link[index]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_zones_held Zones this process simulates now.\n# TYPE meridian_zones_held gauge\nmeridian_zones_held {}",
+            self.zones_held
         );
         let _ = writeln!(
             out,

@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+mod cluster;
 mod elements;
 mod http;
 mod ledger;
@@ -30,6 +31,7 @@ use anyhow::Context;
 use meridian_netcode::driver::server::{ConnectionIds, DriverCounters, QuicServer};
 use meridian_netcode::driver::tls::DevCertificate;
 use meridian_netcode::{Server, TokenAuthority, ZoneHost};
+use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::adapters::sql::SqlLedger;
 use meridian_shard_manager::borders::{ZoneBorders, zone_config};
 use meridian_sim::{Vec2, Zone};
@@ -122,12 +124,19 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
 
     let map = settings.zone_map()?;
     let sql_ledger = SqlLedger::new(store.clone());
-    let epochs = ledger::acquire_all(&sql_ledger, &map).await?;
-    let renewals = tokio::spawn(ledger::renew_forever(
-        sql_ledger.clone(),
-        map,
-        epochs.clone(),
-    ));
+    // One process takes every zone now; a shard takes its share as it runs.
+    let (epochs, renewals) = match settings.serve.shard_id {
+        None => {
+            let epochs = ledger::acquire_all(&sql_ledger, &map).await?;
+            let renewals = tokio::spawn(ledger::renew_forever(
+                sql_ledger.clone(),
+                map,
+                epochs.clone(),
+            ));
+            (epochs, Some(renewals))
+        }
+        Some(_) => (Vec::new(), None),
+    };
     let (ledger_requests, ledger_answers, ledger_task) = ledger::start(sql_ledger);
     let placed = store
         .placed_elements(space_id)
@@ -159,27 +168,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         "meridian serve: {blocking} of the space's {} placed elements block movement",
         placed.len()
     );
-    let mut host = ZoneHost::with_borders(
-        zones,
-        ZoneBorders::new(map, &epochs),
-        server,
-        settings.serve.zone_id,
-        settings.serve.seed,
-    );
-    // Nobody hears a line that a crash could lose.
-    host.store_chat_before_relay(true);
-    // Newcomers appear in the plaza's middle, where the others are.
-    host.set_spawn_area(
-        Vec2::new(
-            settings.sim.world_width / 2.0,
-            settings.sim.world_height / 2.0,
-        ),
-        SPAWN_RADIUS,
-    );
     let live = Arc::new(Mutex::new(live::LiveMetrics::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let zone_loop = zone_loop::ZoneLoop {
-        host,
+    let parts = zone_loop::Parts {
         inbound: inbound_events,
         live: live.clone(),
         stop: stop.clone(),
@@ -191,10 +182,32 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         elements,
         element_changes,
     };
-    let zone_thread = std::thread::Builder::new()
-        .name(format!("zone-{}", settings.serve.zone_id))
-        .spawn(move || zone_loop.run())
-        .context("cannot start the zone thread")?;
+    let zone_thread = match settings.serve.shard_id {
+        None => {
+            let borders = ZoneBorders::new(map, &epochs);
+            let host = new_host(&settings, zones, borders, server);
+            zone_loop::launch(host, zone_loop::Alone, parts)?
+        }
+        Some(me) => {
+            let shards = settings.serve.shards;
+            let redis_url = settings.serve.redis_url.clone().unwrap_or_default();
+            let hints = RedisHints::connect(&redis_url, &format!("space{}", settings.serve.space))
+                .await
+                .with_context(|| format!("cannot reach Redis at {redis_url}"))?;
+            let secret = token_secret(&settings)?;
+            let link =
+                cluster::link::start(me, shards, settings.serve.link_address, &secret, hints)
+                    .await?;
+            println!(
+                "meridian serve: shard {me} of {shards}, shard link on {} (ALPN meridian-shard/1)",
+                link.address
+            );
+            let neighbours = cluster::ClusterLoop::new(link, &map, me, shards);
+            let mut host = new_host(&settings, zones, cluster::borders(map, me, shards), server);
+            host.link_as(me);
+            zone_loop::launch(host, neighbours, parts)?
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(settings.serve.http_address)
         .await
@@ -270,7 +283,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     println!("meridian serve: shutting down");
     stop.store(true, Ordering::Relaxed);
     rotation.abort();
-    renewals.abort();
+    if let Some(renewals) = renewals {
+        renewals.abort();
+    }
     let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
     if !matches!(joined, Ok(Ok(()))) {
         eprintln!("meridian serve: the zone thread ended abnormally");
@@ -301,6 +316,34 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     println!("meridian serve: stopped");
     Ok(())
+}
+
+/// The zones behind one gateway, set up the same way in one process and as a
+/// shard.
+fn new_host<B: meridian_netcode::Borders>(
+    settings: &ServeSettings,
+    zones: Vec<Zone>,
+    borders: B,
+    server: Server,
+) -> ZoneHost<B> {
+    let mut host = ZoneHost::with_borders(
+        zones,
+        borders,
+        server,
+        settings.serve.zone_id,
+        settings.serve.seed,
+    );
+    // Nobody hears a line that a crash could lose.
+    host.store_chat_before_relay(true);
+    // Newcomers appear in the plaza's middle, where the others are.
+    host.set_spawn_area(
+        Vec2::new(
+            settings.sim.world_width / 2.0,
+            settings.sim.world_height / 2.0,
+        ),
+        SPAWN_RADIUS,
+    );
+    host
 }
 
 async fn rotate_certificates(

@@ -42,6 +42,21 @@ pub(crate) struct ServeArgs {
     /// `postgres://user@host/db`.
     #[arg(long)]
     database_url: Option<String>,
+    /// Run as shard N (1-based) of a cluster instead of the whole world
+    /// (env MERIDIAN_SHARD_ID); needs --shards, --redis-url, a PostgreSQL
+    /// database and a shared token secret (MERIDIAN_TOKEN_SECRET).
+    #[arg(long)]
+    shard_id: Option<u32>,
+    /// How many shards the cluster has (each holds its share of the zones
+    /// and backs up the next shard's).
+    #[arg(long)]
+    shards: Option<u32>,
+    /// Redis, where shards find each other (env MERIDIAN_REDIS_URL).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// UDP address for the QUIC link between shards. Default 127.0.0.1:0.
+    #[arg(long)]
+    link_address: Option<SocketAddr>,
 }
 
 /// Where an embedded server keeps its data.
@@ -74,6 +89,14 @@ pub(crate) struct ServeTable {
     pub(crate) checkpoint_interval_ms: u64,
     /// How the world is cut into zones, `COLUMNSxROWS`.
     pub(crate) zones: String,
+    /// This process is shard N (1-based) of a cluster; unset runs every zone.
+    pub(crate) shard_id: Option<u32>,
+    /// How many shards the cluster has.
+    pub(crate) shards: u32,
+    /// Redis, where shards find each other.
+    pub(crate) redis_url: Option<String>,
+    /// UDP address for the QUIC link between shards.
+    pub(crate) link_address: SocketAddr,
 }
 
 impl Default for ServeTable {
@@ -90,6 +113,10 @@ impl Default for ServeTable {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             checkpoint_interval_ms: 2_000,
             zones: "1x1".to_owned(),
+            shard_id: None,
+            shards: 1,
+            redis_url: None,
+            link_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -163,6 +190,27 @@ impl ServeArgs {
         if self.no_dev_tokens {
             settings.serve.dev_tokens = false;
         }
+        if let Ok(id) = std::env::var("MERIDIAN_SHARD_ID") {
+            let id = id
+                .parse()
+                .with_context(|| format!("MERIDIAN_SHARD_ID={id:?} is not a number"))?;
+            settings.serve.shard_id = Some(id);
+        }
+        if let Ok(url) = std::env::var("MERIDIAN_REDIS_URL") {
+            settings.serve.redis_url = Some(url);
+        }
+        if self.shard_id.is_some() {
+            settings.serve.shard_id = self.shard_id;
+        }
+        if let Some(shards) = self.shards {
+            settings.serve.shards = shards;
+        }
+        if let Some(url) = &self.redis_url {
+            settings.serve.redis_url = Some(url.clone());
+        }
+        if let Some(address) = self.link_address {
+            settings.serve.link_address = address;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -231,9 +279,38 @@ impl ServeSettings {
         {
             bail!("the token secret must be at least 32 bytes long");
         }
+        if let Some(shard) = self.serve.shard_id {
+            self.validate_cluster(shard)?;
+        }
         if self.serve.game_address.port() != 0 && self.serve.game_address == self.serve.http_address
         {
             bail!("the game and HTTP addresses must differ");
+        }
+        Ok(())
+    }
+}
+
+impl ServeSettings {
+    fn validate_cluster(&self, shard: u32) -> anyhow::Result<()> {
+        let shards = self.serve.shards;
+        if !(1..=64).contains(&shards) || !(1..=shards).contains(&shard) {
+            bail!(
+                "--shard-id is {shard} of --shards {shards}: it must be within 1..=shards (at most 64)"
+            );
+        }
+        if self.serve.redis_url.is_none() {
+            bail!("a shard needs --redis-url (MERIDIAN_REDIS_URL): shards find each other there");
+        }
+        if self.serve.token_secret.is_none() {
+            bail!(
+                "a shard needs the cluster's shared secret in MERIDIAN_TOKEN_SECRET \
+                 (or [serve] token_secret): shards prove who they are with it"
+            );
+        }
+        if !self.serve.database_url.starts_with("postgres") {
+            bail!(
+                "a shard needs a PostgreSQL database shared by the cluster (--database-url postgres://...)"
+            );
         }
         Ok(())
     }
@@ -270,6 +347,25 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("at least 32 bytes")
+        );
+
+        let mut bad = settings();
+        bad.serve.shard_id = Some(2);
+        bad.serve.shards = 3;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("--redis-url"), "{message}");
+        bad.serve.redis_url = Some("redis://127.0.0.1/".into());
+        bad.serve.token_secret = Some("x".repeat(32));
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("PostgreSQL"), "{message}");
+        bad.serve.database_url = "postgres://127.0.0.1/test".into();
+        bad.validate().expect("a complete shard validates");
+        bad.serve.shard_id = Some(4);
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--shard-id")
         );
 
         let mut bad = settings();

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use meridian_netcode::Borders;
 use meridian_netcode::driver::server::NetEvent;
 use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
-use meridian_shard_manager::LedgerOp;
 use meridian_shard_manager::borders::ZoneBorders;
+use meridian_shard_manager::cluster::ClusterBorders;
+use meridian_shard_manager::{LedgerOp, LedgerReply};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::elements::{ElementChange, Elements};
@@ -21,8 +23,90 @@ use super::persist::ZoneStorage;
 /// How long shutdown waits for goodbyes to be handed to the transport.
 const DRAIN_TICKS: u32 = 5;
 
-pub(crate) struct ZoneLoop {
-    pub(crate) host: ZoneHost<ZoneBorders>,
+/// What the zone thread asks of the handoff protocol, in one process or as
+/// one shard of a cluster.
+pub(crate) trait LoopBorders: Borders {
+    /// The ledger's clock now (wall-clock milliseconds).
+    fn set_clock(&mut self, _now: u64) {}
+    fn take_ledger_requests(&mut self) -> Vec<(u64, LedgerOp)>;
+    fn on_ledger(&mut self, request: u64, reply: &LedgerReply);
+    fn on_ledger_lost(&mut self, request: u64);
+    fn take_frozen_ticks(&mut self) -> Vec<u32>;
+    /// How many zones this process simulates now.
+    fn zones_held(&self) -> usize;
+}
+
+impl LoopBorders for ZoneBorders {
+    fn take_ledger_requests(&mut self) -> Vec<(u64, LedgerOp)> {
+        ZoneBorders::take_ledger_requests(self)
+    }
+    fn on_ledger(&mut self, request: u64, reply: &LedgerReply) {
+        ZoneBorders::on_ledger(self, request, reply);
+    }
+    fn on_ledger_lost(&mut self, request: u64) {
+        ZoneBorders::on_ledger_lost(self, request);
+    }
+    fn take_frozen_ticks(&mut self) -> Vec<u32> {
+        ZoneBorders::take_frozen_ticks(self)
+    }
+    fn zones_held(&self) -> usize {
+        self.map().zone_count() as usize
+    }
+}
+
+impl LoopBorders for ClusterBorders {
+    fn set_clock(&mut self, now: u64) {
+        ClusterBorders::set_clock(self, now);
+    }
+    fn take_ledger_requests(&mut self) -> Vec<(u64, LedgerOp)> {
+        ClusterBorders::take_ledger_requests(self)
+    }
+    fn on_ledger(&mut self, request: u64, reply: &LedgerReply) {
+        ClusterBorders::on_ledger(self, request, reply);
+    }
+    fn on_ledger_lost(&mut self, request: u64) {
+        ClusterBorders::on_ledger_lost(self, request);
+    }
+    fn take_frozen_ticks(&mut self) -> Vec<u32> {
+        ClusterBorders::take_frozen_ticks(self)
+    }
+    fn zones_held(&self) -> usize {
+        self.held().len()
+    }
+}
+
+/// What the zone thread does besides its own zones: nothing in one process;
+/// the shard link for one shard of a cluster.
+pub(crate) trait Neighbours<B: Borders> {
+    /// Before a tick: what other shards sent.
+    fn receive(&mut self, _host: &mut ZoneHost<B>) {}
+    /// After a tick or an answer: what they should get.
+    fn send(&mut self, _host: &mut ZoneHost<B>) {}
+    /// Link counters for the metrics page.
+    fn counters(&self) -> [u64; 4] {
+        [0; 4]
+    }
+}
+
+/// One process: no neighbours.
+pub(crate) struct Alone;
+
+impl Neighbours<ZoneBorders> for Alone {}
+
+impl Neighbours<ClusterBorders> for super::cluster::ClusterLoop {
+    fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) {
+        super::cluster::ClusterLoop::receive(self, host);
+    }
+    fn send(&mut self, host: &mut ZoneHost<ClusterBorders>) {
+        super::cluster::ClusterLoop::send(self, host);
+    }
+    fn counters(&self) -> [u64; 4] {
+        super::cluster::ClusterLoop::counters(self)
+    }
+}
+
+/// Everything the zone thread needs besides its host and neighbours.
+pub(crate) struct Parts {
     pub(crate) inbound: Receiver<NetEvent>,
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) stop: Arc<AtomicBool>,
@@ -41,7 +125,54 @@ pub(crate) struct ZoneLoop {
     pub(crate) element_changes: Receiver<ElementChange>,
 }
 
-impl ZoneLoop {
+pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
+    host: ZoneHost<B>,
+    /// Other shards, if any.
+    neighbours: N,
+    inbound: Receiver<NetEvent>,
+    live: Arc<Mutex<LiveMetrics>>,
+    stop: Arc<AtomicBool>,
+    spawn_hints: Receiver<SpawnHint>,
+    storage: ZoneStorage,
+    checkpoint_every: u64,
+    ledger_requests: mpsc::Sender<(u64, LedgerOp)>,
+    ledger_answers: Receiver<super::ledger::Answer>,
+    elements: Elements,
+    element_changes: Receiver<ElementChange>,
+}
+
+/// Starts the zone thread.
+pub(crate) fn launch<B, N>(
+    host: ZoneHost<B>,
+    neighbours: N,
+    parts: Parts,
+) -> anyhow::Result<std::thread::JoinHandle<()>>
+where
+    B: LoopBorders + Send + 'static,
+    N: Neighbours<B> + Send + 'static,
+{
+    let zone_loop = ZoneLoop {
+        host,
+        neighbours,
+        inbound: parts.inbound,
+        live: parts.live,
+        stop: parts.stop,
+        spawn_hints: parts.spawn_hints,
+        storage: parts.storage,
+        checkpoint_every: parts.checkpoint_every,
+        ledger_requests: parts.ledger_requests,
+        ledger_answers: parts.ledger_answers,
+        elements: parts.elements,
+        element_changes: parts.element_changes,
+    };
+    use anyhow::Context;
+    std::thread::Builder::new()
+        .name("zones".to_owned())
+        .spawn(move || zone_loop.run())
+        .context("cannot start the zone thread")
+}
+
+impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// Runs until `stop` is set, then says goodbye to everyone.
     pub(crate) fn run(mut self) {
         let interval = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
@@ -83,6 +214,9 @@ impl ZoneLoop {
                     }
                 }
             }
+            let clock = super::ledger::now_ms();
+            self.host.borders_mut().set_clock(clock);
+            self.neighbours.receive(&mut self.host);
             let now = Instant::now();
             if now >= next_tick {
                 let report = self.host.tick(now);
@@ -101,6 +235,7 @@ impl ZoneLoop {
             // Ledger answers are taken as soon as they come, not once a tick:
             // a handoff is frozen only as long as its commit takes.
             self.exchange_with_ledger();
+            self.neighbours.send(&mut self.host);
             self.route(&mut outboxes);
             if draining == Some(0) {
                 return;
@@ -241,6 +376,8 @@ impl ZoneLoop {
         live.avatars = self.host.avatar_count();
         live.static_elements = self.host.zone().element_count();
         live.handoffs = self.host.handoffs();
+        live.zones_held = self.host.borders().zones_held();
+        live.link = self.neighbours.counters();
         for frozen in self.host.borders_mut().take_frozen_ticks() {
             live.record_frozen(frozen);
         }

@@ -11,6 +11,11 @@ pub trait Borders {
     /// The zones other than `zone` within `reach` of `position`, where a player
     /// standing there must be mirrored as a ghost.
     fn ghost_targets(&self, zone: usize, position: Vec2, reach: f32, out: &mut Vec<usize>);
+    /// Who simulates `zone`: this host (always, for a host that is not one
+    /// shard of a cluster), another shard, or nobody known right now.
+    fn owner(&self, _zone: usize) -> ZoneOwner {
+        ZoneOwner::Here
+    }
     /// A player's avatar appeared in `zone`.
     fn joined(&mut self, account: u64, zone: usize);
     /// A player left the world from `zone`.
@@ -21,6 +26,17 @@ pub trait Borders {
     fn observe(&mut self, account: u64, zone: usize, position: Vec2, last_input: u32);
     /// Advances the handoffs; the ones committed now, as (account, from, to).
     fn advance(&mut self) -> Vec<(u64, usize, usize)>;
+}
+
+/// Who simulates a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneOwner {
+    /// This host.
+    Here,
+    /// Another shard of the cluster (its id).
+    Shard(u32),
+    /// Nobody known: its lease lapsed and no shard has said it took it yet.
+    Nobody,
 }
 
 /// One zone: nothing crosses a border.

@@ -28,7 +28,7 @@ use meridian_sim::{
     AvatarSpawn, ClientId, ClientInput, GhostState, RejectReason, SpawnError, Vec2, Zone,
 };
 
-use crate::borders::{Borders, OneZone};
+use crate::borders::{Borders, OneZone, ZoneOwner};
 use crate::members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
@@ -45,50 +45,77 @@ pub const MAX_INVENTORY_IN_FLIGHT: u8 = 8;
 pub const SPAWN_DENSITY: f32 = 0.005;
 
 #[derive(Debug, Clone, Copy)]
-struct Member {
-    client: ClientId,
-    avatar: NetworkId,
-    account: u64,
-    appearance: u32,
-    inventory_in_flight: u8,
+pub(crate) struct Member {
+    pub(crate) client: ClientId,
+    pub(crate) avatar: NetworkId,
+    pub(crate) account: u64,
+    pub(crate) appearance: u32,
+    pub(crate) inventory_in_flight: u8,
     /// The zone (index) that owns its avatar.
-    zone: usize,
+    pub(crate) zone: usize,
+    /// Where its avatar is simulated and its client connected.
+    pub(crate) at: At,
+}
+
+/// Where a member's avatar is simulated, and where its client is connected.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum At {
+    /// Here, for a client connected here.
+    Here,
+    /// Here, for a client connected to this other shard (its gateway).
+    ForGateway(u32),
+    /// By another shard, for a client connected here.
+    Away(Away),
+}
+
+/// A client connected here whose avatar another shard simulates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Away {
+    /// The shard that simulates it, as far as this gateway knows.
+    pub(crate) shard: Option<u32>,
+    /// Where it stood in the last frame.
+    pub(crate) position: Vec2,
+    /// Its facing then.
+    pub(crate) heading: f32,
+    /// The host tick of the last frame (or of the last attach asked).
+    pub(crate) heard: u64,
 }
 
 /// Zones and the clients connected to them.
 #[derive(Debug)]
 pub struct ZoneHost<B: Borders = OneZone> {
-    zones: Vec<Zone>,
-    borders: B,
+    pub(crate) zones: Vec<Zone>,
+    pub(crate) borders: B,
     /// Per zone: the ghosts mirrored into it.
-    ghosts: Vec<BTreeSet<NetworkId>>,
+    pub(crate) ghosts: Vec<BTreeSet<NetworkId>>,
     /// Inputs of frozen players, for whichever zone ends up owning them.
-    waiting: HashMap<ConnectionId, Vec<Input>>,
-    by_account: HashMap<u64, ConnectionId>,
+    pub(crate) waiting: HashMap<ConnectionId, Vec<Input>>,
+    pub(crate) by_account: HashMap<u64, ConnectionId>,
     targets: Vec<usize>,
     /// Per zone: its members' connections, refilled each tick.
     by_zone: Vec<Vec<ConnectionId>>,
-    handoffs: u64,
-    server: Server,
-    zone_id: u32,
-    members: HashMap<ConnectionId, Member>,
-    by_avatar: HashMap<NetworkId, ConnectionId>,
-    by_client: HashMap<ClientId, ConnectionId>,
-    strikes: HashMap<ClientId, f32>,
-    next_client: u64,
+    pub(crate) handoffs: u64,
+    pub(crate) server: Server,
+    pub(crate) zone_id: u32,
+    pub(crate) members: HashMap<ConnectionId, Member>,
+    pub(crate) by_avatar: HashMap<NetworkId, ConnectionId>,
+    pub(crate) by_client: HashMap<ClientId, ConnectionId>,
+    pub(crate) strikes: HashMap<ClientId, f32>,
+    pub(crate) next_client: u64,
     spawn_random: SplitMix64,
-    inputs: Vec<Vec<ClientInput>>,
+    pub(crate) inputs: Vec<Vec<ClientInput>>,
     nearby: Vec<NetworkId>,
-    visible: Vec<NetworkId>,
+    pub(crate) visible: Vec<NetworkId>,
     rejections_by_reason: HashMap<RejectReason, u64>,
     spawn_hints: HashMap<u64, SpawnHint>,
-    departed: Vec<MemberState>,
+    pub(crate) departed: Vec<MemberState>,
     said: Vec<SaidLine>,
     inventory_requests: Vec<InventoryRequest>,
-    names: NameBook,
+    pub(crate) names: NameBook,
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
+    pub(crate) cluster: crate::away::ClusterState,
 }
 
 impl ZoneHost<OneZone> {
@@ -139,6 +166,7 @@ impl<B: Borders> ZoneHost<B> {
             store_before_relay: false,
             spawn_area: None,
             inventory_busy: 0,
+            cluster: crate::away::ClusterState::default(),
         }
     }
 
@@ -230,13 +258,23 @@ impl<B: Borders> ZoneHost<B> {
 
     /// Every admitted member's current state (for a checkpoint).
     pub fn member_states(&self) -> Vec<MemberState> {
+        // A gateway checkpoints its own clients, wherever they are simulated.
         self.members
             .values()
+            .filter(|member| !matches!(member.at, At::ForGateway(_)))
             .filter_map(|member| self.state_of(member))
             .collect()
     }
 
-    fn state_of(&self, member: &Member) -> Option<MemberState> {
+    pub(crate) fn state_of(&self, member: &Member) -> Option<MemberState> {
+        if let At::Away(away) = member.at {
+            return Some(MemberState {
+                account: member.account,
+                position: away.position,
+                heading: away.heading,
+                appearance: member.appearance,
+            });
+        }
         let avatar = self.zones[member.zone].avatar(member.client)?;
         Some(MemberState {
             account: member.account,
@@ -271,6 +309,10 @@ impl<B: Borders> ZoneHost<B> {
         let Some(member) = self.members.get(&line.connection).copied() else {
             return;
         };
+        if self.cluster.linked {
+            self.relay_across_shards(member, line);
+            return;
+        }
         let relay = ServerMessage::Chat(ChatRelay {
             from: member.avatar,
             channel: line.channel,
@@ -364,7 +406,15 @@ impl<B: Borders> ZoneHost<B> {
         self.drain_events();
         let mut report = HostTick::default();
         let mut offenders = Vec::new();
-        for (zone, inputs) in self.zones.iter_mut().zip(&mut self.inputs) {
+        if self.cluster.linked {
+            self.evict_unowned();
+        }
+        for (index, (zone, inputs)) in self.zones.iter_mut().zip(&mut self.inputs).enumerate() {
+            if self.borders.owner(index) != ZoneOwner::Here {
+                // Another shard simulates it (or nobody, for now).
+                inputs.clear();
+                continue;
+            }
             let output = zone.step(inputs);
             inputs.clear();
             report.tick = output.tick;
@@ -398,12 +448,21 @@ impl<B: Borders> ZoneHost<B> {
         if self.zones.len() > 1 {
             self.observe_and_mirror();
             for (account, from, to) in self.borders.advance() {
-                self.switch(account, from, to);
+                match self.borders.owner(to) {
+                    ZoneOwner::Here => self.switch(account, from, to),
+                    owner => self.switch_out(account, from, to, owner),
+                }
             }
+        }
+        if self.cluster.linked {
+            self.reattach_strays();
         }
         // Departures above are despawned now, before snapshots are built.
         self.drain_events();
         self.send_snapshots(&mut report);
+        if self.cluster.linked {
+            self.flush_away_inputs();
+        }
         report
     }
 
@@ -412,6 +471,9 @@ impl<B: Borders> ZoneHost<B> {
     fn observe_and_mirror(&mut self) {
         let mut mirrors: Vec<Vec<GhostState>> = vec![Vec::new(); self.zones.len()];
         for member in self.members.values() {
+            if matches!(member.at, At::Away(_)) {
+                continue;
+            }
             let zone = &self.zones[member.zone];
             let Some(state) = zone.avatar(member.client) else {
                 continue;
@@ -428,16 +490,23 @@ impl<B: Borders> ZoneHost<B> {
             self.borders
                 .ghost_targets(member.zone, state.position, reach, &mut self.targets);
             for &target in &self.targets {
-                if let Some(mirror) = mirrors.get_mut(target) {
-                    mirror.push(GhostState {
-                        id: state.id,
-                        appearance: member.appearance,
-                        position: state.position,
-                        heading: state.heading,
-                        animation: state.animation,
-                    });
+                let ghost = GhostState {
+                    id: state.id,
+                    appearance: member.appearance,
+                    position: state.position,
+                    heading: state.heading,
+                    animation: state.animation,
+                };
+                if self.borders.owner(target) != ZoneOwner::Here {
+                    // Another shard's zone: mirrored over the link.
+                    self.cluster.mirror(member.zone, target, ghost);
+                } else if let Some(mirror) = mirrors.get_mut(target) {
+                    mirror.push(ghost);
                 }
             }
+        }
+        if self.cluster.linked {
+            self.mirror_across_shards();
         }
         for ((zone, ghosts), wanted) in self.zones.iter_mut().zip(&mut self.ghosts).zip(mirrors) {
             let ids: BTreeSet<NetworkId> = wanted.iter().map(|ghost| ghost.id).collect();
@@ -507,7 +576,9 @@ impl<B: Borders> ZoneHost<B> {
                 }
                 ServerEvent::Input { connection, input } => {
                     if let Some(member) = self.members.get(&connection) {
-                        if self.borders.is_frozen(member.account, member.zone) {
+                        if let At::Away(away) = member.at {
+                            self.forward_input(member.account, away.shard, input);
+                        } else if self.borders.is_frozen(member.account, member.zone) {
                             self.waiting.entry(connection).or_default().push(input);
                         } else {
                             self.inputs[member.zone].push(ClientInput {
@@ -544,7 +615,13 @@ impl<B: Borders> ZoneHost<B> {
                 appearance,
             };
             zone = self.borders.zone_at(position).min(self.zones.len() - 1);
-            spawned = self.zones[zone].spawn_avatar(client, spawn);
+            match self.borders.owner(zone) {
+                ZoneOwner::Here => spawned = self.zones[zone].spawn_avatar(client, spawn),
+                owner => {
+                    self.join_elsewhere(connection, account, &name, appearance, spawn, owner);
+                    return;
+                }
+            }
         }
         // Else, or if the saved spot is taken: a few tries for a free one.
         for _ in 0..16 {
@@ -581,7 +658,13 @@ impl<B: Borders> ZoneHost<B> {
                 .borders
                 .zone_at(spawn.position)
                 .min(self.zones.len() - 1);
-            spawned = self.zones[zone].spawn_avatar(client, spawn);
+            match self.borders.owner(zone) {
+                ZoneOwner::Here => spawned = self.zones[zone].spawn_avatar(client, spawn),
+                owner => {
+                    self.join_elsewhere(connection, account, &name, appearance, spawn, owner);
+                    return;
+                }
+            }
             if !matches!(spawned, Err(SpawnError::Occupied | SpawnError::OutOfBounds)) {
                 break;
             }
@@ -614,11 +697,13 @@ impl<B: Borders> ZoneHost<B> {
                 appearance,
                 inventory_in_flight: 0,
                 zone,
+                at: At::Here,
             };
             self.members.insert(connection, member);
             self.by_account.insert(account, connection);
             self.borders.joined(account, zone);
             self.names.join(connection, avatar, &name, account);
+            self.announce_name(avatar);
             self.by_avatar.insert(avatar, connection);
             self.by_client.insert(client, connection);
         } else {
@@ -626,8 +711,12 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
-    fn leave(&mut self, connection: ConnectionId) {
+    pub(crate) fn leave(&mut self, connection: ConnectionId) {
+        self.cluster.forget_pending(connection);
         if let Some(member) = self.members.remove(&connection) {
+            if self.cluster.linked && !matches!(member.at, At::ForGateway(_)) {
+                self.said_goodbye(member);
+            }
             if let Some(state) = self.state_of(&member) {
                 self.departed.push(state);
             }
@@ -637,6 +726,9 @@ impl<B: Borders> ZoneHost<B> {
             self.strikes.remove(&member.client);
             self.waiting.remove(&connection);
             self.by_account.remove(&member.account);
+            if matches!(member.at, At::Away(_)) {
+                return;
+            }
             self.borders.left(member.account, member.zone);
             // The avatar may already be gone; nothing else to undo.
             let _ = self.zones[member.zone].despawn_avatar(member.client);
@@ -665,7 +757,9 @@ impl<B: Borders> ZoneHost<B> {
             members.clear();
         }
         for (&connection, member) in &self.members {
-            self.by_zone[member.zone].push(connection);
+            if !matches!(member.at, At::Away(_)) {
+                self.by_zone[member.zone].push(connection);
+            }
         }
         for (index, zone) in self.zones.iter().enumerate() {
             // Ticks fit u32 for over six years at 20 Hz.
@@ -681,6 +775,10 @@ impl<B: Borders> ZoneHost<B> {
                 let Some(avatar) = zone.avatar(member.client) else {
                     continue;
                 };
+                if let At::ForGateway(gateway) = member.at {
+                    self.cluster.view_for(gateway, zone, member, &avatar);
+                    continue;
+                }
                 self.visible.clear();
                 // The client sees itself too, so it can reconcile its own movement.
                 let own = std::iter::once(member.avatar);
@@ -704,6 +802,7 @@ impl<B: Borders> ZoneHost<B> {
                     report.snapshot_bytes += encoded.bytes;
                 }
             }
+            self.cluster.end_zone(index, zone);
         }
     }
 }

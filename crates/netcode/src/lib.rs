@@ -7,6 +7,7 @@
 //! them to quinn and tokio are in [`driver`], behind the `quic` feature, so the
 //! core builds without tokio.
 
+mod away;
 pub mod borders;
 pub mod client;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod driver;
 pub mod emulator;
 pub mod host;
+pub mod link;
 pub mod members;
 pub mod metrics;
 pub mod names;
@@ -21,10 +23,11 @@ pub mod server;
 pub mod snapshot;
 pub mod token;
 
-pub use borders::{Borders, OneZone};
+pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
 pub use host::{MAX_INVENTORY_IN_FLIGHT, ZoneHost};
+pub use link::{HostMessage, LinkTo};
 pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
 pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};

@@ -48,6 +48,30 @@ impl NameBook {
         }
     }
 
+    /// An avatar whose client is connected to another shard is called `name`
+    /// (already made presentable there).
+    pub fn name_remote(&mut self, avatar: NetworkId, name: &str) {
+        self.names.insert(avatar, name.to_owned());
+    }
+
+    /// An avatar left the world: forget its name.
+    pub fn forget_avatar(&mut self, avatar: NetworkId) {
+        self.names.remove(&avatar);
+    }
+
+    /// What an avatar is called, if known.
+    pub fn name_of(&self, avatar: NetworkId) -> Option<&str> {
+        self.names.get(&avatar).map(String::as_str)
+    }
+
+    /// A connection stops being a member here (its avatar carries on
+    /// elsewhere): forget what it was told, keep the avatar's name.
+    pub fn detach(&mut self, connection: ConnectionId) {
+        self.told.remove(&connection);
+        self.seen.remove(&connection);
+        self.queue.remove(&connection);
+    }
+
     /// After a client's view is computed (sorted): queue the names of avatars
     /// that just came into view and send up to [`MAX_PRESENCE_PER_TICK`].
     pub fn after_view(

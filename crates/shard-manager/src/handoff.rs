@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 
 use meridian_sim::Vec2;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{EntityId, Epoch, Owner, ZoneId};
 use crate::ledger::{LedgerOp, LedgerReply};
@@ -41,7 +42,7 @@ pub const PREPARE_PATIENCE: u32 = 20;
 pub const PREPARED_READ_EVERY: u32 = 10;
 
 /// A player's state as a zone simulates it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Avatar {
     /// Where it stands, world metres.
     pub position: Vec2,
@@ -50,7 +51,7 @@ pub struct Avatar {
 }
 
 /// One movement input, as the gateway forwards it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     /// Whose.
     pub entity: EntityId,
@@ -61,11 +62,11 @@ pub struct Input {
 }
 
 /// Names one handoff (unique per source zone and attempt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HandoffId(pub u64);
 
 /// What zones say to each other about handoffs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PeerMessage {
     /// Hold this player prepared.
     Prepare {

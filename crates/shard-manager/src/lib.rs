@@ -17,14 +17,14 @@
 //!   `meridian_netcode::ZoneHost`, so one process hosts many zones behind one
 //!   gateway (embedded mode), handing players across borders with the same
 //!   network id and connection.
+//! - [`cluster`]: the same, for one shard of a cluster: the [`Shard`] holds
+//!   this process's leases, and zones of other shards are reached through
+//!   messages the driver carries over the shard link.
 //! - [`adapters`]: the SQL ledger behind the same operations, and Redis hints.
-//!
-//! Not built yet (issue #6 continues): the QUIC link between shard processes,
-//! Redis hints, ghosts in the zone simulation, and `meridian serve` in cluster
-//! mode.
 
 pub mod adapters;
 pub mod borders;
+pub mod cluster;
 pub mod handoff;
 pub mod ids;
 pub mod ledger;

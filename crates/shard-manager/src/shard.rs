@@ -250,6 +250,35 @@ impl Shard {
         }
     }
 
+    /// Replaces the zones it tries to hold (held ones it no longer wants are
+    /// kept until their lease is lost).
+    pub fn set_wanted(&mut self, wanted: Vec<ZoneId>) {
+        self.wanted = wanted;
+    }
+
+    /// Where a player of `zone` stands after a step, with its newest input.
+    pub fn observe(
+        &mut self,
+        now: u64,
+        zone: ZoneId,
+        entity: EntityId,
+        position: meridian_sim::Vec2,
+        last_input: u32,
+    ) {
+        if let Some(tenure) = self.tenures.get_mut(&zone) {
+            tenure.authority.observe(entity, position, last_input);
+        }
+        self.drain(now, zone);
+    }
+
+    /// A player of `zone` left the world.
+    pub fn forget(&mut self, now: u64, zone: ZoneId, entity: EntityId) {
+        if let Some(tenure) = self.tenures.get_mut(&zone) {
+            tenure.authority.forget(entity);
+        }
+        self.drain(now, zone);
+    }
+
     /// A new player joins `zone` (if this shard holds it).
     pub fn join(&mut self, now: u64, zone: ZoneId, entity: EntityId) {
         if let Some(epoch) = self.tenures.get(&zone).map(|t| t.authority.epoch()) {

@@ -157,13 +157,22 @@ pub fn pinned_client_config(
     sha256: [u8; 32],
     idle_timeout: Duration,
 ) -> Result<quinn::ClientConfig, TlsError> {
+    pinned_client_config_for(sha256, idle_timeout, ALPN_MERIDIAN)
+}
+
+/// [`pinned_client_config`] offering another ALPN (the shard link's).
+pub fn pinned_client_config_for(
+    sha256: [u8; 32],
+    idle_timeout: Duration,
+    alpn: &[u8],
+) -> Result<quinn::ClientConfig, TlsError> {
     let provider = provider();
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCertificate { sha256, provider }))
         .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN_MERIDIAN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(Arc::new(transport(idle_timeout)));

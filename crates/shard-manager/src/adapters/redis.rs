@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
-use crate::ids::{EntityId, ZoneId};
+use crate::ids::{EntityId, ShardId, ZoneId};
 
 /// Notices a subscriber may hold before the oldest are dropped.
 const NOTICE_BUFFER: usize = 1_024;
@@ -74,6 +74,34 @@ impl RedisHints {
         let mut connection = self.connection.clone();
         Ok(connection
             .get(self.key(&format!("zone:{}", zone.0)))
+            .await?)
+    }
+
+    /// Says where shard `shard`'s link listens (and how to recognise it),
+    /// for `ttl_ms`: other shards find it here.
+    pub async fn announce_shard(
+        &self,
+        shard: ShardId,
+        address: &str,
+        ttl_ms: u64,
+    ) -> Result<(), HintError> {
+        let mut connection = self.connection.clone();
+        let key = self.key(&format!("shard:{}", shard.0));
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(address)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Where shard `shard`'s link listens, if it said so recently.
+    pub async fn shard_hint(&self, shard: ShardId) -> Result<Option<String>, HintError> {
+        let mut connection = self.connection.clone();
+        Ok(connection
+            .get(self.key(&format!("shard:{}", shard.0)))
             .await?)
     }
 

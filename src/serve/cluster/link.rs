@@ -1,0 +1,353 @@
+//! The QUIC link between shards (ALPN `meridian-shard/1`).
+//!
+//! Each shard listens on its link address with a fresh self-signed
+//! certificate and says in Redis where it listens and the certificate's hash.
+//! Every shard opens one connection to every other shard it finds there, with
+//! the hash pinned, and sends on one unidirectional stream: first a hello
+//! (its shard id and an HMAC of it under the cluster's shared secret, so only
+//! shards of this cluster are heard), then length-prefixed postcard messages.
+//! A shard thus hears each peer on the connection that peer opened, and
+//! speaks on its own. A link that fails is dropped and found again at the next
+//! discovery round; whatever it carried is settled by the protocols above it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use bytes::Bytes;
+use meridian_netcode::HostMessage;
+use meridian_netcode::driver::tls::{self, DevCertificate};
+use meridian_shard_manager::adapters::redis::RedisHints;
+use meridian_shard_manager::{Epoch, PeerMessage, ShardId, ZoneId};
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// The link's ALPN.
+pub(crate) const ALPN_SHARD: &[u8] = b"meridian-shard/1";
+
+/// A peer that says nothing for this long is gone (its zones lapse anyway).
+const IDLE: Duration = Duration::from_secs(3);
+
+/// How often a shard says where it listens, and looks for the others.
+const DISCOVERY_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a shard's announcement lasts without renewal.
+const ANNOUNCE_TTL_MS: u64 = 3_000;
+
+/// Largest message accepted.
+const MAX_MESSAGE: usize = 4 << 20;
+
+/// Messages queued for one peer before more are dropped (and counted).
+const PEER_QUEUE: usize = 16_384;
+
+/// The queues of the peers linked now, each with the generation of its link.
+type Peers = Arc<Mutex<HashMap<u32, (u64, mpsc::Sender<Bytes>)>>>;
+
+/// What shards say to each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Wire {
+    /// Between the hosts: attaching, inputs, frames, ghosts, handing in.
+    Host(HostMessage),
+    /// The handoff protocol, for one of the receiver's zones.
+    Handoff {
+        /// The zone.
+        zone: ZoneId,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// The zones the sender simulates now, with their epochs.
+    Serving(Vec<(ZoneId, Epoch)>),
+}
+
+/// What the link tells the zone thread.
+#[derive(Debug)]
+pub(crate) enum LinkEvent {
+    /// We can speak to this shard now.
+    Up(u32),
+    /// A message from a shard.
+    Message(u32, Wire),
+    /// A shard went silent.
+    Down(u32),
+}
+
+/// Counters the metrics page shows.
+#[derive(Debug, Default)]
+pub(crate) struct LinkCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) refused: AtomicU64,
+}
+
+/// The zone thread's handle for sending.
+#[derive(Clone)]
+pub(crate) struct LinkSender {
+    peers: Peers,
+    counters: Arc<LinkCounters>,
+}
+
+impl LinkSender {
+    /// Queues `wire` for `to` (or everyone linked, for `None`) without waiting.
+    pub(crate) fn send(&self, to: Option<u32>, wire: &Wire) {
+        let Ok(bytes) = postcard::to_allocvec(wire) else {
+            return;
+        };
+        let bytes = Bytes::from(bytes);
+        let Ok(peers) = self.peers.lock() else {
+            return;
+        };
+        let targets: Vec<&mpsc::Sender<Bytes>> = match to {
+            Some(shard) => peers
+                .get(&shard)
+                .map(|(_, peer)| peer)
+                .into_iter()
+                .collect(),
+            None => peers.values().map(|(_, peer)| peer).collect(),
+        };
+        for peer in targets {
+            if peer.try_send(bytes.clone()).is_ok() {
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A running link.
+pub(crate) struct Link {
+    pub(crate) sender: LinkSender,
+    pub(crate) events: crossbeam_channel::Receiver<LinkEvent>,
+    pub(crate) address: SocketAddr,
+    pub(crate) counters: Arc<LinkCounters>,
+}
+
+fn hello_mac(key: &hmac::Key, shard: u32) -> hmac::Tag {
+    let mut message = b"meridian-shard-hello".to_vec();
+    message.extend_from_slice(&shard.to_le_bytes());
+    hmac::sign(key, &message)
+}
+
+/// Starts shard `me` of `shards`: listens on `address`, announces itself in
+/// Redis and links to every other shard found there.
+pub(crate) async fn start(
+    me: u32,
+    shards: u32,
+    address: SocketAddr,
+    secret: &[u8],
+    hints: RedisHints,
+) -> anyhow::Result<Link> {
+    let certificate = DevCertificate::generate(SystemTime::now(), Duration::from_secs(13 * 86_400))
+        .context("cannot make the link's certificate")?;
+    let config = certificate
+        .server_config(&[ALPN_SHARD], IDLE)
+        .context("cannot configure the link")?;
+    let endpoint = quinn::Endpoint::server(config, address)
+        .with_context(|| format!("cannot serve the shard link on {address}"))?;
+    let address = endpoint.local_addr()?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let (events_in, events) = crossbeam_channel::unbounded();
+    let counters = Arc::new(LinkCounters::default());
+    let peers: Peers = Arc::default();
+    tokio::spawn(accept(
+        endpoint.clone(),
+        key.clone(),
+        events_in.clone(),
+        counters.clone(),
+    ));
+    let announced = format!("{address} {}", certificate.sha256_hex());
+    tokio::spawn(discover(Discovery {
+        me,
+        shards,
+        endpoint,
+        key,
+        hints,
+        announced,
+        peers: peers.clone(),
+        events: events_in,
+    }));
+    Ok(Link {
+        sender: LinkSender {
+            peers,
+            counters: counters.clone(),
+        },
+        events,
+        address,
+        counters,
+    })
+}
+
+async fn accept(
+    endpoint: quinn::Endpoint,
+    key: hmac::Key,
+    events: crossbeam_channel::Sender<LinkEvent>,
+    counters: Arc<LinkCounters>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let (key, events, counters) = (key.clone(), events.clone(), counters.clone());
+        tokio::spawn(async move {
+            let Ok(connection) = incoming.await else {
+                return;
+            };
+            let Ok(mut stream) = connection.accept_uni().await else {
+                return;
+            };
+            let mut hello = [0u8; 36];
+            if stream.read_exact(&mut hello).await.is_err() {
+                return;
+            }
+            let shard = u32::from_le_bytes([hello[0], hello[1], hello[2], hello[3]]);
+            let mut message = b"meridian-shard-hello".to_vec();
+            message.extend_from_slice(&shard.to_le_bytes());
+            if hmac::verify(&key, &message, &hello[4..]).is_err() {
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                connection.close(1u32.into(), b"not of this cluster");
+                return;
+            }
+            let mut buffer = Vec::new();
+            while let Ok(length) = stream.read_u32_le().await {
+                let length = length as usize;
+                if length > MAX_MESSAGE {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                buffer.resize(length, 0);
+                if stream.read_exact(&mut buffer).await.is_err() {
+                    break;
+                }
+                match postcard::from_bytes::<Wire>(&buffer) {
+                    Ok(wire) => {
+                        counters.received.fetch_add(1, Ordering::Relaxed);
+                        if events.send(LinkEvent::Message(shard, wire)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        // A message we cannot read: the peer runs another
+                        // version, or is broken. Say so by closing.
+                        counters.refused.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            connection.close(0u32.into(), b"bye");
+            let _ = events.send(LinkEvent::Down(shard));
+        });
+    }
+}
+
+struct Discovery {
+    me: u32,
+    shards: u32,
+    endpoint: quinn::Endpoint,
+    key: hmac::Key,
+    hints: RedisHints,
+    announced: String,
+    peers: Peers,
+    events: crossbeam_channel::Sender<LinkEvent>,
+}
+
+async fn discover(discovery: Discovery) {
+    let mut linked: HashMap<u32, String> = HashMap::new();
+    let mut generation = 0u64;
+    loop {
+        if let Err(error) = discovery
+            .hints
+            .announce_shard(ShardId(discovery.me), &discovery.announced, ANNOUNCE_TTL_MS)
+            .await
+        {
+            eprintln!("meridian serve: cannot announce the shard in Redis: {error}");
+        }
+        // Links that ended are found again.
+        if let Ok(peers) = discovery.peers.lock() {
+            linked.retain(|shard, _| peers.contains_key(shard));
+        }
+        for shard in (1..=discovery.shards).filter(|shard| *shard != discovery.me) {
+            let Ok(Some(hint)) = discovery.hints.shard_hint(ShardId(shard)).await else {
+                continue;
+            };
+            if linked.get(&shard) == Some(&hint) {
+                continue;
+            }
+            let Some((address, hash)) = hint.split_once(' ') else {
+                continue;
+            };
+            let (Ok(address), Some(hash)) = (address.parse(), tls::parse_sha256_hex(hash)) else {
+                continue;
+            };
+            linked.insert(shard, hint.clone());
+            let (sender, queue) = mpsc::channel(PEER_QUEUE);
+            generation += 1;
+            if let Ok(mut peers) = discovery.peers.lock() {
+                peers.insert(shard, (generation, sender));
+            }
+            tokio::spawn(speak(
+                Speaker {
+                    me: discovery.me,
+                    shard,
+                    generation,
+                    endpoint: discovery.endpoint.clone(),
+                    address,
+                    hash,
+                    mac: hello_mac(&discovery.key, discovery.me),
+                    peers: discovery.peers.clone(),
+                    events: discovery.events.clone(),
+                },
+                queue,
+            ));
+        }
+        tokio::time::sleep(DISCOVERY_EVERY).await;
+    }
+}
+
+struct Speaker {
+    me: u32,
+    shard: u32,
+    generation: u64,
+    endpoint: quinn::Endpoint,
+    address: SocketAddr,
+    hash: [u8; 32],
+    mac: hmac::Tag,
+    peers: Peers,
+    events: crossbeam_channel::Sender<LinkEvent>,
+}
+
+async fn speak(speaker: Speaker, mut queue: mpsc::Receiver<Bytes>) {
+    let result = async {
+        let config = tls::pinned_client_config_for(speaker.hash, IDLE, ALPN_SHARD)?;
+        let connection = speaker
+            .endpoint
+            .connect_with(config, speaker.address, "localhost")?
+            .await?;
+        let mut stream = connection.open_uni().await?;
+        let mut hello = speaker.me.to_le_bytes().to_vec();
+        hello.extend_from_slice(speaker.mac.as_ref());
+        stream.write_all(&hello).await?;
+        let _ = speaker.events.send(LinkEvent::Up(speaker.shard));
+        while let Some(bytes) = queue.recv().await {
+            stream.write_u32_le(bytes.len() as u32).await?;
+            stream.write_all(&bytes).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        eprintln!(
+            "meridian serve: the link to shard {} ended: {error}",
+            speaker.shard
+        );
+    }
+    if let Ok(mut peers) = speaker.peers.lock()
+        && peers
+            .get(&speaker.shard)
+            .is_some_and(|(generation, _)| *generation == speaker.generation)
+    {
+        peers.remove(&speaker.shard);
+    }
+    let _ = speaker.events.send(LinkEvent::Down(speaker.shard));
+}

@@ -1,0 +1,132 @@
+//! `meridian serve --shard-id N --shards K`: one shard of a cluster.
+//!
+//! The shard holds the leases of its share of the zones (zone `z` belongs to
+//! shard `z mod K + 1`) and, after a grace period, also wants the next shard's
+//! share, so when that shard dies its zones are taken over once their leases
+//! lapse. Clients join any shard's HTTP endpoint and stay connected to it; the
+//! host routes them to whichever shard simulates their zone over the link.
+
+pub(crate) mod link;
+
+use std::time::{Duration, Instant};
+
+use meridian_netcode::{LinkTo, ZoneHost};
+use meridian_shard_manager::cluster::ClusterBorders;
+use meridian_shard_manager::{LeaseTiming, ShardId, ZoneId, ZoneMap};
+
+use link::{Link, LinkEvent, Wire};
+
+/// How long a new shard leaves the next shard's zones to it before it backs
+/// them up (so shards started together each get their own share).
+const BACKUP_AFTER: Duration = Duration::from_secs(5);
+
+/// How often a shard says which zones it serves, even with no change.
+const SERVING_EVERY: Duration = Duration::from_secs(1);
+
+/// The zones shard `shard` (1-based) of `shards` holds first.
+fn share(map: &ZoneMap, shard: u32, shards: u32) -> Vec<ZoneId> {
+    map.zones()
+        .filter(|zone| zone.0 % shards + 1 == shard)
+        .collect()
+}
+
+/// The handoff protocol of shard `me` of `shards`, wanting its own share.
+pub(crate) fn borders(map: ZoneMap, me: u32, shards: u32) -> ClusterBorders {
+    ClusterBorders::new(
+        ShardId(me),
+        map,
+        LeaseTiming::default(),
+        share(&map, me, shards),
+    )
+}
+
+/// The zone thread's side of the cluster: link events in, messages out.
+pub(crate) struct ClusterLoop {
+    link: Link,
+    backup: Option<(Instant, Vec<ZoneId>)>,
+    last_serving: Instant,
+}
+
+impl ClusterLoop {
+    pub(crate) fn new(link: Link, map: &ZoneMap, me: u32, shards: u32) -> Self {
+        let mut wanted = share(map, me, shards);
+        if shards > 1 {
+            wanted.extend(share(map, me % shards + 1, shards));
+        }
+        Self {
+            link,
+            backup: Some((Instant::now() + BACKUP_AFTER, wanted)),
+            last_serving: Instant::now(),
+        }
+    }
+
+    /// Counters for the metrics page: sent, received, dropped, refused.
+    pub(crate) fn counters(&self) -> [u64; 4] {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = &self.link.counters;
+        [
+            counters.sent.load(Relaxed),
+            counters.received.load(Relaxed),
+            counters.dropped.load(Relaxed),
+            counters.refused.load(Relaxed),
+        ]
+    }
+
+    /// Hands what the link brought to the host and the protocol.
+    pub(crate) fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) {
+        if let Some((at, _)) = &self.backup
+            && Instant::now() >= *at
+            && let Some((_, wanted)) = self.backup.take()
+        {
+            host.borders_mut().set_wanted(wanted);
+        }
+        while let Ok(event) = self.link.events.try_recv() {
+            match event {
+                LinkEvent::Up(shard) => {
+                    self.send_serving(host, Some(shard));
+                    host.introduce(shard);
+                }
+                LinkEvent::Message(from, Wire::Host(message)) => host.handle_link(from, message),
+                LinkEvent::Message(_, Wire::Handoff { zone, message }) => {
+                    host.borders_mut().deliver(zone, message);
+                }
+                LinkEvent::Message(from, Wire::Serving(zones)) => {
+                    host.borders_mut().serving(ShardId(from), &zones);
+                }
+                LinkEvent::Down(shard) => {
+                    host.borders_mut().shard_lost(ShardId(shard));
+                    host.shard_lost(shard);
+                }
+            }
+        }
+    }
+
+    /// Sends what the host and the protocol have for other shards: handoff
+    /// messages first (a commit reaches the destination before the avatar),
+    /// then the hosts' messages, and which zones we serve when that changed.
+    pub(crate) fn send(&mut self, host: &mut ZoneHost<ClusterBorders>) {
+        for outgoing in host.borders_mut().take_messages() {
+            let wire = Wire::Handoff {
+                zone: outgoing.zone,
+                message: outgoing.message,
+            };
+            self.link.sender.send(Some(outgoing.shard.0), &wire);
+        }
+        for (to, message) in host.take_link_messages() {
+            let to = match to {
+                LinkTo::Shard(shard) => Some(shard),
+                LinkTo::Everyone => None,
+            };
+            self.link.sender.send(to, &Wire::Host(message));
+        }
+        if host.borders_mut().take_changed() || self.last_serving.elapsed() >= SERVING_EVERY {
+            self.send_serving(host, None);
+        }
+    }
+
+    fn send_serving(&mut self, host: &mut ZoneHost<ClusterBorders>, to: Option<u32>) {
+        self.last_serving = Instant::now();
+        let held = host.borders().held();
+        self.link.sender.send(to, &Wire::Serving(held));
+    }
+}
