@@ -191,7 +191,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         Some(me) => {
             let shards = settings.serve.shards;
             let redis_url = settings.serve.redis_url.clone().unwrap_or_default();
-            let hints = RedisHints::connect(&redis_url, &format!("space{}", settings.serve.space))
+            let hints = RedisHints::connect(&redis_url, &settings.serve.cluster_name)
                 .await
                 .with_context(|| format!("cannot reach Redis at {redis_url}"))?;
             let secret = token_secret(&settings)?;
@@ -202,7 +202,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
                 "meridian serve: shard {me} of {shards}, shard link on {} (ALPN meridian-shard/1)",
                 link.address
             );
-            let neighbours = cluster::ClusterLoop::new(link, &map, me, shards);
+            let neighbours = cluster::ClusterLoop::new(link, &map, me, shards, tick_ms);
             let mut host = new_host(&settings, zones, cluster::borders(map, me, shards), server);
             host.link_as(me);
             zone_loop::launch(host, neighbours, parts)?

@@ -57,6 +57,10 @@ pub(crate) struct ServeArgs {
     /// UDP address for the QUIC link between shards. Default 127.0.0.1:0.
     #[arg(long)]
     link_address: Option<SocketAddr>,
+    /// The cluster's name: its shards find each other under it in Redis, so
+    /// several clusters can share one Redis. Default `meridian`.
+    #[arg(long)]
+    cluster_name: Option<String>,
 }
 
 /// Where an embedded server keeps its data.
@@ -97,6 +101,8 @@ pub(crate) struct ServeTable {
     pub(crate) redis_url: Option<String>,
     /// UDP address for the QUIC link between shards.
     pub(crate) link_address: SocketAddr,
+    /// The cluster's name in Redis.
+    pub(crate) cluster_name: String,
 }
 
 impl Default for ServeTable {
@@ -117,6 +123,7 @@ impl Default for ServeTable {
             shards: 1,
             redis_url: None,
             link_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            cluster_name: "meridian".to_owned(),
         }
     }
 }
@@ -210,6 +217,9 @@ impl ServeArgs {
         }
         if let Some(address) = self.link_address {
             settings.serve.link_address = address;
+        }
+        if let Some(name) = &self.cluster_name {
+            settings.serve.cluster_name.clone_from(name);
         }
         settings.validate()?;
         Ok(settings)

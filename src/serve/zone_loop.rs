@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use meridian_netcode::Borders;
 use meridian_netcode::driver::server::NetEvent;
 use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
@@ -82,6 +82,10 @@ pub(crate) trait Neighbours<B: Borders> {
     fn receive(&mut self, _host: &mut ZoneHost<B>) {}
     /// After a tick or an answer: what they should get.
     fn send(&mut self, _host: &mut ZoneHost<B>) {}
+    /// Nudged when something came from another shard (wakes the zone thread).
+    fn wake(&self) -> Receiver<()> {
+        crossbeam_channel::never()
+    }
     /// Link counters for the metrics page.
     fn counters(&self) -> [u64; 4] {
         [0; 4]
@@ -102,6 +106,9 @@ impl Neighbours<ClusterBorders> for super::cluster::ClusterLoop {
     }
     fn counters(&self) -> [u64; 4] {
         super::cluster::ClusterLoop::counters(self)
+    }
+    fn wake(&self) -> Receiver<()> {
+        super::cluster::ClusterLoop::wake(self)
     }
 }
 
@@ -179,6 +186,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         let mut outboxes: HashMap<ConnectionId, mpsc::Sender<Payload>> = HashMap::new();
         let mut next_tick = Instant::now() + interval;
         let mut draining: Option<u32> = None;
+        let wake = self.neighbours.wake();
         loop {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Everyone's last place, before they are told to go.
@@ -193,10 +201,13 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 draining = Some(DRAIN_TICKS);
             }
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match self.inbound.recv_timeout(wait) {
-                Ok(event) => self.handle(event, &mut outboxes),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+            crossbeam_channel::select! {
+                recv(self.inbound) -> event => match event {
+                    Ok(event) => self.handle(event, &mut outboxes),
+                    Err(_) => return,
+                },
+                recv(wake) -> _ => {}
+                default(wait) => {}
             }
             while let Ok(event) = self.inbound.try_recv() {
                 self.handle(event, &mut outboxes);

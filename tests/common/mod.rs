@@ -42,7 +42,17 @@ pub(crate) fn start_server_on(database_url: &str) -> (Server, SocketAddr) {
 
 /// Starts `meridian serve` on `database_url` with extra flags.
 pub(crate) fn start_server_with(database_url: &str, extra: &[&str]) -> (Server, SocketAddr) {
+    start_server_env(database_url, extra, &[])
+}
+
+/// Starts `meridian serve` on `database_url` with extra flags and environment.
+pub(crate) fn start_server_env(
+    database_url: &str,
+    extra: &[&str],
+    environment: &[(&str, &str)],
+) -> (Server, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .envs(environment.iter().copied())
         .args([
             "serve",
             "--game-address",

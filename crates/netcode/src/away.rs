@@ -33,13 +33,19 @@ use crate::server::ConnectionId;
 const STALE_TICKS: u64 = 40;
 
 /// Ticks a join waits for the owner to attach it before it is refused.
-const ATTACH_PATIENCE: u64 = 100;
+const ATTACH_PATIENCE: u64 = 200;
+
+/// Ticks between asks to attach a join.
+const ATTACH_EVERY: u64 = 20;
 
 /// Ticks a stray input for a player handed to another shard is forwarded there.
 const FORWARD_TICKS: u64 = 200;
 
 /// Inputs one player may have waiting to be forwarded in one tick.
 const MAX_FORWARDED: usize = 64;
+
+/// Rings of free spots (1 m apart) an owner tries around a newcomer's spot.
+const SPAWN_RINGS: usize = 4;
 
 /// Connection ids of avatars simulated here for another gateway (never a
 /// real connection's).
@@ -53,6 +59,9 @@ struct Pending {
     position: Vec2,
     heading: f32,
     since: u64,
+    /// When its attach was last asked (it is asked again until answered: the
+    /// link to the owner may not be up yet).
+    asked: Option<u64>,
 }
 
 /// What a host keeps as one shard of a cluster.
@@ -158,6 +167,14 @@ impl<B: Borders> ZoneHost<B> {
         self.cluster.me = me;
     }
 
+    /// Numbers every zone's ticks from a clock the cluster shares: the next
+    /// step is `tick` + 1 at the earliest.
+    pub fn align_ticks(&mut self, tick: u64) {
+        for zone in &mut self.zones {
+            zone.align_tick(tick);
+        }
+    }
+
     /// Messages for other shards since the last call.
     pub fn take_link_messages(&mut self) -> Vec<(LinkTo, HostMessage)> {
         std::mem::take(&mut self.cluster.out)
@@ -226,12 +243,9 @@ impl<B: Borders> ZoneHost<B> {
                 tick,
             } => self.attached(from, account, avatar, zone as usize, tick),
             HostMessage::NotAttached { account } => {
-                if let Some(pending) = self.cluster.pending.remove(&account) {
-                    let _ = self.server.refuse(
-                        pending.connection,
-                        RefusalReason::ServerFull,
-                        "the zone's server could not take you",
-                    );
+                if self.cluster.pending.contains_key(&account) {
+                    // Asked again in a while (who serves the zone may have
+                    // changed), and refused when patience runs out.
                 } else if let Some(member) = self.member_by_account(account)
                     && let At::Away(away) = &mut member.at
                 {
@@ -324,12 +338,37 @@ impl<B: Borders> ZoneHost<B> {
     ) -> Option<NetworkId> {
         let target = &mut self.zones[zone];
         let Some(id) = traveller.avatar else {
-            let spawn = AvatarSpawn {
-                position: unwire(traveller.position),
-                heading: traveller.heading,
-                appearance: traveller.appearance,
-            };
-            return target.spawn_avatar(client, spawn).ok();
+            // A newcomer: where its gateway chose, or the nearest free spot
+            // around it (the gateway cannot see who stands here).
+            let wanted = unwire(traveller.position);
+            let bounds = self.borders.zone_bounds(zone);
+            for (ring, step) in
+                (0..=SPAWN_RINGS).flat_map(|ring| (0..8).map(move |step| (ring, step)))
+            {
+                if ring == 0 && step > 0 {
+                    continue;
+                }
+                let angle = step as f32 * std::f32::consts::FRAC_PI_4;
+                let offset = Vec2::new(angle.cos(), angle.sin()) * ring as f32;
+                let position = wanted + offset;
+                if bounds.is_some_and(|(low, high)| {
+                    position.x < low.x
+                        || position.y < low.y
+                        || position.x >= high.x
+                        || position.y >= high.y
+                }) {
+                    continue;
+                }
+                let spawn = AvatarSpawn {
+                    position,
+                    heading: traveller.heading,
+                    appearance: traveller.appearance,
+                };
+                if let Ok(avatar) = target.spawn_avatar(client, spawn) {
+                    return Some(avatar);
+                }
+            }
+            return None;
         };
         target
             .upsert_ghost(GhostState {
@@ -758,9 +797,23 @@ impl<B: Borders> ZoneHost<B> {
                 let _ = self.server.refuse(
                     pending.connection,
                     RefusalReason::ServerFull,
-                    "the zone's server did not answer",
+                    "nobody could take you into that zone; try again",
                 );
             }
+        }
+        let again: Vec<u64> = self
+            .cluster
+            .pending
+            .iter()
+            .filter(|(_, pending)| {
+                pending
+                    .asked
+                    .is_none_or(|asked| now.saturating_sub(asked) >= ATTACH_EVERY)
+            })
+            .map(|(account, _)| *account)
+            .collect();
+        for account in again {
+            self.ask_to_attach(account);
         }
         let strays: Vec<(ConnectionId, Member, Away)> = self
             .members
@@ -880,37 +933,48 @@ impl<B: Borders> ZoneHost<B> {
         name: &str,
         appearance: u32,
         spawn: AvatarSpawn,
-        owner: ZoneOwner,
     ) {
-        let ZoneOwner::Shard(shard) = owner else {
-            let _ = self.server.refuse(
-                connection,
-                RefusalReason::ServerFull,
-                "nobody serves that zone right now; try again",
-            );
-            return;
-        };
         let name = crate::names::display_name(name, account);
         self.cluster.pending.insert(
             account,
             Pending {
                 connection,
-                name: name.clone(),
+                name,
                 appearance,
                 position: spawn.position,
                 heading: spawn.heading,
                 since: self.cluster.ticks,
+                asked: None,
             },
         );
+        self.ask_to_attach(account);
+    }
+
+    /// Asks whoever serves a waiting join's zone to attach it, if anyone is
+    /// known to.
+    fn ask_to_attach(&mut self, account: u64) {
+        let Some(pending) = self.cluster.pending.get(&account) else {
+            return;
+        };
+        let zone = self
+            .borders
+            .zone_at(pending.position)
+            .min(self.zones.len() - 1);
+        let ZoneOwner::Shard(shard) = self.borders.owner(zone) else {
+            return;
+        };
         let traveller = Traveller {
             account,
-            name,
-            appearance,
+            name: pending.name.clone(),
+            appearance: pending.appearance,
             avatar: None,
-            position: wire(spawn.position),
-            heading: spawn.heading,
+            position: wire(pending.position),
+            heading: pending.heading,
             last_input: None,
         };
+        if let Some(pending) = self.cluster.pending.get_mut(&account) {
+            pending.asked = Some(self.cluster.ticks);
+        }
         self.cluster
             .out
             .push((LinkTo::Shard(shard), HostMessage::Attach(traveller)));

@@ -16,6 +16,11 @@ pub trait Borders {
     fn owner(&self, _zone: usize) -> ZoneOwner {
         ZoneOwner::Here
     }
+    /// The corners (low, high) of `zone`, if the host's zones are cut from
+    /// one world; none means the whole zone's own area.
+    fn zone_bounds(&self, _zone: usize) -> Option<(Vec2, Vec2)> {
+        None
+    }
     /// A player's avatar appeared in `zone`.
     fn joined(&mut self, account: u64, zone: usize);
     /// A player left the world from `zone`.

@@ -617,8 +617,8 @@ impl<B: Borders> ZoneHost<B> {
             zone = self.borders.zone_at(position).min(self.zones.len() - 1);
             match self.borders.owner(zone) {
                 ZoneOwner::Here => spawned = self.zones[zone].spawn_avatar(client, spawn),
-                owner => {
-                    self.join_elsewhere(connection, account, &name, appearance, spawn, owner);
+                _ => {
+                    self.join_elsewhere(connection, account, &name, appearance, spawn);
                     return;
                 }
             }
@@ -660,8 +660,8 @@ impl<B: Borders> ZoneHost<B> {
                 .min(self.zones.len() - 1);
             match self.borders.owner(zone) {
                 ZoneOwner::Here => spawned = self.zones[zone].spawn_avatar(client, spawn),
-                owner => {
-                    self.join_elsewhere(connection, account, &name, appearance, spawn, owner);
+                _ => {
+                    self.join_elsewhere(connection, account, &name, appearance, spawn);
                     return;
                 }
             }

@@ -47,6 +47,32 @@ impl Store {
         }
     }
 
+    /// Creates (`create`) or drops a whole PostgreSQL database `name` through
+    /// the server at `url`, for tests that run several processes on one
+    /// database of their own. `false` if the server cannot be reached.
+    #[doc(hidden)]
+    pub async fn database_for_tests(url: &str, name: &str, create: bool) -> bool {
+        sqlx::any::install_default_drivers();
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return false;
+        }
+        let Ok(pool) = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+        else {
+            return false;
+        };
+        let statement = if create {
+            format!("CREATE DATABASE {name}")
+        } else {
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        };
+        let done = pool.execute(AssertSqlSafe(statement)).await.is_ok();
+        pool.close().await;
+        done
+    }
+
     /// A space owned by `owner`, until the spaces repository exists.
     #[doc(hidden)]
     pub async fn create_space_for_tests(&self, owner: i64, name: &str) -> Result<i64, StoreError> {

@@ -272,6 +272,10 @@ impl Borders for ClusterBorders {
         }
     }
 
+    fn zone_bounds(&self, zone: usize) -> Option<(Vec2, Vec2)> {
+        Some(self.map.bounds(Self::zone_id(zone)))
+    }
+
     fn joined(&mut self, account: u64, zone: usize) {
         self.shard
             .join(self.now, Self::zone_id(zone), EntityId(account));

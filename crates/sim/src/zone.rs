@@ -233,6 +233,14 @@ impl Zone {
         self.world.resource::<TickClock>().tick
     }
 
+    /// Moves the tick counter forward to `tick` (never back), without
+    /// simulating the ticks skipped: zones of a cluster number their ticks
+    /// from one shared clock, so a client handed between them sees one count.
+    pub fn align_tick(&mut self, tick: u64) {
+        let clock = &mut self.world.resource_mut::<TickClock>().tick;
+        *clock = (*clock).max(tick);
+    }
+
     /// How many avatars are in the zone.
     pub fn avatar_count(&self) -> usize {
         self.world.resource::<Clients>().0.len()

@@ -75,6 +75,22 @@ pub(crate) enum LinkEvent {
     Down(u32),
 }
 
+/// Where link events go: a queue, and a nudge that wakes the zone thread.
+#[derive(Clone)]
+struct Events {
+    queue: crossbeam_channel::Sender<LinkEvent>,
+    wake: crossbeam_channel::Sender<()>,
+}
+
+impl Events {
+    fn send(&self, event: LinkEvent) -> Result<(), ()> {
+        self.queue.send(event).map_err(|_| ())?;
+        // A full nudge channel already wakes it.
+        let _ = self.wake.try_send(());
+        Ok(())
+    }
+}
+
 /// Counters the metrics page shows.
 #[derive(Debug, Default)]
 pub(crate) struct LinkCounters {
@@ -123,6 +139,8 @@ impl LinkSender {
 pub(crate) struct Link {
     pub(crate) sender: LinkSender,
     pub(crate) events: crossbeam_channel::Receiver<LinkEvent>,
+    /// Nudged whenever an event is queued.
+    pub(crate) wake: crossbeam_channel::Receiver<()>,
     pub(crate) address: SocketAddr,
     pub(crate) counters: Arc<LinkCounters>,
 }
@@ -151,7 +169,12 @@ pub(crate) async fn start(
         .with_context(|| format!("cannot serve the shard link on {address}"))?;
     let address = endpoint.local_addr()?;
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let (events_in, events) = crossbeam_channel::unbounded();
+    let (queue, events) = crossbeam_channel::unbounded();
+    let (wake_in, wake) = crossbeam_channel::bounded(1);
+    let events_in = Events {
+        queue,
+        wake: wake_in,
+    };
     let counters = Arc::new(LinkCounters::default());
     let peers: Peers = Arc::default();
     tokio::spawn(accept(
@@ -177,6 +200,7 @@ pub(crate) async fn start(
             counters: counters.clone(),
         },
         events,
+        wake,
         address,
         counters,
     })
@@ -185,7 +209,7 @@ pub(crate) async fn start(
 async fn accept(
     endpoint: quinn::Endpoint,
     key: hmac::Key,
-    events: crossbeam_channel::Sender<LinkEvent>,
+    events: Events,
     counters: Arc<LinkCounters>,
 ) {
     while let Some(incoming) = endpoint.accept().await {
@@ -249,7 +273,7 @@ struct Discovery {
     hints: RedisHints,
     announced: String,
     peers: Peers,
-    events: crossbeam_channel::Sender<LinkEvent>,
+    events: Events,
 }
 
 async fn discover(discovery: Discovery) {
@@ -314,7 +338,7 @@ struct Speaker {
     hash: [u8; 32],
     mac: hmac::Tag,
     peers: Peers,
-    events: crossbeam_channel::Sender<LinkEvent>,
+    events: Events,
 }
 
 async fn speak(speaker: Speaker, mut queue: mpsc::Receiver<Bytes>) {

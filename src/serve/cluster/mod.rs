@@ -20,6 +20,9 @@ use link::{Link, LinkEvent, Wire};
 /// them up (so shards started together each get their own share).
 const BACKUP_AFTER: Duration = Duration::from_secs(5);
 
+/// Where the cluster's tick count starts: 2026-01-01T00:00:00Z.
+const CLOCK_EPOCH_MS: u64 = 1_767_225_600_000;
+
 /// How often a shard says which zones it serves, even with no change.
 const SERVING_EVERY: Duration = Duration::from_secs(1);
 
@@ -45,10 +48,11 @@ pub(crate) struct ClusterLoop {
     link: Link,
     backup: Option<(Instant, Vec<ZoneId>)>,
     last_serving: Instant,
+    tick_ms: u64,
 }
 
 impl ClusterLoop {
-    pub(crate) fn new(link: Link, map: &ZoneMap, me: u32, shards: u32) -> Self {
+    pub(crate) fn new(link: Link, map: &ZoneMap, me: u32, shards: u32, tick_ms: u64) -> Self {
         let mut wanted = share(map, me, shards);
         if shards > 1 {
             wanted.extend(share(map, me % shards + 1, shards));
@@ -57,6 +61,7 @@ impl ClusterLoop {
             link,
             backup: Some((Instant::now() + BACKUP_AFTER, wanted)),
             last_serving: Instant::now(),
+            tick_ms: tick_ms.max(1),
         }
     }
 
@@ -72,8 +77,18 @@ impl ClusterLoop {
         ]
     }
 
+    /// Nudged whenever the link queued something.
+    pub(crate) fn wake(&self) -> crossbeam_channel::Receiver<()> {
+        self.link.wake.clone()
+    }
+
     /// Hands what the link brought to the host and the protocol.
     pub(crate) fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) {
+        // Every shard numbers ticks from the same clock (since 2026-01-01 UTC,
+        // so a u32 lasts years), so a snapshot's tick never goes back by more
+        // than a tick when a client is handed to another shard's zone.
+        let since_epoch = super::ledger::now_ms().saturating_sub(CLOCK_EPOCH_MS);
+        host.align_ticks((since_epoch / self.tick_ms).saturating_sub(1));
         if let Some((at, _)) = &self.backup
             && Instant::now() >= *at
             && let Some((_, wanted)) = self.backup.take()
