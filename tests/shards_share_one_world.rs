@@ -326,12 +326,6 @@ fn three_shards_hand_players_across_and_survive_a_kill() {
             .last()
             .is_some_and(|(_, at)| zone_of(*at) == target)
     };
-    eprintln!(
-        "A {:?}\nB {:?}\nC {:?}",
-        a_seen.lock().map(|s| (s.me, s.snapshots)),
-        b_seen.lock().map(|s| (s.me, s.snapshots, s.disconnected)),
-        c_seen.lock().map(|s| (s.me, s.snapshots))
-    );
     let a_crossed = wait_for(Duration::from_secs(20), || crossed(&a_seen, 5));
     assert!(
         a_crossed.is_some(),
