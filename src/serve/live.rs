@@ -51,6 +51,9 @@ pub(crate) struct LiveMetrics {
     pub(crate) link: [u64; 4],
     /// Ticks each recent handoff kept its player frozen (the last 1,200).
     pub(crate) frozen: VecDeque<u32>,
+    /// Milliseconds from each recent handoff's freeze to the first snapshot
+    /// its client got from the new zone (the last 1,200 this gateway saw).
+    pub(crate) crossings: VecDeque<u32>,
 }
 
 /// Every inventory status with its metric label.
@@ -92,10 +95,15 @@ impl LiveMetrics {
     /// Records how many ticks a handoff kept its player frozen (the last
     /// [`WINDOW`] are kept).
     pub(crate) fn record_frozen(&mut self, ticks: u32) {
-        if self.frozen.len() == WINDOW {
-            self.frozen.pop_front();
-        }
-        self.frozen.push_back(ticks);
+        remember(&mut self.frozen, ticks);
+    }
+
+    /// Records one crossing's freeze-to-first-snapshot time, milliseconds.
+    pub(crate) fn record_crossing(&mut self, milliseconds: u64) {
+        remember(
+            &mut self.crossings,
+            u32::try_from(milliseconds).unwrap_or(u32::MAX),
+        );
     }
 
     fn window_quantile(&self, quantile: f64) -> f64 {
@@ -195,22 +203,18 @@ impl LiveMetrics {
             "Ticks that took longer than the tick interval.",
             self.overruns,
         );
-        if !self.frozen.is_empty() {
-            let mut frozen: Vec<u32> = self.frozen.iter().copied().collect();
-            frozen.sort_unstable();
-            let _ = writeln!(
-                out,
-                "# HELP meridian_handoff_frozen_ticks Ticks a player stayed frozen in its last 1,200 handoffs.\n# TYPE meridian_handoff_frozen_ticks gauge"
-            );
-            for (label, quantile) in [("0.5", 0.5), ("0.99", 0.99)] {
-                if let Some(ticks) = nearest_rank(&frozen, quantile) {
-                    let _ = writeln!(
-                        out,
-                        "meridian_handoff_frozen_ticks{{quantile=\"{label}\"}} {ticks}"
-                    );
-                }
-            }
-        }
+        quantiles(
+            &mut out,
+            "meridian_handoff_frozen_ticks",
+            "Ticks a player stayed frozen in its last 1,200 handoffs.",
+            &self.frozen,
+        );
+        quantiles(
+            &mut out,
+            "meridian_crossing_to_snapshot_ms",
+            "From a handoff's freeze to the client's first snapshot from the new zone, milliseconds, over the last 1,200 this gateway saw.",
+            &self.crossings,
+        );
         let _ = writeln!(
             out,
             "# HELP meridian_datagrams_dropped_total Datagrams dropped, by cause.\n# TYPE meridian_datagrams_dropped_total counter"
@@ -340,5 +344,28 @@ impl LiveMetrics {
             );
         }
         out
+    }
+}
+
+/// Keeps the last [`WINDOW`] values.
+fn remember(window: &mut VecDeque<u32>, value: u32) {
+    if window.len() == WINDOW {
+        window.pop_front();
+    }
+    window.push_back(value);
+}
+
+/// Writes a window's median and p99 as a gauge (nothing while it is empty).
+fn quantiles(out: &mut String, name: &str, help: &str, window: &VecDeque<u32>) {
+    if window.is_empty() {
+        return;
+    }
+    let mut sorted: Vec<u32> = window.iter().copied().collect();
+    sorted.sort_unstable();
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (label, quantile) in [("0.5", 0.5), ("0.99", 0.99)] {
+        if let Some(value) = nearest_rank(&sorted, quantile) {
+            let _ = writeln!(out, "{name}{{quantile=\"{label}\"}} {value}");
+        }
     }
 }

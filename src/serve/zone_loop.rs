@@ -227,6 +227,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             let clock = super::ledger::now_ms();
             self.host.borders_mut().set_clock(clock);
+            self.host.set_wall_clock(clock);
             self.neighbours.receive(&mut self.host);
             let now = Instant::now();
             if now >= next_tick {
@@ -391,6 +392,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         live.link = self.neighbours.counters();
         for frozen in self.host.borders_mut().take_frozen_ticks() {
             live.record_frozen(frozen);
+        }
+        for crossing in self.host.take_crossings() {
+            live.record_crossing(crossing);
         }
         live.rejections.clear();
         live.rejections.extend(

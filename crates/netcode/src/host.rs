@@ -115,7 +115,7 @@ pub struct ZoneHost<B: Borders = OneZone> {
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
-    pub(crate) cluster: crate::away::ClusterState,
+    pub(crate) cluster: crate::cluster::ClusterState,
 }
 
 impl ZoneHost<OneZone> {
@@ -166,7 +166,7 @@ impl<B: Borders> ZoneHost<B> {
             store_before_relay: false,
             spawn_area: None,
             inventory_busy: 0,
-            cluster: crate::away::ClusterState::default(),
+            cluster: crate::cluster::ClusterState::default(),
         }
     }
 
@@ -484,6 +484,9 @@ impl<B: Borders> ZoneHost<B> {
                 state.position,
                 state.last_input_sequence.unwrap_or(0),
             );
+            if self.borders.is_frozen(member.account, member.zone) {
+                self.cluster.frozen(member.account);
+            }
             let config = zone.config();
             let reach = config.interest_radius + config.interest_hysteresis;
             self.targets.clear();
@@ -560,6 +563,15 @@ impl<B: Borders> ZoneHost<B> {
             member.zone = to;
         }
         self.handoffs += 1;
+        if let Some(at) = self.cluster.freezing.remove(&account) {
+            match member.at {
+                // Its snapshot from the new zone goes out at the end of this tick.
+                At::Here => self.cluster.crossing_done(at),
+                _ => {
+                    self.cluster.crossed.insert(account, at);
+                }
+            }
+        }
         for input in self.waiting.remove(&connection).unwrap_or_default() {
             self.inputs[to].push(ClientInput {
                 client: member.client,
@@ -800,6 +812,11 @@ impl<B: Borders> ZoneHost<B> {
                 if let Ok(encoded) = sent {
                     report.snapshots += 1;
                     report.snapshot_bytes += encoded.bytes;
+                    if !self.cluster.crossed.is_empty()
+                        && let Some(at) = self.cluster.crossed.remove(&member.account)
+                    {
+                        self.cluster.crossing_done(at);
+                    }
                 }
             }
             self.cluster.end_zone(index, zone);

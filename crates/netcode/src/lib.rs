@@ -7,9 +7,9 @@
 //! them to quinn and tokio are in [`driver`], behind the `quic` feature, so the
 //! core builds without tokio.
 
-mod away;
 pub mod borders;
 pub mod client;
+mod cluster;
 pub mod config;
 #[cfg(feature = "quic")]
 pub mod driver;

@@ -33,6 +33,9 @@ pub struct View {
     pub heading: f32,
     /// The newest input applied.
     pub last_input: u32,
+    /// Its first view since a handoff brought it here: when its freeze began
+    /// (wall clock, milliseconds), so the gateway can time the crossing.
+    pub frozen_at_ms: Option<u64>,
 }
 
 /// An avatar mirrored read-only into a neighbouring zone.
@@ -138,6 +141,8 @@ pub enum HostMessage {
         animation: AnimationState,
         /// Inputs that waited.
         inputs: Vec<Input>,
+        /// When its freeze began (wall clock, milliseconds), if known.
+        frozen_at_ms: Option<u64>,
     },
     /// Gateway → everyone: these avatars are called so.
     Names(Vec<(NetworkId, String)>),

@@ -25,11 +25,20 @@ pub enum BehaviourKind {
     Idle,
     /// Walks at random and talks every few seconds.
     Chat,
+    /// Walks back and forth across the nearest border between zones (needs
+    /// the zone size; walks at random without it).
+    Cross,
 }
 
 impl BehaviourKind {
     /// Every kind, for mixes.
-    pub const ALL: [Self; 4] = [Self::RandomWalk, Self::Flock, Self::Idle, Self::Chat];
+    pub const ALL: [Self; 5] = [
+        Self::RandomWalk,
+        Self::Flock,
+        Self::Idle,
+        Self::Chat,
+        Self::Cross,
+    ];
 
     /// Parses a name as written on the command line.
     pub fn parse(name: &str) -> Option<Self> {
@@ -38,6 +47,7 @@ impl BehaviourKind {
             "flock" => Self::Flock,
             "idle" => Self::Idle,
             "chat" => Self::Chat,
+            "cross" => Self::Cross,
             _ => return None,
         })
     }
@@ -45,6 +55,12 @@ impl BehaviourKind {
 
 /// Metres from the edge at which a bot turns back.
 const EDGE_MARGIN: f32 = 8.0;
+
+/// How far past a border a crossing bot walks before it turns back, metres.
+const CROSS_PAST: f32 = 6.0;
+
+/// A step of one's own avatar between snapshots longer than this is a jump.
+const JUMP_M: f32 = 1.5;
 
 /// Measurements of one bot.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +79,16 @@ pub struct BotRecord {
     pub chat_received: u64,
     /// Largest view seen.
     pub max_view: usize,
+    /// How far its own avatar moved between consecutive snapshots, metres.
+    pub own_steps_m: Vec<f32>,
+    /// Steps longer than a walk can make in a snapshot interval.
+    pub jumps: u64,
+    /// Connections lost and joined again (through another server).
+    pub reconnects: u64,
+    /// From the loss to the welcome on the new connection, milliseconds.
+    pub back_after_ms: Vec<f32>,
+    /// Between its last place before the loss and its first after, metres.
+    pub moved_across_reconnect_m: Vec<f32>,
 }
 
 /// A bot's mind.
@@ -78,6 +104,13 @@ pub struct Bot {
     ticks: u64,
     pending: VecDeque<(u32, Instant)>,
     last_snapshot: Option<Instant>,
+    last_position: Option<(f32, f32)>,
+    /// Lost at, and where it was then, until it is seen again.
+    lost: Option<(Instant, Option<(f32, f32)>)>,
+    cross_target: Option<f32>,
+    stuck_ticks: u32,
+    /// The world's zone size, for the crossing behaviour.
+    pub zone_size: Option<f32>,
     /// What it measured.
     pub record: BotRecord,
     /// Counted up when the bot is welcomed (live progress).
@@ -105,10 +138,55 @@ impl Bot {
             ticks: 0,
             pending: VecDeque::new(),
             last_snapshot: None,
+            last_position: None,
+            lost: None,
+            cross_target: None,
+            stuck_ticks: 0,
+            zone_size: None,
             record: BotRecord::default(),
             welcomed_counter: None,
             snapshot_counter: None,
         }
+    }
+
+    /// The connection was lost: the next one is a reconnection.
+    pub fn connection_lost(&mut self, now: Instant) {
+        self.lost = Some((now, self.last_position));
+        self.welcome = None;
+        self.pending.clear();
+        self.last_snapshot = None;
+        self.last_position = None;
+    }
+
+    /// Toward the far side of the nearest border and back, along x.
+    fn cross(&mut self, position: Option<(f32, f32)>, zone: f32, width: f32) -> (f32, f32) {
+        let Some((x, _)) = position else {
+            return self.direction;
+        };
+        let border = ((x / zone).round() * zone).clamp(zone, (width - zone).max(zone));
+        let target = *self.cross_target.get_or_insert(if x < border {
+            border + CROSS_PAST
+        } else {
+            border - CROSS_PAST
+        });
+        if (x - target).abs() < 0.5 {
+            // Across: now back over the same border.
+            self.cross_target = Some(if target > border {
+                border - CROSS_PAST
+            } else {
+                border + CROSS_PAST
+            });
+        }
+        let dx = if self.cross_target.unwrap_or(target) > x {
+            1.0
+        } else {
+            -1.0
+        };
+        if self.turn_in_ticks > 0 {
+            // Stepping around something in the way.
+            return self.direction;
+        }
+        (dx, 0.0)
     }
 
     fn own_position(&self, client: &Client) -> Option<(f32, f32)> {
@@ -148,7 +226,22 @@ impl Bot {
                     }
                 }
             }
-            BehaviourKind::RandomWalk | BehaviourKind::Chat => {
+            BehaviourKind::Cross if self.zone_size.is_some() => {
+                let zone = self.zone_size.unwrap_or(width);
+                if self.stuck_ticks >= 10 && self.turn_in_ticks == 0 {
+                    // Blocked: step aside for a while.
+                    let side = if self.random.next_f32() < 0.5 {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    self.direction = (0.0, side);
+                    self.turn_in_ticks = 15;
+                    self.stuck_ticks = 0;
+                }
+                (dx, dy) = self.cross(position, zone, width);
+            }
+            BehaviourKind::RandomWalk | BehaviourKind::Chat | BehaviourKind::Cross => {
                 if self.turn_in_ticks == 0 {
                     let angle = self.random.next_f32() * std::f32::consts::TAU;
                     (dx, dy) = (angle.cos(), angle.sin());
@@ -167,7 +260,7 @@ impl Bot {
         }
         self.turn_in_ticks = self.turn_in_ticks.saturating_sub(1);
         self.direction = (dx, dy);
-        let speed = if self.kind == BehaviourKind::Flock {
+        let speed = if matches!(self.kind, BehaviourKind::Flock | BehaviourKind::Cross) {
             3.0
         } else {
             1.8
@@ -214,7 +307,13 @@ impl Behaviour for Bot {
     fn on_event(&mut self, client: &mut Client, event: ClientEvent, now: Instant) {
         match event {
             ClientEvent::Welcomed(welcome) => {
-                self.record.welcomed_at = Some(now);
+                if let Some((lost_at, _)) = self.lost {
+                    self.record.reconnects += 1;
+                    self.record
+                        .back_after_ms
+                        .push((now - lost_at).as_secs_f32() * 1e3);
+                }
+                self.record.welcomed_at.get_or_insert(now);
                 if let Some(counter) = &self.welcomed_counter {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
@@ -249,6 +348,25 @@ impl Behaviour for Bot {
                         .push((now - sent).as_secs_f32() * 1e3);
                 }
                 self.record.max_view = self.record.max_view.max(client.view().len());
+                let position = self.own_position(client);
+                if let Some((x, y)) = position {
+                    if let Some((_, Some((lx, ly)))) = self.lost.take() {
+                        self.record
+                            .moved_across_reconnect_m
+                            .push(((x - lx).powi(2) + (y - ly).powi(2)).sqrt());
+                    }
+                    if let Some((px, py)) = self.last_position {
+                        let step = ((x - px).powi(2) + (y - py).powi(2)).sqrt();
+                        self.record.own_steps_m.push(step);
+                        self.record.jumps += u64::from(step > JUMP_M);
+                        if step < 0.01 {
+                            self.stuck_ticks += 1;
+                        } else {
+                            self.stuck_ticks = 0;
+                        }
+                    }
+                    self.last_position = Some((x, y));
+                }
             }
             ClientEvent::Chat(_) => self.record.chat_received += 1,
             // Names and inventory answers carry nothing a bot measures.

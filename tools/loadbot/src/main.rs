@@ -15,9 +15,17 @@ use loadbot::{BehaviourKind, SwarmConfig, http};
 #[derive(Debug, Parser)]
 #[command(name = "loadbot", version, about)]
 struct Args {
-    /// The server's HTTP address (its join endpoint and metrics).
+    /// The server's HTTP address (its join endpoint and metrics); for a
+    /// cluster, every shard's, comma separated (bots join them in turn).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// The world's zone size in metres (for the `cross` behaviour).
+    #[arg(long)]
+    zone_size: Option<f32>,
+    /// A bot that loses its connection joins again through the next server,
+    /// and the report says how long that took and how far it moved.
+    #[arg(long)]
+    reconnect: bool,
     /// How many bots.
     #[arg(long, default_value_t = 100)]
     bots: usize,
@@ -28,7 +36,7 @@ struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     ramp_up: Duration,
     /// Behaviours, comma separated, assigned round robin: random-walk, flock,
-    /// idle, chat.
+    /// idle, chat, cross (walks back and forth over a zone border).
     #[arg(long, default_value = "random-walk,flock,idle,chat")]
     behaviours: String,
     /// Client UDP sockets to spread the bots over.
@@ -78,7 +86,13 @@ fn main() -> anyhow::Result<()> {
         bail!("need at least one bot and one behaviour");
     }
     let config = SwarmConfig {
-        server: http::parse_base(&args.server)?,
+        servers: args
+            .server
+            .split(',')
+            .map(|server| http::parse_base(server.trim()))
+            .collect::<Result<Vec<_>, _>>()?,
+        zone_size: args.zone_size,
+        reconnect: args.reconnect,
         bots: args.bots,
         duration: args.duration,
         ramp_up: args.ramp_up,

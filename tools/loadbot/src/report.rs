@@ -72,6 +72,16 @@ pub struct Report {
     pub chat_received: u64,
     /// Largest view any bot saw.
     pub max_view: usize,
+    /// How far a bot's own avatar moved between consecutive snapshots, metres.
+    pub own_step_m: Percentiles,
+    /// Steps longer than 1.5 m (a walk makes 0.15 m per tick): visible jumps.
+    pub jumps: u64,
+    /// Connections lost and joined again through another server.
+    pub reconnects: u64,
+    /// From a lost connection to the welcome on the next, milliseconds.
+    pub back_after_ms: Percentiles,
+    /// Between a bot's last place before a loss and its first after, metres.
+    pub moved_across_reconnect_m: Percentiles,
     /// The server's tick, from its metrics.
     pub server_tick_ms: ServerTick,
     /// Seconds the run took, ramp-up included.
@@ -109,6 +119,17 @@ impl Report {
             "snapshots decoded          {}\nchat lines received        {}\nlargest view               {} entities\n",
             self.snapshots, self.chat_received, self.max_view
         );
+        out += &line("own step per snapshot", &self.own_step_m, "m");
+        out += &format!("jumps (steps over 1.5 m)   {}\n", self.jumps);
+        if self.reconnects > 0 {
+            out += &format!("reconnects                 {}\n", self.reconnects);
+            out += &line("back after reconnecting", &self.back_after_ms, "ms");
+            out += &line(
+                "moved across a reconnect",
+                &self.moved_across_reconnect_m,
+                "m",
+            );
+        }
         match (self.server_tick_ms.p50, self.server_tick_ms.p99) {
             (Some(p50), Some(p99)) => {
                 out += &format!("server tick (last minute)  p50 {p50:>8.2}  p99 {p99:>8.2} ms\n");

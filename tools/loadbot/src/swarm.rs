@@ -19,8 +19,13 @@ use crate::report::{Percentiles, Report, ServerTick};
 /// How a swarm runs.
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
-    /// The server's HTTP address (join endpoint and metrics).
-    pub server: SocketAddr,
+    /// The servers' HTTP addresses (join endpoints and metrics): the shards of
+    /// a cluster, or one server. Bots join them round robin.
+    pub servers: Vec<SocketAddr>,
+    /// The world's zone size in metres, for the `cross` behaviour.
+    pub zone_size: Option<f32>,
+    /// A bot that loses its connection joins again through the next server.
+    pub reconnect: bool,
     /// How many bots.
     pub bots: usize,
     /// How long each bot stays, after the ramp-up.
@@ -91,18 +96,25 @@ struct Outcome {
 /// Runs the swarm to the end and reports.
 pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     let started = Instant::now();
-    let probe = join(config.server, "loadbot-probe").await?;
-    let hash = parse_sha256_hex(&probe.certificate_sha256)
-        .ok_or_else(|| SwarmError::BadJoin("certificate_sha256 is not 64 hex digits".into()))?;
     let idle_timeout = Duration::from_secs(10);
-    let bind = if probe.game_address.is_ipv6() {
-        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
-    } else {
-        SocketAddr::from(([127, 0, 0, 1], 0))
-    };
-    let endpoints = (0..config.endpoints.max(1))
-        .map(|_| client_endpoint(bind, hash, idle_timeout))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Each server has its own certificate: sockets pinned to each.
+    let mut endpoints = Vec::new();
+    for server in &config.servers {
+        let probe = join(*server, "loadbot-probe").await?;
+        let hash = parse_sha256_hex(&probe.certificate_sha256)
+            .ok_or_else(|| SwarmError::BadJoin("certificate_sha256 is not 64 hex digits".into()))?;
+        let bind = if probe.game_address.is_ipv6() {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
+        } else {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        };
+        endpoints.push(
+            (0..config.endpoints.max(1))
+                .map(|_| client_endpoint(bind, hash, idle_timeout))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    let endpoints = Arc::new(endpoints);
     let progress = Arc::new(Progress::default());
     let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate_hz.max(1)));
     let everyone_in_by = started + config.ramp_up;
@@ -111,10 +123,15 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
         let offset = config
             .ramp_up
             .mul_f64(index as f64 / config.bots.max(1) as f64);
-        let endpoint = endpoints[index % endpoints.len()].clone();
         let kind = config.behaviours[index % config.behaviours.len().max(1)];
         let progress = progress.clone();
-        let server = config.server;
+        let route = Route {
+            servers: config.servers.clone(),
+            endpoints: endpoints.clone(),
+            first: index,
+            reconnect: config.reconnect,
+            zone_size: config.zone_size,
+        };
         let deadline = everyone_in_by + config.duration;
         let seed = config
             .seed
@@ -123,10 +140,7 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
         let hot_spots = config.seed;
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(started + offset)).await;
-            run_bot(
-                server, endpoint, kind, seed, hot_spots, tick, deadline, &progress,
-            )
-            .await
+            run_bot(route, kind, seed, hot_spots, tick, deadline, &progress).await
         }));
     }
     let reporter = config.progress.then(|| {
@@ -163,8 +177,8 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     if let Some(reporter) = reporter {
         reporter.abort();
     }
-    let server_tick = server_tick(config.server).await;
-    for endpoint in &endpoints {
+    let server_tick = server_tick(config.servers[0]).await;
+    for endpoint in endpoints.iter().flatten() {
         endpoint.wait_idle().await;
     }
     Ok(summarize(
@@ -176,13 +190,17 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     ))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one bot's whole setup, called once"
-)]
+/// Where a bot joins: its server first, then (reconnecting) the next ones.
+struct Route {
+    servers: Vec<SocketAddr>,
+    endpoints: Arc<Vec<Vec<QuinnEndpoint>>>,
+    first: usize,
+    reconnect: bool,
+    zone_size: Option<f32>,
+}
+
 async fn run_bot(
-    server: SocketAddr,
-    endpoint: QuinnEndpoint,
+    route: Route,
     kind: BehaviourKind,
     seed: u64,
     hot_spots: u64,
@@ -200,59 +218,85 @@ async fn run_bot(
             dropped: false,
         }
     };
-    let join = match join(server, &format!("bot{seed}")).await {
-        Ok(join) => join,
-        Err(error) => return failed(error.to_string()),
-    };
-    let connection = match ClientConnection::connect(
-        &endpoint,
-        join.game_address,
-        Duration::from_secs(10),
-    )
-    .await
-    {
-        Ok(connection) => connection,
-        Err(error) => return failed(error.to_string()),
-    };
-    let now = Instant::now();
-    let mut client = Client::new(
-        now,
-        join.token,
-        Duration::from_secs(1),
-        Duration::from_secs(10),
-    );
     let mut bot = Bot::new(kind, seed, hot_spots);
+    bot.zone_size = route.zone_size;
     bot.welcomed_counter = Some(progress.connected.clone());
     bot.snapshot_counter = Some(progress.snapshots.clone());
-    let ending = connection
-        .drive(&mut client, &mut bot, tick, deadline)
-        .await;
-    let stats = client.stats();
+    let mut totals = meridian_netcode::ClientStats::default();
+    let mut attempt = 0;
+    let ending = loop {
+        let server_index = (route.first + attempt) % route.servers.len();
+        let sockets = &route.endpoints[server_index];
+        let endpoint = &sockets[route.first % sockets.len()];
+        let join = match join(route.servers[server_index], &format!("bot{seed}")).await {
+            Ok(join) => join,
+            Err(error) if attempt == 0 => return failed(error.to_string()),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let connection =
+            match ClientConnection::connect(endpoint, join.game_address, Duration::from_secs(10))
+                .await
+            {
+                Ok(connection) => connection,
+                Err(error) if attempt == 0 => return failed(error.to_string()),
+                Err(_) => {
+                    attempt += 1;
+                    continue;
+                }
+            };
+        let mut client = Client::new(
+            Instant::now(),
+            join.token,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        );
+        let ending = connection
+            .drive(&mut client, &mut bot, tick, deadline)
+            .await;
+        let stats = client.stats();
+        totals.snapshots += stats.snapshots;
+        totals.decode_errors += stats.decode_errors;
+        totals.bytes_in += stats.bytes_in;
+        let finished = ending == Ending::Deadline && client.phase() == ClientPhase::Closed;
+        if finished
+            || !route.reconnect
+            || Instant::now() >= deadline
+            || bot.record.welcomed_at.is_none()
+        {
+            break (ending, client.phase());
+        }
+        bot.connection_lost(Instant::now());
+        attempt += 1;
+    };
     progress
         .snapshots
-        .fetch_add(stats.snapshots, Ordering::Relaxed);
+        .fetch_add(totals.snapshots, Ordering::Relaxed);
     let Some(welcomed) = bot.record.welcomed_at else {
         let reason = if bot.record.refused {
             "refused at hello"
         } else {
             "never welcomed"
         };
-        return failed(format!("{reason} ({ending:?})"));
+        return failed(format!("{reason} ({:?})", ending.0));
     };
-    let dropped = ending != Ending::Deadline || client.phase() != ClientPhase::Closed;
+    let dropped = ending.0 != Ending::Deadline || ending.1 != ClientPhase::Closed;
     if dropped {
         progress.dropped.fetch_add(1, Ordering::Relaxed);
     }
     let seconds_connected = welcomed.elapsed().as_secs_f64();
     let error = dropped.then(|| {
         format!(
-            "dropped: {ending:?}, server said {:?}",
-            bot.record.disconnect
+            "dropped: {:?}, server said {:?}",
+            ending.0, bot.record.disconnect
         )
     });
     Outcome {
         bot: Some(bot),
-        client_stats: Some(stats),
+        client_stats: Some(totals),
         seconds_connected,
         error,
         dropped,
@@ -290,6 +334,7 @@ fn summarize(
         ..Report::default()
     };
     let (mut rtts, mut jitter, mut rates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut steps, mut back, mut moved) = (Vec::new(), Vec::new(), Vec::new());
     let tick_ms = tick.as_secs_f64() * 1e3;
     for outcome in outcomes {
         if let Some(error) = outcome.error
@@ -307,6 +352,16 @@ fn summarize(
         report.snapshots += stats.snapshots;
         report.chat_received += bot.record.chat_received;
         report.max_view = report.max_view.max(bot.record.max_view);
+        report.jumps += bot.record.jumps;
+        report.reconnects += bot.record.reconnects;
+        steps.extend(bot.record.own_steps_m.iter().map(|&m| f64::from(m)));
+        back.extend(bot.record.back_after_ms.iter().map(|&ms| f64::from(ms)));
+        moved.extend(
+            bot.record
+                .moved_across_reconnect_m
+                .iter()
+                .map(|&m| f64::from(m)),
+        );
         rtts.extend(bot.record.round_trips_ms.iter().map(|&ms| f64::from(ms)));
         jitter.extend(
             bot.record
@@ -321,5 +376,8 @@ fn summarize(
     report.rtt_ms = Percentiles::of(&mut rtts);
     report.snapshot_jitter_ms = Percentiles::of(&mut jitter);
     report.bytes_per_client_per_s = Percentiles::of(&mut rates);
+    report.own_step_m = Percentiles::of(&mut steps);
+    report.back_after_ms = Percentiles::of(&mut back);
+    report.moved_across_reconnect_m = Percentiles::of(&mut moved);
     report
 }

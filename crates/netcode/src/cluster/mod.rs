@@ -1,0 +1,363 @@
+//! A host as one shard of a cluster (`ZoneHost::link_as`): the part of
+//! [`ZoneHost`] that talks to the hosts of other shards through
+//! [`HostMessage`]s, which the driver carries over the shard link.
+//!
+//! - As a **gateway** it keeps every client connected here, wherever its
+//!   avatar is simulated: a join in a zone another shard serves is attached
+//!   there, the client's inputs are forwarded there, and the frames that shard
+//!   sends back become the client's snapshots. The connection never changes.
+//! - As an **owner** it simulates the avatars of clients connected elsewhere
+//!   in the zones it holds, and sends each gateway one frame per zone and tick.
+//! - Players near a border are mirrored as ghosts into the neighbouring zone
+//!   wherever it is served; a committed handoff to another shard's zone sends
+//!   the avatar there (with the inputs that waited while it was frozen), and
+//!   the ghost there becomes the avatar under the same network id.
+//! - A zone this shard stops holding (its lease lapsed) stops being simulated
+//!   at once; its clients' gateways attach them again to whoever takes it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use meridian_protocol::NetworkId;
+use meridian_protocol::PROTOCOL_VERSION;
+use meridian_protocol::messages::{
+    AnimationState, ChatChannel, ChatRelay, Input, RefusalReason, ServerMessage, Welcome,
+};
+use meridian_sim::{AvatarSpawn, AvatarState, ClientId, ClientInput, GhostState, Vec2, Zone};
+
+use crate::borders::{Borders, ZoneOwner};
+use crate::host::{At, Away, Member, ZoneHost};
+use crate::link::{GhostWire, HostMessage, LinkTo, Traveller, View};
+use crate::server::ConnectionId;
+
+mod gateway;
+mod owner;
+
+/// Ticks without a frame before a gateway asks again who simulates its client.
+const STALE_TICKS: u64 = 40;
+
+/// Ticks a join waits for the owner to attach it before it is refused.
+const ATTACH_PATIENCE: u64 = 200;
+
+/// Ticks between asks to attach a join.
+const ATTACH_EVERY: u64 = 20;
+
+/// Ticks a stray input for a player handed to another shard is forwarded there.
+const FORWARD_TICKS: u64 = 200;
+
+/// Inputs one player may have waiting to be forwarded in one tick.
+const MAX_FORWARDED: usize = 64;
+
+/// Rings of free spots (1 m apart) an owner tries around a newcomer's spot.
+const SPAWN_RINGS: usize = 4;
+
+/// Connection ids of avatars simulated here for another gateway (never a
+/// real connection's).
+const FOR_GATEWAY: u64 = 1 << 63;
+
+#[derive(Debug, Clone)]
+struct Pending {
+    connection: ConnectionId,
+    name: String,
+    appearance: u32,
+    position: Vec2,
+    heading: f32,
+    since: u64,
+    /// When its attach was last asked (it is asked again until answered: the
+    /// link to the owner may not be up yet).
+    asked: Option<u64>,
+}
+
+/// What a host keeps as one shard of a cluster.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterState {
+    /// Whether this host is one shard of a cluster.
+    pub(crate) linked: bool,
+    me: u32,
+    ticks: u64,
+    out: Vec<(LinkTo, HostMessage)>,
+    pending: HashMap<u64, Pending>,
+    /// Ghosts other shards mirror into our zones: (our zone, their zone) →
+    /// (their shard, the ids).
+    remote_ghosts: HashMap<(usize, u32), (u32, BTreeSet<NetworkId>)>,
+    /// This tick's mirrors into other shards' zones: (our zone, their zone).
+    mirrors: BTreeMap<(usize, usize), Vec<GhostWire>>,
+    /// Last tick's, to end the ones that stopped.
+    mirrored: BTreeSet<(usize, usize)>,
+    /// Players handed to another shard: where, and when.
+    moved: HashMap<u64, (u32, u64)>,
+    away_inputs: HashMap<u64, (u32, Vec<Input>)>,
+    /// The zone being sent: each gateway's views.
+    views: BTreeMap<u32, Vec<View>>,
+    /// The wall clock (milliseconds) the driver last gave.
+    pub(crate) wall_ms: u64,
+    /// Players frozen in a handoff: since when (wall clock).
+    pub(crate) freezing: HashMap<u64, u64>,
+    /// Players handed in here whose first snapshot from this zone is still
+    /// to go: when their freeze began.
+    pub(crate) crossed: HashMap<u64, u64>,
+    /// Freeze-to-first-snapshot times of our clients, milliseconds.
+    pub(crate) crossings: Vec<u64>,
+}
+
+fn wire(position: Vec2) -> [f32; 2] {
+    [position.x, position.y]
+}
+
+fn unwire(position: [f32; 2]) -> Vec2 {
+    Vec2::new(position[0], position[1])
+}
+
+/// Crossing times a host keeps before the driver takes them.
+const MAX_CROSSINGS: usize = 65_536;
+
+impl ClusterState {
+    /// A client of ours got its first snapshot from the zone it crossed into.
+    pub(crate) fn crossing_done(&mut self, frozen_at: u64) {
+        if self.crossings.len() < MAX_CROSSINGS {
+            self.crossings.push(self.wall_ms.saturating_sub(frozen_at));
+        }
+    }
+
+    /// Notes when a player's freeze began (once per handoff).
+    pub(crate) fn frozen(&mut self, account: u64) {
+        let now = self.wall_ms;
+        self.freezing.entry(account).or_insert(now);
+    }
+
+    pub(crate) fn forget_pending(&mut self, connection: ConnectionId) {
+        self.pending
+            .retain(|_, pending| pending.connection != connection);
+    }
+
+    pub(crate) fn mirror(&mut self, from: usize, to: usize, ghost: GhostState) {
+        self.mirrors.entry((from, to)).or_default().push(GhostWire {
+            id: ghost.id,
+            appearance: ghost.appearance,
+            position: wire(ghost.position),
+            heading: ghost.heading,
+            animation: ghost.animation,
+        });
+    }
+
+    /// A player simulated here for `gateway`: what it sees this tick.
+    pub(crate) fn view_for(
+        &mut self,
+        gateway: u32,
+        zone: &Zone,
+        member: &Member,
+        avatar: &AvatarState,
+    ) {
+        let mut visible: Vec<NetworkId> = zone.visible(member.client).unwrap_or_default().to_vec();
+        visible.push(member.avatar);
+        visible.sort_unstable();
+        visible.dedup();
+        let frozen_at_ms = self.crossed.remove(&member.account);
+        self.views.entry(gateway).or_default().push(View {
+            frozen_at_ms,
+            account: member.account,
+            visible,
+            position: wire(avatar.position),
+            heading: avatar.heading,
+            last_input: avatar.last_input_sequence.unwrap_or(0),
+        });
+    }
+
+    /// The zone's views are all taken: one frame per gateway.
+    pub(crate) fn end_zone(&mut self, index: usize, zone: &Zone) {
+        if self.views.is_empty() {
+            return;
+        }
+        let states = zone.replicated_states();
+        for (gateway, views) in std::mem::take(&mut self.views) {
+            let seen: BTreeSet<NetworkId> = views
+                .iter()
+                .flat_map(|view| view.visible.iter().copied())
+                .collect();
+            let frame = HostMessage::Frame {
+                zone: index as u32,
+                tick: zone.tick(),
+                tick_rate: zone.config().tick_rate_hz,
+                states: states
+                    .iter()
+                    .filter(|state| seen.contains(&state.id))
+                    .copied()
+                    .collect(),
+                views,
+            };
+            self.out.push((LinkTo::Shard(gateway), frame));
+        }
+    }
+}
+
+impl<B: Borders> ZoneHost<B> {
+    /// Makes this host shard `me` of a cluster: from now on it talks to other
+    /// shards through [`Self::take_link_messages`] and [`Self::handle_link`].
+    pub fn link_as(&mut self, me: u32) {
+        self.cluster.linked = true;
+        self.cluster.me = me;
+    }
+
+    /// Numbers every zone's ticks from a clock the cluster shares: the next
+    /// step is `tick` + 1 at the earliest.
+    pub fn align_ticks(&mut self, tick: u64) {
+        for zone in &mut self.zones {
+            zone.align_tick(tick);
+        }
+    }
+
+    /// The wall clock in milliseconds (the same on every shard of a machine),
+    /// for timing crossings between shards.
+    pub fn set_wall_clock(&mut self, milliseconds: u64) {
+        self.cluster.wall_ms = milliseconds;
+        // A freeze that never led anywhere is forgotten after a minute.
+        let recent = |_: &u64, at: &mut u64| milliseconds.saturating_sub(*at) < 60_000;
+        if self.cluster.freezing.len() > self.members.len() {
+            self.cluster.freezing.retain(recent);
+        }
+        if self.cluster.crossed.len() > self.members.len() {
+            self.cluster.crossed.retain(recent);
+        }
+    }
+
+    /// Each crossing's freeze-to-first-snapshot time since the last call,
+    /// milliseconds, for the clients connected here.
+    pub fn take_crossings(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.cluster.crossings)
+    }
+
+    /// Messages for other shards since the last call.
+    pub fn take_link_messages(&mut self) -> Vec<(LinkTo, HostMessage)> {
+        std::mem::take(&mut self.cluster.out)
+    }
+
+    /// A link to `shard` came up: tell it the names of our clients' avatars.
+    pub fn introduce(&mut self, shard: u32) {
+        let names = self
+            .members
+            .values()
+            .filter(|member| !matches!(member.at, At::ForGateway(_)))
+            .filter_map(|member| {
+                let name = self.names.name_of(member.avatar)?;
+                Some((member.avatar, name.to_owned()))
+            })
+            .collect();
+        self.cluster
+            .out
+            .push((LinkTo::Shard(shard), HostMessage::Names(names)));
+    }
+
+    /// The link to `shard` is gone: its ghosts go, avatars simulated here for
+    /// it go (its clients are gone, or will be attached again), and our
+    /// clients it simulated are attached again to whoever serves their zone.
+    pub fn shard_lost(&mut self, shard: u32) {
+        let gone: Vec<(usize, u32)> = self
+            .cluster
+            .remote_ghosts
+            .iter()
+            .filter(|(_, (sender, _))| *sender == shard)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in gone {
+            if let Some((_, ids)) = self.cluster.remote_ghosts.remove(&key) {
+                for id in ids {
+                    let _ = self.zones[key.0].remove_ghost(id);
+                }
+            }
+        }
+        let hosted: Vec<ConnectionId> = self
+            .members
+            .iter()
+            .filter(|(_, member)| member.at == At::ForGateway(shard))
+            .map(|(connection, _)| *connection)
+            .collect();
+        for connection in hosted {
+            self.leave(connection);
+        }
+        for member in self.members.values_mut() {
+            if let At::Away(away) = &mut member.at
+                && away.shard == Some(shard)
+            {
+                away.shard = None;
+            }
+        }
+    }
+
+    /// A message from shard `from`.
+    pub fn handle_link(&mut self, from: u32, message: HostMessage) {
+        match message {
+            HostMessage::Attach(traveller) => self.attach(from, traveller),
+            HostMessage::Attached {
+                account,
+                avatar,
+                zone,
+                tick,
+            } => self.attached(from, account, avatar, zone as usize, tick),
+            HostMessage::NotAttached { account } => {
+                if self.cluster.pending.contains_key(&account) {
+                    // Asked again in a while (who serves the zone may have
+                    // changed), and refused when patience runs out.
+                } else if let Some(member) = self.member_by_account(account)
+                    && let At::Away(away) = &mut member.at
+                {
+                    away.shard = None;
+                }
+            }
+            HostMessage::Detach { account } => {
+                if let Some(&connection) = self.by_account.get(&account)
+                    && self.members.get(&connection).map(|m| m.at) == Some(At::ForGateway(from))
+                {
+                    self.leave(connection);
+                }
+            }
+            HostMessage::Inputs { account, inputs } => self.inputs_from_gateway(account, inputs),
+            HostMessage::Frame {
+                zone,
+                tick,
+                tick_rate,
+                states,
+                views,
+            } => self.frame(from, zone as usize, tick, tick_rate, &states, views),
+            HostMessage::Ghosts {
+                from: source,
+                to,
+                ghosts,
+            } => {
+                self.ghosts_from(from, source, to as usize, &ghosts);
+            }
+            HostMessage::HandIn {
+                traveller,
+                zone,
+                gateway,
+                animation,
+                inputs,
+                frozen_at_ms,
+            } => {
+                if let Some(at) = frozen_at_ms {
+                    self.cluster.crossed.insert(traveller.account, at);
+                }
+                self.hand_in(traveller, zone as usize, gateway, animation, inputs);
+            }
+            HostMessage::Names(names) => {
+                for (avatar, name) in names {
+                    self.names.name_remote(avatar, &name);
+                }
+            }
+            HostMessage::Unnamed(avatar) => {
+                if !self.by_avatar.contains_key(&avatar) {
+                    self.names.forget_avatar(avatar);
+                }
+            }
+            HostMessage::Said {
+                from: speaker,
+                position,
+                channel,
+                text,
+            } => self.relay_near(speaker, unwire(position), channel, text),
+        }
+    }
+
+    fn member_by_account(&mut self, account: u64) -> Option<&mut Member> {
+        let connection = self.by_account.get(&account)?;
+        self.members.get_mut(connection)
+    }
+}
