@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Three shards of one 3 x 3 world and a loadbot swarm on this machine, with the
+# real PostgreSQL and Redis; optionally `kill -9` of shard 3 during the run.
+#
+#   scripts/cluster-bench.sh [BOTS] [kill]
+#
+# Needs the release build (`cargo build --release --bin meridian -p loadbot`),
+# PostgreSQL at 127.0.0.1:5432 (user postgres, trust) and Redis at 6379.
+# Prints loadbot's report and, per shard, the handoff figures from /metrics.
+set -euo pipefail
+
+bots=${1:-1000}
+kill_one=${2:-}
+target=${CARGO_TARGET_DIR:-target}/release
+database=meridian_bench_$$
+cluster=bench-$$
+work=$(mktemp -d)
+export MERIDIAN_TOKEN_SECRET="cluster-bench secret, thirty-two bytes or more"
+
+cleanup() {
+  kill -9 $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  dropdb -h 127.0.0.1 -U postgres --if-exists "$database" || true
+}
+trap cleanup EXIT
+
+createdb -h 127.0.0.1 -U postgres "$database"
+pids=()
+for n in 1 2 3; do
+  "$target/meridian" serve --shard-id "$n" --shards 3 --cluster-name "$cluster" \
+    --zones 3x3 --world-size 300 \
+    --database-url "postgres://postgres@127.0.0.1/$database" \
+    --redis-url redis://127.0.0.1:6379/ \
+    --game-address "127.0.0.1:$((14440 + n))" --http-address "127.0.0.1:$((18080 + n))" \
+    >"$work/shard$n.log" 2>&1 &
+  pids+=($!)
+  sleep 2
+done
+sleep 6
+
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }'; }
+
+"$target/loadbot" --bots "$bots" --duration 60s --ramp-up 20s --quiet \
+  --server http://127.0.0.1:18081,http://127.0.0.1:18082,http://127.0.0.1:18083 \
+  --behaviours cross,random-walk,flock,cross,idle,chat,random-walk,cross,flock,chat \
+  --zone-size 100 --reconnect --json "$work/report.json" >"$work/loadbot.txt" 2>&1 &
+loadbot=$!
+
+# After the ramp-up: everyone is in. Count the avatars every shard simulates.
+sleep 35
+total=0
+for n in 1 2 3; do total=$((total + $(metric $((18080 + n)) meridian_avatars))); done
+echo "avatars simulated over all shards at 35 s: $total (bots: $bots)"
+
+if [ "$kill_one" = kill ]; then
+  kill -9 "${pids[2]}"
+  killed=$(date +%s.%N)
+  echo "killed shard 3 at 35 s"
+  while :; do
+    held=$(( $(metric 18081 meridian_zones_held) + $(metric 18082 meridian_zones_held) ))
+    if [ "$held" -eq 9 ]; then
+      echo "its zones simulated again after $(echo "$(date +%s.%N) - $killed" | bc) s"
+      break
+    fi
+    sleep 0.1
+  done
+  sleep 15
+  total=0
+  for n in 1 2; do total=$((total + $(metric $((18080 + n)) meridian_avatars))); done
+  echo "avatars simulated over the two shards left, 15 s later: $total (bots: $bots)"
+fi
+
+wait "$loadbot" || true
+cat "$work/loadbot.txt"
+for n in 1 2 3; do
+  page=$(curl -s "http://127.0.0.1:$((18080 + n))/metrics" || true)
+  [ -n "$page" ] || { echo "shard $n: gone"; continue; }
+  echo "shard $n:"
+  echo "$page" | grep -E '^meridian_(handoffs_total|handoff_frozen_ticks|crossing_to_snapshot_ms|tick_duration_window_seconds|zones_held|link_messages_total)'
+done
