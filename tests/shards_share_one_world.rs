@@ -23,11 +23,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Joined, Server, start_server_env};
+use common::{Joined, Server, owner_rows, start_server_env};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
-use meridian_persistence::{DatabaseConfig, Store};
+use meridian_persistence::Store;
 use meridian_protocol::messages::{AnimationState, MovementIntent};
 
 const SECRET: &str = "a shared secret for the shards of this test only";
@@ -190,25 +190,6 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration>
         std::thread::sleep(Duration::from_millis(100));
     }
     None
-}
-
-/// Every owner row, by account.
-fn owners(database_url: &str) -> Vec<meridian_persistence::Owner> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let store = Store::open(&DatabaseConfig::new(database_url))
-                .await
-                .expect("opens");
-            let mut owners = Vec::new();
-            for zone in 0..9 {
-                owners.extend(store.owners_in(zone).await.expect("reads"));
-            }
-            store.close().await;
-            owners
-        })
 }
 
 fn zone_of((x, y): (f32, f32)) -> i64 {
@@ -385,7 +366,7 @@ fn three_shards_hand_players_across_and_survive_a_kill() {
         .map(|(_, http_address)| metric(*http_address, "meridian_handoffs_total"))
         .sum();
     assert!(handoffs >= 2.0, "the shards count the handoffs: {handoffs}");
-    let rows = owners(&database_url);
+    let rows = owner_rows(&database_url, 9);
     let zones: Vec<i64> = rows.iter().map(|row| row.zone).collect();
     assert_eq!(rows.len(), 3, "one row per player: {rows:?}");
     assert!(zones.contains(&5) && zones.contains(&3), "{rows:?}");
@@ -441,7 +422,7 @@ fn three_shards_hand_players_across_and_survive_a_kill() {
         .map(|(_, http_address)| metric(*http_address, "meridian_avatars"))
         .sum();
     assert_eq!(avatars, 1.0, "A alone is simulated (B and C left), once");
-    let rows = owners(&database_url);
+    let rows = owner_rows(&database_url, 9);
     let a_row = rows
         .iter()
         .find(|row| row.entity == a_row_before.entity)

@@ -8,11 +8,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Joined, remove_database, start_server_with, temporary_database};
+use common::{Joined, owner_rows, remove_database, start_server_with, temporary_database};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
-use meridian_persistence::{DatabaseConfig, Store};
+
 use meridian_protocol::messages::{AnimationState, MovementIntent};
 
 /// Walks from where it appeared across a border, clear of the fountain that
@@ -113,25 +113,6 @@ fn play(http_address: std::net::SocketAddr, seconds: u64, walk: bool) -> Crosser
     })
 }
 
-/// Every owner row of the 2 × 2 world's ledger.
-fn owners(database: &str) -> Vec<meridian_persistence::Owner> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let store = Store::open(&DatabaseConfig::new(database))
-                .await
-                .expect("opens");
-            let mut owners = Vec::new();
-            for zone in 0..4 {
-                owners.extend(store.owners_in(zone).await.expect("reads"));
-            }
-            store.close().await;
-            owners
-        })
-}
-
 #[test]
 fn a_killed_world_brings_its_crosser_back_once() {
     let database = temporary_database();
@@ -157,7 +138,7 @@ fn a_killed_world_brings_its_crosser_back_once() {
         "last seen at {last:?}, back at {back:?}"
     );
     assert_eq!(after.without_self, 0);
-    let rows = owners(&database);
+    let rows = owner_rows(&database, 4);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
         rows[0].zone,
@@ -197,7 +178,7 @@ fn a_player_walks_into_another_zone_on_the_same_connection() {
     assert!(frozen.is_some_and(|ticks| ticks >= 1.0), "{metrics}");
 
     // The ledger says so too.
-    let owners = owners(&database);
+    let owners = owner_rows(&database, 4);
     assert_eq!(owners.len(), 1, "{owners:?}");
     assert_eq!(owners[0].zone, zone_of(last), "{owners:?}");
     assert!(owners[0].version >= 1, "moved: {owners:?}");

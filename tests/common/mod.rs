@@ -193,3 +193,23 @@ pub(crate) fn remove_database(database_url: &str) {
         }
     }
 }
+
+/// Every owner row in the ledger of a world of `zones` zones.
+pub(crate) fn owner_rows(database_url: &str, zones: i64) -> Vec<meridian_persistence::Owner> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let config = meridian_persistence::DatabaseConfig::new(database_url);
+            let store = meridian_persistence::Store::open(&config)
+                .await
+                .expect("opens");
+            let mut owners = Vec::new();
+            for zone in 0..zones {
+                owners.extend(store.owners_in(zone).await.expect("reads"));
+            }
+            store.close().await;
+            owners
+        })
+}

@@ -14,6 +14,7 @@ pub mod config;
 #[cfg(feature = "quic")]
 pub mod driver;
 pub mod emulator;
+mod handoffs;
 pub mod host;
 pub mod link;
 pub mod members;

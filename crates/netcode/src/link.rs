@@ -97,6 +97,8 @@ pub enum HostMessage {
     Detach {
         /// The player.
         account: u64,
+        /// Its gateway (a forwarded detach comes from someone else).
+        gateway: u32,
     },
     /// Gateway → owner: inputs, in the order they came.
     Inputs {

@@ -253,17 +253,11 @@ impl ZoneBorders {
 
 impl Borders for ZoneBorders {
     fn zone_at(&self, position: Vec2) -> usize {
-        self.map.zone_at(position).map_or(0, |zone| zone.0 as usize)
+        self.map.index_at(position)
     }
 
     fn ghost_targets(&self, zone: usize, position: Vec2, reach: f32, out: &mut Vec<usize>) {
-        let zone = ZoneId(u32::try_from(zone).unwrap_or(u32::MAX));
-        out.extend(
-            self.map
-                .ghost_zones(zone, position, reach)
-                .into_iter()
-                .map(|target| target.0 as usize),
-        );
+        self.map.ghost_indices(zone, position, reach, out);
     }
 
     fn joined(&mut self, account: u64, zone: usize) {

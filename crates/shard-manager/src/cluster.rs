@@ -19,6 +19,9 @@ use crate::ledger::{LedgerOp, LedgerReply};
 use crate::shard::{LeaseTiming, Shard, ShardEffect};
 use crate::zone_map::ZoneMap;
 
+/// Request ids from here on are this type's own (the shard's count from 1).
+const OWN_REQUESTS: u64 = 1 << 62;
+
 /// A handoff message for a zone of another shard.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
@@ -45,6 +48,12 @@ pub struct ClusterBorders {
     messages: Vec<Outgoing>,
     committed: Vec<(u64, usize, usize)>,
     frozen_ticks: Vec<u32>,
+    /// Claims asked, by request: a refused one may need a move.
+    claims: HashMap<u64, (ZoneId, EntityId)>,
+    /// Moves this type asked itself (a claim found the player's row in
+    /// another zone): by request, the zone and player.
+    moves: HashMap<u64, (ZoneId, EntityId)>,
+    next_move: u64,
     /// The zones held changed since the last [`Self::take_changed`].
     changed: bool,
     now: u64,
@@ -63,6 +72,9 @@ impl ClusterBorders {
             messages: Vec::new(),
             committed: Vec::new(),
             frozen_ticks: Vec::new(),
+            claims: HashMap::new(),
+            moves: HashMap::new(),
+            next_move: OWN_REQUESTS,
             changed: true,
             now: 0,
         }
@@ -118,14 +130,63 @@ impl ClusterBorders {
 
     /// The ledger answered `request`.
     pub fn on_ledger(&mut self, request: u64, reply: &LedgerReply) {
+        if let Some((zone, entity)) = self.moves.remove(&request) {
+            if let LedgerReply::Moved {
+                moved: true,
+                owner: Some(owner),
+            } = reply
+            {
+                self.adopt(zone, entity, *owner);
+            }
+            // Not moved: the row changed meanwhile; the next attach claims again.
+            self.run_effects();
+            return;
+        }
+        if let Some((zone, entity)) = self.claims.remove(&request)
+            && let LedgerReply::Claimed {
+                claimed: false,
+                owner: Some(row),
+            } = reply
+        {
+            self.claimed_elsewhere(zone, entity, *row);
+        }
         self.shard.on_ledger(self.now, request, reply);
         self.run_effects();
     }
 
     /// The answer to `request` will not come.
     pub fn on_ledger_lost(&mut self, request: u64) {
+        self.claims.remove(&request);
+        if self.moves.remove(&request).is_some() {
+            // Its outcome is read back at the next attach or reconciliation.
+            return;
+        }
         self.shard.on_ledger_lost(self.now, request);
         self.run_effects();
+    }
+
+    /// A player simulated in `zone` (attached there after a restart or a
+    /// takeover, where its last checkpoint put it) whose row names another
+    /// zone: the row is moved here by the usual compare-and-set, which checks
+    /// both zones' leases.
+    fn claimed_elsewhere(&mut self, zone: ZoneId, entity: EntityId, row: Owner) {
+        let Some(epoch) = self.shard.zone(zone).map(|authority| authority.epoch()) else {
+            return;
+        };
+        if row.zone == zone || self.observed.get(&entity).is_none_or(|(at, _)| *at != zone) {
+            return;
+        }
+        self.next_move += 1;
+        self.moves.insert(self.next_move, (zone, entity));
+        self.ledger.push((
+            self.next_move,
+            LedgerOp::Move {
+                entity,
+                from: row,
+                to_zone: zone,
+                to_epoch: epoch,
+            },
+        ));
     }
 
     /// A handoff message from another shard for `zone`; dropped if this
@@ -170,8 +231,10 @@ impl ClusterBorders {
             Some(&(at, avatar)) if at == zone => {
                 self.shard.loaded(self.now, zone, entity, owner, avatar);
             }
-            // Not seen there yet: adopted at its first observation.
+            // Not seen there yet: adopted at its first observation, and not
+            // claimed again meanwhile (it may never come back).
             _ => {
+                self.shard.absent(zone, entity);
                 self.granted.insert(entity, (zone, owner));
             }
         }
@@ -186,7 +249,12 @@ impl ClusterBorders {
             }
             for effect in effects {
                 match effect {
-                    ShardEffect::Ledger { request, op } => self.ledger.push((request, op)),
+                    ShardEffect::Ledger { request, op } => {
+                        if let LedgerOp::Claim { entity, zone, .. } = op {
+                            self.claims.insert(request, (zone, entity));
+                        }
+                        self.ledger.push((request, op));
+                    }
                     ShardEffect::Load {
                         zone,
                         entity,
@@ -249,16 +317,11 @@ impl ClusterBorders {
 
 impl Borders for ClusterBorders {
     fn zone_at(&self, position: Vec2) -> usize {
-        self.map.zone_at(position).map_or(0, |zone| zone.0 as usize)
+        self.map.index_at(position)
     }
 
     fn ghost_targets(&self, zone: usize, position: Vec2, reach: f32, out: &mut Vec<usize>) {
-        out.extend(
-            self.map
-                .ghost_zones(Self::zone_id(zone), position, reach)
-                .into_iter()
-                .map(|target| target.0 as usize),
-        );
+        self.map.ghost_indices(zone, position, reach, out);
     }
 
     fn owner(&self, zone: usize) -> ZoneOwner {

@@ -9,7 +9,7 @@
 //! can be granted it. A shard that was paused past that point (a zombie) drops
 //! its zones on its first tick back, before it simulates anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::handoff::{Avatar, Effect, Input, PeerMessage, ZoneAuthority};
 use crate::ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
@@ -89,6 +89,10 @@ pub enum ShardEffect {
 #[derive(Debug, Clone)]
 struct Tenure {
     authority: ZoneAuthority,
+    /// Players whose rows name this zone but who are not in the world (they
+    /// left, or nobody brought them back after a takeover): not claimed again
+    /// at every reconciliation, only when they join.
+    absent: BTreeSet<EntityId>,
     deadline: u64,
     last_renewal: u64,
     last_reconcile: u64,
@@ -275,12 +279,24 @@ impl Shard {
     pub fn forget(&mut self, now: u64, zone: ZoneId, entity: EntityId) {
         if let Some(tenure) = self.tenures.get_mut(&zone) {
             tenure.authority.forget(entity);
+            tenure.absent.insert(entity);
         }
         self.drain(now, zone);
     }
 
+    /// A player the ledger gave `zone` is not in the world: do not claim it
+    /// again until it joins.
+    pub fn absent(&mut self, zone: ZoneId, entity: EntityId) {
+        if let Some(tenure) = self.tenures.get_mut(&zone) {
+            tenure.absent.insert(entity);
+        }
+    }
+
     /// A new player joins `zone` (if this shard holds it).
     pub fn join(&mut self, now: u64, zone: ZoneId, entity: EntityId) {
+        if let Some(tenure) = self.tenures.get_mut(&zone) {
+            tenure.absent.remove(&entity);
+        }
         if let Some(epoch) = self.tenures.get(&zone).map(|t| t.authority.epoch()) {
             self.ask(
                 now,
@@ -354,6 +370,7 @@ impl Shard {
                             *zone,
                             Tenure {
                                 authority,
+                                absent: BTreeSet::new(),
                                 deadline,
                                 last_renewal: sent,
                                 last_reconcile: now,
@@ -388,7 +405,9 @@ impl Shard {
                 let missing: Vec<EntityId> = owners
                     .iter()
                     .map(|(entity, _)| *entity)
-                    .filter(|entity| !tenure.authority.knows(*entity))
+                    .filter(|entity| {
+                        !tenure.authority.knows(*entity) && !tenure.absent.contains(entity)
+                    })
                     .collect();
                 for entity in missing {
                     let claim = LedgerOp::Claim {

@@ -119,6 +119,22 @@ impl ZoneMap {
             .then(|| ZoneId(row * self.config.columns + column))
     }
 
+    /// The index of the zone that owns `point` (zone 0 outside the world), as
+    /// a host of zones counts them.
+    pub fn index_at(&self, point: Vec2) -> usize {
+        self.zone_at(point).map_or(0, |zone| zone.0 as usize)
+    }
+
+    /// [`Self::ghost_zones`] by index, appended to `out`.
+    pub fn ghost_indices(&self, zone: usize, point: Vec2, radius: f32, out: &mut Vec<usize>) {
+        let zone = ZoneId(u32::try_from(zone).unwrap_or(u32::MAX));
+        out.extend(
+            self.ghost_zones(zone, point, radius)
+                .into_iter()
+                .map(|target| target.0 as usize),
+        );
+    }
+
     /// A zone's south-west and north-east corners.
     pub fn bounds(&self, zone: ZoneId) -> (Vec2, Vec2) {
         let size = self.config.zone_size;

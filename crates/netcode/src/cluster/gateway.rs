@@ -27,9 +27,13 @@ impl<B: Borders> ZoneHost<B> {
                 zone_height: config.world_height,
             };
             if self.server.admit(pending.connection, welcome).is_err() {
-                self.cluster
-                    .out
-                    .push((LinkTo::Shard(owner), HostMessage::Detach { account }));
+                self.cluster.out.push((
+                    LinkTo::Shard(owner),
+                    HostMessage::Detach {
+                        account,
+                        gateway: self.cluster.me,
+                    },
+                ));
                 return;
             }
             let client = self.fresh_client();
@@ -301,6 +305,7 @@ impl<B: Borders> ZoneHost<B> {
                 LinkTo::Shard(shard),
                 HostMessage::Detach {
                     account: member.account,
+                    gateway: self.cluster.me,
                 },
             ));
         }

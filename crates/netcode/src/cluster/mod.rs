@@ -302,11 +302,18 @@ impl<B: Borders> ZoneHost<B> {
                     away.shard = None;
                 }
             }
-            HostMessage::Detach { account } => {
-                if let Some(&connection) = self.by_account.get(&account)
-                    && self.members.get(&connection).map(|m| m.at) == Some(At::ForGateway(from))
-                {
-                    self.leave(connection);
+            HostMessage::Detach { account, gateway } => {
+                if let Some(&connection) = self.by_account.get(&account) {
+                    if self.members.get(&connection).map(|m| m.at) == Some(At::ForGateway(gateway))
+                    {
+                        self.leave(connection);
+                    }
+                } else if let Some(&(shard, _)) = self.cluster.moved.get(&account) {
+                    // Handed on before the gateway heard: its new owner drops it.
+                    self.cluster.out.push((
+                        LinkTo::Shard(shard),
+                        HostMessage::Detach { account, gateway },
+                    ));
                 }
             }
             HostMessage::Inputs { account, inputs } => self.inputs_from_gateway(account, inputs),

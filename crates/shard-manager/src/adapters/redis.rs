@@ -50,6 +50,24 @@ impl RedisHints {
         format!("{}{what}", self.prefix)
     }
 
+    /// Sets `what` to `value` for `ttl_ms`.
+    async fn set_expiring(
+        &self,
+        what: &str,
+        value: impl redis::ToRedisArgs + Send + Sync,
+        ttl_ms: u64,
+    ) -> Result<(), HintError> {
+        let mut connection = self.connection.clone();
+        let () = redis::cmd("SET")
+            .arg(self.key(what))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
     /// Says that `address` serves `zone`, for `ttl_ms` (renew it with the lease).
     pub async fn announce_zone(
         &self,
@@ -57,16 +75,8 @@ impl RedisHints {
         address: &str,
         ttl_ms: u64,
     ) -> Result<(), HintError> {
-        let mut connection = self.connection.clone();
-        let key = self.key(&format!("zone:{}", zone.0));
-        let () = redis::cmd("SET")
-            .arg(key)
-            .arg(address)
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+        self.set_expiring(&format!("zone:{}", zone.0), address, ttl_ms)
+            .await
     }
 
     /// Who serves `zone`, if anyone said so recently.
@@ -85,16 +95,8 @@ impl RedisHints {
         address: &str,
         ttl_ms: u64,
     ) -> Result<(), HintError> {
-        let mut connection = self.connection.clone();
-        let key = self.key(&format!("shard:{}", shard.0));
-        let () = redis::cmd("SET")
-            .arg(key)
-            .arg(address)
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+        self.set_expiring(&format!("shard:{}", shard.0), address, ttl_ms)
+            .await
     }
 
     /// Where shard `shard`'s link listens, if it said so recently.
@@ -112,16 +114,8 @@ impl RedisHints {
         zone: ZoneId,
         ttl_ms: u64,
     ) -> Result<(), HintError> {
-        let mut connection = self.connection.clone();
-        let key = self.key(&format!("presence:{}", entity.0));
-        let () = redis::cmd("SET")
-            .arg(key)
-            .arg(zone.0)
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+        self.set_expiring(&format!("presence:{}", entity.0), zone.0, ttl_ms)
+            .await
     }
 
     /// Where `entity` was last said to be.
