@@ -196,8 +196,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot reach Redis at {redis_url}"))?;
             let secret = token_secret(&settings)?;
             let link =
-                cluster::link::start(me, shards, settings.serve.link_address, &secret, hints)
-                    .await?;
+                cluster::link::start(me, shards, settings.serve.link_address, &secret, hints)?;
             println!(
                 "meridian serve: shard {me} of {shards}, shard link on {} (ALPN meridian-shard/1)",
                 link.address

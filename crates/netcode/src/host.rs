@@ -496,6 +496,8 @@ impl<B: Borders> ZoneHost<B> {
     }
 
     fn join(&mut self, connection: ConnectionId, account: u64, name: String) {
+        // One avatar per player: an older session of this account ends first.
+        self.replace_older_session(account, connection);
         let client = ClientId(self.next_client);
         self.next_client += 1;
         let config = self.zones[0].config().clone();
@@ -512,7 +514,9 @@ impl<B: Borders> ZoneHost<B> {
             };
             zone = self.borders.zone_at(position).min(self.zones.len() - 1);
             match self.borders.owner(zone) {
-                ZoneOwner::Here => spawned = self.zones[zone].spawn_avatar(client, spawn),
+                ZoneOwner::Here => {
+                    spawned = self.spawn_newcomer(zone, client, account, spawn);
+                }
                 _ => {
                     self.join_elsewhere(connection, account, &name, appearance, spawn);
                     return;
@@ -555,7 +559,9 @@ impl<B: Borders> ZoneHost<B> {
                 .zone_at(spawn.position)
                 .min(self.zones.len() - 1);
             match self.borders.owner(zone) {
-                ZoneOwner::Here => spawned = self.zones[zone].spawn_avatar(client, spawn),
+                ZoneOwner::Here => {
+                    spawned = self.spawn_newcomer(zone, client, account, spawn);
+                }
                 _ => {
                     self.join_elsewhere(connection, account, &name, appearance, spawn);
                     return;
@@ -600,6 +606,7 @@ impl<B: Borders> ZoneHost<B> {
             self.borders.joined(account, zone);
             self.names.join(connection, avatar, &name, account);
             self.announce_name(avatar);
+            self.announce_session(account);
             self.by_avatar.insert(avatar, connection);
             self.by_client.insert(client, connection);
         } else {

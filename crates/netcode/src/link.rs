@@ -146,6 +146,14 @@ pub enum HostMessage {
         /// When its freeze began (wall clock, milliseconds), if known.
         frozen_at_ms: Option<u64>,
     },
+    /// Gateway → everyone: this account's session is here now; any other
+    /// session of it ends (one avatar per player in the world).
+    Session {
+        /// The player.
+        account: u64,
+        /// The gateway of the new session.
+        gateway: u32,
+    },
     /// Gateway → everyone: these avatars are called so.
     Names(Vec<(NetworkId, String)>),
     /// Gateway → everyone: this avatar left.

@@ -266,6 +266,28 @@ impl Zone {
         client: ClientId,
         spawn: AvatarSpawn,
     ) -> Result<NetworkId, SpawnError> {
+        self.spawn_avatar_with(client, spawn, None)
+    }
+
+    /// [`Self::spawn_avatar`] under a network id the caller chose (a cluster
+    /// names a player's avatar after its account, so that the id stays the
+    /// same whichever process spawns it). The id must not be another entity's
+    /// here; a ghost under it is replaced.
+    pub fn spawn_avatar_as(
+        &mut self,
+        client: ClientId,
+        spawn: AvatarSpawn,
+        id: NetworkId,
+    ) -> Result<NetworkId, SpawnError> {
+        self.spawn_avatar_with(client, spawn, Some(id))
+    }
+
+    fn spawn_avatar_with(
+        &mut self,
+        client: ClientId,
+        spawn: AvatarSpawn,
+        chosen: Option<NetworkId>,
+    ) -> Result<NetworkId, SpawnError> {
         let config = self.config();
         if self.world.resource::<Clients>().0.contains_key(&client) {
             return Err(SpawnError::ClientAlreadyPresent(client));
@@ -282,7 +304,22 @@ impl Zone {
         {
             return Err(SpawnError::Occupied);
         }
-        let id = self.allocate_id()?;
+        let id = match chosen {
+            Some(id) => {
+                let taken = self.world.resource::<Clients>().0.values().any(|entity| {
+                    self.world
+                        .get::<Replicated>(*entity)
+                        .is_some_and(|replicated| replicated.id == id)
+                });
+                if taken {
+                    return Err(SpawnError::Occupied);
+                }
+                // A ghost of this very avatar (mirrored from where it was) goes.
+                let _ = self.remove_ghost(id);
+                id
+            }
+            None => self.allocate_id()?,
+        };
         let entity = self
             .world
             .spawn((

@@ -152,8 +152,10 @@ fn hello_mac(key: &hmac::Key, shard: u32) -> hmac::Tag {
 }
 
 /// Starts shard `me` of `shards`: listens on `address`, announces itself in
-/// Redis and links to every other shard found there.
-pub(crate) async fn start(
+/// Redis and links to every other shard found there. The link runs on a
+/// thread and runtime of its own, so that handoff messages are not queued
+/// behind the clients' connections.
+pub(crate) fn start(
     me: u32,
     shards: u32,
     address: SocketAddr,
@@ -165,9 +167,6 @@ pub(crate) async fn start(
     let config = certificate
         .server_config(&[ALPN_SHARD], IDLE)
         .context("cannot configure the link")?;
-    let endpoint = quinn::Endpoint::server(config, address)
-        .with_context(|| format!("cannot serve the shard link on {address}"))?;
-    let address = endpoint.local_addr()?;
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let (queue, events) = crossbeam_channel::unbounded();
     let (wake_in, wake) = crossbeam_channel::bounded(1);
@@ -177,23 +176,58 @@ pub(crate) async fn start(
     };
     let counters = Arc::new(LinkCounters::default());
     let peers: Peers = Arc::default();
-    tokio::spawn(accept(
-        endpoint.clone(),
-        key.clone(),
-        events_in.clone(),
-        counters.clone(),
-    ));
-    let announced = format!("{address} {}", certificate.sha256_hex());
-    tokio::spawn(discover(Discovery {
-        me,
-        shards,
-        endpoint,
-        key,
-        hints,
-        announced,
-        peers: peers.clone(),
-        events: events_in,
-    }));
+    let (bound_in, bound) = std::sync::mpsc::channel();
+    let (link_counters, link_peers) = (counters.clone(), peers.clone());
+    let sha256 = certificate.sha256_hex();
+    std::thread::Builder::new()
+        .name("shard-link".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = bound_in.send(Err(anyhow::Error::from(error)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let endpoint = match quinn::Endpoint::server(config, address) {
+                    Ok(endpoint) => endpoint,
+                    Err(error) => {
+                        let _ = bound_in.send(Err(anyhow::Error::from(error)
+                            .context(format!("cannot serve the shard link on {address}"))));
+                        return;
+                    }
+                };
+                let Ok(address) = endpoint.local_addr() else {
+                    return;
+                };
+                let _ = bound_in.send(Ok(address));
+                tokio::spawn(accept(
+                    endpoint.clone(),
+                    key.clone(),
+                    events_in.clone(),
+                    link_counters,
+                ));
+                discover(Discovery {
+                    me,
+                    shards,
+                    endpoint,
+                    key,
+                    hints,
+                    announced: format!("{address} {sha256}"),
+                    peers: link_peers,
+                    events: events_in,
+                })
+                .await;
+            });
+        })
+        .context("cannot start the link's thread")?;
+    let address = bound
+        .recv()
+        .context("the link's thread ended before it listened")??;
     Ok(Link {
         sender: LinkSender {
             peers,

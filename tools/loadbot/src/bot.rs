@@ -59,8 +59,12 @@ const EDGE_MARGIN: f32 = 8.0;
 /// How far past a border a crossing bot walks before it turns back, metres.
 const CROSS_PAST: f32 = 6.0;
 
-/// A step of one's own avatar between snapshots longer than this is a jump.
-const JUMP_M: f32 = 1.5;
+/// The fastest a bot moves, metres per second (flock and cross run at 3).
+const TOP_SPEED: f32 = 3.5;
+
+/// A step of one's own avatar this much longer than the time since the last
+/// snapshot allows is a jump, metres.
+const JUMP_M: f32 = 0.5;
 
 /// Measurements of one bot.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +85,8 @@ pub struct BotRecord {
     pub max_view: usize,
     /// How far its own avatar moved between consecutive snapshots, metres.
     pub own_steps_m: Vec<f32>,
-    /// Steps longer than a walk can make in a snapshot interval.
+    /// Steps longer than its top speed allows in the server time between the
+    /// two snapshots (plus 0.5 m): a visible jump.
     pub jumps: u64,
     /// Connections lost and joined again (through another server).
     pub reconnects: u64,
@@ -104,7 +109,8 @@ pub struct Bot {
     ticks: u64,
     pending: VecDeque<(u32, Instant)>,
     last_snapshot: Option<Instant>,
-    last_position: Option<(f32, f32)>,
+    /// Its own last place, and the server tick it was at.
+    last_position: Option<(f32, f32, u32)>,
     /// Lost at, and where it was then, until it is seen again.
     lost: Option<(Instant, Option<(f32, f32)>)>,
     cross_target: Option<f32>,
@@ -151,7 +157,7 @@ impl Bot {
 
     /// The connection was lost: the next one is a reconnection.
     pub fn connection_lost(&mut self, now: Instant) {
-        self.lost = Some((now, self.last_position));
+        self.lost = Some((now, self.last_position.map(|(x, y, _)| (x, y))));
         self.welcome = None;
         self.pending.clear();
         self.last_snapshot = None;
@@ -322,6 +328,7 @@ impl Behaviour for Bot {
             ClientEvent::Refused(_) => self.record.refused = true,
             ClientEvent::Snapshot {
                 last_input_sequence,
+                tick,
                 ..
             } => {
                 if let Some(counter) = &self.snapshot_counter {
@@ -355,17 +362,24 @@ impl Behaviour for Bot {
                             .moved_across_reconnect_m
                             .push(((x - lx).powi(2) + (y - ly).powi(2)).sqrt());
                     }
-                    if let Some((px, py)) = self.last_position {
+                    if let Some((px, py, at)) = self.last_position {
                         let step = ((x - px).powi(2) + (y - py).powi(2)).sqrt();
                         self.record.own_steps_m.push(step);
-                        self.record.jumps += u64::from(step > JUMP_M);
+                        // By server time (ticks), as interpolation plays it back.
+                        let rate = self
+                            .welcome
+                            .as_ref()
+                            .map_or(20.0, |w| f32::from(w.tick_rate_hz));
+                        let elapsed = tick.saturating_sub(at) as f32 / rate.max(1.0);
+                        let possible = TOP_SPEED * elapsed;
+                        self.record.jumps += u64::from(step > possible + JUMP_M);
                         if step < 0.01 {
                             self.stuck_ticks += 1;
                         } else {
                             self.stuck_ticks = 0;
                         }
                     }
-                    self.last_position = Some((x, y));
+                    self.last_position = Some((x, y, tick));
                 }
             }
             ClientEvent::Chat(_) => self.record.chat_received += 1,

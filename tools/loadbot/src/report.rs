@@ -74,7 +74,8 @@ pub struct Report {
     pub max_view: usize,
     /// How far a bot's own avatar moved between consecutive snapshots, metres.
     pub own_step_m: Percentiles,
-    /// Steps longer than 1.5 m (a walk makes 0.15 m per tick): visible jumps.
+    /// Steps longer than the bot's top speed allows in the server time between
+    /// two snapshots (their ticks), plus 0.5 m: visible jumps.
     pub jumps: u64,
     /// Connections lost and joined again through another server.
     pub reconnects: u64,
@@ -120,7 +121,7 @@ impl Report {
             self.snapshots, self.chat_received, self.max_view
         );
         out += &line("own step per snapshot", &self.own_step_m, "m");
-        out += &format!("jumps (steps over 1.5 m)   {}\n", self.jumps);
+        out += &format!("jumps (beyond top speed)   {}\n", self.jumps);
         if self.reconnects > 0 {
             out += &format!("reconnects                 {}\n", self.reconnects);
             out += &line("back after reconnecting", &self.back_after_ms, "ms");

@@ -37,6 +37,7 @@ impl<B: Borders> ZoneHost<B> {
                 return;
             }
             let client = self.fresh_client();
+            self.replace_older_session(account, pending.connection);
             self.members.insert(
                 pending.connection,
                 Member {
@@ -59,6 +60,7 @@ impl<B: Borders> ZoneHost<B> {
             self.names
                 .join(pending.connection, avatar, &pending.name, account);
             self.announce_name(avatar);
+            self.announce_session(account);
         } else if let Some(member) = self.member_by_account(account)
             && let At::Away(away) = &mut member.at
         {

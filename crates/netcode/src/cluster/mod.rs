@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use meridian_protocol::NetworkId;
 use meridian_protocol::PROTOCOL_VERSION;
 use meridian_protocol::messages::{
-    AnimationState, ChatChannel, ChatRelay, Input, RefusalReason, ServerMessage, Welcome,
+    AnimationState, ChatChannel, ChatRelay, DisconnectReason, Input, RefusalReason, ServerMessage,
+    Welcome,
 };
 use meridian_sim::{AvatarSpawn, AvatarState, ClientId, ClientInput, GhostState, Vec2, Zone};
 
@@ -97,6 +98,13 @@ pub(crate) struct ClusterState {
     pub(crate) crossed: HashMap<u64, u64>,
     /// Freeze-to-first-snapshot times of our clients, milliseconds.
     pub(crate) crossings: Vec<u64>,
+}
+
+/// A player's avatar id in a cluster: from its account, in the upper half of
+/// the id space (zones hand out ids below 2^31), so no two shards ever give
+/// one id to two avatars, whoever took over which zone.
+pub(crate) fn avatar_id_for(account: u64) -> NetworkId {
+    NetworkId(0x8000_0000 | (account as u32 & 0x7FFF_FFFF))
 }
 
 fn wire(position: Vec2) -> [f32; 2] {
@@ -344,6 +352,16 @@ impl<B: Borders> ZoneHost<B> {
                 }
                 self.hand_in(traveller, zone as usize, gateway, animation, inputs);
             }
+            HostMessage::Session { account, gateway } => {
+                let Some(&connection) = self.by_account.get(&account) else {
+                    return;
+                };
+                match self.members.get(&connection).map(|member| member.at) {
+                    Some(At::ForGateway(old)) if old != gateway => self.leave(connection),
+                    Some(At::Here | At::Away(_)) => self.end_session(connection),
+                    _ => {}
+                }
+            }
             HostMessage::Names(names) => {
                 for (avatar, name) in names {
                     self.names.name_remote(avatar, &name);
@@ -360,6 +378,54 @@ impl<B: Borders> ZoneHost<B> {
                 channel,
                 text,
             } => self.relay_near(speaker, unwire(position), channel, text),
+        }
+    }
+
+    /// A player's session ends because a newer one began: its client is told,
+    /// and its avatar goes.
+    pub(crate) fn end_session(&mut self, connection: ConnectionId) {
+        self.server.disconnect(connection, DisconnectReason::Kicked);
+        self.leave(connection);
+    }
+
+    /// A session of `account` began here (one avatar per player: any other
+    /// ends). Its member must be in place before this is called.
+    pub(crate) fn replace_older_session(&mut self, account: u64, connection: ConnectionId) {
+        if let Some(&old) = self.by_account.get(&account)
+            && old != connection
+        {
+            match self.members.get(&old).map(|member| member.at) {
+                Some(At::ForGateway(_)) => self.leave(old),
+                Some(_) => self.end_session(old),
+                None => {}
+            }
+        }
+    }
+
+    /// Tells every shard a session of `account` is here now.
+    pub(crate) fn announce_session(&mut self, account: u64) {
+        if self.cluster.linked {
+            let gateway = self.cluster.me;
+            self.cluster
+                .out
+                .push((LinkTo::Everyone, HostMessage::Session { account, gateway }));
+        }
+    }
+
+    /// Spawns a newcomer's avatar in `zone`: in a cluster under the id its
+    /// account names (the same on every shard, and after any takeover), else
+    /// under the zone's next id.
+    pub(crate) fn spawn_newcomer(
+        &mut self,
+        zone: usize,
+        client: ClientId,
+        account: u64,
+        spawn: AvatarSpawn,
+    ) -> Result<NetworkId, meridian_sim::SpawnError> {
+        if self.cluster.linked {
+            self.zones[zone].spawn_avatar_as(client, spawn, avatar_id_for(account))
+        } else {
+            self.zones[zone].spawn_avatar(client, spawn)
         }
     }
 

@@ -64,7 +64,8 @@ impl<B: Borders> ZoneHost<B> {
                     heading: traveller.heading,
                     appearance: traveller.appearance,
                 };
-                if let Ok(avatar) = target.spawn_avatar(client, spawn) {
+                let id = super::avatar_id_for(traveller.account);
+                if let Ok(avatar) = target.spawn_avatar_as(client, spawn, id) {
                     return Some(avatar);
                 }
             }
