@@ -203,7 +203,12 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             );
             let neighbours = cluster::ClusterLoop::new(link, &map, me, shards, tick_ms);
             let mut host = new_host(&settings, zones, cluster::borders(map, me, shards), server);
-            host.link_as(me);
+            // Avatars are numbered past every zone's own range of ids.
+            let avatar_ids_from = map
+                .zone_count()
+                .saturating_mul(meridian_shard_manager::borders::IDS_PER_ZONE)
+                .saturating_add(1);
+            host.link_as(me, avatar_ids_from);
             zone_loop::launch(host, neighbours, parts)?
         }
     };

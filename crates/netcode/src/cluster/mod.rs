@@ -74,6 +74,7 @@ pub(crate) struct ClusterState {
     /// Whether this host is one shard of a cluster.
     pub(crate) linked: bool,
     me: u32,
+    avatar_ids_from: u32,
     ticks: u64,
     out: Vec<(LinkTo, HostMessage)>,
     pending: HashMap<u64, Pending>,
@@ -100,12 +101,9 @@ pub(crate) struct ClusterState {
     pub(crate) crossings: Vec<u64>,
 }
 
-/// A player's avatar id in a cluster: from its account, in the upper half of
-/// the id space (zones hand out ids below 2^31), so no two shards ever give
-/// one id to two avatars, whoever took over which zone.
-pub(crate) fn avatar_id_for(account: u64) -> NetworkId {
-    NetworkId(0x8000_0000 | (account as u32 & 0x7FFF_FFFF))
-}
+/// Accounts whose avatars get distinct ids in a cluster; beyond, ids repeat
+/// (two players 2^24 accounts apart could then share one).
+const AVATAR_IDS: u64 = 1 << 24;
 
 fn wire(position: Vec2) -> [f32; 2] {
     [position.x, position.y]
@@ -200,9 +198,18 @@ impl ClusterState {
 impl<B: Borders> ZoneHost<B> {
     /// Makes this host shard `me` of a cluster: from now on it talks to other
     /// shards through [`Self::take_link_messages`] and [`Self::handle_link`].
-    pub fn link_as(&mut self, me: u32) {
+    /// Players' avatars get ids from `avatar_ids_from` on, by account (past
+    /// every zone's own range), so no two shards ever give one id to two
+    /// avatars, whoever took over which zone.
+    pub fn link_as(&mut self, me: u32, avatar_ids_from: u32) {
         self.cluster.linked = true;
         self.cluster.me = me;
+        self.cluster.avatar_ids_from = avatar_ids_from;
+    }
+
+    /// A player's avatar id in a cluster.
+    pub(crate) fn avatar_id_for(&self, account: u64) -> NetworkId {
+        NetworkId(self.cluster.avatar_ids_from + (account % AVATAR_IDS) as u32)
     }
 
     /// Numbers every zone's ticks from a clock the cluster shares: the next
@@ -423,7 +430,8 @@ impl<B: Borders> ZoneHost<B> {
         spawn: AvatarSpawn,
     ) -> Result<NetworkId, meridian_sim::SpawnError> {
         if self.cluster.linked {
-            self.zones[zone].spawn_avatar_as(client, spawn, avatar_id_for(account))
+            let id = self.avatar_id_for(account);
+            self.zones[zone].spawn_avatar_as(client, spawn, id)
         } else {
             self.zones[zone].spawn_avatar(client, spawn)
         }

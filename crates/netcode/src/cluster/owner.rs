@@ -36,8 +36,8 @@ impl<B: Borders> ZoneHost<B> {
         traveller: &Traveller,
         animation: AnimationState,
     ) -> Option<NetworkId> {
-        let target = &mut self.zones[zone];
         let Some(id) = traveller.avatar else {
+            let id = self.avatar_id_for(traveller.account);
             // A newcomer: where its gateway chose, or the nearest free spot
             // around it (the gateway cannot see who stands here).
             let wanted = unwire(traveller.position);
@@ -64,13 +64,13 @@ impl<B: Borders> ZoneHost<B> {
                     heading: traveller.heading,
                     appearance: traveller.appearance,
                 };
-                let id = super::avatar_id_for(traveller.account);
-                if let Ok(avatar) = target.spawn_avatar_as(client, spawn, id) {
+                if let Ok(avatar) = self.zones[zone].spawn_avatar_as(client, spawn, id) {
                     return Some(avatar);
                 }
             }
             return None;
         };
+        let target = &mut self.zones[zone];
         target
             .upsert_ghost(GhostState {
                 id,
