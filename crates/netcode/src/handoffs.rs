@@ -31,9 +31,8 @@ impl<B: Borders> ZoneHost<B> {
                 state.position,
                 state.last_input_sequence.unwrap_or(0),
             );
-            if self.borders.is_frozen(member.account, member.zone) {
-                self.cluster.frozen(member.account);
-            }
+            let frozen = self.borders.is_frozen(member.account, member.zone);
+            self.cluster.frozen(member.account, frozen);
             let config = zone.config();
             let reach = config.interest_radius + config.interest_hysteresis;
             self.targets.clear();
@@ -110,7 +109,7 @@ impl<B: Borders> ZoneHost<B> {
             member.zone = to;
         }
         self.handoffs += 1;
-        if let Some(at) = self.cluster.freezing.remove(&account) {
+        if let Some(at) = self.cluster.take_frozen_at(account) {
             match member.at {
                 // Its snapshot from the new zone goes out at the end of this tick.
                 At::Here => self.cluster.crossing_done(at),

@@ -93,7 +93,10 @@ pub(crate) struct ClusterState {
     /// The wall clock (milliseconds) the driver last gave.
     pub(crate) wall_ms: u64,
     /// Players frozen in a handoff: since when (wall clock).
-    pub(crate) freezing: HashMap<u64, u64>,
+    /// (When it began, whether it was seen unfrozen once: a commit releases
+    /// the player one observation before its switch takes the entry; a second
+    /// unfrozen observation means the handoff was abandoned.)
+    pub(crate) freezing: HashMap<u64, (u64, bool)>,
     /// Players handed in here whose first snapshot from this zone is still
     /// to go: when their freeze began.
     pub(crate) crossed: HashMap<u64, u64>,
@@ -124,10 +127,24 @@ impl ClusterState {
         }
     }
 
-    /// Notes when a player's freeze began (once per handoff).
-    pub(crate) fn frozen(&mut self, account: u64) {
+    /// Notes whether a player is frozen now: when its freeze began, once per
+    /// handoff, and forgets a freeze that ended without a switch.
+    pub(crate) fn frozen(&mut self, account: u64, frozen: bool) {
         let now = self.wall_ms;
-        self.freezing.entry(account).or_insert(now);
+        if frozen {
+            self.freezing.entry(account).or_insert((now, false)).1 = false;
+        } else if let Some((_, unfrozen_once)) = self.freezing.get_mut(&account) {
+            if *unfrozen_once {
+                self.freezing.remove(&account);
+            } else {
+                *unfrozen_once = true;
+            }
+        }
+    }
+
+    /// When a player's freeze began, taken by its switch.
+    pub(crate) fn take_frozen_at(&mut self, account: u64) -> Option<u64> {
+        self.freezing.remove(&account).map(|(at, _)| at)
     }
 
     pub(crate) fn forget_pending(&mut self, connection: ConnectionId) {
@@ -227,7 +244,9 @@ impl<B: Borders> ZoneHost<B> {
         // A freeze that never led anywhere is forgotten after a minute.
         let recent = |_: &u64, at: &mut u64| milliseconds.saturating_sub(*at) < 60_000;
         if self.cluster.freezing.len() > self.members.len() {
-            self.cluster.freezing.retain(recent);
+            self.cluster
+                .freezing
+                .retain(|account, (at, _)| recent(account, at));
         }
         if self.cluster.crossed.len() > self.members.len() {
             self.cluster.crossed.retain(recent);

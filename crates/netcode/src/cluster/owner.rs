@@ -357,6 +357,7 @@ impl<B: Borders> ZoneHost<B> {
             state.last_input_sequence,
         );
         let waited = self.waiting.remove(&connection).unwrap_or_default();
+        let frozen_at_ms = self.cluster.take_frozen_at(account);
         if let Some(shard) = shard {
             self.cluster.out.push((
                 LinkTo::Shard(shard),
@@ -366,7 +367,7 @@ impl<B: Borders> ZoneHost<B> {
                     gateway,
                     animation: state.animation,
                     inputs: waited,
-                    frozen_at_ms: self.cluster.freezing.remove(&account),
+                    frozen_at_ms,
                 },
             ));
             self.cluster
