@@ -36,6 +36,9 @@ pub struct View {
     /// Its first view since a handoff brought it here: when its freeze began
     /// (wall clock, milliseconds), so the gateway can time the crossing.
     pub frozen_at_ms: Option<u64>,
+    /// Its first view since it was handed here: the gateway takes this shard
+    /// as its route from now on (any other shard's views are strays).
+    pub handed_in: bool,
 }
 
 /// An avatar mirrored read-only into a neighbouring zone.

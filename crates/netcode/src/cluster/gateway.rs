@@ -92,6 +92,20 @@ impl<B: Borders> ZoneHost<B> {
             let At::Away(away) = &mut member.at else {
                 continue;
             };
+            if away.shard != Some(owner) && !view.handed_in {
+                // A stray: a shard we no longer route this player to (it was
+                // thought gone, and the player attached elsewhere). It drops
+                // its avatar, so the player is simulated once.
+                let gateway = self.cluster.me;
+                self.cluster.out.push((
+                    LinkTo::Shard(owner),
+                    HostMessage::Detach {
+                        account: view.account,
+                        gateway,
+                    },
+                ));
+                continue;
+            }
             away.shard = Some(owner);
             away.position = unwire(view.position);
             away.heading = view.heading;

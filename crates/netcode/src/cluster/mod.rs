@@ -15,7 +15,7 @@
 //! - A zone this shard stops holding (its lease lapsed) stops being simulated
 //!   at once; its clients' gateways attach them again to whoever takes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::PROTOCOL_VERSION;
@@ -100,6 +100,9 @@ pub(crate) struct ClusterState {
     /// Players handed in here whose first snapshot from this zone is still
     /// to go: when their freeze began.
     pub(crate) crossed: HashMap<u64, u64>,
+    /// Players handed in here for another gateway whose first view is still
+    /// to go (it tells the gateway its route changed).
+    pub(crate) handed_in: HashSet<u64>,
     /// Freeze-to-first-snapshot times of our clients, milliseconds.
     pub(crate) crossings: Vec<u64>,
 }
@@ -175,8 +178,10 @@ impl ClusterState {
         visible.sort_unstable();
         visible.dedup();
         let frozen_at_ms = self.crossed.remove(&member.account);
+        let handed_in = self.handed_in.remove(&member.account);
         self.views.entry(gateway).or_default().push(View {
             frozen_at_ms,
+            handed_in,
             account: member.account,
             visible,
             position: wire(avatar.position),

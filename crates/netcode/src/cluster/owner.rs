@@ -273,6 +273,7 @@ impl<B: Borders> ZoneHost<B> {
             {
                 return;
             }
+            self.cluster.handed_in.insert(account);
             let Some(member) = self.member_by_account(account) else {
                 return;
             };
