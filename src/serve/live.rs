@@ -143,6 +143,11 @@ impl LiveMetrics {
             n.snapshots_sent,
         );
         counter(
+            "meridian_snapshots_skipped_stale_total",
+            "Snapshots skipped: no newer than the last one sent to that client (a handoff between zones a tick apart).",
+            n.stale_snapshots_skipped,
+        );
+        counter(
             "meridian_keyframes_sent_total",
             "Snapshots sent without a baseline.",
             n.keyframes_sent,

@@ -81,6 +81,9 @@ pub struct NetcodeMetrics {
     pub bytes_out: u64,
     /// Snapshots sent.
     pub snapshots_sent: u64,
+    /// Snapshots skipped because their tick was no newer than the last one
+    /// sent to that client (a handoff between zones a tick apart).
+    pub stale_snapshots_skipped: u64,
     /// Of those, keyframes.
     pub keyframes_sent: u64,
     /// Entity changes that did not fit a client's byte budget and waited.

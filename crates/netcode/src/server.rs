@@ -105,6 +105,14 @@ pub enum ConnectionError {
     /// snapshots before admission).
     #[error("connection is in the wrong state for this call")]
     WrongState,
+    /// A snapshot no newer than the last one sent to this connection (a
+    /// client handed between zones whose ticks differ by one): skipped, since
+    /// the client would drop it and a tick must name one snapshot only.
+    #[error("a snapshot for tick {tick} is no newer than the last one sent")]
+    StaleTick {
+        /// The tick refused.
+        tick: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +130,8 @@ struct Connection {
     last_heard: Instant,
     frames: FrameDecoder,
     replication: ClientReplication,
+    /// The tick of the last snapshot sent.
+    last_tick: Option<u32>,
     datagram_credits: f64,
     chat_credits: f64,
     /// Bad input and dropped floods; one is forgiven per second.
@@ -202,6 +212,7 @@ impl Server {
                 last_heard: now,
                 frames: FrameDecoder::new(),
                 replication: ClientReplication::default(),
+                last_tick: None,
                 datagram_credits: f64::from(self.config.datagrams_per_second),
                 chat_credits: f64::from(self.config.chat_lines_per_10s),
                 strikes: 0.0,
@@ -587,6 +598,11 @@ impl Server {
         if state.phase != Phase::Admitted {
             return Err(ConnectionError::WrongState);
         }
+        if state.last_tick.is_some_and(|last| tick <= last) {
+            self.metrics.stale_snapshots_skipped += 1;
+            return Err(ConnectionError::StaleTick { tick });
+        }
+        state.last_tick = Some(tick);
         let budget = self
             .config
             .snapshot_bytes_per_tick(tick_rate_hz)
