@@ -513,14 +513,9 @@ impl<B: Borders> ZoneHost<B> {
                 appearance,
             };
             zone = self.borders.zone_at(position).min(self.zones.len() - 1);
-            match self.borders.owner(zone) {
-                ZoneOwner::Here => {
-                    spawned = self.spawn_newcomer(zone, client, account, spawn);
-                }
-                _ => {
-                    self.join_elsewhere(connection, account, &name, appearance, spawn);
-                    return;
-                }
+            match self.spawn_or_attach(connection, account, &name, zone, client, spawn) {
+                Some(result) => spawned = result,
+                None => return,
             }
         }
         // Else, or if the saved spot is taken: a few tries for a free one.
@@ -558,14 +553,9 @@ impl<B: Borders> ZoneHost<B> {
                 .borders
                 .zone_at(spawn.position)
                 .min(self.zones.len() - 1);
-            match self.borders.owner(zone) {
-                ZoneOwner::Here => {
-                    spawned = self.spawn_newcomer(zone, client, account, spawn);
-                }
-                _ => {
-                    self.join_elsewhere(connection, account, &name, appearance, spawn);
-                    return;
-                }
+            match self.spawn_or_attach(connection, account, &name, zone, client, spawn) {
+                Some(result) => spawned = result,
+                None => return,
             }
             if !matches!(spawned, Err(SpawnError::Occupied | SpawnError::OutOfBounds)) {
                 break;

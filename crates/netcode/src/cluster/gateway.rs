@@ -243,9 +243,28 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
+    /// Spawns a newcomer in `zone` if this host simulates it (`Some` with the
+    /// outcome); else hands the join to the shard that does (`None`: it is
+    /// welcomed once attached there).
+    pub(crate) fn spawn_or_attach(
+        &mut self,
+        connection: ConnectionId,
+        account: u64,
+        name: &str,
+        zone: usize,
+        client: ClientId,
+        spawn: AvatarSpawn,
+    ) -> Option<Result<NetworkId, meridian_sim::SpawnError>> {
+        if self.borders.owner(zone) == ZoneOwner::Here {
+            return Some(self.spawn_newcomer(zone, client, account, spawn));
+        }
+        self.join_elsewhere(connection, account, name, spawn.appearance, spawn);
+        None
+    }
+
     /// A join whose spawn point is in a zone this shard does not simulate:
     /// attach it to the shard that does, and welcome it once attached.
-    pub(crate) fn join_elsewhere(
+    fn join_elsewhere(
         &mut self,
         connection: ConnectionId,
         account: u64,
