@@ -453,6 +453,8 @@ impl<B: Borders> ZoneHost<B> {
             }
         }
         if self.cluster.linked {
+            // The host's own tick count: the cluster's timeouts are in ticks.
+            self.cluster.ticks += 1;
             self.reattach_strays();
         }
         // Departures above are despawned now, before snapshots are built.

@@ -131,7 +131,6 @@ impl<B: Borders> ZoneHost<B> {
     /// Our clients whose avatar nobody is known to simulate (or whose frames
     /// stopped) are attached again to whoever serves the zone they stand in.
     pub(crate) fn reattach_strays(&mut self) {
-        self.cluster.ticks += 1;
         let now = self.cluster.ticks;
         self.cluster
             .moved

@@ -75,7 +75,7 @@ pub(crate) struct ClusterState {
     pub(crate) linked: bool,
     me: u32,
     avatar_ids_from: u32,
-    ticks: u64,
+    pub(crate) ticks: u64,
     out: Vec<(LinkTo, HostMessage)>,
     pending: HashMap<u64, Pending>,
     /// Ghosts other shards mirror into our zones: (our zone, their zone) →
