@@ -1,8 +1,10 @@
-//! The ownership ledger for `meridian serve`: this process holds every zone's
-//! lease (renewed in the background), and a task carries out the handoff
-//! protocol's ledger operations on the database, answering the zone thread
-//! through a channel. The zone thread never waits on the database.
+//! The ownership ledger for `meridian serve`: in one process it holds every
+//! zone's lease (renewed in the background); in either mode a thread of its
+//! own carries out the handoff protocol's ledger operations on the database,
+//! answering the zone thread through a channel. The zone thread never waits
+//! on the database.
 
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -89,30 +91,105 @@ pub(crate) async fn renew_forever(ledger: SqlLedger, map: ZoneMap, epochs: Vec<E
     }
 }
 
-/// Starts the task that carries out ledger operations. Send `(request, op)`;
-/// answers arrive on the returned receiver.
-pub(crate) fn start(
-    ledger: SqlLedger,
-) -> (
-    mpsc::Sender<(u64, LedgerOp)>,
+/// Ledger operations carried out at once, each lane in order. A lane is one
+/// database connection at a time; operations on one key (a player, a zone)
+/// always share a lane, so they apply in the order they were asked.
+const LANES: usize = 4;
+
+/// The zone thread's end of the ledger tasks.
+pub(crate) struct LedgerQueue {
+    lanes: Vec<mpsc::Sender<(u64, LedgerOp)>>,
+}
+
+impl LedgerQueue {
+    /// Queues an operation without waiting; `false` if its lane is full or
+    /// gone (the outcome is then unknown to the protocol).
+    pub(crate) fn try_send(&self, request: u64, op: LedgerOp) -> bool {
+        let mut hasher = std::hash::DefaultHasher::new();
+        op.key().hash(&mut hasher);
+        let lane = (hasher.finish() % self.lanes.len() as u64) as usize;
+        self.lanes[lane].try_send((request, op)).is_ok()
+    }
+}
+
+/// Starts the thread that carries out ledger operations, [`LANES`] at a time,
+/// so one slow database call holds up only the operations behind it on its
+/// lane, not every handoff. The thread has its own runtime and its own
+/// connections to the database at `url`: a commit that ends a freeze never
+/// queues behind the clients' traffic. Answers arrive on the returned
+/// receiver; the thread ends once the queue is dropped and what is queued is
+/// done, and then says so on the returned `done`.
+pub(crate) async fn start(
+    url: &str,
+) -> anyhow::Result<(
+    LedgerQueue,
     crossbeam_channel::Receiver<Answer>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (requests, mut incoming) = mpsc::channel::<(u64, LedgerOp)>(QUEUE);
+    tokio::sync::oneshot::Receiver<()>,
+)> {
     let (answers, answered) = crossbeam_channel::unbounded();
-    let task = tokio::spawn(async move {
-        while let Some((request, op)) = incoming.recv().await {
-            let reply = match ledger.apply(now_ms(), &op).await {
-                Ok(reply) => Some(reply),
+    let (opened_in, opened) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
+    let (done_in, done) = tokio::sync::oneshot::channel();
+    let mut lanes = Vec::new();
+    let mut incoming = Vec::new();
+    for _ in 0..LANES {
+        let (requests, lane) = mpsc::channel::<(u64, LedgerOp)>(QUEUE / LANES);
+        lanes.push(requests);
+        incoming.push(lane);
+    }
+    let url = url.to_owned();
+    std::thread::Builder::new()
+        .name("ledger".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
                 Err(error) => {
-                    eprintln!("meridian serve: a ledger operation failed: {error}");
-                    None
+                    let _ = opened_in.send(Err(error.into()));
+                    return;
                 }
             };
-            if answers.send((request, reply)).is_err() {
-                return;
+            runtime.block_on(async move {
+                let ledger = match super::persist::open(&url).await {
+                    Ok(store) => SqlLedger::new(store),
+                    Err(error) => {
+                        let _ = opened_in.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = opened_in.send(Ok(()));
+                let mut tasks = tokio::task::JoinSet::new();
+                for lane in incoming {
+                    tasks.spawn(carry_out(ledger.clone(), lane, answers.clone()));
+                }
+                tasks.join_all().await;
+            });
+            let _ = done_in.send(());
+        })
+        .context("cannot start the ledger thread")?;
+    opened
+        .await
+        .context("the ledger thread ended at its start")??;
+    Ok((LedgerQueue { lanes }, answered, done))
+}
+
+/// One lane: its operations, one after another.
+async fn carry_out(
+    ledger: SqlLedger,
+    mut incoming: mpsc::Receiver<(u64, LedgerOp)>,
+    answers: crossbeam_channel::Sender<Answer>,
+) {
+    while let Some((request, op)) = incoming.recv().await {
+        let reply = match ledger.apply(now_ms(), &op).await {
+            Ok(reply) => Some(reply),
+            Err(error) => {
+                eprintln!("meridian serve: a ledger operation failed: {error}");
+                None
             }
+        };
+        if answers.send((request, reply)).is_err() {
+            return;
         }
-    });
-    (requests, answered, task)
+    }
 }

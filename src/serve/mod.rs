@@ -137,7 +137,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         }
         Some(_) => (Vec::new(), None),
     };
-    let (ledger_requests, ledger_answers, ledger_task) = ledger::start(sql_ledger);
+    let (ledger_requests, ledger_answers, ledger_done) =
+        ledger::start(&settings.serve.database_url).await?;
     let placed = store
         .placed_elements(space_id)
         .await
@@ -297,7 +298,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     quic.shutdown().await;
     // The zone thread dropped its queues: write what is left, then stop.
     // The zone thread dropped its ledger queue: the task ends after what is queued.
-    let _ = tokio::time::timeout(Duration::from_secs(10), ledger_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), ledger_done).await;
     match storage_tasks.finish().await {
         Some(counters) => {
             store.close().await;

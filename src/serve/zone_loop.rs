@@ -123,7 +123,7 @@ pub(crate) struct Parts {
     /// Ticks between checkpoints.
     pub(crate) checkpoint_every: u64,
     /// Ledger operations of the handoff protocol, to the ledger task.
-    pub(crate) ledger_requests: mpsc::Sender<(u64, LedgerOp)>,
+    pub(crate) ledger_requests: super::ledger::LedgerQueue,
     /// Their answers.
     pub(crate) ledger_answers: Receiver<super::ledger::Answer>,
     /// The placed elements in the zones.
@@ -142,7 +142,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     spawn_hints: Receiver<SpawnHint>,
     storage: ZoneStorage,
     checkpoint_every: u64,
-    ledger_requests: mpsc::Sender<(u64, LedgerOp)>,
+    ledger_requests: super::ledger::LedgerQueue,
     ledger_answers: Receiver<super::ledger::Answer>,
     elements: Elements,
     element_changes: Receiver<ElementChange>,
@@ -187,6 +187,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         let mut next_tick = Instant::now() + interval;
         let mut draining: Option<u32> = None;
         let wake = self.neighbours.wake();
+        let ledger_answers = self.ledger_answers.clone();
         loop {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Everyone's last place, before they are told to go.
@@ -207,6 +208,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                     Err(_) => return,
                 },
                 recv(wake) -> _ => {}
+                // A commit's answer ends a freeze: take it now, not at the next event.
+                recv(ledger_answers) -> answer => {
+                    if let Ok(answer) = answer {
+                        self.take_answer(answer);
+                    }
+                }
                 default(wait) => {}
             }
             while let Ok(event) = self.inbound.try_recv() {
@@ -262,15 +269,20 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     fn exchange_with_ledger(&mut self) {
         let borders = self.host.borders_mut();
         for (request, op) in borders.take_ledger_requests() {
-            if self.ledger_requests.try_send((request, op)).is_err() {
+            if !self.ledger_requests.try_send(request, op) {
                 borders.on_ledger_lost(request);
             }
         }
-        while let Ok((request, answer)) = self.ledger_answers.try_recv() {
-            match answer {
-                Some(reply) => borders.on_ledger(request, &reply),
-                None => borders.on_ledger_lost(request),
-            }
+        while let Ok(answer) = self.ledger_answers.try_recv() {
+            self.take_answer(answer);
+        }
+    }
+
+    fn take_answer(&mut self, (request, answer): super::ledger::Answer) {
+        let borders = self.host.borders_mut();
+        match answer {
+            Some(reply) => borders.on_ledger(request, &reply),
+            None => borders.on_ledger_lost(request),
         }
     }
 

@@ -83,6 +83,31 @@ pub enum LedgerOp {
     },
 }
 
+/// What a ledger operation is about. Operations on one key must be applied
+/// in the order they were asked (a `Read` after a `Move` must see it); those on
+/// different keys may run at once, as they do from different shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LedgerKey {
+    /// A player's owner row.
+    Entity(EntityId),
+    /// A zone's lease, or the players it owns.
+    Zone(ZoneId),
+}
+
+impl LedgerOp {
+    /// What this operation reads or writes.
+    pub fn key(&self) -> LedgerKey {
+        match self {
+            Self::AcquireLease { zone, .. }
+            | Self::RenewLease { zone, .. }
+            | Self::OwnersIn { zone } => LedgerKey::Zone(*zone),
+            Self::Claim { entity, .. } | Self::Move { entity, .. } | Self::Read { entity } => {
+                LedgerKey::Entity(*entity)
+            }
+        }
+    }
+}
+
 /// What the ledger answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerReply {

@@ -33,6 +33,6 @@ pub mod zone_map;
 
 pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};
 pub use ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
-pub use ledger::{Lease, LedgerOp, LedgerReply, MemoryLedger};
+pub use ledger::{Lease, LedgerKey, LedgerOp, LedgerReply, MemoryLedger};
 pub use shard::{LeaseTiming, Shard, ShardEffect};
 pub use zone_map::{ZoneMap, ZoneMapConfig, ZoneMapError};
