@@ -238,7 +238,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             self.neighbours.receive(&mut self.host);
             let now = Instant::now();
             if now >= next_tick {
-                let report = self.host.tick(now);
+                let mut report = self.host.step(now);
+                // What other shards wait for (a handoff's prepare, their
+                // clients' frames) goes before our own snapshots are encoded.
+                self.exchange_with_ledger();
+                self.neighbours.send(&mut self.host);
+                self.host.replicate(&mut report);
                 self.persist(report.tick, draining.is_some());
                 let elapsed = now.elapsed();
                 next_tick += interval;

@@ -398,8 +398,20 @@ impl<B: Borders> ZoneHost<B> {
     }
 
     /// Handles what the server reported, steps the zones, hands players
-    /// across borders, and sends snapshots.
+    /// across borders, and sends snapshots: [`Self::step`], then
+    /// [`Self::replicate`].
     pub fn tick(&mut self, now: Instant) -> HostTick {
+        let mut report = self.step(now);
+        self.replicate(&mut report);
+        report
+    }
+
+    /// The first half of a tick: steps the zones and hands players across
+    /// borders. In a cluster it also builds what other shards need this tick
+    /// (handoff messages, frames for their clients, forwarded inputs), so a
+    /// driver can send those before the snapshots of its own clients are
+    /// encoded.
+    pub fn step(&mut self, now: Instant) -> HostTick {
         self.server.handle_timeout(now);
         self.drain_events();
         let mut report = HostTick::default();
@@ -459,11 +471,18 @@ impl<B: Borders> ZoneHost<B> {
         }
         // Departures above are despawned now, before snapshots are built.
         self.drain_events();
-        self.send_snapshots(&mut report);
         if self.cluster.linked {
+            self.group_by_zone();
+            self.build_frames();
             self.flush_away_inputs();
         }
         report
+    }
+
+    /// The second half of a tick: the snapshots of this host's own clients.
+    pub fn replicate(&mut self, report: &mut HostTick) {
+        self.group_by_zone();
+        self.send_snapshots(report);
     }
 
     fn drain_events(&mut self) {
@@ -646,8 +665,8 @@ impl<B: Borders> ZoneHost<B> {
         self.said.push(line);
     }
 
-    fn send_snapshots(&mut self, report: &mut HostTick) {
-        // Each zone's members, in one pass (not one pass per zone).
+    /// Each zone's members, in one pass (not one pass per zone).
+    fn group_by_zone(&mut self) {
         for members in &mut self.by_zone {
             members.clear();
         }
@@ -656,6 +675,27 @@ impl<B: Borders> ZoneHost<B> {
                 self.by_zone[member.zone].push(connection);
             }
         }
+    }
+
+    /// What the players simulated here for other shards' clients see: one
+    /// frame per zone and gateway.
+    fn build_frames(&mut self) {
+        for (index, zone) in self.zones.iter().enumerate() {
+            for connection in &self.by_zone[index] {
+                let Some(member) = self.members.get(connection) else {
+                    continue;
+                };
+                if let At::ForGateway(gateway) = member.at
+                    && let Some(avatar) = zone.avatar(member.client)
+                {
+                    self.cluster.view_for(gateway, zone, member, &avatar);
+                }
+            }
+            self.cluster.end_zone(index, zone);
+        }
+    }
+
+    fn send_snapshots(&mut self, report: &mut HostTick) {
         for (index, zone) in self.zones.iter().enumerate() {
             // Ticks fit u32 for over six years at 20 Hz.
             let tick = zone.tick() as u32;
@@ -667,13 +707,13 @@ impl<B: Borders> ZoneHost<B> {
                 let Some(member) = self.members.get(&connection) else {
                     continue;
                 };
+                if let At::ForGateway(_) = member.at {
+                    // In a frame, built by `step`.
+                    continue;
+                }
                 let Some(avatar) = zone.avatar(member.client) else {
                     continue;
                 };
-                if let At::ForGateway(gateway) = member.at {
-                    self.cluster.view_for(gateway, zone, member, &avatar);
-                    continue;
-                }
                 self.visible.clear();
                 // The client sees itself too, so it can reconcile its own movement.
                 let own = std::iter::once(member.avatar);
@@ -702,7 +742,6 @@ impl<B: Borders> ZoneHost<B> {
                     }
                 }
             }
-            self.cluster.end_zone(index, zone);
         }
     }
 }

@@ -24,7 +24,7 @@ use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::{Epoch, PeerMessage, ShardId, ZoneId};
 use ring::hmac;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 /// The link's ALPN.
@@ -44,6 +44,12 @@ const MAX_MESSAGE: usize = 4 << 20;
 
 /// Messages queued for one peer before more are dropped (and counted).
 const PEER_QUEUE: usize = 16_384;
+
+/// The encoding buffer's first size (it grows to fit a larger message).
+const SCRATCH: usize = 64 * 1024;
+
+/// Bytes of queued messages written to the stream at once.
+const BATCH: usize = 256 * 1024;
 
 /// The queues of the peers linked now, each with the generation of its link.
 type Peers = Arc<Mutex<HashMap<u32, (u64, mpsc::Sender<Bytes>)>>>;
@@ -101,19 +107,35 @@ pub(crate) struct LinkCounters {
 }
 
 /// The zone thread's handle for sending.
-#[derive(Clone)]
 pub(crate) struct LinkSender {
     peers: Peers,
     counters: Arc<LinkCounters>,
+    /// Where messages are encoded: the length, then the message.
+    scratch: Vec<u8>,
 }
 
 impl LinkSender {
     /// Queues `wire` for `to` (or everyone linked, for `None`) without waiting.
-    pub(crate) fn send(&self, to: Option<u32>, wire: &Wire) {
-        let Ok(bytes) = postcard::to_allocvec(wire) else {
-            return;
+    pub(crate) fn send(&mut self, to: Option<u32>, wire: &Wire) {
+        let length = match postcard::to_slice(wire, &mut self.scratch[4..]) {
+            Ok(body) => body.len(),
+            Err(postcard::Error::SerializeBufferFull) => {
+                let Ok(body) = postcard::to_allocvec(wire) else {
+                    return;
+                };
+                self.scratch.resize(4 + body.len().next_power_of_two(), 0);
+                self.scratch[4..4 + body.len()].copy_from_slice(&body);
+                body.len()
+            }
+            Err(_) => return,
         };
-        let bytes = Bytes::from(bytes);
+        if length > MAX_MESSAGE {
+            // The peer would refuse it and drop the link.
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.scratch[..4].copy_from_slice(&(length as u32).to_le_bytes());
+        let bytes = Bytes::copy_from_slice(&self.scratch[..4 + length]);
         let Ok(peers) = self.peers.lock() else {
             return;
         };
@@ -232,6 +254,7 @@ pub(crate) fn start(
         sender: LinkSender {
             peers,
             counters: counters.clone(),
+            scratch: vec![0; SCRATCH],
         },
         events,
         wake,
@@ -267,6 +290,7 @@ async fn accept(
                 connection.close(1u32.into(), b"not of this cluster");
                 return;
             }
+            let mut stream = tokio::io::BufReader::with_capacity(SCRATCH, stream);
             let mut buffer = Vec::new();
             while let Ok(length) = stream.read_u32_le().await {
                 let length = length as usize;
@@ -387,9 +411,19 @@ async fn speak(speaker: Speaker, mut queue: mpsc::Receiver<Bytes>) {
         hello.extend_from_slice(speaker.mac.as_ref());
         stream.write_all(&hello).await?;
         let _ = speaker.events.send(LinkEvent::Up(speaker.shard));
+        // Each queued message is its length and itself; what is queued
+        // goes out in one write.
+        let mut batch = Vec::with_capacity(BATCH);
         while let Some(bytes) = queue.recv().await {
-            stream.write_u32_le(bytes.len() as u32).await?;
-            stream.write_all(&bytes).await?;
+            batch.clear();
+            batch.extend_from_slice(&bytes);
+            while batch.len() < BATCH {
+                let Ok(more) = queue.try_recv() else {
+                    break;
+                };
+                batch.extend_from_slice(&more);
+            }
+            stream.write_all(&batch).await?;
         }
         anyhow::Ok(())
     }

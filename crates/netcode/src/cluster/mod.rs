@@ -197,17 +197,19 @@ impl ClusterState {
         }
         let states = zone.replicated_states();
         for (gateway, views) in std::mem::take(&mut self.views) {
-            let seen: BTreeSet<NetworkId> = views
+            let mut seen: Vec<NetworkId> = views
                 .iter()
                 .flat_map(|view| view.visible.iter().copied())
                 .collect();
+            seen.sort_unstable();
+            seen.dedup();
             let frame = HostMessage::Frame {
                 zone: index as u32,
                 tick: zone.tick(),
                 tick_rate: zone.config().tick_rate_hz,
                 states: states
                     .iter()
-                    .filter(|state| seen.contains(&state.id))
+                    .filter(|state| seen.binary_search(&state.id).is_ok())
                     .copied()
                     .collect(),
                 views,
