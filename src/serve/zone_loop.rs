@@ -78,8 +78,11 @@ impl LoopBorders for ClusterBorders {
 /// What the zone thread does besides its own zones: nothing in one process;
 /// the shard link for one shard of a cluster.
 pub(crate) trait Neighbours<B: Borders> {
-    /// Before a tick: what other shards sent.
-    fn receive(&mut self, _host: &mut ZoneHost<B>) {}
+    /// Before a tick: what other shards sent; `true` if it stopped early
+    /// (after a handoff message) and more may be waiting.
+    fn receive(&mut self, _host: &mut ZoneHost<B>) -> bool {
+        false
+    }
     /// After a tick or an answer: what they should get.
     fn send(&mut self, _host: &mut ZoneHost<B>) {}
     /// Nudged when something came from another shard (wakes the zone thread).
@@ -98,8 +101,8 @@ pub(crate) struct Alone;
 impl Neighbours<ZoneBorders> for Alone {}
 
 impl Neighbours<ClusterBorders> for super::cluster::ClusterLoop {
-    fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) {
-        super::cluster::ClusterLoop::receive(self, host);
+    fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) -> bool {
+        super::cluster::ClusterLoop::receive(self, host)
     }
     fn send(&mut self, host: &mut ZoneHost<ClusterBorders>) {
         super::cluster::ClusterLoop::send(self, host);
@@ -235,7 +238,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             let clock = super::ledger::now_ms();
             self.host.borders_mut().set_clock(clock);
             self.host.set_wall_clock(clock);
-            self.neighbours.receive(&mut self.host);
+            // A handoff message is answered (to its peer, and to the ledger)
+            // before the rest of what came is handled.
+            while self.neighbours.receive(&mut self.host) {
+                self.exchange_with_ledger();
+                self.neighbours.send(&mut self.host);
+            }
             let now = Instant::now();
             if now >= next_tick {
                 let mut report = self.host.step(now);

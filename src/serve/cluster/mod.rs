@@ -82,8 +82,10 @@ impl ClusterLoop {
         self.link.wake.clone()
     }
 
-    /// Hands what the link brought to the host and the protocol.
-    pub(crate) fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) {
+    /// Hands what the link brought to the host and the protocol. Stops after
+    /// a handoff message and says so (`true`), so that its answer goes out
+    /// before the rest of the queue (frames to encode, say) is handled.
+    pub(crate) fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) -> bool {
         // Every shard numbers ticks from the same clock (since 2026-01-01 UTC,
         // so a u32 lasts years), so a snapshot's tick never goes back by more
         // than a tick when a client is handed to another shard's zone.
@@ -104,6 +106,7 @@ impl ClusterLoop {
                 LinkEvent::Message(from, Wire::Host(message)) => host.handle_link(from, message),
                 LinkEvent::Message(_, Wire::Handoff { zone, message }) => {
                     host.borders_mut().deliver(zone, message);
+                    return true;
                 }
                 LinkEvent::Message(from, Wire::Serving(zones)) => {
                     host.borders_mut().serving(ShardId(from), &zones);
@@ -114,6 +117,7 @@ impl ClusterLoop {
                 }
             }
         }
+        false
     }
 
     /// Sends what the host and the protocol have for other shards: handoff
