@@ -215,14 +215,15 @@ pub(crate) fn start(
                 }
             };
             runtime.block_on(async move {
-                let endpoint = match quinn::Endpoint::server(config, address) {
-                    Ok(endpoint) => endpoint,
-                    Err(error) => {
-                        let _ = bound_in.send(Err(anyhow::Error::from(error)
-                            .context(format!("cannot serve the shard link on {address}"))));
-                        return;
-                    }
-                };
+                let endpoint =
+                    match meridian_netcode::driver::socket::endpoint(address, Some(config)) {
+                        Ok(endpoint) => endpoint,
+                        Err(error) => {
+                            let _ = bound_in.send(Err(anyhow::Error::from(error)
+                                .context(format!("cannot serve the shard link on {address}"))));
+                            return;
+                        }
+                    };
                 let Ok(address) = endpoint.local_addr() else {
                     return;
                 };

@@ -176,7 +176,7 @@ pub fn client_endpoint(
     certificate_sha256: [u8; 32],
     idle_timeout: Duration,
 ) -> Result<quinn::Endpoint, EndpointError> {
-    let mut endpoint = quinn::Endpoint::client(bind).map_err(EndpointError::Io)?;
+    let mut endpoint = super::socket::endpoint(bind, None).map_err(EndpointError::Io)?;
     endpoint.set_default_client_config(super::tls::pinned_client_config(
         certificate_sha256,
         idle_timeout,

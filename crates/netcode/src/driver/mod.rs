@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod server;
+pub mod socket;
 pub mod tls;

@@ -107,7 +107,7 @@ impl QuicServer {
         ids: Arc<ConnectionIds>,
     ) -> Result<Self, BindError> {
         let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], idle_timeout)?;
-        let endpoint = quinn::Endpoint::server(config, address).map_err(BindError::Io)?;
+        let endpoint = super::socket::endpoint(address, Some(config)).map_err(BindError::Io)?;
         let accepting = endpoint.clone();
         tokio::spawn(async move {
             while let Some(incoming) = accepting.accept().await {
