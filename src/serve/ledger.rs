@@ -137,37 +137,22 @@ pub(crate) async fn start(
         incoming.push(lane);
     }
     let url = url.to_owned();
-    std::thread::Builder::new()
-        .name("ledger".to_owned())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    let _ = opened_in.send(Err(error.into()));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let ledger = match super::persist::open(&url).await {
-                    Ok(store) => SqlLedger::new(store),
-                    Err(error) => {
-                        let _ = opened_in.send(Err(error));
-                        return;
-                    }
-                };
-                let _ = opened_in.send(Ok(()));
-                let mut tasks = tokio::task::JoinSet::new();
-                for lane in incoming {
-                    tasks.spawn(carry_out(ledger.clone(), lane, answers.clone()));
-                }
-                tasks.join_all().await;
-            });
-            let _ = done_in.send(());
-        })
-        .context("cannot start the ledger thread")?;
+    super::own_thread::spawn("ledger", async move {
+        let ledger = match super::persist::open(&url).await {
+            Ok(store) => SqlLedger::new(store),
+            Err(error) => {
+                let _ = opened_in.send(Err(error));
+                return;
+            }
+        };
+        let _ = opened_in.send(Ok(()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for lane in incoming {
+            tasks.spawn(carry_out(ledger.clone(), lane, answers.clone()));
+        }
+        tasks.join_all().await;
+        let _ = done_in.send(());
+    })?;
     opened
         .await
         .context("the ledger thread ended at its start")??;

@@ -16,6 +16,7 @@ mod elements;
 mod http;
 mod ledger;
 mod live;
+mod own_thread;
 mod persist;
 pub(crate) mod settings;
 mod web;

@@ -201,53 +201,37 @@ pub(crate) fn start(
     let (bound_in, bound) = std::sync::mpsc::channel();
     let (link_counters, link_peers) = (counters.clone(), peers.clone());
     let sha256 = certificate.sha256_hex();
-    std::thread::Builder::new()
-        .name("shard-link".to_owned())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    let _ = bound_in.send(Err(anyhow::Error::from(error)));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let endpoint =
-                    match meridian_netcode::driver::socket::endpoint(address, Some(config)) {
-                        Ok(endpoint) => endpoint,
-                        Err(error) => {
-                            let _ = bound_in.send(Err(anyhow::Error::from(error)
-                                .context(format!("cannot serve the shard link on {address}"))));
-                            return;
-                        }
-                    };
-                let Ok(address) = endpoint.local_addr() else {
-                    return;
-                };
-                let _ = bound_in.send(Ok(address));
-                tokio::spawn(accept(
-                    endpoint.clone(),
-                    key.clone(),
-                    events_in.clone(),
-                    link_counters,
-                ));
-                discover(Discovery {
-                    me,
-                    shards,
-                    endpoint,
-                    key,
-                    hints,
-                    announced: format!("{address} {sha256}"),
-                    peers: link_peers,
-                    events: events_in,
-                })
-                .await;
-            });
+    super::super::own_thread::spawn("shard-link", async move {
+        let endpoint = match meridian_netcode::driver::socket::endpoint(address, Some(config)) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                let _ = bound_in.send(Err(anyhow::Error::from(error)
+                    .context(format!("cannot serve the shard link on {address}"))));
+                return;
+            }
+        };
+        let Ok(address) = endpoint.local_addr() else {
+            return;
+        };
+        let _ = bound_in.send(Ok(address));
+        tokio::spawn(accept(
+            endpoint.clone(),
+            key.clone(),
+            events_in.clone(),
+            link_counters,
+        ));
+        discover(Discovery {
+            me,
+            shards,
+            endpoint,
+            key,
+            hints,
+            announced: format!("{address} {sha256}"),
+            peers: link_peers,
+            events: events_in,
         })
-        .context("cannot start the link's thread")?;
+        .await;
+    })?;
     let address = bound
         .recv()
         .context("the link's thread ended before it listened")??;
