@@ -71,7 +71,7 @@ impl LoopBorders for ClusterBorders {
         ClusterBorders::take_frozen_ticks(self)
     }
     fn zones_held(&self) -> usize {
-        self.held().len()
+        self.zone_count()
     }
 }
 

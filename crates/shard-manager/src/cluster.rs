@@ -100,6 +100,11 @@ impl ClusterBorders {
         self.shard.zones().collect()
     }
 
+    /// How many zones this shard simulates.
+    pub fn zone_count(&self) -> usize {
+        self.shard.zones().count()
+    }
+
     /// Whether the zones held changed since the last call (to announce them).
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -270,6 +275,9 @@ impl ClusterBorders {
                         {
                             self.announced[zone.0 as usize] = None;
                         }
+                        // Its players are not ours to observe or adopt now.
+                        self.observed.retain(|_, (at, _)| *at != zone);
+                        self.granted.retain(|_, (at, _)| *at != zone);
                         self.changed = true;
                     }
                     ShardEffect::Zone { zone, effect } => self.zone_effect(zone, effect),
@@ -298,6 +306,11 @@ impl ClusterBorders {
             Effect::Route { entity, to } if to != zone => {
                 self.committed
                     .push((entity.0, zone.0 as usize, to.0 as usize));
+                if !self.holds(to) {
+                    // Simulated by another shard from now on.
+                    self.observed.remove(&entity);
+                    self.granted.remove(&entity);
+                }
             }
             Effect::HandedOff { frozen_ticks, .. } => {
                 // Bounded: the driver takes them every tick.

@@ -254,8 +254,8 @@ impl Shard {
         }
     }
 
-    /// Replaces the zones it tries to hold (held ones it no longer wants are
-    /// kept until their lease is lost).
+    /// Replaces the zones it tries to hold (held ones stay held and renewed;
+    /// the driver only ever adds zones).
     pub fn set_wanted(&mut self, wanted: Vec<ZoneId>) {
         self.wanted = wanted;
     }
@@ -323,6 +323,7 @@ impl Shard {
             && tenure.authority.epoch() == owner.epoch
         {
             tenure.authority.adopt(entity, owner, avatar);
+            tenure.absent.remove(&entity);
         }
         self.drain(now, zone);
     }
@@ -398,9 +399,13 @@ impl Shard {
                 }
             }
             (LedgerOp::OwnersIn { zone }, LedgerReply::Owners(owners)) => {
-                let Some(tenure) = self.tenures.get(zone) else {
+                let Some(tenure) = self.tenures.get_mut(zone) else {
                     return;
                 };
+                // Only rows that still name the zone can be claimed by
+                // mistake: the rest need no mark (this bounds the set).
+                let named: BTreeSet<EntityId> = owners.iter().map(|(entity, _)| *entity).collect();
+                tenure.absent.retain(|entity| named.contains(entity));
                 let epoch = tenure.authority.epoch();
                 let missing: Vec<EntityId> = owners
                     .iter()
@@ -453,12 +458,29 @@ impl Shard {
                     self.drain(now, zone);
                 }
             }
-            // A lost claim may have applied: reading the zone's owners again
-            // claims it again (a claim of one's own row is allowed). A lost
-            // list of owners is simply asked again.
-            LedgerOp::Claim { zone, .. } | LedgerOp::OwnersIn { zone }
-                if self.tenures.contains_key(&zone) =>
-            {
+            // A lost claim may have applied or not: it is asked again (a claim
+            // of one's own row is allowed and changes nothing), unless the
+            // player left meanwhile. A player with no row yet would not be
+            // found by reading the zone's owners.
+            LedgerOp::Claim { entity, zone, .. } => {
+                if let Some(tenure) = self.tenures.get(&zone)
+                    && !tenure.absent.contains(&entity)
+                    && !tenure.authority.knows(entity)
+                {
+                    let epoch = tenure.authority.epoch();
+                    self.ask(
+                        now,
+                        Some(zone),
+                        LedgerOp::Claim {
+                            entity,
+                            zone,
+                            epoch,
+                        },
+                    );
+                }
+            }
+            // A lost list of owners is simply asked again.
+            LedgerOp::OwnersIn { zone } if self.tenures.contains_key(&zone) => {
                 self.ask(now, Some(zone), LedgerOp::OwnersIn { zone });
             }
             // Lease requests are simply asked again on the next round.

@@ -129,8 +129,7 @@ impl ZoneMap {
     pub fn ghost_indices(&self, zone: usize, point: Vec2, radius: f32, out: &mut Vec<usize>) {
         let zone = ZoneId(u32::try_from(zone).unwrap_or(u32::MAX));
         out.extend(
-            self.ghost_zones(zone, point, radius)
-                .into_iter()
+            self.ghost_zones_iter(zone, point, radius)
                 .map(|target| target.0 as usize),
         );
     }
@@ -164,9 +163,17 @@ impl ZoneMap {
     /// The zones other than `zone` whose area lies within `radius` of `point`:
     /// where an entity there must be mirrored as a read-only ghost.
     pub fn ghost_zones(&self, zone: ZoneId, point: Vec2, radius: f32) -> Vec<ZoneId> {
+        self.ghost_zones_iter(zone, point, radius).collect()
+    }
+
+    fn ghost_zones_iter(
+        &self,
+        zone: ZoneId,
+        point: Vec2,
+        radius: f32,
+    ) -> impl Iterator<Item = ZoneId> + '_ {
         self.zones()
-            .filter(|other| *other != zone && self.distance_outside(*other, point) <= radius)
-            .collect()
+            .filter(move |other| *other != zone && self.distance_outside(*other, point) <= radius)
     }
 }
 
