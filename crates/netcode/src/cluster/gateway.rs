@@ -67,6 +67,16 @@ impl<B: Borders> ZoneHost<B> {
             away.shard = Some(owner);
             away.heard = heard;
             member.zone = zone;
+        } else {
+            // Its client left, or its join was given up, while the attach
+            // was on its way: the owner drops the avatar it made.
+            self.cluster.out.push((
+                LinkTo::Shard(owner),
+                HostMessage::Detach {
+                    account,
+                    gateway: self.cluster.me,
+                },
+            ));
         }
     }
 
@@ -82,21 +92,19 @@ impl<B: Borders> ZoneHost<B> {
         let heard = self.cluster.ticks;
         // Ticks fit u32 for over six years at 20 Hz.
         self.server.begin_snapshots(tick as u32, states);
+        let gateway = self.cluster.me;
         for view in views {
-            let Some(&connection) = self.by_account.get(&view.account) else {
-                continue;
-            };
-            let Some(member) = self.members.get_mut(&connection) else {
-                continue;
-            };
-            let At::Away(away) = &mut member.at else {
-                continue;
-            };
-            if away.shard != Some(owner) && !view.handed_in {
-                // A stray: a shard we no longer route this player to (it was
-                // thought gone, and the player attached elsewhere). It drops
-                // its avatar, so the player is simulated once.
-                let gateway = self.cluster.me;
+            let connection = self.by_account.get(&view.account).copied();
+            let routed = connection
+                .and_then(|connection| self.members.get(&connection))
+                .is_some_and(|member| {
+                    matches!(member.at, At::Away(away) if away.shard == Some(owner) || view.handed_in)
+                });
+            let (Some(connection), true) = (connection, routed) else {
+                // A stray: the player left, is simulated here now, or is
+                // routed to another shard (this one was thought gone, or its
+                // attach came after the player had left). It drops its
+                // avatar, so the player is simulated once or not at all.
                 self.cluster.out.push((
                     LinkTo::Shard(owner),
                     HostMessage::Detach {
@@ -105,7 +113,13 @@ impl<B: Borders> ZoneHost<B> {
                     },
                 ));
                 continue;
-            }
+            };
+            let Some(member) = self.members.get_mut(&connection) else {
+                continue;
+            };
+            let At::Away(away) = &mut member.at else {
+                continue;
+            };
             away.shard = Some(owner);
             away.position = unwire(view.position);
             away.heading = view.heading;

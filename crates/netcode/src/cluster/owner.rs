@@ -252,6 +252,15 @@ impl<B: Borders> ZoneHost<B> {
             let Some(&connection) = self.by_account.get(&account) else {
                 return;
             };
+            if !self
+                .members
+                .get(&connection)
+                .is_some_and(|member| matches!(member.at, At::Away(_)))
+            {
+                // Already simulated here again (taken back when its frames
+                // stopped): a second avatar would share its id.
+                return;
+            }
             let client = self.fresh_client();
             if self.place(zone, client, &traveller, animation).is_none() {
                 return;
