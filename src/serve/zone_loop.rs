@@ -189,6 +189,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         let mut outboxes: HashMap<ConnectionId, mpsc::Sender<Payload>> = HashMap::new();
         let mut next_tick = Instant::now() + interval;
         let mut draining: Option<u32> = None;
+        let mut steps = 0u64;
         let wake = self.neighbours.wake();
         let ledger_answers = self.ledger_answers.clone();
         loop {
@@ -252,7 +253,8 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.exchange_with_ledger();
                 self.neighbours.send(&mut self.host);
                 self.host.replicate(&mut report);
-                self.persist(report.tick, draining.is_some());
+                steps += 1;
+                self.persist(steps, draining.is_some());
                 let elapsed = now.elapsed();
                 next_tick += interval;
                 if next_tick < now {
@@ -301,7 +303,11 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
 
     /// Hands chat lines, inventory changes and checkpoints to storage without
     /// waiting, and relays or answers what storage finished.
-    fn persist(&mut self, tick: u64, draining: bool) {
+    ///
+    /// `step` counts this loop's ticks (not the zones' tick numbers, which
+    /// follow the cluster's clock and skip when the loop falls behind, and
+    /// stay 0 on a shard that simulates no zone).
+    fn persist(&mut self, step: u64, draining: bool) {
         self.storage.store_chat(self.host.take_said());
         while let Ok(line) = self.storage.chat_stored.try_recv() {
             self.host.relay_said(line);
@@ -326,7 +332,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             self.host.finish_inventory(connection, result);
         }
         let mut states = self.host.take_departed();
-        if !draining && tick.is_multiple_of(self.checkpoint_every.max(1)) {
+        if !draining && step.is_multiple_of(self.checkpoint_every.max(1)) {
             states.extend(self.host.member_states());
         }
         self.storage.checkpoint(&states);

@@ -133,6 +133,10 @@ impl ClusterState {
     /// Notes whether a player is frozen now: when its freeze began, once per
     /// handoff, and forgets a freeze that ended without a switch.
     pub(crate) fn frozen(&mut self, account: u64, frozen: bool) {
+        if !frozen && self.freezing.is_empty() {
+            // The common case, per player per tick: nothing to note.
+            return;
+        }
         let now = self.wall_ms;
         if frozen {
             self.freezing.entry(account).or_insert((now, false)).1 = false;
