@@ -139,20 +139,23 @@ impl LinkSender {
         let Ok(peers) = self.peers.lock() else {
             return;
         };
-        let targets: Vec<&mpsc::Sender<Bytes>> = match to {
-            Some(shard) => peers
-                .get(&shard)
-                .map(|(_, peer)| peer)
-                .into_iter()
-                .collect(),
-            None => peers.values().map(|(_, peer)| peer).collect(),
-        };
-        for peer in targets {
-            if peer.try_send(bytes.clone()).is_ok() {
-                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let queued = |peer: &mpsc::Sender<Bytes>| {
+            let counter = if peer.try_send(bytes.clone()).is_ok() {
+                &self.counters.sent
             } else {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+                &self.counters.dropped
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        };
+        match to {
+            Some(shard) => match peers.get(&shard) {
+                Some((_, peer)) => queued(peer),
+                // No link to it (yet, or any more): lost, and counted.
+                None => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            None => peers.values().for_each(|(_, peer)| queued(peer)),
         }
     }
 }
@@ -302,8 +305,10 @@ async fn accept(
                     }
                 }
             }
+            // Not a `Down`: a shard is lost when our own link to it fails
+            // (it carries `Serving` every second), not when a connection it
+            // opened ends, which may be an old one after it restarted.
             connection.close(0u32.into(), b"bye");
-            let _ = events.send(LinkEvent::Down(shard));
         });
     }
 }
@@ -419,12 +424,19 @@ async fn speak(speaker: Speaker, mut queue: mpsc::Receiver<Bytes>) {
             speaker.shard
         );
     }
-    if let Ok(mut peers) = speaker.peers.lock()
-        && peers
+    // Only the newest link to a shard says it is down: an older one that
+    // ends after the shard restarted (and was linked again) must not make a
+    // live shard look lost.
+    let newest = speaker.peers.lock().is_ok_and(|mut peers| {
+        let newest = peers
             .get(&speaker.shard)
-            .is_some_and(|(generation, _)| *generation == speaker.generation)
-    {
-        peers.remove(&speaker.shard);
+            .is_some_and(|(generation, _)| *generation == speaker.generation);
+        if newest {
+            peers.remove(&speaker.shard);
+        }
+        newest
+    });
+    if newest {
+        let _ = speaker.events.send(LinkEvent::Down(speaker.shard));
     }
-    let _ = speaker.events.send(LinkEvent::Down(speaker.shard));
 }
