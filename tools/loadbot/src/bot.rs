@@ -157,7 +157,11 @@ impl Bot {
 
     /// The connection was lost: the next one is a reconnection.
     pub fn connection_lost(&mut self, now: Instant) {
-        self.lost = Some((now, self.last_position.map(|(x, y, _)| (x, y))));
+        // A second loss before the bot saw itself again keeps the first: the
+        // move is measured from the last place it was seen.
+        if self.lost.is_none() {
+            self.lost = Some((now, self.last_position.map(|(x, y, _)| (x, y))));
+        }
         self.welcome = None;
         self.pending.clear();
         self.last_snapshot = None;
@@ -319,10 +323,13 @@ impl Behaviour for Bot {
                         .back_after_ms
                         .push((now - lost_at).as_secs_f32() * 1e3);
                 }
-                self.record.welcomed_at.get_or_insert(now);
-                if let Some(counter) = &self.welcomed_counter {
+                if self.record.welcomed_at.is_none()
+                    && let Some(counter) = &self.welcomed_counter
+                {
+                    // Bots connected, not welcomes: a reconnection counts once.
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
+                self.record.welcomed_at.get_or_insert(now);
                 self.welcome = Some(welcome);
             }
             ClientEvent::Refused(_) => self.record.refused = true,

@@ -225,6 +225,10 @@ async fn run_bot(
     let mut totals = meridian_netcode::ClientStats::default();
     let mut attempt = 0;
     let ending = loop {
+        if attempt > 0 && Instant::now() >= deadline {
+            // Reconnecting failed until the run ended: the bot is dropped.
+            break (Ending::TransportLost, ClientPhase::Closed);
+        }
         let server_index = (route.first + attempt) % route.servers.len();
         let sockets = &route.endpoints[server_index];
         let endpoint = &sockets[route.first % sockets.len()];
@@ -245,6 +249,7 @@ async fn run_bot(
                 Err(error) if attempt == 0 => return failed(error.to_string()),
                 Err(_) => {
                     attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
             };
