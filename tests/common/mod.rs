@@ -90,12 +90,47 @@ pub(crate) fn start_server_env(
     )
 }
 
+/// The password every test account gets from [`account_join`].
+pub(crate) const TEST_PASSWORD: &str = "correct horse battery";
+
 /// What a join endpoint answered.
 pub(crate) struct Joined {
     pub(crate) token: String,
     pub(crate) game: SocketAddr,
     pub(crate) certificate_sha256: [u8; 32],
     pub(crate) space_id: i64,
+    /// The access token the join was asked with (empty for a dev join or a
+    /// parsed body): ask [`Joined::again`] for a fresh realtime token with it.
+    pub(crate) access_token: String,
+}
+
+/// Joins the hosted space through the real account path: signs `username` up
+/// with [`TEST_PASSWORD`] (or reuses it if it exists with that password), logs
+/// in, and asks `POST /api/v1/space/{id}/join` for a realtime token. A 429 is
+/// waited out; everything is bounded by a minute.
+pub(crate) async fn account_join(http_address: SocketAddr, username: &str) -> Joined {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let credentials = loadbot::account::Credentials {
+        username: username.to_owned(),
+        password: TEST_PASSWORD.to_owned(),
+    };
+    let access = loadbot::account::log_in_or_sign_up(http_address, &credentials, deadline)
+        .await
+        .unwrap_or_else(|error| panic!("{username} logs in: {error}"));
+    let space = loadbot::account::hosted_space(http_address, &access, deadline)
+        .await
+        .unwrap_or_else(|error| panic!("{username} finds the hosted space: {error}"));
+    Joined::with_access(http_address, &access, space).await
+}
+
+/// [`account_join`] on a runtime of its own, for tests without one.
+pub(crate) fn account_join_blocking(http_address: SocketAddr, username: &str) -> Joined {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(account_join(http_address, username))
 }
 
 impl Joined {
@@ -115,10 +150,39 @@ impl Joined {
             ))
             .expect("64 hex digits"),
             space_id: join["space_id"].as_i64().expect("space id"),
+            access_token: String::new(),
         }
     }
 
-    /// Joins through the development endpoint, as `name` or a fresh guest.
+    /// Joins `space` with an access token (a fresh realtime token each time).
+    pub(crate) async fn with_access(http_address: SocketAddr, access: &str, space: i64) -> Self {
+        use std::time::{Duration, Instant};
+        let deadline = Instant::now() + Duration::from_secs(60);
+        match loadbot::account::join_space(http_address, access, space, deadline).await {
+            Ok(loadbot::account::JoinOutcome::Joined(join)) => Self {
+                token: join.token,
+                game: join.game_address,
+                certificate_sha256: meridian_netcode::driver::tls::parse_sha256_hex(
+                    &join.certificate_sha256,
+                )
+                .expect("64 hex digits"),
+                space_id: join.space_id,
+                access_token: access.to_owned(),
+            },
+            Ok(loadbot::account::JoinOutcome::LogInAgain) => {
+                panic!("the access token was refused at join")
+            }
+            Err(error) => panic!("join answers: {error}"),
+        }
+    }
+
+    /// A fresh realtime token for the same account and space (a reconnection).
+    pub(crate) async fn again(&self, http_address: SocketAddr) -> Self {
+        Self::with_access(http_address, &self.access_token, self.space_id).await
+    }
+
+    /// Joins through the development endpoint (a server started with `--dev`),
+    /// as a fresh guest named after `name`.
     pub(crate) async fn dev(http_address: SocketAddr, name: Option<&str>) -> Self {
         let body = name.map_or("{}".to_owned(), |name| format!(r#"{{"name":"{name}"}}"#));
         let answer = loadbot::http::post_json(http_address, "/api/v1/dev/join", &body)

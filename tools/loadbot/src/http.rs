@@ -58,13 +58,41 @@ pub async fn send(
     request(server, method, path, body, token).await
 }
 
-async fn request(
+/// A whole answer, whatever its status: what the account path needs to see a
+/// 429's `Retry-After` or tell a 401 from a 403.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The `Retry-After` header in seconds, if the server sent one.
+    pub retry_after: Option<Duration>,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    /// The body of a 2xx answer, or the status as an error.
+    pub fn success(self) -> Result<String, HttpError> {
+        if (200..300).contains(&self.status) {
+            Ok(self.body)
+        } else {
+            Err(HttpError::Status {
+                status: self.status,
+                body: self.body,
+            })
+        }
+    }
+}
+
+/// Sends one request and returns the answer whatever its status; only a
+/// transport failure or a malformed answer is an error.
+pub async fn exchange(
     server: SocketAddr,
     method: &str,
     path: &str,
     body: Option<&str>,
     token: Option<&str>,
-) -> Result<String, HttpError> {
+) -> Result<Answer, HttpError> {
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
         let body = body.unwrap_or("");
@@ -95,13 +123,27 @@ async fn request(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or(HttpError::Malformed)?;
-    if !(200..300).contains(&status) {
-        return Err(HttpError::Status {
-            status,
-            body: body.to_owned(),
-        });
-    }
-    Ok(body.to_owned())
+    let retry_after = head.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().parse().ok().map(Duration::from_secs))?
+    });
+    Ok(Answer {
+        status,
+        retry_after,
+        body: body.to_owned(),
+    })
+}
+
+async fn request(
+    server: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Result<String, HttpError> {
+    exchange(server, method, path, body, token).await?.success()
 }
 
 /// GETs `path` and returns the body.

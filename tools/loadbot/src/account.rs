@@ -1,0 +1,364 @@
+//! The real account path a player takes: sign up (once), log in for an access
+//! token, find the hosted space, and ask `POST /api/v1/space/{id}/join` for a
+//! fresh realtime token before every connection.
+//!
+//! A 429 (the server's per-address rate limit) is waited out for its
+//! `Retry-After` and asked again, up to the caller's deadline; a 401 from the
+//! join (the access token expired) logs in again once.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::http::{self, Answer, HttpError};
+
+/// Waited after a 429 that carries no `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A username and its password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The login name (`[A-Za-z0-9_-]`, 3 to 32 characters).
+    pub username: String,
+    /// The password (8 to 128 bytes).
+    pub password: String,
+}
+
+impl Credentials {
+    /// Bot `index` of the accounts `prefix`: username `{prefix}-{index}` and a
+    /// password derived from both. Anyone who knows the prefix can compute the
+    /// password: these accounts are for load tests only, never for people.
+    pub fn for_bot(prefix: &str, index: usize) -> Self {
+        Self {
+            username: format!("{prefix}-{index}"),
+            password: format!("load-test-only:{prefix}:{index}"),
+        }
+    }
+}
+
+/// Why a prefix cannot name bot accounts.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error(
+    "--accounts {0:?}: a prefix is 1 to 24 letters, digits, '_' or '-' \
+     (usernames are PREFIX-INDEX, at most 32 characters)"
+)]
+pub struct BadPrefix(pub String);
+
+/// Checks that `{prefix}-{index}` is a valid username for any bot index a run
+/// can have (up to seven digits).
+pub fn check_prefix(prefix: &str) -> Result<(), BadPrefix> {
+    let valid = (1..=24).contains(&prefix.len())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(BadPrefix(prefix.to_owned()))
+    }
+}
+
+/// Why the account path failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// No answer (connection refused, timeout, garbage).
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    /// The server refused: wrong password for an existing account, a bad name.
+    #[error("{what} refused with HTTP {status}: {body}")]
+    Refused {
+        /// Which step.
+        what: &'static str,
+        /// The status code.
+        status: u16,
+        /// The server's message.
+        body: String,
+    },
+    /// The answer was not what the API describes.
+    #[error("{what} answered something unexpected: {detail}")]
+    BadAnswer {
+        /// Which step.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Rate limited until the deadline.
+    #[error("{what} was still rate limited (429) at the deadline")]
+    RateLimited {
+        /// Which step.
+        what: &'static str,
+    },
+}
+
+/// A join answer: the realtime token and where to use it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Join {
+    /// The realtime token (the hello presents it).
+    pub token: String,
+    /// Where the game's QUIC endpoint listens.
+    pub game_address: SocketAddr,
+    /// The certificate to pin, 64 hex digits.
+    pub certificate_sha256: String,
+    /// The space joined.
+    pub space_id: i64,
+}
+
+/// Sends a request again while the server answers 429, waiting its
+/// `Retry-After` each time, until `deadline`.
+async fn exchange_patiently(
+    server: SocketAddr,
+    what: &'static str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+    deadline: Instant,
+) -> Result<Answer, AccountError> {
+    let method = if body.is_some() { "POST" } else { "GET" };
+    loop {
+        let answer = http::exchange(server, method, path, body, token).await?;
+        if answer.status != 429 {
+            return Ok(answer);
+        }
+        let wait = answer.retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
+        if Instant::now() + wait >= deadline {
+            return Err(AccountError::RateLimited { what });
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn refused(what: &'static str, answer: Answer) -> AccountError {
+    AccountError::Refused {
+        what,
+        status: answer.status,
+        body: answer.body,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &'static str, body: &str) -> Result<T, AccountError> {
+    serde_json::from_str(body).map_err(|error| AccountError::BadAnswer {
+        what,
+        detail: error.to_string(),
+    })
+}
+
+/// Logs in; an account that does not exist yet is signed up first. Returns the
+/// access token.
+pub async fn log_in_or_sign_up(
+    server: SocketAddr,
+    credentials: &Credentials,
+    deadline: Instant,
+) -> Result<String, AccountError> {
+    if let Some(token) = log_in(server, credentials, deadline).await? {
+        return Ok(token);
+    }
+    let signup = serde_json::json!({
+        "username": credentials.username,
+        "password": credentials.password,
+    })
+    .to_string();
+    let answer = exchange_patiently(
+        server,
+        "signup",
+        "/api/v1/signup",
+        Some(&signup),
+        None,
+        deadline,
+    )
+    .await?;
+    // A 400 here may be someone else signing the name up in between: the
+    // login below tells.
+    if !(200..300).contains(&answer.status) && answer.status != 400 {
+        return Err(refused("signup", answer));
+    }
+    log_in(server, credentials, deadline)
+        .await?
+        .ok_or_else(|| AccountError::Refused {
+            what: "login",
+            status: 403,
+            body: format!(
+                "{:?} exists with another password, or cannot be signed up",
+                credentials.username
+            ),
+        })
+}
+
+/// Logs in: the access token, or `None` for "wrong username or password".
+async fn log_in(
+    server: SocketAddr,
+    credentials: &Credentials,
+    deadline: Instant,
+) -> Result<Option<String>, AccountError> {
+    #[derive(Deserialize)]
+    struct Token {
+        token: String,
+    }
+    let login = serde_json::json!({
+        "username": credentials.username,
+        "password": credentials.password,
+    })
+    .to_string();
+    let answer = exchange_patiently(
+        server,
+        "login",
+        "/api/v1/login",
+        Some(&login),
+        None,
+        deadline,
+    )
+    .await?;
+    match answer.status {
+        200..=299 => Ok(Some(parse::<Token>("login", &answer.body)?.token)),
+        401 | 403 if answer.body.contains("wrong username or password") => Ok(None),
+        _ => Err(refused("login", answer)),
+    }
+}
+
+/// The id of the space the server hosts (the first listed, marked `hosted`).
+pub async fn hosted_space(
+    server: SocketAddr,
+    access_token: &str,
+    deadline: Instant,
+) -> Result<i64, AccountError> {
+    #[derive(Deserialize)]
+    struct Space {
+        id: i64,
+        #[serde(default)]
+        hosted: bool,
+    }
+    #[derive(Deserialize)]
+    struct Spaces {
+        spaces: Vec<Space>,
+    }
+    let answer = exchange_patiently(
+        server,
+        "space list",
+        "/api/v1/space/all",
+        None,
+        Some(access_token),
+        deadline,
+    )
+    .await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(refused("space list", answer));
+    }
+    let spaces: Spaces = parse("space list", &answer.body)?;
+    spaces
+        .spaces
+        .iter()
+        .find(|space| space.hosted)
+        .or(spaces.spaces.first())
+        .map(|space| space.id)
+        .ok_or(AccountError::BadAnswer {
+            what: "space list",
+            detail: "no space is listed".into(),
+        })
+}
+
+/// What joining answered: a realtime token, or that the access token is no
+/// longer accepted (log in again).
+#[derive(Debug)]
+pub enum JoinOutcome {
+    /// The realtime token.
+    Joined(Join),
+    /// A 401: the access token expired or was revoked.
+    LogInAgain,
+}
+
+/// `POST /api/v1/space/{space}/join` with the access token.
+pub async fn join_space(
+    server: SocketAddr,
+    access_token: &str,
+    space: i64,
+    deadline: Instant,
+) -> Result<JoinOutcome, AccountError> {
+    let answer = exchange_patiently(
+        server,
+        "join",
+        &format!("/api/v1/space/{space}/join"),
+        Some("{}"),
+        Some(access_token),
+        deadline,
+    )
+    .await?;
+    match answer.status {
+        200..=299 => Ok(JoinOutcome::Joined(parse("join", &answer.body)?)),
+        401 => Ok(JoinOutcome::LogInAgain),
+        _ => Err(refused("join", answer)),
+    }
+}
+
+/// A player's way in: its credentials and, once logged in, its access token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    credentials: Credentials,
+    access_token: Option<String>,
+}
+
+impl Session {
+    /// A session not yet logged in.
+    pub fn new(credentials: Credentials) -> Self {
+        Self {
+            credentials,
+            access_token: None,
+        }
+    }
+
+    /// The access token, logging in (or signing up) first if there is none.
+    pub async fn access_token(
+        &mut self,
+        server: SocketAddr,
+        deadline: Instant,
+    ) -> Result<String, AccountError> {
+        if let Some(token) = &self.access_token {
+            return Ok(token.clone());
+        }
+        let token = log_in_or_sign_up(server, &self.credentials, deadline).await?;
+        self.access_token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// A fresh realtime token for `space` on `server`; a 401 logs in again once.
+    pub async fn join(
+        &mut self,
+        server: SocketAddr,
+        space: i64,
+        deadline: Instant,
+    ) -> Result<Join, AccountError> {
+        for _ in 0..2 {
+            let access = self.access_token(server, deadline).await?;
+            match join_space(server, &access, space, deadline).await? {
+                JoinOutcome::Joined(join) => return Ok(join),
+                JoinOutcome::LogInAgain => self.access_token = None,
+            }
+        }
+        Err(AccountError::Refused {
+            what: "join",
+            status: 401,
+            body: "a fresh access token was refused".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_credentials_are_deterministic_and_valid() {
+        let first = Credentials::for_bot("loadbot", 7);
+        assert_eq!(first, Credentials::for_bot("loadbot", 7));
+        assert_eq!(first.username, "loadbot-7");
+        assert_ne!(first.password, Credentials::for_bot("other", 7).password);
+        assert!((8..=128).contains(&first.password.len()));
+        let longest = Credentials::for_bot(&"p".repeat(24), 9_999_999);
+        assert!(longest.username.len() <= 32);
+        assert!(check_prefix("loadbot").is_ok());
+        assert!(check_prefix("").is_err());
+        assert!(check_prefix("bad prefix").is_err());
+        assert!(check_prefix(&"p".repeat(25)).is_err());
+    }
+}
