@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "entity_owner_versions",
         include_str!("../migrations/0003_entity_owner_versions.sql"),
     ),
+    (
+        4,
+        "refresh_tokens",
+        include_str!("../migrations/0004_refresh_tokens.sql"),
+    ),
 ];
 
 /// Statements of a migration file: split at semicolons that end a line; comment
