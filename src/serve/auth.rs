@@ -12,7 +12,6 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use meridian_netcode::token::REALTIME_SCOPE;
 use meridian_netcode::{RealtimeClaims, SpawnHint};
 use meridian_persistence::{Role, StoreError};
 use meridian_sim::Vec2;
@@ -301,13 +300,9 @@ pub(crate) async fn joined(
     // A full hint queue only means a spawn in the plaza with any appearance.
     let _ = state.spawn_hints.try_send(hint);
     let expires_at = unix_now() + REALTIME_TOKEN_SECONDS;
-    let token = state.tokens.mint(&RealtimeClaims {
-        sub: account,
-        name,
-        space: state.space,
-        exp: expires_at,
-        scope: REALTIME_SCOPE.into(),
-    });
+    let token = state
+        .tokens
+        .mint(&RealtimeClaims::new(account, name, state.space, expires_at));
     let certificate_sha256 = state
         .certificate_sha256
         .read()

@@ -23,6 +23,7 @@ pub mod names;
 pub mod server;
 pub mod snapshot;
 pub mod token;
+mod used_tokens;
 
 pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};

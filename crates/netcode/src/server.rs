@@ -28,6 +28,7 @@ use crate::config::{NetcodeConfig, NetcodeConfigError};
 use crate::metrics::NetcodeMetrics;
 use crate::snapshot::{ClientReplication, EncodeReport, MAX_BODY_BYTES, SharedEncodings};
 use crate::token::{RealtimeClaims, TokenAuthority, TokenError};
+use crate::used_tokens::{ClaimError, UsedTokens};
 
 /// A transport connection, named by the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,6 +150,8 @@ pub struct Server {
     /// for token expiry without reading the wall clock here.
     anchor: (Instant, u64),
     connections: HashMap<ConnectionId, Connection>,
+    /// Ids of realtime tokens already presented (each is admitted once).
+    used_tokens: UsedTokens,
     events: VecDeque<ServerEvent>,
     transmits: VecDeque<Transmit>,
     shared: SharedEncodings,
@@ -173,6 +176,7 @@ impl Server {
             space,
             anchor: (anchor, anchor_unix),
             connections: HashMap::new(),
+            used_tokens: UsedTokens::default(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             shared: SharedEncodings::default(),
@@ -301,6 +305,9 @@ impl Server {
                 }
                 let unix = self.unix_seconds(now);
                 match self.authority.verify(&hello.auth_token, self.space, unix) {
+                    // Spent last, so a hello refused for another reason
+                    // does not use its token up; refused here if spent before.
+                    Ok(claims) if !self.spend_token(connection, &claims, unix) => {}
                     Ok(claims) => {
                         if let Some(state) = self.connections.get_mut(&connection) {
                             state.phase = Phase::Verified;
@@ -493,6 +500,33 @@ impl Server {
     /// Ends a connection: tells the client why, closes, and reports it left.
     pub fn disconnect(&mut self, connection: ConnectionId, reason: DisconnectReason) {
         self.close(connection, reason);
+    }
+
+    /// Records the token of `claims` as used; if it was used before (or too
+    /// many unexpired tokens are recorded), refuses the connection and says
+    /// `false`.
+    fn spend_token(
+        &mut self,
+        connection: ConnectionId,
+        claims: &RealtimeClaims,
+        unix: u64,
+    ) -> bool {
+        match self.used_tokens.claim(&claims.jti, claims.exp, unix) {
+            Ok(()) => true,
+            Err(ClaimError::Replayed) => {
+                let detail = TokenError::Replayed.to_string();
+                self.refuse_now(connection, RefusalReason::BadToken, &detail);
+                false
+            }
+            Err(ClaimError::Full) => {
+                self.refuse_now(
+                    connection,
+                    RefusalReason::ServerFull,
+                    "too many joins lately; try again shortly",
+                );
+                false
+            }
+        }
     }
 
     fn close(&mut self, connection: ConnectionId, reason: DisconnectReason) {

@@ -2,9 +2,10 @@
 //!
 //! A token is a JSON Web Token signed with HMAC-SHA256 (`alg: HS256`):
 //! `base64url(header) . base64url(claims) . base64url(signature)`. Every hello is
-//! checked by [`TokenAuthority::verify`], the one code path; until accounts exist
-//! the embedded server mints development tokens with [`TokenAuthority::mint`] and
-//! the same key.
+//! checked by [`TokenAuthority::verify`], the one code path. Each token carries
+//! a random id (`jti`) and a server admits it once. The HTTP API signs its
+//! access tokens with another authority (another key), so neither kind of
+//! token passes for the other.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,6 +30,35 @@ pub struct RealtimeClaims {
     pub exp: u64,
     /// Always `"realtime"`: an access token for the HTTP API is not accepted here.
     pub scope: String,
+    /// A random id: a server admits each token once (see
+    /// [`Server`](crate::Server)), so a token captured or kept is no use again.
+    pub jti: String,
+}
+
+impl RealtimeClaims {
+    /// Claims for a realtime token with a fresh random id.
+    pub fn new(sub: u64, name: String, space: u32, exp: u64) -> Self {
+        Self {
+            sub,
+            name,
+            space,
+            exp,
+            scope: REALTIME_SCOPE.into(),
+            jti: random_token_id(),
+        }
+    }
+}
+
+/// 128 random bits, base64url: a realtime token's id.
+pub fn random_token_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    // The system random source fails only on kernels without getrandom(2)
+    // and /dev/urandom, where nothing else here would work either.
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source works");
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The scope a realtime token must carry.
@@ -53,6 +83,9 @@ pub enum TokenError {
     /// The token is not a realtime token.
     #[error("token has the wrong scope")]
     WrongScope,
+    /// The token was presented before: realtime tokens are single use.
+    #[error("token has already been used; ask for a new one")]
+    Replayed,
 }
 
 /// Signs and verifies realtime tokens with one secret key.
@@ -108,6 +141,9 @@ impl TokenAuthority {
         if claims.scope != REALTIME_SCOPE {
             return Err(TokenError::WrongScope);
         }
+        if claims.jti.is_empty() {
+            return Err(TokenError::Malformed);
+        }
         if claims.exp <= now_unix {
             return Err(TokenError::Expired);
         }
@@ -155,6 +191,7 @@ mod tests {
             space,
             exp,
             scope: REALTIME_SCOPE.into(),
+            jti: "token-1".into(),
         }
     }
 
@@ -203,5 +240,15 @@ mod tests {
             authority.verify(&authority.mint(&wrong_scope), 1, 0),
             Err(TokenError::WrongScope)
         );
+        let mut no_id = claims(1, 1_000);
+        no_id.jti.clear();
+        assert_eq!(
+            authority.verify(&authority.mint(&no_id), 1, 0),
+            Err(TokenError::Malformed)
+        );
+        let fresh = RealtimeClaims::new(7, "ada".into(), 1, 1_000);
+        let other = RealtimeClaims::new(7, "ada".into(), 1, 1_000);
+        assert_ne!(fresh.jti, other.jti, "each token gets its own id");
+        assert_eq!(fresh.jti.len(), 22);
     }
 }

@@ -58,6 +58,7 @@ fn hellos_with_a_wrong_version_or_bad_tokens_are_refused_with_the_reason() {
         space: SPACE,
         exp: START_UNIX + 60,
         scope: REALTIME_SCOPE.into(),
+        jti: meridian_netcode::token::random_token_id(),
     });
     let bad_signature = stepper.connect(forged, LinkConditions::PERFECT, 2);
     let claims = |space, exp| RealtimeClaims {
@@ -66,6 +67,7 @@ fn hellos_with_a_wrong_version_or_bad_tokens_are_refused_with_the_reason() {
         space,
         exp,
         scope: REALTIME_SCOPE.into(),
+        jti: meridian_netcode::token::random_token_id(),
     };
     let expired = stepper.authority.mint(&claims(SPACE, START_UNIX - 1));
     let expired = stepper.connect(expired, LinkConditions::PERFECT, 3);
