@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::services::skipped;
 use common::{Joined, Server, owner_rows, start_server_env};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
@@ -206,11 +207,9 @@ fn cluster_database() -> Option<(String, String, String)> {
         .build()
         .expect("runtime");
     if !runtime.block_on(Store::database_for_tests(&server, &name, true)) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI needs PostgreSQL at {server}"
-        );
-        println!("SKIPPED shards_share_one_world: cannot create a database at {server}");
+        skipped(&format!(
+            "shards_share_one_world: cannot create a database at {server}"
+        ));
         return None;
     }
     let (base, _) = server.rsplit_once('/').expect("a database URL");
@@ -229,8 +228,7 @@ fn redis_url() -> Option<String> {
     )
     .is_ok();
     if !reachable {
-        assert!(std::env::var("CI").is_err(), "CI needs Redis at {url}");
-        println!("SKIPPED shards_share_one_world: cannot reach Redis at {url}");
+        skipped(&format!("shards_share_one_world: cannot reach Redis at {url}"));
         return None;
     }
     Some(url)

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub(crate) mod services;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -70,24 +72,66 @@ pub(crate) fn start_server_env(
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
+    let mut server = Server(child);
+    let http_address = read_start_up(&mut server, stdout);
+    (server, http_address)
+}
+
+/// How long a server may take to print its start-up lines.
+const START_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the server's start-up lines (on a thread that keeps draining them
+/// afterwards, so the server never blocks on a full pipe) until it says
+/// "stop with", and returns the HTTP address it printed. Kills the server and
+/// fails if that takes longer than [`START_UP_LIMIT`] or the output ends first.
+fn read_start_up(server: &mut Server, stdout: std::process::ChildStdout) -> SocketAddr {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // Once start-up is read nobody listens; keep draining regardless.
+            let _ = sender.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + START_UP_LIMIT;
+    let mut printed = Vec::new();
     let mut http_address = None;
-    for line in lines.by_ref() {
-        let line = line.expect("utf-8 output");
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = match receiver.recv_timeout(left) {
+            Ok(line) => line,
+            Err(stopped) => {
+                let _ = server.0.kill();
+                let why = match stopped {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        format!("did not finish starting within {START_UP_LIMIT:?}")
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                        format!("closed its output first ({:?})", server.0.wait())
+                    }
+                };
+                panic!(
+                    "meridian serve {why}; killed. It printed:\n{}",
+                    printed.join("\n")
+                );
+            }
+        };
         if let Some(rest) = line.trim().strip_prefix("http on http://") {
             let address = rest.split_whitespace().next().expect("an address");
             http_address = Some(address.parse().expect("a socket address"));
         }
-        if line.contains("stop with") {
+        let done = line.contains("stop with");
+        printed.push(line);
+        if done {
             break;
         }
     }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (
-        Server(child),
-        http_address.expect("the server printed its HTTP address"),
-    )
+    http_address.unwrap_or_else(|| {
+        panic!(
+            "the server printed no HTTP address:\n{}",
+            printed.join("\n")
+        )
+    })
 }
 
 /// The password every test account gets from [`account_join`].

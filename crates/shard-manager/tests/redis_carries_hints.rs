@@ -3,6 +3,7 @@
 //! own, and notices reach every subscriber. Without Redis the test says it was
 //! skipped; under `CI=true` it fails.
 
+use std::io::Write;
 use std::time::Duration;
 
 use meridian_shard_manager::adapters::redis::RedisHints;
@@ -14,7 +15,11 @@ async fn hints(world: &str) -> Option<RedisHints> {
     match RedisHints::connect(&url, world).await {
         Ok(hints) => Some(hints),
         Err(error) if std::env::var("CI").is_err() => {
-            println!("SKIPPED redis_carries_hints: cannot reach {url}: {error}");
+            // Written past the test harness's capture, so it shows in any run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED redis_carries_hints: cannot reach {url}: {error}"
+            );
             None
         }
         Err(error) => panic!("CI needs Redis at {url}: {error}"),

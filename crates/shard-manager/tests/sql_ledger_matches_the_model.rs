@@ -4,6 +4,8 @@
 //! real PostgreSQL (skipped with a message when unreachable, a failure under
 //! `CI=true`).
 
+use std::io::Write;
+
 use meridian_persistence::{DatabaseConfig, Store};
 use meridian_shard_manager::adapters::sql::SqlLedger;
 use meridian_shard_manager::{
@@ -144,7 +146,11 @@ fn on_postgres() {
             let store = match Store::open(&config).await {
                 Ok(store) => store,
                 Err(error) if std::env::var("CI").is_err() => {
-                    println!("SKIPPED on_postgres: cannot reach {url}: {error}");
+                    // Written past the test harness's capture, so it shows in any run.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "SKIPPED on_postgres: cannot reach {url}: {error}"
+                    );
                     return;
                 }
                 Err(error) => panic!("CI needs PostgreSQL at {url}: {error}"),
