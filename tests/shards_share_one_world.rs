@@ -228,7 +228,9 @@ fn redis_url() -> Option<String> {
     )
     .is_ok();
     if !reachable {
-        skipped(&format!("shards_share_one_world: cannot reach Redis at {url}"));
+        skipped(&format!(
+            "shards_share_one_world: cannot reach Redis at {url}"
+        ));
         return None;
     }
     Some(url)
