@@ -1,15 +1,15 @@
 //! The real binary on loopback: `meridian serve` on ephemeral ports, real QUIC
-//! clients joined through its HTTP join endpoint. They see each other move, chat
-//! reaches those who can hear it, a forged token is refused with its reason, the
-//! metrics count them, and SIGTERM ends
-//! everything with a goodbye to every client and exit status 0.
+//! clients joined through accounts (sign up, log in, join the space). They see
+//! each other move, chat reaches those who can hear it, a forged token is
+//! refused with its reason, the metrics count them, and SIGTERM ends everything
+//! with a goodbye to every client and exit status 0.
 
 mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Joined, start_server};
+use common::{account_join, start_server};
 use loadbot::http;
 use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};
@@ -64,7 +64,7 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
     let results = runtime.block_on(async {
         let mut tasks = Vec::new();
         for index in 0..3u64 {
-            let joined = Joined::dev(http_address, None).await;
+            let joined = account_join(http_address, &format!("walker{index}")).await;
             tasks.push(tokio::spawn(async move {
                 let (_endpoint, connection, mut client) = joined.connect().await;
                 let mut walker = Walker {
@@ -90,7 +90,7 @@ fn clients_play_chat_and_are_told_when_the_server_stops() {
             }));
         }
         // A client with a forged token is refused with the reason, over real QUIC.
-        let mut joined = Joined::dev(http_address, None).await;
+        let mut joined = account_join(http_address, "forger").await;
         joined.token = "a.forged.token".into();
         let (_endpoint, connection, mut forger) = joined.connect().await;
         let mut watcher = Walker::default();

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::services::skipped;
-use common::{Joined, Server, owner_rows, start_server_env};
+use common::{Server, account_join, owner_rows, start_server_env};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
@@ -153,7 +153,7 @@ fn play(
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let joined = Joined::dev(http_address, Some(name)).await;
+            let joined = account_join(http_address, name).await;
             let (endpoint, connection, mut client) = joined.connect().await;
             connection
                 .drive(

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Joined, start_server};
+use common::{account_join, start_server};
 use meridian_netcode::{Client, ClientEvent, ClientPhase, ClientTransmit};
 use meridian_protocol::messages::{AnimationState, MovementIntent};
 use wtransport::tls::Sha256Digest;
@@ -23,7 +23,7 @@ fn a_webtransport_session_plays_like_a_quic_client() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let joined = Joined::dev(http_address, None).await;
+        let joined = account_join(http_address, "webtransport").await;
         let (game, hash, token) = (joined.game, joined.certificate_sha256, joined.token);
         let config = ClientConfig::builder()
             .with_bind_default()

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::services::PostgresDatabase;
-use common::{Joined, Server, remove_database, start_server_on, temporary_database};
+use common::{Server, account_join, remove_database, start_server_on, temporary_database};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
@@ -109,7 +109,7 @@ fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) 
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let joined = Joined::dev(http_address, Some(name)).await;
+        let joined = account_join(http_address, name).await;
         let space = joined.space_id;
         let (endpoint, connection, mut client) = joined.connect().await;
         let deadline = Instant::now() + Duration::from_secs(seconds);

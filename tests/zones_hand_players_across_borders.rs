@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Joined, owner_rows, remove_database, start_server_with, temporary_database};
+use common::{account_join, owner_rows, remove_database, start_server_with, temporary_database};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
@@ -93,7 +93,7 @@ fn play(http_address: std::net::SocketAddr, seconds: u64, walk: bool) -> Crosser
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let joined = Joined::dev(http_address, Some("crosser")).await;
+        let joined = account_join(http_address, "crosser").await;
         let (endpoint, connection, mut client) = joined.connect().await;
         let mut crosser = Crosser {
             stand_still: !walk,

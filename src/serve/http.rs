@@ -2,7 +2,6 @@
 //! mode the development join endpoint that mints realtime tokens.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,7 +29,6 @@ pub(crate) struct HttpState {
     pub(crate) game_address: SocketAddr,
     pub(crate) certificate_sha256: Arc<RwLock<String>>,
     pub(crate) space: u32,
-    pub(crate) next_guest: Arc<AtomicU64>,
     pub(crate) store: Store,
     /// The database id of the hosted space.
     pub(crate) space_id: i64,
@@ -147,27 +145,32 @@ async fn dev_join(
             }
         }
     };
-    let name = match request.name {
-        None => format!("guest{}", state.next_guest.fetch_add(1, Ordering::Relaxed)),
-        Some(name) if valid_name(&name) => name,
-        Some(_) => {
-            return auth::error(
-                StatusCode::BAD_REQUEST,
-                "name must be 1 to 64 letters, digits, '_' or '-'",
-            );
-        }
-    };
+    if let Some(name) = &request.name
+        && !valid_name(name)
+    {
+        return auth::error(
+            StatusCode::BAD_REQUEST,
+            "name must be 1 to 32 letters, digits, '_' or '-'",
+        );
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    match state.store.guest_account(&name, now as i64).await {
-        Ok(account) => auth::joined(&state, &headers, account.id as u64, name).await,
+    // Always a new guest (`guest~{name}~{number}`), never an existing account:
+    // the name only decorates the guest's own username, which is also its
+    // name in the world.
+    match state
+        .store
+        .create_guest(request.name.as_deref(), now as i64)
+        .await
+    {
+        Ok(account) => auth::joined(&state, &headers, account.id as u64, account.username).await,
         Err(error) => unavailable(&error),
     }
 }
 
 fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
+    (1..=32).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')

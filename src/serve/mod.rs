@@ -24,7 +24,7 @@ mod websocket;
 mod zone_loop;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -228,7 +228,6 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         game_address,
         certificate_sha256: certificate_sha256.clone(),
         space: settings.serve.space,
-        next_guest: Arc::new(AtomicU64::new(1)),
         store: store.clone(),
         space_id,
         zone_id: settings.serve.zone_id,
@@ -269,7 +268,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         settings.serve.database_url, settings.serve.checkpoint_interval_ms
     );
     if settings.serve.dev_tokens {
-        println!("  development tokens: POST http://{http_address}/api/v1/dev/join");
+        println!(
+            "  development tokens (--dev): POST http://{http_address}/api/v1/dev/join \
+             makes a fresh guest; never expose this server"
+        );
     }
     println!(
         "  development certificate sha256 {} (valid {} days, rotated at half life)",

@@ -34,9 +34,11 @@ pub(crate) struct ServeArgs {
     /// square, so the world's width over columns must equal its height over rows.
     #[arg(long)]
     zones: Option<String>,
-    /// Turn off the development join endpoint (production).
+    /// Offer the development join endpoint (`POST /api/v1/dev/join`: a fresh
+    /// guest account per call, no password). Off by default; refused in
+    /// cluster mode. Never on a server others can reach.
     #[arg(long)]
-    no_dev_tokens: bool,
+    dev: bool,
     /// Where durable state lives (env MERIDIAN_DATABASE_URL):
     /// `sqlite://path` (default `sqlite://meridian-data/meridian.db`) or
     /// `postgres://user@host/db`.
@@ -80,7 +82,8 @@ pub(crate) struct ServeTable {
     pub(crate) zone_id: u32,
     /// Seed for spawn points.
     pub(crate) seed: u64,
-    /// Offer the development join endpoint.
+    /// Offer the development join endpoint (fresh guests, no password); off
+    /// unless asked for, never in cluster mode.
     pub(crate) dev_tokens: bool,
     /// Secret for realtime tokens (at least 32 bytes); random per start if unset.
     pub(crate) token_secret: Option<String>,
@@ -113,7 +116,7 @@ impl Default for ServeTable {
             space: 1,
             zone_id: 1,
             seed: 1,
-            dev_tokens: true,
+            dev_tokens: false,
             token_secret: None,
             certificate_validity_days: 10,
             database_url: DEFAULT_DATABASE_URL.to_owned(),
@@ -194,8 +197,8 @@ impl ServeArgs {
         if let Some(zones) = &self.zones {
             settings.serve.zones.clone_from(zones);
         }
-        if self.no_dev_tokens {
-            settings.serve.dev_tokens = false;
+        if self.dev {
+            settings.serve.dev_tokens = true;
         }
         if let Ok(id) = std::env::var("MERIDIAN_SHARD_ID") {
             let id = id
@@ -290,6 +293,12 @@ impl ServeSettings {
             bail!("the token secret must be at least 32 bytes long");
         }
         if let Some(shard) = self.serve.shard_id {
+            if self.serve.dev_tokens {
+                bail!(
+                    "development tokens (--dev or [serve] dev_tokens) are never on in cluster \
+                     mode (--shard-id): players join with accounts"
+                );
+            }
             self.validate_cluster(shard)?;
         }
         if self.serve.game_address.port() != 0 && self.serve.game_address == self.serve.http_address
@@ -341,6 +350,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         settings().validate().expect("defaults validate");
+        assert!(!settings().serve.dev_tokens, "development tokens are off by default");
     }
 
     #[test]
@@ -370,6 +380,10 @@ mod tests {
         assert!(message.contains("PostgreSQL"), "{message}");
         bad.serve.database_url = "postgres://127.0.0.1/test".into();
         bad.validate().expect("a complete shard validates");
+        bad.serve.dev_tokens = true;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("cluster mode"), "{message}");
+        bad.serve.dev_tokens = false;
         bad.serve.shard_id = Some(4);
         assert!(
             bad.validate()

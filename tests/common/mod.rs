@@ -168,6 +168,17 @@ pub(crate) async fn account_join(http_address: SocketAddr, username: &str) -> Jo
     Joined::with_access(http_address, &access, space).await
 }
 
+/// The claims of a signed token (realtime or access), read without checking
+/// the signature: the middle part, base64url-decoded JSON.
+pub(crate) fn token_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("header.claims.signature");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url claims");
+    serde_json::from_slice(&json).expect("JSON claims")
+}
+
 /// [`account_join`] on a runtime of its own, for tests without one.
 pub(crate) fn account_join_blocking(http_address: SocketAddr, username: &str) -> Joined {
     tokio::runtime::Builder::new_current_thread()

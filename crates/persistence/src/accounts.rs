@@ -45,6 +45,25 @@ pub struct Account {
     pub avatar_id: Option<i64>,
 }
 
+/// The password hash of every guest: not a PHC string, so no password matches.
+pub const GUEST_PASSWORD_HASH: &str = "!guest";
+
+/// What every guest's username starts with.
+pub const GUEST_PREFIX: &str = "guest~";
+
+/// Guest number `number`'s username, after the name it asked for.
+fn guest_username(name: Option<&str>, number: i64) -> String {
+    match name {
+        Some(name) => format!("{GUEST_PREFIX}{name}~{number}"),
+        None => format!("{GUEST_PREFIX}{number}"),
+    }
+}
+
+/// Whether `username` is a guest's (only guests have a `~`).
+pub fn is_guest_username(username: &str) -> bool {
+    username.contains('~')
+}
+
 type AccountRow = (i64, String, String, String, Option<i64>);
 
 fn account(row: AccountRow) -> Result<Account, StoreError> {
@@ -91,20 +110,37 @@ impl Store {
         })
     }
 
-    /// The account named `username`, created without a password (it cannot log in
-    /// with one) if it does not exist: the embedded server's guests.
-    pub async fn guest_account(&self, username: &str, now: i64) -> Result<Account, StoreError> {
-        match self.account_by_username(username).await {
-            Ok(account) => Ok(account),
-            Err(StoreError::NotFound { .. }) => {
-                match self.create_account(username, "!", Role::User, now).await {
-                    // Someone created it in between: use theirs.
-                    Err(StoreError::Conflict { .. }) => self.account_by_username(username).await,
-                    other => other,
-                }
-            }
-            Err(error) => Err(error),
-        }
+    /// A new guest account for a development join: username
+    /// `guest~{name}~{number}` (or `guest~{number}` without a name), numbered
+    /// from the database so no two guests ever share an account, not even
+    /// across restarts. `~` is never in a signed-up username, so a guest never
+    /// takes a player's name; its password hash is [`GUEST_PASSWORD_HASH`], which
+    /// no password matches, so a guest cannot log in.
+    pub async fn create_guest(&self, name: Option<&str>, now: i64) -> Result<Account, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let number = next_id(&mut *transaction, "guests").await?;
+        let id = next_id(&mut *transaction, "accounts").await?;
+        let username = guest_username(name, number);
+        sqlx::query(
+            "INSERT INTO accounts (id, username, password_hash, role, avatar_id, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(id)
+        .bind(&username)
+        .bind(GUEST_PASSWORD_HASH)
+        .bind(Role::User.as_str())
+        .bind(now)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| StoreError::from_insert(error, "username"))?;
+        transaction.commit().await?;
+        Ok(Account {
+            id,
+            username,
+            password_hash: GUEST_PASSWORD_HASH.to_owned(),
+            role: Role::User,
+            avatar_id: None,
+        })
     }
 
     /// The account with this username.

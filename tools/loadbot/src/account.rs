@@ -138,7 +138,10 @@ fn refused(what: &'static str, answer: Answer) -> AccountError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(what: &'static str, body: &str) -> Result<T, AccountError> {
+fn parse<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    body: &str,
+) -> Result<T, AccountError> {
     serde_json::from_str(body).map_err(|error| AccountError::BadAnswer {
         what,
         detail: error.to_string(),

@@ -20,10 +20,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "loadbot", version, about)]
 struct Args {
-    /// The server's HTTP address (its join endpoint and metrics); for a
-    /// cluster, every shard's, comma separated (bots join them in turn).
+    /// The server's HTTP address (its account API, join endpoint and
+    /// metrics); for a cluster, every shard's, comma separated (bots join them
+    /// in turn).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// The bots' accounts: bot i logs in as PREFIX-i, signing the account up
+    /// if it does not exist. Its password is derived from PREFIX and i, so
+    /// anyone can compute it: for load tests only, never for people's accounts.
+    #[arg(long, default_value = "loadbot", value_name = "PREFIX")]
+    accounts: String,
     /// The world's zone size in metres (for the `cross` behaviour).
     #[arg(long)]
     zone_size: Option<f32>,
@@ -90,6 +96,7 @@ fn main() -> anyhow::Result<()> {
     if behaviours.is_empty() || args.bots == 0 {
         bail!("need at least one bot and one behaviour");
     }
+    loadbot::account::check_prefix(&args.accounts)?;
     let config = SwarmConfig {
         servers: args
             .server
@@ -98,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()?,
         zone_size: args.zone_size,
         reconnect: args.reconnect,
+        accounts: args.accounts,
         bots: args.bots,
         duration: args.duration,
         ramp_up: args.ramp_up,

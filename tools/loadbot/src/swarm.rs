@@ -1,5 +1,7 @@
-//! Runs a swarm: joins each bot through the server's join endpoint, connects it
-//! over QUIC, drives it for the run, and gathers the report.
+//! Runs a swarm: logs each bot in with its own account (signing it up the first
+//! time), asks the space's join endpoint for a fresh realtime token before every
+//! connection, connects it over QUIC, drives it for the run, and gathers the
+//! report.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,11 +11,11 @@ use std::time::{Duration, Instant};
 use meridian_netcode::driver::client::{ClientConnection, Ending, QuinnEndpoint, client_endpoint};
 use meridian_netcode::driver::tls::parse_sha256_hex;
 use meridian_netcode::{Client, ClientPhase};
-use serde::Deserialize;
 use thiserror::Error;
 
+use crate::account::{self, AccountError, Credentials, Join, Session};
 use crate::bot::{BehaviourKind, Bot};
-use crate::http::{self, HttpError};
+use crate::http;
 use crate::report::{Percentiles, Report, ServerTick};
 
 /// How a swarm runs.
@@ -26,6 +28,9 @@ pub struct SwarmConfig {
     pub zone_size: Option<f32>,
     /// A bot that loses its connection joins again through the next server.
     pub reconnect: bool,
+    /// The bots' accounts: bot `i` is `{accounts}-{i}` (see
+    /// [`Credentials::for_bot`]), signed up if it does not exist yet.
+    pub accounts: String,
     /// How many bots.
     pub bots: usize,
     /// How long each bot stays, after the ramp-up.
@@ -48,32 +53,15 @@ pub struct SwarmConfig {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SwarmError {
-    /// The join endpoint did not answer.
-    #[error("cannot reach the server's join endpoint: {0}")]
-    Join(#[from] HttpError),
+    /// Logging in or joining failed.
+    #[error("cannot join the server with an account: {0}")]
+    Join(#[from] AccountError),
     /// The join answer made no sense.
     #[error("the join endpoint answered something unexpected: {0}")]
     BadJoin(String),
     /// A client socket could not be opened.
     #[error("cannot open a client endpoint: {0}")]
     Endpoint(#[from] meridian_netcode::driver::client::EndpointError),
-}
-
-#[derive(Debug, Deserialize)]
-struct Join {
-    token: String,
-    game_address: SocketAddr,
-    certificate_sha256: String,
-}
-
-async fn join(server: SocketAddr, name: &str) -> Result<Join, SwarmError> {
-    let body = http::post_json(
-        server,
-        "/api/v1/dev/join",
-        &format!("{{\"name\":\"{name}\"}}"),
-    )
-    .await?;
-    serde_json::from_str(&body).map_err(|error| SwarmError::BadJoin(error.to_string()))
 }
 
 #[derive(Debug, Default)]
@@ -97,10 +85,17 @@ struct Outcome {
 pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     let started = Instant::now();
     let idle_timeout = Duration::from_secs(10);
-    // Each server has its own certificate: sockets pinned to each.
+    let run_ends = started + config.ramp_up + config.duration;
+    // Each server has its own certificate: sockets pinned to each. The first
+    // bot's account asks each server which space it hosts and what to pin.
     let mut endpoints = Vec::new();
+    let mut spaces = Vec::new();
+    let mut prober = Session::new(Credentials::for_bot(&config.accounts, 0));
     for server in &config.servers {
-        let probe = join(*server, "loadbot-probe").await?;
+        let access = prober.access_token(*server, run_ends).await?;
+        let space = account::hosted_space(*server, &access, run_ends).await?;
+        let probe = prober.join(*server, space, run_ends).await?;
+        spaces.push(space);
         let hash = parse_sha256_hex(&probe.certificate_sha256)
             .ok_or_else(|| SwarmError::BadJoin("certificate_sha256 is not 64 hex digits".into()))?;
         let bind = if probe.game_address.is_ipv6() {
@@ -115,6 +110,7 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
         );
     }
     let endpoints = Arc::new(endpoints);
+    let spaces = Arc::new(spaces);
     let progress = Arc::new(Progress::default());
     let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate_hz.max(1)));
     let everyone_in_by = started + config.ramp_up;
@@ -128,6 +124,8 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
         let route = Route {
             servers: config.servers.clone(),
             endpoints: endpoints.clone(),
+            spaces: spaces.clone(),
+            accounts: config.accounts.clone(),
             first: index,
             reconnect: config.reconnect,
             zone_size: config.zone_size,
@@ -194,6 +192,11 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
 struct Route {
     servers: Vec<SocketAddr>,
     endpoints: Arc<Vec<Vec<QuinnEndpoint>>>,
+    /// The space each server hosts.
+    spaces: Arc<Vec<i64>>,
+    /// The accounts' prefix.
+    accounts: String,
+    /// The bot's index: its account and its first server.
     first: usize,
     reconnect: bool,
     zone_size: Option<f32>,
@@ -223,6 +226,7 @@ async fn run_bot(
     bot.welcomed_counter = Some(progress.connected.clone());
     bot.snapshot_counter = Some(progress.snapshots.clone());
     let mut totals = meridian_netcode::ClientStats::default();
+    let mut session = Session::new(Credentials::for_bot(&route.accounts, route.first));
     let mut attempt = 0;
     let ending = loop {
         if attempt > 0 && Instant::now() >= deadline {
@@ -232,7 +236,16 @@ async fn run_bot(
         let server_index = (route.first + attempt) % route.servers.len();
         let sockets = &route.endpoints[server_index];
         let endpoint = &sockets[route.first % sockets.len()];
-        let join = match join(route.servers[server_index], &format!("bot{seed}")).await {
+        // A fresh realtime token for every connection: a server admits each
+        // token once.
+        let join: Join = match session
+            .join(
+                route.servers[server_index],
+                route.spaces[server_index],
+                deadline,
+            )
+            .await
+        {
             Ok(join) => join,
             Err(error) if attempt == 0 => return failed(error.to_string()),
             Err(_) => {
