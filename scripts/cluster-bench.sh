@@ -7,6 +7,8 @@
 # Needs the release build (`cargo build --release --bin meridian -p loadbot`),
 # PostgreSQL at 127.0.0.1:5432 (user postgres, trust) and Redis at 6379.
 # Prints loadbot's report and, per shard, the handoff figures from /metrics.
+# The bots sign up and log in as bench-0, bench-1, ... (shards never offer
+# development tokens).
 set -euo pipefail
 
 bots=${1:-1000}
@@ -45,7 +47,7 @@ metric() {
   echo "${value:-0}"
 }
 
-"$target/loadbot" --bots "$bots" --duration 60s --ramp-up 20s --quiet \
+"$target/loadbot" --bots "$bots" --duration 60s --ramp-up 20s --quiet --accounts bench \
   --server http://127.0.0.1:18081,http://127.0.0.1:18082,http://127.0.0.1:18083 \
   --behaviours cross,random-walk,flock,cross,idle,chat,random-walk,cross,flock,chat \
   --zone-size 100 --reconnect --json "$work/report.json" >"$work/loadbot.txt" 2>&1 &
