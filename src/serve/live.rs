@@ -46,9 +46,9 @@ pub(crate) struct LiveMetrics {
     pub(crate) static_elements: usize,
     /// Zones this process simulates now.
     pub(crate) zones_held: usize,
-    /// Shard link messages: sent, received, dropped (queue full or no link),
-    /// refused (bad hello or unreadable).
-    pub(crate) link: [u64; 4],
+    /// The shard link's counts: messages, refused handshakes, ignored
+    /// Redis entries.
+    pub(crate) link: super::cluster::link::LinkTotals,
     /// Ticks each recent handoff kept its player frozen (the last 1,200).
     pub(crate) frozen: VecDeque<u32>,
     /// Milliseconds from each recent handoff's freeze to the first snapshot
@@ -302,14 +302,35 @@ impl LiveMetrics {
             out,
             "# HELP meridian_link_messages_total Messages on the link between shards.\n# TYPE meridian_link_messages_total counter"
         );
-        for (index, label) in ["sent", "received", "dropped", "refused"]
-            .iter()
-            .enumerate()
-        {
+        let link = &self.link;
+        for (label, count) in [
+            ("sent", link.sent),
+            ("received", link.received),
+            ("dropped", link.dropped),
+            ("refused", link.refused),
+        ] {
             let _ = writeln!(
                 out,
-                "meridian_link_messages_total{{outcome=\"{label}\"}} {}",
-                self.link[index]
+                "meridian_link_messages_total{{outcome=\"{label}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_link_handshakes_refused_total Shard link connections refused in the handshake (wrong proof, broken or late, too many at once).\n# TYPE meridian_link_handshakes_refused_total counter\nmeridian_link_handshakes_refused_total {}",
+            link.handshakes_refused
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_link_entries_ignored_total Shard entries in Redis ignored (unsigned, badly signed or stale).\n# TYPE meridian_link_entries_ignored_total counter"
+        );
+        for (reason, count) in [
+            ("unsigned", link.entries_unsigned),
+            ("bad_signature", link.entries_badly_signed),
+            ("stale", link.entries_stale),
+        ] {
+            let _ = writeln!(
+                out,
+                "meridian_link_entries_ignored_total{{reason=\"{reason}\"}} {count}"
             );
         }
         let _ = writeln!(

@@ -90,8 +90,8 @@ pub(crate) trait Neighbours<B: Borders> {
         crossbeam_channel::never()
     }
     /// Link counters for the metrics page.
-    fn counters(&self) -> [u64; 4] {
-        [0; 4]
+    fn counters(&self) -> super::cluster::link::LinkTotals {
+        super::cluster::link::LinkTotals::default()
     }
 }
 
@@ -107,7 +107,7 @@ impl Neighbours<ClusterBorders> for super::cluster::ClusterLoop {
     fn send(&mut self, host: &mut ZoneHost<ClusterBorders>) {
         super::cluster::ClusterLoop::send(self, host);
     }
-    fn counters(&self) -> [u64; 4] {
+    fn counters(&self) -> super::cluster::link::LinkTotals {
         super::cluster::ClusterLoop::counters(self)
     }
     fn wake(&self) -> Receiver<()> {

@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod services;
+pub(crate) mod shard_link;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

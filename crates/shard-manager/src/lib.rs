@@ -21,6 +21,9 @@
 //!   this process's leases, and zones of other shards are reached through
 //!   messages the driver carries over the shard link.
 //! - [`adapters`]: the SQL ledger behind the same operations, and Redis hints.
+//! - [`link_handshake`]: how two shards prove on each link connection that
+//!   both hold the cluster's link key; [`shard_entry`]: the signed, dated
+//!   entries through which shards find each other's links in Redis.
 
 pub mod adapters;
 pub mod borders;
@@ -28,7 +31,9 @@ pub mod cluster;
 pub mod handoff;
 pub mod ids;
 pub mod ledger;
+pub mod link_handshake;
 pub mod shard;
+pub mod shard_entry;
 pub mod zone_map;
 
 pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};

@@ -6,6 +6,7 @@
 //! lapse. Clients join any shard's HTTP endpoint and stay connected to it; the
 //! host routes them to whichever shard simulates their zone over the link.
 
+mod handshake;
 pub(crate) mod link;
 
 use std::time::{Duration, Instant};
@@ -65,16 +66,9 @@ impl ClusterLoop {
         }
     }
 
-    /// Counters for the metrics page: sent, received, dropped, refused.
-    pub(crate) fn counters(&self) -> [u64; 4] {
-        use std::sync::atomic::Ordering::Relaxed;
-        let counters = &self.link.counters;
-        [
-            counters.sent.load(Relaxed),
-            counters.received.load(Relaxed),
-            counters.dropped.load(Relaxed),
-            counters.refused.load(Relaxed),
-        ]
+    /// The link's counts for the metrics page.
+    pub(crate) fn counters(&self) -> link::LinkTotals {
+        self.link.counters.totals()
     }
 
     /// Nudged whenever the link queued something.

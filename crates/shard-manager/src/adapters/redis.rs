@@ -9,6 +9,8 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
 use crate::ids::{EntityId, ShardId, ZoneId};
+use crate::link_handshake::LinkKey;
+use crate::shard_entry::{EntryError, ShardEntry};
 
 /// Notices a subscriber may hold before the oldest are dropped.
 const NOTICE_BUFFER: usize = 1_024;
@@ -17,6 +19,18 @@ const NOTICE_BUFFER: usize = 1_024;
 #[derive(Debug, thiserror::Error)]
 #[error("redis: {0}")]
 pub struct HintError(#[from] redis::RedisError);
+
+/// Why no shard entry was read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardEntryError {
+    /// Redis could not be read.
+    #[error(transparent)]
+    Hint(#[from] HintError),
+    /// An entry is there but is not taken (unsigned, badly signed or stale).
+    #[error("shard entry ignored: {0}")]
+    Ignored(#[from] EntryError),
+}
 
 /// The hints of one world, under keys prefixed `meridian:{world}:`.
 #[derive(Clone)]
@@ -87,8 +101,39 @@ impl RedisHints {
             .await?)
     }
 
-    /// Says where shard `shard`'s link listens (and how to recognise it),
-    /// for `ttl_ms`: other shards find it here.
+    /// Says where shard `shard`'s link listens and how to recognise it,
+    /// signed with `key` and dated `now_ms` (milliseconds since the Unix
+    /// epoch), for `ttl_ms`: other shards find it with [`Self::shard_entry`].
+    pub async fn announce_shard_entry(
+        &self,
+        shard: ShardId,
+        entry: &ShardEntry,
+        key: &LinkKey,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<(), HintError> {
+        self.announce_shard(shard, &entry.sign(key, shard, now_ms), ttl_ms)
+            .await
+    }
+
+    /// Where shard `shard`'s link listens, if it said so recently in an entry
+    /// signed with `key` and made within
+    /// [`MAX_ENTRY_AGE_MS`](crate::shard_entry::MAX_ENTRY_AGE_MS) of `now_ms`.
+    /// Any other entry is [`ShardEntryError::Ignored`].
+    pub async fn shard_entry(
+        &self,
+        shard: ShardId,
+        key: &LinkKey,
+        now_ms: u64,
+    ) -> Result<Option<ShardEntry>, ShardEntryError> {
+        match self.shard_hint(shard).await? {
+            None => Ok(None),
+            Some(text) => Ok(Some(ShardEntry::verify(&text, key, shard, now_ms)?)),
+        }
+    }
+
+    /// Writes `text` as shard `shard`'s entry, for `ttl_ms`, as it is (use
+    /// [`Self::announce_shard_entry`]; this is for tests of forged entries).
     pub async fn announce_shard(
         &self,
         shard: ShardId,
@@ -99,7 +144,8 @@ impl RedisHints {
             .await
     }
 
-    /// Where shard `shard`'s link listens, if it said so recently.
+    /// The text of shard `shard`'s entry as it is, unchecked (use
+    /// [`Self::shard_entry`]).
     pub async fn shard_hint(&self, shard: ShardId) -> Result<Option<String>, HintError> {
         let mut connection = self.connection.clone();
         Ok(connection
