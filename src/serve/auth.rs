@@ -4,11 +4,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::net::SocketAddr;
+use std::time::Instant;
+
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,8 +20,6 @@ use serde::{Deserialize, Serialize};
 
 use super::http::HttpState;
 
-/// How long an access token is valid.
-const ACCESS_TOKEN_SECONDS: u64 = 24 * 3_600;
 /// How long a realtime token is valid: long enough to connect.
 const REALTIME_TOKEN_SECONDS: u64 = 300;
 /// The scope of access tokens (a realtime token is not accepted by the API).
@@ -67,22 +65,6 @@ fn store_failure(failure: &StoreError) -> Response {
     )
 }
 
-/// Hashes a password with argon2id and a random salt (PHC string).
-pub(crate) fn hash_password(password: &str) -> Option<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .ok()
-        .map(|hash| hash.to_string())
-}
-
-fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).ok().is_some_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
-}
-
 pub(crate) fn valid_username(name: &str) -> bool {
     (3..=32).contains(&name.len())
         && name
@@ -109,8 +91,17 @@ struct SignedUp {
 /// default); nobody becomes an admin by asking (`meridian create-admin` makes one).
 pub(crate) async fn signup(
     State(state): State<HttpState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Body(request): Body<SignUp>,
 ) -> Response {
+    if let Err(limited) =
+        state
+            .logins
+            .limits
+            .attempt(client.ip(), &request.username, Instant::now())
+    {
+        return super::sessions::too_many(limited);
+    }
     match request.kind.as_deref() {
         None | Some("user") => {}
         Some("admin") => {
@@ -133,8 +124,9 @@ pub(crate) async fn signup(
             "password must be 8 to 128 bytes long",
         );
     }
-    let Some(hash) = hash_password(&request.password) else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "cannot hash the password");
+    let hash = match state.logins.passwords.hash(request.password).await {
+        Ok(hash) => hash,
+        Err(why) => return super::sessions::hashing_busy(why),
     };
     match state
         .store
@@ -159,37 +151,45 @@ pub(crate) struct LogIn {
     password: String,
 }
 
-#[derive(Debug, Serialize)]
-struct Token {
-    token: String,
-}
-
-/// `POST /api/v1/login {username, password}` → `{token}` (an access token).
-pub(crate) async fn login(State(state): State<HttpState>, Body(request): Body<LogIn>) -> Response {
+/// `POST /api/v1/login {username, password}` → `{token, refresh_token,
+/// expires_in}` (see [`super::sessions`]). Limited per client address and per
+/// account (429 with `Retry-After`); an unknown username costs the same
+/// argon2 check as a wrong password.
+pub(crate) async fn login(
+    State(state): State<HttpState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Body(request): Body<LogIn>,
+) -> Response {
+    if let Err(limited) =
+        state
+            .logins
+            .limits
+            .attempt(client.ip(), &request.username, Instant::now())
+    {
+        return super::sessions::too_many(limited);
+    }
     let account = match state.store.account_by_username(&request.username).await {
-        Ok(account) => account,
-        Err(StoreError::NotFound { .. }) => {
-            return error(StatusCode::FORBIDDEN, "wrong username or password");
-        }
+        Ok(account) => Some(account),
+        Err(StoreError::NotFound { .. }) => None,
         Err(failure) => return store_failure(&failure),
     };
-    if !password_matches(&request.password, &account.password_hash) {
-        return error(StatusCode::FORBIDDEN, "wrong username or password");
+    let stored = account
+        .as_ref()
+        .map(|account| account.password_hash.clone());
+    match state
+        .logins
+        .passwords
+        .verify(request.password, stored)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return error(StatusCode::FORBIDDEN, "wrong username or password"),
+        Err(why) => return super::sessions::hashing_busy(why),
     }
-    let claims = AccessClaims {
-        sub: account.id as u64,
-        username: account.username,
-        role: match account.role {
-            Role::Admin => "admin".into(),
-            Role::User => "user".into(),
-        },
-        exp: unix_now() + ACCESS_TOKEN_SECONDS,
-        scope: ACCESS_SCOPE.into(),
+    let Some(account) = account else {
+        return error(StatusCode::FORBIDDEN, "wrong username or password");
     };
-    Json(Token {
-        token: state.tokens.mint_claims(&claims),
-    })
-    .into_response()
+    super::sessions::start(&state, account.id, account.username, account.role).await
 }
 
 /// The access token of a request, checked; or why it is refused (answer 401).
@@ -200,7 +200,7 @@ pub(crate) fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Acc
         .and_then(|value| value.strip_prefix("Bearer "))
         .ok_or("an Authorization: Bearer <token> header is required")?;
     let claims: AccessClaims = state
-        .tokens
+        .access_tokens
         .verify_claims(token)
         .map_err(|why| why.to_string())?;
     if claims.scope != ACCESS_SCOPE {

@@ -22,8 +22,13 @@ use super::{api, auth};
 pub(crate) struct HttpState {
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) driver: Arc<DriverCounters>,
-    /// Signs and checks realtime and access tokens.
+    /// Signs realtime tokens (with the realtime key).
     pub(crate) tokens: TokenAuthority,
+    /// Signs and checks access tokens (with the access key: a realtime token
+    /// is no access token, and the other way round).
+    pub(crate) access_tokens: TokenAuthority,
+    /// Password hashing, login limits and session lifetimes.
+    pub(crate) logins: super::sessions::Logins,
     /// The development join endpoint is on (embedded mode).
     pub(crate) dev_tokens: bool,
     pub(crate) game_address: SocketAddr,
@@ -63,6 +68,8 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/signup", post(auth::signup))
         .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/token/refresh", post(super::sessions::refresh))
+        .route("/api/v1/logout", post(super::sessions::logout))
         .route("/api/v1/space/{id}/join", post(auth::join_space))
         .route("/api/v1/avatars", get(api::avatars))
         .route("/api/v1/elements", get(api::elements))

@@ -14,10 +14,14 @@ mod auth;
 mod cluster;
 mod elements;
 mod http;
+mod keys;
 mod ledger;
 mod live;
 mod own_thread;
+mod passwords;
 mod persist;
+mod rate_limit;
+mod sessions;
 pub(crate) mod settings;
 mod web;
 mod websocket;
@@ -38,7 +42,8 @@ use meridian_shard_manager::borders::{ZoneBorders, zone_config};
 use meridian_sim::{Vec2, Zone};
 use ring::rand::SecureRandom;
 
-pub(crate) use auth::{hash_password, valid_username};
+pub(crate) use auth::valid_username;
+pub(crate) use passwords::hash_password;
 pub(crate) use persist::open as open_store;
 use settings::ServeSettings;
 pub(crate) use settings::{DEFAULT_DATABASE_URL, ServeArgs};
@@ -80,7 +85,9 @@ fn token_secret(settings: &ServeSettings) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
-    let authority = TokenAuthority::new(&token_secret(&settings)?);
+    // One key per use, derived from the one secret.
+    let keys = keys::DerivedKeys::derive(&token_secret(&settings)?);
+    let authority = TokenAuthority::new(&keys.realtime);
     let validity = settings.serve.certificate_validity();
     let certificate = DevCertificate::generate(SystemTime::now(), validity)
         .context("cannot generate the development certificate")?;
@@ -196,7 +203,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             let hints = RedisHints::connect(&redis_url, &settings.serve.cluster_name)
                 .await
                 .with_context(|| format!("cannot reach Redis at {redis_url}"))?;
-            let secret = token_secret(&settings)?;
+            let secret = keys.link;
             let link =
                 cluster::link::start(me, shards, settings.serve.link_address, &secret, hints)?;
             println!(
@@ -224,6 +231,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         live,
         driver: counters.clone(),
         tokens: authority.clone(),
+        access_tokens: TokenAuthority::new(&keys.access),
+        logins: settings.serve.logins(),
         dev_tokens: settings.serve.dev_tokens,
         game_address,
         certificate_sha256: certificate_sha256.clone(),

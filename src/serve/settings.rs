@@ -106,6 +106,19 @@ pub(crate) struct ServeTable {
     pub(crate) link_address: SocketAddr,
     /// The cluster's name in Redis.
     pub(crate) cluster_name: String,
+    /// Seconds an access token is valid (a role change or ban reaches the
+    /// API within this), 60..=86400.
+    pub(crate) access_token_seconds: u64,
+    /// Seconds a refresh token is valid (a session idle longer logs in
+    /// again), at least `access_token_seconds`, at most a year.
+    pub(crate) refresh_token_seconds: u64,
+    /// Logins and sign-ups per client address a minute (loadbot runs from
+    /// one address need more), 1..=1000000.
+    pub(crate) login_attempts_per_address_per_minute: u32,
+    /// Logins and sign-ups per account name a minute, 1..=1000000.
+    pub(crate) login_attempts_per_account_per_minute: u32,
+    /// Client addresses (and account names) the login limits track at most.
+    pub(crate) login_limit_tracked_keys: usize,
 }
 
 impl Default for ServeTable {
@@ -127,6 +140,11 @@ impl Default for ServeTable {
             redis_url: None,
             link_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             cluster_name: "meridian".to_owned(),
+            access_token_seconds: 900,
+            refresh_token_seconds: 30 * 86_400,
+            login_attempts_per_address_per_minute: 60,
+            login_attempts_per_account_per_minute: 10,
+            login_limit_tracked_keys: 65_536,
         }
     }
 }
@@ -134,6 +152,60 @@ impl Default for ServeTable {
 impl ServeTable {
     pub(crate) fn certificate_validity(&self) -> Duration {
         Duration::from_secs(u64::from(self.certificate_validity_days) * 86_400)
+    }
+
+    /// Password hashing, login limits and session lifetimes, from these
+    /// settings.
+    pub(crate) fn logins(&self) -> super::sessions::Logins {
+        super::sessions::Logins {
+            passwords: super::passwords::PasswordPool::for_this_machine(),
+            limits: std::sync::Arc::new(super::rate_limit::LoginLimits::new(
+                super::rate_limit::LoginLimitSettings {
+                    per_address_per_minute: self.login_attempts_per_address_per_minute,
+                    per_account_per_minute: self.login_attempts_per_account_per_minute,
+                    tracked_keys: self.login_limit_tracked_keys,
+                },
+            )),
+            access_token_seconds: self.access_token_seconds,
+            refresh_token_seconds: self.refresh_token_seconds,
+        }
+    }
+
+    fn validate_logins(&self) -> anyhow::Result<()> {
+        if !(60..=86_400).contains(&self.access_token_seconds) {
+            bail!(
+                "[serve] access_token_seconds is {}, it must be within 60..=86400",
+                self.access_token_seconds
+            );
+        }
+        if !(self.access_token_seconds..=365 * 86_400).contains(&self.refresh_token_seconds) {
+            bail!(
+                "[serve] refresh_token_seconds is {}, it must be within \
+                 access_token_seconds..=31536000",
+                self.refresh_token_seconds
+            );
+        }
+        for (name, value) in [
+            (
+                "login_attempts_per_address_per_minute",
+                self.login_attempts_per_address_per_minute,
+            ),
+            (
+                "login_attempts_per_account_per_minute",
+                self.login_attempts_per_account_per_minute,
+            ),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                bail!("[serve] {name} is {value}, it must be within 1..=1000000");
+            }
+        }
+        if !(1..=10_000_000).contains(&self.login_limit_tracked_keys) {
+            bail!(
+                "[serve] login_limit_tracked_keys is {}, it must be within 1..=10000000",
+                self.login_limit_tracked_keys
+            );
+        }
+        Ok(())
     }
 }
 
@@ -287,6 +359,7 @@ impl ServeSettings {
         {
             bail!("the database URL {url:?} must start with sqlite:// or postgres://");
         }
+        self.serve.validate_logins()?;
         if let Some(secret) = &self.serve.token_secret
             && secret.len() < 32
         {
@@ -361,7 +434,16 @@ mod tests {
         assert!(message.contains("certificate_validity_days"), "{message}");
 
         let mut bad = settings();
-        bad.serve.token_secret = Some("short".into());
+        bad.serve.login_attempts_per_address_per_minute = 0;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("login_attempts_per_address"), "{message}");
+        let mut bad = settings();
+        bad.serve.refresh_token_seconds = 60;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("refresh_token_seconds"), "{message}");
+
+        let mut bad = settings();
+bad.serve.token_secret = Some("short".into());
         assert!(
             bad.validate()
                 .unwrap_err()
