@@ -14,7 +14,9 @@ use serde_json::json;
 use super::auth::{AccessClaims, Admin, Body, Caller, Id, error};
 use super::elements::ElementChange;
 use super::http::HttpState;
+use super::paging::Page;
 use super::persist::now_seconds;
+use super::quotas::{self, Quota};
 
 /// Largest space side, in tiles.
 const MAX_SIDE: i32 = 1_000;
@@ -23,6 +25,9 @@ fn failed(failure: StoreError) -> Response {
     match failure {
         StoreError::NotFound { what } => error(StatusCode::NOT_FOUND, format!("{what} not found")),
         StoreError::Conflict { what } => error(StatusCode::BAD_REQUEST, format!("{what} is taken")),
+        StoreError::QuotaExceeded { what, limit } => {
+            error(StatusCode::CONFLICT, format!("at most {limit} {what} allowed"))
+        }
         other => {
             eprintln!("meridian serve: database error: {other}");
             error(
@@ -74,12 +79,13 @@ pub(crate) async fn avatars(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// `GET /api/v1/elements`.
-pub(crate) async fn elements(State(state): State<HttpState>) -> Response {
-    match state.store.elements().await {
+/// `GET /api/v1/elements?limit&after`: the catalogue, a page at a time.
+pub(crate) async fn elements(State(state): State<HttpState>, page: Page) -> Response {
+    match state.store.elements_page(page.after, page.limit).await {
         Ok(elements) => {
+            let next_after = page.next_after(elements.iter().map(|element| element.id));
             let elements: Vec<_> = elements.iter().map(element_json).collect();
-            Json(json!({ "elements": elements })).into_response()
+            Json(json!({ "elements": elements, "nextAfter": next_after })).into_response()
         }
         Err(failure) => failed(failure),
     }
@@ -108,18 +114,35 @@ pub(crate) async fn user_metadata(
     }
 }
 
-/// `GET /api/v1/space/all`: the caller's spaces and every template.
-pub(crate) async fn all_spaces(State(state): State<HttpState>, Caller(claims): Caller) -> Response {
-    let listed = match state.store.spaces_for(claims.sub as i64).await {
-        Ok(mut spaces) => match state.store.space(state.space_id).await {
-            // The space this server hosts comes first: it is the one to join.
-            Ok(hosted) => {
-                spaces.retain(|space| space.id != hosted.id);
-                spaces.insert(0, hosted);
+/// `GET /api/v1/space/all?limit&after`: the caller's spaces and every
+/// template, a page at a time; the first page starts with the hosted space.
+pub(crate) async fn all_spaces(
+    State(state): State<HttpState>,
+    Caller(claims): Caller,
+    page: Page,
+) -> Response {
+    let mut next_after = None;
+    let listed = match state
+        .store
+        .spaces_page_for(claims.sub as i64, page.after, page.limit)
+        .await
+    {
+        Ok(mut spaces) => {
+            next_after = page.next_after(spaces.iter().map(|space| space.id));
+            spaces.retain(|space| space.id != state.space_id);
+            if page.after.is_none() {
+                // The space this server hosts comes first: it is the one to join.
+                match state.store.space(state.space_id).await {
+                    Ok(hosted) => {
+                        spaces.insert(0, hosted);
+                        Ok(spaces)
+                    }
+                    Err(failure) => Err(failure),
+                }
+            } else {
                 Ok(spaces)
             }
-            Err(failure) => Err(failure),
-        },
+        }
         Err(failure) => Err(failure),
     };
     match listed {
@@ -137,7 +160,7 @@ pub(crate) async fn all_spaces(State(state): State<HttpState>, Caller(claims): C
                     })
                 })
                 .collect();
-            Json(json!({ "spaces": spaces })).into_response()
+            Json(json!({ "spaces": spaces, "nextAfter": next_after })).into_response()
         }
         Err(failure) => failed(failure),
     }
@@ -177,23 +200,33 @@ pub(crate) async fn create_space(
             None,
             request.map_id,
             now_seconds(),
+            state.quotas.spaces_for(&claims),
         )
         .await;
     match created {
         Ok(id) => Json(json!({ "spaceId": id })).into_response(),
-        Err(StoreError::NotFound { .. }) => error(StatusCode::BAD_REQUEST, "no such map"),
+        Err(StoreError::QuotaExceeded { limit, .. }) => {
+            quotas::refused(&state, Quota::Spaces, limit)
+        }
+        Err(StoreError::NotFound { what: "map" }) => error(StatusCode::BAD_REQUEST, "no such map"),
         Err(failure) => failed(failure),
     }
 }
 
-/// `GET /api/v1/space/{id}`: its size and what is placed in it.
-pub(crate) async fn get_space(State(state): State<HttpState>, Id(id): Id) -> Response {
+/// `GET /api/v1/space/{id}?limit&after`: its size and what is placed in it, a
+/// page at a time.
+pub(crate) async fn get_space(State(state): State<HttpState>, Id(id): Id, page: Page) -> Response {
     let space = match state.store.space(id).await {
         Ok(space) => space,
         Err(failure) => return failed(failure),
     };
-    match state.store.placed_elements(id).await {
+    match state
+        .store
+        .placed_elements_page(id, page.after, page.limit)
+        .await
+    {
         Ok(placed) => {
+            let next_after = page.next_after(placed.iter().map(|p| p.id));
             let elements: Vec<_> = placed
                 .iter()
                 .map(|p| json!({"id": p.id, "element": element_json(&p.element), "x": p.x, "y": p.y}))
@@ -203,6 +236,7 @@ pub(crate) async fn get_space(State(state): State<HttpState>, Id(id): Id) -> Res
                 "name": space.name,
                 "dimensions": format!("{}x{}", space.width, space.height),
                 "elements": elements,
+                "nextAfter": next_after,
             }))
             .into_response()
         }
@@ -270,7 +304,13 @@ pub(crate) async fn place_element(
     }
     match state
         .store
-        .place_element(request.space_id, request.element_id, request.x, request.y)
+        .place_element(
+            request.space_id,
+            request.element_id,
+            request.x,
+            request.y,
+            state.quotas.elements_for(&claims),
+        )
         .await
     {
         Ok(id) => {
@@ -279,7 +319,12 @@ pub(crate) async fn place_element(
             }
             Json(json!({ "id": id })).into_response()
         }
-        Err(StoreError::NotFound { .. }) => error(StatusCode::BAD_REQUEST, "no such element"),
+        Err(StoreError::QuotaExceeded { limit, .. }) => {
+            quotas::refused(&state, Quota::Elements, limit)
+        }
+        Err(StoreError::NotFound { what: "element" }) => {
+            error(StatusCode::BAD_REQUEST, "no such element")
+        }
         Err(failure) => failed(failure),
     }
 }
@@ -470,6 +515,7 @@ pub(crate) async fn admin_create_map(
             Some(&request.thumbnail),
             None,
             now_seconds(),
+            None,
         )
         .await
     {
@@ -479,7 +525,7 @@ pub(crate) async fn admin_create_map(
     for element in &request.default_elements {
         match state
             .store
-            .place_element(id, element.element_id, element.x, element.y)
+            .place_element(id, element.element_id, element.x, element.y, None)
             .await
         {
             Ok(_) => {}
@@ -557,9 +603,7 @@ pub(crate) async fn report(
 /// Hands a placement in the hosted space to the zones (a full queue, or a
 /// failed read, only delays it to the next start).
 async fn tell_zones_placed(state: &HttpState, placement: i64) {
-    if let Ok(placed) = state.store.placed_elements(state.space_id).await
-        && let Some(placed) = placed.into_iter().find(|p| p.id == placement)
-    {
+    if let Ok(placed) = state.store.placed_element(placement).await {
         let _ = state
             .element_changes
             .try_send(ElementChange::Placed(placed));

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::http::HttpState;
 
 /// How long a realtime token is valid: long enough to connect.
-const REALTIME_TOKEN_SECONDS: u64 = 300;
+pub(crate) const REALTIME_TOKEN_SECONDS: u64 = 300;
 /// The scope of access tokens (a realtime token is not accepted by the API).
 pub(crate) const ACCESS_SCOPE: &str = "access";
 

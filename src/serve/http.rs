@@ -46,6 +46,8 @@ pub(crate) struct HttpState {
     pub(crate) element_changes: crossbeam_channel::Sender<super::elements::ElementChange>,
     /// The WebSocket fallback's way into the zone.
     pub(crate) fallback: super::websocket::Fallback,
+    /// Spaces per user and elements per space (admins are exempt).
+    pub(crate) quotas: super::quotas::Quotas,
 }
 
 impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {

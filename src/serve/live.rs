@@ -40,6 +40,15 @@ pub(crate) struct LiveMetrics {
     pub(crate) inventory_results: [u64; INVENTORY_STATUSES.len()],
     /// Inventory changes the zone answered `Busy` itself (past the in-flight limit).
     pub(crate) inventory_busy_here: u64,
+    /// Checkpoint rows replaced by a newer row of the same character before
+    /// they were written (the database was slower than the checkpoints).
+    pub(crate) checkpoint_rows_coalesced: u64,
+    /// Checkpoint rows waiting for the database now (at most one per character).
+    pub(crate) checkpoint_rows_pending: u64,
+    /// Spawn hints dropped unused: expired, or the oldest when the store was full.
+    pub(crate) spawn_hints_dropped: u64,
+    /// API requests refused by a quota.
+    pub(crate) quota_refusals: super::quotas::QuotaRefusals,
     /// Players handed from one zone to another.
     pub(crate) handoffs: u64,
     /// Elements blocking movement in the zones.
@@ -188,6 +197,16 @@ impl LiveMetrics {
             self.chat_unstored,
         );
         counter(
+            "meridian_checkpoint_rows_coalesced_total",
+            "Checkpoint rows replaced by a newer row of the same character before the database took them.",
+            self.checkpoint_rows_coalesced,
+        );
+        counter(
+            "meridian_spawn_hints_dropped_total",
+            "Saved places of joins whose player never connected, dropped when they expired or the store was full.",
+            self.spawn_hints_dropped,
+        );
+        counter(
             "meridian_handoffs_total",
             "Players handed from one zone to another (committed in the ledger).",
             self.handoffs,
@@ -240,6 +259,25 @@ impl LiveMetrics {
             let _ = writeln!(
                 out,
                 "meridian_datagrams_dropped_total{{cause=\"{cause}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_checkpoint_rows_pending Checkpoint rows waiting for the database (at most one per character).\n# TYPE meridian_checkpoint_rows_pending gauge\nmeridian_checkpoint_rows_pending {}",
+            self.checkpoint_rows_pending
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_quota_refusals_total API requests refused by a quota, by quota.\n# TYPE meridian_quota_refusals_total counter"
+        );
+        let quotas = [
+            ("spaces_per_user", self.quota_refusals.spaces),
+            ("elements_per_space", self.quota_refusals.elements),
+        ];
+        for (quota, value) in quotas {
+            let _ = writeln!(
+                out,
+                "meridian_quota_refusals_total{{quota=\"{quota}\"}} {value}"
             );
         }
         let _ = writeln!(

@@ -18,8 +18,10 @@ mod keys;
 mod ledger;
 mod live;
 mod own_thread;
+mod paging;
 mod passwords;
 mod persist;
+mod quotas;
 mod rate_limit;
 mod sessions;
 pub(crate) mod settings;
@@ -248,6 +250,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             ids: connection_ids,
             counters: counters.clone(),
         },
+        quotas: quotas::Quotas {
+            spaces_per_user: settings.serve.max_spaces_per_user,
+            elements_per_space: settings.serve.max_elements_per_space,
+        },
     };
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {
@@ -359,6 +365,11 @@ fn new_host<B: meridian_netcode::Borders>(
             settings.sim.world_height / 2.0,
         ),
         SPAWN_RADIUS,
+    );
+    // A join's saved place waits as long as its realtime token can connect.
+    host.limit_spawn_hints(
+        Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
+        meridian_netcode::DEFAULT_SPAWN_HINT_CAPACITY,
     );
     host
 }

@@ -10,17 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use meridian_netcode::{ConnectionId, InventoryRequest, MemberState, SaidLine};
 use meridian_persistence::{
-    CharacterState, CheckpointQueue, Checkpointer, DatabaseConfig, InventoryOutcome, QueueError,
-    Store,
+    CharacterState, CheckpointQueue, Checkpointer, DatabaseConfig, InventoryOutcome, Store,
 };
 use meridian_protocol::messages::{ChatChannel, InventoryResult, InventoryStatus};
 use tokio::sync::mpsc;
 
 /// Chat lines the zone may queue for storage before they are dropped (counted).
 const CHAT_QUEUE: usize = 4_096;
-
-/// Checkpoint batches queued at once.
-const CHECKPOINT_QUEUE: usize = 8;
 
 /// How long shutdown waits for queued writes.
 const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -69,7 +65,6 @@ pub(crate) struct ZoneStorage {
     pub(crate) inventory: mpsc::Sender<InventoryRequest>,
     /// Committed or refused changes, back for answering.
     pub(crate) inventory_done: crossbeam_channel::Receiver<(ConnectionId, InventoryResult)>,
-    pending: Vec<CharacterState>,
 }
 
 impl ZoneStorage {
@@ -93,30 +88,16 @@ impl ZoneStorage {
         }
     }
 
-    /// Queues these states without waiting; a full queue keeps them for the
-    /// next call (newer states of the same characters win in the checkpointer).
-    pub(crate) fn checkpoint(&mut self, states: &[MemberState]) {
-        let mut batch = std::mem::take(&mut self.pending);
-        batch.extend(states.iter().map(|state| self.character(state)));
-        if batch.is_empty() {
+    /// Queues these states without waiting: they replace the older rows of
+    /// the same characters still waiting for the database, so a stalled
+    /// database holds at most one row per character.
+    pub(crate) fn checkpoint(&self, states: &[MemberState]) {
+        if states.is_empty() {
             return;
         }
-        match self.checkpoints.try_queue(batch) {
-            Ok(()) => {}
-            Err(QueueError::Full(batch) | QueueError::Closed(batch)) => self.pending = batch,
-        }
-    }
-
-    /// The last checkpoint at shutdown: waits (briefly) for room in the queue.
-    pub(crate) fn final_checkpoint(&mut self, states: &[MemberState]) {
-        self.checkpoint(states);
-        for _ in 0..500 {
-            if self.pending.is_empty() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            self.checkpoint(&[]);
-        }
+        let batch = states.iter().map(|state| self.character(state)).collect();
+        // The checkpointer ends only after the zone thread drops this queue.
+        let _ = self.checkpoints.try_queue(batch);
     }
 
     /// Queues lines for storage; a line that does not fit is dropped (and
@@ -229,7 +210,7 @@ impl StorageTasks {
 /// Starts the checkpointer, the chat writer and the inventory writer for
 /// `space_id`.
 pub(crate) fn start(store: &Store, space_id: i64, zone_id: u32) -> (ZoneStorage, StorageTasks) {
-    let (checkpointer, checkpoints) = Checkpointer::spawn(store.clone(), CHECKPOINT_QUEUE);
+    let (checkpointer, checkpoints) = Checkpointer::spawn(store.clone());
     let (chat, mut lines) = mpsc::channel::<SaidLine>(CHAT_QUEUE);
     let (stored_sender, chat_stored) = crossbeam_channel::unbounded();
     let chat_dropped = Arc::new(AtomicU64::new(0));
@@ -283,7 +264,6 @@ pub(crate) fn start(store: &Store, space_id: i64, zone_id: u32) -> (ZoneStorage,
         chat_dropped,
         inventory,
         inventory_done,
-        pending: Vec::new(),
     };
     let tasks = StorageTasks {
         checkpointer,

@@ -106,6 +106,10 @@ pub(crate) struct ServeTable {
     pub(crate) link_address: SocketAddr,
     /// The cluster's name in Redis.
     pub(crate) cluster_name: String,
+    /// Spaces one user may own (admins are exempt: they curate templates).
+    pub(crate) max_spaces_per_user: u32,
+    /// Elements placed in one space (admins are exempt).
+    pub(crate) max_elements_per_space: u32,
     /// Seconds an access token is valid (a role change or ban reaches the
     /// API within this), 60..=86400.
     pub(crate) access_token_seconds: u64,
@@ -140,6 +144,8 @@ impl Default for ServeTable {
             redis_url: None,
             link_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             cluster_name: "meridian".to_owned(),
+            max_spaces_per_user: 100,
+            max_elements_per_space: 5_000,
             access_token_seconds: 900,
             refresh_token_seconds: 30 * 86_400,
             login_attempts_per_address_per_minute: 60,
@@ -378,6 +384,20 @@ impl ServeSettings {
         {
             bail!("the game and HTTP addresses must differ");
         }
+        self.validate_quotas()?;
+        Ok(())
+    }
+
+    fn validate_quotas(&self) -> anyhow::Result<()> {
+        let quotas = [
+            ("max_spaces_per_user", self.serve.max_spaces_per_user),
+            ("max_elements_per_space", self.serve.max_elements_per_space),
+        ];
+        for (name, value) in quotas {
+            if !(1..=1_000_000).contains(&value) {
+                bail!("[serve] {name} is {value}, it must be within 1..=1000000");
+            }
+        }
         Ok(())
     }
 }
@@ -489,6 +509,19 @@ bad.serve.token_secret = Some("short".into());
             message.contains("[sim]") && message.contains("tick_rate_hz"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn quotas_are_validated() {
+        for zero in [
+            |bad: &mut ServeSettings| bad.serve.max_spaces_per_user = 0,
+            |bad: &mut ServeSettings| bad.serve.max_elements_per_space = 0,
+        ] {
+            let mut bad = settings();
+            zero(&mut bad);
+            let message = bad.validate().unwrap_err().to_string();
+            assert!(message.contains("max_"), "{message}");
+        }
     }
 
     #[test]

@@ -196,7 +196,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Everyone's last place, before they are told to go.
                 let states = self.host.member_states();
-                self.storage.final_checkpoint(&states);
+                self.storage.checkpoint(&states);
                 let connections: Vec<ConnectionId> = outboxes.keys().copied().collect();
                 for connection in connections {
                     self.host
@@ -223,8 +223,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             while let Ok(event) = self.inbound.try_recv() {
                 self.handle(event, &mut outboxes);
             }
+            let received = Instant::now();
             while let Ok(hint) = self.spawn_hints.try_recv() {
-                self.host.set_spawn_hint(hint);
+                self.host.set_spawn_hint(received, hint);
             }
             while let Ok(change) = self.element_changes.try_recv() {
                 match change {
@@ -327,6 +328,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
             live.inventory_busy_here = self.host.inventory_busy();
+            let checkpoints = self.storage.checkpoints.counters();
+            live.checkpoint_rows_coalesced = checkpoints.coalesced_rows.load(Ordering::Relaxed);
+            live.checkpoint_rows_pending = checkpoints.pending_rows.load(Ordering::Relaxed);
+            live.spawn_hints_dropped = self.host.spawn_hints_dropped();
         }
         for (connection, result) in busy.into_iter().chain(done) {
             self.host.finish_inventory(connection, result);

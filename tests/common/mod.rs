@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub(crate) mod api;
 pub(crate) mod services;
 pub(crate) mod shard_link;
 

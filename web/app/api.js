@@ -63,6 +63,27 @@ export async function authed(method, path, body) {
   }
 }
 
+/**
+ * Every item of a paged list (`?limit=N&after=ID`, answered with `nextAfter`,
+ * see docs/openapi.json): follows the pages, at most `maxPages` of them, and
+ * answers the first page's body with `key` holding every item.
+ */
+export async function allPages(call, path, key, { limit = 500, maxPages = 40 } = {}) {
+  const joiner = path.includes('?') ? '&' : '?';
+  const items = [];
+  let first = null;
+  let after = null;
+  for (let page = 0; page < maxPages; page += 1) {
+    const cursor = after === null ? '' : `&after=${encodeURIComponent(after)}`;
+    const body = await call('GET', `${path}${joiner}limit=${limit}${cursor}`);
+    if (first === null) first = body;
+    if (Array.isArray(body[key])) items.push(...body[key]);
+    if (typeof body.nextAfter !== 'number') break;
+    after = body.nextAfter;
+  }
+  return { ...(first ?? {}), [key]: items };
+}
+
 function accessToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }

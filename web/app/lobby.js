@@ -2,7 +2,7 @@
 
 import { state } from './state.js';
 import { el, showError, showView } from './dom.js';
-import { AVATAR_KEY, ApiError, api, authed, clearAccount, loadUser } from './api.js';
+import { AVATAR_KEY, ApiError, allPages, api, authed, clearAccount, loadUser } from './api.js';
 import { showAuth } from './account.js';
 import { colourOf, localUrl, rememberAvatarImages } from './appearance.js';
 import { joinSpace } from './session.js';
@@ -31,7 +31,7 @@ export function parseDimensions(text) {
 export async function loadSpaces() {
   el.refreshSpaces.disabled = true;
   try {
-    const { spaces = [] } = await authed('GET', '/space/all');
+    const { spaces = [] } = await allPages(authed, '/space/all', 'spaces');
     renderSpaces(spaces);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) showError(el.lobbyError, `Cannot list spaces: ${error.message}`);

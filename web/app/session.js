@@ -3,7 +3,7 @@
 
 import { TRANSPORT_LABELS, idleIntent, state } from './state.js';
 import { el, setStatus, showError, showView } from './dom.js';
-import { ApiError, api, authed } from './api.js';
+import { ApiError, allPages, api, authed } from './api.js';
 import { enterLobby, parseDimensions, setJoinButtonsDisabled } from './lobby.js';
 import { keys, releaseKeys, safeSetIntent } from './input.js';
 import { CHAT_HISTORY_LINES, addSystemLine, onChat, renderHistory } from './chat.js';
@@ -68,7 +68,7 @@ export async function joinSpace(space) {
     return;
   }
   const [detail, history] = await Promise.all([
-    api('GET', `/space/${encodeURIComponent(space.id)}`).catch(() => null),
+    allPages(api, `/space/${encodeURIComponent(space.id)}`, 'elements').catch(() => null),
     api('GET', `/space/${encodeURIComponent(space.id)}/chat?limit=${CHAT_HISTORY_LINES}`).catch(() => null),
   ]);
   setJoinButtonsDisabled(false);

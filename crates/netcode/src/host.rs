@@ -105,7 +105,7 @@ pub struct ZoneHost<B: Borders = OneZone> {
     nearby: Vec<NetworkId>,
     pub(crate) visible: Vec<NetworkId>,
     rejections_by_reason: HashMap<RejectReason, u64>,
-    spawn_hints: HashMap<u64, SpawnHint>,
+    spawn_hints: crate::spawn_hints::SpawnHints,
     pub(crate) departed: Vec<MemberState>,
     said: Vec<SaidLine>,
     inventory_requests: Vec<InventoryRequest>,
@@ -156,7 +156,7 @@ impl<B: Borders> ZoneHost<B> {
             nearby: Vec::new(),
             visible: Vec::new(),
             rejections_by_reason: HashMap::new(),
-            spawn_hints: HashMap::new(),
+            spawn_hints: crate::spawn_hints::SpawnHints::default(),
             departed: Vec::new(),
             said: Vec::new(),
             inventory_requests: Vec::new(),
@@ -247,11 +247,30 @@ impl<B: Borders> ZoneHost<B> {
         self.spawn_area = Some((centre, radius.max(0.0)));
     }
 
-    /// Where and how `hint.account` should appear when it next joins (its saved
-    /// place, its chosen appearance). A place outside the zone or blocked falls
-    /// back to a spot in the spawn area.
-    pub fn set_spawn_hint(&mut self, hint: SpawnHint) {
-        self.spawn_hints.insert(hint.account, hint);
+    /// Where and how `hint.account` should appear when it joins within the
+    /// hints' lifetime from `now` (its saved place, its chosen appearance). A
+    /// place outside the zone or blocked falls back to a spot in the spawn
+    /// area. A hint not taken by a join expires (see [`Self::limit_spawn_hints`]).
+    pub fn set_spawn_hint(&mut self, now: Instant, hint: SpawnHint) {
+        self.spawn_hints.insert(now, hint);
+    }
+
+    /// Spawn hints expire `lifetime` after they are set (default
+    /// [`crate::DEFAULT_SPAWN_HINT_LIFETIME`]: set it to the realtime token's
+    /// lifetime) and at most `capacity` wait, the oldest dropped first
+    /// (default [`crate::DEFAULT_SPAWN_HINT_CAPACITY`]).
+    pub fn limit_spawn_hints(&mut self, lifetime: std::time::Duration, capacity: usize) {
+        self.spawn_hints.set_limits(lifetime, capacity);
+    }
+
+    /// Spawn hints waiting for their player.
+    pub fn spawn_hints_waiting(&self) -> usize {
+        self.spawn_hints.len()
+    }
+
+    /// Spawn hints dropped unused: expired, or the oldest when full.
+    pub fn spawn_hints_dropped(&self) -> u64 {
+        self.spawn_hints.dropped()
     }
 
     /// Every admitted member's current state (for a checkpoint).
@@ -413,6 +432,7 @@ impl<B: Borders> ZoneHost<B> {
     /// encoded.
     pub fn step(&mut self, now: Instant) -> HostTick {
         self.server.handle_timeout(now);
+        self.spawn_hints.expire(now);
         self.drain_events();
         let mut report = HostTick::default();
         let mut offenders = Vec::new();
@@ -524,7 +544,7 @@ impl<B: Borders> ZoneHost<B> {
         let config = self.zones[0].config().clone();
         let mut spawned = Err(SpawnError::Occupied);
         let mut zone = 0;
-        let hint = self.spawn_hints.remove(&account);
+        let hint = self.spawn_hints.take(account);
         let chosen = hint.and_then(|hint| hint.appearance);
         let mut appearance = chosen.unwrap_or(0);
         if let Some((position, heading)) = hint.and_then(|hint| hint.place) {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod names;
 pub mod server;
 pub mod snapshot;
+mod spawn_hints;
 pub mod token;
 mod used_tokens;
 
@@ -32,5 +33,6 @@ pub use host::{MAX_INVENTORY_IN_FLIGHT, ZoneHost};
 pub use link::{HostMessage, LinkTo};
 pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
+pub use spawn_hints::{DEFAULT_SPAWN_HINT_CAPACITY, DEFAULT_SPAWN_HINT_LIFETIME};
 pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

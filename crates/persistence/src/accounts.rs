@@ -86,7 +86,7 @@ impl Store {
         role: Role,
         now: i64,
     ) -> Result<Account, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id = next_id(&mut *transaction, "accounts").await?;
         sqlx::query(
             "INSERT INTO accounts (id, username, password_hash, role, avatar_id, created_at) \

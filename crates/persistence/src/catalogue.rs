@@ -33,7 +33,7 @@ pub struct CatalogueElement {
 impl Store {
     /// Adds an avatar to the catalogue.
     pub async fn create_avatar(&self, name: &str, image_url: &str) -> Result<i64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id = next_id(&mut *transaction, "avatar_catalogue").await?;
         sqlx::query("INSERT INTO avatar_catalogue (id, name, image_url) VALUES ($1, $2, $3)")
             .bind(id)
@@ -69,7 +69,7 @@ impl Store {
         height: i32,
         is_static: bool,
     ) -> Result<i64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id = next_id(&mut *transaction, "element_catalogue").await?;
         sqlx::query(
             "INSERT INTO element_catalogue (id, image_url, width, height, is_static) \
@@ -101,9 +101,22 @@ impl Store {
 
     /// Every element, by id.
     pub async fn elements(&self) -> Result<Vec<CatalogueElement>, StoreError> {
+        self.elements_page(None, u32::MAX).await
+    }
+
+    /// Up to `limit` elements by id, with ids after `after` (from the start if
+    /// none): the next page starts after the last id returned.
+    pub async fn elements_page(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<CatalogueElement>, StoreError> {
         let rows: Vec<(i64, String, i32, i32, i32)> = sqlx::query_as(
-            "SELECT id, image_url, width, height, is_static FROM element_catalogue ORDER BY id",
+            "SELECT id, image_url, width, height, is_static FROM element_catalogue \
+             WHERE id > $1 ORDER BY id LIMIT $2",
         )
+        .bind(after.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

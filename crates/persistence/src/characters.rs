@@ -44,7 +44,7 @@ impl Store {
         batch: &[CharacterState],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO characters (account_id, space_id, zone_id, x, y, heading, \

@@ -39,7 +39,7 @@ impl Store {
         body: &str,
         sent_at: i64,
     ) -> Result<ChatLine, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id = next_id(&mut *transaction, "chat_messages").await?;
         sqlx::query(
             "INSERT INTO chat_messages (id, space_id, room, sender_id, channel, body, sent_at) \

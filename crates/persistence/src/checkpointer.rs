@@ -1,21 +1,34 @@
-//! The write-behind checkpointer: zones hand batches of dirty character state to
-//! a bounded channel without waiting; one task writes them, newest state per
-//! character, one batched statement per write. On shutdown every queued batch is
-//! written before the task ends.
+//! The write-behind checkpointer: zones hand batches of dirty character state
+//! to it without waiting; one task writes them, one batched statement per
+//! write.
+//!
+//! What waits to be written is a set with one row per character, the newest:
+//! a batch queued while a write is under way (or while the database stalls)
+//! replaces older rows of the same characters instead of queueing behind them
+//! (counted in [`CheckpointCounters::coalesced_rows`]). So memory is bounded
+//! by the number of characters, whatever the database does. A write that
+//! fails goes back into the set under any newer rows and is tried again: a
+//! queued row is never dropped while the checkpointer runs. After every
+//! queue handle is dropped the task writes what is left and ends; only then
+//! do [`FINAL_ATTEMPTS`] failed writes in a row give the rest up (counted in
+//! [`CheckpointCounters::lost_rows`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::characters::CharacterState;
 use crate::store::Store;
 
-/// How often a failed write is tried before its rows are counted as lost.
-const ATTEMPTS: u32 = 3;
+/// Failed writes in a row, after the queue closed, before the rest is given up.
+const FINAL_ATTEMPTS: u32 = 3;
+
+/// The longest pause between two attempts of a failing write.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Counters of the checkpointer, shared with metrics.
 #[derive(Debug, Default)]
@@ -24,33 +37,112 @@ pub struct CheckpointCounters {
     pub writes: AtomicU64,
     /// Character rows written.
     pub rows: AtomicU64,
-    /// Writes that failed every attempt.
+    /// Write attempts that failed (their rows are tried again).
     pub failed_writes: AtomicU64,
-    /// Rows of those writes.
+    /// Rows given up at shutdown because the database kept failing.
     pub lost_rows: AtomicU64,
+    /// Queued rows replaced by a newer row of the same character before they
+    /// were written.
+    pub coalesced_rows: AtomicU64,
+    /// Rows waiting to be written now (a gauge): at most one per character.
+    pub pending_rows: AtomicU64,
 }
 
 /// Why a batch was not queued.
 #[derive(Debug, PartialEq)]
+#[non_exhaustive]
 pub enum QueueError {
-    /// The queue is full: keep the batch (merged with newer state) for the next
-    /// checkpoint interval.
-    Full(Vec<CharacterState>),
-    /// The checkpointer has shut down.
+    /// The checkpointer task has ended; the batch is handed back.
     Closed(Vec<CharacterState>),
 }
 
-/// The zones' end: queue batches without ever waiting.
+/// Newest row per (account, space), waiting for the writer.
+type Rows = HashMap<(i64, i64), CharacterState>;
+
+#[derive(Debug, Default)]
+struct Pending {
+    rows: Rows,
+    /// Every queue handle is gone: write what is left and end.
+    closed: bool,
+    /// The task has ended: nothing more will be written.
+    ended: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Notify,
+    counters: Arc<CheckpointCounters>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // The lock guards plain data that every holder leaves consistent.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds rows under any newer ones already waiting (`newer`: these rows
+    /// are newer and replace waiting ones).
+    fn merge(&self, pending: &mut Pending, rows: Vec<CharacterState>, newer: bool) {
+        let mut coalesced = 0;
+        for row in rows {
+            let key = (row.account_id, row.space_id);
+            match pending.rows.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut waiting) => {
+                    coalesced += 1;
+                    if newer {
+                        waiting.insert(row);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(row);
+                }
+            }
+        }
+        let counters = &self.counters;
+        counters
+            .coalesced_rows
+            .fetch_add(coalesced, Ordering::Relaxed);
+        counters
+            .pending_rows
+            .store(pending.rows.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The zones' end: queue batches without ever waiting. The task ends once
+/// every clone is dropped.
 #[derive(Debug, Clone)]
-pub struct CheckpointQueue(mpsc::Sender<Vec<CharacterState>>);
+pub struct CheckpointQueue(Arc<QueueHandle>);
+
+#[derive(Debug)]
+struct QueueHandle(Arc<Shared>);
+
+impl Drop for QueueHandle {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.wake.notify_one();
+    }
+}
 
 impl CheckpointQueue {
-    /// Queues a batch, or hands it back at once.
+    /// Queues a batch: its rows replace the waiting rows of the same
+    /// characters. Never waits for the database.
     pub fn try_queue(&self, batch: Vec<CharacterState>) -> Result<(), QueueError> {
-        self.0.try_send(batch).map_err(|error| match error {
-            TrySendError::Full(batch) => QueueError::Full(batch),
-            TrySendError::Closed(batch) => QueueError::Closed(batch),
-        })
+        let shared = &self.0.0;
+        {
+            let mut pending = shared.lock();
+            if pending.ended {
+                return Err(QueueError::Closed(batch));
+            }
+            shared.merge(&mut pending, batch, true);
+        }
+        shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Arc<CheckpointCounters> {
+        self.0.0.counters.clone()
     }
 }
 
@@ -62,13 +154,13 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the task on the current tokio runtime, with room for `capacity`
-    /// queued batches.
-    pub fn spawn(store: Store, capacity: usize) -> (Self, CheckpointQueue) {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        let counters = Arc::new(CheckpointCounters::default());
-        let task = tokio::spawn(run(store, receiver, counters.clone()));
-        (Self { task, counters }, CheckpointQueue(sender))
+    /// Starts the task on the current tokio runtime.
+    pub fn spawn(store: Store) -> (Self, CheckpointQueue) {
+        let shared = Arc::new(Shared::default());
+        let counters = shared.counters.clone();
+        let task = tokio::spawn(run(store, shared.clone()));
+        let queue = CheckpointQueue(Arc::new(QueueHandle(shared)));
+        (Self { task, counters }, queue)
     }
 
     /// The counters.
@@ -77,7 +169,7 @@ impl Checkpointer {
     }
 
     /// Waits until every queue handle is dropped and everything queued is
-    /// written.
+    /// written (or given up after [`FINAL_ATTEMPTS`] failures in a row).
     pub async fn finish(self) -> Arc<CheckpointCounters> {
         let _ = self.task.await;
         self.counters
@@ -90,45 +182,56 @@ fn now_seconds() -> i64 {
         .map_or(0, |since| since.as_secs() as i64)
 }
 
-async fn run(
-    store: Store,
-    mut receiver: mpsc::Receiver<Vec<CharacterState>>,
-    counters: Arc<CheckpointCounters>,
-) {
-    let mut latest: HashMap<(i64, i64), CharacterState> = HashMap::new();
-    while let Some(batch) = receiver.recv().await {
-        // Take whatever else is already queued, newest state per character.
-        for character in batch {
-            latest.insert((character.account_id, character.space_id), character);
-        }
-        while let Ok(batch) = receiver.try_recv() {
-            for character in batch {
-                latest.insert((character.account_id, character.space_id), character);
-            }
-        }
-        let rows: Vec<CharacterState> = latest.drain().map(|(_, character)| character).collect();
-        write(&store, &rows, &counters).await;
+/// Marks the task ended however it ends, so queueing reports it.
+struct Ended(Arc<Shared>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.lock().ended = true;
     }
 }
 
-async fn write(store: &Store, rows: &[CharacterState], counters: &CheckpointCounters) {
-    for attempt in 1..=ATTEMPTS {
-        match store.checkpoint_characters(rows, now_seconds()).await {
+async fn run(store: Store, shared: Arc<Shared>) {
+    let _ended = Ended(shared.clone());
+    let counters = shared.counters.clone();
+    let mut failures_in_a_row = 0u32;
+    loop {
+        let (rows, closed) = {
+            let mut pending = shared.lock();
+            let rows: Vec<CharacterState> = pending.rows.drain().map(|(_, row)| row).collect();
+            counters.pending_rows.store(0, Ordering::Relaxed);
+            (rows, pending.closed)
+        };
+        if rows.is_empty() {
+            if closed {
+                return;
+            }
+            shared.wake.notified().await;
+            continue;
+        }
+        match store.checkpoint_characters(&rows, now_seconds()).await {
             Ok(()) => {
+                failures_in_a_row = 0;
                 counters.writes.fetch_add(1, Ordering::Relaxed);
                 counters
                     .rows
                     .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                return;
-            }
-            Err(_) if attempt < ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             }
             Err(_) => {
                 counters.failed_writes.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .lost_rows
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                failures_in_a_row += 1;
+                if closed && failures_in_a_row >= FINAL_ATTEMPTS {
+                    counters
+                        .lost_rows
+                        .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                {
+                    let mut pending = shared.lock();
+                    shared.merge(&mut pending, rows, false);
+                }
+                let pause = Duration::from_millis(100 * u64::from(failures_in_a_row));
+                tokio::time::sleep(pause.min(MAX_BACKOFF)).await;
             }
         }
     }

@@ -24,6 +24,14 @@ pub enum StoreError {
         /// What was looked for.
         what: &'static str,
     },
+    /// A quota would be exceeded (spaces per owner, elements per space).
+    #[error("at most {limit} {what} allowed")]
+    QuotaExceeded {
+        /// What is counted: `spaces` or `elements`.
+        what: &'static str,
+        /// The quota.
+        limit: u32,
+    },
     /// A stored value is not what the schema promises (a corrupted row).
     #[error("stored {field} is invalid")]
     Corrupt {

@@ -45,7 +45,7 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM accounts WHERE id = $1")
             .bind(reported)
             .fetch_optional(&mut *transaction)

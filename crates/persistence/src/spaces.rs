@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::error::StoreError;
 use crate::ids::next_id;
-use crate::store::Store;
+use crate::store::{Store, lock_row};
 
 impl Store {
     /// The id of the unowned, non-template space called `name`, created with this
@@ -16,17 +16,19 @@ impl Store {
         height: i32,
         now: i64,
     ) -> Result<i64, StoreError> {
+        // Looked up inside the writer's transaction, so two servers starting
+        // on one SQLite file never both create it.
+        let mut transaction = self.begin_write().await?;
         let existing: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM spaces WHERE name = $1 AND owner_id IS NULL AND is_template = 0 \
              ORDER BY id LIMIT 1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await?;
         if let Some((id,)) = existing {
             return Ok(id);
         }
-        let mut transaction = self.pool.begin().await?;
         let id = next_id(&mut *transaction, "spaces").await?;
         sqlx::query(
             "INSERT INTO spaces (id, name, width, height, owner_id, is_template, thumbnail, created_at) \
@@ -119,7 +121,9 @@ const SPACE_COLUMNS: &str = "id, name, width, height, owner_id, is_template, thu
 
 impl Store {
     /// Creates a space; with `template`, copies its placed elements (and the
-    /// template's size wins).
+    /// template's size wins). With `max_owned`, an owner who already owns that
+    /// many spaces gets [`StoreError::QuotaExceeded`] (counted under the owner's
+    /// row lock, so concurrent creations cannot pass it together).
     #[expect(clippy::too_many_arguments, reason = "one column each")]
     pub async fn create_space(
         &self,
@@ -131,8 +135,25 @@ impl Store {
         thumbnail: Option<&str>,
         template: Option<i64>,
         now: i64,
+        max_owned: Option<u32>,
     ) -> Result<i64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
+        if let (Some(owner), Some(limit)) = (owner, max_owned) {
+            if !lock_row(&mut transaction, "accounts", owner).await? {
+                return Err(StoreError::NotFound { what: "account" });
+            }
+            let (owned,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM spaces WHERE owner_id = $1")
+                    .bind(owner)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+            if owned >= i64::from(limit) {
+                return Err(StoreError::QuotaExceeded {
+                    what: "spaces",
+                    limit,
+                });
+            }
+        }
         let (mut width, mut height) = (width, height);
         if let Some(template) = template {
             let found: Option<(i32, i32)> = sqlx::query_as(
@@ -187,10 +208,25 @@ impl Store {
 
     /// The spaces `owner` owns, then every template, by id.
     pub async fn spaces_for(&self, owner: i64) -> Result<Vec<SpaceSummary>, StoreError> {
+        self.spaces_page_for(owner, None, u32::MAX).await
+    }
+
+    /// Up to `limit` of the spaces `owner` owns and the templates, by id, with
+    /// ids after `after` (from the start if none): the next page starts after
+    /// the last id returned.
+    pub async fn spaces_page_for(
+        &self,
+        owner: i64,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SpaceSummary>, StoreError> {
         let rows: Vec<SpaceRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {SPACE_COLUMNS} FROM spaces WHERE owner_id = $1 OR is_template = 1 ORDER BY id"
+            "SELECT {SPACE_COLUMNS} FROM spaces WHERE (owner_id = $1 OR is_template = 1) \
+             AND id > $2 ORDER BY id LIMIT $3"
         )))
         .bind(owner)
+        .bind(after.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(summary).collect())
@@ -198,7 +234,7 @@ impl Store {
 
     /// Deletes a space and what is placed in it.
     pub async fn delete_space(&self, id: i64) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query("DELETE FROM space_elements WHERE space_id = $1")
             .bind(id)
             .execute(&mut *transaction)
@@ -218,15 +254,35 @@ impl Store {
         Ok(())
     }
 
-    /// Places a catalogue element; an unknown element is `NotFound`.
+    /// Places a catalogue element; an unknown element or space is `NotFound`.
+    /// With `max_elements`, a space that already holds that many gets
+    /// [`StoreError::QuotaExceeded`] (counted under the space's row lock, so
+    /// concurrent placements cannot pass it together).
     pub async fn place_element(
         &self,
         space: i64,
         element: i64,
         x: i32,
         y: i32,
+        max_elements: Option<u32>,
     ) -> Result<i64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
+        if !lock_row(&mut transaction, "spaces", space).await? {
+            return Err(StoreError::NotFound { what: "space" });
+        }
+        if let Some(limit) = max_elements {
+            let (placed,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM space_elements WHERE space_id = $1")
+                    .bind(space)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+            if placed >= i64::from(limit) {
+                return Err(StoreError::QuotaExceeded {
+                    what: "elements",
+                    limit,
+                });
+            }
+        }
         if !crate::catalogue::element_exists(&mut *transaction, element).await? {
             return Err(StoreError::NotFound { what: "element" });
         }
@@ -263,30 +319,56 @@ impl Store {
 
     /// What is placed in a space, by placement id.
     pub async fn placed_elements(&self, space: i64) -> Result<Vec<PlacedElement>, StoreError> {
-        let rows: Vec<PlacedRow> = sqlx::query_as(
-            "SELECT p.id, p.x, p.y, e.id, e.image_url, e.width, e.height, e.is_static \
-             FROM space_elements p JOIN element_catalogue e ON e.id = p.element_id \
-             WHERE p.space_id = $1 ORDER BY p.id",
-        )
+        self.placed_elements_page(space, None, u32::MAX).await
+    }
+
+    /// Up to `limit` of what is placed in a space, by placement id, with ids
+    /// after `after` (from the start if none): the next page starts after the
+    /// last id returned.
+    pub async fn placed_elements_page(
+        &self,
+        space: i64,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<PlacedElement>, StoreError> {
+        let rows: Vec<PlacedRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{PLACED_SELECT} WHERE p.space_id = $1 AND p.id > $2 ORDER BY p.id LIMIT $3"
+        )))
         .bind(space)
+        .bind(after.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, x, y, element, image_url, width, height, is_static)| PlacedElement {
-                    id,
-                    element: crate::CatalogueElement {
-                        id: element,
-                        image_url,
-                        width,
-                        height,
-                        is_static: is_static != 0,
-                    },
-                    x,
-                    y,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(placed).collect())
+    }
+
+    /// One placement, if it exists.
+    pub async fn placed_element(&self, placement: i64) -> Result<PlacedElement, StoreError> {
+        let row: Option<PlacedRow> =
+            sqlx::query_as(AssertSqlSafe(format!("{PLACED_SELECT} WHERE p.id = $1")))
+                .bind(placement)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(placed).ok_or(StoreError::NotFound {
+            what: "placed element",
+        })
+    }
+}
+
+const PLACED_SELECT: &str = "SELECT p.id, p.x, p.y, e.id, e.image_url, e.width, e.height, \
+     e.is_static FROM space_elements p JOIN element_catalogue e ON e.id = p.element_id";
+
+fn placed((id, x, y, element, image_url, width, height, is_static): PlacedRow) -> PlacedElement {
+    PlacedElement {
+        id,
+        element: crate::CatalogueElement {
+            id: element,
+            image_url,
+            width,
+            height,
+            is_static: is_static != 0,
+        },
+        x,
+        y,
     }
 }

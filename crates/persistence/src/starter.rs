@@ -67,7 +67,7 @@ impl Store {
             ids.push(self.create_element(image, width, height, is_static).await?);
         }
         for (index, dx, dy) in PLAZA {
-            self.place_element(plaza, ids[index], centre.0 + dx, centre.1 + dy)
+            self.place_element(plaza, ids[index], centre.0 + dx, centre.1 + dy, None)
                 .await?;
         }
         Ok(true)

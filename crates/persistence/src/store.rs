@@ -7,6 +7,9 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 use crate::error::StoreError;
 
+/// How long an SQLite writer waits for the write lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -97,6 +100,15 @@ impl Store {
                 Box::pin(async move {
                     connection.execute("PRAGMA journal_mode = WAL").await?;
                     connection.execute("PRAGMA synchronous = NORMAL").await?;
+                    // A writer waits this long for another to commit before
+                    // "database is locked"; writers begin with `BEGIN IMMEDIATE`
+                    // (see `begin_write`), so this is where they queue.
+                    connection
+                        .execute(AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {}",
+                            SQLITE_BUSY_TIMEOUT.as_millis()
+                        )))
+                        .await?;
                     Ok(())
                 })
             });
@@ -116,9 +128,13 @@ impl Store {
         Ok(store)
     }
 
-    /// A transaction that will write after it reads. On SQLite it takes the
-    /// write lock at once (`BEGIN IMMEDIATE`), so it waits for another writer
-    /// instead of failing with "database is locked" when it upgrades.
+    /// A transaction that writes: every transaction of this crate begins here.
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads before it writes waits for another writer
+    /// (within the busy timeout) instead of failing with "database is locked"
+    /// when it upgrades its read lock. On PostgreSQL it is a plain `BEGIN`; a
+    /// read that a write depends on locks its row first (see
+    /// [`lock_row`](crate::store::lock_row)).
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
@@ -137,4 +153,22 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Locks row `id` of `table` until the transaction ends, portably: a no-op
+/// `UPDATE` takes PostgreSQL's row lock (like `SELECT ... FOR UPDATE`), and on
+/// SQLite the transaction already holds the write lock. `false` if the row does
+/// not exist. `table` is one of this crate's table names, never input.
+pub(crate) async fn lock_row(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &'static str,
+    id: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {table} SET id = id WHERE id = $1"
+    )))
+    .bind(id)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -76,7 +76,7 @@ impl Store {
     /// A space owned by `owner`, until the spaces repository exists.
     #[doc(hidden)]
     pub async fn create_space_for_tests(&self, owner: i64, name: &str) -> Result<i64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id = next_id(&mut *transaction, "spaces").await?;
         sqlx::query(
             "INSERT INTO spaces (id, name, width, height, owner_id, is_template, thumbnail, created_at) \

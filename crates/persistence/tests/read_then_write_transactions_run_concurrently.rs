@@ -1,0 +1,99 @@
+//! Transactions that read before they write run side by side without failing
+//! ("database is locked" on SQLite) and without two of them acting on the same
+//! read (a quota passed twice on PostgreSQL): on SQLite and on the real
+//! PostgreSQL.
+
+mod common;
+
+use meridian_persistence::{Role, StoreError};
+
+const TASKS: usize = 40;
+
+#[test]
+fn concurrent_placements_and_creations_respect_their_reads() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stores = runtime.block_on(common::both(
+        "concurrent_placements_and_creations_respect_their_reads",
+    ));
+    for test in stores {
+        let store = test.store.clone();
+        runtime.block_on(async {
+            let (owner, space) = common::owner_and_space(&store).await;
+            let element = store
+                .create_element("https://example.invalid/a.png", 1, 1, false)
+                .await
+                .expect("element");
+            let reported = store
+                .create_account("reported", "h", Role::User, 0)
+                .await
+                .expect("account");
+
+            // Placements with a quota of 10, reports and spaces with a quota of
+            // 5 (the owner has one), all at once.
+            let mut tasks = tokio::task::JoinSet::new();
+            for index in 0..TASKS {
+                let store = store.clone();
+                tasks.spawn(async move {
+                    let x = index as i32;
+                    let placed = store
+                        .place_element(space, element, x, x, Some(10))
+                        .await
+                        .map(drop);
+                    let reported = store
+                        .report(owner, reported.id, "spam", 0)
+                        .await
+                        .map(drop);
+                    let created = store
+                        .create_space(
+                            Some(owner),
+                            "room",
+                            10,
+                            10,
+                            false,
+                            None,
+                            None,
+                            0,
+                            Some(5),
+                        )
+                        .await
+                        .map(drop);
+                    (placed, reported, created)
+                });
+            }
+            let (mut placed, mut spaces) = (0, 0);
+            while let Some(outcome) = tasks.join_next().await {
+                let (placement, report, creation) = outcome.expect("the task ran");
+                match placement {
+                    Ok(()) => placed += 1,
+                    Err(StoreError::QuotaExceeded {
+                        what: "elements",
+                        limit: 10,
+                    }) => {}
+                    Err(other) => panic!("{}: placing: {other}", test.name),
+                }
+                report.unwrap_or_else(|error| panic!("{}: reporting: {error}", test.name));
+                match creation {
+                    Ok(()) => spaces += 1,
+                    Err(StoreError::QuotaExceeded {
+                        what: "spaces",
+                        limit: 5,
+                    }) => {}
+                    Err(other) => panic!("{}: creating: {other}", test.name),
+                }
+            }
+            assert_eq!(placed, 10, "{}", test.name);
+            assert_eq!(spaces, 4, "{}: one was owned before", test.name);
+            assert_eq!(
+                store.placed_elements(space).await.expect("reads").len(),
+                10,
+                "{}",
+                test.name
+            );
+        });
+        runtime.block_on(test.remove());
+    }
+}
