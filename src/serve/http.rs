@@ -56,6 +56,8 @@ impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
     }
 }
 
+/// Every route but `/metrics` (which `http_server` adds here or serves on an
+/// address of its own).
 pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/", get(super::web::index))
@@ -65,7 +67,6 @@ pub(crate) fn router(state: HttpState) -> Router {
             super::websocket::WEBSOCKET_PATH,
             get(super::websocket::upgrade),
         )
-        .route("/metrics", get(metrics))
         .route("/api/v1/dev/join", post(dev_join))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/signup", post(auth::signup))
@@ -107,17 +108,6 @@ async fn openapi() -> Response {
 
 async fn health() -> &'static str {
     "ok\n"
-}
-
-async fn metrics(State(state): State<HttpState>) -> Response {
-    match state.live.lock() {
-        Ok(live) => (
-            [("content-type", "text/plain; version=0.0.4")],
-            live.render(&state.driver),
-        )
-            .into_response(),
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,6 +15,8 @@ mod cluster;
 mod elements;
 mod http;
 mod keys;
+mod http_limits;
+mod http_server;
 mod ledger;
 mod live;
 mod own_thread;
@@ -29,7 +31,6 @@ mod web;
 mod websocket;
 mod zone_loop;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -224,10 +225,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         }
     };
 
-    let listener = tokio::net::TcpListener::bind(settings.serve.http_address)
-        .await
-        .with_context(|| format!("cannot serve HTTP on {}", settings.serve.http_address))?;
-    let http_address = listener.local_addr()?;
+    let listeners = http_server::Listeners::bind(&settings.serve).await?;
+    let http_address = listeners.http_address()?;
     let certificate_sha256 = Arc::new(RwLock::new(certificate.sha256_hex()));
     let state = http::HttpState {
         live,
@@ -255,15 +254,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             elements_per_space: settings.serve.max_elements_per_space,
         },
     };
-    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http_task = tokio::spawn(async move {
-        let service = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
-    });
+    let http_server = http_server::start(listeners, state, &settings.serve)?;
 
     let config = &settings.sim;
     println!(
@@ -276,7 +267,13 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         config.interest_radius
     );
     println!("  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers)");
-    println!("  http on http://{http_address} (GET /health, GET /metrics)");
+    match http_server.metrics_address() {
+        None => println!("  http on http://{http_address} (GET /health, GET /metrics)"),
+        Some(metrics) => {
+            println!("  http on http://{http_address} (GET /health)");
+            println!("  metrics on http://{metrics}/metrics");
+        }
+    }
     println!("  play: open http://{http_address}/ in Chromium (a second tab is a second person)");
     println!(
         "  data in {} (space {space_id}, checkpoints every {} ms)",
@@ -332,10 +329,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
              unwritten checkpoints and chat lines are lost"
         ),
     }
-    let _ = http_stop.send(());
-    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
-        Ok(Ok(Ok(()))) => {}
-        _ => eprintln!("meridian serve: the HTTP server did not stop cleanly"),
+    if !http_server.stop().await {
+        eprintln!("meridian serve: the HTTP server did not stop cleanly");
     }
     println!("meridian serve: stopped");
     Ok(())

@@ -63,6 +63,15 @@ pub(crate) struct ServeArgs {
     /// several clusters can share one Redis. Default `meridian`.
     #[arg(long)]
     cluster_name: Option<String>,
+    /// Serve `/metrics` only on this TCP address, not on the HTTP address
+    /// (env MERIDIAN_METRICS_ADDRESS). Default: on the HTTP address.
+    #[arg(long)]
+    metrics_address: Option<SocketAddr>,
+    /// An origin (`https://play.example`) whose pages may call the HTTP API
+    /// from a browser; repeat for several (env MERIDIAN_CORS_ALLOWED_ORIGINS,
+    /// comma-separated). Default: none, so cross-origin calls fail.
+    #[arg(long = "cors-allowed-origin")]
+    cors_allowed_origins: Vec<String>,
 }
 
 /// Where an embedded server keeps its data.
@@ -123,6 +132,23 @@ pub(crate) struct ServeTable {
     pub(crate) login_attempts_per_account_per_minute: u32,
     /// Client addresses (and account names) the login limits track at most.
     pub(crate) login_limit_tracked_keys: usize,
+    /// TCP address serving `/metrics` alone; unset serves it on `http_address`.
+    pub(crate) metrics_address: Option<SocketAddr>,
+    /// Origins whose pages may call the HTTP API (CORS); empty sends no CORS
+    /// headers at all.
+    pub(crate) cors_allowed_origins: Vec<String>,
+    /// A client has this long to send a request's line and headers,
+    /// milliseconds (also how long an idle kept-alive connection stays open).
+    pub(crate) http_header_timeout_ms: u64,
+    /// A request's body and its handler have this long, milliseconds.
+    pub(crate) http_request_timeout_ms: u64,
+    /// The largest request body, bytes.
+    pub(crate) http_body_limit_bytes: u64,
+    /// HTTP connections open at once (an upgraded WebSocket no longer counts).
+    pub(crate) http_max_connections: u32,
+    /// A connection over the cap waits this long for a free slot before it is
+    /// closed, milliseconds.
+    pub(crate) http_connection_wait_ms: u64,
 }
 
 impl Default for ServeTable {
@@ -151,6 +177,13 @@ impl Default for ServeTable {
             login_attempts_per_address_per_minute: 60,
             login_attempts_per_account_per_minute: 10,
             login_limit_tracked_keys: 65_536,
+            metrics_address: None,
+            cors_allowed_origins: Vec::new(),
+            http_header_timeout_ms: 10_000,
+            http_request_timeout_ms: 30_000,
+            http_body_limit_bytes: 1_048_576,
+            http_max_connections: 512,
+            http_connection_wait_ms: 1_000,
         }
     }
 }
@@ -302,6 +335,26 @@ impl ServeArgs {
         if let Some(name) = &self.cluster_name {
             settings.serve.cluster_name.clone_from(name);
         }
+        if let Some(address) = env_address("MERIDIAN_METRICS_ADDRESS")? {
+            settings.serve.metrics_address = Some(address);
+        }
+        if let Some(address) = self.metrics_address {
+            settings.serve.metrics_address = Some(address);
+        }
+        if let Ok(origins) = std::env::var("MERIDIAN_CORS_ALLOWED_ORIGINS") {
+            settings.serve.cors_allowed_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if !self.cors_allowed_origins.is_empty() {
+            settings
+                .serve
+                .cors_allowed_origins
+                .clone_from(&self.cors_allowed_origins);
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -384,6 +437,7 @@ impl ServeSettings {
         {
             bail!("the game and HTTP addresses must differ");
         }
+        self.validate_http()?;
         self.validate_quotas()?;
         Ok(())
     }
@@ -403,6 +457,62 @@ impl ServeSettings {
 }
 
 impl ServeSettings {
+    fn validate_http(&self) -> anyhow::Result<()> {
+        let serve = &self.serve;
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 5] = [
+            (
+                "http_header_timeout_ms",
+                serve.http_header_timeout_ms,
+                100..=300_000,
+            ),
+            (
+                "http_request_timeout_ms",
+                serve.http_request_timeout_ms,
+                100..=600_000,
+            ),
+            (
+                "http_body_limit_bytes",
+                serve.http_body_limit_bytes,
+                1_024..=67_108_864,
+            ),
+            (
+                "http_max_connections",
+                u64::from(serve.http_max_connections),
+                1..=65_536,
+            ),
+            (
+                "http_connection_wait_ms",
+                serve.http_connection_wait_ms,
+                0..=60_000,
+            ),
+        ];
+        for (name, value, range) in ranges {
+            if !range.contains(&value) {
+                bail!(
+                    "[serve] {name} is {value}, it must be within {}..={}",
+                    range.start(),
+                    range.end()
+                );
+            }
+        }
+        for origin in &serve.cors_allowed_origins {
+            if !super::http_limits::valid_origin(origin) {
+                bail!(
+                    "[serve] cors_allowed_origins has {origin:?}: each must be an origin \
+                     like https://play.example or http://127.0.0.1:3000 (scheme, host, \
+                     optional port; no path, no wildcard)"
+                );
+            }
+        }
+        if let Some(metrics) = serve.metrics_address
+            && metrics.port() != 0
+            && (metrics == serve.http_address || metrics == serve.game_address)
+        {
+            bail!("the metrics address must differ from the HTTP and game addresses");
+        }
+        Ok(())
+    }
+
     fn validate_cluster(&self, shard: u32) -> anyhow::Result<()> {
         let shards = self.serve.shards;
         if !(1..=64).contains(&shards) || !(1..=shards).contains(&shard) {
@@ -509,6 +619,36 @@ bad.serve.token_secret = Some("short".into());
             message.contains("[sim]") && message.contains("tick_rate_hz"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn http_limits_are_checked() {
+        let mut bad = settings();
+        bad.serve.http_header_timeout_ms = 0;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("http_header_timeout_ms"), "{message}");
+
+        let mut bad = settings();
+        bad.serve.http_max_connections = 0;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("http_max_connections"), "{message}");
+
+        let mut bad = settings();
+        bad.serve.cors_allowed_origins = vec!["https://play.example/path".into()];
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("cors_allowed_origins"), "{message}");
+        bad.serve.cors_allowed_origins = vec!["*".into()];
+        assert!(bad.validate().is_err());
+        bad.serve.cors_allowed_origins = vec![
+            "https://play.example".into(),
+            "http://127.0.0.1:3000".into(),
+        ];
+        bad.validate().expect("plain origins validate");
+
+        let mut bad = settings();
+        bad.serve.metrics_address = Some(bad.serve.http_address);
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(message.contains("metrics address"), "{message}");
     }
 
     #[test]

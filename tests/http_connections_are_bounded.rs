@@ -1,0 +1,171 @@
+//! The HTTP server bounds what a client can hold: a request whose headers
+//! stall is closed after the header deadline, connections over the cap are
+//! not served alongside the others (they wait, then are closed and counted),
+//! and a body over the limit is refused with 413 JSON, whether it declares its
+//! length or streams in chunks.
+
+mod common;
+#[path = "common/raw_http.rs"]
+mod raw_http;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::{remove_database, start_server_with, temporary_database};
+use raw_http::{Ending, connect, exchange, get, read_until_closed, request, serve_config};
+
+#[test]
+fn half_sent_headers_are_closed_after_the_header_deadline() {
+    let database = temporary_database();
+    let config = serve_config("header_deadline", "http_header_timeout_ms = 1000");
+    let config_path = config.display().to_string();
+    let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
+
+    // Half a request line, then half the headers, then nothing.
+    let mut stalled = connect(http_address);
+    stalled.write_all(b"GET /health HT").expect("sends");
+    stalled.flush().expect("flushes");
+    let mut headers_stalled = connect(http_address);
+    headers_stalled
+        .write_all(b"GET /health HTTP/1.1\r\nHost: test.local\r\nX-Slow: ")
+        .expect("sends");
+    for stream in [&mut stalled, &mut headers_stalled] {
+        let ending = read_until_closed(stream);
+        assert!(
+            matches!(ending, Ending::Closed(_)),
+            "a stalled request is held open: {ending:?}"
+        );
+    }
+
+    // A whole request is still served.
+    let health = get(http_address, "/health", &[]);
+    assert_eq!(health.status, 200);
+    let metrics = get(http_address, "/metrics", &[]);
+    assert!(
+        counter(&metrics.body, "meridian_http_header_timeouts_total") >= 2,
+        "{}",
+        metrics.body
+    );
+    let _ = std::fs::remove_file(config);
+    remove_database(&database);
+}
+
+#[test]
+fn connections_over_the_cap_wait_then_are_closed_and_counted() {
+    let database = temporary_database();
+    let config = serve_config(
+        "connection_cap",
+        "http_max_connections = 2\nhttp_connection_wait_ms = 200\nhttp_header_timeout_ms = 60000",
+    );
+    let config_path = config.display().to_string();
+    let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
+
+    // Two connections hold both slots with requests they never finish; the
+    // server accepts connections in order, so they are taken first.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut holder = connect(http_address);
+        holder
+            .write_all(b"GET /health HTTP/1.1\r\nHost: test.local\r\n")
+            .expect("sends");
+        holders.push(holder);
+    }
+    // A third, complete request finds no slot: it is closed unanswered rather
+    // than served alongside them.
+    let mut third = connect(http_address);
+    third
+        .write_all(request("GET", "/health", &[], b"").as_bytes())
+        .expect("sends");
+    assert_eq!(read_until_closed(&mut third), Ending::Closed(Vec::new()));
+
+    // Once a holder leaves, requests are served again, and the refusal was
+    // counted.
+    drop(holders.pop());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let mut stream = connect(http_address);
+        stream
+            .write_all(request("GET", "/metrics", &[], b"").as_bytes())
+            .expect("sends");
+        if let Ending::Closed(bytes) = read_until_closed(&mut stream)
+            && !bytes.is_empty()
+        {
+            let metrics = raw_http::parse(&bytes);
+            assert_eq!(metrics.status, 200);
+            break counter(&metrics.body, "meridian_http_connections_refused_total");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slot freed after a holder left"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(refused >= 1, "the refused connection is not counted");
+    let _ = std::fs::remove_file(config);
+    remove_database(&database);
+}
+
+#[test]
+fn bodies_over_the_limit_get_413_json() {
+    let database = temporary_database();
+    let config = serve_config("body_limit", "http_body_limit_bytes = 1024");
+    let config_path = config.display().to_string();
+    let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
+
+    let big = format!(
+        r#"{{"username":"someone","password":"{}"}}"#,
+        "x".repeat(4_000)
+    );
+    let declared = exchange(
+        http_address,
+        request(
+            "POST",
+            "/api/v1/signup",
+            &[("Content-Type", "application/json")],
+            big.as_bytes(),
+        )
+        .as_bytes(),
+    );
+    assert_eq!(declared.status, 413, "{declared:?}");
+    assert!(declared.body.contains("\"error\""), "{declared:?}");
+
+    // The same body in chunks, with no length declared.
+    let mut chunked = String::from(
+        "POST /api/v1/signup HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for piece in big.as_bytes().chunks(500) {
+        chunked.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            piece.len(),
+            String::from_utf8_lossy(piece)
+        ));
+    }
+    chunked.push_str("0\r\n\r\n");
+    let streamed = exchange(http_address, chunked.as_bytes());
+    assert_eq!(streamed.status, 413, "{streamed:?}");
+    assert!(streamed.body.contains("\"error\""), "{streamed:?}");
+
+    // A body within the limit goes through to the handler.
+    let small = exchange(
+        http_address,
+        request(
+            "POST",
+            "/api/v1/signup",
+            &[("Content-Type", "application/json")],
+            br#"{"username":"x"}"#,
+        )
+        .as_bytes(),
+    );
+    assert_ne!(small.status, 413, "{small:?}");
+    let _ = std::fs::remove_file(config);
+    remove_database(&database);
+}
+
+/// A Prometheus counter's value in `/metrics` text (0 if absent).
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
