@@ -2,7 +2,7 @@
 //! API: with a dozen wrong-password logins in flight (each an argon2 check),
 //! `/health` still answers before the last of them.
 //!
-//! Logins past the hashing pool's queue are answered 503 at once rather than
+//! Logins past the hashing pool's queue are answered 429 at once rather than
 //! queued without bound. Ordering, not durations: every login request is fully sent before the
 //! health request, and the test checks which answers come back first.
 
@@ -102,8 +102,8 @@ fn health_answers_while_logins_hash() {
     let mut last_login = 0;
     for reader in readers {
         let (code, place) = reader.join().expect("login answers");
-        // 403: checked and wrong; 503: the hashing queue was full (bounded).
-        assert!(code == 403 || code == 503, "a wrong password: {code}");
+        // 403: checked and wrong; 429: the hashing queue was full (bounded).
+        assert!(code == 403 || code == 429, "a wrong password: {code}");
         last_login = last_login.max(place);
     }
     assert_eq!(health_status, 200);

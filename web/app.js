@@ -13,7 +13,7 @@
 
 import { TRANSPORTS, state } from './app/state.js';
 import { el } from './app/dom.js';
-import { clearAccount, loadUser } from './app/api.js';
+import { clearAccount, loadUser, scheduleRefresh } from './app/api.js';
 import { logout, onAuthSubmit, showAuth } from './app/account.js';
 import { enterLobby, loadSpaces } from './app/lobby.js';
 import { endSession, leave, rejoin } from './app/session.js';
@@ -68,8 +68,10 @@ function start() {
   });
   window.addEventListener('pagehide', () => endSession());
 
-  if (loadUser()) enterLobby();
-  else {
+  if (loadUser()) {
+    scheduleRefresh();
+    enterLobby();
+  } else {
     clearAccount();
     showAuth();
   }

@@ -126,7 +126,7 @@ pub(crate) async fn signup(
     }
     let hash = match state.logins.passwords.hash(request.password).await {
         Ok(hash) => hash,
-        Err(why) => return super::sessions::hashing_busy(why),
+        Err(why) => return super::sessions::hashing_busy(&state, why),
     };
     match state
         .store
@@ -184,7 +184,7 @@ pub(crate) async fn login(
     {
         Ok(true) => {}
         Ok(false) => return error(StatusCode::FORBIDDEN, "wrong username or password"),
-        Err(why) => return super::sessions::hashing_busy(why),
+        Err(why) => return super::sessions::hashing_busy(&state, why),
     }
     let Some(account) = account else {
         return error(StatusCode::FORBIDDEN, "wrong username or password");

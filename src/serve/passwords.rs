@@ -1,7 +1,8 @@
 //! Password hashing off the async workers: argon2 takes tens of milliseconds
 //! of CPU, so it runs on tokio's blocking threads, at most `threads` at once,
 //! with at most `queue` more waiting; past that a caller is told the pool is
-//! busy (the API answers 503) instead of queueing without bound.
+//! busy (the API answers 429 with `Retry-After`) instead of queueing without
+//! bound.
 //!
 //! A login for an unknown account is checked against a dummy hash, so it costs
 //! as much as a wrong password and timing does not tell who exists.

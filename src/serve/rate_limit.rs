@@ -130,6 +130,8 @@ pub(crate) struct LimitCounters {
     pub(crate) by_address: AtomicU64,
     /// Refused by the per-account limit.
     pub(crate) by_account: AtomicU64,
+    /// Refused because the password hashing queue was full.
+    pub(crate) hashing_queue: AtomicU64,
 }
 
 /// The login and sign-up limits of one server.
@@ -199,15 +201,22 @@ impl LoginLimits {
         })
     }
 
+    /// Counts a login or sign-up refused because the hashing queue was full.
+    pub(crate) fn count_hashing_busy(&self) {
+        self.counters.hashing_queue.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus lines of the counters.
     pub(crate) fn render(&self) -> String {
         format!(
             "# HELP meridian_login_rate_limited_total Logins and sign-ups refused with 429, by the limit that refused them.\n\
              # TYPE meridian_login_rate_limited_total counter\n\
              meridian_login_rate_limited_total{{limit=\"address\"}} {}\n\
-             meridian_login_rate_limited_total{{limit=\"account\"}} {}\n",
+             meridian_login_rate_limited_total{{limit=\"account\"}} {}\n\
+             meridian_login_rate_limited_total{{limit=\"hashing_queue\"}} {}\n",
             self.counters.by_address.load(Ordering::Relaxed),
             self.counters.by_account.load(Ordering::Relaxed),
+            self.counters.hashing_queue.load(Ordering::Relaxed),
         )
     }
 }

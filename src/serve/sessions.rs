@@ -76,10 +76,20 @@ pub(crate) fn too_many(limited: Limited) -> Response {
     response
 }
 
-/// A 503 with `Retry-After: 1` when the hashing pool is full.
-pub(crate) fn hashing_busy(why: super::passwords::PasswordError) -> Response {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, why.to_string());
-    response.headers_mut().insert("retry-after", 1_u64.into());
+/// A 429 with `Retry-After: 1` when the hashing pool's queue is full (a
+/// burst of logins; the client waits like for a rate limit).
+pub(crate) fn hashing_busy(state: &HttpState, why: super::passwords::PasswordError) -> Response {
+    let status = match why {
+        super::passwords::PasswordError::Busy => {
+            state.logins.limits.count_hashing_busy();
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        super::passwords::PasswordError::Failed => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut response = error(status, why.to_string());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert("retry-after", 1_u64.into());
+    }
     response
 }
 

@@ -2,7 +2,7 @@
 
 import { state } from './state.js';
 import { el, setStatus, showError, showView } from './dom.js';
-import { AVATAR_KEY, ApiError, NAME_KEY, TOKEN_KEY, api, clearAccount } from './api.js';
+import { AVATAR_KEY, NAME_KEY, api, clearAccount, revokeSession, storeSession } from './api.js';
 import { enterLobby } from './lobby.js';
 import { endSession } from './session.js';
 
@@ -48,9 +48,7 @@ export async function onAuthSubmit(event) {
   if (event.submitter) event.submitter.textContent = action === 'signup' ? 'Signing up…' : 'Logging in…';
   try {
     if (action === 'signup') await api('POST', '/signup', { username, password }, { auth: false });
-    const { token } = await api('POST', '/login', { username, password }, { auth: false });
-    if (typeof token !== 'string' || !token) throw new ApiError(500, 'The server sent no token.');
-    sessionStorage.setItem(TOKEN_KEY, token);
+    storeSession(await api('POST', '/login', { username, password }, { auth: false }));
     sessionStorage.setItem(NAME_KEY, username);
     sessionStorage.removeItem(AVATAR_KEY);
     el.authPassword.value = '';
@@ -65,6 +63,8 @@ export async function onAuthSubmit(event) {
 
 export function logout() {
   endSession();
+  // The server revokes the login's refresh token; the page forgets both tokens now.
+  revokeSession();
   clearAccount();
   setStatus('idle', 'Logged out');
   showAuth();
