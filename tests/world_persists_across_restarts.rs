@@ -2,7 +2,8 @@
 //! the player comes back where it stood, and the chat history still holds what
 //! was said. Killed with SIGKILL instead, it loses at most the checkpoint
 //! interval (2 s) of movement, and nothing else: every inventory change it
-//! acknowledged and every chat line anyone heard is still there.
+//! acknowledged and every chat line anyone heard is still there. (Players
+//! only give items up: an admin grants each a stock first, and they drop.)
 //!
 //! Each runs on SQLite and on a fresh database of its own on the real
 //! PostgreSQL (127.0.0.1:5432, or `MERIDIAN_TEST_DATABASE_URL`); without
@@ -14,8 +15,12 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::api::{grant_items, log_in};
 use common::services::PostgresDatabase;
-use common::{Server, account_join, remove_database, start_server_on, temporary_database};
+use common::{
+    Server, TEST_PASSWORD, account_join, create_admin, remove_database, start_server_on,
+    temporary_database, token_claims,
+};
 use loadbot::http;
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
@@ -32,9 +37,9 @@ struct Walker {
     said: Option<&'static str>,
     first_seen: Option<(u32, u32)>,
     last_seen: Option<(u32, u32)>,
-    /// Adds one of this item every 10 ticks (and once on tick 10 at least).
+    /// Drops one of this item every 10 ticks (and once on tick 10 at least).
     item: Option<String>,
-    /// Keeps adding after tick 10.
+    /// Keeps dropping after tick 10.
     keep_adding: bool,
     changes_sent: u32,
     results: Vec<InventoryResult>,
@@ -73,7 +78,7 @@ impl Behaviour for Walker {
             client.send_inventory(InventoryChange {
                 request: self.changes_sent,
                 item: item.clone(),
-                delta: 1,
+                delta: -1,
             });
             if self.keep_adding {
                 // A line every second, each heard line must survive the kill.
@@ -103,7 +108,18 @@ impl Behaviour for Walker {
 
 /// Joins as `name` and plays for `seconds`; returns what the walker saw and the
 /// space id.
-fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) -> (Walker, i64) {
+fn play(http_address: SocketAddr, name: &str, walker: Walker, seconds: u64) -> (Walker, i64) {
+    let (walker, space, _) = play_as(http_address, name, walker, seconds);
+    (walker, space)
+}
+
+/// [`play`], also returning the account id.
+fn play_as(
+    http_address: SocketAddr,
+    name: &str,
+    mut walker: Walker,
+    seconds: u64,
+) -> (Walker, i64, i64) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,6 +127,9 @@ fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) 
     runtime.block_on(async {
         let joined = account_join(http_address, name).await;
         let space = joined.space_id;
+        let account = token_claims(&joined.token)["sub"]
+            .as_i64()
+            .expect("an account id");
         let (endpoint, connection, mut client) = joined.connect().await;
         let deadline = Instant::now() + Duration::from_secs(seconds);
         connection
@@ -122,7 +141,7 @@ fn play(http_address: SocketAddr, name: &str, mut walker: Walker, seconds: u64) 
             )
             .await;
         endpoint.wait_idle().await;
-        (walker, space)
+        (walker, space, account)
     })
 }
 
@@ -142,13 +161,49 @@ fn first_element(http_address: SocketAddr) -> String {
         .unwrap_or_else(|| panic!("a starter element in {elements}"))
 }
 
-fn applied_quantity(results: &[InventoryResult]) -> u32 {
+/// What an admin grants each player before it plays.
+const STOCK: u32 = 1_000;
+
+/// How many the player held after its last acknowledged drop (the stock if
+/// none was acknowledged).
+fn held_after(results: &[InventoryResult]) -> u32 {
     results
         .iter()
         .filter(|result| result.status == InventoryStatus::Applied)
         .map(|result| result.quantity)
-        .max()
-        .unwrap_or(0)
+        .min()
+        .unwrap_or(STOCK)
+}
+
+/// `name` joins once (so its character exists), then the admin `root_admin`
+/// grants it [`STOCK`] of `item`.
+fn stock(http_address: SocketAddr, name: &str, item: &str) {
+    let (_, _, account) = play_as(http_address, name, Walker::default(), 1);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let admin = log_in(http_address, "root_admin", TEST_PASSWORD).await;
+            let item = item.parse().expect("an element id");
+            let held = grant_items(http_address, &admin, account, item, i64::from(STOCK)).await;
+            assert_eq!(held, u64::from(STOCK));
+        });
+}
+
+/// The space's chat history as `name` (a member) reads it.
+fn chat_history(http_address: SocketAddr, name: &str, space: i64, limit: u32) -> String {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let token = log_in(http_address, name, TEST_PASSWORD).await;
+            let path = format!("/api/v1/space/{space}/chat?limit={limit}");
+            http::send(http_address, "GET", &path, None, Some(&token))
+                .await
+                .expect("history answers")
+        })
 }
 
 fn stop(mut server: Server) {
@@ -211,8 +266,10 @@ fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement_on_postgres
 }
 
 fn the_player_and_the_chat_are_still_there_after_a_restart(database: &str) {
+    create_admin(database, "root_admin", TEST_PASSWORD);
     let (server, http_address) = start_server_on(database);
     let item = first_element(http_address);
+    stock(http_address, "ada", &item);
     let walker = Walker {
         walk: true,
         said: Some("remember me"),
@@ -251,7 +308,7 @@ fn the_player_and_the_chat_are_still_there_after_a_restart(database: &str) {
         ..Walker::default()
     };
     let (second, _) = play(http_address, "ada", again, 1);
-    assert_eq!(applied_quantity(&second.results), 2, "the item was kept");
+    assert_eq!(held_after(&second.results), STOCK - 2, "the drop was kept");
     let (back_x, back_y) = second.first_seen.expect("saw itself");
     // Within a metre (64 steps) of where it left: the last snapshot it saw may
     // trail its final position by a few ticks.
@@ -259,16 +316,7 @@ fn the_player_and_the_chat_are_still_there_after_a_restart(database: &str) {
         back_x.abs_diff(left_x) <= 64 && back_y.abs_diff(left_y) <= 64,
         "left at ({left_x}, {left_y}), came back at ({back_x}, {back_y})"
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let history = runtime
-        .block_on(http::get(
-            http_address,
-            &format!("/api/v1/space/{space}/chat?limit=10"),
-        ))
-        .expect("history answers");
+    let history = chat_history(http_address, "ada", space, 10);
     assert!(history.contains("remember me"), "{history}");
     assert!(
         history.contains(r#""sender_name":"ada""#),
@@ -278,8 +326,10 @@ fn the_player_and_the_chat_are_still_there_after_a_restart(database: &str) {
 }
 
 fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement(database: &str) {
+    create_admin(database, "root_admin", TEST_PASSWORD);
     let (mut server, http_address) = start_server_on(database);
     let item = first_element(http_address);
+    stock(http_address, "kim", &item);
     let walker = Walker {
         walk: true,
         item: Some(item.clone()),
@@ -297,7 +347,7 @@ fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement(database: &
     let (last_x, last_y) = first.last_seen.expect("saw itself");
     assert!(last_x > start_x + 4 * 64, "it walked: {start_x} → {last_x}");
 
-    let acknowledged = applied_quantity(&first.results);
+    let acknowledged = STOCK - held_after(&first.results);
     assert!(
         acknowledged >= 2,
         "changes were acknowledged: {:?}",
@@ -318,21 +368,13 @@ fn a_killed_server_loses_at_most_the_checkpoint_interval_of_movement(database: &
     let (back_x, back_y) = second.first_seen.expect("saw itself");
     // Every acknowledged change survived; a change sent but not yet answered
     // may have been committed too, nothing more.
-    let now_held = applied_quantity(&second.results);
+    let dropped = STOCK - held_after(&second.results);
     assert!(
-        now_held > acknowledged && now_held <= first.changes_sent + 1,
-        "acknowledged {acknowledged} of {} sent before the kill; holds {now_held} after one more",
+        dropped > acknowledged && dropped <= first.changes_sent + 1,
+        "acknowledged {acknowledged} of {} sent before the kill; dropped {dropped} after one more",
         first.changes_sent
     );
-    let history = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(http::get(
-            http_address,
-            &format!("/api/v1/space/{space}/chat?limit=100"),
-        ))
-        .expect("history answers");
+    let history = chat_history(http_address, "kim", space, 100);
     for line in &first.heard {
         assert!(history.contains(line.as_str()), "{line:?} in {history}");
     }

@@ -94,6 +94,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/avatar", post(api::admin_create_avatar))
         .route("/api/v1/admin/map", post(api::admin_create_map))
         .route("/api/v1/space/{id}/chat", get(chat_history))
+        .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
         .with_state(state)
 }
 

@@ -44,6 +44,9 @@ pub(crate) struct LiveMetrics {
     /// they were written (the database was slower than the checkpoints).
     pub(crate) checkpoint_rows_coalesced: u64,
     /// Checkpoint rows waiting for the database now (at most one per character).
+    /// Inventory changes the zone refused itself: the game's rules do not
+    /// let a client ask for them (items granted by asking).
+    pub(crate) inventory_not_allowed_here: u64,
     pub(crate) checkpoint_rows_pending: u64,
     /// Spawn hints dropped unused: expired, or the oldest when the store was full.
     pub(crate) spawn_hints_dropped: u64,
@@ -66,7 +69,7 @@ pub(crate) struct LiveMetrics {
 }
 
 /// Every inventory status with its metric label.
-pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 6] = [
+pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 7] = [
     (InventoryStatus::Applied, "applied"),
     (InventoryStatus::UnknownItem, "unknown_item"),
     (InventoryStatus::NotEnough, "not_enough"),
@@ -77,6 +80,7 @@ pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 6] = [
 
 /// The `quantile` of sorted values by nearest rank; none when empty.
 fn nearest_rank<T>(sorted: &[T], quantile: f64) -> Option<&T> {
+    (InventoryStatus::NotAllowed, "not_allowed"),
     let last = sorted.len().checked_sub(1)?;
     let rank = (last as f64 * quantile).round() as usize;
     sorted.get(rank.min(last))
@@ -235,6 +239,11 @@ impl LiveMetrics {
         );
         quantiles(
             &mut out,
+        counter(
+            "meridian_quic_retries_total",
+            "QUIC Retries sent to validate new connections' addresses (many connections were pending).",
+            driver.quic_retries.load(Ordering::Relaxed),
+        );
             "meridian_crossing_to_snapshot_ms",
             "From a handoff's freeze to the client's first snapshot from the new zone, milliseconds, over the last 1,200 this gateway saw.",
             &self.crossings,
@@ -275,6 +284,31 @@ impl LiveMetrics {
             ("elements_per_space", self.quota_refusals.elements),
         ];
         for (quota, value) in quotas {
+        let _ = writeln!(
+            out,
+            "# HELP meridian_connections_refused_total New connections (QUIC or WebSocket) refused before their hello, by the cap they met.\n# TYPE meridian_connections_refused_total counter"
+        );
+        let refused = [
+            (
+                "too_many_pending",
+                driver.refused_too_many_pending.load(Ordering::Relaxed),
+            ),
+            (
+                "too_many_from_address",
+                driver.refused_too_many_from_address.load(Ordering::Relaxed),
+            ),
+        ];
+        for (cap, value) in refused {
+            let _ = writeln!(
+                out,
+                "meridian_connections_refused_total{{cap=\"{cap}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meridian_pending_connections Connections open whose hello is not verified yet.\n# TYPE meridian_pending_connections gauge\nmeridian_pending_connections {}",
+            driver.pending_connections.load(Ordering::Relaxed)
+        );
             let _ = writeln!(
                 out,
                 "meridian_quota_refusals_total{{quota=\"{quota}\"}} {value}"
@@ -302,6 +336,9 @@ impl LiveMetrics {
                 out,
                 "meridian_refusals_total{{reason=\"{}\"}} {value}",
                 refusal_label(*reason)
+            if *status == InventoryStatus::NotAllowed {
+                value += self.inventory_not_allowed_here;
+            }
             );
         }
         let _ = writeln!(

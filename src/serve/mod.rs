@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod cluster;
 mod elements;
+mod grants;
 mod http;
 mod keys;
 mod http_limits;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use meridian_netcode::driver::server::{ConnectionIds, DriverCounters, QuicServer};
 use meridian_netcode::driver::tls::DevCertificate;
+use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::{Server, TokenAuthority, ZoneHost};
 use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::adapters::sql::SqlLedger;
@@ -100,6 +102,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let idle_timeout = Duration::from_millis(settings.netcode.idle_timeout_ms);
     let quic = Arc::new(
         QuicServer::bind(
+    let admission = Arc::new(Admission::new(&settings.netcode, counters.clone()));
             settings.serve.game_address,
             &certificate,
             idle_timeout,
@@ -108,6 +111,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             connection_ids.clone(),
         )
         .with_context(|| format!("cannot serve QUIC on {}", settings.serve.game_address))?,
+            admission.clone(),
     );
     let game_address = quic.local_addr()?;
 
@@ -197,6 +201,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let zone_thread = match settings.serve.shard_id {
         None => {
             let borders = ZoneBorders::new(map, &epochs);
+        admission: admission.clone(),
             let host = new_host(&settings, zones, borders, server);
             zone_loop::launch(host, zone_loop::Alone, parts)?
         }
@@ -254,6 +259,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             elements_per_space: settings.serve.max_elements_per_space,
         },
     };
+            admission,
     let http_server = http_server::start(listeners, state, &settings.serve)?;
 
     let config = &settings.sim;

@@ -18,6 +18,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
+use meridian_netcode::driver::admission::{Admission, AdmissionRefusal, AdmissionTicket};
 use meridian_netcode::driver::server::{
     ConnectionIds, DriverCounters, NetEvent, OUTBOX_CAPACITY, push_reliably,
 };
@@ -43,6 +44,8 @@ pub(crate) struct Fallback {
     pub(crate) inbound: Sender<NetEvent>,
     pub(crate) ids: Arc<ConnectionIds>,
     pub(crate) counters: Arc<DriverCounters>,
+    /// The pending-connection caps, shared with the QUIC endpoint.
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// `GET /meridian/ws`: upgrades and joins the socket to the zone.
@@ -52,10 +55,24 @@ pub(crate) async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // Both limits: tungstenite reads a whole frame before it checks the message.
-    upgrade
+    let upgrade = upgrade
         .max_message_size(1 + Channel::Stream.max_message_bytes())
-        .max_frame_size(1 + Channel::Stream.max_message_bytes())
-        .on_upgrade(move |socket| run(socket, remote, fallback))
+        .max_frame_size(1 + Channel::Stream.max_message_bytes());
+    // Put to the pending caps before a task is spent on it; over a cap the
+    // socket is closed at once with the reason (counted by the admission).
+    match fallback.admission.admit(fallback.ids.next(), remote.ip()) {
+        Ok(ticket) => upgrade.on_upgrade(move |socket| run(socket, remote, fallback, ticket)),
+        Err(refusal) => upgrade.on_upgrade(move |socket| refuse(socket, refusal)),
+    }
+}
+
+/// Closes a socket the pending caps refused: 1013, "try again later".
+async fn refuse(mut socket: WebSocket, refusal: AdmissionRefusal) {
+    let close = Message::Close(Some(CloseFrame {
+        code: 1013,
+        reason: refusal.label().into(),
+    }));
+    let _ = write(&mut socket, close).await;
 }
 
 /// Why a socket is closed by us.
@@ -89,8 +106,15 @@ fn event_of(connection: ConnectionId, message: &[u8]) -> Option<NetEvent> {
     }
 }
 
-async fn run(mut socket: WebSocket, remote: SocketAddr, fallback: Fallback) {
-    let connection = fallback.ids.next();
+/// One socket's life; `ticket` (dropped with it) keeps it counted as pending
+/// until the zone thread verifies its hello.
+async fn run(
+    mut socket: WebSocket,
+    remote: SocketAddr,
+    fallback: Fallback,
+    ticket: AdmissionTicket,
+) {
+    let connection = ticket.connection();
     let (outbox, mut outgoing) = mpsc::channel::<Payload>(OUTBOX_CAPACITY);
     let opened = NetEvent::Opened {
         connection,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use meridian_netcode::Borders;
+use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::driver::server::NetEvent;
 use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
@@ -133,6 +134,8 @@ pub(crate) struct Parts {
     pub(crate) elements: Elements,
     /// Placements made or removed through the API.
     pub(crate) element_changes: Receiver<ElementChange>,
+    /// The transports' pending-connection caps: told when a hello is verified.
+    pub(crate) admission: Arc<Admission>,
 }
 
 pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
@@ -151,6 +154,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     element_changes: Receiver<ElementChange>,
 }
 
+    admission: Arc<Admission>,
 /// Starts the zone thread.
 pub(crate) fn launch<B, N>(
     host: ZoneHost<B>,
@@ -177,6 +181,7 @@ where
     };
     use anyhow::Context;
     std::thread::Builder::new()
+        admission: parts.admission,
         .name("zones".to_owned())
         .spawn(move || zone_loop.run())
         .context("cannot start the zone thread")
@@ -337,6 +342,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             self.host.finish_inventory(connection, result);
         }
         let mut states = self.host.take_departed();
+            live.inventory_not_allowed_here = self.host.inventory_not_allowed();
         if !draining && step.is_multiple_of(self.checkpoint_every.max(1)) {
             states.extend(self.host.member_states());
         }
@@ -368,6 +374,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 server.handle_closed(now, connection);
             }
         }
+                if !server.awaiting_hello(connection) {
+                    // Verified (or closed): no longer pending for the caps.
+                    self.admission.verified(connection);
+                }
     }
 
     fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {

@@ -34,7 +34,7 @@ export const REFUSAL_REASONS = Object.freeze([
   'TooManyConnections', 'Draining',
 ]);
 export const INVENTORY_STATUSES = Object.freeze([
-  'Applied', 'UnknownItem', 'NotEnough', 'StackFull', 'Busy', 'Unavailable',
+  'Applied', 'UnknownItem', 'NotEnough', 'StackFull', 'Busy', 'Unavailable', 'NotAllowed',
 ]);
 export const ENTITY_KINDS = Object.freeze(['Avatar', 'Element', 'Npc']);
 

@@ -189,8 +189,8 @@ test('server Inventory is variant 5 with every status', () => {
     const hex = `0507056170706c65ac020${index}`;
     roundTrip('server', { type: 'Inventory', request: 7, item: 'apple', quantity: 300, status }, hex);
   });
-  assertRefused(() => decodeServerMessage(fromHex('0507056170706c65ac0206'), 'stream'),
-    'UnknownVariant', 'status 6');
+  assertRefused(() => decodeServerMessage(fromHex('0507056170706c65ac0207'), 'stream'),
+    'UnknownVariant', 'status 7');
   assertRefused(() => decodeServerMessage(fromHex('0507056170706c650000'), 'datagram'),
     'WrongChannel', 'on a datagram');
   assertRefused(() => decodeServerMessage(fromHex('050700000'), 'stream'), 'UnexpectedEnd', 'cut short');

@@ -28,8 +28,27 @@ pub struct NetcodeConfig {
     /// Dropped datagrams or protocol violations a connection may accumulate
     /// (each forgiven after a second) before it is disconnected. Default 60.
     pub strikes_before_disconnect: u32,
-    /// Most clients at once; more are refused with `ServerFull`. Default 5,000.
+    /// Most verified clients at once (a hello with a valid token was accepted);
+    /// more are refused with `ServerFull`. Connections still waiting for their
+    /// hello do not count: they are bounded by the two caps below. Default 5,000.
     pub max_clients: usize,
+    /// Most connections at once that have not yet sent a verified hello (QUIC
+    /// handshakes and silent connections, WebSockets included); a new one past
+    /// it is refused at once and counted. Default 1,024.
+    pub max_pending_connections: usize,
+    /// Most such unverified connections at once from one IP address; a new one
+    /// past it is refused at once and counted. Verified connections from an
+    /// address are not capped here: each needs its own account's token, and
+    /// players behind one NAT (or a bot swarm on one machine) share an address.
+    /// Default 64, at most `max_pending_connections`.
+    pub max_pending_per_address: usize,
+    /// Once this many connections are pending, a new QUIC connection must
+    /// first prove it can receive at its source address (a QUIC Retry: one more
+    /// round trip, no state kept for it until it comes back), so spoofed source
+    /// addresses cannot fill the pending slots. 0 asks every new connection; at
+    /// or above `max_pending_connections` none is asked (they are refused
+    /// first). Default 128.
+    pub retry_at_pending: usize,
     /// Chat lines a client may send per ten seconds; more are dropped and counted.
     /// Default 10.
     pub chat_lines_per_10s: u32,
@@ -47,6 +66,9 @@ impl Default for NetcodeConfig {
             datagrams_per_second: 120,
             strikes_before_disconnect: 60,
             max_clients: 5_000,
+            max_pending_connections: 1_024,
+            max_pending_per_address: 64,
+            retry_at_pending: 128,
             chat_lines_per_10s: 10,
             chat_hearing_radius: 20.0,
         }
@@ -113,6 +135,21 @@ impl NetcodeConfig {
             "max_clients",
             (1..=1_000_000).contains(&self.max_clients),
             "1..=1000000",
+        )?;
+        check(
+            "max_pending_connections",
+            (1..=100_000).contains(&self.max_pending_connections),
+            "1..=100000",
+        )?;
+        check(
+            "max_pending_per_address",
+            (1..=self.max_pending_connections).contains(&self.max_pending_per_address),
+            "1..=max_pending_connections",
+        )?;
+        check(
+            "retry_at_pending",
+            self.retry_at_pending <= 100_000,
+            "0..=100000",
         )?;
         check(
             "chat_lines_per_10s",

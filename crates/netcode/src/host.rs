@@ -114,6 +114,8 @@ pub struct ZoneHost<B: Borders = OneZone> {
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
     pub(crate) cluster: crate::cluster::ClusterState,
+    /// Inventory changes refused by the game's rules.
+    inventory_not_allowed: u64,
 }
 
 impl ZoneHost<OneZone> {
@@ -167,6 +169,7 @@ impl<B: Borders> ZoneHost<B> {
             cluster: crate::cluster::ClusterState::default(),
         }
     }
+            inventory_not_allowed: 0,
 
     /// The first zone (the only one of a single-zone host).
     pub fn zone(&self) -> &Zone {
@@ -421,10 +424,29 @@ impl<B: Borders> ZoneHost<B> {
     /// [`Self::replicate`].
     pub fn tick(&mut self, now: Instant) -> HostTick {
         let mut report = self.step(now);
+    /// Inventory changes refused by the game's rules (a client asking for
+    /// items rather than giving up its own) since the start.
+    pub fn inventory_not_allowed(&self) -> u64 {
+        self.inventory_not_allowed
+    }
+
         self.replicate(&mut report);
         report
     }
 
+        if !client_may_ask(&change) {
+            self.inventory_not_allowed += 1;
+            let refused = InventoryResult {
+                request: change.request,
+                item: change.item,
+                quantity: 0,
+                status: InventoryStatus::NotAllowed,
+            };
+            let _ = self
+                .server
+                .send_admitted(connection, &ServerMessage::Inventory(refused));
+            return;
+        }
     /// The first half of a tick: steps the zones and hands players across
     /// borders. In a cluster it also builds what other shards need this tick
     /// (handoff messages, frames for their clients, forwarded inputs), so a
@@ -764,4 +786,12 @@ impl<B: Borders> ZoneHost<B> {
             }
         }
     }
+}
+
+/// What a client may ask of its own inventory: only to give up (use, drop)
+/// what it holds, a negative delta, which the database bounds by the count
+/// held (`NotEnough`). Items are granted by the server's own rules or by an
+/// admin (`POST /api/v1/admin/inventory/grant`), never by asking.
+fn client_may_ask(change: &InventoryChange) -> bool {
+    change.delta < 0
 }

@@ -152,6 +152,8 @@ pub struct Server {
     connections: HashMap<ConnectionId, Connection>,
     /// Ids of realtime tokens already presented (each is admitted once).
     used_tokens: UsedTokens,
+    /// Of those, the ones past their hello (what `max_clients` counts).
+    verified: usize,
     events: VecDeque<ServerEvent>,
     transmits: VecDeque<Transmit>,
     shared: SharedEncodings,
@@ -177,6 +179,7 @@ impl Server {
             anchor: (anchor, anchor_unix),
             connections: HashMap::new(),
             used_tokens: UsedTokens::default(),
+            verified: 0,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             shared: SharedEncodings::default(),
@@ -200,6 +203,19 @@ impl Server {
         self.connections.len()
     }
 
+    /// Connections whose hello passed (admitted, or waiting for the game
+    /// side's answer): the ones [`NetcodeConfig::max_clients`] counts.
+    pub fn verified_count(&self) -> usize {
+        self.verified
+    }
+
+    /// Whether `connection` is open and has not sent a verified hello yet.
+    pub fn awaiting_hello(&self, connection: ConnectionId) -> bool {
+        self.connections
+            .get(&connection)
+            .is_some_and(|state| state.phase == Phase::AwaitingHello)
+    }
+
     fn unix_seconds(&self, now: Instant) -> u64 {
         let (instant, unix) = self.anchor;
         unix + now.saturating_duration_since(instant).as_secs()
@@ -208,6 +224,8 @@ impl Server {
     /// The transport accepted a connection.
     pub fn handle_connected(&mut self, now: Instant, connection: ConnectionId) {
         self.metrics.connections_opened += 1;
+        // Ids are never reused; if one were, the old connection is forgotten.
+        self.remove(connection);
         self.connections.insert(
             connection,
             Connection {
@@ -227,7 +245,7 @@ impl Server {
 
     /// The transport lost the connection (no goodbye, or after ours).
     pub fn handle_closed(&mut self, _now: Instant, connection: ConnectionId) {
-        if let Some(closed) = self.connections.remove(&connection) {
+        if let Some(closed) = self.remove(connection) {
             self.metrics.transport_losses += 1;
             if closed.phase == Phase::Admitted {
                 self.metrics.clients_connected -= 1;
@@ -299,18 +317,25 @@ impl Server {
                     self.refuse_now(connection, RefusalReason::VersionMismatch, &detail);
                     return;
                 }
-                if self.connections.len() > self.config.max_clients {
-                    self.refuse_now(connection, RefusalReason::ServerFull, "the server is full");
-                    return;
-                }
                 let unix = self.unix_seconds(now);
                 match self.authority.verify(&hello.auth_token, self.space, unix) {
+                    Ok(_) if self.verified_count() >= self.config.max_clients => {
+                        // Only verified clients hold slots: silent connections
+                        // cannot fill the server (they are capped by the driver's
+                        // admission and time out).
+                        self.refuse_now(
+                            connection,
+                            RefusalReason::ServerFull,
+                            "the server is full",
+                        );
+                    }
                     // Spent last, so a hello refused for another reason
                     // does not use its token up; refused here if spent before.
                     Ok(claims) if !self.spend_token(connection, &claims, unix) => {}
                     Ok(claims) => {
                         if let Some(state) = self.connections.get_mut(&connection) {
                             state.phase = Phase::Verified;
+                            self.verified += 1;
                         }
                         self.events
                             .push_back(ServerEvent::Joined { connection, claims });
@@ -490,7 +515,7 @@ impl Server {
             connection,
             &ServerMessage::Refusal(Refusal { reason, detail }),
         );
-        self.connections.remove(&connection);
+        self.remove(connection);
         self.transmits.push_back(Transmit {
             connection,
             payload: Payload::Close(DisconnectReason::ProtocolViolation),
@@ -529,8 +554,17 @@ impl Server {
         }
     }
 
+    /// Forgets a connection, keeping the count of verified ones.
+    fn remove(&mut self, connection: ConnectionId) -> Option<Connection> {
+        let removed = self.connections.remove(&connection)?;
+        if removed.phase != Phase::AwaitingHello {
+            self.verified -= 1;
+        }
+        Some(removed)
+    }
+
     fn close(&mut self, connection: ConnectionId, reason: DisconnectReason) {
-        let Some(state) = self.connections.remove(&connection) else {
+        let Some(state) = self.remove(connection) else {
             return;
         };
         self.metrics.count_disconnect(reason);
@@ -686,4 +720,68 @@ fn refill(config: &NetcodeConfig, state: &mut Connection, now: Instant) {
     let chat = f64::from(config.chat_lines_per_10s);
     state.chat_credits = (state.chat_credits + elapsed * chat / 10.0).min(chat);
     state.strikes = (state.strikes - elapsed).max(0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::REALTIME_SCOPE;
+
+    const SPACE: u32 = 1;
+    const START_UNIX: u64 = 1_800_000_000;
+
+    fn hello(authority: &TokenAuthority, account: u64) -> Vec<u8> {
+        let token = authority.mint(&RealtimeClaims {
+            sub: account,
+            name: format!("player{account}"),
+            space: SPACE,
+            exp: START_UNIX + 60,
+            scope: REALTIME_SCOPE.into(),
+            jti: crate::token::random_token_id(),
+        });
+        let message = ClientMessage::Hello(meridian_protocol::messages::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            auth_token: token,
+        });
+        let mut framed = Vec::new();
+        write_frame(&message.to_bytes().expect("encodes"), &mut framed).expect("frames");
+        framed
+    }
+
+    #[test]
+    fn only_verified_clients_count_toward_max_clients() {
+        let authority = TokenAuthority::new(b"a test key that is long enough!!");
+        let config = NetcodeConfig {
+            max_clients: 2,
+            ..NetcodeConfig::default()
+        };
+        let now = Instant::now();
+        let mut server =
+            Server::new(config, authority.clone(), SPACE, now, START_UNIX).expect("valid");
+        for silent in 1..=6 {
+            server.handle_connected(now, ConnectionId(silent));
+        }
+        for (player, connection) in [(1, 7), (2, 8), (3, 9)] {
+            server.handle_connected(now, ConnectionId(connection));
+            server.handle_stream(now, ConnectionId(connection), &hello(&authority, player));
+        }
+        let joined: Vec<ConnectionId> = std::iter::from_fn(|| server.poll_event())
+            .filter_map(|event| match event {
+                ServerEvent::Joined { connection, .. } => Some(connection),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            joined,
+            [ConnectionId(7), ConnectionId(8)],
+            "six silent ones hold no slot"
+        );
+        assert_eq!(server.metrics().refusals_for(RefusalReason::ServerFull), 1);
+        assert_eq!(server.verified_count(), 2);
+        assert!(server.awaiting_hello(ConnectionId(1)));
+        assert!(!server.awaiting_hello(ConnectionId(7)));
+        // A verified one leaving frees its slot.
+        server.handle_closed(now, ConnectionId(7));
+        assert_eq!(server.verified_count(), 1);
+    }
 }

@@ -105,7 +105,7 @@ fn inventory_changes_wait_for_their_answer_and_the_excess_is_busy() {
         stepper.peers[0].client.send_inventory(InventoryChange {
             request,
             item: "7".into(),
-            delta: 1,
+            delta: -1,
         });
     }
     // Spread over a few ticks: chat and inventory share a rate limit.
@@ -152,6 +152,31 @@ fn inventory_changes_wait_for_their_answer_and_the_excess_is_busy() {
             .any(|e| matches!(e, ClientEvent::Inventory(_)))),
         "only the asker hears"
     );
+}
+
+#[test]
+fn a_client_asking_for_items_is_refused_before_the_database() {
+    let mut stepper = small_world();
+    stepper.peers[0].client.send_inventory(InventoryChange {
+        request: 1,
+        item: "7".into(),
+        delta: 1_000,
+    });
+    stepper.run_ticks(5, |_, _, _| {});
+    assert!(
+        stepper.host.take_inventory_requests().is_empty(),
+        "nothing reaches the database"
+    );
+    let answers: Vec<_> = stepper.peers[0]
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            ClientEvent::Inventory(result) => Some((result.request, result.status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, [(1, InventoryStatus::NotAllowed)]);
+    assert_eq!(stepper.host.inventory_not_allowed(), 1);
 }
 
 #[test]

@@ -72,7 +72,9 @@ pub enum ServerMessage {
 }
 
 /// Asks the server to add `delta` of `item` to the player's inventory (a
-/// negative delta takes items away).
+/// negative delta takes items away). The Meridian server lets a client only
+/// take away (use, drop) what it holds and answers a positive delta with
+/// [`InventoryStatus::NotAllowed`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryChange {
     /// Chosen by the client; the result carries it back.
@@ -111,6 +113,10 @@ pub enum InventoryStatus {
     Busy,
     /// The database could not be written; nothing changed.
     Unavailable,
+    /// The game's rules do not let the player ask for this: a client may only
+    /// give up (use, drop) what it holds; items are granted by the server's own
+    /// rules or by an admin. Nothing changed.
+    NotAllowed,
 }
 
 /// The display name of an avatar.

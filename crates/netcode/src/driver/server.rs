@@ -20,6 +20,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::admission::{Admission, AdmissionTicket};
 use super::tls::{ALPN_H3, ALPN_MERIDIAN, DevCertificate, TlsError};
 use crate::metrics::disconnect_label;
 use crate::server::{ConnectionId, Payload};
@@ -75,6 +76,14 @@ pub struct DriverCounters {
     pub inbound_dropped: AtomicU64,
     /// Outbound datagrams quinn refused (too large for the path, or closed).
     pub datagram_send_failures: AtomicU64,
+    /// Connections pending now: opened, hello not verified yet (a gauge).
+    pub pending_connections: AtomicU64,
+    /// New connections refused because too many were pending.
+    pub refused_too_many_pending: AtomicU64,
+    /// New connections refused because too many from their address were pending.
+    pub refused_too_many_from_address: AtomicU64,
+    /// QUIC Retries sent to new connections to validate their address.
+    pub quic_retries: AtomicU64,
 }
 
 /// Hands out connection ids. One is shared by every transport feeding a zone
@@ -97,7 +106,10 @@ pub struct QuicServer {
 }
 
 impl QuicServer {
-    /// Binds `address` and starts accepting on the current tokio runtime.
+    /// Binds `address` and starts accepting on the current tokio runtime. Each
+    /// new connection is first put to `admission`: answered with a Retry while
+    /// many are pending and its address is not validated yet, refused past the
+    /// pending caps.
     pub fn bind(
         address: SocketAddr,
         certificate: &DevCertificate,
@@ -105,19 +117,39 @@ impl QuicServer {
         inbound: Sender<NetEvent>,
         counters: Arc<DriverCounters>,
         ids: Arc<ConnectionIds>,
+        admission: Arc<Admission>,
     ) -> Result<Self, BindError> {
         let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], idle_timeout)?;
         let endpoint = super::socket::endpoint(address, Some(config)).map_err(BindError::Io)?;
         let accepting = endpoint.clone();
         tokio::spawn(async move {
-            while let Some(incoming) = accepting.accept().await {
+            while let Some(mut incoming) = accepting.accept().await {
+                if admission.wants_retry()
+                    && !incoming.remote_address_validated()
+                    && incoming.may_retry()
+                {
+                    match incoming.retry() {
+                        Ok(()) => {
+                            admission.retried();
+                            continue;
+                        }
+                        // Checked with may_retry above; handled as no retry.
+                        Err(error) => incoming = error.into_incoming(),
+                    }
+                }
                 let connection = ids.next();
-                tokio::spawn(run_connection(
-                    incoming,
-                    connection,
-                    inbound.clone(),
-                    counters.clone(),
-                ));
+                match admission.admit(connection, incoming.remote_address().ip()) {
+                    Ok(ticket) => {
+                        tokio::spawn(run_connection(
+                            incoming,
+                            ticket,
+                            inbound.clone(),
+                            counters.clone(),
+                        ));
+                    }
+                    // Counted by the admission; the client hears a refusal at once.
+                    Err(_) => incoming.refuse(),
+                }
             }
         });
         Ok(Self {
@@ -230,12 +262,15 @@ impl Session {
     }
 }
 
+/// One connection's life; `ticket` (dropped with it) keeps it counted as
+/// pending until the zone thread verifies its hello.
 async fn run_connection(
     incoming: quinn::Incoming,
-    id: ConnectionId,
+    ticket: AdmissionTicket,
     inbound: Sender<NetEvent>,
     counters: Arc<DriverCounters>,
 ) {
+    let id = ticket.connection();
     let failed = || {
         counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
     };

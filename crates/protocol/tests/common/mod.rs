@@ -94,6 +94,7 @@ fn inventory_status() -> impl Strategy<Value = InventoryStatus> {
         Just(InventoryStatus::StackFull),
         Just(InventoryStatus::Busy),
         Just(InventoryStatus::Unavailable),
+        Just(InventoryStatus::NotAllowed),
     ]
 }
 

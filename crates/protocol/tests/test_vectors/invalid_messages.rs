@@ -159,10 +159,10 @@ pub(super) fn invalid_message_cases()
             "FieldTooLong",
         ),
         (
-            "inventory_status_6",
+            "inventory_status_7",
             Server,
             Stream,
-            vec![5, 1, 1, b'x', 0, 6],
+            vec![5, 1, 1, b'x', 0, 7],
             "UnknownVariant",
         ),
         (

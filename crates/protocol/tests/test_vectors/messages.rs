@@ -367,6 +367,10 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
             )),
         ),
         (
+            "server_inventory_not_allowed",
+            Server(inventory_result(8, "chair", 3, InventoryStatus::NotAllowed)),
+        ),
+        (
             "server_presence",
             Server(ServerMessage::Presence(Presence {
                 avatar: NetworkId(300),
