@@ -349,6 +349,118 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback server that answers each connection with the next canned
+    /// answer and records the request lines it was sent.
+    async fn scripted(answers: Vec<&'static str>) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let address = listener.local_addr().expect("bound");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            for answer in answers {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0; 4096];
+                // Head and body arrive together on loopback; read until the
+                // head ends and the declared body is in.
+                while let Ok(read) = stream.read(&mut buffer).await {
+                    request.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|line| line.strip_prefix("Content-Length: "))
+                            .and_then(|value| value.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break;
+                        }
+                    }
+                    if read == 0 {
+                        break;
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                seen.lock()
+                    .expect("not poisoned")
+                    .push(text.lines().next().unwrap_or_default().to_owned());
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (address, requests)
+    }
+
+    const TOO_MANY: &str = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n\
+                            Content-Length: 2\r\n\r\n{}";
+    const WRONG: &str = "HTTP/1.1 403 Forbidden\r\nContent-Length: 38\r\n\r\n\
+                         {\"error\":\"wrong username or password\"}";
+    const SIGNED_UP: &str = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"userId\":1}";
+    const TOKEN: &str = "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"token\":\"abc\"}";
+    const UNAUTHORIZED: &str = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}";
+    const JOINED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 81\r\n\r\n\
+        {\"token\":\"t\",\"game_address\":\"127.0.0.1:1\",\"certificate_sha256\":\"00\",\"space_id\":1}";
+
+    #[tokio::test]
+    async fn a_429_is_waited_out_and_a_missing_account_signed_up() {
+        let (server, requests) = scripted(vec![TOO_MANY, WRONG, SIGNED_UP, TOKEN]).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let started = Instant::now();
+        let token = log_in_or_sign_up(server, &Credentials::for_bot("t", 0), deadline)
+            .await
+            .expect("logs in");
+        assert_eq!(token, "abc");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After is honoured"
+        );
+        let requests = requests.lock().expect("not poisoned").clone();
+        assert_eq!(
+            requests,
+            [
+                "POST /api/v1/login HTTP/1.1",
+                "POST /api/v1/login HTTP/1.1",
+                "POST /api/v1/signup HTTP/1.1",
+                "POST /api/v1/login HTTP/1.1"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_past_the_deadline_gives_up() {
+        let (server, _) = scripted(vec![TOO_MANY]).await;
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let outcome = log_in_or_sign_up(server, &Credentials::for_bot("t", 0), deadline).await;
+        assert!(
+            matches!(outcome, Err(AccountError::RateLimited { what: "login" })),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_401_at_join_logs_in_again() {
+        let (server, requests) = scripted(vec![TOKEN, UNAUTHORIZED, TOKEN, JOINED]).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut session = Session::new(Credentials::for_bot("t", 0));
+        let join = session.join(server, 1, deadline).await.expect("joins");
+        assert_eq!(join.token, "t");
+        let requests = requests.lock().expect("not poisoned").clone();
+        assert_eq!(
+            requests,
+            [
+                "POST /api/v1/login HTTP/1.1",
+                "POST /api/v1/space/1/join HTTP/1.1",
+                "POST /api/v1/login HTTP/1.1",
+                "POST /api/v1/space/1/join HTTP/1.1"
+            ]
+        );
+    }
 
     #[test]
     fn bot_credentials_are_deterministic_and_valid() {
