@@ -93,8 +93,8 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/element/{id}", put(api::admin_update_element))
         .route("/api/v1/admin/avatar", post(api::admin_create_avatar))
         .route("/api/v1/admin/map", post(api::admin_create_map))
-        .route("/api/v1/space/{id}/chat", get(chat_history))
         .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
+        .route("/api/v1/space/{id}/chat", get(chat_history))
         .with_state(state)
 }
 

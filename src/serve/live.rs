@@ -40,13 +40,13 @@ pub(crate) struct LiveMetrics {
     pub(crate) inventory_results: [u64; INVENTORY_STATUSES.len()],
     /// Inventory changes the zone answered `Busy` itself (past the in-flight limit).
     pub(crate) inventory_busy_here: u64,
+    /// Inventory changes the zone refused itself: the game's rules do not
+    /// let a client ask for them (items granted by asking).
+    pub(crate) inventory_not_allowed_here: u64,
     /// Checkpoint rows replaced by a newer row of the same character before
     /// they were written (the database was slower than the checkpoints).
     pub(crate) checkpoint_rows_coalesced: u64,
     /// Checkpoint rows waiting for the database now (at most one per character).
-    /// Inventory changes the zone refused itself: the game's rules do not
-    /// let a client ask for them (items granted by asking).
-    pub(crate) inventory_not_allowed_here: u64,
     pub(crate) checkpoint_rows_pending: u64,
     /// Spawn hints dropped unused: expired, or the oldest when the store was full.
     pub(crate) spawn_hints_dropped: u64,
@@ -76,11 +76,11 @@ pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 7] = [
     (InventoryStatus::StackFull, "stack_full"),
     (InventoryStatus::Busy, "busy"),
     (InventoryStatus::Unavailable, "unavailable"),
+    (InventoryStatus::NotAllowed, "not_allowed"),
 ];
 
 /// The `quantile` of sorted values by nearest rank; none when empty.
 fn nearest_rank<T>(sorted: &[T], quantile: f64) -> Option<&T> {
-    (InventoryStatus::NotAllowed, "not_allowed"),
     let last = sorted.len().checked_sub(1)?;
     let rank = (last as f64 * quantile).round() as usize;
     sorted.get(rank.min(last))
@@ -225,6 +225,11 @@ impl LiveMetrics {
             "QUIC handshakes that failed.",
             driver.handshake_failures.load(Ordering::Relaxed),
         );
+        counter(
+            "meridian_quic_retries_total",
+            "QUIC Retries sent to validate new connections' addresses (many connections were pending).",
+            driver.quic_retries.load(Ordering::Relaxed),
+        );
         counter("meridian_ticks_total", "Zone ticks run.", self.tick);
         counter(
             "meridian_tick_overruns_total",
@@ -239,11 +244,6 @@ impl LiveMetrics {
         );
         quantiles(
             &mut out,
-        counter(
-            "meridian_quic_retries_total",
-            "QUIC Retries sent to validate new connections' addresses (many connections were pending).",
-            driver.quic_retries.load(Ordering::Relaxed),
-        );
             "meridian_crossing_to_snapshot_ms",
             "From a handoff's freeze to the client's first snapshot from the new zone, milliseconds, over the last 1,200 this gateway saw.",
             &self.crossings,
@@ -272,20 +272,6 @@ impl LiveMetrics {
         }
         let _ = writeln!(
             out,
-            "# HELP meridian_checkpoint_rows_pending Checkpoint rows waiting for the database (at most one per character).\n# TYPE meridian_checkpoint_rows_pending gauge\nmeridian_checkpoint_rows_pending {}",
-            self.checkpoint_rows_pending
-        );
-        let _ = writeln!(
-            out,
-            "# HELP meridian_quota_refusals_total API requests refused by a quota, by quota.\n# TYPE meridian_quota_refusals_total counter"
-        );
-        let quotas = [
-            ("spaces_per_user", self.quota_refusals.spaces),
-            ("elements_per_space", self.quota_refusals.elements),
-        ];
-        for (quota, value) in quotas {
-        let _ = writeln!(
-            out,
             "# HELP meridian_connections_refused_total New connections (QUIC or WebSocket) refused before their hello, by the cap they met.\n# TYPE meridian_connections_refused_total counter"
         );
         let refused = [
@@ -309,6 +295,20 @@ impl LiveMetrics {
             "# HELP meridian_pending_connections Connections open whose hello is not verified yet.\n# TYPE meridian_pending_connections gauge\nmeridian_pending_connections {}",
             driver.pending_connections.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_checkpoint_rows_pending Checkpoint rows waiting for the database (at most one per character).\n# TYPE meridian_checkpoint_rows_pending gauge\nmeridian_checkpoint_rows_pending {}",
+            self.checkpoint_rows_pending
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_quota_refusals_total API requests refused by a quota, by quota.\n# TYPE meridian_quota_refusals_total counter"
+        );
+        let quotas = [
+            ("spaces_per_user", self.quota_refusals.spaces),
+            ("elements_per_space", self.quota_refusals.elements),
+        ];
+        for (quota, value) in quotas {
             let _ = writeln!(
                 out,
                 "meridian_quota_refusals_total{{quota=\"{quota}\"}} {value}"
@@ -321,6 +321,9 @@ impl LiveMetrics {
         for ((status, label), mut value) in INVENTORY_STATUSES.iter().zip(self.inventory_results) {
             if *status == InventoryStatus::Busy {
                 value += self.inventory_busy_here;
+            }
+            if *status == InventoryStatus::NotAllowed {
+                value += self.inventory_not_allowed_here;
             }
             let _ = writeln!(
                 out,
@@ -336,9 +339,6 @@ impl LiveMetrics {
                 out,
                 "meridian_refusals_total{{reason=\"{}\"}} {value}",
                 refusal_label(*reason)
-            if *status == InventoryStatus::NotAllowed {
-                value += self.inventory_not_allowed_here;
-            }
             );
         }
         let _ = writeln!(

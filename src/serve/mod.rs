@@ -37,9 +37,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::driver::server::{ConnectionIds, DriverCounters, QuicServer};
 use meridian_netcode::driver::tls::DevCertificate;
-use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::{Server, TokenAuthority, ZoneHost};
 use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::adapters::sql::SqlLedger;
@@ -100,18 +100,18 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let counters = Arc::new(DriverCounters::default());
     let connection_ids = Arc::new(ConnectionIds::default());
     let idle_timeout = Duration::from_millis(settings.netcode.idle_timeout_ms);
+    let admission = Arc::new(Admission::new(&settings.netcode, counters.clone()));
     let quic = Arc::new(
         QuicServer::bind(
-    let admission = Arc::new(Admission::new(&settings.netcode, counters.clone()));
             settings.serve.game_address,
             &certificate,
             idle_timeout,
             inbound.clone(),
             counters.clone(),
             connection_ids.clone(),
+            admission.clone(),
         )
         .with_context(|| format!("cannot serve QUIC on {}", settings.serve.game_address))?,
-            admission.clone(),
     );
     let game_address = quic.local_addr()?;
 
@@ -197,11 +197,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         ledger_answers,
         elements,
         element_changes,
+        admission: admission.clone(),
     };
     let zone_thread = match settings.serve.shard_id {
         None => {
             let borders = ZoneBorders::new(map, &epochs);
-        admission: admission.clone(),
             let host = new_host(&settings, zones, borders, server);
             zone_loop::launch(host, zone_loop::Alone, parts)?
         }
@@ -253,13 +253,13 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             inbound,
             ids: connection_ids,
             counters: counters.clone(),
+            admission,
         },
         quotas: quotas::Quotas {
             spaces_per_user: settings.serve.max_spaces_per_user,
             elements_per_space: settings.serve.max_elements_per_space,
         },
     };
-            admission,
     let http_server = http_server::start(listeners, state, &settings.serve)?;
 
     let config = &settings.sim;

@@ -152,9 +152,9 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     ledger_answers: Receiver<super::ledger::Answer>,
     elements: Elements,
     element_changes: Receiver<ElementChange>,
+    admission: Arc<Admission>,
 }
 
-    admission: Arc<Admission>,
 /// Starts the zone thread.
 pub(crate) fn launch<B, N>(
     host: ZoneHost<B>,
@@ -178,10 +178,10 @@ where
         ledger_answers: parts.ledger_answers,
         elements: parts.elements,
         element_changes: parts.element_changes,
+        admission: parts.admission,
     };
     use anyhow::Context;
     std::thread::Builder::new()
-        admission: parts.admission,
         .name("zones".to_owned())
         .spawn(move || zone_loop.run())
         .context("cannot start the zone thread")
@@ -333,6 +333,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
             live.inventory_busy_here = self.host.inventory_busy();
+            live.inventory_not_allowed_here = self.host.inventory_not_allowed();
             let checkpoints = self.storage.checkpoints.counters();
             live.checkpoint_rows_coalesced = checkpoints.coalesced_rows.load(Ordering::Relaxed);
             live.checkpoint_rows_pending = checkpoints.pending_rows.load(Ordering::Relaxed);
@@ -342,7 +343,6 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             self.host.finish_inventory(connection, result);
         }
         let mut states = self.host.take_departed();
-            live.inventory_not_allowed_here = self.host.inventory_not_allowed();
         if !draining && step.is_multiple_of(self.checkpoint_every.max(1)) {
             states.extend(self.host.member_states());
         }
@@ -365,6 +365,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             NetEvent::Stream { connection, bytes } => {
                 server.handle_stream(now, connection, &bytes);
+                if !server.awaiting_hello(connection) {
+                    // Verified (or closed): no longer pending for the caps.
+                    self.admission.verified(connection);
+                }
             }
             NetEvent::Datagram { connection, bytes } => {
                 server.handle_datagram(now, connection, &bytes);
@@ -374,10 +378,6 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 server.handle_closed(now, connection);
             }
         }
-                if !server.awaiting_hello(connection) {
-                    // Verified (or closed): no longer pending for the caps.
-                    self.admission.verified(connection);
-                }
     }
 
     fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {

@@ -5,8 +5,8 @@
 pub(crate) mod api;
 pub(crate) mod services;
 pub(crate) mod shard_link;
-
 pub(crate) mod silent;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

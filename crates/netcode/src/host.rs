@@ -113,9 +113,9 @@ pub struct ZoneHost<B: Borders = OneZone> {
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
-    pub(crate) cluster: crate::cluster::ClusterState,
     /// Inventory changes refused by the game's rules.
     inventory_not_allowed: u64,
+    pub(crate) cluster: crate::cluster::ClusterState,
 }
 
 impl ZoneHost<OneZone> {
@@ -166,10 +166,10 @@ impl<B: Borders> ZoneHost<B> {
             store_before_relay: false,
             spawn_area: None,
             inventory_busy: 0,
+            inventory_not_allowed: 0,
             cluster: crate::cluster::ClusterState::default(),
         }
     }
-            inventory_not_allowed: 0,
 
     /// The first zone (the only one of a single-zone host).
     pub fn zone(&self) -> &Zone {
@@ -388,10 +388,29 @@ impl<B: Borders> ZoneHost<B> {
             .send_admitted(connection, &ServerMessage::Inventory(result));
     }
 
+    /// Inventory changes refused by the game's rules (a client asking for
+    /// items rather than giving up its own) since the start.
+    pub fn inventory_not_allowed(&self) -> u64 {
+        self.inventory_not_allowed
+    }
+
     fn request_inventory(&mut self, connection: ConnectionId, change: InventoryChange) {
         let Some(member) = self.members.get(&connection).copied() else {
             return;
         };
+        if !client_may_ask(&change) {
+            self.inventory_not_allowed += 1;
+            let refused = InventoryResult {
+                request: change.request,
+                item: change.item,
+                quantity: 0,
+                status: InventoryStatus::NotAllowed,
+            };
+            let _ = self
+                .server
+                .send_admitted(connection, &ServerMessage::Inventory(refused));
+            return;
+        }
         let state = self.state_of(&member);
         match state {
             Some(state) if member.inventory_in_flight < MAX_INVENTORY_IN_FLIGHT => {
@@ -424,29 +443,10 @@ impl<B: Borders> ZoneHost<B> {
     /// [`Self::replicate`].
     pub fn tick(&mut self, now: Instant) -> HostTick {
         let mut report = self.step(now);
-    /// Inventory changes refused by the game's rules (a client asking for
-    /// items rather than giving up its own) since the start.
-    pub fn inventory_not_allowed(&self) -> u64 {
-        self.inventory_not_allowed
-    }
-
         self.replicate(&mut report);
         report
     }
 
-        if !client_may_ask(&change) {
-            self.inventory_not_allowed += 1;
-            let refused = InventoryResult {
-                request: change.request,
-                item: change.item,
-                quantity: 0,
-                status: InventoryStatus::NotAllowed,
-            };
-            let _ = self
-                .server
-                .send_admitted(connection, &ServerMessage::Inventory(refused));
-            return;
-        }
     /// The first half of a tick: steps the zones and hands players across
     /// borders. In a cluster it also builds what other shards need this tick
     /// (handoff messages, frames for their clients, forwarded inputs), so a
