@@ -141,7 +141,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     let (status, space) = api.call("POST", "/api/v1/space", Some(&new_space), Some(&ada));
     assert_eq!(status, 200, "{space}");
     let space = space["spaceId"].as_i64().expect("id");
-    let (_, fetched) = api.call("GET", &format!("/api/v1/space/{space}"), None, None);
+    let (_, fetched) = api.call("GET", &format!("/api/v1/space/{space}"), None, Some(&ada));
     assert_eq!(fetched["dimensions"], "100x200");
     assert_eq!(fetched["elements"].as_array().map(Vec::len), Some(1));
     // Listed: the hosted plaza first, then her space and the template.
@@ -154,12 +154,13 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     );
     assert!(listed.iter().any(|listed| listed["id"] == space));
 
-    // Placing: the owner may, another user may not; outside the space is a 400.
+    // Placing: the owner may, another user may not (her space is private: to
+    // him it does not exist); outside the space is a 400.
     let place = |x: i32| format!(r#"{{"elementId":{chair},"spaceId":{space},"x":{x},"y":5}}"#);
     assert_eq!(
         api.call("POST", "/api/v1/space/element", Some(&place(5)), Some(&bob))
             .0,
-        403
+        404
     );
     assert_eq!(
         api.call(
@@ -182,7 +183,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             Some(&bob)
         )
         .0,
-        403
+        404
     );
     assert_eq!(
         api.call(
@@ -332,7 +333,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     );
     wait_for(&api, before);
 
-    // Deleting: not bob's; the owner's; then gone.
+    // Deleting: not bob's (not even there for him); the owner's; then gone.
     assert_eq!(
         api.call(
             "DELETE",
@@ -341,7 +342,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             Some(&bob)
         )
         .0,
-        403
+        404
     );
     assert_eq!(
         api.call(

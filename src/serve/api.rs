@@ -16,6 +16,7 @@ use super::elements::ElementChange;
 use super::http::HttpState;
 use super::paging::Page;
 use super::persist::now_seconds;
+use super::privacy::{MaybeCaller, visible_space};
 use super::quotas::{self, Quota};
 
 /// Largest space side, in tiles.
@@ -25,9 +26,10 @@ fn failed(failure: StoreError) -> Response {
     match failure {
         StoreError::NotFound { what } => error(StatusCode::NOT_FOUND, format!("{what} not found")),
         StoreError::Conflict { what } => error(StatusCode::BAD_REQUEST, format!("{what} is taken")),
-        StoreError::QuotaExceeded { what, limit } => {
-            error(StatusCode::CONFLICT, format!("at most {limit} {what} allowed"))
-        }
+        StoreError::QuotaExceeded { what, limit } => error(
+            StatusCode::CONFLICT,
+            format!("at most {limit} {what} allowed"),
+        ),
         other => {
             eprintln!("meridian serve: database error: {other}");
             error(
@@ -214,11 +216,17 @@ pub(crate) async fn create_space(
 }
 
 /// `GET /api/v1/space/{id}?limit&after`: its size and what is placed in it, a
-/// page at a time.
-pub(crate) async fn get_space(State(state): State<HttpState>, Id(id): Id, page: Page) -> Response {
-    let space = match state.store.space(id).await {
+/// page at a time (a private space only for its owner and admins: 404 for
+/// anyone else).
+pub(crate) async fn get_space(
+    State(state): State<HttpState>,
+    MaybeCaller(caller): MaybeCaller,
+    Id(id): Id,
+    page: Page,
+) -> Response {
+    let space = match visible_space(&state, caller.as_ref(), id).await {
         Ok(space) => space,
-        Err(failure) => return failed(failure),
+        Err(response) => return response,
     };
     match state
         .store
@@ -244,15 +252,16 @@ pub(crate) async fn get_space(State(state): State<HttpState>, Id(id): Id, page: 
     }
 }
 
-/// May the caller change `space`? (Its owner, or an admin.)
+/// May the caller change `space`? (Its owner, or an admin; a private space
+/// of someone else's is a 404, as if it did not exist.)
 async fn may_change(state: &HttpState, claims: &AccessClaims, space: i64) -> Result<(), Response> {
-    match state.store.space(space).await {
+    match visible_space(state, Some(claims), space).await {
         Ok(found) if found.owner_id == Some(claims.sub as i64) || claims.role == "admin" => Ok(()),
         Ok(_) => Err(error(
             StatusCode::FORBIDDEN,
             "only the owner or an admin may change this space",
         )),
-        Err(failure) => Err(failed(failure)),
+        Err(response) => Err(response),
     }
 }
 
@@ -540,31 +549,6 @@ pub(crate) async fn admin_create_map(
         }
     }
     Json(Created { id }).into_response()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct BlockRequest {
-    user_id: i64,
-}
-
-/// `POST /api/v1/user/block {userId}`: stop hearing someone.
-pub(crate) async fn block(
-    State(state): State<HttpState>,
-    Caller(claims): Caller,
-    Body(request): Body<BlockRequest>,
-) -> Response {
-    if request.user_id == claims.sub as i64 {
-        return error(StatusCode::BAD_REQUEST, "nobody can block themselves");
-    }
-    match state
-        .store
-        .block(claims.sub as i64, request.user_id, now_seconds())
-        .await
-    {
-        Ok(()) => Json(json!({})).into_response(),
-        Err(failure) => failed(failure),
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -189,6 +189,10 @@ pub(crate) async fn login(
     let Some(account) = account else {
         return error(StatusCode::FORBIDDEN, "wrong username or password");
     };
+    // A banned account gets no access token (told so only after the password).
+    if let Err(refused) = super::moderation::refuse_if_banned(&state, account.id as u64).await {
+        return refused;
+    }
     super::sessions::start(&state, account.id, account.username, account.role).await
 }
 
@@ -275,6 +279,10 @@ pub(crate) async fn joined(
     account: u64,
     name: String,
 ) -> Response {
+    // A banned account gets no realtime token; the zone learns its blocks.
+    if let Err(refused) = super::moderation::admit(state, account).await {
+        return refused;
+    }
     let character = match state.store.character(account as i64, state.space_id).await {
         Ok(character) => character,
         Err(failure) => return store_failure(&failure),

@@ -44,6 +44,8 @@ pub(crate) struct HttpState {
     pub(crate) http_address: SocketAddr,
     /// Placements made or removed in the hosted space, to the zone thread.
     pub(crate) element_changes: crossbeam_channel::Sender<super::elements::ElementChange>,
+    /// Blocks, mutes, kicks and bans, to the zone thread.
+    pub(crate) moderation: crossbeam_channel::Sender<super::moderation::ModerationOrder>,
     /// The WebSocket fallback's way into the zone.
     pub(crate) fallback: super::websocket::Fallback,
     /// Spaces per user and elements per space (admins are exempt).
@@ -77,7 +79,6 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/avatars", get(api::avatars))
         .route("/api/v1/elements", get(api::elements))
         .route("/api/v1/user/metadata", post(api::user_metadata))
-        .route("/api/v1/user/block", post(api::block))
         .route("/api/v1/user/report", post(api::report))
         .route("/api/v1/space/all", get(api::all_spaces))
         .route("/api/v1/space", post(api::create_space))
@@ -95,6 +96,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/map", post(api::admin_create_map))
         .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
         .route("/api/v1/space/{id}/chat", get(chat_history))
+        .merge(super::moderation::routes())
         .with_state(state)
 }
 
@@ -209,10 +211,12 @@ struct History {
     next_before: Option<i64>,
 }
 
-/// `GET /api/v1/space/{id}/chat?before=ID&limit=N`: the hosted zone's chat,
-/// newest first, at most 100 per page.
+/// `GET /api/v1/space/{id}/chat?before=ID&limit=N` with an access token: the
+/// hosted zone's space-wide chat (never the nearby lines), newest first, at
+/// most 100 per page, for those who may enter the space.
 async fn chat_history(
     State(state): State<HttpState>,
+    auth::Caller(caller): auth::Caller,
     space: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
     query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -225,6 +229,9 @@ async fn chat_history(
         };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     };
+    if let Err(hidden) = super::privacy::visible_space(&state, Some(&caller), space).await {
+        return hidden;
+    }
     if space != state.space_id {
         let body = ErrorBody {
             error: "no such space on this server",
@@ -233,9 +240,10 @@ async fn chat_history(
     }
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
     let room = super::persist::room_of(state.zone_id);
+    let channel = super::persist::channel_name(super::privacy::HISTORY_CHANNEL);
     match state
         .store
-        .chat_history(space, &room, query.before, limit)
+        .channel_history(space, &room, channel, query.before, limit)
         .await
     {
         Ok(lines) => {

@@ -36,6 +36,10 @@ pub(crate) struct LiveMetrics {
     pub(crate) outbox_full_drops: u64,
     /// Chat lines neither stored nor heard (queue full or the database failed).
     pub(crate) chat_unstored: u64,
+    /// Chat lines dropped because their speaker was muted.
+    pub(crate) chat_muted: u64,
+    /// Chat deliveries skipped because listener and speaker blocked each other.
+    pub(crate) chat_hidden_by_blocks: u64,
     /// Inventory answers sent, by status (in `InventoryStatus` order).
     pub(crate) inventory_results: [u64; INVENTORY_STATUSES.len()],
     /// Inventory changes the zone answered `Busy` itself (past the in-flight limit).
@@ -199,6 +203,16 @@ impl LiveMetrics {
             "meridian_chat_unstored_total",
             "Chat lines dropped because they could not be stored (so nobody heard them).",
             self.chat_unstored,
+        );
+        counter(
+            "meridian_chat_muted_total",
+            "Chat lines dropped because a moderator muted their speaker.",
+            self.chat_muted,
+        );
+        counter(
+            "meridian_chat_hidden_by_blocks_total",
+            "Chat deliveries skipped because the listener and the speaker blocked each other.",
+            self.chat_hidden_by_blocks,
         );
         counter(
             "meridian_checkpoint_rows_coalesced_total",

@@ -15,15 +15,17 @@ mod cluster;
 mod elements;
 mod grants;
 mod http;
-mod keys;
 mod http_limits;
 mod http_server;
+mod keys;
 mod ledger;
 mod live;
+mod moderation;
 mod own_thread;
 mod paging;
 mod passwords;
 mod persist;
+mod privacy;
 mod quotas;
 mod rate_limit;
 mod sessions;
@@ -172,6 +174,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         .filter(|placement| elements.place(&mut zones, placement))
         .count();
     let (element_sender, element_changes) = crossbeam_channel::bounded(1_024);
+    let (moderation_sender, moderation_orders) =
+        crossbeam_channel::bounded(moderation::ORDER_QUEUE);
     let server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
@@ -197,6 +201,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         ledger_answers,
         elements,
         element_changes,
+        moderation_orders,
         admission: admission.clone(),
     };
     let zone_thread = match settings.serve.shard_id {
@@ -249,6 +254,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         spawn_hints: hint_sender,
         http_address,
         element_changes: element_sender,
+        moderation: moderation_sender,
         fallback: websocket::Fallback {
             inbound,
             ids: connection_ids,

@@ -25,6 +25,14 @@ const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// `Busy`.
 const INVENTORY_QUEUE: usize = 1_024;
 
+/// How a chat channel is named in the stored history.
+pub(crate) fn channel_name(channel: ChatChannel) -> &'static str {
+    match channel {
+        ChatChannel::Proximity => "proximity",
+        ChatChannel::Zone => "zone",
+    }
+}
+
 /// The room chat is stored under: the zone.
 pub(crate) fn room_of(zone_id: u32) -> String {
     format!("zone-{zone_id}")
@@ -219,10 +227,7 @@ pub(crate) fn start(store: &Store, space_id: i64, zone_id: u32) -> (ZoneStorage,
     let unstored = chat_dropped.clone();
     let chat_task = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
-            let channel = match line.channel {
-                ChatChannel::Proximity => "proximity",
-                ChatChannel::Zone => "zone",
-            };
+            let channel = channel_name(line.channel);
             let stored = writer_store
                 .append_chat(
                     space_id,

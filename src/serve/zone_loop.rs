@@ -134,6 +134,8 @@ pub(crate) struct Parts {
     pub(crate) elements: Elements,
     /// Placements made or removed through the API.
     pub(crate) element_changes: Receiver<ElementChange>,
+    /// Blocks, mutes, kicks and bans from the HTTP API.
+    pub(crate) moderation_orders: Receiver<super::moderation::ModerationOrder>,
     /// The transports' pending-connection caps: told when a hello is verified.
     pub(crate) admission: Arc<Admission>,
 }
@@ -152,6 +154,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     ledger_answers: Receiver<super::ledger::Answer>,
     elements: Elements,
     element_changes: Receiver<ElementChange>,
+    moderation_orders: Receiver<super::moderation::ModerationOrder>,
     admission: Arc<Admission>,
 }
 
@@ -178,6 +181,7 @@ where
         ledger_answers: parts.ledger_answers,
         elements: parts.elements,
         element_changes: parts.element_changes,
+        moderation_orders: parts.moderation_orders,
         admission: parts.admission,
     };
     use anyhow::Context;
@@ -231,6 +235,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             let received = Instant::now();
             while let Ok(hint) = self.spawn_hints.try_recv() {
                 self.host.set_spawn_hint(received, hint);
+            }
+            while let Ok(order) = self.moderation_orders.try_recv() {
+                super::moderation::apply(&mut self.host, order, Instant::now());
             }
             while let Ok(change) = self.element_changes.try_recv() {
                 match change {
@@ -332,6 +339,8 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 }
             }
             live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
+            live.chat_muted = self.host.moderation().muted_lines();
+            live.chat_hidden_by_blocks = self.host.moderation().hidden_lines();
             live.inventory_busy_here = self.host.inventory_busy();
             live.inventory_not_allowed_here = self.host.inventory_not_allowed();
             let checkpoints = self.storage.checkpoints.counters();

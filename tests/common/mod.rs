@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod api;
+pub(crate) mod players;
 pub(crate) mod services;
 pub(crate) mod shard_link;
 pub(crate) mod silent;

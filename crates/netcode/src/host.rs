@@ -28,6 +28,7 @@ use meridian_sim::{AvatarSpawn, ClientId, ClientInput, RejectReason, SpawnError,
 
 use crate::borders::{Borders, OneZone, ZoneOwner};
 use crate::members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
+use crate::moderation::Moderation;
 use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
 
@@ -116,6 +117,8 @@ pub struct ZoneHost<B: Borders = OneZone> {
     /// Inventory changes refused by the game's rules.
     inventory_not_allowed: u64,
     pub(crate) cluster: crate::cluster::ClusterState,
+    /// Blocks, mutes and bans.
+    pub(crate) moderation: Moderation,
 }
 
 impl ZoneHost<OneZone> {
@@ -168,6 +171,7 @@ impl<B: Borders> ZoneHost<B> {
             inventory_busy: 0,
             inventory_not_allowed: 0,
             cluster: crate::cluster::ClusterState::default(),
+            moderation: Moderation::default(),
         }
     }
 
@@ -309,6 +313,31 @@ impl<B: Borders> ZoneHost<B> {
         std::mem::take(&mut self.departed)
     }
 
+    /// Blocks, mutes and bans, to load and change them.
+    pub fn moderation_mut(&mut self) -> &mut Moderation {
+        &mut self.moderation
+    }
+
+    /// Blocks, mutes and bans, for their counters.
+    pub fn moderation(&self) -> &Moderation {
+        &self.moderation
+    }
+
+    /// Ends the session of `account` connected here, telling its client
+    /// `reason`; `false` if it has none here.
+    pub fn disconnect_account(&mut self, account: u64, reason: DisconnectReason) -> bool {
+        let Some(&connection) = self.by_account.get(&account) else {
+            return false;
+        };
+        match self.members.get(&connection).map(|member| member.at) {
+            Some(At::Here | At::Away(_)) => {
+                self.server.disconnect(connection, reason);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The chat lines said since the last call.
     pub fn take_said(&mut self) -> Vec<SaidLine> {
         std::mem::take(&mut self.said)
@@ -357,6 +386,13 @@ impl<B: Borders> ZoneHost<B> {
             }
         };
         for listener in listeners {
+            let hears = self
+                .members
+                .get(&listener)
+                .is_some_and(|heard| self.moderation.hears(heard.account, member.account));
+            if !hears {
+                continue;
+            }
             // A zone-wide line may come from someone never in view: name them first.
             self.names.tell(&mut self.server, listener, member.avatar);
             // Listeners are admitted members.
@@ -453,6 +489,7 @@ impl<B: Borders> ZoneHost<B> {
     /// driver can send those before the snapshots of its own clients are
     /// encoded.
     pub fn step(&mut self, now: Instant) -> HostTick {
+        self.moderation.advance(now);
         self.server.handle_timeout(now);
         self.spawn_hints.expire(now);
         self.drain_events();
@@ -559,6 +596,13 @@ impl<B: Borders> ZoneHost<B> {
     }
 
     fn join(&mut self, connection: ConnectionId, account: u64, name: String) {
+        if self.moderation.is_banned(account) {
+            // Refusing a connection the server just verified cannot fail.
+            let _ = self
+                .server
+                .refuse(connection, RefusalReason::Banned, "this account is banned");
+            return;
+        }
         // One avatar per player: an older session of this account ends first.
         self.replace_older_session(account, connection);
         let client = ClientId(self.next_client);
@@ -656,6 +700,7 @@ impl<B: Borders> ZoneHost<B> {
             };
             self.members.insert(connection, member);
             self.by_account.insert(account, connection);
+            self.moderation.joined(account);
             self.borders.joined(account, zone);
             self.names.join(connection, avatar, &name, account);
             self.announce_name(avatar);
@@ -682,6 +727,7 @@ impl<B: Borders> ZoneHost<B> {
             self.strikes.remove(&member.client);
             self.waiting.remove(&connection);
             self.by_account.remove(&member.account);
+            self.moderation.left(member.account);
             if matches!(member.at, At::Away(_)) {
                 return;
             }
@@ -695,6 +741,10 @@ impl<B: Borders> ZoneHost<B> {
         let Some(member) = self.members.get(&connection).copied() else {
             return;
         };
+        if !self.moderation.may_speak(member.account) {
+            // Muted: neither stored nor heard (counted).
+            return;
+        }
         let line = SaidLine {
             connection,
             account: member.account,

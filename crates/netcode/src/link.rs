@@ -165,6 +165,8 @@ pub enum HostMessage {
     Said {
         /// The speaker's avatar.
         from: NetworkId,
+        /// The speaker's account (for the blocks of those who hear it).
+        account: u64,
         /// Where the speaker stood.
         position: [f32; 2],
         /// Zone-wide or nearby.

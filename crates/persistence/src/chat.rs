@@ -67,6 +67,33 @@ impl Store {
         })
     }
 
+    /// Like [`Store::chat_history`], but only the lines said on `channel` (the
+    /// history readers may see holds the zone-wide lines, never the nearby
+    /// ones).
+    pub async fn channel_history(
+        &self,
+        space_id: i64,
+        room: &str,
+        channel: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChatLine>, StoreError> {
+        let rows: Vec<ChatRow> = sqlx::query_as(
+            "SELECT m.id, m.space_id, m.room, m.sender_id, a.username, m.channel, m.body, \
+             m.sent_at FROM chat_messages m LEFT JOIN accounts a ON a.id = m.sender_id \
+             WHERE m.space_id = $1 AND m.room = $2 AND m.channel = $3 AND m.id < $4 \
+             ORDER BY m.id DESC LIMIT $5",
+        )
+        .bind(space_id)
+        .bind(room)
+        .bind(channel)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit.min(1_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(chat_line).collect())
+    }
+
     /// Up to `limit` lines of a room older than `before` (all if none), newest
     /// first: the next page starts before the last id returned.
     pub async fn chat_history(
@@ -87,20 +114,21 @@ impl Store {
         .bind(i64::from(limit.min(1_000)))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, space_id, room, sender_id, sender_name, channel, body, sent_at)| ChatLine {
-                    id,
-                    space_id,
-                    room,
-                    sender_id,
-                    sender_name,
-                    channel,
-                    body,
-                    sent_at,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(chat_line).collect())
+    }
+}
+
+fn chat_line(
+    (id, space_id, room, sender_id, sender_name, channel, body, sent_at): ChatRow,
+) -> ChatLine {
+    ChatLine {
+        id,
+        space_id,
+        room,
+        sender_id,
+        sender_name,
+        channel,
+        body,
+        sent_at,
     }
 }

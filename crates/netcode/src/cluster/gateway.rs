@@ -5,6 +5,14 @@
 
 use super::*;
 
+/// Who said a line, and where they stood.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Speaker {
+    pub(super) avatar: NetworkId,
+    pub(super) account: u64,
+    pub(super) position: Vec2,
+}
+
 impl<B: Borders> ZoneHost<B> {
     pub(super) fn attached(
         &mut self,
@@ -372,25 +380,31 @@ impl<B: Borders> ZoneHost<B> {
             LinkTo::Everyone,
             HostMessage::Said {
                 from: member.avatar,
+                account: member.account,
                 position: wire(state.position),
                 channel: line.channel,
                 text: line.text.clone(),
             },
         ));
-        self.relay_near(member.avatar, state.position, line.channel, line.text);
+        let speaker = Speaker {
+            avatar: member.avatar,
+            account: member.account,
+            position: state.position,
+        };
+        self.relay_near(speaker, line.channel, line.text);
     }
 
     /// Relays a line to our clients who hear it: everyone for the zone channel,
-    /// those within hearing of `position` for the nearby one.
-    pub(super) fn relay_near(
-        &mut self,
-        from: NetworkId,
-        position: Vec2,
-        channel: ChatChannel,
-        text: String,
-    ) {
+    /// those within hearing of the speaker for the nearby one; never to one
+    /// who blocked the speaker or whom the speaker blocked.
+    pub(super) fn relay_near(&mut self, speaker: Speaker, channel: ChatChannel, text: String) {
+        let Speaker {
+            avatar: from,
+            account,
+            position,
+        } = speaker;
         let radius = self.server.config().chat_hearing_radius;
-        let listeners: Vec<ConnectionId> = self
+        let listeners: Vec<(ConnectionId, u64)> = self
             .members
             .iter()
             .filter(|(_, member)| !matches!(member.at, At::ForGateway(_)))
@@ -400,7 +414,12 @@ impl<B: Borders> ZoneHost<B> {
                         state.position.distance_squared(position) <= radius * radius
                     })
             })
-            .map(|(connection, _)| *connection)
+            .map(|(connection, member)| (*connection, member.account))
+            .collect();
+        let listeners: Vec<ConnectionId> = listeners
+            .into_iter()
+            .filter(|(_, listener)| self.moderation.hears(*listener, account))
+            .map(|(connection, _)| connection)
             .collect();
         let relay = ServerMessage::Chat(ChatRelay {
             from,

@@ -410,11 +410,19 @@ impl<B: Borders> ZoneHost<B> {
                 }
             }
             HostMessage::Said {
-                from: speaker,
+                from,
+                account,
                 position,
                 channel,
                 text,
-            } => self.relay_near(speaker, unwire(position), channel, text),
+            } => {
+                let speaker = gateway::Speaker {
+                    avatar: from,
+                    account,
+                    position: unwire(position),
+                };
+                self.relay_near(speaker, channel, text);
+            }
         }
     }
 
