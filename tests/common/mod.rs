@@ -304,8 +304,25 @@ pub(crate) fn create_admin(database_url: &str, username: &str, password: &str) {
         .expect("stdin")
         .write_all(format!("{password}\n").as_bytes())
         .expect("writes");
-    let output = create.wait_with_output().expect("finishes");
-    assert!(output.status.success(), "{output:?}");
+    // A deadline, so that a hung command fails the test instead of stalling it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = create.try_wait().expect("waits") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = create.kill();
+            let _ = create.wait();
+            panic!("meridian create-admin did not finish within 60 s; killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut printed = String::new();
+    if let Some(mut stdout) = create.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut printed);
+    }
+    assert!(status.success(), "{status:?}: {printed}");
 }
 
 /// Removes a test's SQLite database and its journal files.
