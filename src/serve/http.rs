@@ -127,6 +127,7 @@ struct ErrorBody {
 
 async fn dev_join(
     State(state): State<HttpState>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -135,6 +136,18 @@ async fn dev_join(
             StatusCode::NOT_FOUND,
             "development tokens are off on this server",
         );
+    }
+    // Every dev join is a new account: it counts as a sign-up against the
+    // address's limits (all guests of one address share one name there), so
+    // a loop cannot fill the database.
+    let guests_of = format!("guest~{}", client.ip());
+    if let Err(limited) =
+        state
+            .logins
+            .limits
+            .attempt(client.ip(), &guests_of, std::time::Instant::now())
+    {
+        return super::sessions::too_many(limited);
     }
     // No body (or an empty one) means "any guest name".
     let request: DevJoinRequest = if body.iter().all(u8::is_ascii_whitespace) {
