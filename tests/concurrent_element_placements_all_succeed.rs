@@ -30,9 +30,8 @@ fn fifty_concurrent_placements_all_succeed() {
         let mut placements = tokio::task::JoinSet::new();
         for index in 0..PLACEMENTS {
             let ada = ada.clone();
-            placements.spawn(async move {
-                api::place(server, &ada, element, space, index, index).await
-            });
+            placements
+                .spawn(async move { api::place(server, &ada, element, space, index, index).await });
         }
         let mut failures = Vec::new();
         while let Some(answer) = placements.join_next().await {

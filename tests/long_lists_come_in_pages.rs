@@ -74,7 +74,10 @@ fn elements_and_spaces_are_listed_a_page_at_a_time() {
         let listed = ids(&pages);
         let unique: BTreeSet<i64> = listed.iter().copied().collect();
         assert_eq!(unique.len(), listed.len(), "no space twice: {listed:?}");
-        assert!(spaces.iter().all(|space| unique.contains(space)), "{listed:?}");
+        assert!(
+            spaces.iter().all(|space| unique.contains(space)),
+            "{listed:?}"
+        );
 
         // Bad pages are 400s with a JSON error.
         for query in ["limit=0", "limit=501", "limit=many", "after=x", "page=2"] {

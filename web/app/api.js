@@ -146,6 +146,26 @@ export async function revokeSession() {
   await api('POST', '/logout', { refresh_token: refresh }, { auth: false }).catch(() => null);
 }
 
+/**
+ * Every item of a paged list (`?limit=N&after=ID`, answered with `nextAfter`,
+ * see docs/openapi.json): follows the pages, at most `maxPages` of them, and
+ * answers the first page's body with `key` holding every item.
+ */
+export async function allPages(call, path, key, { limit = 500, maxPages = 40 } = {}) {
+  const joiner = path.includes('?') ? '&' : '?';
+  const items = [];
+  let first = null;
+  let after = null;
+  for (let page = 0; page < maxPages; page += 1) {
+    const cursor = after === null ? '' : `&after=${encodeURIComponent(after)}`;
+    const body = await call('GET', `${path}${joiner}limit=${limit}${cursor}`);
+    if (first === null) first = body;
+    if (Array.isArray(body[key])) items.push(...body[key]);
+    if (typeof body.nextAfter !== 'number') break;
+    after = body.nextAfter;
+  }
+  return { ...(first ?? {}), [key]: items };
+}
 
 function accessToken() {
   return sessionStorage.getItem(TOKEN_KEY);

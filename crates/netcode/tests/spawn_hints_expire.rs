@@ -32,9 +32,7 @@ fn hint(account: u64) -> SpawnHint {
 #[test]
 fn hints_nobody_takes_expire_and_the_store_is_bounded() {
     let mut stepper = stepper();
-    stepper
-        .host
-        .limit_spawn_hints(Duration::from_secs(2), 100);
+    stepper.host.limit_spawn_hints(Duration::from_secs(2), 100);
     for account in 1_000..1_500 {
         stepper.host.set_spawn_hint(stepper.now, hint(account));
         assert!(stepper.host.spawn_hints_waiting() <= 100);
@@ -42,8 +40,8 @@ fn hints_nobody_takes_expire_and_the_store_is_bounded() {
     assert_eq!(stepper.host.spawn_hints_waiting(), 100);
     assert_eq!(stepper.host.spawn_hints_dropped(), 400);
     // Past the lifetime (3 s of zone ticks), the rest expire.
-    let ticks = (Duration::from_secs(3).as_secs_f64() / stepper.tick_interval.as_secs_f64())
-        .ceil() as u32;
+    let ticks =
+        (Duration::from_secs(3).as_secs_f64() / stepper.tick_interval.as_secs_f64()).ceil() as u32;
     stepper.run_ticks(ticks, |_, _, _| {});
     assert_eq!(stepper.host.spawn_hints_waiting(), 0);
     assert_eq!(stepper.host.spawn_hints_dropped(), 500);
@@ -60,7 +58,10 @@ fn a_player_who_connects_in_time_spawns_at_the_saved_place() {
     stepper.connect(token, LinkConditions::PERFECT, 7);
     stepper.run_ticks(5, |_, _, _| {});
     let states = stepper.host.member_states();
-    let state = states.iter().find(|state| state.account == 7).expect("joined");
+    let state = states
+        .iter()
+        .find(|state| state.account == 7)
+        .expect("joined");
     assert!(
         (state.position - Vec2::new(10.0, 12.0)).length() < 1.0,
         "{:?}",

@@ -59,7 +59,9 @@ fn every_queued_batch_is_written_by_the_end() {
                     .collect()
             };
             for tick in 0..50 {
-                queue.try_queue(batch_for(tick)).expect("the checkpointer runs");
+                queue
+                    .try_queue(batch_for(tick))
+                    .expect("the checkpointer runs");
             }
         });
         zone.join().expect("zone thread");

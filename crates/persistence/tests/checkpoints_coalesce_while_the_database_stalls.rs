@@ -77,13 +77,15 @@ fn a_stalled_database_holds_one_pending_row_per_character() {
             Checkpointer::spawn(store.clone())
         };
         let counters = queue.counters();
-        queue
-            .try_queue(batch(&accounts, space, 0))
-            .expect("queued");
+        queue.try_queue(batch(&accounts, space, 0)).expect("queued");
         // The writer takes the first batch and waits on the lock.
         let deadline = Instant::now() + Duration::from_secs(30);
         while counters.pending_rows.load(Ordering::Relaxed) != 0 {
-            assert!(Instant::now() < deadline, "{}: the writer never started", test.name);
+            assert!(
+                Instant::now() < deadline,
+                "{}: the writer never started",
+                test.name
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         for step in 1..CHECKPOINTS {
@@ -119,7 +121,12 @@ fn a_stalled_database_holds_one_pending_row_per_character() {
         runtime.block_on(stall.rollback()).expect("the stall ends");
         drop(queue);
         let counters = runtime.block_on(checkpointer.finish());
-        assert_eq!(counters.lost_rows.load(Ordering::Relaxed), 0, "{}", test.name);
+        assert_eq!(
+            counters.lost_rows.load(Ordering::Relaxed),
+            0,
+            "{}",
+            test.name
+        );
         runtime.block_on(async {
             for &account in &accounts {
                 let stored = store

@@ -43,22 +43,9 @@ fn concurrent_placements_and_creations_respect_their_reads() {
                         .place_element(space, element, x, x, Some(10))
                         .await
                         .map(drop);
-                    let reported = store
-                        .report(owner, reported.id, "spam", 0)
-                        .await
-                        .map(drop);
+                    let reported = store.report(owner, reported.id, "spam", 0).await.map(drop);
                     let created = store
-                        .create_space(
-                            Some(owner),
-                            "room",
-                            10,
-                            10,
-                            false,
-                            None,
-                            None,
-                            0,
-                            Some(5),
-                        )
+                        .create_space(Some(owner), "room", 10, 10, false, None, None, 0, Some(5))
                         .await
                         .map(drop);
                     (placed, reported, created)
