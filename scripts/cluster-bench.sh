@@ -85,10 +85,19 @@ if [ "$kill_one" = kill ]; then
   echo "avatars simulated over the two shards left, 15 s later: $total (bots: $bots)"
 fi
 
+# loadbot stops at the end of its 60 s; give it two minutes more, then stop it.
+for _ in $(seq 1 1200); do
+  kill -0 "$loadbot" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$loadbot" 2>/dev/null; then
+  echo "loadbot was still running two minutes after its run should have ended: stopped"
+  kill -9 "$loadbot" 2>/dev/null || true
+fi
 wait "$loadbot" || true
 cat "$work/loadbot.txt"
 for n in 1 2 3; do
-  page=$(curl -s "http://127.0.0.1:$((18080 + n))/metrics" || true)
+  page=$(curl -s --max-time 5 "http://127.0.0.1:$((18080 + n))/metrics" || true)
   [ -n "$page" ] || { echo "shard $n: gone"; continue; }
   echo "shard $n:"
   echo "$page" | grep -E '^meridian_(handoffs_total|handoff_frozen_ticks|crossing_to_snapshot_ms|tick_duration_window_seconds|zones_held|link_messages_total)'
