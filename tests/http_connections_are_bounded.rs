@@ -1,14 +1,15 @@
 //! The HTTP server bounds what a client can hold: a request whose headers
 //! stall is closed after the header deadline, connections over the cap are
 //! not served alongside the others (they wait, then are closed and counted),
-//! and a body over the limit is refused with 413 JSON, whether it declares its
-//! length or streams in chunks.
+//! a body over the limit is refused with 413 JSON, whether it declares its
+//! length or streams in chunks, and a body that stalls gets 408 JSON at the
+//! request deadline, which does not cut a WebSocket once upgraded.
 
 mod common;
 #[path = "common/raw_http.rs"]
 mod raw_http;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::{remove_database, start_server_with, temporary_database};
@@ -158,6 +159,65 @@ fn bodies_over_the_limit_get_413_json() {
         .as_bytes(),
     );
     assert_ne!(small.status, 413, "{small:?}");
+    let _ = std::fs::remove_file(config);
+    remove_database(&database);
+}
+
+#[test]
+fn a_stalled_body_gets_408_and_an_upgraded_websocket_outlives_the_deadline() {
+    let database = temporary_database();
+    let config = serve_config("request_deadline", "http_request_timeout_ms = 300");
+    let config_path = config.display().to_string();
+    let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
+
+    // Headers that promise 100 bytes, then 10 of them, then nothing.
+    let mut stalled = connect(http_address);
+    stalled
+        .write_all(
+            b"POST /api/v1/login HTTP/1.1\r\nHost: test.local\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"usernam",
+        )
+        .expect("sends");
+    let Ending::Closed(bytes) = read_until_closed(&mut stalled) else {
+        panic!("a stalled body is held open");
+    };
+    let answer = raw_http::parse(&bytes);
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.body.contains("\"error\""), "{answer:?}");
+
+    // A WebSocket upgrade answers at once; the socket then lives on past many
+    // request deadlines and still answers a ping with a pong.
+    let mut socket = connect(http_address);
+    socket
+        .write_all(
+            b"GET /meridian/ws HTTP/1.1\r\nHost: test.local\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .expect("sends the upgrade");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = socket.read(&mut byte).expect("the upgrade is answered");
+        assert_eq!(read, 1, "the server hung up during the upgrade");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // Three request deadlines (and well within the hello timeout of 5 s).
+    std::thread::sleep(Duration::from_millis(900));
+    // A masked, empty ping.
+    socket
+        .write_all(&[0x89, 0x80, 0, 0, 0, 0])
+        .expect("the socket is still open");
+    let mut pong = [0u8; 2];
+    socket
+        .read_exact(&mut pong)
+        .expect("the socket answers after the request deadline");
+    assert_eq!(pong, [0x8A, 0x00], "a pong");
     let _ = std::fs::remove_file(config);
     remove_database(&database);
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -62,12 +62,17 @@ pub(crate) fn apply(
     counters: Arc<RequestCounters>,
     with_cors: bool,
 ) -> Router {
+    let body_bytes = usize::try_from(serve.http_body_limit_bytes).unwrap_or(usize::MAX);
     let limits = Arc::new(RequestLimits {
-        body_bytes: usize::try_from(serve.http_body_limit_bytes).unwrap_or(usize::MAX),
+        body_bytes,
         timeout: Duration::from_millis(serve.http_request_timeout_ms),
         counters,
     });
-    let mut router = router.layer(middleware::from_fn_with_state(limits, limit_request));
+    // The handlers' extractors get the same limit as the layer (rather than
+    // axum's own default of 2 MB), so the setting means what it says.
+    let mut router = router
+        .layer(DefaultBodyLimit::max(body_bytes))
+        .layer(middleware::from_fn_with_state(limits, limit_request));
     if with_cors && !serve.cors_allowed_origins.is_empty() {
         router = router.layer(cors(&serve.cors_allowed_origins));
     }

@@ -33,8 +33,12 @@ use super::http::{self, HttpState};
 use super::http_limits::{self, RequestCounters};
 use super::settings::ServeTable;
 
-/// How long stopping waits for requests in flight.
+/// How long stopping waits for the accept loops to end.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a connection has, once stopping began, to finish the request in
+/// flight; one still mid-headers (or slower) is then closed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// After a failed `accept` (most likely out of file descriptors), wait this
 /// long before the next, rather than spin.
@@ -343,7 +347,10 @@ async fn serve_connection(
         result = connection.as_mut() => result,
         _ = stop.changed() => {
             connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
+            // Past the grace the connection is dropped, which closes it.
+            tokio::time::timeout(STOP_GRACE, connection.as_mut())
+                .await
+                .unwrap_or(Ok(()))
         }
     };
     if result.is_err_and(|error| error.is_timeout()) {
