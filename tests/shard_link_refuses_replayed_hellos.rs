@@ -6,10 +6,11 @@
 //! own). The test plays shard 2: it signs shard 2's entry in Redis, pointing
 //! at a QUIC endpoint of its own, and records every byte shard 1 sends when it
 //! dials, answering shard 1's hello as a real shard would so that shard 1
-//! sends its proof too. Then it opens a new connection to shard 1's link and
-//! replays the recorded bytes. Shard 1 refuses it: the connection is closed
-//! and the refusal counted. A connection that says nothing is refused too,
-//! once the handshake's deadline passes.
+//! sends its proof too. Then the real shard 2 starts, and the test opens a new
+//! connection to its link and replays the recorded bytes: the same shard ids,
+//! only the nonces and the TLS session differ. Shard 2 refuses it: the
+//! connection is closed and the refusal counted. A connection that says
+//! nothing is refused too, once the handshake's deadline passes.
 //!
 //! Without PostgreSQL or Redis the test says it was skipped; under `CI=true`
 //! it fails instead.
@@ -18,7 +19,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::services::PostgresDatabase;
 use common::shard_link::{
@@ -27,6 +28,7 @@ use common::shard_link::{
 };
 use meridian_netcode::driver::tls::{self, DevCertificate};
 use meridian_shard_manager::ShardId;
+use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::link_handshake::{
     Challenge, EXPORTER_BYTES, EXPORTER_LABEL, Hello, LinkKey, PROOF_BYTES, Role, Transcript,
 };
@@ -78,7 +80,26 @@ async fn record_shard_1(endpoint: &quinn::Endpoint, key: &LinkKey) -> Vec<u8> {
     recorded
 }
 
-/// A connection to shard 1's link, as any client that knows its entry.
+/// `shard`'s verified entry, once it names `link` (within 30 s).
+async fn read_entry(
+    hints: &RedisHints,
+    key: &LinkKey,
+    shard: ShardId,
+    link: SocketAddr,
+) -> ShardEntry {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(entry)) = hints.shard_entry(shard, key, now_ms()).await
+            && entry.address == link
+        {
+            return entry;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("shard {} announced no signed entry for {link}", shard.0);
+}
+
+/// A connection to a shard's link, as any client that knows its entry.
 async fn connect(link: SocketAddr, certificate_sha256: [u8; 32]) -> quinn::Connection {
     let config = tls::pinned_client_config_for(certificate_sha256, IDLE, ALPN).expect("a config");
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("an address"))
@@ -116,18 +137,8 @@ fn shard_link_refuses_replayed_hellos() {
     runtime.block_on(async {
         let hints = Arc::new(hints(&redis, &cluster).await);
         let key = link_key(&hints, ShardId(1)).await;
-        let shard_1 = ShardEntry::verify(
-            &hints
-                .shard_hint(ShardId(1))
-                .await
-                .expect("Redis answers")
-                .expect("shard 1's entry"),
-            &key,
-            ShardId(1),
-            now_ms(),
-        )
-        .expect("shard 1's entry is signed");
-        assert_eq!(shard_1.address, link);
+        // Shard 1 is up and signs its entry.
+        read_entry(&hints, &key, ShardId(1), link).await;
 
         // The test's shard 2, announced as a real shard would.
         let certificate = DevCertificate::generate(SystemTime::now(), Duration::from_secs(86_400))
@@ -157,9 +168,16 @@ fn shard_link_refuses_replayed_hellos() {
         assert_eq!(recorded.len(), Hello::BYTES + PROOF_BYTES);
         announcing.abort();
 
-        // The recording, replayed on a new connection.
+        // The real shard 2 takes its place: the recording is replayed to it,
+        // on a new connection. Only the nonces and the TLS session differ
+        // from the connection it was recorded on.
+        let link_2 = free_udp_address();
+        let (_shard_2, http_address) = tokio::task::block_in_place(|| {
+            start_shard(2, 2, &database.url, &redis, &cluster, link_2)
+        });
+        let shard_2 = read_entry(&hints, &key, ShardId(2), link_2).await;
         let refused_before = metric(http_address, REFUSED).await;
-        let replay = connect(link, shard_1.certificate_sha256).await;
+        let replay = connect(link_2, shard_2.certificate_sha256).await;
         let (mut send, mut receive) = replay.open_bi().await.expect("a stream");
         send.write_all(&recorded[..Hello::BYTES])
             .await
@@ -168,13 +186,13 @@ fn shard_link_refuses_replayed_hellos() {
         receive
             .read_exact(&mut challenge)
             .await
-            .expect("shard 1's challenge");
+            .expect("shard 2's challenge");
         send.write_all(&recorded[Hello::BYTES..])
             .await
             .expect("sent");
         assert!(
             closed_within(&replay, Duration::from_secs(15)).await,
-            "shard 1 did not refuse the replayed hello and proof"
+            "shard 2 did not refuse shard 1's replayed hello and proof"
         );
         assert!(
             wait_for_metric(
@@ -184,14 +202,14 @@ fn shard_link_refuses_replayed_hellos() {
                 Duration::from_secs(15)
             )
             .await,
-            "shard 1 did not count the refusal"
+            "shard 2 did not count the refusal"
         );
 
         // A connection that never says a word is refused at the deadline.
-        let silent = connect(link, shard_1.certificate_sha256).await;
+        let silent = connect(link_2, shard_2.certificate_sha256).await;
         assert!(
             closed_within(&silent, Duration::from_secs(20)).await,
-            "shard 1 kept a silent link connection open"
+            "shard 2 kept a silent link connection open"
         );
         assert!(
             wait_for_metric(
@@ -201,7 +219,7 @@ fn shard_link_refuses_replayed_hellos() {
                 Duration::from_secs(15)
             )
             .await,
-            "shard 1 did not count the silent connection"
+            "shard 2 did not count the silent connection"
         );
     });
 }
