@@ -34,13 +34,7 @@ impl Store {
     /// Adds an avatar to the catalogue.
     pub async fn create_avatar(&self, name: &str, image_url: &str) -> Result<i64, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let id = next_id(&mut *transaction, "avatar_catalogue").await?;
-        sqlx::query("INSERT INTO avatar_catalogue (id, name, image_url) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name)
-            .bind(image_url)
-            .execute(&mut *transaction)
-            .await?;
+        let id = insert_avatar(&mut transaction, name, image_url).await?;
         transaction.commit().await?;
         Ok(id)
     }
@@ -70,18 +64,7 @@ impl Store {
         is_static: bool,
     ) -> Result<i64, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let id = next_id(&mut *transaction, "element_catalogue").await?;
-        sqlx::query(
-            "INSERT INTO element_catalogue (id, image_url, width, height, is_static) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(image_url)
-        .bind(width)
-        .bind(height)
-        .bind(i32::from(is_static))
-        .execute(&mut *transaction)
-        .await?;
+        let id = insert_element(&mut transaction, image_url, width, height, is_static).await?;
         transaction.commit().await?;
         Ok(id)
     }
@@ -150,6 +133,45 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Adds an avatar inside the caller's transaction; returns its id.
+pub(crate) async fn insert_avatar(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    image_url: &str,
+) -> Result<i64, StoreError> {
+    let id = next_id(&mut **transaction, "avatar_catalogue").await?;
+    sqlx::query("INSERT INTO avatar_catalogue (id, name, image_url) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(name)
+        .bind(image_url)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(id)
+}
+
+/// Adds an element inside the caller's transaction; returns its id.
+pub(crate) async fn insert_element(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    image_url: &str,
+    width: i32,
+    height: i32,
+    is_static: bool,
+) -> Result<i64, StoreError> {
+    let id = next_id(&mut **transaction, "element_catalogue").await?;
+    sqlx::query(
+        "INSERT INTO element_catalogue (id, image_url, width, height, is_static) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(image_url)
+    .bind(width)
+    .bind(height)
+    .bind(i32::from(is_static))
+    .execute(&mut **transaction)
+    .await?;
+    Ok(id)
 }
 
 /// Whether the catalogue has element `id` (inside a transaction or not).

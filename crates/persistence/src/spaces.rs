@@ -16,9 +16,10 @@ impl Store {
         height: i32,
         now: i64,
     ) -> Result<i64, StoreError> {
-        // Looked up inside the writer's transaction, so two servers starting
-        // on one SQLite file never both create it.
+        // Looked up inside the writer's transaction and under the start-up
+        // lock, so two servers starting on one database never both create it.
         let mut transaction = self.begin_write().await?;
+        self.lock_start_up(&mut transaction).await?;
         let existing: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM spaces WHERE name = $1 AND owner_id IS NULL AND is_template = 0 \
              ORDER BY id LIMIT 1",
@@ -96,7 +97,7 @@ fn summary((id, name, width, height, owner_id, is_template, thumbnail): SpaceRow
 type PlacedRow = (i64, i32, i32, i64, String, i32, i32, i32);
 
 /// Places `element` at (x, y) in `space` inside the caller's transaction.
-async fn insert_placement(
+pub(crate) async fn insert_placement(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
     space: i64,
     element: i64,

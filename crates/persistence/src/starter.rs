@@ -1,7 +1,9 @@
 //! The starter catalogue a fresh world gets, so a server run on embedded
 //! defaults has avatars to choose and things to see before any admin acts.
 
+use crate::catalogue::{insert_avatar, insert_element};
 use crate::error::StoreError;
+use crate::spaces::insert_placement;
 use crate::store::Store;
 
 /// Avatars: name and picture (served by `meridian serve` under `/assets`).
@@ -44,32 +46,42 @@ impl Store {
     /// Fills empty catalogues with the starter avatars and elements and places a
     /// few in `plaza` around the tile `centre`. Does nothing (and returns
     /// `false`) once either catalogue has anything in it, so an admin's choices
-    /// are never added to.
+    /// are never added to. One transaction under the start-up lock, so servers
+    /// starting together on one database seed once.
     pub async fn seed_starter_catalogue(
         &self,
         plaza: i64,
         centre: (i32, i32),
     ) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        self.lock_start_up(&mut transaction).await?;
         let (avatars,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM avatar_catalogue")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *transaction)
             .await?;
         let (elements,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM element_catalogue")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *transaction)
             .await?;
         if avatars > 0 || elements > 0 {
             return Ok(false);
         }
         for (name, image) in AVATARS {
-            self.create_avatar(name, image).await?;
+            insert_avatar(&mut transaction, name, image).await?;
         }
         let mut ids = Vec::new();
         for (image, width, height, is_static) in ELEMENTS {
-            ids.push(self.create_element(image, width, height, is_static).await?);
+            ids.push(insert_element(&mut transaction, image, width, height, is_static).await?);
         }
         for (index, dx, dy) in PLAZA {
-            self.place_element(plaza, ids[index], centre.0 + dx, centre.1 + dy, None)
-                .await?;
+            insert_placement(
+                &mut transaction,
+                plaza,
+                ids[index],
+                centre.0 + dx,
+                centre.1 + dy,
+            )
+            .await?;
         }
+        transaction.commit().await?;
         Ok(true)
     }
 }

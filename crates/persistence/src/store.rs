@@ -10,6 +10,9 @@ use crate::error::StoreError;
 /// How long an SQLite writer waits for the write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The PostgreSQL advisory lock key of start-up work ("meridian" in ASCII).
+const START_UP_LOCK: i64 = 0x6d65_7269_6469_616e;
+
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -142,6 +145,26 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// Runs the rest of `transaction` one process at a time: what servers do
+    /// once at start-up (find or create the hosted space, seed the catalogues)
+    /// reads and then writes, and shards of a cluster start together on one
+    /// database. On PostgreSQL a transaction-scoped advisory lock; on SQLite
+    /// the writer's lock already does it.
+    pub(crate) async fn lock_start_up(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            // The lock function returns `void`, which the `Any` driver cannot
+            // describe: select a constant beside it instead.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+                .bind(START_UP_LOCK)
+                .fetch_one(&mut **transaction)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Which database this is.

@@ -84,3 +84,48 @@ fn concurrent_placements_and_creations_respect_their_reads() {
         runtime.block_on(test.remove());
     }
 }
+
+#[test]
+fn servers_starting_together_make_one_plaza_and_seed_it_once() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stores = runtime.block_on(common::both(
+        "servers_starting_together_make_one_plaza_and_seed_it_once",
+    ));
+    for test in stores {
+        let store = test.store.clone();
+        runtime.block_on(async {
+            // Eight servers start at once: each finds or makes the plaza, then
+            // seeds the catalogues if they are empty.
+            let mut starts = tokio::task::JoinSet::new();
+            for _ in 0..8 {
+                let store = store.clone();
+                starts.spawn(async move {
+                    let plaza = store.ensure_space("plaza", 100, 100, 0).await?;
+                    let seeded = store.seed_starter_catalogue(plaza, (50, 50)).await?;
+                    Ok::<_, StoreError>((plaza, seeded))
+                });
+            }
+            let mut plazas = Vec::new();
+            let mut seeded = 0;
+            while let Some(start) = starts.join_next().await {
+                let (plaza, did_seed) = start
+                    .expect("the task ran")
+                    .unwrap_or_else(|error| panic!("{}: {error}", test.name));
+                plazas.push(plaza);
+                seeded += usize::from(did_seed);
+            }
+            plazas.sort_unstable();
+            plazas.dedup();
+            assert_eq!(plazas.len(), 1, "{}: one plaza: {plazas:?}", test.name);
+            assert_eq!(seeded, 1, "{}: seeded once", test.name);
+            let elements = store.elements().await.expect("reads").len();
+            let avatars = store.avatars().await.expect("reads").len();
+            assert_eq!((elements, avatars), (5, 6), "{}", test.name);
+        });
+        runtime.block_on(test.remove());
+    }
+}
