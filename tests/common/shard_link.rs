@@ -87,25 +87,18 @@ pub(crate) async fn hints(redis_url: &str, cluster: &str) -> RedisHints {
 }
 
 /// The link key the shards use, as `meridian serve` derives it from
-/// [`SECRET`] (HKDF-SHA256, as in `src/serve/keys.rs`). Which one it is is
-/// read back from `shard`'s own signed entry, so that the test follows the
-/// binary: the derived key, or the secret itself where it is used directly.
-/// A binary that does not sign its entry gets the derived key (and fails the
-/// test further on, where it matters).
+/// [`SECRET`] (HKDF-SHA256, as in `src/serve/keys.rs`), once `shard` has
+/// announced its entry signed with it. A binary that does not sign its entry
+/// gets the key too (and fails the test further on, where it matters).
 pub(crate) async fn link_key(hints: &RedisHints, shard: ShardId) -> LinkKey {
-    let derived = LinkKey::new(&derived_link_key(SECRET.as_bytes()));
-    let candidates = [derived.clone(), LinkKey::new(SECRET.as_bytes())];
+    let key = LinkKey::new(&derived_link_key(SECRET.as_bytes()));
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(Some(text)) = hints.shard_hint(shard).await {
-            if !text.starts_with("v1 ") {
-                return derived;
-            }
-            for key in &candidates {
-                if ShardEntry::verify(&text, key, shard, now_ms()).is_ok() {
-                    return key.clone();
-                }
-            }
+        if let Ok(Some(text)) = hints.shard_hint(shard).await
+            && (!text.starts_with("v1 ")
+                || ShardEntry::verify(&text, &key, shard, now_ms()).is_ok())
+        {
+            return key;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
