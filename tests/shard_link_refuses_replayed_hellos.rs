@@ -128,7 +128,7 @@ fn shard_link_refuses_replayed_hellos() {
     };
     let cluster = cluster_name("link-replay");
     let link = free_udp_address();
-    let (_shard, http_address) = start_shard(1, 2, &database.url, &redis, &cluster, link);
+    let (_shard_1, _) = start_shard(1, 2, &database.url, &redis, &cluster, link);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
