@@ -236,6 +236,11 @@ impl Store {
     /// Deletes a space and what is placed in it.
     pub async fn delete_space(&self, id: i64) -> Result<(), StoreError> {
         let mut transaction = self.begin_write().await?;
+        // The space's row first, as placements lock it: a placement under way
+        // finishes before the delete, and one after it finds no space.
+        if !lock_row(&mut transaction, "spaces", id).await? {
+            return Err(StoreError::NotFound { what: "space" });
+        }
         sqlx::query("DELETE FROM space_elements WHERE space_id = $1")
             .bind(id)
             .execute(&mut *transaction)

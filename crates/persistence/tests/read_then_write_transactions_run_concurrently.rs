@@ -129,3 +129,56 @@ fn servers_starting_together_make_one_plaza_and_seed_it_once() {
         runtime.block_on(test.remove());
     }
 }
+
+#[test]
+fn placements_during_a_delete_either_land_before_it_or_find_no_space() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stores = runtime.block_on(common::both(
+        "placements_during_a_delete_either_land_before_it_or_find_no_space",
+    ));
+    for test in stores {
+        let store = test.store.clone();
+        runtime.block_on(async {
+            let (_, space) = common::owner_and_space(&store).await;
+            let element = store
+                .create_element("https://example.invalid/a.png", 1, 1, false)
+                .await
+                .expect("element");
+            let mut tasks = tokio::task::JoinSet::new();
+            for index in 0..TASKS {
+                let store = store.clone();
+                tasks.spawn(async move {
+                    if index == TASKS / 2 {
+                        store.delete_space(space).await.map(drop)
+                    } else {
+                        let x = index as i32;
+                        store
+                            .place_element(space, element, x, x, None)
+                            .await
+                            .map(drop)
+                    }
+                });
+            }
+            while let Some(outcome) = tasks.join_next().await {
+                match outcome.expect("the task ran") {
+                    Ok(()) | Err(StoreError::NotFound { what: "space" }) => {}
+                    Err(other) => panic!("{}: {other}", test.name),
+                }
+            }
+            assert!(
+                store
+                    .placed_elements(space)
+                    .await
+                    .expect("reads")
+                    .is_empty(),
+                "{}: nothing is left in a deleted space",
+                test.name
+            );
+        });
+        runtime.block_on(test.remove());
+    }
+}
