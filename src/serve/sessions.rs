@@ -191,12 +191,20 @@ pub(crate) async fn refresh(
         .rotate_refresh_token(&refresh_hash(&request.refresh_token), new, now as i64)
         .await;
     match outcome {
-        Ok(RefreshOutcome::Rotated(account)) => Json(Session {
-            token: access_token(&state, account.account_id, account.username, account.role),
-            refresh_token: next,
-            expires_in: state.logins.access_token_seconds,
-        })
-        .into_response(),
+        Ok(RefreshOutcome::Rotated(account)) => {
+            // A ban since the login ends the session at its next refresh.
+            if let Err(refused) =
+                super::moderation::refuse_if_banned(&state, account.account_id as u64).await
+            {
+                return refused;
+            }
+            Json(Session {
+                token: access_token(&state, account.account_id, account.username, account.role),
+                refresh_token: next,
+                expires_in: state.logins.access_token_seconds,
+            })
+            .into_response()
+        }
         Ok(RefreshOutcome::Expired) => error(
             StatusCode::UNAUTHORIZED,
             "the refresh token has expired; log in again",
