@@ -4,7 +4,10 @@
 # folder). Any crash, leak or timeout fails, and its input's path is printed.
 #
 # Usage: scripts/fuzz.sh [seconds per target]   (default 30)
-# Needs the nightly toolchain and cargo-fuzz (.ci/run installs both).
+# Needs cargo-fuzz and, for the sanitizer flags it passes, a nightly toolchain
+# (.ci/run installs both). Where no nightly can be installed, the stable
+# toolchain is used with RUSTC_BOOTSTRAP=1, which lets it take those flags.
+# FUZZ_TOOLCHAIN picks one (default: nightly if installed, else stable).
 # FUZZ_TARGET_DIR sets the build folder (default /var/tmp/meridian-fuzz-target);
 # FUZZ_WORK keeps the scratch corpora and artifacts there instead of a temporary
 # folder that is removed at the end (unless something crashed).
@@ -14,14 +17,23 @@ seconds="${1:-30}"
 target_dir="${FUZZ_TARGET_DIR:-/var/tmp/meridian-fuzz-target}"
 work="${FUZZ_WORK:-$(mktemp -d /var/tmp/meridian-fuzz-XXXXXX)}"
 mkdir -p "$work"
+toolchain="${FUZZ_TOOLCHAIN:-}"
+if [ -z "$toolchain" ]; then
+  if rustup toolchain list | grep -q '^nightly'; then toolchain=nightly; else toolchain=stable; fi
+fi
+if ! rustc "+$toolchain" --version | grep -q nightly; then
+  echo "fuzzing with $toolchain, not a nightly: RUSTC_BOOTSTRAP=1 lets it take the sanitizer flags"
+  export RUSTC_BOOTSTRAP=1
+fi
+fuzz() { cargo "+$toolchain" fuzz "$@"; }
 
-cargo +nightly fuzz build --target-dir "$target_dir"
+fuzz build --target-dir "$target_dir"
 failed=()
-for target in $(cargo +nightly fuzz list); do
+for target in $(fuzz list); do
   mkdir -p "$work/corpus/$target" "$work/artifacts/$target" "fuzz/corpus/$target"
   echo "== fuzz $target for ${seconds}s"
   # The first folder gets what this run finds; the committed corpus only seeds it.
-  if ! cargo +nightly fuzz run --target-dir "$target_dir" "$target" \
+  if ! fuzz run --target-dir "$target_dir" "$target" \
     "$work/corpus/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$work/artifacts/$target/" -print_final_stats=1; then
@@ -38,7 +50,7 @@ done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAIL: fuzz targets that crashed: ${failed[*]}"
   echo "Their inputs are in $work/artifacts/<target>/; replay one with"
-  echo "  cargo +nightly fuzz run <target> $work/artifacts/<target>/<file>"
+  echo "  cargo +$toolchain fuzz run <target> $work/artifacts/<target>/<file>"
   exit 1
 fi
 [ -n "${FUZZ_WORK:-}" ] || rm -rf "$work"
