@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{call, create_space, sign_up};
+use common::api::{call, create_private_space, sign_up};
 use common::players::Player;
 use common::{account_join, remove_database, start_server_on, temporary_database};
 use meridian_protocol::messages::ChatChannel;
@@ -56,7 +56,7 @@ fn history_needs_a_token_and_membership_and_hides_nearby_lines() {
 
         // Another user's private space has no history for ada: it does not exist.
         let bob = sign_up(server, "bob", "bob password").await;
-        let (status, created) = create_space(server, &bob, "bob's office").await;
+        let (status, created) = create_private_space(server, &bob, "bob's office").await;
         assert_eq!(status, 200, "{created}");
         let office = created["spaceId"].as_i64().expect("space id");
         let (status, answer) = call(

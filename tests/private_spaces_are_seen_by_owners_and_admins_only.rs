@@ -1,11 +1,12 @@
-//! A space a user made is private: through the real binary, its owner and an
+//! A space its owner made private: through the real binary, its owner and an
 //! admin see it; anyone else, with or without a token, gets the same 404 as
 //! for a space that does not exist (reading it, its chat, changing it or
-//! joining it), and it is not in their list.
+//! joining it), and it is not in their list. A space made without `private`
+//! is seen by anyone with its id.
 
 mod common;
 
-use common::api::{call, create_space, log_in, sign_up};
+use common::api::{call, create_private_space, create_space, log_in, sign_up};
 use common::{create_admin, remove_database, start_server_on, temporary_database};
 
 #[test]
@@ -21,7 +22,7 @@ fn a_private_space_is_hidden_from_everyone_but_its_owner_and_admins() {
         let ada = sign_up(server, "ada", "ada password").await;
         let bob = sign_up(server, "bob", "bob password").await;
         let boss = log_in(server, "boss", "boss password").await;
-        let (status, created) = create_space(server, &ada, "ada's office").await;
+        let (status, created) = create_private_space(server, &ada, "ada's office").await;
         assert_eq!(status, 200, "{created}");
         let office = created["spaceId"].as_i64().expect("space id");
         let path = format!("/api/v1/space/{office}");
@@ -56,6 +57,21 @@ fn a_private_space_is_hidden_from_everyone_but_its_owner_and_admins() {
         assert_eq!(call(server, "DELETE", &path, None, Some(&bob)).await.0, 404);
         // Still there for its owner.
         assert_eq!(call(server, "GET", &path, None, Some(&ada)).await.0, 200);
+
+        // A space ada shares (not private) is seen by bob.
+        let (status, created) = create_space(server, &ada, "ada's cafe").await;
+        assert_eq!(status, 200, "{created}");
+        let cafe = created["spaceId"].as_i64().expect("space id");
+        let (status, answer) = call(
+            server,
+            "GET",
+            &format!("/api/v1/space/{cafe}"),
+            None,
+            Some(&bob),
+        )
+        .await;
+        assert_eq!(status, 200, "bob, a shared space: {answer}");
+        assert_eq!(answer["private"], false);
     });
     remove_database(&database);
 }

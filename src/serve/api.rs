@@ -158,6 +158,7 @@ pub(crate) async fn all_spaces(
                         "dimensions": format!("{}x{}", space.width, space.height),
                         "thumbnail": space.thumbnail,
                         "template": space.is_template,
+                        "private": space.is_private,
                         "hosted": space.id == state.space_id,
                     })
                 })
@@ -174,9 +175,12 @@ pub(crate) struct NewSpace {
     name: String,
     dimensions: String,
     map_id: Option<i64>,
+    /// Only its owner and the admins may see it (default: anyone with its id).
+    #[serde(default)]
+    private: bool,
 }
 
-/// `POST /api/v1/space {name, dimensions "WxH", mapId?}` → `{spaceId}`.
+/// `POST /api/v1/space {name, dimensions "WxH", mapId?, private?}` → `{spaceId}`.
 pub(crate) async fn create_space(
     State(state): State<HttpState>,
     Caller(claims): Caller,
@@ -199,6 +203,7 @@ pub(crate) async fn create_space(
             width,
             height,
             false,
+            request.private,
             None,
             request.map_id,
             now_seconds(),
@@ -243,6 +248,7 @@ pub(crate) async fn get_space(
                 "id": space.id,
                 "name": space.name,
                 "dimensions": format!("{}x{}", space.width, space.height),
+                "private": space.is_private,
                 "elements": elements,
                 "nextAfter": next_after,
             }))
@@ -521,6 +527,7 @@ pub(crate) async fn admin_create_map(
             width,
             height,
             true,
+            false,
             Some(&request.thumbnail),
             None,
             now_seconds(),

@@ -1,6 +1,7 @@
-//! Who may see a space. Templates (admins' maps) and unowned spaces (the
-//! hosted plaza) are public; a space a user made is private to its owner and
-//! the admins. To anyone else a private space does not exist: reading it,
+//! Who may see a space. Templates (admins' maps), unowned spaces (the hosted
+//! plaza) and the spaces users share are public; a space its owner made
+//! private (`"private": true` at creation) is seen only by its owner and the
+//! admins. To anyone else a private space does not exist: reading it,
 //! its chat or joining it answers 404, the same as for a space that is not
 //! there, so its existence is not revealed.
 
@@ -36,6 +37,9 @@ impl Viewer {
 
 /// Is `space` public, or the viewer's own, or is the viewer an admin?
 pub(crate) fn may_see(space: &SpaceSummary, viewer: Option<Viewer>) -> bool {
+    if !space.is_private {
+        return true;
+    }
     match space.owner_id {
         None => true,
         Some(owner) => viewer.is_some_and(|viewer| {
@@ -87,7 +91,7 @@ impl FromRequestParts<HttpState> for MaybeCaller {
 mod tests {
     use super::*;
 
-    fn space(owner_id: Option<i64>) -> SpaceSummary {
+    fn space(owner_id: Option<i64>, is_private: bool) -> SpaceSummary {
         SpaceSummary {
             id: 7,
             name: "office".into(),
@@ -95,6 +99,7 @@ mod tests {
             height: 10,
             owner_id,
             is_template: false,
+            is_private,
             thumbnail: None,
         }
     }
@@ -108,11 +113,16 @@ mod tests {
 
     #[test]
     fn a_private_space_is_seen_by_its_owner_and_admins_only() {
-        let private = space(Some(3));
+        let private = space(Some(3), true);
         assert!(may_see(&private, caller(3, "user")));
         assert!(may_see(&private, caller(9, "admin")));
         assert!(!may_see(&private, caller(4, "user")));
         assert!(!may_see(&private, None));
-        assert!(may_see(&space(None), None), "the plaza is public");
+        let shared = space(Some(3), false);
+        assert!(
+            may_see(&shared, caller(4, "user")),
+            "a shared space is public"
+        );
+        assert!(may_see(&space(None, false), None), "the plaza is public");
     }
 }

@@ -55,9 +55,19 @@ pub(crate) async fn create_element(server: SocketAddr, admin: &str) -> i64 {
     created["id"].as_i64().expect("id")
 }
 
-/// The caller creates a 100 x 100 space; returns its id.
+/// The caller creates a 100 x 100 space anyone with its id may see.
 pub(crate) async fn create_space(server: SocketAddr, token: &str, name: &str) -> (u16, Value) {
     let body = format!(r#"{{"name":"{name}","dimensions":"100x100"}}"#);
+    call(server, "POST", "/api/v1/space", Some(&body), Some(token)).await
+}
+
+/// The caller creates a 100 x 100 private space (its owner and admins only).
+pub(crate) async fn create_private_space(
+    server: SocketAddr,
+    token: &str,
+    name: &str,
+) -> (u16, Value) {
+    let body = format!(r#"{{"name":"{name}","dimensions":"100x100","private":true}}"#);
     call(server, "POST", "/api/v1/space", Some(&body), Some(token)).await
 }
 

@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh_tokens",
         include_str!("../migrations/0004_refresh_tokens.sql"),
     ),
+    (
+        5,
+        "private_spaces",
+        include_str!("../migrations/0005_private_spaces.sql"),
+    ),
 ];
 
 /// Statements of a migration file: split at semicolons that end a line; comment

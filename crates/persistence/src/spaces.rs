@@ -62,6 +62,8 @@ pub struct SpaceSummary {
     pub owner_id: Option<i64>,
     /// An admin's template map.
     pub is_template: bool,
+    /// Only its owner and the admins may see it.
+    pub is_private: bool,
     /// Picture.
     pub thumbnail: Option<String>,
 }
@@ -79,9 +81,11 @@ pub struct PlacedElement {
     pub y: i32,
 }
 
-type SpaceRow = (i64, String, i32, i32, Option<i64>, i32, Option<String>);
+type SpaceRow = (i64, String, i32, i32, Option<i64>, i32, Option<String>, i32);
 
-fn summary((id, name, width, height, owner_id, is_template, thumbnail): SpaceRow) -> SpaceSummary {
+fn summary(
+    (id, name, width, height, owner_id, is_template, thumbnail, is_private): SpaceRow,
+) -> SpaceSummary {
     SpaceSummary {
         id,
         name,
@@ -89,6 +93,7 @@ fn summary((id, name, width, height, owner_id, is_template, thumbnail): SpaceRow
         height,
         owner_id,
         is_template: is_template != 0,
+        is_private: is_private != 0,
         thumbnail,
     }
 }
@@ -118,7 +123,7 @@ pub(crate) async fn insert_placement(
     Ok(id)
 }
 
-const SPACE_COLUMNS: &str = "id, name, width, height, owner_id, is_template, thumbnail";
+const SPACE_COLUMNS: &str = "id, name, width, height, owner_id, is_template, thumbnail, is_private";
 
 impl Store {
     /// Creates a space; with `template`, copies its placed elements (and the
@@ -133,6 +138,7 @@ impl Store {
         width: i32,
         height: i32,
         is_template: bool,
+        is_private: bool,
         thumbnail: Option<&str>,
         template: Option<i64>,
         now: i64,
@@ -167,8 +173,9 @@ impl Store {
         }
         let id = next_id(&mut *transaction, "spaces").await?;
         sqlx::query(
-            "INSERT INTO spaces (id, name, width, height, owner_id, is_template, thumbnail, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO spaces \
+             (id, name, width, height, owner_id, is_template, thumbnail, created_at, is_private) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(name)
@@ -178,6 +185,7 @@ impl Store {
         .bind(i32::from(is_template))
         .bind(thumbnail)
         .bind(now)
+        .bind(i32::from(is_private))
         .execute(&mut *transaction)
         .await?;
         if let Some(template) = template {

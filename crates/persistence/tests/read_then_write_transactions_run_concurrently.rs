@@ -45,7 +45,18 @@ fn concurrent_placements_and_creations_respect_their_reads() {
                         .map(drop);
                     let reported = store.report(owner, reported.id, "spam", 0).await.map(drop);
                     let created = store
-                        .create_space(Some(owner), "room", 10, 10, false, None, None, 0, Some(5))
+                        .create_space(
+                            Some(owner),
+                            "room",
+                            10,
+                            10,
+                            false,
+                            false,
+                            None,
+                            None,
+                            0,
+                            Some(5),
+                        )
                         .await
                         .map(drop);
                     (placed, reported, created)
