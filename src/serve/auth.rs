@@ -308,9 +308,9 @@ pub(crate) async fn joined(
     // A full hint queue only means a spawn in the plaza with any appearance.
     let _ = state.spawn_hints.try_send(hint);
     let expires_at = unix_now() + REALTIME_TOKEN_SECONDS;
-    let token = state
-        .tokens
-        .mint(&RealtimeClaims::new(account, name, state.space, expires_at));
+    let token = state.tokens.mint(
+        &RealtimeClaims::new(account, name, state.space, expires_at).at_gateway(state.gateway),
+    );
     let certificate_sha256 = state
         .certificate_sha256
         .read()

@@ -34,6 +34,9 @@ pub(crate) struct HttpState {
     pub(crate) game_address: SocketAddr,
     pub(crate) certificate_sha256: Arc<RwLock<String>>,
     pub(crate) space: u32,
+    /// The gateway this server's realtime tokens are bound to (its shard id,
+    /// 0 for a server of one).
+    pub(crate) gateway: u32,
     pub(crate) store: Store,
     /// The database id of the hosted space.
     pub(crate) space_id: i64,

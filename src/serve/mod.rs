@@ -176,7 +176,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let (element_sender, element_changes) = crossbeam_channel::bounded(1_024);
     let (moderation_sender, moderation_orders) =
         crossbeam_channel::bounded(moderation::ORDER_QUEUE);
-    let server = Server::new(
+    let mut server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
         settings.serve.space,
@@ -184,6 +184,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         unix_now(),
     )
     .context("invalid [netcode] settings")?;
+    // A cluster shard admits only the tokens its own join endpoint minted.
+    server.set_gateway(gateway_of(&settings));
     println!(
         "meridian serve: {blocking} of the space's {} placed elements block movement",
         placed.len()
@@ -248,6 +250,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         game_address,
         certificate_sha256: certificate_sha256.clone(),
         space: settings.serve.space,
+        gateway: gateway_of(&settings),
         store: store.clone(),
         space_id,
         zone_id: settings.serve.zone_id,
@@ -346,6 +349,12 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     println!("meridian serve: stopped");
     Ok(())
+}
+
+/// The gateway id realtime tokens are bound to: the shard id in a cluster,
+/// 0 for a server of one.
+fn gateway_of(settings: &ServeSettings) -> u32 {
+    settings.serve.shard_id.unwrap_or(0)
 }
 
 /// The zones behind one gateway, set up the same way in one process and as a

@@ -154,6 +154,8 @@ pub struct Server {
     used_tokens: UsedTokens,
     /// Of those, the ones past their hello (what `max_clients` counts).
     verified: usize,
+    /// The gateway whose tokens this server admits (0: a server of one).
+    gateway: u32,
     events: VecDeque<ServerEvent>,
     transmits: VecDeque<Transmit>,
     shared: SharedEncodings,
@@ -180,12 +182,20 @@ impl Server {
             connections: HashMap::new(),
             used_tokens: UsedTokens::default(),
             verified: 0,
+            gateway: 0,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             shared: SharedEncodings::default(),
             metrics: NetcodeMetrics::default(),
             scratch: Vec::new(),
         })
+    }
+
+    /// Admits only tokens minted for the gateway of shard `gateway` (each
+    /// gateway remembers its own spent tokens, so a token must not be good
+    /// at two).
+    pub fn set_gateway(&mut self, gateway: u32) {
+        self.gateway = gateway;
     }
 
     /// The configuration.
@@ -319,6 +329,10 @@ impl Server {
                 }
                 let unix = self.unix_seconds(now);
                 match self.authority.verify(&hello.auth_token, self.space, unix) {
+                    Ok(claims) if claims.gateway != self.gateway => {
+                        let detail = TokenError::WrongGateway.to_string();
+                        self.refuse_now(connection, RefusalReason::BadToken, &detail);
+                    }
                     Ok(_) if self.verified_count() >= self.config.max_clients => {
                         // Only verified clients hold slots: silent connections
                         // cannot fill the server (they are capped by the driver's
@@ -731,6 +745,10 @@ mod tests {
     const START_UNIX: u64 = 1_800_000_000;
 
     fn hello(authority: &TokenAuthority, account: u64) -> Vec<u8> {
+        hello_at(authority, account, 0)
+    }
+
+    fn hello_at(authority: &TokenAuthority, account: u64, gateway: u32) -> Vec<u8> {
         let token = authority.mint(&RealtimeClaims {
             sub: account,
             name: format!("player{account}"),
@@ -738,6 +756,7 @@ mod tests {
             exp: START_UNIX + 60,
             scope: REALTIME_SCOPE.into(),
             jti: crate::token::random_token_id(),
+            gateway,
         });
         let message = ClientMessage::Hello(meridian_protocol::messages::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -746,6 +765,46 @@ mod tests {
         let mut framed = Vec::new();
         write_frame(&message.to_bytes().expect("encodes"), &mut framed).expect("frames");
         framed
+    }
+
+    #[test]
+    fn a_token_is_admitted_only_by_the_gateway_it_was_minted_for() {
+        let authority = TokenAuthority::new(b"a test key that is long enough!!");
+        let now = Instant::now();
+        let mut shard_two = Server::new(
+            NetcodeConfig::default(),
+            authority.clone(),
+            SPACE,
+            now,
+            START_UNIX,
+        )
+        .expect("valid");
+        shard_two.set_gateway(2);
+        // Minted by shard 1's join: shard 2 has not seen it spent, but refuses it.
+        shard_two.handle_connected(now, ConnectionId(1));
+        shard_two.handle_stream(now, ConnectionId(1), &hello_at(&authority, 7, 1));
+        // Minted by shard 2's own join: admitted.
+        shard_two.handle_connected(now, ConnectionId(2));
+        shard_two.handle_stream(now, ConnectionId(2), &hello_at(&authority, 8, 2));
+        let events: Vec<ServerEvent> = std::iter::from_fn(|| shard_two.poll_event()).collect();
+        let joined: Vec<ConnectionId> = events
+            .iter()
+            .filter_map(|event| match event {
+                ServerEvent::Joined { connection, .. } => Some(*connection),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(joined, [ConnectionId(2)], "{events:?}");
+        assert_eq!(shard_two.metrics().refusals_for(RefusalReason::BadToken), 1);
+        let closed: Vec<ConnectionId> = std::iter::from_fn(|| shard_two.poll_transmit())
+            .filter(|transmit| matches!(transmit.payload, Payload::Close(_)))
+            .map(|transmit| transmit.connection)
+            .collect();
+        assert_eq!(
+            closed,
+            [ConnectionId(1)],
+            "the other gateway's token is refused"
+        );
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub struct RealtimeClaims {
     /// A random id: a server admits each token once (see
     /// [`Server`](crate::Server)), so a token captured or kept is no use again.
     pub jti: String,
+    /// The gateway that admits it: the shard id of the cluster shard whose
+    /// join endpoint minted it, 0 for a server of one. Each gateway remembers
+    /// the ids it admitted on its own, so a token bound to one gateway cannot
+    /// be spent a second time at another.
+    #[serde(default)]
+    pub gateway: u32,
 }
 
 impl RealtimeClaims {
@@ -45,7 +51,15 @@ impl RealtimeClaims {
             exp,
             scope: REALTIME_SCOPE.into(),
             jti: random_token_id(),
+            gateway: 0,
         }
+    }
+
+    /// The same claims, admitted only by the gateway of shard `gateway`.
+    #[must_use]
+    pub fn at_gateway(mut self, gateway: u32) -> Self {
+        self.gateway = gateway;
+        self
     }
 }
 
@@ -86,6 +100,9 @@ pub enum TokenError {
     /// The token was presented before: realtime tokens are single use.
     #[error("token has already been used; ask for a new one")]
     Replayed,
+    /// The token was minted for another gateway (another shard's join).
+    #[error("token is for another gateway; ask this server's join endpoint")]
+    WrongGateway,
 }
 
 /// Signs and verifies realtime tokens with one secret key.
@@ -192,6 +209,7 @@ mod tests {
             exp,
             scope: REALTIME_SCOPE.into(),
             jti: "token-1".into(),
+            gateway: 0,
         }
     }
 

@@ -59,6 +59,7 @@ fn hellos_with_a_wrong_version_or_bad_tokens_are_refused_with_the_reason() {
         exp: START_UNIX + 60,
         scope: REALTIME_SCOPE.into(),
         jti: meridian_netcode::token::random_token_id(),
+        gateway: 0,
     });
     let bad_signature = stepper.connect(forged, LinkConditions::PERFECT, 2);
     let claims = |space, exp| RealtimeClaims {
@@ -68,6 +69,7 @@ fn hellos_with_a_wrong_version_or_bad_tokens_are_refused_with_the_reason() {
         exp,
         scope: REALTIME_SCOPE.into(),
         jti: meridian_netcode::token::random_token_id(),
+        gateway: 0,
     };
     let expired = stepper.authority.mint(&claims(SPACE, START_UNIX - 1));
     let expired = stepper.connect(expired, LinkConditions::PERFECT, 3);

@@ -27,6 +27,7 @@ pub(crate) fn token(authority: &TokenAuthority, account: u64) -> String {
         exp: START_UNIX + 3_600,
         scope: REALTIME_SCOPE.into(),
         jti: meridian_netcode::token::random_token_id(),
+        gateway: 0,
     })
 }
 

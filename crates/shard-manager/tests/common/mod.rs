@@ -89,5 +89,6 @@ pub(crate) fn token(authority: &TokenAuthority, account: u64, name: &str) -> Str
         exp: UNIX + 3_600,
         scope: REALTIME_SCOPE.into(),
         jti: meridian_netcode::token::random_token_id(),
+        gateway: 0,
     })
 }
