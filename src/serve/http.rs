@@ -98,6 +98,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/avatar", post(api::admin_create_avatar))
         .route("/api/v1/admin/map", post(api::admin_create_map))
         .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
+        .route("/api/v1/admin/user/{id}/role", put(super::roles::set_role))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .merge(super::moderation::routes())
         .with_state(state)

@@ -28,6 +28,7 @@ mod persist;
 mod privacy;
 mod quotas;
 mod rate_limit;
+mod roles;
 mod sessions;
 pub(crate) mod settings;
 mod web;

@@ -14,7 +14,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    /// `user` or `admin`, as stored and as access tokens say it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
             Self::Admin => "admin",
@@ -141,6 +142,18 @@ impl Store {
             role: Role::User,
             avatar_id: None,
         })
+    }
+
+    /// Gives account `id` the role `role`; `false` if there is no such
+    /// account. Access tokens already issued keep their role until they
+    /// expire; the next refresh reads the new one.
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE accounts SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// The account with this username.
