@@ -17,6 +17,9 @@ seconds="${1:-30}"
 target_dir="${FUZZ_TARGET_DIR:-/var/tmp/meridian-fuzz-target}"
 work="${FUZZ_WORK:-$(mktemp -d /var/tmp/meridian-fuzz-XXXXXX)}"
 mkdir -p "$work"
+# The scratch folder goes at the end, unless it holds a crash's input.
+keep=""
+trap '[ -n "$keep" ] || [ -n "${FUZZ_WORK:-}" ] || rm -rf "$work"' EXIT
 toolchain="${FUZZ_TOOLCHAIN:-}"
 if [ -z "$toolchain" ]; then
   if rustup toolchain list | grep -q '^nightly'; then toolchain=nightly; else toolchain=stable; fi
@@ -48,10 +51,10 @@ for target in $(fuzz list); do
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then
+  keep=yes
   echo "FAIL: fuzz targets that crashed: ${failed[*]}"
   echo "Their inputs are in $work/artifacts/<target>/; replay one with"
   echo "  cargo +$toolchain fuzz run <target> $work/artifacts/<target>/<file>"
   exit 1
 fi
-[ -n "${FUZZ_WORK:-}" ] || rm -rf "$work"
 echo "== fuzz: every target ran ${seconds}s without a crash"
