@@ -77,18 +77,22 @@ pub(crate) fn start_server_env(
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("piped");
     let mut server = Server(child);
-    let http_address = read_start_up(&mut server, stdout);
+    let http_address = read_start_up(&mut server, stdout, START_UP_LIMIT);
     (server, http_address)
 }
 
 /// How long a server may take to print its start-up lines.
-const START_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const START_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Reads the server's start-up lines (on a thread that keeps draining them
 /// afterwards, so the server never blocks on a full pipe) until it says
 /// "stop with", and returns the HTTP address it printed. Kills the server and
-/// fails if that takes longer than [`START_UP_LIMIT`] or the output ends first.
-fn read_start_up(server: &mut Server, stdout: std::process::ChildStdout) -> SocketAddr {
+/// fails if that takes longer than `limit` or the output ends first.
+pub(crate) fn read_start_up(
+    server: &mut Server,
+    stdout: std::process::ChildStdout,
+    limit: std::time::Duration,
+) -> SocketAddr {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -97,7 +101,7 @@ fn read_start_up(server: &mut Server, stdout: std::process::ChildStdout) -> Sock
             let _ = sender.send(line);
         }
     });
-    let deadline = std::time::Instant::now() + START_UP_LIMIT;
+    let deadline = std::time::Instant::now() + limit;
     let mut printed = Vec::new();
     let mut http_address = None;
     loop {
@@ -108,7 +112,7 @@ fn read_start_up(server: &mut Server, stdout: std::process::ChildStdout) -> Sock
                 let _ = server.0.kill();
                 let why = match stopped {
                     std::sync::mpsc::RecvTimeoutError::Timeout => {
-                        format!("did not finish starting within {START_UP_LIMIT:?}")
+                        format!("did not finish starting within {limit:?}")
                     }
                     std::sync::mpsc::RecvTimeoutError::Disconnected => {
                         format!("closed its output first ({:?})", server.0.wait())
