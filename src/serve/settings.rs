@@ -115,10 +115,6 @@ pub(crate) struct ServeTable {
     pub(crate) link_address: SocketAddr,
     /// The cluster's name in Redis.
     pub(crate) cluster_name: String,
-    /// Spaces one user may own (admins are exempt: they curate templates).
-    pub(crate) max_spaces_per_user: u32,
-    /// Elements placed in one space (admins are exempt).
-    pub(crate) max_elements_per_space: u32,
     /// Seconds an access token is valid (a role change or ban reaches the
     /// API within this), 60..=86400.
     pub(crate) access_token_seconds: u64,
@@ -149,6 +145,10 @@ pub(crate) struct ServeTable {
     /// A connection over the cap waits this long for a free slot before it is
     /// closed, milliseconds.
     pub(crate) http_connection_wait_ms: u64,
+    /// Spaces one user may own (admins are exempt: they curate templates).
+    pub(crate) max_spaces_per_user: u32,
+    /// Elements placed in one space (admins are exempt).
+    pub(crate) max_elements_per_space: u32,
 }
 
 impl Default for ServeTable {
@@ -170,8 +170,6 @@ impl Default for ServeTable {
             redis_url: None,
             link_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             cluster_name: "meridian".to_owned(),
-            max_spaces_per_user: 100,
-            max_elements_per_space: 5_000,
             access_token_seconds: 900,
             refresh_token_seconds: 30 * 86_400,
             login_attempts_per_address_per_minute: 60,
@@ -184,6 +182,8 @@ impl Default for ServeTable {
             http_body_limit_bytes: 1_048_576,
             http_max_connections: 512,
             http_connection_wait_ms: 1_000,
+            max_spaces_per_user: 100,
+            max_elements_per_space: 5_000,
         }
     }
 }
@@ -553,7 +553,10 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         settings().validate().expect("defaults validate");
-        assert!(!settings().serve.dev_tokens, "development tokens are off by default");
+        assert!(
+            !settings().serve.dev_tokens,
+            "development tokens are off by default"
+        );
     }
 
     #[test]
@@ -573,7 +576,7 @@ mod tests {
         assert!(message.contains("refresh_token_seconds"), "{message}");
 
         let mut bad = settings();
-bad.serve.token_secret = Some("short".into());
+        bad.serve.token_secret = Some("short".into());
         assert!(
             bad.validate()
                 .unwrap_err()
