@@ -261,6 +261,7 @@ async fn metrics(State(state): State<MetricsState>) -> Response {
     drop(live);
     state.counters.render(&mut text);
     text.push_str(&state.http.logins.limits.render());
+    super::process_metrics::render(&mut text);
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 

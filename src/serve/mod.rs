@@ -26,6 +26,7 @@ mod paging;
 mod passwords;
 mod persist;
 mod privacy;
+mod process_metrics;
 mod quotas;
 mod rate_limit;
 mod roles;
@@ -47,7 +48,7 @@ use meridian_netcode::{Server, TokenAuthority, ZoneHost};
 use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::adapters::sql::SqlLedger;
 use meridian_shard_manager::borders::{ZoneBorders, zone_config};
-use meridian_sim::{Vec2, Zone};
+use meridian_sim::Zone;
 use ring::rand::SecureRandom;
 
 pub(crate) use auth::valid_username;
@@ -69,6 +70,9 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        // The role `io` in `meridian_thread_cpu_seconds_total` (the blocking
+        // pool, where passwords are hashed, shares the name).
+        .thread_name("meridian-io")
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -375,14 +379,11 @@ fn new_host<B: meridian_netcode::Borders>(
     );
     // Nobody hears a line that a crash could lose.
     host.store_chat_before_relay(true);
-    // Newcomers appear in the plaza's middle, where the others are.
-    host.set_spawn_area(
-        Vec2::new(
-            settings.sim.world_width / 2.0,
-            settings.sim.world_height / 2.0,
-        ),
-        SPAWN_RADIUS,
-    );
+    // Newcomers appear in the plaza's middle, where the others are, unless
+    // the settings spread them over the whole world.
+    if let Some((centre, radius)) = settings.serve.spawn.area(&settings.sim) {
+        host.set_spawn_area(centre, radius);
+    }
     // A join's saved place waits as long as its realtime token can connect.
     host.limit_spawn_hints(
         Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
@@ -446,9 +447,6 @@ async fn wait_for_signal() {
         let _ = interrupt.await;
     }
 }
-
-/// Newcomers (no saved place) spawn within this many metres of the centre.
-const SPAWN_RADIUS: f32 = 8.0;
 
 /// The zone's centre in whole tiles (metres), where the starter plaza is laid.
 fn spawn_centre_tiles(sim: &meridian_sim::SimConfig) -> (i32, i32) {

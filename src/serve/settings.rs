@@ -72,6 +72,41 @@ pub(crate) struct ServeArgs {
     /// comma-separated). Default: none, so cross-origin calls fail.
     #[arg(long = "cors-allowed-origin")]
     cors_allowed_origins: Vec<String>,
+    /// Where newcomers appear: `plaza` (near the centre, the default) or
+    /// `uniform` (anywhere in the world).
+    #[arg(long, value_enum)]
+    spawn: Option<SpawnPolicy>,
+}
+
+/// Where a newcomer (no saved place) appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SpawnPolicy {
+    /// Within a few metres of the world's centre, where the others are; the
+    /// area grows with the crowd (one avatar per 200 m²).
+    #[default]
+    Plaza,
+    /// Anywhere in the world, seeded by `[serve] seed`.
+    Uniform,
+}
+
+/// Newcomers of the plaza policy spawn within this many metres of the centre
+/// (while the crowd is small).
+pub(crate) const SPAWN_RADIUS: f32 = 8.0;
+
+impl SpawnPolicy {
+    /// The area newcomers spawn in, as the zone host takes it (centre and
+    /// radius); none means the whole world. Either way a spot taken by a
+    /// blocking element or an avatar is skipped for another.
+    pub(crate) fn area(self, sim: &SimConfig) -> Option<(meridian_sim::Vec2, f32)> {
+        match self {
+            Self::Plaza => Some((
+                meridian_sim::Vec2::new(sim.world_width / 2.0, sim.world_height / 2.0),
+                SPAWN_RADIUS,
+            )),
+            Self::Uniform => None,
+        }
+    }
 }
 
 /// Where an embedded server keeps its data.
@@ -149,6 +184,8 @@ pub(crate) struct ServeTable {
     pub(crate) max_spaces_per_user: u32,
     /// Elements placed in one space (admins are exempt).
     pub(crate) max_elements_per_space: u32,
+    /// Where newcomers appear: `"plaza"` or `"uniform"`.
+    pub(crate) spawn: SpawnPolicy,
 }
 
 impl Default for ServeTable {
@@ -184,6 +221,7 @@ impl Default for ServeTable {
             http_connection_wait_ms: 1_000,
             max_spaces_per_user: 100,
             max_elements_per_space: 5_000,
+            spawn: SpawnPolicy::Plaza,
         }
     }
 }
@@ -354,6 +392,9 @@ impl ServeArgs {
                 .serve
                 .cors_allowed_origins
                 .clone_from(&self.cors_allowed_origins);
+        }
+        if let Some(spawn) = self.spawn {
+            settings.serve.spawn = spawn;
         }
         settings.validate()?;
         Ok(settings)
@@ -548,6 +589,24 @@ mod tests {
             sim: SimConfig::default(),
             netcode: NetcodeConfig::default(),
         }
+    }
+
+    #[test]
+    fn the_spawn_policy_is_the_plaza_unless_uniform_is_asked_for() {
+        let sim = SimConfig::default();
+        let (centre, radius) = SpawnPolicy::default()
+            .area(&sim)
+            .expect("the plaza has an area");
+        assert_eq!(
+            (centre.x, centre.y, radius),
+            (sim.world_width / 2.0, sim.world_height / 2.0, SPAWN_RADIUS)
+        );
+        assert_eq!(SpawnPolicy::Uniform.area(&sim), None);
+        let table: ServeTable = toml::from_str("spawn = \"uniform\"").expect("parses");
+        assert_eq!(table.spawn, SpawnPolicy::Uniform);
+        let table: ServeTable = toml::from_str("spawn = \"plaza\"").expect("parses");
+        assert_eq!(table.spawn, SpawnPolicy::Plaza);
+        assert!(toml::from_str::<ServeTable>("spawn = \"everywhere\"").is_err());
     }
 
     #[test]
