@@ -1,5 +1,5 @@
-//! Checkpointing 10,000 dirty characters on the real PostgreSQL: one batched
-//! upsert per 3,000 rows in one transaction, against one upsert per row, in the
+//! Checkpointing 10,000 dirty characters on the real PostgreSQL: multi-row
+//! upserts of fixed shapes in one transaction, against one upsert per row, in the
 //! same run. PostgreSQL comes from `MERIDIAN_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); the bench uses a fresh schema and
 //! drops it at the end.

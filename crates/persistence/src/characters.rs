@@ -1,8 +1,9 @@
 //! Characters: where each account's avatar is in each space, checkpointed in
-//! batches (one statement per batch).
+//! batches (one transaction per batch, statements of fixed shapes).
 
 use sqlx::AssertSqlSafe;
 
+use crate::checkpoint_statements::CheckpointStatements;
 use crate::error::StoreError;
 use crate::store::Store;
 
@@ -29,48 +30,25 @@ pub struct CharacterState {
     pub inventory_version: i64,
 }
 
-/// Rows per statement: 10 parameters each, under SQLite's 32,766-parameter limit.
-const ROWS_PER_STATEMENT: usize = 3_000;
-
 type CharacterRow = (i64, i64, i64, f64, f64, f64, i64, String, i64);
 
 impl Store {
-    /// Writes a batch of movement checkpoints: one multi-row upsert per up to
-    /// 3,000 characters, all in one transaction. The inventory is written only for
-    /// characters not stored yet; later inventory changes go through their own
-    /// transactional path, so a checkpoint never overwrites them.
+    /// Writes a batch of movement checkpoints, all in one transaction: an
+    /// upsert per character, in statements of a few fixed numbers of rows
+    /// (256, 64, 8 and 1) so each is prepared once per connection. The
+    /// inventory is written only for characters not stored yet; later
+    /// inventory changes go through their own transactional path, so a
+    /// checkpoint never overwrites them.
     pub async fn checkpoint_characters(
         &self,
         batch: &[CharacterState],
         now: i64,
     ) -> Result<(), StoreError> {
+        let statements = CheckpointStatements::for_backend(self.backend());
         let mut transaction = self.begin_write().await?;
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO characters (account_id, space_id, zone_id, x, y, heading, \
-                 appearance, inventory, inventory_version, updated_at) VALUES ",
-            );
-            for row in 0..chunk.len() {
-                let base = row * 10;
-                if row > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for column in 1..=10 {
-                    if column > 1 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("${}", base + column));
-                }
-                sql.push(')');
-            }
-            sql.push_str(
-                " ON CONFLICT (account_id, space_id) DO UPDATE SET zone_id = excluded.zone_id, \
-                 x = excluded.x, y = excluded.y, heading = excluded.heading, \
-                 appearance = excluded.appearance, updated_at = excluded.updated_at",
-            );
-            // The SQL is built from placeholders only; every value is bound.
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (chunk, text) in statements.chunks(batch) {
+            // The text is built from placeholders only; every value is bound.
+            let mut query = sqlx::query(AssertSqlSafe(text.clone()));
             for character in chunk {
                 query = query
                     .bind(character.account_id)

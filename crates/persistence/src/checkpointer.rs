@@ -1,6 +1,6 @@
 //! The write-behind checkpointer: zones hand batches of dirty character state
-//! to it without waiting; one task writes them, one batched statement per
-//! write.
+//! to it without waiting; one task writes them, one transaction per write
+//! (statements of a few fixed shapes, see `Store::checkpoint_characters`).
 //!
 //! What waits to be written is a set with one row per character, the newest:
 //! a batch queued while a write is under way (or while the database stalls)
@@ -33,7 +33,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Counters of the checkpointer, shared with metrics.
 #[derive(Debug, Default)]
 pub struct CheckpointCounters {
-    /// Writes done (each one statement per 3,000 rows, in one transaction).
+    /// Writes done (each one transaction).
     pub writes: AtomicU64,
     /// Character rows written.
     pub rows: AtomicU64,

@@ -10,6 +10,7 @@ mod accounts;
 mod catalogue;
 mod characters;
 mod chat;
+mod checkpoint_statements;
 mod checkpointer;
 mod error;
 mod ids;

@@ -61,10 +61,17 @@ pub(crate) fn postgres_url() -> String {
 
 /// A fresh SQLite store in a temporary file.
 pub(crate) async fn sqlite() -> TestStore {
+    sqlite_with_connections(DatabaseConfig::new(String::new()).max_connections).await
+}
+
+/// A fresh SQLite store in a temporary file, with a pool of `connections`.
+async fn sqlite_with_connections(connections: u32) -> TestStore {
     let path = std::env::temp_dir().join(format!("{}.db", unique("meridian_test")));
-    let store = Store::open(&DatabaseConfig::new(format!("sqlite://{}", path.display())))
-        .await
-        .expect("SQLite opens");
+    let config = DatabaseConfig {
+        max_connections: connections,
+        ..DatabaseConfig::new(format!("sqlite://{}", path.display()))
+    };
+    let store = Store::open(&config).await.expect("SQLite opens");
     TestStore {
         store,
         name: "sqlite",
@@ -75,10 +82,17 @@ pub(crate) async fn sqlite() -> TestStore {
 /// A fresh PostgreSQL schema, or None (said on stderr) when PostgreSQL is not
 /// reachable outside CI.
 pub(crate) async fn postgres(test: &str) -> Option<TestStore> {
+    postgres_with_connections(test, DatabaseConfig::new(String::new()).max_connections).await
+}
+
+/// A fresh PostgreSQL schema with a pool of `connections`, or None as
+/// [`postgres`].
+async fn postgres_with_connections(test: &str, connections: u32) -> Option<TestStore> {
     let url = postgres_url();
     let schema = unique("meridian_test");
     let config = DatabaseConfig {
         schema: Some(schema.clone()),
+        max_connections: connections,
         ..DatabaseConfig::new(url.clone())
     };
     match Store::open(&config).await {
@@ -103,6 +117,14 @@ pub(crate) async fn postgres(test: &str) -> Option<TestStore> {
 pub(crate) async fn both(test: &str) -> Vec<TestStore> {
     let mut stores = vec![sqlite().await];
     stores.extend(postgres(test).await);
+    stores
+}
+
+/// Both stores that are available, each with a pool of one connection: for
+/// tests that look at the state of the connection every query went through.
+pub(crate) async fn both_with_one_connection(test: &str) -> Vec<TestStore> {
+    let mut stores = vec![sqlite_with_connections(1).await];
+    stores.extend(postgres_with_connections(test, 1).await);
     stores
 }
 
