@@ -154,13 +154,13 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     );
     assert!(listed.iter().any(|listed| listed["id"] == space));
 
-    // Placing: the owner may, another user may not (her space is private: to
-    // him it does not exist); outside the space is a 400.
+    // Placing: the owner may, another user may not (he sees her shared
+    // space, but it is not his); outside the space is a 400.
     let place = |x: i32| format!(r#"{{"elementId":{chair},"spaceId":{space},"x":{x},"y":5}}"#);
     assert_eq!(
         api.call("POST", "/api/v1/space/element", Some(&place(5)), Some(&bob))
             .0,
-        404
+        403
     );
     assert_eq!(
         api.call(
@@ -183,7 +183,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             Some(&bob)
         )
         .0,
-        404
+        403
     );
     assert_eq!(
         api.call(
@@ -333,7 +333,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
     );
     wait_for(&api, before);
 
-    // Deleting: not bob's (not even there for him); the owner's; then gone.
+    // Deleting: not bob's; the owner's; then gone.
     assert_eq!(
         api.call(
             "DELETE",
@@ -342,7 +342,7 @@ fn owners_and_admins_change_spaces_and_nobody_else_does() {
             Some(&bob)
         )
         .0,
-        404
+        403
     );
     assert_eq!(
         api.call(
