@@ -21,6 +21,7 @@ fn loadbot_signs_up_then_reuses_its_accounts_without_dev_tokens() {
         .expect("runtime");
     let config = SwarmConfig {
         servers: vec![http_address],
+        metrics: Vec::new(),
         zone_size: None,
         reconnect: false,
         accounts: "swarmtest".into(),

@@ -25,6 +25,11 @@ struct Args {
     /// in turn).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// Where the servers serve `/metrics` (for the tick and the CPU), when a
+    /// server runs with `--metrics-address`: comma separated, in the order of
+    /// `--server`. Default: the `--server` addresses.
+    #[arg(long, value_name = "URL")]
+    metrics: Option<String>,
     /// The bots' accounts: bot i logs in as PREFIX-i, signing the account up
     /// if it does not exist. Its password is derived from PREFIX and i, so
     /// anyone can compute it: for load tests only, never for people's accounts.
@@ -103,6 +108,13 @@ fn main() -> anyhow::Result<()> {
             .split(',')
             .map(|server| http::parse_base(server.trim()))
             .collect::<Result<Vec<_>, _>>()?,
+        metrics: match &args.metrics {
+            Some(list) => list
+                .split(',')
+                .map(|url| http::parse_base(url.trim()))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        },
         zone_size: args.zone_size,
         reconnect: args.reconnect,
         accounts: args.accounts,
@@ -115,6 +127,13 @@ fn main() -> anyhow::Result<()> {
         seed: args.seed,
         progress: !args.quiet,
     };
+    if !config.metrics.is_empty() && config.metrics.len() != config.servers.len() {
+        bail!(
+            "--metrics names {} addresses for {} servers: give one per server, in the same order",
+            config.metrics.len(),
+            config.servers.len()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -85,6 +85,10 @@ pub struct Report {
     pub moved_across_reconnect_m: Percentiles,
     /// The server's tick, from its metrics.
     pub server_tick_ms: ServerTick,
+    /// The servers' process CPU over the measurement window (after the
+    /// ramp-up), percent of one core, summed over the servers; null if their
+    /// metrics had no `process_cpu_seconds_total`.
+    pub server_cpu_pct: Option<f64>,
     /// Seconds the run took, ramp-up included.
     pub duration_s: f64,
     /// Why bots failed or dropped, first few.
@@ -137,6 +141,12 @@ impl Report {
             }
             _ => out += "server tick                not available (metrics unreachable)\n",
         }
+        match self.server_cpu_pct {
+            Some(percent) => {
+                out += &format!("server CPU (window)        {percent:>8.1} % of one core\n");
+            }
+            None => out += "server CPU                 not available (no process metrics)\n",
+        }
         for error in &self.errors {
             out += &format!("  error: {error}\n");
         }
@@ -168,6 +178,7 @@ mod tests {
             "rtt_ms",
             "bytes_per_client_per_s",
             "server_tick_ms",
+            "server_cpu_pct",
         ] {
             assert!(json.get(key).is_some(), "{key}");
         }

@@ -24,6 +24,9 @@ pub struct SwarmConfig {
     /// The servers' HTTP addresses (join endpoints and metrics): the shards of
     /// a cluster, or one server. Bots join them round robin.
     pub servers: Vec<SocketAddr>,
+    /// Where each server serves `/metrics`, in the order of `servers`; empty
+    /// means on the servers' own addresses.
+    pub metrics: Vec<SocketAddr>,
     /// The world's zone size in metres, for the `cross` behaviour.
     pub zone_size: Option<f32>,
     /// A bot that loses its connection joins again through the next server.
@@ -114,6 +117,17 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     let progress = Arc::new(Progress::default());
     let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate_hz.max(1)));
     let everyone_in_by = started + config.ramp_up;
+    let metrics = if config.metrics.is_empty() {
+        config.servers.clone()
+    } else {
+        config.metrics.clone()
+    };
+    // The servers' CPU over the measurement window: after the ramp-up, to the end.
+    let cpu_window = tokio::spawn(server_cpu_pct(
+        metrics.clone(),
+        everyone_in_by,
+        everyone_in_by + config.duration,
+    ));
     let mut tasks = Vec::with_capacity(config.bots);
     for index in 0..config.bots {
         let offset = config
@@ -175,17 +189,35 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     if let Some(reporter) = reporter {
         reporter.abort();
     }
-    let server_tick = server_tick(config.servers[0]).await;
+    let server_tick = server_tick(metrics[0]).await;
+    let server_cpu = cpu_window.await.ok().flatten();
     for endpoint in endpoints.iter().flatten() {
         endpoint.wait_idle().await;
     }
-    Ok(summarize(
-        &config,
-        outcomes,
-        server_tick,
-        started.elapsed(),
-        tick,
-    ))
+    let mut report = summarize(&config, outcomes, server_tick, started.elapsed(), tick);
+    report.server_cpu_pct = server_cpu;
+    Ok(report)
+}
+
+/// The servers' process CPU from `start` to `end`, percent of one core
+/// (summed over the servers); none if any server's metrics could not be read
+/// at either end.
+async fn server_cpu_pct(metrics: Vec<SocketAddr>, start: Instant, end: Instant) -> Option<f64> {
+    async fn total(metrics: &[SocketAddr]) -> Option<f64> {
+        let mut sum = 0.0;
+        for address in metrics {
+            let text = http::get(*address, "/metrics").await.ok()?;
+            sum += http::prometheus_value(&text, "process_cpu_seconds_total ")?;
+        }
+        Some(sum)
+    }
+    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
+    let (first, opened) = (total(&metrics).await, Instant::now());
+    tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
+    let (last, closed) = (total(&metrics).await, Instant::now());
+    let seconds = closed.duration_since(opened).as_secs_f64();
+    let used = last? - first?;
+    (seconds > 0.0).then(|| used / seconds * 100.0)
 }
 
 /// Where a bot joins: its server first, then (reconnecting) the next ones.
