@@ -436,15 +436,7 @@ impl<B: Borders> ZoneHost<B> {
         };
         if !client_may_ask(&change) {
             self.inventory_not_allowed += 1;
-            let refused = InventoryResult {
-                request: change.request,
-                item: change.item,
-                quantity: 0,
-                status: InventoryStatus::NotAllowed,
-            };
-            let _ = self
-                .server
-                .send_admitted(connection, &ServerMessage::Inventory(refused));
+            self.refuse_inventory(connection, change, InventoryStatus::NotAllowed);
             return;
         }
         let state = self.state_of(&member);
@@ -461,17 +453,28 @@ impl<B: Borders> ZoneHost<B> {
             }
             _ => {
                 self.inventory_busy += 1;
-                let busy = InventoryResult {
-                    request: change.request,
-                    item: change.item,
-                    quantity: 0,
-                    status: InventoryStatus::Busy,
-                };
-                let _ = self
-                    .server
-                    .send_admitted(connection, &ServerMessage::Inventory(busy));
+                self.refuse_inventory(connection, change, InventoryStatus::Busy);
             }
         }
+    }
+
+    /// Answers a change that was not passed on to the database: nothing moved.
+    fn refuse_inventory(
+        &mut self,
+        connection: ConnectionId,
+        change: InventoryChange,
+        status: InventoryStatus,
+    ) {
+        let refused = InventoryResult {
+            request: change.request,
+            item: change.item,
+            quantity: 0,
+            status,
+        };
+        // Only admitted members ask for changes, so this cannot fail.
+        let _ = self
+            .server
+            .send_admitted(connection, &ServerMessage::Inventory(refused));
     }
 
     /// Handles what the server reported, steps the zones, hands players

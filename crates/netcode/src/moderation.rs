@@ -56,7 +56,9 @@ impl Moderation {
     }
 
     /// `account` is about to join: these are the accounts it blocked and the
-    /// ones that blocked it (replacing what was known).
+    /// ones that blocked it (replacing what was known). An account already
+    /// here stays a member: a load for a join it never makes does not start
+    /// the clock that forgets its blocks.
     pub fn load_blocks(
         &mut self,
         now: Instant,
@@ -64,10 +66,14 @@ impl Moderation {
         blocks: impl IntoIterator<Item = u64>,
         blocked_by: impl IntoIterator<Item = u64>,
     ) {
+        let pending_since = match self.relations.get(&account) {
+            Some(known) if known.pending_since.is_none() => None,
+            _ => Some(now),
+        };
         let relations = Relations {
             blocks: blocks.into_iter().collect(),
             blocked_by: blocked_by.into_iter().collect(),
-            pending_since: Some(now),
+            pending_since,
         };
         self.relations.insert(account, relations);
     }
@@ -114,11 +120,15 @@ impl Moderation {
         }
     }
 
-    /// May `listener` hear `speaker`? Not if either blocked the other.
+    /// May `listener` hear `speaker`? Not if either blocked the other, as
+    /// either one's relations say (one side's may be missing here).
     pub(crate) fn hears(&mut self, listener: u64, speaker: u64) -> bool {
-        let hidden = self.relations.get(&listener).is_some_and(|relations| {
-            relations.blocks.contains(&speaker) || relations.blocked_by.contains(&speaker)
-        });
+        let apart = |one: u64, other: u64| {
+            self.relations.get(&one).is_some_and(|relations| {
+                relations.blocks.contains(&other) || relations.blocked_by.contains(&other)
+            })
+        };
+        let hidden = apart(listener, speaker) || apart(speaker, listener);
         if hidden {
             self.hidden_lines += 1;
         }
@@ -221,6 +231,35 @@ mod tests {
         );
         moderation.advance(start + PENDING_LIFETIME * 2);
         assert!(moderation.hears(3, 2));
+    }
+
+    #[test]
+    fn a_member_asking_for_joins_it_never_uses_keeps_its_blocks() {
+        let mut moderation = Moderation::default();
+        let start = Instant::now();
+        moderation.advance(start);
+        moderation.load_blocks(start, 2, [], [1]);
+        moderation.joined(2);
+        // The blocked member asks for another join and never uses it.
+        moderation.load_blocks(start, 2, [], [1]);
+        moderation.advance(start + PENDING_LIFETIME * 2);
+        assert!(!moderation.hears(2, 1));
+    }
+
+    #[test]
+    fn the_speakers_blocks_count_when_the_listeners_are_unknown() {
+        let mut moderation = Moderation::default();
+        let start = Instant::now();
+        moderation.advance(start);
+        moderation.load_blocks(start, 1, [2], []);
+        moderation.joined(1);
+        assert!(
+            !moderation.hears(2, 1),
+            "the blocked does not hear the blocker"
+        );
+        assert!(!moderation.hears(1, 2));
+        moderation.load_blocks(start, 3, [], [4]);
+        assert!(!moderation.hears(4, 3), "nor one who blocked the listener");
     }
 
     #[test]

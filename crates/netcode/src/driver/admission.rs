@@ -8,7 +8,8 @@
 //! from then until the zone thread reports its hello verified
 //! ([`Admission::verified`]) or the ticket is dropped (the connection ended,
 //! e.g. at the hello timeout). Pending connections are capped in total and per
-//! IP address ([`NetcodeConfig::max_pending_connections`],
+//! client address ([`address_key`]: IPv4 alone, IPv6 by /64;
+//! [`NetcodeConfig::max_pending_connections`],
 //! [`NetcodeConfig::max_pending_per_address`]); past a cap a new connection is
 //! refused at once, and counted. Verified clients are counted by the server
 //! against [`NetcodeConfig::max_clients`], so silent connections never take a
@@ -122,7 +123,7 @@ impl Admission {
         connection: ConnectionId,
         address: IpAddr,
     ) -> Result<AdmissionTicket, AdmissionRefusal> {
-        let address = canonical(address);
+        let address = address_key(address);
         let mut pending = self.lock();
         let refusal = if pending.connections.len() >= self.max_pending {
             Some(AdmissionRefusal::TooManyPending)
@@ -169,11 +170,21 @@ impl Admission {
     }
 }
 
-/// An IPv4 address seen through an IPv6 socket counts as itself.
-fn canonical(address: IpAddr) -> IpAddr {
+/// The key under which a client address is counted by every per-address limit
+/// (pending connections here; logins and HTTP connections in `meridian serve`):
+/// IPv4 as is (also when seen through an IPv6 socket), IPv6 by its /64 (one
+/// host usually owns a whole /64, so single addresses would be free to rotate).
+pub fn address_key(address: IpAddr) -> IpAddr {
     match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
         IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
     }
 }
 
@@ -257,6 +268,24 @@ mod tests {
         drop(ticket);
         assert!(admission.admit(ConnectionId(3), address(1)).is_ok());
         let mapped = IpAddr::from(std::net::Ipv4Addr::from([10, 0, 0, 1]).to_ipv6_mapped());
-        assert_eq!(canonical(mapped), address(1));
+        assert_eq!(address_key(mapped), address(1));
+    }
+
+    #[test]
+    fn addresses_in_one_ipv6_64_share_the_per_address_cap() {
+        let admission = admission(8, 2, 8);
+        let host = |last: u16| IpAddr::from([0x2001, 0xdb8, 7, 1, 0, 0, 0, last]);
+        let _first = admission.admit(ConnectionId(1), host(1)).expect("room");
+        let _second = admission.admit(ConnectionId(2), host(2)).expect("room");
+        assert_eq!(
+            admission.admit(ConnectionId(3), host(3)).err(),
+            Some(AdmissionRefusal::TooManyFromAddress),
+            "a third address of the same /64 is the same client"
+        );
+        let neighbour = IpAddr::from([0x2001, 0xdb8, 7, 2, 0, 0, 0, 1]);
+        assert!(
+            admission.admit(ConnectionId(4), neighbour).is_ok(),
+            "another /64 is not"
+        );
     }
 }
