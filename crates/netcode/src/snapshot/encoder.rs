@@ -8,9 +8,15 @@
 //! the tick's byte budget. A change that does not fit keeps its priority and waits:
 //! the client keeps the baseline's state for that entity, and the ring records
 //! exactly what the client will hold, so later deltas stay consistent.
+//!
+//! The common case costs little per (client, changed entity): the entity's index
+//! comes from a table built once per tick, its record was packed once per tick
+//! (see [`SharedEncodings`]) and is appended to the body a word at a time, runs
+//! of unchanged entities are written as runs of zero bits, and when every change
+//! fits the budget (usually) no priority is computed or sorted at all.
 
 use meridian_protocol::NetworkId;
-use meridian_protocol::bits::{BitWriter, varuint_bits};
+use meridian_protocol::bits::{BitWriter, PackedBits, varuint_bits};
 use meridian_protocol::messages::{ServerMessage, Snapshot};
 use meridian_protocol::snapshot::EntityState;
 use meridian_protocol::{EncodeError, limits::MAX_DATAGRAM_PAYLOAD};
@@ -61,6 +67,9 @@ enum ChangeKind {
 struct Change {
     id: NetworkId,
     kind: ChangeKind,
+    /// The packed record of an update (`1 1` and the fields) or of an enter
+    /// (without its id gap); empty for a leave.
+    record: PackedBits,
     priority: f32,
     cost_bits: usize,
     chosen: bool,
@@ -85,6 +94,8 @@ struct Work {
     changes: Vec<Change>,
     order: Vec<usize>,
     body: Vec<u8>,
+    /// The view being built for the ring; swapped with the ring's slot.
+    next_view: Vec<EntityState>,
 }
 
 impl ClientReplication {
@@ -140,13 +151,18 @@ impl ClientReplication {
             .and_then(|baseline| self.ring.get(baseline))
             .unwrap_or(empty);
         let work = &mut self.work;
-        work.list_changes(baseline, visible, states, shared, viewer);
+        work.list_changes(baseline, visible, states, shared);
         let budget_bits = 8 * budget_bytes.min(MAX_BODY_BYTES);
         let fixed_bits = baseline.len() + varuint_bits(MAX_ENTER_COUNT);
-        let (sent, deferred) = work.choose(budget_bits.saturating_sub(fixed_bits));
-        work.write_body(baseline, states, shared);
-        let next_view = work.apply_chosen(baseline, states);
-        *self.ring.slot(tick) = next_view;
+        let (sent, deferred) = work.choose(
+            budget_bits.saturating_sub(fixed_bits),
+            baseline,
+            states,
+            viewer,
+        );
+        work.write_body(baseline.len());
+        work.apply_chosen(baseline, states);
+        std::mem::swap(self.ring.slot(tick), &mut work.next_view);
         self.newest_sent = Some(tick);
         let message = ServerMessage::Snapshot(Snapshot {
             tick,
@@ -170,37 +186,38 @@ impl ClientReplication {
     }
 }
 
+/// The weight of a pending change at `state` for a viewer at `viewer`: nearer
+/// counts more.
+fn weight(viewer: Option<[f32; 2]>, state: &EntityState, base: f32) -> f32 {
+    match viewer {
+        Some([x, y]) => {
+            let [ex, ey] = state.position();
+            let distance = ((ex - x).powi(2) + (ey - y).powi(2)).sqrt();
+            base / (1.0 + distance / DISTANCE_SCALE)
+        }
+        None => base,
+    }
+}
+
 impl Work {
     /// Merges baseline and view (both sorted by id) into the pending changes, in
-    /// id order, each with its accumulated priority.
+    /// id order, each with its packed record and cost (priorities come later,
+    /// and only if the changes do not all fit).
     fn list_changes(
         &mut self,
         baseline: &[EntityState],
         visible: &[NetworkId],
         states: &[EntityState],
         shared: &mut SharedEncodings,
-        viewer: Option<[f32; 2]>,
     ) {
         self.changes.clear();
-        let weight = |state: &EntityState, base: f32| match viewer {
-            Some([x, y]) => {
-                let [ex, ey] = state.position();
-                let distance = ((ex - x).powi(2) + (ey - y).powi(2)).sqrt();
-                base / (1.0 + distance / DISTANCE_SCALE)
-            }
-            None => base,
-        };
         let (mut b, mut v) = (0usize, 0usize);
-        let mut previous_priority = self.priorities.iter().peekable();
-        let mut push = |changes: &mut Vec<Change>, id: NetworkId, kind, added: f32, cost_bits| {
-            while previous_priority.next_if(|(old, _)| *old < id).is_some() {}
-            let carried = previous_priority
-                .next_if(|(old, _)| *old == id)
-                .map_or(0.0, |(_, priority)| *priority);
+        let push = |changes: &mut Vec<Change>, id, kind, record: PackedBits, cost_bits| {
             changes.push(Change {
                 id,
                 kind,
-                priority: carried + added,
+                record,
+                priority: 0.0,
                 cost_bits,
                 chosen: false,
             });
@@ -208,12 +225,7 @@ impl Work {
         loop {
             let old = baseline.get(b);
             let new_id = visible.get(v).copied();
-            let new = new_id.and_then(|id| {
-                states
-                    .binary_search_by_key(&id, |state| state.id)
-                    .ok()
-                    .map(|index| (id, index))
-            });
+            let new = new_id.and_then(|id| shared.index_of(states, id).map(|index| (id, index)));
             if new_id.is_some() && new.is_none() {
                 // Visible but without a state (cannot happen within one tick);
                 // skip it rather than send garbage.
@@ -224,21 +236,14 @@ impl Work {
                 (Some(old), Some((id, index)))
                     if old.id == id && old.kind == states[index].kind =>
                 {
-                    let state = &states[index];
-                    if state != old {
-                        let packed = shared.update(old, state);
+                    if states[index] != *old {
+                        let record = shared.update(old, states, index);
                         let kind = ChangeKind::Update {
                             baseline: b,
                             new: index,
                         };
                         // The record replaces the unchanged bit already counted.
-                        push(
-                            &mut self.changes,
-                            id,
-                            kind,
-                            weight(state, UPDATE_WEIGHT),
-                            packed.len() - 1,
-                        );
+                        push(&mut self.changes, id, kind, record, record.len() - 1);
                     }
                     b += 1;
                     v += 1;
@@ -246,26 +251,16 @@ impl Work {
                 (Some(old), new) if new.is_none_or(|(id, _)| old.id <= id) => {
                     // Gone from the view (or its kind changed: it leaves, then
                     // enters again below).
-                    push(
-                        &mut self.changes,
-                        old.id,
-                        ChangeKind::Leave { baseline: b },
-                        weight(old, LEAVE_WEIGHT),
-                        1,
-                    );
+                    let kind = ChangeKind::Leave { baseline: b };
+                    push(&mut self.changes, old.id, kind, PackedBits::default(), 1);
                     b += 1;
                 }
                 (_, Some((id, index))) => {
-                    let packed = shared.entered(states, index);
+                    let record = shared.entered(states, index);
                     // The id gap is at most the id itself.
-                    let cost = varuint_bits(id.0) + packed.len();
-                    push(
-                        &mut self.changes,
-                        id,
-                        ChangeKind::Enter { new: index },
-                        weight(&states[index], ENTER_WEIGHT),
-                        cost,
-                    );
+                    let cost = varuint_bits(id.0) + record.len();
+                    let kind = ChangeKind::Enter { new: index };
+                    push(&mut self.changes, id, kind, record, cost);
                     v += 1;
                 }
                 // (Some, None) is a leave above; only (None, None) reaches here.
@@ -276,8 +271,33 @@ impl Work {
 
     /// Marks the highest-priority changes that fit `budget_bits`, and keeps the
     /// accumulated priority of the rest. Returns (chosen, deferred).
-    fn choose(&mut self, budget_bits: usize) -> (usize, usize) {
+    ///
+    /// When every change fits (the usual case) every one is chosen, as the
+    /// priority order would have chosen them, without computing priorities.
+    fn choose(
+        &mut self,
+        budget_bits: usize,
+        baseline: &[EntityState],
+        states: &[EntityState],
+        viewer: Option<[f32; 2]>,
+    ) -> (usize, usize) {
+        let total_bits: usize = self.changes.iter().map(|change| change.cost_bits).sum();
+        let enters = self
+            .changes
+            .iter()
+            .filter(|change| matches!(change.kind, ChangeKind::Enter { .. }))
+            .count();
+        if total_bits <= budget_bits && enters <= MAX_ENTER_COUNT as usize {
+            for change in &mut self.changes {
+                change.chosen = true;
+            }
+            self.priorities.clear();
+            return (self.changes.len(), 0);
+        }
+        self.add_priorities(baseline, states, viewer);
         self.order.clear();
+        // Grown with the changes' capacity (doubling), not to each new count.
+        self.order.reserve(self.changes.capacity());
         self.order.extend(0..self.changes.len());
         let changes = &self.changes;
         self.order.sort_unstable_by(|&a, &b| {
@@ -319,104 +339,102 @@ impl Work {
         (self.changes.len() - deferred, deferred)
     }
 
-    fn write_body(
+    /// Gives every change its accumulated priority: what it carried from earlier
+    /// ticks plus this tick's weight.
+    fn add_priorities(
         &mut self,
         baseline: &[EntityState],
         states: &[EntityState],
-        shared: &mut SharedEncodings,
+        viewer: Option<[f32; 2]>,
     ) {
+        let mut previous_priority = self.priorities.iter().peekable();
+        for change in &mut self.changes {
+            let id = change.id;
+            while previous_priority.next_if(|(old, _)| *old < id).is_some() {}
+            let carried = previous_priority
+                .next_if(|(old, _)| *old == id)
+                .map_or(0.0, |(_, priority)| *priority);
+            let added = match change.kind {
+                ChangeKind::Update { new, .. } => weight(viewer, &states[new], UPDATE_WEIGHT),
+                ChangeKind::Leave { baseline: index } => {
+                    weight(viewer, &baseline[index], LEAVE_WEIGHT)
+                }
+                ChangeKind::Enter { new } => weight(viewer, &states[new], ENTER_WEIGHT),
+            };
+            change.priority = carried + added;
+        }
+    }
+
+    /// Writes the body: each chosen update's record appended whole, runs of
+    /// unchanged baseline entities as runs of zero bits, then the enters.
+    fn write_body(&mut self, baseline_len: usize) {
         self.body.clear();
         let mut writer = BitWriter::new(&mut self.body);
-        let mut changes = self
-            .changes
-            .iter()
-            .filter(|change| change.chosen)
-            .peekable();
-        for (index, old) in baseline.iter().enumerate() {
-            // Chosen changes are in id order, as is the baseline; skip enters.
-            while changes
-                .next_if(|change| {
-                    matches!(change.kind, ChangeKind::Enter { .. }) && change.id < old.id
-                })
-                .is_some()
-            {}
-            let change = changes.peek().filter(|change| match change.kind {
-                ChangeKind::Update { baseline, .. } | ChangeKind::Leave { baseline } => {
-                    baseline == index
+        let mut next_baseline = 0usize;
+        let mut entering = 0u32;
+        for change in self.changes.iter().filter(|change| change.chosen) {
+            match change.kind {
+                ChangeKind::Update { baseline, .. } => {
+                    writer.write_zeros(baseline - next_baseline);
+                    writer.write_packed(&change.record);
+                    next_baseline = baseline + 1;
                 }
-                ChangeKind::Enter { .. } => false,
-            });
-            match change.map(|change| change.kind) {
-                Some(ChangeKind::Update { new, .. }) => {
-                    writer.write_packed(&shared.update(old, &states[new]));
-                    changes.next();
+                ChangeKind::Leave { baseline } => {
+                    writer.write_zeros(baseline - next_baseline);
+                    // changed = 1, present = 0.
+                    writer.write_bits(0b01, 2);
+                    next_baseline = baseline + 1;
                 }
-                Some(ChangeKind::Leave { .. }) => {
-                    writer.write_bit(true);
-                    writer.write_bit(false);
-                    changes.next();
-                }
-                _ => writer.write_bit(false),
+                ChangeKind::Enter { .. } => entering += 1,
             }
         }
-        let entering = || {
-            self.changes.iter().filter_map(|change| match change.kind {
-                ChangeKind::Enter { new } if change.chosen => Some(new),
-                _ => None,
-            })
-        };
+        writer.write_zeros(baseline_len - next_baseline);
         // `choose` caps enters at MAX_ENTER_COUNT.
-        writer.write_varuint(entering().count() as u32);
+        writer.write_varuint(entering);
         let mut next_id = 0u32;
-        for index in entering() {
-            let id = states[index].id.0;
-            writer.write_varuint(id - next_id);
-            writer.write_packed(&shared.entered(states, index));
-            next_id = id.saturating_add(1);
+        for change in &self.changes {
+            if change.chosen && matches!(change.kind, ChangeKind::Enter { .. }) {
+                writer.write_varuint(change.id.0 - next_id);
+                writer.write_packed(&change.record);
+                next_id = change.id.0.saturating_add(1);
+            }
         }
         writer.finish();
     }
 
-    /// The view the client will hold after this snapshot: the baseline with the
-    /// chosen changes applied.
-    fn apply_chosen(&self, baseline: &[EntityState], states: &[EntityState]) -> Vec<EntityState> {
-        let mut view = Vec::with_capacity(baseline.len() + self.changes.len());
-        let mut changes = self
-            .changes
-            .iter()
-            .filter(|change| change.chosen)
-            .peekable();
-        let mut entered = self
-            .changes
-            .iter()
-            .filter_map(|change| match change.kind {
-                ChangeKind::Enter { new } if change.chosen => Some(states[new]),
-                _ => None,
-            })
-            .peekable();
-        for (index, old) in baseline.iter().enumerate() {
-            while let Some(state) = entered.next_if(|state| state.id < old.id) {
-                view.push(state);
-            }
-            while changes
-                .next_if(|change| matches!(change.kind, ChangeKind::Enter { .. }))
-                .is_some()
-            {}
-            match changes.peek().map(|change| change.kind) {
-                Some(ChangeKind::Update { baseline, new }) if baseline == index => {
+    /// Builds in `next_view` the view the client will hold after this snapshot:
+    /// the baseline with the chosen changes applied. Runs of baseline entities
+    /// without a chosen change are copied whole.
+    fn apply_chosen(&mut self, baseline: &[EntityState], states: &[EntityState]) {
+        let view = &mut self.next_view;
+        view.clear();
+        let mut kept_from = 0usize;
+        for change in self.changes.iter().filter(|change| change.chosen) {
+            match change.kind {
+                ChangeKind::Update {
+                    baseline: index,
+                    new,
+                } => {
+                    view.extend_from_slice(&baseline[kept_from..index]);
                     view.push(states[new]);
-                    changes.next();
+                    kept_from = index + 1;
                 }
-                Some(ChangeKind::Leave { baseline }) if baseline == index => {
-                    changes.next();
+                ChangeKind::Leave { baseline: index } => {
+                    view.extend_from_slice(&baseline[kept_from..index]);
+                    kept_from = index + 1;
                 }
-                _ => view.push(*old),
+                ChangeKind::Enter { new } => {
+                    // Every baseline entity of a lower id with a chosen change was
+                    // handled above (changes are in id order); the rest are kept.
+                    let state = states[new];
+                    let below = baseline[kept_from..].partition_point(|old| old.id < state.id);
+                    view.extend_from_slice(&baseline[kept_from..kept_from + below]);
+                    kept_from += below;
+                    view.push(state);
+                }
             }
         }
-        view.extend(entered);
-        // A kind change leaves and re-enters with the same id: the leave removed
-        // the old one and the enter sits in id order, so the view stays sorted.
-        view
+        view.extend_from_slice(&baseline[kept_from..]);
     }
 }
 
@@ -517,6 +535,63 @@ mod tests {
                 assert_eq!(deferred_total, 0);
             }
         }
+    }
+
+    #[test]
+    fn clients_on_different_baselines_share_records_and_decode_their_own() {
+        // Four clients see the same entities through one SharedEncodings, each
+        // acknowledging at its own pace, so an entity's old state differs between
+        // them (the first asked is cached by index, the others by the map); some
+        // entities change kind (a leave and an enter of the same id).
+        let mut shared = SharedEncodings::default();
+        let mut clients: Vec<(ClientReplication, ViewRing, u32)> = [1u32, 1, 3, 7]
+            .into_iter()
+            .map(|pace| (ClientReplication::default(), ViewRing::default(), pace))
+            .collect();
+        let mut out = Vec::new();
+        for tick in 1..120u32 {
+            let mut states = states(90, tick);
+            for state in &mut states {
+                if state.id.0 % 17 == 0 && tick % 10 >= 5 {
+                    state.kind = EntityKind::Npc;
+                }
+            }
+            let visible: Vec<NetworkId> = states
+                .iter()
+                .map(|state| state.id)
+                .filter(|id| (tick / 4..tick / 4 + 50).contains(&id.0))
+                .collect();
+            shared.begin_tick(tick, states.len());
+            for (server, client_ring, pace) in &mut clients {
+                server
+                    .encode(
+                        tick,
+                        &visible,
+                        &states,
+                        &mut shared,
+                        None,
+                        MAX_BODY_BYTES,
+                        tick,
+                        &mut out,
+                    )
+                    .expect("encodes");
+                if tick % *pace != 0 {
+                    continue;
+                }
+                let (_, view) = decode(&out, client_ring);
+                assert_eq!(Some(view.as_slice()), server.ring.get(tick), "tick {tick}");
+                let expected: Vec<_> = states
+                    .iter()
+                    .filter(|state| visible.contains(&state.id))
+                    .copied()
+                    .collect();
+                assert_eq!(view, expected, "tick {tick}, pace {pace}");
+                assert!(server.acknowledge(tick));
+            }
+        }
+        let (packed, reused) = shared.counts();
+        // The two clients that acknowledge every tick share every record.
+        assert!(reused >= packed / 2, "{packed} packed, {reused} reused");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use meridian_protocol::NetworkId;
 use meridian_protocol::bits::PackedBits;
 use meridian_protocol::snapshot::{EntityState, pack_entered, pack_update};
 
@@ -49,14 +50,36 @@ impl Hasher for StateHasher {
     }
 }
 
+/// An id with no state in this batch, in [`SharedEncodings::index_by_id`].
+const NO_INDEX: u32 = u32::MAX;
+
+/// Ids may span at most this many times the state count (plus a constant) for
+/// the dense id → index table; sparser ids fall back to binary search.
+const DENSE_SPAN_FACTOR: usize = 4;
+const DENSE_SPAN_SLACK: usize = 1_024;
+
 /// This tick's packed records, reused across ticks.
+///
+/// Update records sit in one slot per state index, for the first old state any
+/// client asked about (clients that acknowledged the same tick share it, which is
+/// the common case), so a lookup is an index and one comparison; other old states
+/// (clients on an older baseline, or with a change deferred) go to a map.
 #[derive(Debug, Default)]
 pub struct SharedEncodings {
     tick: Option<u32>,
+    /// Whether `index_by_id` and `first_id` describe this batch's states.
+    index_built: bool,
+    /// This batch's index of each id, at `id - first_id`; empty when the ids are
+    /// too sparse for a table.
+    index_by_id: Vec<u32>,
+    first_id: u32,
     /// Per index into this tick's states: the entered record, packed on first use.
     entered: Vec<Option<PackedBits>>,
+    /// Per index into this tick's states: the first old state asked about and
+    /// its update record.
+    first_updates: Vec<Option<(EntityState, PackedBits)>>,
     /// Update records by the old state (the new one is this tick's state of the
-    /// same id).
+    /// same id), for old states other than the first.
     updates: HashMap<EntityState, PackedBits, BuildHasherDefault<StateHasher>>,
     packed: u64,
     reused: u64,
@@ -75,25 +98,91 @@ impl SharedEncodings {
     pub fn begin_tick(&mut self, tick: u32, state_count: usize) {
         if self.tick != Some(tick) {
             self.tick = Some(tick);
+            self.index_built = false;
             self.entered.clear();
             self.entered.resize(state_count, None);
+            self.first_updates.clear();
+            self.first_updates.resize(state_count, None);
             self.updates.clear();
         }
     }
 
-    /// The update record from `old` to `new` (same id), packed once per tick.
-    pub(crate) fn update(&mut self, old: &EntityState, new: &EntityState) -> PackedBits {
-        if let Some(packed) = self.updates.get(old) {
-            self.reused += 1;
-            return *packed;
+    /// The index of `id` in this batch's `states` (sorted by id), through a table
+    /// built once per batch.
+    #[inline]
+    pub(crate) fn index_of(&mut self, states: &[EntityState], id: NetworkId) -> Option<usize> {
+        if !self.index_built {
+            self.build_index(states);
         }
-        self.packed += 1;
-        let packed = pack_update(old, new);
-        self.updates.insert(*old, packed);
-        packed
+        let slot = id.0.wrapping_sub(self.first_id) as usize;
+        match self.index_by_id.get(slot) {
+            Some(&NO_INDEX) => None,
+            // Checked against the states, so a caller that passes other states
+            // within one batch still gets a right answer (by search).
+            Some(&index) if states.get(index as usize).is_some_and(|s| s.id == id) => {
+                Some(index as usize)
+            }
+            _ => states.binary_search_by_key(&id, |state| state.id).ok(),
+        }
+    }
+
+    fn build_index(&mut self, states: &[EntityState]) {
+        self.index_built = true;
+        self.index_by_id.clear();
+        let (Some(first), Some(last)) = (states.first(), states.last()) else {
+            return;
+        };
+        let span = last.id.0.saturating_sub(first.id.0) as usize + 1;
+        if span > DENSE_SPAN_FACTOR * states.len() + DENSE_SPAN_SLACK {
+            return;
+        }
+        self.first_id = first.id.0;
+        self.index_by_id.resize(span, NO_INDEX);
+        for (index, state) in states.iter().enumerate() {
+            let slot = state.id.0.wrapping_sub(self.first_id) as usize;
+            if let Some(entry) = self.index_by_id.get_mut(slot) {
+                // A batch holds far fewer than u32::MAX states.
+                *entry = index as u32;
+            }
+        }
+    }
+
+    /// The update record from `old` to `states[index]` (same id), packed once per
+    /// tick per old state.
+    #[inline]
+    pub(crate) fn update(
+        &mut self,
+        old: &EntityState,
+        states: &[EntityState],
+        index: usize,
+    ) -> PackedBits {
+        let new = &states[index];
+        match self.first_updates.get_mut(index) {
+            Some(Some((first_old, packed))) if first_old == old => {
+                self.reused += 1;
+                *packed
+            }
+            Some(slot @ None) => {
+                self.packed += 1;
+                let packed = pack_update(old, new);
+                *slot = Some((*old, packed));
+                packed
+            }
+            _ => {
+                if let Some(packed) = self.updates.get(old) {
+                    self.reused += 1;
+                    return *packed;
+                }
+                self.packed += 1;
+                let packed = pack_update(old, new);
+                self.updates.insert(*old, packed);
+                packed
+            }
+        }
     }
 
     /// The entered record of `states[index]`, packed once per tick.
+    #[inline]
     pub(crate) fn entered(&mut self, states: &[EntityState], index: usize) -> PackedBits {
         match self.entered.get(index).copied().flatten() {
             Some(packed) => {
