@@ -25,6 +25,8 @@ pub mod server;
 pub mod snapshot;
 mod spawn_hints;
 pub mod token;
+#[cfg(feature = "quic")]
+pub mod transport;
 mod used_tokens;
 
 pub use borders::{Borders, OneZone, ZoneOwner};

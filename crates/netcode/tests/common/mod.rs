@@ -3,6 +3,9 @@
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+#[cfg(feature = "quic")]
+pub(crate) mod event_loop;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

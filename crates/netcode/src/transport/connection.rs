@@ -1,0 +1,344 @@
+//! One connection of the event loop: quinn-proto's state machine, the one
+//! bidirectional stream the client opens, the stream bytes flow control has
+//! not taken yet, and the loop's own deadlines (the stream must open in time;
+//! a goodbye gets a grace period to arrive before the connection closes).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quinn_proto::{Dir, Event, StreamEvent, StreamId, VarInt};
+
+use super::exchange::LoopEvent;
+use crate::driver::admission::AdmissionTicket;
+use crate::driver::tls::ALPN_MERIDIAN;
+use crate::metrics::disconnect_label;
+use crate::server::{ConnectionId, Payload};
+
+/// How long a new connection may take to finish its handshake and open its
+/// stream (as the task driver).
+pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a goodbye may take to reach the client before the server closes.
+pub const GOODBYE_GRACE: Duration = Duration::from_secs(1);
+
+/// Stream bytes waiting for flow control before the client is closed as too
+/// slow to read (counted).
+pub const MAX_UNSENT_STREAM: usize = 256 * 1024;
+
+/// Largest stream chunk read at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// QUIC close codes, as the task driver sends them.
+mod close_code {
+    pub(super) const CLOSED: u32 = 0;
+    pub(super) const REFUSED: u32 = 1;
+    pub(super) const GOODBYE: u32 = 10;
+    pub(super) const TOO_SLOW: u32 = 11;
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Handshaking or waiting for the client's stream, until the deadline.
+    Opening { deadline: Instant },
+    /// The stream is open and the zone knows the connection.
+    Open { stream: StreamId },
+    /// The goodbye is queued; closed at the deadline or when the client closes.
+    Leaving {
+        stream: StreamId,
+        deadline: Instant,
+        code: u32,
+        reason: &'static str,
+    },
+    /// Closed (by either side); waiting for quinn to drain.
+    Closed,
+}
+
+/// What happened to a connection in one call, for the loop's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The handshake or the stream opening failed.
+    pub handshake_failed: bool,
+    /// Datagrams quinn refused to queue.
+    pub datagram_send_failures: u64,
+    /// The client was closed because it did not read its stream.
+    pub too_slow: bool,
+}
+
+/// One connection's state in the loop.
+#[derive(Debug)]
+pub struct LoopConnection {
+    id: ConnectionId,
+    quic: quinn_proto::Connection,
+    phase: Phase,
+    /// Stream bytes flow control has not taken yet.
+    unsent: Vec<u8>,
+    /// Whether the zone heard [`LoopEvent::Opened`] (so it must hear `Closed`).
+    announced: bool,
+    /// Held while the connection lives; counts it pending until its hello is
+    /// verified.
+    _ticket: AdmissionTicket,
+}
+
+impl LoopConnection {
+    /// A connection just accepted at `now`.
+    pub fn new(
+        id: ConnectionId,
+        quic: quinn_proto::Connection,
+        ticket: AdmissionTicket,
+        now: Instant,
+    ) -> Self {
+        Self {
+            id,
+            quic,
+            phase: Phase::Opening {
+                deadline: now + STREAM_OPEN_TIMEOUT,
+            },
+            unsent: Vec::new(),
+            announced: false,
+            _ticket: ticket,
+        }
+    }
+
+    /// Its id towards the zone.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// quinn's state machine, for the loop's datagram and endpoint plumbing.
+    pub fn quic(&mut self) -> &mut quinn_proto::Connection {
+        &mut self.quic
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.quic.remote_address()
+    }
+
+    /// The earliest of quinn's deadline and the loop's own.
+    pub fn deadline(&mut self) -> Option<Instant> {
+        let own = match self.phase {
+            Phase::Opening { deadline } | Phase::Leaving { deadline, .. } => Some(deadline),
+            Phase::Open { .. } | Phase::Closed => None,
+        };
+        match (self.quic.poll_timeout(), own) {
+            (Some(quic), Some(own)) => Some(quic.min(own)),
+            (quic, own) => quic.or(own),
+        }
+    }
+
+    /// Whether quinn is done with it (it can be forgotten).
+    pub fn is_drained(&self) -> bool {
+        self.quic.is_drained()
+    }
+
+    /// Runs the deadlines due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) -> Outcome {
+        let mut outcome = Outcome::default();
+        match self.phase {
+            Phase::Opening { deadline } if now >= deadline => {
+                self.close(now, close_code::REFUSED, "no stream opened");
+                outcome.handshake_failed = true;
+            }
+            Phase::Leaving {
+                deadline,
+                code,
+                reason,
+                ..
+            } if now >= deadline => self.close(now, code, reason),
+            _ => {}
+        }
+        if self.quic.poll_timeout().is_some_and(|due| due <= now) {
+            self.quic.handle_timeout(now);
+        }
+        outcome
+    }
+
+    /// Applies one payload from the zone.
+    pub fn deliver(&mut self, now: Instant, payload: Payload) -> Outcome {
+        let mut outcome = Outcome::default();
+        let stream = match self.phase {
+            Phase::Open { stream } => stream,
+            // Nothing more goes out after a goodbye or before the stream.
+            Phase::Opening { .. } | Phase::Leaving { .. } | Phase::Closed => return outcome,
+        };
+        match payload {
+            Payload::Datagram(bytes) => {
+                if self
+                    .quic
+                    .datagrams()
+                    .send(Bytes::from(bytes), false)
+                    .is_err()
+                {
+                    outcome.datagram_send_failures += 1;
+                }
+            }
+            Payload::Stream(bytes) => {
+                self.unsent.extend_from_slice(&bytes);
+                self.flush_stream(stream);
+                if self.unsent.len() > MAX_UNSENT_STREAM {
+                    self.unsent.clear();
+                    self.close(now, close_code::TOO_SLOW, "stream not read");
+                    outcome.too_slow = true;
+                }
+            }
+            Payload::Close(reason) => {
+                self.flush_stream(stream);
+                // Finishing twice or after a reset is refused; either way the
+                // connection closes at the deadline.
+                let _ = self.quic.send_stream(stream).finish();
+                self.phase = Phase::Leaving {
+                    stream,
+                    deadline: now + GOODBYE_GRACE,
+                    code: close_code::GOODBYE,
+                    reason: disconnect_label(reason),
+                };
+            }
+        }
+        outcome
+    }
+
+    /// Handles what quinn reports after input, appending the zone's events.
+    pub fn process(&mut self, now: Instant, events: &mut Vec<LoopEvent>) -> Outcome {
+        let mut outcome = Outcome::default();
+        while let Some(event) = self.quic.poll() {
+            match event {
+                Event::HandshakeDataReady => {
+                    if self.alpn().as_deref() != Some(ALPN_MERIDIAN) {
+                        // rustls refuses ALPNs we do not offer; this client sent none.
+                        self.close(now, close_code::REFUSED, "no application protocol");
+                        outcome.handshake_failed = true;
+                    }
+                }
+                Event::Connected | Event::DatagramsUnblocked => {}
+                Event::Stream(StreamEvent::Opened { dir: Dir::Bi }) => {
+                    // quinn reports a new stream's first bytes with `Opened`
+                    // alone, not with `Readable`: read right away.
+                    if let Some(stream) = self.accept_stream(events) {
+                        self.read_stream(now, stream, events);
+                    }
+                }
+                Event::Stream(StreamEvent::Readable { id }) => self.read_stream(now, id, events),
+                Event::Stream(StreamEvent::Writable { id }) => self.flush_stream(id),
+                Event::Stream(_) => {}
+                Event::DatagramReceived => {
+                    while let Some(bytes) = self.quic.datagrams().recv() {
+                        if self.announced {
+                            events.push(LoopEvent::Datagram {
+                                connection: self.id,
+                                bytes,
+                            });
+                        }
+                    }
+                }
+                Event::ConnectionLost { .. } => {
+                    if matches!(self.phase, Phase::Opening { .. }) {
+                        outcome.handshake_failed = true;
+                    }
+                    self.phase = Phase::Closed;
+                }
+            }
+        }
+        if self.phase == Phase::Closed && self.announced {
+            self.announced = false;
+            events.push(LoopEvent::Closed {
+                connection: self.id,
+            });
+        }
+        outcome
+    }
+
+    /// Closes at once (the server is stopping).
+    pub fn shut_down(&mut self, now: Instant) {
+        self.close(now, close_code::CLOSED, "server shutdown");
+    }
+
+    fn alpn(&self) -> Option<Vec<u8>> {
+        self.quic
+            .crypto_session()
+            .handshake_data()?
+            .downcast::<quinn_proto::crypto::rustls::HandshakeData>()
+            .ok()?
+            .protocol
+    }
+
+    /// Accepts the client's streams; returns the game's stream if it is new.
+    fn accept_stream(&mut self, events: &mut Vec<LoopEvent>) -> Option<StreamId> {
+        let mut opened = None;
+        while let Some(stream) = self.quic.streams().accept(Dir::Bi) {
+            if matches!(self.phase, Phase::Opening { .. }) {
+                self.phase = Phase::Open { stream };
+                self.announced = true;
+                opened = Some(stream);
+                events.push(LoopEvent::Opened {
+                    connection: self.id,
+                    remote: self.remote(),
+                });
+            }
+            // Raw QUIC carries one stream; a second one is left unread, and
+            // quinn's stream limit keeps more from being opened.
+        }
+        opened
+    }
+
+    fn read_stream(&mut self, now: Instant, id: StreamId, events: &mut Vec<LoopEvent>) {
+        let ours = match self.phase {
+            Phase::Open { stream } | Phase::Leaving { stream, .. } => stream == id,
+            Phase::Opening { .. } | Phase::Closed => false,
+        };
+        if !ours {
+            return;
+        }
+        let (connection, announced) = (self.id, self.announced);
+        let mut receive = self.quic.recv_stream(id);
+        let Ok(mut chunks) = receive.read(true) else {
+            return;
+        };
+        let mut ended = false;
+        loop {
+            match chunks.next(READ_CHUNK) {
+                Ok(Some(chunk)) => {
+                    if announced {
+                        events.push(LoopEvent::Stream {
+                            connection,
+                            bytes: chunk.bytes,
+                        });
+                    }
+                }
+                Ok(None) | Err(quinn_proto::ReadError::Reset(_)) => {
+                    ended = true;
+                    break;
+                }
+                Err(quinn_proto::ReadError::Blocked) => break,
+            }
+        }
+        // Whether flow control credit went out is seen by the next poll_transmit.
+        let _ = chunks.finalize();
+        if ended && matches!(self.phase, Phase::Open { .. }) {
+            // The client finished its stream: it is leaving.
+            self.close(now, close_code::CLOSED, "closed");
+        }
+    }
+
+    fn flush_stream(&mut self, stream: StreamId) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        if let Ok(written) = self.quic.send_stream(stream).write(&self.unsent) {
+            self.unsent.drain(..written);
+        }
+    }
+
+    fn close(&mut self, now: Instant, code: u32, reason: &'static str) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.quic.close(
+            now,
+            VarInt::from_u32(code),
+            Bytes::from_static(reason.as_bytes()),
+        );
+        self.phase = Phase::Closed;
+    }
+}

@@ -1,0 +1,105 @@
+//! The sans-IO event loop (feature `quic`): quinn-proto driven from one thread
+//! of our own, beside the task driver of [`crate::driver::server`], which stays
+//! the default until the loop is measured (see docs/TRANSPORT.md).
+//!
+//! - [`event_loop`]: the endpoint loop, one turn at a time.
+//! - [`connection`]: one connection's state (its stream, its deadlines).
+//! - [`timers`]: every connection's deadline in one queue.
+//! - [`udp`]: batched socket I/O (recvmmsg with GRO, sendmsg with GSO).
+//! - [`exchange`]: the batches swapped with the zone thread, once per tick.
+//! - [`zone_side`]: the zone thread's half: batches in and out of the server.
+//!
+//! Raw QUIC (ALPN `meridian/1`) only, for now: WebTransport still needs the
+//! task driver.
+
+pub mod connection;
+pub mod event_loop;
+pub mod exchange;
+pub mod timers;
+pub mod udp;
+pub mod zone_side;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use event_loop::{EventLoop, LoopCounters};
+pub use exchange::{Exchange, LoopEvent, LoopStats};
+pub use zone_side::ZoneSide;
+
+use crate::driver::admission::Admission;
+use crate::driver::server::{BindError, ConnectionIds, DriverCounters};
+use crate::driver::tls::{ALPN_MERIDIAN, DevCertificate};
+
+/// How long goodbyes may take to leave when the loop stops.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+
+/// The event loop running on its own thread.
+#[derive(Debug)]
+pub struct EventLoopServer {
+    exchange: Arc<Exchange>,
+    local_addr: SocketAddr,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl EventLoopServer {
+    /// Binds `address` and starts the loop on a thread named `meridian-io`.
+    /// Admission, ids and counters are shared with the other transports of
+    /// the zone, as for the task driver.
+    pub fn bind(
+        address: SocketAddr,
+        certificate: &DevCertificate,
+        idle_timeout: Duration,
+        ids: Arc<ConnectionIds>,
+        admission: Arc<Admission>,
+        counters: Arc<DriverCounters>,
+    ) -> Result<Self, BindError> {
+        let config = certificate.server_config(&[ALPN_MERIDIAN], idle_timeout)?;
+        let socket = crate::driver::socket::bind_udp(address).map_err(BindError::Io)?;
+        let event_loop =
+            EventLoop::new(socket, config, ids, admission, counters).map_err(BindError::Io)?;
+        let exchange = event_loop.exchange();
+        let local_addr = event_loop.local_addr().map_err(BindError::Io)?;
+        let thread = std::thread::Builder::new()
+            .name("meridian-io".into())
+            .spawn(move || event_loop.run(SHUTDOWN_DRAIN))
+            .map_err(BindError::Io)?;
+        Ok(Self {
+            exchange,
+            local_addr,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where the zone thread swaps batches with the loop.
+    pub fn exchange(&self) -> &Arc<Exchange> {
+        &self.exchange
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Closes every connection, waits (bounded) for the goodbyes to leave,
+    /// and joins the thread; returns the loop's error if it stopped on one.
+    pub fn shutdown(mut self) -> std::io::Result<()> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> std::io::Result<()> {
+        self.exchange.stop();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("the event loop thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for EventLoopServer {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}

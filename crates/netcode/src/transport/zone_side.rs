@@ -1,0 +1,68 @@
+//! The zone thread's half of the [`Exchange`]: once per tick, hand the loop's
+//! batch of inbound events to the netcode [`Server`], and hand the server's
+//! transmits to the loop in one batch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::exchange::{Exchange, LoopEvent};
+use crate::driver::admission::Admission;
+use crate::server::{Server, Transmit};
+
+/// What a zone thread keeps to talk to the loop (its two batch vectors are
+/// reused tick after tick).
+#[derive(Debug)]
+pub struct ZoneSide {
+    exchange: Arc<Exchange>,
+    admission: Arc<Admission>,
+    inbound: Vec<LoopEvent>,
+    outbound: Vec<Transmit>,
+}
+
+impl ZoneSide {
+    /// The zone's side of `exchange`; verified hellos are reported to
+    /// `admission` (the loop's pending caps).
+    pub fn new(exchange: Arc<Exchange>, admission: Arc<Admission>) -> Self {
+        Self {
+            exchange,
+            admission,
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+        }
+    }
+
+    /// Takes the loop's batch and hands it to `server`; returns how many
+    /// events it held.
+    pub fn receive(&mut self, now: Instant, server: &mut Server) -> usize {
+        self.exchange.take_inbound(&mut self.inbound);
+        let count = self.inbound.len();
+        for event in self.inbound.drain(..) {
+            match event {
+                LoopEvent::Opened { connection, .. } => server.handle_connected(now, connection),
+                LoopEvent::Stream { connection, bytes } => {
+                    server.handle_stream(now, connection, &bytes);
+                    if !server.awaiting_hello(connection) {
+                        // Verified (or closed): no longer pending for the caps.
+                        self.admission.verified(connection);
+                    }
+                }
+                LoopEvent::Datagram { connection, bytes } => {
+                    server.handle_datagram(now, connection, &bytes);
+                }
+                LoopEvent::Closed { connection } => server.handle_closed(now, connection),
+            }
+        }
+        count
+    }
+
+    /// Hands everything `server` has to send to the loop in one batch;
+    /// returns how many payloads it held.
+    pub fn send(&mut self, server: &mut Server) -> usize {
+        while let Some(transmit) = server.poll_transmit() {
+            self.outbound.push(transmit);
+        }
+        let count = self.outbound.len();
+        self.exchange.submit(&mut self.outbound);
+        count
+    }
+}
