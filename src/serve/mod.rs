@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod cluster;
 mod elements;
+mod game_transport;
 mod grants;
 mod http;
 mod http_limits;
@@ -41,8 +42,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use game_transport::GameTransport;
 use meridian_netcode::driver::admission::Admission;
-use meridian_netcode::driver::server::{ConnectionIds, DriverCounters, QuicServer};
+use meridian_netcode::driver::server::{ConnectionIds, DriverCounters};
 use meridian_netcode::driver::tls::DevCertificate;
 use meridian_netcode::{Server, TokenAuthority, ZoneHost};
 use meridian_shard_manager::adapters::redis::RedisHints;
@@ -108,15 +110,19 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let connection_ids = Arc::new(ConnectionIds::default());
     let idle_timeout = Duration::from_millis(settings.netcode.idle_timeout_ms);
     let admission = Arc::new(Admission::new(&settings.netcode, counters.clone()));
+    let shared = game_transport::Shared {
+        inbound: inbound.clone(),
+        counters: counters.clone(),
+        ids: connection_ids.clone(),
+        admission: admission.clone(),
+    };
     let quic = Arc::new(
-        QuicServer::bind(
+        GameTransport::bind(
+            settings.serve.transport,
             settings.serve.game_address,
             &certificate,
             idle_timeout,
-            inbound.clone(),
-            counters.clone(),
-            connection_ids.clone(),
-            admission.clone(),
+            &shared,
         )
         .with_context(|| format!("cannot serve QUIC on {}", settings.serve.game_address))?,
     );
@@ -210,6 +216,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         element_changes,
         moderation_orders,
         admission: admission.clone(),
+        event_loop: quic.zone_side(admission.clone()),
     };
     let zone_thread = match settings.serve.shard_id {
         None => {
@@ -286,7 +293,15 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         config.tick_rate_hz,
         config.interest_radius
     );
-    println!("  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers)");
+    match settings.serve.transport {
+        game_transport::TransportKind::Tasks => println!(
+            "  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers)"
+        ),
+        kind => println!(
+            "  game on {game_address} (QUIC: ALPN meridian/1 for clients; transport {}, no WebTransport yet)",
+            kind.label()
+        ),
+    }
     match http_server.metrics_address() {
         None => println!("  http on http://{http_address} (GET /health, GET /metrics)"),
         Some(metrics) => {
@@ -393,7 +408,7 @@ fn new_host<B: meridian_netcode::Borders>(
 }
 
 async fn rotate_certificates(
-    quic: Arc<QuicServer>,
+    quic: Arc<GameTransport>,
     mut current: DevCertificate,
     validity: Duration,
     published: Arc<RwLock<String>>,

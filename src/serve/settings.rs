@@ -186,6 +186,9 @@ pub(crate) struct ServeTable {
     pub(crate) max_elements_per_space: u32,
     /// Where newcomers appear: `"plaza"` or `"uniform"`.
     pub(crate) spawn: SpawnPolicy,
+    /// Which driver serves the game port: `"tasks"` (the default) or
+    /// `"event-loop"` (raw QUIC only for now; see docs/TRANSPORT.md).
+    pub(crate) transport: super::game_transport::TransportKind,
 }
 
 impl Default for ServeTable {
@@ -222,6 +225,7 @@ impl Default for ServeTable {
             max_spaces_per_user: 100,
             max_elements_per_space: 5_000,
             spawn: SpawnPolicy::Plaza,
+            transport: super::game_transport::TransportKind::Tasks,
         }
     }
 }

@@ -10,6 +10,7 @@ use crossbeam_channel::Receiver;
 use meridian_netcode::Borders;
 use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::driver::server::NetEvent;
+use meridian_netcode::transport::ZoneSide;
 use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 use meridian_shard_manager::borders::ZoneBorders;
@@ -138,6 +139,8 @@ pub(crate) struct Parts {
     pub(crate) moderation_orders: Receiver<super::moderation::ModerationOrder>,
     /// The transports' pending-connection caps: told when a hello is verified.
     pub(crate) admission: Arc<Admission>,
+    /// The event loop's batches, when `[serve] transport = "event-loop"`.
+    pub(crate) event_loop: Option<ZoneSide>,
 }
 
 pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
@@ -156,6 +159,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     element_changes: Receiver<ElementChange>,
     moderation_orders: Receiver<super::moderation::ModerationOrder>,
     admission: Arc<Admission>,
+    event_loop: Option<ZoneSide>,
 }
 
 /// Starts the zone thread.
@@ -183,6 +187,7 @@ where
         element_changes: parts.element_changes,
         moderation_orders: parts.moderation_orders,
         admission: parts.admission,
+        event_loop: parts.event_loop,
     };
     use anyhow::Context;
     std::thread::Builder::new()
@@ -206,7 +211,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 // Everyone's last place, before they are told to go.
                 let states = self.host.member_states();
                 self.storage.checkpoint(&states);
-                let connections: Vec<ConnectionId> = outboxes.keys().copied().collect();
+                let mut connections: Vec<ConnectionId> = outboxes.keys().copied().collect();
+                if let Some(side) = &self.event_loop {
+                    connections.extend(side.open_connections());
+                }
                 for connection in connections {
                     self.host
                         .server()
@@ -231,6 +239,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             while let Ok(event) = self.inbound.try_recv() {
                 self.handle(event, &mut outboxes);
+            }
+            if let Some(side) = &mut self.event_loop {
+                // The loop's whole batch since the last pass, in one swap.
+                side.receive(Instant::now(), self.host.server());
             }
             let received = Instant::now();
             while let Ok(hint) = self.spawn_hints.try_recv() {
@@ -396,6 +408,13 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         while let Some(transmit) = self.host.server().poll_transmit() {
             let connection = transmit.connection;
             let Some(outbox) = outboxes.get(&connection) else {
+                if let Some(side) = self
+                    .event_loop
+                    .as_mut()
+                    .filter(|side| side.is_open(connection))
+                {
+                    side.queue(transmit);
+                }
                 continue;
             };
             let closing = matches!(transmit.payload, Payload::Close(_));
@@ -410,6 +429,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 // sent what is queued.
                 outboxes.remove(&connection);
             }
+        }
+        if let Some(side) = &mut self.event_loop {
+            // One batch, one wake-up of the loop.
+            side.submit();
         }
         // Its task is gone (and may not have been able to say so): forget it now
         // rather than at the idle timeout.

@@ -192,6 +192,9 @@ impl EventLoop {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
+        if let Some(config) = self.exchange.take_server_config() {
+            self.set_server_config(config);
+        }
         let now = Instant::now();
         self.receive(now)?;
         while let Some(handle) = self.timers.pop_expired(now) {

@@ -74,6 +74,8 @@ pub struct Exchange {
     stopping: AtomicBool,
     inbound_dropped: AtomicU64,
     stats: Mutex<LoopStats>,
+    /// A server configuration (a rotated certificate) for the loop to take.
+    next_server_config: Mutex<Option<quinn_proto::ServerConfig>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +93,7 @@ impl Exchange {
             stopping: AtomicBool::new(false),
             inbound_dropped: AtomicU64::new(0),
             stats: Mutex::new(LoopStats::default()),
+            next_server_config: Mutex::new(None),
         }
     }
 
@@ -133,6 +136,16 @@ impl Exchange {
 
     pub(super) fn set_stats(&self, stats: LoopStats) {
         *lock(&self.stats) = stats;
+    }
+
+    /// Has the loop serve new connections with `config` from its next turn.
+    pub fn set_server_config(&self, config: quinn_proto::ServerConfig) {
+        *lock(&self.next_server_config) = Some(config);
+        let _ = self.waker.wake();
+    }
+
+    pub(super) fn take_server_config(&self) -> Option<quinn_proto::ServerConfig> {
+        lock(&self.next_server_config).take()
     }
 
     /// Asks the loop to close every connection and stop.

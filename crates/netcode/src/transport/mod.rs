@@ -20,7 +20,7 @@ pub mod udp;
 pub mod zone_side;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub use zone_side::ZoneSide;
 
 use crate::driver::admission::Admission;
 use crate::driver::server::{BindError, ConnectionIds, DriverCounters};
-use crate::driver::tls::{ALPN_MERIDIAN, DevCertificate};
+use crate::driver::tls::{ALPN_MERIDIAN, DevCertificate, TlsError};
 
 /// How long goodbyes may take to leave when the loop stops.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
@@ -40,7 +40,8 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
 pub struct EventLoopServer {
     exchange: Arc<Exchange>,
     local_addr: SocketAddr,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    idle_timeout: Duration,
+    thread: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
 }
 
 impl EventLoopServer {
@@ -68,7 +69,8 @@ impl EventLoopServer {
         Ok(Self {
             exchange,
             local_addr,
-            thread: Some(thread),
+            idle_timeout,
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -82,15 +84,24 @@ impl EventLoopServer {
         self.local_addr
     }
 
-    /// Closes every connection, waits (bounded) for the goodbyes to leave,
-    /// and joins the thread; returns the loop's error if it stopped on one.
-    pub fn shutdown(mut self) -> std::io::Result<()> {
-        self.stop_and_join()
+    /// Serves a new certificate to new connections from the loop's next turn.
+    pub fn rotate(&self, certificate: &DevCertificate) -> Result<(), TlsError> {
+        let config = certificate.server_config(&[ALPN_MERIDIAN], self.idle_timeout)?;
+        self.exchange.set_server_config(config);
+        Ok(())
     }
 
-    fn stop_and_join(&mut self) -> std::io::Result<()> {
+    /// Closes every connection, waits (bounded by [`SHUTDOWN_DRAIN`]) for the
+    /// goodbyes to leave, and joins the thread; returns the loop's error if it
+    /// stopped on one. Later calls return at once.
+    pub fn shutdown(&self) -> std::io::Result<()> {
         self.exchange.stop();
-        match self.thread.take().map(JoinHandle::join) {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match thread.map(JoinHandle::join) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(std::io::Error::other("the event loop thread panicked")),
             None => Ok(()),
@@ -100,6 +111,6 @@ impl EventLoopServer {
 
 impl Drop for EventLoopServer {
     fn drop(&mut self) {
-        let _ = self.stop_and_join();
+        let _ = self.shutdown();
     }
 }

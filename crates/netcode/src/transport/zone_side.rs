@@ -2,12 +2,13 @@
 //! batch of inbound events to the netcode [`Server`], and hand the server's
 //! transmits to the loop in one batch.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::exchange::{Exchange, LoopEvent};
 use crate::driver::admission::Admission;
-use crate::server::{Server, Transmit};
+use crate::server::{ConnectionId, Server, Transmit};
 
 /// What a zone thread keeps to talk to the loop (its two batch vectors are
 /// reused tick after tick).
@@ -17,6 +18,8 @@ pub struct ZoneSide {
     admission: Arc<Admission>,
     inbound: Vec<LoopEvent>,
     outbound: Vec<Transmit>,
+    /// Connections the loop reported opened and not yet closed.
+    open: HashSet<ConnectionId>,
 }
 
 impl ZoneSide {
@@ -28,6 +31,7 @@ impl ZoneSide {
             admission,
             inbound: Vec::new(),
             outbound: Vec::new(),
+            open: HashSet::new(),
         }
     }
 
@@ -38,7 +42,10 @@ impl ZoneSide {
         let count = self.inbound.len();
         for event in self.inbound.drain(..) {
             match event {
-                LoopEvent::Opened { connection, .. } => server.handle_connected(now, connection),
+                LoopEvent::Opened { connection, .. } => {
+                    self.open.insert(connection);
+                    server.handle_connected(now, connection);
+                }
                 LoopEvent::Stream { connection, bytes } => {
                     server.handle_stream(now, connection, &bytes);
                     if !server.awaiting_hello(connection) {
@@ -49,20 +56,45 @@ impl ZoneSide {
                 LoopEvent::Datagram { connection, bytes } => {
                     server.handle_datagram(now, connection, &bytes);
                 }
-                LoopEvent::Closed { connection } => server.handle_closed(now, connection),
+                LoopEvent::Closed { connection } => {
+                    self.open.remove(&connection);
+                    server.handle_closed(now, connection);
+                }
             }
         }
         count
     }
 
-    /// Hands everything `server` has to send to the loop in one batch;
-    /// returns how many payloads it held.
-    pub fn send(&mut self, server: &mut Server) -> usize {
-        while let Some(transmit) = server.poll_transmit() {
-            self.outbound.push(transmit);
-        }
+    /// Whether `connection` is one of the loop's, open now.
+    pub fn is_open(&self, connection: ConnectionId) -> bool {
+        self.open.contains(&connection)
+    }
+
+    /// The loop's connections open now.
+    pub fn open_connections(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.open.iter().copied()
+    }
+
+    /// Queues one transmit for the next [`Self::submit`].
+    pub fn queue(&mut self, transmit: Transmit) {
+        self.outbound.push(transmit);
+    }
+
+    /// Hands the queued transmits to the loop in one batch; returns how many
+    /// there were.
+    pub fn submit(&mut self) -> usize {
         let count = self.outbound.len();
         self.exchange.submit(&mut self.outbound);
         count
+    }
+
+    /// Hands everything `server` has to send to the loop in one batch (when
+    /// the loop is the zone's only transport); returns how many payloads it
+    /// held.
+    pub fn send(&mut self, server: &mut Server) -> usize {
+        while let Some(transmit) = server.poll_transmit() {
+            self.queue(transmit);
+        }
+        self.submit()
     }
 }
