@@ -1,11 +1,15 @@
 //! The chat history through the real binary: it needs an access token (401
-//! without), it is only for those who may enter the space (another user's
-//! private space is a 404), and it holds the space-wide lines only: a line said
-//! on the nearby channel was meant for those within 20 m, never for readers.
+//! without), it holds the space-wide lines only (a line said on the nearby
+//! channel was meant for those within 20 m, never for readers), and it is
+//! only for those who may see the space: another user's private space gets
+//! exactly the 404 of a space that does not exist, not the "not hosted here"
+//! 404 of a shared space (this server hosts only the shared plaza, so the
+//! privacy check is seen in which 404 answers). Blocks and bans in the history:
+//! `chat_history_leaves_out_blocked_players_and_refuses_the_banned`.
 
 mod common;
 
-use common::api::{call, create_private_space, sign_up};
+use common::api::{call, create_private_space, create_space, sign_up};
 use common::players::Player;
 use common::{account_join, remove_database, start_server_on, temporary_database};
 use meridian_protocol::messages::ChatChannel;
@@ -54,20 +58,38 @@ fn history_needs_a_token_and_membership_and_hides_nearby_lines() {
             "a nearby line in the history: {answer}"
         );
 
-        // Another user's private space has no history for ada: it does not exist.
+        // Bob's private office is answered as a space that does not exist,
+        // not as his shared cafe, which merely is not hosted here.
         let bob = sign_up(server, "bob", "bob password").await;
         let (status, created) = create_private_space(server, &bob, "bob's office").await;
         assert_eq!(status, 200, "{created}");
         let office = created["spaceId"].as_i64().expect("space id");
-        let (status, answer) = call(
-            server,
-            "GET",
-            &format!("/api/v1/space/{office}/chat"),
-            None,
-            Some(&joined.access_token),
-        )
-        .await;
-        assert_eq!(status, 404, "{answer}");
+        let (status, created) = create_space(server, &bob, "bob's cafe").await;
+        assert_eq!(status, 200, "{created}");
+        let cafe = created["spaceId"].as_i64().expect("space id");
+        let mut answers = Vec::new();
+        for other in [office, 424_242, cafe] {
+            answers.push(
+                call(
+                    server,
+                    "GET",
+                    &format!("/api/v1/space/{other}/chat"),
+                    None,
+                    Some(&joined.access_token),
+                )
+                .await,
+            );
+        }
+        let [private, missing, shared] = answers.as_slice() else {
+            unreachable!("three spaces asked")
+        };
+        assert_eq!(private.0, 404, "{private:?}");
+        assert_eq!(private, missing, "private and missing alike");
+        assert_eq!(shared.0, 404, "{shared:?}");
+        assert_ne!(
+            private, shared,
+            "the privacy check answers, not the hosting one"
+        );
         ada.stop();
     });
     remove_database(&database);

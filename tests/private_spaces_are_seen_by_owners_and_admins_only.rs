@@ -1,8 +1,11 @@
 //! A space its owner made private: through the real binary, its owner and an
 //! admin see it; anyone else, with or without a token, gets the same 404 as
-//! for a space that does not exist (reading it, its chat, changing it or
-//! joining it), and it is not in their list. A space made without `private`
-//! is seen by anyone with its id.
+//! for a space that does not exist (reading it, its chat history, deleting
+//! it), and it is not in their list. A space made without `private` is seen by
+//! anyone with its id. This server hosts only the shared plaza, so the history
+//! of a shared space that is not hosted is a different 404 ("not on this
+//! server"): that is how the privacy check is seen there. A join is refused
+//! alike for every space but the plaza, private or not.
 
 mod common;
 
@@ -47,13 +50,6 @@ fn a_private_space_is_hidden_from_everyone_but_its_owner_and_admins() {
             listed.iter().all(|space| space["id"] != office),
             "{listed:?}"
         );
-        let chat = format!("/api/v1/space/{office}/chat");
-        assert_eq!(call(server, "GET", &chat, None, Some(&bob)).await.0, 404);
-        let join = format!("/api/v1/space/{office}/join");
-        assert_eq!(
-            call(server, "POST", &join, Some("{}"), Some(&bob)).await.0,
-            404
-        );
         assert_eq!(call(server, "DELETE", &path, None, Some(&bob)).await.0, 404);
         // Still there for its owner.
         assert_eq!(call(server, "GET", &path, None, Some(&ada)).await.0, 200);
@@ -72,6 +68,32 @@ fn a_private_space_is_hidden_from_everyone_but_its_owner_and_admins() {
         .await;
         assert_eq!(status, 200, "bob, a shared space: {answer}");
         assert_eq!(answer["private"], false);
+
+        // Chat and join: bob is served for the hosted plaza. Ada's private
+        // office's history is the 404 of a space that does not exist, not the
+        // "not hosted" 404 of her shared cafe; a join of either is refused alike.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let plaza = loadbot::account::hosted_space(server, &bob, deadline)
+            .await
+            .expect("the hosted space");
+        let mut answers = Vec::new();
+        for space in [plaza, office, 424_242, cafe] {
+            let chat = format!("/api/v1/space/{space}/chat");
+            let join = format!("/api/v1/space/{space}/join");
+            answers.push((
+                call(server, "GET", &chat, None, Some(&bob)).await,
+                call(server, "POST", &join, Some("{}"), Some(&bob)).await,
+            ));
+        }
+        let [hosted, private, missing, shared] = answers.as_slice() else {
+            unreachable!("four spaces asked")
+        };
+        assert_eq!((hosted.0.0, hosted.1.0), (200, 200), "{hosted:?}");
+        assert_eq!((private.0.0, private.1.0), (404, 404), "{private:?}");
+        assert_eq!(private.0, missing.0, "history: private and missing alike");
+        assert_ne!(private.0, shared.0, "history: the privacy check answers");
+        assert_eq!(private.1, shared.1, "join: private and shared alike");
+        assert_eq!(private.1, missing.1, "join: and missing");
     });
     remove_database(&database);
 }

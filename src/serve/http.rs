@@ -230,7 +230,9 @@ struct History {
 
 /// `GET /api/v1/space/{id}/chat?before=ID&limit=N` with an access token: the
 /// hosted zone's space-wide chat (never the nearby lines), newest first, at
-/// most 100 per page, for those who may enter the space.
+/// most 100 per page, for those who may enter the space. Lines of players the
+/// caller blocked or who blocked the caller are left out, as they are live (a
+/// page may then hold fewer than `limit`); a banned caller gets a 403.
 async fn chat_history(
     State(state): State<HttpState>,
     auth::Caller(caller): auth::Caller,
@@ -246,6 +248,9 @@ async fn chat_history(
         };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     };
+    if let Err(banned) = super::moderation::refuse_if_banned(&state, caller.sub).await {
+        return banned;
+    }
     if let Err(hidden) = super::privacy::visible_space(&state, Some(&caller), space).await {
         return hidden;
     }
@@ -255,6 +260,15 @@ async fn chat_history(
         };
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
     }
+    let apart: std::collections::HashSet<i64> =
+        match state.store.block_relations(caller.sub as i64).await {
+            Ok(relations) => relations
+                .blocks
+                .into_iter()
+                .chain(relations.blocked_by)
+                .collect(),
+            Err(error) => return unavailable(&error),
+        };
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
     let room = super::persist::room_of(state.zone_id);
     let channel = super::persist::channel_name(super::privacy::HISTORY_CHANNEL);
@@ -269,6 +283,7 @@ async fn chat_history(
                 .flatten();
             let messages = lines
                 .into_iter()
+                .filter(|line| !apart.contains(&line.sender_id))
                 .map(|line| HistoryLine {
                     id: line.id,
                     sender: line.sender_id,

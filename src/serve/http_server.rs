@@ -5,13 +5,18 @@
 //!
 //! A connection over the cap waits `http_connection_wait_ms` for a free slot
 //! (the next ones wait in the listen backlog meanwhile), then is closed and
-//! counted. A WebSocket upgrade gives its slot back: the socket is bounded by
-//! the netcode's own limits from then on. Stopping closes idle connections,
-//! lets requests in flight finish and waits for them.
+//! counted. One client address (an IPv6 one by its /64) holds at most
+//! `http_max_connections_per_address` of the slots: one more from it is closed
+//! at once and counted, so that it can neither fill the cap nor stall the
+//! accept loop. A WebSocket upgrade gives its slot (and its address's share)
+//! back: the socket is bounded by the netcode's own limits from then on.
+//! Stopping closes idle connections, lets requests in flight finish and waits
+//! for them.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,6 +29,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use meridian_netcode::driver::admission::address_key;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -79,6 +85,7 @@ pub(crate) struct HttpCounters {
     open: AtomicU64,
     waited: AtomicU64,
     refused: AtomicU64,
+    refused_per_address: AtomicU64,
     header_timeouts: AtomicU64,
     accept_errors: AtomicU64,
     requests: Arc<RequestCounters>,
@@ -88,7 +95,7 @@ impl HttpCounters {
     fn render(&self, out: &mut String) {
         use std::fmt::Write;
         let requests = &self.requests;
-        let metrics: [(&str, &str, &str, &AtomicU64); 9] = [
+        let metrics: [(&str, &str, &str, &AtomicU64); 10] = [
             (
                 "meridian_http_connections_accepted_total",
                 "counter",
@@ -112,6 +119,12 @@ impl HttpCounters {
                 "counter",
                 "HTTP connections closed because no slot freed in time.",
                 &self.refused,
+            ),
+            (
+                "meridian_http_connections_refused_per_address_total",
+                "counter",
+                "HTTP connections closed at once: their address already held http_max_connections_per_address.",
+                &self.refused_per_address,
             ),
             (
                 "meridian_http_header_timeouts_total",
@@ -167,6 +180,63 @@ struct ConnectionLimits {
     header_timeout: Duration,
     wait: Duration,
     max: u32,
+    max_per_address: u32,
+}
+
+/// The connections each client address holds open, against its share.
+#[derive(Debug)]
+struct AddressShares {
+    max: u32,
+    open: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl AddressShares {
+    fn new(max: u32) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// One more connection from `address`, or none if it holds its share.
+    fn take(self: &Arc<Self>, address: IpAddr) -> Option<AddressShare> {
+        let key = address_key(address);
+        // The critical section only moves a count; a panic cannot leave it
+        // half-done, so a poisoned lock is still consistent.
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressShare {
+            shares: self.clone(),
+            key,
+        })
+    }
+}
+
+/// One connection's part of its address's share, given back when dropped.
+#[derive(Debug)]
+struct AddressShare {
+    shares: Arc<AddressShares>,
+    key: IpAddr,
+}
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        let mut open = self
+            .shares
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Starts serving `state`'s routes on the bound listeners.
@@ -180,6 +250,7 @@ pub(crate) fn start(
         header_timeout: Duration::from_millis(serve.http_header_timeout_ms),
         wait: Duration::from_millis(serve.http_connection_wait_ms),
         max: serve.http_max_connections,
+        max_per_address: serve.http_max_connections_per_address,
     };
     let game_address = state.game_address;
     let metrics = Router::new()
@@ -273,6 +344,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max as usize));
+    let shares = AddressShares::new(limits.max_per_address);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -291,6 +363,11 @@ async fn accept_loop(
             }
         };
         counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let Some(share) = shares.take(remote.ip()) else {
+            // Dropping the stream closes it.
+            counters.refused_per_address.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
@@ -314,7 +391,7 @@ async fn accept_loop(
             stream,
             remote,
             router.clone(),
-            slot,
+            (slot, share),
             counters.clone(),
             stop.clone(),
         ));
@@ -329,7 +406,7 @@ async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
     router: Router,
-    slot: OwnedSemaphorePermit,
+    slot: (OwnedSemaphorePermit, AddressShare),
     counters: Arc<HttpCounters>,
     mut stop: watch::Receiver<bool>,
 ) {

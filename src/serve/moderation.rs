@@ -273,15 +273,23 @@ pub(crate) async fn kick(
     _admin: Admin,
     Body(request): Body<Someone>,
 ) -> Response {
-    let account = match known(&state, request.user_id).await {
-        Ok(account) => account,
-        Err(response) => return response,
-    };
-    ordered(
-        &state,
-        ModerationOrder::Kick { account },
-        Json(json!({})).into_response(),
-    )
+    order_for_known(&state, request.user_id, |account| ModerationOrder::Kick {
+        account,
+    })
+    .await
+}
+
+/// Queues the order `make` builds for `user` if it names an account (404 if
+/// not), answering `{}`.
+async fn order_for_known(
+    state: &HttpState,
+    user: i64,
+    make: impl FnOnce(u64) -> ModerationOrder,
+) -> Response {
+    match known(state, user).await {
+        Ok(account) => ordered(state, make(account), Json(json!({})).into_response()),
+        Err(response) => response,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,15 +329,10 @@ pub(crate) async fn unmute(
     _admin: Admin,
     Body(request): Body<Someone>,
 ) -> Response {
-    let account = match known(&state, request.user_id).await {
-        Ok(account) => account,
-        Err(response) => return response,
-    };
-    ordered(
-        &state,
-        ModerationOrder::Unmute { account },
-        Json(json!({})).into_response(),
-    )
+    order_for_known(&state, request.user_id, |account| ModerationOrder::Unmute {
+        account,
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -180,6 +180,9 @@ pub(crate) struct ServeTable {
     /// A connection over the cap waits this long for a free slot before it is
     /// closed, milliseconds.
     pub(crate) http_connection_wait_ms: u64,
+    /// HTTP connections one client address (IPv6: its /64) may hold open at
+    /// once; one more is closed at once.
+    pub(crate) http_max_connections_per_address: u32,
     /// Spaces one user may own (admins are exempt: they curate templates).
     pub(crate) max_spaces_per_user: u32,
     /// Elements placed in one space (admins are exempt).
@@ -222,6 +225,7 @@ impl Default for ServeTable {
             http_body_limit_bytes: 1_048_576,
             http_max_connections: 512,
             http_connection_wait_ms: 1_000,
+            http_max_connections_per_address: 64,
             max_spaces_per_user: 100,
             max_elements_per_space: 5_000,
             spawn: SpawnPolicy::Plaza,
@@ -504,7 +508,7 @@ impl ServeSettings {
 impl ServeSettings {
     fn validate_http(&self) -> anyhow::Result<()> {
         let serve = &self.serve;
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 5] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 6] = [
             (
                 "http_header_timeout_ms",
                 serve.http_header_timeout_ms,
@@ -529,6 +533,11 @@ impl ServeSettings {
                 "http_connection_wait_ms",
                 serve.http_connection_wait_ms,
                 0..=60_000,
+            ),
+            (
+                "http_max_connections_per_address",
+                u64::from(serve.http_max_connections_per_address),
+                1..=65_536,
             ),
         ];
         for (name, value, range) in ranges {
@@ -698,6 +707,14 @@ mod tests {
         bad.serve.http_max_connections = 0;
         let message = bad.validate().unwrap_err().to_string();
         assert!(message.contains("http_max_connections"), "{message}");
+
+        let mut bad = settings();
+        bad.serve.http_max_connections_per_address = 0;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("http_max_connections_per_address"),
+            "{message}"
+        );
 
         let mut bad = settings();
         bad.serve.cors_allowed_origins = vec!["https://play.example/path".into()];
