@@ -1,6 +1,7 @@
-//! Logins and sign-ups are limited per client address and per account: past
-//! the limit the answer is 429 with `Retry-After` (seconds) and a JSON error,
-//! counted in `/metrics`; an unknown account is refused like a wrong password.
+//! Logins and sign-ups are limited per client address, and failed logins per
+//! account: past the limit the answer is 429 with `Retry-After` (seconds) and
+//! a JSON error, counted in `/metrics`; an unknown account is refused like a
+//! wrong password.
 
 mod common;
 
@@ -27,7 +28,7 @@ fn the_attempt_past_each_limit_gets_429_with_retry_after() {
     ));
     std::fs::write(
         &config,
-        "[serve]\nlogin_attempts_per_address_per_minute = 6\n\
+        "[serve]\nlogin_attempts_per_address_per_minute = 7\n\
          login_attempts_per_account_per_minute = 3\n",
     )
     .expect("writes the config");
@@ -46,8 +47,9 @@ fn the_attempt_past_each_limit_gets_429_with_retry_after() {
         )
         .await;
         assert_eq!(signed_up.status, 200, "{}", signed_up.body);
-        // ada: the sign-up and two logins use the account's 3 attempts.
-        for _ in 0..2 {
+        // ada: three wrong passwords use the account's 3 failures (the
+        // sign-up is charged to the address alone).
+        for _ in 0..3 {
             let answer = post(http_address, "/api/v1/login", &login("ada")).await;
             assert_eq!(answer.status, 403, "{}", answer.body);
         }
@@ -66,7 +68,7 @@ fn the_attempt_past_each_limit_gets_429_with_retry_after() {
                 .is_some_and(|text| text.contains("account"))
         );
 
-        // The address has used 4 of its 6; an unknown account is a plain 403.
+        // The address has used 5 of its 7; an unknown account is a plain 403.
         let unknown = post(http_address, "/api/v1/login", &login("nobody")).await;
         assert_eq!(unknown.status, 403, "{}", unknown.body);
         let signup = post(
@@ -79,7 +81,7 @@ fn the_attempt_past_each_limit_gets_429_with_retry_after() {
         let limited = post(http_address, "/api/v1/login", &login("carol")).await;
         assert_eq!(
             limited.status, 429,
-            "the address's 7th attempt: {}",
+            "the address's 8th attempt: {}",
             limited.body
         );
         assert!(limited.retry_after.is_some());

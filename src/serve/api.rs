@@ -30,13 +30,7 @@ fn failed(failure: StoreError) -> Response {
             StatusCode::CONFLICT,
             format!("at most {limit} {what} allowed"),
         ),
-        other => {
-            eprintln!("meridian serve: database error: {other}");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable",
-            )
-        }
+        other => super::auth::database_unavailable(&other),
     }
 }
 

@@ -57,7 +57,9 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
         .into_response()
 }
 
-fn store_failure(failure: &StoreError) -> Response {
+/// The 503 of every handler whose database call failed (the failure is
+/// logged, never shown to the client).
+pub(crate) fn database_unavailable(failure: &StoreError) -> Response {
     eprintln!("meridian serve: database error: {failure}");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -70,6 +72,17 @@ pub(crate) fn valid_username(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A 400 for a name no account can have, answered before anything else (a
+/// rate-limit key, a database query, a hash) is spent on it.
+fn refuse_bad_username(name: &str) -> Option<Response> {
+    (!valid_username(name)).then(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "username must be 3 to 32 letters, digits, '_' or '-'",
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,11 +107,15 @@ pub(crate) async fn signup(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Body(request): Body<SignUp>,
 ) -> Response {
-    if let Err(limited) =
-        state
-            .logins
-            .limits
-            .attempt(client.ip(), &request.username, Instant::now())
+    if let Some(refused) = refuse_bad_username(&request.username) {
+        return refused;
+    }
+    // A sign-up is charged to its address only: it says nothing about an
+    // existing account, so it must not use up that account's failed logins.
+    if let Err(limited) = state
+        .logins
+        .limits
+        .attempt_from(client.ip(), Instant::now())
     {
         return super::sessions::too_many(limited);
     }
@@ -111,12 +128,6 @@ pub(crate) async fn signup(
             );
         }
         Some(_) => return error(StatusCode::BAD_REQUEST, "type must be \"user\""),
-    }
-    if !valid_username(&request.username) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "username must be 3 to 32 letters, digits, '_' or '-'",
-        );
     }
     if !(8..=128).contains(&request.password.len()) {
         return error(
@@ -140,7 +151,7 @@ pub(crate) async fn signup(
         Err(StoreError::Conflict { .. }) => {
             error(StatusCode::BAD_REQUEST, "that username is taken")
         }
-        Err(failure) => store_failure(&failure),
+        Err(failure) => database_unavailable(&failure),
     }
 }
 
@@ -152,14 +163,20 @@ pub(crate) struct LogIn {
 }
 
 /// `POST /api/v1/login {username, password}` → `{token, refresh_token,
-/// expires_in}` (see [`super::sessions`]). Limited per client address and per
-/// account (429 with `Retry-After`); an unknown username costs the same
-/// argon2 check as a wrong password.
+/// expires_in}` (see [`super::sessions`]). Limited per client address and,
+/// for failures only, per account (429 with `Retry-After`); a name no account
+/// can have is a 400; an unknown username costs the same argon2 check as a
+/// wrong password.
 pub(crate) async fn login(
     State(state): State<HttpState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Body(request): Body<LogIn>,
 ) -> Response {
+    if let Some(refused) = refuse_bad_username(&request.username) {
+        return refused;
+    }
+    // Charged before the hash, so parallel guesses cannot outrun the limit;
+    // given back below when the password is right.
     if let Err(limited) =
         state
             .logins
@@ -171,7 +188,7 @@ pub(crate) async fn login(
     let account = match state.store.account_by_username(&request.username).await {
         Ok(account) => Some(account),
         Err(StoreError::NotFound { .. }) => None,
-        Err(failure) => return store_failure(&failure),
+        Err(failure) => return database_unavailable(&failure),
     };
     let stored = account
         .as_ref()
@@ -189,6 +206,10 @@ pub(crate) async fn login(
     let Some(account) = account else {
         return error(StatusCode::FORBIDDEN, "wrong username or password");
     };
+    state
+        .logins
+        .limits
+        .forgive(&request.username, Instant::now());
     // A banned account gets no access token (told so only after the password).
     if let Err(refused) = super::moderation::refuse_if_banned(&state, account.id as u64).await {
         return refused;
@@ -238,6 +259,11 @@ pub(crate) async fn join_space(
     if space != state.space_id {
         return error(StatusCode::NOT_FOUND, "no such space on this server");
     }
+    // Each realtime token spends an id at the game server's hello: one
+    // account must not mint them without bound.
+    if let Err(limited) = state.logins.limits.attempt_join(claims.sub, Instant::now()) {
+        return super::sessions::too_many(limited);
+    }
     joined(&state, &headers, claims.sub, claims.username).await
 }
 
@@ -285,13 +311,13 @@ pub(crate) async fn joined(
     }
     let character = match state.store.character(account as i64, state.space_id).await {
         Ok(character) => character,
-        Err(failure) => return store_failure(&failure),
+        Err(failure) => return database_unavailable(&failure),
     };
     // The avatar chosen with POST /user/metadata wins over the one saved.
     let chosen = match state.store.account_by_username(&name).await {
         Ok(found) => found.avatar_id,
         Err(meridian_persistence::StoreError::NotFound { .. }) => None,
-        Err(failure) => return store_failure(&failure),
+        Err(failure) => return database_unavailable(&failure),
     };
     let hint = SpawnHint {
         account,

@@ -54,7 +54,7 @@ pub(crate) async fn grant(
                 "that user has no character in this space (they have not joined it)",
             );
         }
-        Err(failure) => return unavailable(&failure),
+        Err(failure) => return super::auth::database_unavailable(&failure),
     };
     let item = grant.item_id.to_string();
     match state
@@ -79,14 +79,6 @@ pub(crate) async fn grant(
         Ok(InventoryOutcome::NotEnough { .. }) => {
             error(StatusCode::BAD_REQUEST, "nothing to take from")
         }
-        Err(failure) => unavailable(&failure),
+        Err(failure) => super::auth::database_unavailable(&failure),
     }
-}
-
-fn unavailable(failure: &meridian_persistence::StoreError) -> Response {
-    eprintln!("meridian serve: an inventory grant was not written: {failure}");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the database is unavailable",
-    )
 }

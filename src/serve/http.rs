@@ -1,5 +1,7 @@
-//! The HTTP side of `meridian serve`: health, Prometheus metrics, and in embedded
-//! mode the development join endpoint that mints realtime tokens.
+//! The HTTP routes of `meridian serve` and the state they share: health, the
+//! web client, the accounts API, chat history and, with `--dev`, the
+//! development join that makes a guest (`/metrics` and the listener are in
+//! `http_server`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,7 +31,7 @@ pub(crate) struct HttpState {
     pub(crate) access_tokens: TokenAuthority,
     /// Password hashing, login limits and session lifetimes.
     pub(crate) logins: super::sessions::Logins,
-    /// The development join endpoint is on (embedded mode).
+    /// The development join endpoint is on (`--dev`; never in cluster mode).
     pub(crate) dev_tokens: bool,
     pub(crate) game_address: SocketAddr,
     pub(crate) certificate_sha256: Arc<RwLock<String>>,
@@ -124,11 +126,6 @@ struct DevJoinRequest {
     name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct ErrorBody {
-    error: &'static str,
-}
-
 async fn dev_join(
     State(state): State<HttpState>,
     axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<SocketAddr>,
@@ -184,7 +181,7 @@ async fn dev_join(
         .await
     {
         Ok(account) => auth::joined(&state, &headers, account.id as u64, account.username).await,
-        Err(error) => unavailable(&error),
+        Err(error) => auth::database_unavailable(&error),
     }
 }
 
@@ -193,14 +190,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-fn unavailable(error: &meridian_persistence::StoreError) -> Response {
-    eprintln!("meridian serve: database error: {error}");
-    let body = ErrorBody {
-        error: "the database is unavailable",
-    };
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,10 +232,10 @@ async fn chat_history(
         return auth::error(StatusCode::BAD_REQUEST, "the space id must be an integer");
     };
     let Ok(axum::extract::Query(query)) = query else {
-        let body = ErrorBody {
-            error: "query must be before=<message id>&limit=<1..100>",
-        };
-        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        return auth::error(
+            StatusCode::BAD_REQUEST,
+            "query must be before=<message id>&limit=<1..100>",
+        );
     };
     if let Err(banned) = super::moderation::refuse_if_banned(&state, caller.sub).await {
         return banned;
@@ -255,10 +244,7 @@ async fn chat_history(
         return hidden;
     }
     if space != state.space_id {
-        let body = ErrorBody {
-            error: "no such space on this server",
-        };
-        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+        return auth::error(StatusCode::NOT_FOUND, "no such space on this server");
     }
     let apart: std::collections::HashSet<i64> =
         match state.store.block_relations(caller.sub as i64).await {
@@ -267,7 +253,7 @@ async fn chat_history(
                 .into_iter()
                 .chain(relations.blocked_by)
                 .collect(),
-            Err(error) => return unavailable(&error),
+            Err(error) => return auth::database_unavailable(&error),
         };
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
     let room = super::persist::room_of(state.zone_id);
@@ -299,6 +285,6 @@ async fn chat_history(
             })
             .into_response()
         }
-        Err(error) => unavailable(&error),
+        Err(error) => auth::database_unavailable(&error),
     }
 }

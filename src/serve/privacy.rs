@@ -60,13 +60,7 @@ pub(crate) async fn visible_space(
         Ok(_) | Err(StoreError::NotFound { .. }) => {
             Err(error(StatusCode::NOT_FOUND, "space not found"))
         }
-        Err(failure) => {
-            eprintln!("meridian serve: database error: {failure}");
-            Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable",
-            ))
-        }
+        Err(failure) => Err(super::auth::database_unavailable(&failure)),
     }
 }
 

@@ -1,5 +1,12 @@
-//! Login and sign-up rate limits: a token bucket per client address and one per
-//! account name, in a table of bounded size.
+//! Login, sign-up and join rate limits: a token bucket per client address,
+//! one per account name for failed logins, and one per account for joins, each
+//! in a table of bounded size.
+//!
+//! Every login and sign-up is charged to its address. A login is charged to
+//! the account name too, before the password is checked (so parallel guesses
+//! cannot outrun the limit), and given back when the password was right: only
+//! failures count against a name, and strangers' wrong guesses do not keep the
+//! player out until they reach the failure limit.
 //!
 //! Each bucket holds up to `per_minute` attempts and refills at `per_minute`
 //! a minute. A bucket that has refilled completely says nothing a fresh one
@@ -14,6 +21,10 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+// The key of a client address, shared with every per-address limit: IPv4 as
+// is, IPv6 by its /64.
+use meridian_netcode::driver::admission::address_key;
 
 /// A token bucket of one key.
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +99,20 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Gives back the attempt `key` took (a login that turned out right),
+    /// never beyond a full bucket; a key no longer tracked is left alone.
+    pub(crate) fn refund(&mut self, key: &K, now: Instant) {
+        let full = f64::from(self.per_minute);
+        let rate = self.refill_per_second();
+        if let Some(bucket) = self.buckets.get_mut(key) {
+            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+            bucket.tokens = (bucket.tokens + elapsed * rate + 1.0).min(full);
+            bucket.updated = now;
+        }
+    }
+
     /// Keys tracked now.
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
+    pub(crate) fn tracked(&self) -> usize {
         self.buckets.len()
     }
 }
@@ -100,8 +122,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 pub(crate) struct LoginLimitSettings {
     /// Attempts per client address a minute.
     pub(crate) per_address_per_minute: u32,
-    /// Attempts per account name a minute.
+    /// Failed logins per account name a minute.
     pub(crate) per_account_per_minute: u32,
+    /// Realtime tokens (joins) per account a minute.
+    pub(crate) joins_per_account_per_minute: u32,
     /// Addresses and names tracked at most (each).
     pub(crate) tracked_keys: usize,
 }
@@ -111,14 +135,16 @@ pub(crate) struct LoginLimitSettings {
 pub(crate) enum Limited {
     /// Too many attempts from this client address.
     Address(Duration),
-    /// Too many attempts for this account name.
+    /// Too many failed logins for this account name.
     Account(Duration),
+    /// Too many joins for this account.
+    Joins(Duration),
 }
 
 impl Limited {
     /// Whole seconds to wait (for `Retry-After`), at least 1.
     pub(crate) fn retry_after_seconds(self) -> u64 {
-        let (Self::Address(wait) | Self::Account(wait)) = self;
+        let (Self::Address(wait) | Self::Account(wait) | Self::Joins(wait)) = self;
         wait.as_secs_f64().ceil().max(1.0) as u64
     }
 }
@@ -132,6 +158,8 @@ pub(crate) struct LimitCounters {
     pub(crate) by_account: AtomicU64,
     /// Refused because the password hashing queue was full.
     pub(crate) hashing_queue: AtomicU64,
+    /// Joins refused by the per-account join limit.
+    pub(crate) joins: AtomicU64,
 }
 
 /// The login and sign-up limits of one server.
@@ -139,23 +167,8 @@ pub(crate) struct LimitCounters {
 pub(crate) struct LoginLimits {
     addresses: Mutex<RateLimiter<IpAddr>>,
     accounts: Mutex<RateLimiter<String>>,
+    joins: Mutex<RateLimiter<u64>>,
     pub(crate) counters: LimitCounters,
-}
-
-/// The key of a client address: IPv4 as is, IPv6 by its /64 (one host usually
-/// owns a whole /64, so single addresses would be free to rotate).
-fn address_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(segments.into())
-            }
-        },
-    }
 }
 
 impl LoginLimits {
@@ -169,12 +182,17 @@ impl LoginLimits {
                 settings.per_account_per_minute,
                 settings.tracked_keys,
             )),
+            joins: Mutex::new(RateLimiter::new(
+                settings.joins_per_account_per_minute,
+                settings.tracked_keys,
+            )),
             counters: LimitCounters::default(),
         }
     }
 
     /// Takes one attempt from `address` for `account` (names are compared
-    /// case-insensitively); refused attempts are counted.
+    /// case-insensitively); refused attempts are counted. A login whose
+    /// password turns out right gives the account's back with [`Self::forgive`].
     pub(crate) fn attempt(
         &self,
         address: IpAddr,
@@ -201,6 +219,47 @@ impl LoginLimits {
         })
     }
 
+    /// Takes one attempt from `address` alone (a sign-up: it proves nothing
+    /// about an existing account, so it must not use up that account's
+    /// failures).
+    pub(crate) fn attempt_from(&self, address: IpAddr, now: Instant) -> Result<(), Limited> {
+        let by_address = match self.addresses.lock() {
+            Ok(mut limiter) => limiter.attempt(&address_key(address), now),
+            Err(_) => Ok(()),
+        };
+        by_address.map_err(|wait| {
+            self.counters.by_address.fetch_add(1, Ordering::Relaxed);
+            Limited::Address(wait)
+        })
+    }
+
+    /// Gives back the attempt a login took from `account`: the password was
+    /// right, so it was no failure.
+    pub(crate) fn forgive(&self, account: &str, now: Instant) {
+        if let Ok(mut limiter) = self.accounts.lock() {
+            limiter.refund(&account.to_ascii_lowercase(), now);
+        }
+    }
+
+    /// Takes one join (one realtime token) for `account`; refusals are
+    /// counted. Each realtime token spends an id at the game server's hello,
+    /// so one account must not mint them without bound.
+    pub(crate) fn attempt_join(&self, account: u64, now: Instant) -> Result<(), Limited> {
+        let allowed = match self.joins.lock() {
+            Ok(mut limiter) => limiter.attempt(&account, now),
+            Err(_) => Ok(()),
+        };
+        allowed.map_err(|wait| {
+            self.counters.joins.fetch_add(1, Ordering::Relaxed);
+            Limited::Joins(wait)
+        })
+    }
+
+    /// Account names the failed-login limit tracks now.
+    fn tracked_accounts(&self) -> usize {
+        self.accounts.lock().map_or(0, |limiter| limiter.tracked())
+    }
+
     /// Counts a login or sign-up refused because the hashing queue was full.
     pub(crate) fn count_hashing_busy(&self) {
         self.counters.hashing_queue.fetch_add(1, Ordering::Relaxed);
@@ -213,10 +272,18 @@ impl LoginLimits {
              # TYPE meridian_login_rate_limited_total counter\n\
              meridian_login_rate_limited_total{{limit=\"address\"}} {}\n\
              meridian_login_rate_limited_total{{limit=\"account\"}} {}\n\
-             meridian_login_rate_limited_total{{limit=\"hashing_queue\"}} {}\n",
+             meridian_login_rate_limited_total{{limit=\"hashing_queue\"}} {}\n\
+             # HELP meridian_login_limit_tracked_accounts Account names the failed-login limit tracks now.\n\
+             # TYPE meridian_login_limit_tracked_accounts gauge\n\
+             meridian_login_limit_tracked_accounts {}\n\
+             # HELP meridian_join_rate_limited_total Joins refused with 429 by the per-account join limit.\n\
+             # TYPE meridian_join_rate_limited_total counter\n\
+             meridian_join_rate_limited_total {}\n",
             self.counters.by_address.load(Ordering::Relaxed),
             self.counters.by_account.load(Ordering::Relaxed),
             self.counters.hashing_queue.load(Ordering::Relaxed),
+            self.tracked_accounts(),
+            self.counters.joins.load(Ordering::Relaxed),
         )
     }
 }
@@ -261,6 +328,7 @@ mod tests {
         let limits = LoginLimits::new(LoginLimitSettings {
             per_address_per_minute: 3,
             per_account_per_minute: 2,
+            joins_per_account_per_minute: 1,
             tracked_keys: 100,
         });
         let now = Instant::now();
@@ -280,6 +348,85 @@ mod tests {
         let text = limits.render();
         assert!(text.contains("limit=\"address\"} 1"), "{text}");
         assert!(text.contains("limit=\"account\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn right_passwords_from_anywhere_are_not_charged_to_the_account() {
+        let limits = LoginLimits::new(LoginLimitSettings {
+            per_address_per_minute: 100,
+            per_account_per_minute: 3,
+            joins_per_account_per_minute: 1,
+            tracked_keys: 100,
+        });
+        let now = Instant::now();
+        let stranger = |n: u8| IpAddr::from([10, 0, 1, n]);
+        // Strangers guess wrong twice, from two addresses.
+        for n in 0..2 {
+            assert!(limits.attempt(stranger(n), "ada", now).is_ok());
+        }
+        // Ada, from fresh addresses, logs in rightly again and again.
+        for n in 0..10 {
+            let home = IpAddr::from([10, 0, 2, n]);
+            assert_eq!(limits.attempt(home, "ada", now), Ok(()), "login {n}");
+            limits.forgive("ada", now);
+        }
+        // The failure limit still holds: a third wrong guess uses the last
+        // attempt, and then nobody gets in for a while, Ada included.
+        assert!(limits.attempt(stranger(2), "ada", now).is_ok());
+        let refused = limits
+            .attempt(IpAddr::from([10, 0, 2, 99]), "ada", now)
+            .expect_err("past the failure limit");
+        assert!(matches!(refused, Limited::Account(_)), "{refused:?}");
+        // A forgiven bucket never holds more than its burst.
+        let later = now + Duration::from_secs(60);
+        for _ in 0..5 {
+            limits.forgive("ada", later);
+        }
+        for n in 0..3 {
+            assert!(limits.attempt(stranger(10 + n), "ada", later).is_ok());
+        }
+        assert!(limits.attempt(stranger(20), "ada", later).is_err());
+    }
+
+    #[test]
+    fn sign_ups_use_the_address_alone() {
+        let limits = LoginLimits::new(LoginLimitSettings {
+            per_address_per_minute: 2,
+            per_account_per_minute: 1,
+            joins_per_account_per_minute: 1,
+            tracked_keys: 100,
+        });
+        let now = Instant::now();
+        let home: IpAddr = [10, 0, 0, 1].into();
+        assert!(limits.attempt_from(home, now).is_ok());
+        assert!(limits.attempt_from(home, now).is_ok());
+        assert!(matches!(
+            limits.attempt_from(home, now),
+            Err(Limited::Address(_))
+        ));
+        assert_eq!(limits.tracked_accounts(), 0);
+    }
+
+    #[test]
+    fn joins_are_limited_per_account_and_counted() {
+        let limits = LoginLimits::new(LoginLimitSettings {
+            per_address_per_minute: 100,
+            per_account_per_minute: 10,
+            joins_per_account_per_minute: 2,
+            tracked_keys: 100,
+        });
+        let now = Instant::now();
+        assert!(limits.attempt_join(7, now).is_ok());
+        assert!(limits.attempt_join(7, now).is_ok());
+        let refused = limits.attempt_join(7, now).expect_err("the third join");
+        assert_eq!(refused, Limited::Joins(Duration::from_secs(30)));
+        assert_eq!(refused.retry_after_seconds(), 30);
+        assert!(limits.attempt_join(8, now).is_ok(), "another account");
+        let text = limits.render();
+        assert!(
+            text.contains("meridian_join_rate_limited_total 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -42,12 +42,6 @@ pub(crate) async fn set_role(
     match state.store.set_role(user, role).await {
         Ok(true) => Json(json!({ "userId": user, "role": role.as_str() })).into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "account not found"),
-        Err(failure) => {
-            eprintln!("meridian serve: database error: {failure}");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable",
-            )
-        }
+        Err(failure) => super::auth::database_unavailable(&failure),
     }
 }

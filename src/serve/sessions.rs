@@ -22,7 +22,7 @@ use meridian_persistence::{NewRefreshToken, RefreshOutcome, Role};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{ACCESS_SCOPE, AccessClaims, Body, error};
+use super::auth::{ACCESS_SCOPE, AccessClaims, Body, database_unavailable, error};
 use super::http::HttpState;
 use super::passwords::PasswordPool;
 use super::rate_limit::{Limited, LoginLimits};
@@ -65,12 +65,13 @@ fn refresh_hash(token: &str) -> String {
 pub(crate) fn too_many(limited: Limited) -> Response {
     let seconds = limited.retry_after_seconds();
     let what = match limited {
-        Limited::Address(_) => "from this address",
-        Limited::Account(_) => "for this account",
+        Limited::Address(_) => "attempts from this address",
+        Limited::Account(_) => "failed attempts for this account",
+        Limited::Joins(_) => "joins for this account",
     };
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,
-        format!("too many attempts {what}; retry in {seconds} s"),
+        format!("too many {what}; retry in {seconds} s"),
     );
     response.headers_mut().insert("retry-after", seconds.into());
     response
@@ -91,14 +92,6 @@ pub(crate) fn hashing_busy(state: &HttpState, why: super::passwords::PasswordErr
         response.headers_mut().insert("retry-after", 1_u64.into());
     }
     response
-}
-
-fn unavailable(failure: &meridian_persistence::StoreError) -> Response {
-    eprintln!("meridian serve: database error: {failure}");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the database is unavailable",
-    )
 }
 
 #[derive(Debug, Serialize)]
@@ -145,7 +138,7 @@ pub(crate) async fn start(
         expires_at: (now + state.logins.refresh_token_seconds) as i64,
     };
     if let Err(failure) = state.store.issue_refresh_token(stored, now as i64).await {
-        return unavailable(&failure);
+        return database_unavailable(&failure);
     }
     Json(Session {
         token: access_token(state, account, username, role),
@@ -214,7 +207,7 @@ pub(crate) async fn refresh(
             "the refresh token was already used; every session of that login is revoked",
         ),
         Ok(_) => error(StatusCode::UNAUTHORIZED, "unknown refresh token"),
-        Err(failure) => unavailable(&failure),
+        Err(failure) => database_unavailable(&failure),
     }
 }
 
@@ -233,7 +226,7 @@ pub(crate) async fn logout(
         .await
     {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(failure) => unavailable(&failure),
+        Err(failure) => database_unavailable(&failure),
     }
 }
 

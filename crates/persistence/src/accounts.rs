@@ -60,11 +60,6 @@ fn guest_username(name: Option<&str>, number: i64) -> String {
     }
 }
 
-/// Whether `username` is a guest's (only guests have a `~`).
-pub fn is_guest_username(username: &str) -> bool {
-    username.contains('~')
-}
-
 type AccountRow = (i64, String, String, String, Option<i64>);
 
 fn account(row: AccountRow) -> Result<Account, StoreError> {
@@ -78,6 +73,28 @@ fn account(row: AccountRow) -> Result<Account, StoreError> {
     })
 }
 
+/// Writes account `account` in `transaction`; a taken username is
+/// [`StoreError::Conflict`].
+async fn insert_account(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &Account,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO accounts (id, username, password_hash, role, avatar_id, created_at) \
+         VALUES ($1, $2, $3, $4, NULL, $5)",
+    )
+    .bind(account.id)
+    .bind(&account.username)
+    .bind(&account.password_hash)
+    .bind(account.role.as_str())
+    .bind(now)
+    .execute(&mut **transaction)
+    .await
+    .map_err(|error| StoreError::from_insert(error, "username"))?;
+    Ok(())
+}
+
 impl Store {
     /// Creates an account; a taken username is [`StoreError::Conflict`].
     pub async fn create_account(
@@ -88,27 +105,16 @@ impl Store {
         now: i64,
     ) -> Result<Account, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let id = next_id(&mut *transaction, "accounts").await?;
-        sqlx::query(
-            "INSERT INTO accounts (id, username, password_hash, role, avatar_id, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(id)
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|error| StoreError::from_insert(error, "username"))?;
-        transaction.commit().await?;
-        Ok(Account {
-            id,
+        let account = Account {
+            id: next_id(&mut *transaction, "accounts").await?,
             username: username.to_owned(),
             password_hash: password_hash.to_owned(),
             role,
             avatar_id: None,
-        })
+        };
+        insert_account(&mut transaction, &account, now).await?;
+        transaction.commit().await?;
+        Ok(account)
     }
 
     /// A new guest account for a development join: username
@@ -120,28 +126,16 @@ impl Store {
     pub async fn create_guest(&self, name: Option<&str>, now: i64) -> Result<Account, StoreError> {
         let mut transaction = self.begin_write().await?;
         let number = next_id(&mut *transaction, "guests").await?;
-        let id = next_id(&mut *transaction, "accounts").await?;
-        let username = guest_username(name, number);
-        sqlx::query(
-            "INSERT INTO accounts (id, username, password_hash, role, avatar_id, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(id)
-        .bind(&username)
-        .bind(GUEST_PASSWORD_HASH)
-        .bind(Role::User.as_str())
-        .bind(now)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|error| StoreError::from_insert(error, "username"))?;
-        transaction.commit().await?;
-        Ok(Account {
-            id,
-            username,
+        let account = Account {
+            id: next_id(&mut *transaction, "accounts").await?,
+            username: guest_username(name, number),
             password_hash: GUEST_PASSWORD_HASH.to_owned(),
             role: Role::User,
             avatar_id: None,
-        })
+        };
+        insert_account(&mut transaction, &account, now).await?;
+        transaction.commit().await?;
+        Ok(account)
     }
 
     /// Gives account `id` the role `role`; `false` if there is no such

@@ -25,7 +25,7 @@ mod starter;
 mod store;
 mod testing;
 
-pub use accounts::{Account, GUEST_PASSWORD_HASH, GUEST_PREFIX, Role, is_guest_username};
+pub use accounts::{Account, GUEST_PASSWORD_HASH, GUEST_PREFIX, Role};
 pub use catalogue::{CatalogueAvatar, CatalogueElement};
 pub use characters::CharacterState;
 pub use chat::ChatLine;
