@@ -65,7 +65,7 @@ pub(crate) async fn sqlite() -> TestStore {
 }
 
 /// A fresh SQLite store in a temporary file, with a pool of `connections`.
-async fn sqlite_with_connections(connections: u32) -> TestStore {
+pub(crate) async fn sqlite_with_connections(connections: u32) -> TestStore {
     let path = std::env::temp_dir().join(format!("{}.db", unique("meridian_test")));
     let config = DatabaseConfig {
         max_connections: connections,
@@ -87,7 +87,7 @@ pub(crate) async fn postgres(test: &str) -> Option<TestStore> {
 
 /// A fresh PostgreSQL schema with a pool of `connections`, or None as
 /// [`postgres`].
-async fn postgres_with_connections(test: &str, connections: u32) -> Option<TestStore> {
+pub(crate) async fn postgres_with_connections(test: &str, connections: u32) -> Option<TestStore> {
     let url = postgres_url();
     let schema = unique("meridian_test");
     let config = DatabaseConfig {
@@ -117,14 +117,6 @@ async fn postgres_with_connections(test: &str, connections: u32) -> Option<TestS
 pub(crate) async fn both(test: &str) -> Vec<TestStore> {
     let mut stores = vec![sqlite().await];
     stores.extend(postgres(test).await);
-    stores
-}
-
-/// Both stores that are available, each with a pool of one connection: for
-/// tests that look at the state of the connection every query went through.
-pub(crate) async fn both_with_one_connection(test: &str) -> Vec<TestStore> {
-    let mut stores = vec![sqlite_with_connections(1).await];
-    stores.extend(postgres_with_connections(test, 1).await);
     stores
 }
 
