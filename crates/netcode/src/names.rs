@@ -92,13 +92,29 @@ impl NameBook {
         seen.clear();
         seen.extend_from_slice(visible);
         let mut sent = 0;
+        let mut unnamed = Vec::new();
         while sent < MAX_PRESENCE_PER_TICK {
             let Some(avatar) = self.queue.get_mut(&connection).and_then(Vec::pop) else {
                 break;
             };
-            if self.tell(server, connection, avatar) {
+            if !self.names.contains_key(&avatar) {
+                unnamed.push(avatar);
+            } else if self.tell(server, connection, avatar) {
                 sent += 1;
             }
+        }
+        // An avatar in view whose name has not arrived yet (its client is
+        // connected to another shard, whose name notice can come after the
+        // avatar's first frame) is asked about again next tick while it stays
+        // in view, so the name is sent once it is known.
+        if let (Some(queue), Some(seen)) =
+            (self.queue.get_mut(&connection), self.seen.get(&connection))
+        {
+            queue.extend(
+                unnamed
+                    .into_iter()
+                    .filter(|avatar| seen.binary_search(avatar).is_ok()),
+            );
         }
     }
 
@@ -141,5 +157,89 @@ pub fn display_name(name: &str, account: u64) -> String {
         format!("player {account}")
     } else {
         shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use meridian_protocol::PROTOCOL_VERSION;
+    use meridian_protocol::framing::write_frame;
+    use meridian_protocol::messages::{ClientMessage, Hello, Welcome};
+
+    use super::*;
+    use crate::config::NetcodeConfig;
+    use crate::server::{Payload, ServerEvent};
+    use crate::token::{RealtimeClaims, TokenAuthority};
+
+    /// A server with one admitted client on connection 1.
+    fn server_with_a_client() -> Server {
+        let authority = TokenAuthority::new(b"a test key that is long enough!!");
+        let now = Instant::now();
+        let mut server =
+            Server::new(NetcodeConfig::default(), authority.clone(), 1, now, 1_000).expect("valid");
+        let token = authority.mint(&RealtimeClaims::new(7, "ada".into(), 1, 2_000));
+        let hello = ClientMessage::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            auth_token: token,
+        });
+        let mut framed = Vec::new();
+        write_frame(&hello.to_bytes().expect("encodes"), &mut framed).expect("frames");
+        server.handle_connected(now, ConnectionId(1));
+        server.handle_stream(now, ConnectionId(1), &framed);
+        assert!(matches!(
+            server.poll_event(),
+            Some(ServerEvent::Joined { .. })
+        ));
+        let welcome = Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            avatar_id: NetworkId(1),
+            zone_id: 1,
+            tick_rate_hz: 20,
+            tick: 0,
+            zone_width: 100.0,
+            zone_height: 100.0,
+        };
+        server.admit(ConnectionId(1), welcome).expect("admitted");
+        while server.poll_transmit().is_some() {}
+        server
+    }
+
+    fn streams_sent(server: &mut Server) -> usize {
+        std::iter::from_fn(|| server.poll_transmit())
+            .filter(|transmit| matches!(transmit.payload, Payload::Stream(_)))
+            .count()
+    }
+
+    #[test]
+    fn a_name_that_arrives_after_the_avatar_is_told_while_it_is_in_view() {
+        let mut server = server_with_a_client();
+        let mut book = NameBook::new();
+        book.join(ConnectionId(1), NetworkId(1), "ada", 7);
+        let remote = NetworkId(40);
+        // The avatar comes into view before its gateway's name notice.
+        book.after_view(&mut server, ConnectionId(1), &[NetworkId(1), remote]);
+        let first = streams_sent(&mut server);
+        assert_eq!(first, 1, "only ada's own name is known yet");
+        book.after_view(&mut server, ConnectionId(1), &[NetworkId(1), remote]);
+        assert_eq!(streams_sent(&mut server), 0, "nothing new to tell");
+        // The notice arrives: told at the next view, once.
+        book.name_remote(remote, "walker-a");
+        book.after_view(&mut server, ConnectionId(1), &[NetworkId(1), remote]);
+        assert_eq!(streams_sent(&mut server), 1, "the late name is told");
+        book.after_view(&mut server, ConnectionId(1), &[NetworkId(1), remote]);
+        assert_eq!(streams_sent(&mut server), 0, "and only once");
+        // An unnamed avatar that left view is not kept waiting for.
+        let passer_by = NetworkId(41);
+        book.after_view(
+            &mut server,
+            ConnectionId(1),
+            &[NetworkId(1), remote, passer_by],
+        );
+        book.after_view(&mut server, ConnectionId(1), &[NetworkId(1), remote]);
+        book.name_remote(passer_by, "passer-by");
+        book.after_view(&mut server, ConnectionId(1), &[NetworkId(1), remote]);
+        assert_eq!(streams_sent(&mut server), 0, "out of view: not told");
     }
 }
