@@ -17,7 +17,7 @@ use meridian_netcode::transport::{EventLoopServer, ZoneSide};
 use serde::Deserialize;
 
 /// Which driver serves the game's UDP port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum TransportKind {
     /// quinn with a tokio task per connection (raw QUIC and WebTransport).

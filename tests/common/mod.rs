@@ -71,6 +71,7 @@ pub(crate) fn start_server_env(
             database_url,
         ])
         .args(extra)
+        .args(transport_override(extra))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -79,6 +80,18 @@ pub(crate) fn start_server_env(
     let mut server = Server(child);
     let http_address = read_start_up(&mut server, stdout, START_UP_LIMIT);
     (server, http_address)
+}
+
+/// `--transport <MERIDIAN_TEST_TRANSPORT>` when that variable is set and the
+/// test did not choose a transport itself: the whole suite runs through the
+/// event loop with `MERIDIAN_TEST_TRANSPORT=event-loop`.
+pub(crate) fn transport_override(extra: &[&str]) -> Vec<String> {
+    match std::env::var("MERIDIAN_TEST_TRANSPORT") {
+        Ok(transport) if !extra.contains(&"--transport") => {
+            vec!["--transport".to_owned(), transport]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// How long a server may take to print its start-up lines.

@@ -11,62 +11,29 @@ use meridian_shard_manager::link_handshake::{
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Why a handshake did not complete.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum Refusal {
     /// The peer broke the protocol or failed its proof.
-    Handshake(HandshakeError),
+    #[error("link handshake refused: {0}")]
+    Handshake(#[from] HandshakeError),
     /// The connection ended first.
-    Connection(quinn::ConnectionError),
+    #[error("the connection ended in the handshake: {0}")]
+    Connection(#[from] quinn::ConnectionError),
     /// Writing failed.
-    Write(quinn::WriteError),
+    #[error("cannot write the handshake: {0}")]
+    Write(#[from] quinn::WriteError),
     /// Reading failed (or the stream ended early).
-    Read(quinn::ReadExactError),
+    #[error("cannot read the handshake: {0}")]
+    Read(#[from] quinn::ReadExactError),
     /// The TLS session gives no exporter value.
+    #[error("no TLS exporter on this connection")]
     Exporter,
     /// The system's random source failed.
+    #[error("no randomness for a nonce")]
     Randomness,
     /// The peer took longer than the deadline.
+    #[error("the link handshake took too long")]
     Timeout,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Handshake(error) => write!(f, "link handshake refused: {error}"),
-            Self::Connection(error) => write!(f, "the connection ended in the handshake: {error}"),
-            Self::Write(error) => write!(f, "cannot write the handshake: {error}"),
-            Self::Read(error) => write!(f, "cannot read the handshake: {error}"),
-            Self::Exporter => f.write_str("no TLS exporter on this connection"),
-            Self::Randomness => f.write_str("no randomness for a nonce"),
-            Self::Timeout => f.write_str("the link handshake took too long"),
-        }
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-impl From<HandshakeError> for Refusal {
-    fn from(error: HandshakeError) -> Self {
-        Self::Handshake(error)
-    }
-}
-
-impl From<quinn::ConnectionError> for Refusal {
-    fn from(error: quinn::ConnectionError) -> Self {
-        Self::Connection(error)
-    }
-}
-
-impl From<quinn::WriteError> for Refusal {
-    fn from(error: quinn::WriteError) -> Self {
-        Self::Write(error)
-    }
-}
-
-impl From<quinn::ReadExactError> for Refusal {
-    fn from(error: quinn::ReadExactError) -> Self {
-        Self::Read(error)
-    }
 }
 
 /// A fresh random nonce.
