@@ -163,8 +163,12 @@ pub(crate) struct ServeTable {
     /// Logins and sign-ups per client address a minute (loadbot runs from
     /// one address need more), 1..=1000000.
     pub(crate) login_attempts_per_address_per_minute: u32,
-    /// Logins and sign-ups per account name a minute, 1..=1000000.
+    /// Failed logins per account name a minute (a right password is not
+    /// counted), 1..=1000000.
     pub(crate) login_attempts_per_account_per_minute: u32,
+    /// Joins (realtime tokens) per account a minute, 1..=1000000: each
+    /// connection of the web client or of a loadbot bot asks for one.
+    pub(crate) joins_per_account_per_minute: u32,
     /// Client addresses (and account names) the login limits track at most.
     pub(crate) login_limit_tracked_keys: usize,
     /// TCP address serving `/metrics` alone; unset serves it on `http_address`.
@@ -221,6 +225,7 @@ impl Default for ServeTable {
             refresh_token_seconds: 30 * 86_400,
             login_attempts_per_address_per_minute: 60,
             login_attempts_per_account_per_minute: 10,
+            joins_per_account_per_minute: 60,
             login_limit_tracked_keys: 65_536,
             metrics_address: None,
             cors_allowed_origins: Vec::new(),
@@ -252,6 +257,7 @@ impl ServeTable {
                 super::rate_limit::LoginLimitSettings {
                     per_address_per_minute: self.login_attempts_per_address_per_minute,
                     per_account_per_minute: self.login_attempts_per_account_per_minute,
+                    joins_per_account_per_minute: self.joins_per_account_per_minute,
                     tracked_keys: self.login_limit_tracked_keys,
                 },
             )),
@@ -282,6 +288,10 @@ impl ServeTable {
             (
                 "login_attempts_per_account_per_minute",
                 self.login_attempts_per_account_per_minute,
+            ),
+            (
+                "joins_per_account_per_minute",
+                self.joins_per_account_per_minute,
             ),
         ] {
             if !(1..=1_000_000).contains(&value) {
@@ -649,6 +659,13 @@ mod tests {
         bad.serve.login_attempts_per_address_per_minute = 0;
         let message = bad.validate().unwrap_err().to_string();
         assert!(message.contains("login_attempts_per_address"), "{message}");
+        let mut bad = settings();
+        bad.serve.joins_per_account_per_minute = 0;
+        let message = bad.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("joins_per_account_per_minute"),
+            "{message}"
+        );
         let mut bad = settings();
         bad.serve.refresh_token_seconds = 60;
         let message = bad.validate().unwrap_err().to_string();
