@@ -36,8 +36,9 @@ pub struct NetcodeConfig {
     /// handshakes and silent connections, WebSockets included); a new one past
     /// it is refused at once and counted. Default 1,024.
     pub max_pending_connections: usize,
-    /// Most such unverified connections at once from one IP address; a new one
-    /// past it is refused at once and counted. Verified connections from an
+    /// Most such unverified connections at once from one IP address (an IPv6
+    /// one by its /64, see `driver::admission::address_key`); a new one past
+    /// it is refused at once and counted. Verified connections from an
     /// address are not capped here: each needs its own account's token, and
     /// players behind one NAT (or a bot swarm on one machine) share an address.
     /// Default 64, at most `max_pending_connections`.
