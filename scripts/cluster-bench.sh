@@ -27,11 +27,13 @@ cleanup() {
 trap cleanup EXIT
 
 createdb -h 127.0.0.1 -U postgres "$database"
-# Every bot logs in from 127.0.0.1: lift the per-address login limit for the run.
+# Every bot logs in from 127.0.0.1: lift the per-address login limit (and the
+# per-address share of HTTP connections) for the run.
 cat >"$work/loadtest.toml" <<'TOML'
 [serve]
 login_attempts_per_address_per_minute = 1000000
 login_attempts_per_account_per_minute = 1000
+http_max_connections_per_address = 65536
 TOML
 pids=()
 for n in 1 2 3; do
