@@ -176,7 +176,13 @@ pub(crate) async fn login(
         return refused;
     }
     // Charged before the hash, so parallel guesses cannot outrun the limit;
-    // given back below when the password is right.
+    // given back when the password is right, or was never checked.
+    let forgive = || {
+        state
+            .logins
+            .limits
+            .forgive(&request.username, Instant::now());
+    };
     if let Err(limited) =
         state
             .logins
@@ -188,7 +194,10 @@ pub(crate) async fn login(
     let account = match state.store.account_by_username(&request.username).await {
         Ok(account) => Some(account),
         Err(StoreError::NotFound { .. }) => None,
-        Err(failure) => return database_unavailable(&failure),
+        Err(failure) => {
+            forgive();
+            return database_unavailable(&failure);
+        }
     };
     let stored = account
         .as_ref()
@@ -201,15 +210,15 @@ pub(crate) async fn login(
     {
         Ok(true) => {}
         Ok(false) => return error(StatusCode::FORBIDDEN, "wrong username or password"),
-        Err(why) => return super::sessions::hashing_busy(&state, why),
+        Err(why) => {
+            forgive();
+            return super::sessions::hashing_busy(&state, why);
+        }
     }
     let Some(account) = account else {
         return error(StatusCode::FORBIDDEN, "wrong username or password");
     };
-    state
-        .logins
-        .limits
-        .forgive(&request.username, Instant::now());
+    forgive();
     // A banned account gets no access token (told so only after the password).
     if let Err(refused) = super::moderation::refuse_if_banned(&state, account.id as u64).await {
         return refused;

@@ -4,8 +4,9 @@
 //!
 //! Every login and sign-up is charged to its address. A login is charged to
 //! the account name too, before the password is checked (so parallel guesses
-//! cannot outrun the limit), and given back when the password was right: only
-//! failures count against a name, and strangers' wrong guesses do not keep the
+//! cannot outrun the limit), and given back when the password was right (or
+//! was never checked: a busy pool, a database error): only failures count
+//! against a name, and strangers' wrong guesses do not keep the
 //! player out until they reach the failure limit.
 //!
 //! Each bucket holds up to `per_minute` attempts and refills at `per_minute`
