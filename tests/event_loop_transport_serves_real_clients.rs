@@ -1,6 +1,7 @@
 //! `meridian serve` with `[serve] transport = "event-loop"` serves real QUIC
 //! clients through the sans-IO event loop: each joins over HTTP, connects,
-//! is welcomed, receives snapshots, and leaves with a goodbye the zone counts.
+//! is welcomed, receives snapshots, and leaves with a goodbye the zone counts;
+//! the loop's own counters are on /metrics.
 
 mod common;
 
@@ -90,6 +91,26 @@ fn the_event_loop_welcomes_serves_and_says_goodbye_to_real_clients() {
             metric(http_address, "meridian_connections_opened_total").await,
             Some(2.0)
         );
+        // The loop's own figures are on /metrics: it received in batches
+        // (never more receive calls than datagrams) and holds no connection.
+        let received = metric(http_address, "meridian_event_loop_datagrams_received_total")
+            .await
+            .expect("the loop's datagram count");
+        let calls = metric(http_address, "meridian_event_loop_receive_calls_total")
+            .await
+            .expect("the loop's receive calls");
+        assert!(
+            received > 0.0 && calls <= received,
+            "{calls} calls, {received} datagrams"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while metric(http_address, "meridian_event_loop_connections").await != Some(0.0) {
+            assert!(
+                Instant::now() < deadline,
+                "the loop drains both connections"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     });
     drop(server);
     let _ = std::fs::remove_file(config);

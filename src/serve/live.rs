@@ -70,6 +70,16 @@ pub(crate) struct LiveMetrics {
     /// Milliseconds from each recent handoff's freeze to the first snapshot
     /// its client got from the new zone (the last 1,200 this gateway saw).
     pub(crate) crossings: VecDeque<u32>,
+    /// The event loop's figures, when `[serve] transport = "event-loop"`.
+    pub(crate) event_loop: Option<EventLoopFigures>,
+}
+
+/// What the event loop reports, copied by the zone thread each tick.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct EventLoopFigures {
+    pub(crate) stats: meridian_netcode::transport::LoopStats,
+    /// Inbound datagrams dropped because the zone did not drain its batch.
+    pub(crate) inbound_dropped: u64,
 }
 
 /// Every inventory status with its metric label.
@@ -271,7 +281,8 @@ impl LiveMetrics {
             ("outbox_full", self.outbox_full_drops + n.datagrams_dropped),
             (
                 "inbound_full",
-                driver.inbound_dropped.load(Ordering::Relaxed),
+                driver.inbound_dropped.load(Ordering::Relaxed)
+                    + self.event_loop.map_or(0, |figures| figures.inbound_dropped),
             ),
             (
                 "send_failed",
@@ -458,8 +469,70 @@ impl LiveMetrics {
                 self.window_quantile(quantile)
             );
         }
+        if let Some(figures) = &self.event_loop {
+            render_event_loop(&mut out, figures);
+        }
         out
     }
+}
+
+/// The event loop's counters (docs/TRANSPORT.md).
+fn render_event_loop(out: &mut String, figures: &EventLoopFigures) {
+    let loop_counters = figures.stats.counters;
+    let udp = figures.stats.udp;
+    let counters = [
+        (
+            "meridian_event_loop_turns_total",
+            "Turns of the event loop (one wait on the socket each).",
+            loop_counters.turns,
+        ),
+        (
+            "meridian_event_loop_datagrams_ignored_total",
+            "Datagrams the QUIC endpoint dropped: undecodable, for no connection, or unanswerable.",
+            loop_counters.datagrams_ignored,
+        ),
+        (
+            "meridian_event_loop_closed_too_slow_total",
+            "Clients closed because they did not read their stream.",
+            loop_counters.closed_too_slow,
+        ),
+        (
+            "meridian_event_loop_receive_calls_total",
+            "recvmmsg calls that returned datagrams.",
+            udp.receive_calls,
+        ),
+        (
+            "meridian_event_loop_datagrams_received_total",
+            "UDP datagrams received (GRO segments one by one).",
+            udp.datagrams_received,
+        ),
+        (
+            "meridian_event_loop_send_calls_total",
+            "sendmsg calls made (one per transmit, several datagrams with GSO).",
+            udp.send_calls,
+        ),
+        (
+            "meridian_event_loop_datagrams_sent_total",
+            "UDP datagrams sent (GSO segments one by one).",
+            udp.datagrams_sent,
+        ),
+        (
+            "meridian_event_loop_sends_dropped_total",
+            "Transmits dropped because the socket's send buffer was full.",
+            udp.send_would_block,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP meridian_event_loop_connections QUIC connections the event loop holds (handshaking, open or draining).\n# TYPE meridian_event_loop_connections gauge\nmeridian_event_loop_connections {}",
+        figures.stats.connections
+    );
 }
 
 /// Keeps the last [`WINDOW`] values.

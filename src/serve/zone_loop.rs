@@ -468,6 +468,13 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         live.handoffs = self.host.handoffs();
         live.zones_held = self.host.borders().zones_held();
         live.link = self.neighbours.counters();
+        live.event_loop = self
+            .event_loop
+            .as_ref()
+            .map(|side| super::live::EventLoopFigures {
+                stats: side.stats(),
+                inbound_dropped: side.inbound_dropped(),
+            });
         for frozen in self.host.borders_mut().take_frozen_ticks() {
             live.record_frozen(frozen);
         }

@@ -65,6 +65,16 @@ impl ZoneSide {
         count
     }
 
+    /// The loop's figures as of its last turn.
+    pub fn stats(&self) -> super::exchange::LoopStats {
+        self.exchange.stats()
+    }
+
+    /// Inbound datagrams dropped because the zone did not drain its batch.
+    pub fn inbound_dropped(&self) -> u64 {
+        self.exchange.inbound_dropped()
+    }
+
     /// Whether `connection` is one of the loop's, open now.
     pub fn is_open(&self, connection: ConnectionId) -> bool {
         self.open.contains(&connection)
