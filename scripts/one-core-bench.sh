@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# What a server costs on one core: `meridian serve` pinned to core 0, loadbot's
+# random-walk bots pinned to the other cores, one markdown table row out.
+#
+#   scripts/one-core-bench.sh N [--interest R] [--spawn uniform] [--baseline REV]
+#                               [--duration 30s] [--ramp-up SECONDS]
+#
+# Builds release (`cargo build --release -p meridian -p loadbot`) in
+# $CARGO_TARGET_DIR (default `target`), starts the server on a fresh SQLite
+# database with the login limits and pending caps raised for many bots from one
+# address, runs N bots (ramp-up, then a 30 s window) and prints
+#
+#   | bots | server CPU | tick p50 / p99 | input→ack p50 / p99 | snapshots / bot / s | failed / dropped |
+#
+# Server CPU is loadbot's `server_cpu_pct` (the server's process CPU over the
+# window, from its /metrics; 100 = one core); a server without process metrics
+# (an older build) is measured from /proc/PID/stat over the same window. Tick
+# figures are the server's last minute of ticks at the end; snapshots per bot
+# per second are the snapshots decoded over the bots' average connected time.
+#
+# --baseline REV builds commit REV in a `git worktree` ($BASELINE_WORKTREE,
+# default /var/tmp/meridian-baseline-REV, kept if it was there already) with its
+# own target dir ($BASELINE_TARGET_DIR, default /var/tmp/meridian-baseline-target)
+# and prints its row too, measured after this build's, with REV's own loadbot.
+# Every wait has a deadline; whatever the script started is killed on exit.
+set -euo pipefail
+
+usage() {
+  sed -n '2,8p' "$0" >&2
+  exit 2
+}
+
+[ $# -ge 1 ] || usage
+bots=$1
+shift
+[[ "$bots" =~ ^[0-9]+$ ]] || usage
+interest=""
+spawn=""
+baseline=""
+duration=30
+ramp_up=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --interest) interest=${2:?}; shift 2 ;;
+    --spawn) spawn=${2:?}; shift 2 ;;
+    --baseline) baseline=${2:?}; shift 2 ;;
+    --duration) duration=${2%s}; shift 2 ;;
+    --ramp-up) ramp_up=${2%s}; shift 2 ;;
+    *) usage ;;
+  esac
+done
+# Every bot logs in (argon2, tens of milliseconds on the server's core): the
+# ramp-up leaves room for that, so the window measures the game alone.
+if [ -z "$ramp_up" ]; then
+  ramp_up=$((bots / 12))
+  [ "$ramp_up" -ge 20 ] || ramp_up=20
+fi
+cores=$(nproc)
+[ "$cores" -ge 2 ] || { echo "one-core-bench: needs at least 2 cores" >&2; exit 1; }
+bot_cores="1-$((cores - 1))"
+repository=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+work=$(mktemp -d /tmp/one-core-bench.XXXXXX)
+server_pid=""
+loadbot_pid=""
+worktree=""
+
+cleanup() {
+  # loadbot runs under `timeout`, which passes a TERM on to it.
+  for pid in $loadbot_pid $server_pid; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  sleep 1
+  for pid in $loadbot_pid $server_pid; do
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ -n "$worktree" ]; then
+    git -C "$repository" worktree remove --force "$worktree" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+build() { # DIRECTORY TARGET_DIR
+  echo "one-core-bench: building $1 (release) into $2" >&2
+  (cd "$1" && CARGO_TARGET_DIR=$2 timeout 3600 cargo build --release -p meridian -p loadbot >&2)
+}
+
+# A revision's abilities, from its source.
+has() { # DIRECTORY PATTERN FILE...
+  local directory=$1 pattern=$2
+  shift 2
+  (cd "$directory" && grep -q -- "$pattern" "$@" 2>/dev/null)
+}
+
+# utime + stime of PID in clock ticks.
+cpu_ticks() {
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+run() { # LABEL DIRECTORY TARGET_DIR
+  local label=$1 directory=$2 binaries=$3/release
+  local run_dir="$work/$label"
+  mkdir -p "$run_dir"
+  local config="$run_dir/serve.toml"
+  : >"$config"
+  local loadbot_flags=()
+  {
+    echo "[serve]"
+    if has "$directory" login_attempts_per_address_per_minute src/serve/settings.rs; then
+      echo "login_attempts_per_address_per_minute = 1000000"
+      echo "login_attempts_per_account_per_minute = 1000"
+    fi
+    if [ -n "$spawn" ]; then
+      if has "$directory" SpawnPolicy src/serve/settings.rs; then
+        echo "spawn = \"$spawn\""
+      else
+        echo "one-core-bench: $label has no spawn policy; its newcomers spawn in the plaza" >&2
+      fi
+    fi
+    if has "$directory" max_pending_per_address crates/netcode/src/config.rs; then
+      echo "[netcode]"
+      echo "max_pending_connections = 100000"
+      echo "max_pending_per_address = 100000"
+      echo "retry_at_pending = 100000"
+    fi
+    if [ -n "$interest" ]; then
+      echo "[sim]"
+      echo "interest_radius = $interest"
+    fi
+  } >"$config"
+  if has "$directory" 'accounts: String' tools/loadbot/src/main.rs; then
+    loadbot_flags+=(--accounts "bench$$")
+  fi
+  local http=127.0.0.1:28080
+  taskset -c 0 "$binaries/meridian" serve --config "$config" \
+    --database-url "sqlite://$run_dir/world.db" \
+    --game-address 127.0.0.1:24433 --http-address "$http" \
+    >"$run_dir/server.log" 2>&1 &
+  server_pid=$!
+  local deadline=$((SECONDS + 60))
+  until curl -sf --max-time 1 "http://$http/health" >/dev/null; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "one-core-bench: the $label server did not start:" >&2
+      cat "$run_dir/server.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  local ticks_per_second
+  ticks_per_second=$(getconf CLK_TCK)
+  timeout $((ramp_up + duration + 180)) taskset -c "$bot_cores" "$binaries/loadbot" \
+    --server "http://$http" --bots "$bots" --behaviours random-walk \
+    --ramp-up "${ramp_up}s" --duration "${duration}s" --quiet \
+    "${loadbot_flags[@]}" --json "$run_dir/report.json" >"$run_dir/loadbot.txt" 2>&1 &
+  loadbot_pid=$!
+  # The same window as loadbot's, from the server's /proc entry.
+  sleep "$ramp_up"
+  local first
+  first=$(cpu_ticks "$server_pid")
+  local opened=$EPOCHREALTIME
+  sleep "$duration"
+  local last
+  last=$(cpu_ticks "$server_pid")
+  local closed=$EPOCHREALTIME
+  local proc_pct
+  proc_pct=$(awk -v a="$first" -v b="$last" -v t0="$opened" -v t1="$closed" -v hz="$ticks_per_second" \
+    'BEGIN { printf "%.1f", (b - a) / hz / (t1 - t0) * 100 }')
+  wait "$loadbot_pid" || true
+  loadbot_pid=""
+  kill -TERM "$server_pid" 2>/dev/null || true
+  deadline=$((SECONDS + 30))
+  while kill -0 "$server_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  kill -9 "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  if [ ! -s "$run_dir/report.json" ]; then
+    echo "one-core-bench: loadbot wrote no report for $label:" >&2
+    tail -20 "$run_dir/loadbot.txt" >&2
+    exit 1
+  fi
+  echo "one-core-bench: $label: $(head -1 "$run_dir/loadbot.txt")" >&2
+  jq -r --arg name "$label" --arg proc "$proc_pct" --argjson window "$duration" \
+    --argjson ramp "$ramp_up" '
+    def ms: if . == null then "–" elif . >= 1000 then "\(. / 100 | round / 10) s" else "\(. * 10 | round / 10) ms" end;
+    (if .server_cpu_pct == null then ($proc | tonumber) else .server_cpu_pct end) as $cpu
+    | (if .connected > 0 then .snapshots / .connected / ($window + $ramp / 2) else 0 end) as $rate
+    | "| \(.bots) (\($name)) | \($cpu | round)% | \(.server_tick_ms.p50 | ms) / \(.server_tick_ms.p99 | ms) | \(.rtt_ms.p50 | ms) / \(.rtt_ms.p99 | ms) | \($rate * 10 | round / 10) | \(.failed) / \(.dropped) |"
+  ' "$run_dir/report.json"
+  echo "one-core-bench: $label: server CPU from /proc over the same window: ${proc_pct}%" >&2
+}
+
+echo "one-core-bench: $(uptime)" >&2
+build "$repository" "${CARGO_TARGET_DIR:-$repository/target}"
+if [ -n "$baseline" ]; then
+  baseline_directory=${BASELINE_WORKTREE:-/var/tmp/meridian-baseline-$baseline}
+  if [ ! -d "$baseline_directory" ]; then
+    git -C "$repository" worktree add --detach "$baseline_directory" "$baseline" >&2
+    worktree=$baseline_directory
+  fi
+  build "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}"
+fi
+echo "| bots | server CPU (one core = 100%) | server tick p50 / p99 | input→ack p50 / p99 | snapshots / bot / s | failed / dropped |"
+echo "|---:|---:|---:|---:|---:|---:|"
+run "$(git -C "$repository" rev-parse --short HEAD)" "$repository" "${CARGO_TARGET_DIR:-$repository/target}"
+if [ -n "$baseline" ]; then
+  run "$(git -C "$baseline_directory" rev-parse --short HEAD)" "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}"
+fi
+echo "one-core-bench: $(uptime)" >&2
