@@ -17,7 +17,7 @@
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::bits::{BitWriter, PackedBits, varuint_bits};
-use meridian_protocol::messages::{ServerMessage, Snapshot};
+use meridian_protocol::messages::Snapshot;
 use meridian_protocol::snapshot::EntityState;
 use meridian_protocol::{EncodeError, limits::MAX_DATAGRAM_PAYLOAD};
 
@@ -164,18 +164,14 @@ impl ClientReplication {
         work.apply_chosen(baseline, states);
         std::mem::swap(self.ring.slot(tick), &mut work.next_view);
         self.newest_sent = Some(tick);
-        let message = ServerMessage::Snapshot(Snapshot {
+        out.clear();
+        Snapshot::encode_parts(
             tick,
             baseline_tick,
             last_input_sequence,
-            body: std::mem::take(&mut self.work.body),
-        });
-        out.clear();
-        let encoded = message.encode(out);
-        if let ServerMessage::Snapshot(snapshot) = message {
-            self.work.body = snapshot.body;
-        }
-        encoded?;
+            &self.work.body,
+            out,
+        )?;
         Ok(EncodeReport {
             bytes: out.len(),
             body_bytes: self.work.body.len(),
@@ -219,7 +215,7 @@ impl Work {
                 record,
                 priority: 0.0,
                 cost_bits,
-                chosen: false,
+                chosen: true,
             });
         };
         loop {
@@ -281,18 +277,18 @@ impl Work {
         states: &[EntityState],
         viewer: Option<[f32; 2]>,
     ) -> (usize, usize) {
-        let total_bits: usize = self.changes.iter().map(|change| change.cost_bits).sum();
-        let enters = self
-            .changes
-            .iter()
-            .filter(|change| matches!(change.kind, ChangeKind::Enter { .. }))
-            .count();
+        let (mut total_bits, mut enters) = (0usize, 0usize);
+        for change in &self.changes {
+            total_bits += change.cost_bits;
+            enters += usize::from(matches!(change.kind, ChangeKind::Enter { .. }));
+        }
         if total_bits <= budget_bits && enters <= MAX_ENTER_COUNT as usize {
-            for change in &mut self.changes {
-                change.chosen = true;
-            }
+            // `list_changes` marks every change chosen.
             self.priorities.clear();
             return (self.changes.len(), 0);
+        }
+        for change in &mut self.changes {
+            change.chosen = false;
         }
         self.add_priorities(baseline, states, viewer);
         self.order.clear();
@@ -391,12 +387,14 @@ impl Work {
         writer.write_zeros(baseline_len - next_baseline);
         // `choose` caps enters at MAX_ENTER_COUNT.
         writer.write_varuint(entering);
-        let mut next_id = 0u32;
-        for change in &self.changes {
-            if change.chosen && matches!(change.kind, ChangeKind::Enter { .. }) {
-                writer.write_varuint(change.id.0 - next_id);
-                writer.write_packed(&change.record);
-                next_id = change.id.0.saturating_add(1);
+        if entering > 0 {
+            let mut next_id = 0u32;
+            for change in &self.changes {
+                if change.chosen && matches!(change.kind, ChangeKind::Enter { .. }) {
+                    writer.write_varuint(change.id.0 - next_id);
+                    writer.write_packed(&change.record);
+                    next_id = change.id.0.saturating_add(1);
+                }
             }
         }
         writer.finish();
@@ -408,6 +406,19 @@ impl Work {
     fn apply_chosen(&mut self, baseline: &[EntityState], states: &[EntityState]) {
         let view = &mut self.next_view;
         view.clear();
+        // The view holds at most the baseline and the enters. The ring's buffers
+        // circulate through here, each back once per turn of the ring, so one
+        // that must grow gets a quarter's headroom: views that wobble in size
+        // then stop reallocating within a turn or two.
+        let enters = self
+            .changes
+            .iter()
+            .filter(|change| change.chosen && matches!(change.kind, ChangeKind::Enter { .. }))
+            .count();
+        let needed = baseline.len() + enters;
+        if view.capacity() < needed {
+            view.reserve(needed + needed / 4 + 8);
+        }
         let mut kept_from = 0usize;
         for change in self.changes.iter().filter(|change| change.chosen) {
             match change.kind {
