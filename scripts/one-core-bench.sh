@@ -188,6 +188,8 @@ run() { # LABEL DIRECTORY TARGET_DIR
     | "| \(.bots) (\($name)) | \($cpu | round)% | \(.server_tick_ms.p50 | ms) / \(.server_tick_ms.p99 | ms) | \(.rtt_ms.p50 | ms) / \(.rtt_ms.p99 | ms) | \($rate * 10 | round / 10) | \(.failed) / \(.dropped) |"
   ' "$run_dir/report.json"
   echo "one-core-bench: $label: server CPU from /proc over the same window: ${proc_pct}%" >&2
+  jq -r --arg name "$label" '.errors[:5][] | "one-core-bench: \($name): loadbot error: \(.)"' \
+    "$run_dir/report.json" >&2 || true
 }
 
 echo "one-core-bench: $(uptime)" >&2
