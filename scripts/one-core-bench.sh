@@ -3,7 +3,8 @@
 # random-walk bots pinned to the other cores, one markdown table row out.
 #
 #   scripts/one-core-bench.sh N [--interest R] [--spawn uniform] [--baseline REV]
-#                               [--duration 30s] [--ramp-up SECONDS]
+#                               [--transport tasks,event-loop] [--duration 30s]
+#                               [--ramp-up SECONDS]
 #
 # Builds release (`cargo build --release -p meridian -p loadbot`) in
 # $CARGO_TARGET_DIR (default `target`), starts the server on a fresh SQLite
@@ -17,6 +18,10 @@
 # (an older build) is measured from /proc/PID/stat over the same window. Tick
 # figures are the server's last minute of ticks at the end; snapshots per bot
 # per second are the snapshots decoded over the bots' average connected time.
+#
+# --transport LIST runs this build once per transport named (comma-separated,
+# `[serve] transport`), one row each, in the order given; without it the
+# build's default transport is used.
 #
 # --baseline REV builds commit REV in a `git worktree` ($BASELINE_WORKTREE,
 # default /var/tmp/meridian-baseline-REV, kept if it was there already) with its
@@ -37,6 +42,7 @@ shift
 interest=""
 spawn=""
 baseline=""
+transports=""
 duration=30
 ramp_up=""
 while [ $# -gt 0 ]; do
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
     --interest) interest=${2:?}; shift 2 ;;
     --spawn) spawn=${2:?}; shift 2 ;;
     --baseline) baseline=${2:?}; shift 2 ;;
+    --transport) transports=${2:?}; shift 2 ;;
     --duration) duration=${2%s}; shift 2 ;;
     --ramp-up) ramp_up=${2%s}; shift 2 ;;
     *) usage ;;
@@ -101,8 +108,8 @@ cpu_ticks() {
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
-run() { # LABEL DIRECTORY TARGET_DIR
-  local label=$1 directory=$2 binaries=$3/release
+run() { # LABEL DIRECTORY TARGET_DIR [TRANSPORT]
+  local label=$1 directory=$2 binaries=$3/release transport=${4:-}
   local run_dir="$work/$label"
   mkdir -p "$run_dir"
   local config="$run_dir/serve.toml"
@@ -110,6 +117,9 @@ run() { # LABEL DIRECTORY TARGET_DIR
   local loadbot_flags=()
   {
     echo "[serve]"
+    if [ -n "$transport" ]; then
+      echo "transport = \"$transport\""
+    fi
     if has "$directory" login_attempts_per_address_per_minute src/serve/settings.rs; then
       echo "login_attempts_per_address_per_minute = 1000000"
       echo "login_attempts_per_account_per_minute = 1000"
@@ -207,7 +217,15 @@ if [ -n "$baseline" ]; then
 fi
 echo "| bots | server CPU (one core = 100%) | server tick p50 / p99 | input→ack p50 / p99 | snapshots / bot / s | failed / dropped |"
 echo "|---:|---:|---:|---:|---:|---:|"
-run "$(git -C "$repository" rev-parse --short HEAD)" "$repository" "${CARGO_TARGET_DIR:-$repository/target}"
+head_label=$(git -C "$repository" rev-parse --short HEAD)
+if [ -n "$transports" ]; then
+  IFS=, read -r -a transport_list <<<"$transports"
+  for transport in "${transport_list[@]}"; do
+    run "$head_label $transport" "$repository" "${CARGO_TARGET_DIR:-$repository/target}" "$transport"
+  done
+else
+  run "$head_label" "$repository" "${CARGO_TARGET_DIR:-$repository/target}"
+fi
 if [ -n "$baseline" ]; then
   run "$(git -C "$baseline_directory" rev-parse --short HEAD)" "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}"
 fi

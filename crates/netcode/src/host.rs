@@ -19,10 +19,7 @@ use std::time::Instant;
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::PROTOCOL_VERSION;
-use meridian_protocol::messages::{
-    ChatChannel, ChatRelay, DisconnectReason, Input, InventoryChange, InventoryResult,
-    InventoryStatus, RefusalReason, ServerMessage, Welcome,
-};
+use meridian_protocol::messages::{DisconnectReason, Input, RefusalReason, Welcome};
 use meridian_sim::agents::SplitMix64;
 use meridian_sim::{AvatarSpawn, ClientId, ClientInput, RejectReason, SpawnError, Vec2, Zone};
 
@@ -31,6 +28,9 @@ use crate::members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHin
 use crate::moderation::Moderation;
 use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
+
+mod chat;
+mod inventory;
 
 /// Rejected inputs a client may accumulate (one forgiven per tick) before it is
 /// disconnected as a repeat offender.
@@ -338,145 +338,6 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
-    /// The chat lines said since the last call.
-    pub fn take_said(&mut self) -> Vec<SaidLine> {
-        std::mem::take(&mut self.said)
-    }
-
-    /// With `true`, chat lines are relayed only when the caller hands them back
-    /// through [`ZoneHost::relay_said`] (after storing them), so no line anyone
-    /// heard can be lost; with `false` (the default) they are relayed at once.
-    pub fn store_chat_before_relay(&mut self, enabled: bool) {
-        self.store_before_relay = enabled;
-    }
-
-    /// Relays a line taken from [`ZoneHost::take_said`] to those who can hear
-    /// its speaker now.
-    pub fn relay_said(&mut self, line: SaidLine) {
-        // A speaker who left meanwhile has no avatar to name as the sender: the
-        // line stays in the history only.
-        let Some(member) = self.members.get(&line.connection).copied() else {
-            return;
-        };
-        if self.cluster.linked {
-            self.relay_across_shards(member, line);
-            return;
-        }
-        let relay = ServerMessage::Chat(ChatRelay {
-            from: member.avatar,
-            channel: line.channel,
-            text: line.text,
-        });
-        let listeners: Vec<ConnectionId> = match line.channel {
-            ChatChannel::Zone => self.members.keys().copied().collect(),
-            ChatChannel::Proximity => {
-                // Ghosts are in the speaker's zone too: a line carries across
-                // a border to those within hearing.
-                let zone = &self.zones[member.zone];
-                let Some(speaker) = zone.avatar(member.client) else {
-                    return;
-                };
-                self.nearby.clear();
-                let radius = self.server.config().chat_hearing_radius;
-                zone.avatars_near(speaker.position, radius, &mut self.nearby);
-                self.nearby
-                    .iter()
-                    .filter_map(|avatar| self.by_avatar.get(avatar).copied())
-                    .collect()
-            }
-        };
-        for listener in listeners {
-            let hears = self
-                .members
-                .get(&listener)
-                .is_some_and(|heard| self.moderation.hears(heard.account, member.account));
-            if !hears {
-                continue;
-            }
-            // A zone-wide line may come from someone never in view: name them first.
-            self.names.tell(&mut self.server, listener, member.avatar);
-            // Listeners are admitted members.
-            let _ = self.server.send_admitted(listener, &relay);
-        }
-    }
-
-    /// Inventory changes answered `Busy` here (past the in-flight limit) since
-    /// the start.
-    pub fn inventory_busy(&self) -> u64 {
-        self.inventory_busy
-    }
-
-    /// The inventory changes asked for since the last call, for the database.
-    pub fn take_inventory_requests(&mut self) -> Vec<InventoryRequest> {
-        std::mem::take(&mut self.inventory_requests)
-    }
-
-    /// Answers an inventory change: the database committed it (or refused it,
-    /// or could not take it). A client that left meanwhile is not told.
-    pub fn finish_inventory(&mut self, connection: ConnectionId, result: InventoryResult) {
-        let Some(member) = self.members.get_mut(&connection) else {
-            return;
-        };
-        member.inventory_in_flight = member.inventory_in_flight.saturating_sub(1);
-        // The member is admitted, so this cannot fail.
-        let _ = self
-            .server
-            .send_admitted(connection, &ServerMessage::Inventory(result));
-    }
-
-    /// Inventory changes refused by the game's rules (a client asking for
-    /// items rather than giving up its own) since the start.
-    pub fn inventory_not_allowed(&self) -> u64 {
-        self.inventory_not_allowed
-    }
-
-    fn request_inventory(&mut self, connection: ConnectionId, change: InventoryChange) {
-        let Some(member) = self.members.get(&connection).copied() else {
-            return;
-        };
-        if !client_may_ask(&change) {
-            self.inventory_not_allowed += 1;
-            self.refuse_inventory(connection, change, InventoryStatus::NotAllowed);
-            return;
-        }
-        let state = self.state_of(&member);
-        match state {
-            Some(state) if member.inventory_in_flight < MAX_INVENTORY_IN_FLIGHT => {
-                if let Some(member) = self.members.get_mut(&connection) {
-                    member.inventory_in_flight += 1;
-                }
-                self.inventory_requests.push(InventoryRequest {
-                    connection,
-                    change,
-                    state,
-                });
-            }
-            _ => {
-                self.inventory_busy += 1;
-                self.refuse_inventory(connection, change, InventoryStatus::Busy);
-            }
-        }
-    }
-
-    /// Answers a change that was not passed on to the database: nothing moved.
-    fn refuse_inventory(
-        &mut self,
-        connection: ConnectionId,
-        change: InventoryChange,
-        status: InventoryStatus,
-    ) {
-        let refused = InventoryResult {
-            request: change.request,
-            item: change.item,
-            quantity: 0,
-            status,
-        };
-        // Only admitted members ask for changes, so this cannot fail.
-        let _ = self
-            .server
-            .send_admitted(connection, &ServerMessage::Inventory(refused));
-    }
-
     /// Handles what the server reported, steps the zones, hands players
     /// across borders, and sends snapshots: [`Self::step`], then
     /// [`Self::replicate`].
@@ -740,26 +601,6 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
-    fn said(&mut self, connection: ConnectionId, channel: ChatChannel, text: String) {
-        let Some(member) = self.members.get(&connection).copied() else {
-            return;
-        };
-        if !self.moderation.may_speak(member.account) {
-            // Muted: neither stored nor heard (counted).
-            return;
-        }
-        let line = SaidLine {
-            connection,
-            account: member.account,
-            channel,
-            text,
-        };
-        if !self.store_before_relay {
-            self.relay_said(line.clone());
-        }
-        self.said.push(line);
-    }
-
     /// Each zone's members, in one pass (not one pass per zone).
     fn group_by_zone(&mut self) {
         for members in &mut self.by_zone {
@@ -839,12 +680,4 @@ impl<B: Borders> ZoneHost<B> {
             }
         }
     }
-}
-
-/// What a client may ask of its own inventory: only to give up (use, drop)
-/// what it holds, a negative delta, which the database bounds by the count
-/// held (`NotEnough`). Items are granted by the server's own rules or by an
-/// admin (`POST /api/v1/admin/inventory/grant`), never by asking.
-fn client_may_ask(change: &InventoryChange) -> bool {
-    change.delta < 0
 }
