@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::{remove_database, start_server_with, temporary_database};
+use common::{config_file, remove_database, start_server_with, temporary_database};
 use loadbot::http;
 
 #[test]
 fn dev_joins_past_the_address_limit_are_429() {
     let database = temporary_database();
-    let config = std::env::temp_dir().join(format!(
-        "meridian_dev_join_limit_{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &config,
-        "[serve]\nlogin_attempts_per_address_per_minute = 3\n",
-    )
-    .expect("writes");
+    let config = config_file("[serve]\nlogin_attempts_per_address_per_minute = 3\n");
     let (server, http_address) = start_server_with(
         &database,
         &["--dev", "--config", config.to_str().expect("utf-8")],

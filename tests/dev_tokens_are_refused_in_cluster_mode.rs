@@ -2,9 +2,13 @@
 //! true`) with `--shard-id` is refused at start-up with a message that says
 //! why, before anything is reached.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::config_file;
 
 /// Runs `meridian serve` with `extra` as shard 1 of 1 and returns its exit
 /// status and standard error; killed if it is still running after a minute.
@@ -62,11 +66,7 @@ fn a_shard_with_dev_tokens_refuses_to_start() {
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("cluster mode"), "{stderr}");
 
-    let config = std::env::temp_dir().join(format!(
-        "meridian_dev_tokens_shard_{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&config, "[serve]\ndev_tokens = true\n").expect("writes");
+    let config = config_file("[serve]\ndev_tokens = true\n");
     let (status, stderr) = start_shard(&["--config", config.to_str().expect("utf-8")]);
     let _ = std::fs::remove_file(&config);
     assert!(!status.success(), "{stderr}");

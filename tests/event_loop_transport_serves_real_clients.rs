@@ -8,7 +8,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::silent::{config_file, metric};
+use common::config_file;
+use common::silent::metric;
 use common::{account_join, remove_database, start_server_with, temporary_database};
 use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};

@@ -12,13 +12,13 @@ mod raw_http;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{remove_database, start_server_with, temporary_database};
-use raw_http::{Ending, connect, exchange, get, read_until_closed, request, serve_config};
+use common::{config_file, remove_database, start_server_with, temporary_database};
+use raw_http::{Ending, connect, exchange, get, read_until_closed, request};
 
 #[test]
 fn half_sent_headers_are_closed_after_the_header_deadline() {
     let database = temporary_database();
-    let config = serve_config("header_deadline", "http_header_timeout_ms = 1000");
+    let config = config_file("[serve]\nhttp_header_timeout_ms = 1000\n");
     let config_path = config.display().to_string();
     let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
 
@@ -54,9 +54,8 @@ fn half_sent_headers_are_closed_after_the_header_deadline() {
 #[test]
 fn connections_over_the_cap_wait_then_are_closed_and_counted() {
     let database = temporary_database();
-    let config = serve_config(
-        "connection_cap",
-        "http_max_connections = 2\nhttp_connection_wait_ms = 200\nhttp_header_timeout_ms = 60000",
+    let config = config_file(
+        "[serve]\nhttp_max_connections = 2\nhttp_connection_wait_ms = 200\nhttp_header_timeout_ms = 60000\n",
     );
     let config_path = config.display().to_string();
     let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
@@ -109,7 +108,7 @@ fn connections_over_the_cap_wait_then_are_closed_and_counted() {
 #[test]
 fn bodies_over_the_limit_get_413_json() {
     let database = temporary_database();
-    let config = serve_config("body_limit", "http_body_limit_bytes = 1024");
+    let config = config_file("[serve]\nhttp_body_limit_bytes = 1024\n");
     let config_path = config.display().to_string();
     let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
 
@@ -166,7 +165,7 @@ fn bodies_over_the_limit_get_413_json() {
 #[test]
 fn a_stalled_body_gets_408_and_an_upgraded_websocket_outlives_the_deadline() {
     let database = temporary_database();
-    let config = serve_config("request_deadline", "http_request_timeout_ms = 300");
+    let config = config_file("[serve]\nhttp_request_timeout_ms = 300\n");
     let config_path = config.display().to_string();
     let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);
 

@@ -10,8 +10,8 @@ mod raw_http;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 
-use common::{remove_database, start_server_with, temporary_database};
-use raw_http::{Ending, READ_DEADLINE, connect, read_until_closed, request, serve_config};
+use common::{config_file, remove_database, start_server_with, temporary_database};
+use raw_http::{Ending, READ_DEADLINE, connect, read_until_closed, request};
 
 /// A connection to `server` from `source` (any port), with the read deadline set.
 fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {
@@ -49,9 +49,8 @@ fn ask(mut stream: TcpStream, path: &str) -> Vec<u8> {
 #[test]
 fn one_address_holds_at_most_its_share_and_others_are_still_served() {
     let database = temporary_database();
-    let config = serve_config(
-        "per_address_share",
-        "http_max_connections_per_address = 3\nhttp_header_timeout_ms = 60000",
+    let config = config_file(
+        "[serve]\nhttp_max_connections_per_address = 3\nhttp_header_timeout_ms = 60000\n",
     );
     let config_path = config.display().to_string();
     let (_server, http_address) = start_server_with(&database, &["--config", &config_path]);

@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{start_server_with, temporary_database};
+use common::{config_file, start_server_with, temporary_database};
 use loadbot::http::{Answer, exchange};
 
 async fn join(address: SocketAddr, access: &str, space: i64) -> Answer {
@@ -24,12 +24,7 @@ async fn join(address: SocketAddr, access: &str, space: i64) -> Answer {
 
 #[test]
 fn the_join_past_the_limit_gets_429_with_retry_after() {
-    let config = std::env::temp_dir().join(format!(
-        "meridian_joins_are_rate_limited_per_account_{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&config, "[serve]\njoins_per_account_per_minute = 2\n")
-        .expect("writes the config");
+    let config = config_file("[serve]\njoins_per_account_per_minute = 2\n");
     let config_path = config.display().to_string();
     let (_server, http_address) =
         start_server_with(&temporary_database(), &["--config", &config_path]);

@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{start_server_with, temporary_database};
+use common::{config_file, start_server_with, temporary_database};
 use loadbot::http::{Answer, exchange};
 
 async fn post(address: SocketAddr, path: &str, body: &str) -> Answer {
@@ -22,16 +22,10 @@ fn login(username: &str) -> String {
 
 #[test]
 fn the_attempt_past_each_limit_gets_429_with_retry_after() {
-    let config = std::env::temp_dir().join(format!(
-        "meridian_logins_are_rate_limited_{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &config,
+    let config = config_file(
         "[serve]\nlogin_attempts_per_address_per_minute = 7\n\
          login_attempts_per_account_per_minute = 3\n",
-    )
-    .expect("writes the config");
+    );
     let config_path = config.display().to_string();
     let (_server, http_address) =
         start_server_with(&temporary_database(), &["--config", &config_path]);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{start_server_with, temporary_database};
+use common::{config_file, start_server_with, temporary_database};
 
 const LOGINS: usize = 24;
 
@@ -46,16 +46,10 @@ fn status(stream: &mut TcpStream) -> u16 {
 
 #[test]
 fn health_answers_while_logins_hash() {
-    let config = std::env::temp_dir().join(format!(
-        "meridian_logins_do_not_stall_{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &config,
+    let config = config_file(
         "[serve]\nlogin_attempts_per_account_per_minute = 1000\n\
          login_attempts_per_address_per_minute = 1000\n",
-    )
-    .expect("writes the config");
+    );
     let config_path = config.display().to_string();
     let (_server, http_address) =
         start_server_with(&temporary_database(), &["--config", &config_path]);

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::silent::{config_file, join_and_wait_for_welcome, metric};
+use common::config_file;
+use common::silent::{join_and_wait_for_welcome, metric};
 use common::{remove_database, start_server_with, temporary_database};
 
 #[test]

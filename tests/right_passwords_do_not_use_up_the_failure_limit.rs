@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{start_server_with, temporary_database};
+use common::{config_file, start_server_with, temporary_database};
 use loadbot::http::{Answer, exchange};
 
 async fn post(address: SocketAddr, path: &str, body: &str) -> Answer {
@@ -22,16 +22,10 @@ fn login(password: &str) -> String {
 
 #[test]
 fn the_player_logs_in_between_strangers_guesses_until_the_failure_limit() {
-    let config = std::env::temp_dir().join(format!(
-        "meridian_right_passwords_do_not_use_up_the_failure_limit_{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &config,
+    let config = config_file(
         "[serve]\nlogin_attempts_per_address_per_minute = 1000\n\
          login_attempts_per_account_per_minute = 3\n",
-    )
-    .expect("writes the config");
+    );
     let config_path = config.display().to_string();
     let (_server, http_address) =
         start_server_with(&temporary_database(), &["--config", &config_path]);

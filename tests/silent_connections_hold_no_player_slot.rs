@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::silent::{Upgrade, config_file, join_and_wait_for_welcome, metric, silent_websocket};
+use common::config_file;
+use common::silent::{Upgrade, join_and_wait_for_welcome, metric, silent_websocket};
 use common::{remove_database, start_server_with, temporary_database};
 
 #[test]

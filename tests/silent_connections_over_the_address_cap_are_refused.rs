@@ -8,7 +8,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::silent::{Upgrade, close_frame, config_file, metric, silent_websocket};
+use common::config_file;
+use common::silent::{Upgrade, close_frame, metric, silent_websocket};
 use common::{remove_database, start_server_with, temporary_database};
 
 /// The server's QUIC address and certificate, from a join (the join is not used).

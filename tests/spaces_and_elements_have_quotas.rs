@@ -6,19 +6,14 @@
 mod common;
 
 use common::api::{self, call};
-use common::{create_admin, remove_database, start_server_with, temporary_database};
+use common::{config_file, create_admin, remove_database, start_server_with, temporary_database};
 use loadbot::http;
 
 #[test]
 fn quotas_refuse_growth_past_them_and_admins_are_exempt() {
     let database = temporary_database();
     create_admin(&database, "boss", "boss password");
-    let config = std::env::temp_dir().join(format!("meridian_quotas_{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
-        "[serve]\nmax_spaces_per_user = 2\nmax_elements_per_space = 3\n",
-    )
-    .expect("writes the config");
+    let config = config_file("[serve]\nmax_spaces_per_user = 2\nmax_elements_per_space = 3\n");
     let config_path = config.display().to_string();
     let (server_process, server) = start_server_with(&database, &["--config", &config_path]);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -6,7 +6,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Longest any read in these tests waits: far beyond the limits the tests
@@ -118,13 +117,6 @@ pub(crate) fn parse(bytes: &[u8]) -> RawResponse {
         headers,
         body: body.to_owned(),
     }
-}
-
-/// Writes a `[serve]` config file with `lines` and returns its path.
-pub(crate) fn serve_config(name: &str, lines: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("meridian_{name}_{}.toml", std::process::id()));
-    std::fs::write(&path, format!("[serve]\n{lines}\n")).expect("writes the config");
-    path
 }
 
 /// A loopback port free a moment ago (for an address the server must be

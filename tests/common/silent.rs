@@ -1,28 +1,14 @@
 //! Connections that never say hello: raw WebSockets to the fallback (an HTTP
 //! upgrade by hand, nothing sent after it), a player that waits for its
-//! welcome, and a `[netcode]` settings file for small caps.
+//! welcome, (small caps come from `super::config_file`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::{Client, ClientEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Writes `toml` to a fresh file in the temporary folder, for `--config`.
-pub(crate) fn config_file(toml: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "meridian_test_config_{}_{}.toml",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, toml).expect("writes the settings file");
-    path
-}
 
 /// What became of a WebSocket upgrade.
 pub(crate) enum Upgrade {
