@@ -3,7 +3,6 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod api;
-pub(crate) mod logs;
 pub(crate) mod players;
 pub(crate) mod services;
 pub(crate) mod shard_link;
@@ -87,13 +86,13 @@ pub(crate) fn start_server_env(
         ])
         .args(extra)
         .args(transport_override(extra))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("the binary starts");
-    let logs = child.stderr.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
     let mut server = Server(child);
-    let http_address = read_start_up(&mut server, logs, START_UP_LIMIT);
+    let http_address = read_start_up(&mut server, stdout, START_UP_LIMIT);
     (server, http_address)
 }
 
@@ -109,31 +108,22 @@ pub(crate) fn transport_override(extra: &[&str]) -> Vec<String> {
     }
 }
 
-/// How long a server may take to log its start-up lines.
+/// How long a server may take to print its start-up lines.
 pub(crate) const START_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Reads the server's log lines (standard error, text or JSON) until the one
-/// that says "ready; stop with ...", and returns the HTTP address it carries
-/// (`http=http://ADDRESS` or `"http":"http://ADDRESS"`). A thread keeps
-/// draining the log afterwards, so the server never blocks on a full pipe,
-/// and copies it to the test's captured output (shown if the test fails).
-/// Kills the server and fails if that takes longer than `limit` or the log
-/// ends first.
+/// Reads the server's start-up lines (on a thread that keeps draining them
+/// afterwards, so the server never blocks on a full pipe) until it says
+/// "stop with", and returns the HTTP address it printed. Kills the server and
+/// fails if that takes longer than `limit` or the output ends first.
 pub(crate) fn read_start_up(
     server: &mut Server,
-    logs: impl std::io::Read + Send + 'static,
+    stdout: std::process::ChildStdout,
     limit: std::time::Duration,
 ) -> SocketAddr {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut started = false;
-        for line in BufReader::new(logs).lines() {
+        for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if started {
-                eprintln!("server: {line}");
-                continue;
-            }
-            started = line.contains("stop with");
             // Once start-up is read nobody listens; keep draining regardless.
             let _ = sender.send(line);
         }
@@ -161,14 +151,11 @@ pub(crate) fn read_start_up(
                 );
             }
         };
-        let done = line.contains("stop with");
-        if done && let Some((_, rest)) = line.split_once("http://") {
-            let address: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']'))
-                .collect();
+        if let Some(rest) = line.trim().strip_prefix("http on http://") {
+            let address = rest.split_whitespace().next().expect("an address");
             http_address = Some(address.parse().expect("a socket address"));
         }
+        let done = line.contains("stop with");
         printed.push(line);
         if done {
             break;
@@ -176,7 +163,7 @@ pub(crate) fn read_start_up(
     }
     http_address.unwrap_or_else(|| {
         panic!(
-            "the server logged no HTTP address:\n{}",
+            "the server printed no HTTP address:\n{}",
             printed.join("\n")
         )
     })
