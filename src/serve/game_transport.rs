@@ -1,7 +1,7 @@
 //! The game's UDP port: the task driver (`[serve] transport = "tasks"`, the
 //! default: a tokio task per connection, WebTransport included) or the sans-IO
-//! event loop (`"event-loop"`: one thread for every connection, raw QUIC only
-//! for now; see docs/TRANSPORT.md).
+//! event loop (`"event-loop"`: one thread for every connection, raw QUIC and
+//! WebTransport; see docs/TRANSPORT.md).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub(crate) enum TransportKind {
     /// quinn with a tokio task per connection (raw QUIC and WebTransport).
     #[default]
     Tasks,
-    /// quinn-proto driven by one event loop thread (raw QUIC only, for now).
+    /// quinn-proto driven by one event loop thread (raw QUIC and WebTransport).
     EventLoop,
 }
 

@@ -497,6 +497,16 @@ fn render_event_loop(out: &mut String, figures: &EventLoopFigures) {
             loop_counters.closed_too_slow,
         ),
         (
+            "meridian_event_loop_http3_errors_total",
+            "Browser connections closed for breaking HTTP/3 or WebTransport.",
+            loop_counters.http3_errors,
+        ),
+        (
+            "meridian_event_loop_http3_datagrams_dropped_total",
+            "WebTransport datagrams dropped: before the session opened or for another session.",
+            loop_counters.http3_datagrams_dropped,
+        ),
+        (
             "meridian_event_loop_receive_calls_total",
             "recvmmsg calls that returned datagrams.",
             udp.receive_calls,

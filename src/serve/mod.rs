@@ -298,7 +298,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             "  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers)"
         ),
         kind => println!(
-            "  game on {game_address} (QUIC: ALPN meridian/1 for clients; transport {}, no WebTransport yet)",
+            "  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers; transport {})",
             kind.label()
         ),
     }

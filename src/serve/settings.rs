@@ -77,7 +77,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_enum)]
     spawn: Option<SpawnPolicy>,
     /// Which driver serves the game port: `tasks` (the default) or
-    /// `event-loop` (raw QUIC only for now; see docs/TRANSPORT.md).
+    /// `event-loop` (raw QUIC and WebTransport; see docs/TRANSPORT.md).
     #[arg(long, value_enum)]
     transport: Option<super::game_transport::TransportKind>,
 }
@@ -198,7 +198,7 @@ pub(crate) struct ServeTable {
     /// Where newcomers appear: `"plaza"` or `"uniform"`.
     pub(crate) spawn: SpawnPolicy,
     /// Which driver serves the game port: `"tasks"` (the default) or
-    /// `"event-loop"` (raw QUIC only for now; see docs/TRANSPORT.md).
+    /// `"event-loop"` (raw QUIC and WebTransport; see docs/TRANSPORT.md).
     pub(crate) transport: super::game_transport::TransportKind,
 }
 

@@ -8,8 +8,11 @@
 // a chat line from one appears on the other; closing one page makes its avatar
 // leave the other's view. Screenshots go to $E2E_SCREENSHOTS (default
 // /tmp/meridian-e2e). The whole run stops itself after 180 s.
+// MERIDIAN_E2E_TRANSPORT (`tasks` or `event-loop`) is passed to the server as
+// `--transport`; unset, the server's default serves.
 //
 //   node web/e2e/two_people_in_one_space.mjs [path/to/meridian]
+//   MERIDIAN_E2E_TRANSPORT=event-loop node web/e2e/two_people_in_one_space.mjs
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -24,6 +27,8 @@ const SHOTS = process.env.E2E_SCREENSHOTS ?? '/tmp/meridian-e2e';
 /** The issue's bound: the other page shows the move within this long. */
 const SEE_MOVE_MS = 300;
 const TRIES = 3;
+/** Which game transport the server uses (`--transport`), if set. */
+const TRANSPORT = process.env.MERIDIAN_E2E_TRANSPORT;
 
 const watchdog = setTimeout(() => fail('the run took longer than 180 s'), 180_000);
 let server;
@@ -56,15 +61,23 @@ function startServer() {
       '--http-address', '127.0.0.1:0',
       '--world-size', '60',
       '--database-url', `sqlite://${join(dataDir, 'world.db')}`,
-    ], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // MERIDIAN_E2E_TRANSPORT=event-loop serves the game through the
+      // sans-IO event loop instead of the task driver.
+      ...(TRANSPORT ? ['--transport', TRANSPORT] : []),
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
     server.on('error', reject);
     server.once('exit', (code) => reject(new Error(`meridian serve exited with ${code}`)));
     let http;
-    createInterface({ input: server.stdout }).on('line', (line) => {
-      const found = line.trim().match(/^http on http:\/\/(\S+)/);
+    // The server's lines (plain `http on http://…` on stdout, or structured
+    // logs with `http=http://…` on stderr) are passed on to stderr.
+    const watch = (line) => {
+      process.stderr.write(`${line}\n`);
+      const found = line.trim().match(/(?:^http on |\bhttp=)http:\/\/(\S+)/);
       if (found) http = found[1];
       if (line.includes('stop with') && http) resolve(http);
-    });
+    };
+    createInterface({ input: server.stdout }).on('line', watch);
+    createInterface({ input: server.stderr }).on('line', watch);
   });
 }
 

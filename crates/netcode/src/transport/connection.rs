@@ -2,6 +2,11 @@
 //! bidirectional stream the client opens, the stream bytes flow control has
 //! not taken yet, and the loop's own deadlines (the stream must open in time;
 //! a goodbye gets a grace period to arrive before the connection closes).
+//!
+//! With ALPN `h3` (browsers) the same connection also runs a WebTransport
+//! [`Session`]: the game's stream is the session's first bidirectional
+//! stream after its prefix, and datagrams carry the session's prefix; the
+//! zone sees the same events for either ALPN.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -10,8 +15,10 @@ use bytes::Bytes;
 use quinn_proto::{Dir, Event, StreamEvent, StreamId, VarInt};
 
 use super::exchange::LoopEvent;
+use super::webtransport::{self, H3Error, Received, Session};
 use crate::driver::admission::AdmissionTicket;
-use crate::driver::tls::ALPN_MERIDIAN;
+use crate::driver::server::WEBTRANSPORT_PATH;
+use crate::driver::tls::{ALPN_H3, ALPN_MERIDIAN};
 use crate::metrics::disconnect_label;
 use crate::server::{ConnectionId, Payload};
 
@@ -44,6 +51,8 @@ enum Phase {
     Opening { deadline: Instant },
     /// The stream is open and the zone knows the connection.
     Open { stream: StreamId },
+    /// A WebTransport request was answered 404; closed at the deadline.
+    Refused { deadline: Instant },
     /// The goodbye is queued; closed at the deadline or when the client closes.
     Leaving {
         stream: StreamId,
@@ -64,6 +73,10 @@ pub struct Outcome {
     pub datagram_send_failures: u64,
     /// The client was closed because it did not read its stream.
     pub too_slow: bool,
+    /// The connection was closed for breaking HTTP/3 or WebTransport.
+    pub http3_error: bool,
+    /// WebTransport datagrams dropped: before the session, or for another.
+    pub http3_datagrams_dropped: u64,
 }
 
 /// One connection's state in the loop.
@@ -76,6 +89,8 @@ pub struct LoopConnection {
     unsent: Vec<u8>,
     /// Whether the zone heard [`LoopEvent::Opened`] (so it must hear `Closed`).
     announced: bool,
+    /// The HTTP/3 side of a browser's connection (ALPN `h3`).
+    web: Option<Session>,
     /// Held while the connection lives; counts it pending until its hello is
     /// verified.
     _ticket: AdmissionTicket,
@@ -97,6 +112,7 @@ impl LoopConnection {
             },
             unsent: Vec::new(),
             announced: false,
+            web: None,
             _ticket: ticket,
         }
     }
@@ -119,7 +135,9 @@ impl LoopConnection {
     /// The earliest of quinn's deadline and the loop's own.
     pub fn deadline(&mut self) -> Option<Instant> {
         let own = match self.phase {
-            Phase::Opening { deadline } | Phase::Leaving { deadline, .. } => Some(deadline),
+            Phase::Opening { deadline }
+            | Phase::Refused { deadline }
+            | Phase::Leaving { deadline, .. } => Some(deadline),
             Phase::Open { .. } | Phase::Closed => None,
         };
         match (self.quic.poll_timeout(), own) {
@@ -141,6 +159,9 @@ impl LoopConnection {
                 self.close(now, close_code::REFUSED, "no stream opened");
                 outcome.handshake_failed = true;
             }
+            Phase::Refused { deadline } if now >= deadline => {
+                self.close(now, close_code::REFUSED, "not found");
+            }
             Phase::Leaving {
                 deadline,
                 code,
@@ -161,16 +182,25 @@ impl LoopConnection {
         let stream = match self.phase {
             Phase::Open { stream } => stream,
             // Nothing more goes out after a goodbye or before the stream.
-            Phase::Opening { .. } | Phase::Leaving { .. } | Phase::Closed => return outcome,
+            Phase::Opening { .. }
+            | Phase::Refused { .. }
+            | Phase::Leaving { .. }
+            | Phase::Closed => {
+                return outcome;
+            }
         };
         match payload {
             Payload::Datagram(bytes) => {
-                if self
-                    .quic
-                    .datagrams()
-                    .send(Bytes::from(bytes), false)
-                    .is_err()
-                {
+                let datagram = match &self.web {
+                    None => Bytes::from(bytes),
+                    Some(session) => {
+                        let mut framed = Vec::with_capacity(bytes.len() + 8);
+                        session.write_datagram_prefix(&mut framed);
+                        framed.extend_from_slice(&bytes);
+                        Bytes::from(framed)
+                    }
+                };
+                if self.quic.datagrams().send(datagram, false).is_err() {
                     outcome.datagram_send_failures += 1;
                 }
             }
@@ -204,14 +234,28 @@ impl LoopConnection {
         let mut outcome = Outcome::default();
         while let Some(event) = self.quic.poll() {
             match event {
-                Event::HandshakeDataReady => {
-                    if self.alpn().as_deref() != Some(ALPN_MERIDIAN) {
+                Event::HandshakeDataReady => match self.alpn().as_deref() {
+                    Some(ALPN_MERIDIAN) => {}
+                    Some(ALPN_H3) => {
+                        self.web = Some(Session::new(WEBTRANSPORT_PATH.as_bytes()));
+                    }
+                    _ => {
                         // rustls refuses ALPNs we do not offer; this client sent none.
                         self.close(now, close_code::REFUSED, "no application protocol");
                         outcome.handshake_failed = true;
                     }
+                },
+                Event::Connected => {
+                    if self.web.is_some() {
+                        self.open_http3_streams(now, &mut outcome);
+                    }
                 }
-                Event::Connected | Event::DatagramsUnblocked => {}
+                Event::DatagramsUnblocked => {}
+                Event::Stream(StreamEvent::Opened { dir }) if self.web.is_some() => {
+                    while let Some(stream) = self.quic.streams().accept(dir) {
+                        self.read_http3_stream(now, stream, events, &mut outcome);
+                    }
+                }
                 Event::Stream(StreamEvent::Opened { dir: Dir::Bi }) => {
                     // quinn reports a new stream's first bytes with `Opened`
                     // alone, not with `Readable`: read right away.
@@ -219,11 +263,28 @@ impl LoopConnection {
                         self.read_stream(now, stream, events);
                     }
                 }
-                Event::Stream(StreamEvent::Readable { id }) => self.read_stream(now, id, events),
+                Event::Stream(StreamEvent::Readable { id }) => {
+                    if self.web.is_some() && !self.is_game_stream(id) {
+                        self.read_http3_stream(now, id, events, &mut outcome);
+                    } else {
+                        self.read_stream(now, id, events);
+                    }
+                }
                 Event::Stream(StreamEvent::Writable { id }) => self.flush_stream(id),
                 Event::Stream(_) => {}
                 Event::DatagramReceived => {
-                    while let Some(bytes) = self.quic.datagrams().recv() {
+                    while let Some(mut bytes) = self.quic.datagrams().recv() {
+                        if let Some(session) = &self.web {
+                            match session.datagram_payload_offset(&bytes) {
+                                Some(offset) => {
+                                    let _prefix = bytes.split_to(offset);
+                                }
+                                None => {
+                                    outcome.http3_datagrams_dropped += 1;
+                                    continue;
+                                }
+                            }
+                        }
                         if self.announced {
                             events.push(LoopEvent::Datagram {
                                 connection: self.id,
@@ -268,13 +329,8 @@ impl LoopConnection {
         let mut opened = None;
         while let Some(stream) = self.quic.streams().accept(Dir::Bi) {
             if matches!(self.phase, Phase::Opening { .. }) {
-                self.phase = Phase::Open { stream };
-                self.announced = true;
+                self.open_game_stream(stream, events);
                 opened = Some(stream);
-                events.push(LoopEvent::Opened {
-                    connection: self.id,
-                    remote: self.remote(),
-                });
             }
             // Raw QUIC carries one stream; a second one is left unread, and
             // quinn's stream limit keeps more from being opened.
@@ -282,10 +338,162 @@ impl LoopConnection {
         opened
     }
 
+    /// Whether `id` is the game's stream.
+    fn is_game_stream(&self, id: StreamId) -> bool {
+        match self.phase {
+            Phase::Open { stream } | Phase::Leaving { stream, .. } => stream == id,
+            Phase::Opening { .. } | Phase::Refused { .. } | Phase::Closed => false,
+        }
+    }
+
+    /// Opens a browser connection's control stream (with SETTINGS) and QPACK
+    /// streams.
+    fn open_http3_streams(&mut self, now: Instant, outcome: &mut Outcome) {
+        for preamble in webtransport::session::server_streams() {
+            let stream = self.quic.streams().open(Dir::Uni);
+            // A few bytes on a new stream: flow control has room unless the
+            // client allows no streams at all.
+            let written =
+                stream.and_then(|stream| self.quic.send_stream(stream).write(&preamble).ok());
+            if written != Some(preamble.len()) {
+                self.fail_http3(now, H3Error::StreamCreation(0), outcome);
+                return;
+            }
+        }
+    }
+
+    /// Reads one of a browser's streams that is not (yet) the game's: the
+    /// HTTP/3 control and QPACK streams, the session request, streams it
+    /// ignores, and the game stream's first bytes, which make it the game's.
+    fn read_http3_stream(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        events: &mut Vec<LoopEvent>,
+        outcome: &mut Outcome,
+    ) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let mut read = Vec::new();
+        let mut ended = false;
+        {
+            let mut receive = self.quic.recv_stream(id);
+            let Ok(mut chunks) = receive.read(true) else {
+                return;
+            };
+            loop {
+                match chunks.next(READ_CHUNK) {
+                    Ok(Some(chunk)) => read.push(chunk.bytes),
+                    Ok(None) | Err(quinn_proto::ReadError::Reset(_)) => {
+                        ended = true;
+                        break;
+                    }
+                    Err(quinn_proto::ReadError::Blocked) => break,
+                }
+            }
+            // Whether flow control credit went out is seen by the next poll_transmit.
+            let _ = chunks.finalize();
+        }
+        let raw_id = VarInt::from(id).into_inner();
+        let mut chunks = read.into_iter();
+        loop {
+            let (bytes, fin) = match chunks.next() {
+                Some(bytes) => (bytes, false),
+                None if ended => (Bytes::new(), true),
+                None => return,
+            };
+            let Some(session) = self.web.as_mut() else {
+                return;
+            };
+            let received = match id.dir() {
+                Dir::Uni => session
+                    .receive_uni(raw_id, &bytes, fin)
+                    .map(|()| Received::Nothing),
+                Dir::Bi => session.receive_bidi(raw_id, &bytes, fin),
+            };
+            match received {
+                Err(error) => return self.fail_http3(now, error, outcome),
+                Ok(Received::Nothing) => {}
+                Ok(Received::Answer { response, accepted }) => {
+                    self.answer(now, id, &response, accepted, outcome);
+                }
+                Ok(Received::SessionStream { offset }) => {
+                    if matches!(self.phase, Phase::Opening { .. }) {
+                        self.open_game_stream(id, events);
+                        let first = bytes.slice(offset..);
+                        for bytes in std::iter::once(first).chain(chunks) {
+                            if !bytes.is_empty() {
+                                events.push(LoopEvent::Stream {
+                                    connection: self.id,
+                                    bytes,
+                                });
+                            }
+                        }
+                        if ended {
+                            self.close(now, close_code::CLOSED, "closed");
+                        }
+                    }
+                    // A second stream of the session is left unread.
+                    return;
+                }
+                Ok(Received::SessionEnded) => {
+                    // The browser closed the session.
+                    return self.close(now, close_code::CLOSED, "closed");
+                }
+            }
+            if fin {
+                return;
+            }
+        }
+    }
+
+    /// Writes a session request's answer; a refusal finishes the stream and,
+    /// before the game's stream, closes the connection after a grace period.
+    fn answer(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        response: &[u8],
+        accepted: bool,
+        outcome: &mut Outcome,
+    ) {
+        let mut send = self.quic.send_stream(id);
+        if send.write(response).ok() != Some(response.len()) {
+            return self.fail_http3(now, H3Error::Message, outcome);
+        }
+        if !accepted {
+            // Finishing a stream just written to cannot fail.
+            let _ = send.finish();
+            if matches!(self.phase, Phase::Opening { .. }) {
+                self.phase = Phase::Refused {
+                    deadline: now + GOODBYE_GRACE,
+                };
+                outcome.handshake_failed = true;
+            }
+        }
+    }
+
+    /// Makes `stream` the game's and tells the zone.
+    fn open_game_stream(&mut self, stream: StreamId, events: &mut Vec<LoopEvent>) {
+        self.phase = Phase::Open { stream };
+        self.announced = true;
+        events.push(LoopEvent::Opened {
+            connection: self.id,
+            remote: self.remote(),
+        });
+    }
+
+    /// Closes a browser's connection with the HTTP/3 error code (counted).
+    fn fail_http3(&mut self, now: Instant, error: H3Error, outcome: &mut Outcome) {
+        self.close(now, error.code(), error.reason());
+        outcome.http3_error = true;
+    }
+
     fn read_stream(&mut self, now: Instant, id: StreamId, events: &mut Vec<LoopEvent>) {
         let ours = match self.phase {
             Phase::Open { stream } | Phase::Leaving { stream, .. } => stream == id,
-            Phase::Opening { .. } | Phase::Closed => false,
+            Phase::Opening { .. } | Phase::Refused { .. } | Phase::Closed => false,
         };
         if !ours {
             return;

@@ -48,6 +48,12 @@ pub struct LoopCounters {
     pub closed_too_slow: u64,
     /// Payloads from the zone for connections that are gone.
     pub payloads_for_unknown: u64,
+    /// Browser connections closed for breaking HTTP/3 or WebTransport
+    /// (malformed frames, header blocks or streams).
+    pub http3_errors: u64,
+    /// WebTransport datagrams dropped: before the session opened, or with
+    /// another session's prefix.
+    pub http3_datagrams_dropped: u64,
 }
 
 /// The loop's state: quinn's endpoint, the socket, every connection.
@@ -381,5 +387,9 @@ impl EventLoop {
         if outcome.too_slow {
             self.loop_counters.closed_too_slow += 1;
         }
+        if outcome.http3_error {
+            self.loop_counters.http3_errors += 1;
+        }
+        self.loop_counters.http3_datagrams_dropped += outcome.http3_datagrams_dropped;
     }
 }

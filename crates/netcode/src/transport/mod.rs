@@ -9,14 +9,17 @@
 //! - [`exchange`]: the batches swapped with the zone thread, once per tick.
 //! - [`zone_side`]: the zone thread's half: batches in and out of the server.
 //!
-//! Raw QUIC (ALPN `meridian/1`) only, for now: WebTransport still needs the
-//! task driver.
+//! - [`webtransport`]: HTTP/3 and WebTransport for browsers (ALPN `h3`).
+//!
+//! The port offers raw QUIC (ALPN `meridian/1`) and WebTransport (ALPN `h3`),
+//! as the task driver's does.
 
 pub mod connection;
 pub mod event_loop;
 pub mod exchange;
 pub mod timers;
 pub mod udp;
+pub mod webtransport;
 pub mod zone_side;
 
 use std::net::SocketAddr;
@@ -30,7 +33,7 @@ pub use zone_side::ZoneSide;
 
 use crate::driver::admission::Admission;
 use crate::driver::server::{BindError, ConnectionIds, DriverCounters};
-use crate::driver::tls::{ALPN_MERIDIAN, DevCertificate, TlsError};
+use crate::driver::tls::{ALPN_H3, ALPN_MERIDIAN, DevCertificate, TlsError};
 
 /// How long goodbyes may take to leave when the loop stops.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
@@ -56,7 +59,7 @@ impl EventLoopServer {
         admission: Arc<Admission>,
         counters: Arc<DriverCounters>,
     ) -> Result<Self, BindError> {
-        let config = certificate.server_config(&[ALPN_MERIDIAN], idle_timeout)?;
+        let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], idle_timeout)?;
         let socket = crate::driver::socket::bind_udp(address).map_err(BindError::Io)?;
         let event_loop =
             EventLoop::new(socket, config, ids, admission, counters).map_err(BindError::Io)?;
@@ -86,7 +89,7 @@ impl EventLoopServer {
 
     /// Serves a new certificate to new connections from the loop's next turn.
     pub fn rotate(&self, certificate: &DevCertificate) -> Result<(), TlsError> {
-        let config = certificate.server_config(&[ALPN_MERIDIAN], self.idle_timeout)?;
+        let config = certificate.server_config(&[ALPN_MERIDIAN, ALPN_H3], self.idle_timeout)?;
         self.exchange.set_server_config(config);
         Ok(())
     }
