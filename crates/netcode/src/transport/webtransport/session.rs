@@ -419,6 +419,60 @@ mod tests {
         out
     }
 
+    /// Feeds `bytes` in pieces cut at `cuts` and returns the answers with
+    /// where they came (for a stream, the offset within all of `bytes`).
+    fn in_pieces(
+        session: &mut Session,
+        stream: u64,
+        bytes: &[u8],
+        cuts: &[usize],
+    ) -> Vec<(usize, bool)> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (bytes.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(bytes.len());
+        cuts.sort_unstable();
+        let mut out = Vec::new();
+        for piece in cuts.windows(2) {
+            match session.receive_bidi(stream, &bytes[piece[0]..piece[1]], false) {
+                Ok(Received::Answer { accepted, .. }) => out.push((piece[1], accepted)),
+                Ok(Received::SessionStream { offset }) => out.push((piece[0] + offset, true)),
+                Ok(Received::Nothing) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cut_of_a_session_gives_the_same_answers(
+            connect_cuts in proptest::collection::vec(0usize..512, 0..6),
+            stream_cuts in proptest::collection::vec(0usize..512, 0..6),
+        ) {
+            let mut session = Session::new(PATH);
+            let request = connect(PATH);
+            let answers = in_pieces(&mut session, 0, &request, &connect_cuts);
+            proptest::prop_assert_eq!(answers, vec![(request.len(), true)]);
+            let stream = [0x40, 0x41, 0x00, b'h', b'i'];
+            let opened = in_pieces(&mut session, 4, &stream, &stream_cuts);
+            // Reported once, pointing at the first payload byte.
+            proptest::prop_assert_eq!(opened.len(), 1);
+            proptest::prop_assert_eq!(opened[0].0, 3);
+        }
+
+        #[test]
+        fn any_bytes_on_any_stream_fail_cleanly(
+            uni in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            bidi in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            fin in proptest::prelude::any::<bool>(),
+        ) {
+            let mut session = Session::new(PATH);
+            let _ = session.receive_uni(2, &uni, fin);
+            let _ = session.receive_bidi(0, &bidi, fin);
+            let _ = session.datagram_payload_offset(&bidi);
+        }
+    }
+
     #[test]
     fn server_streams_carry_types_and_settings() {
         let [control, encoder, decoder] = server_streams();
