@@ -190,6 +190,20 @@ async function run(http, mode) {
   await bob.context.close();
 }
 
+/**
+ * Prints the game port's failure counters from /metrics and fails if the
+ * event loop closed a browser for breaking HTTP/3 (`http3_errors`, only
+ * exported with `--transport event-loop`) or any handshake failed.
+ */
+async function checkGamePortCounters(http) {
+  const metrics = await (await fetch(`http://${http}/metrics`)).text();
+  const wanted = /^meridian_(event_loop_http3_\w+|handshake_failures_total)\s+(\d+)/;
+  const lines = metrics.split('\n').map((line) => line.match(wanted)).filter(Boolean);
+  for (const [, name, value] of lines) console.log(`counter ${name} = ${value}`);
+  const failing = lines.filter(([, name, value]) => !name.endsWith('datagrams_dropped_total') && value !== '0');
+  if (failing.length > 0) throw new Error(`game port failures: ${failing.map(([line]) => line).join(', ')}`);
+}
+
 try {
   mkdirSync(SHOTS, { recursive: true });
   const http = await startServer();
@@ -203,6 +217,7 @@ try {
   for (const mode of modes) {
     await run(http, mode);
   }
+  await checkGamePortCounters(http);
   console.log(`PASS: both transports and the automatic fallback; screenshots in ${SHOTS}`);
   await cleanup();
   process.exit(0);
