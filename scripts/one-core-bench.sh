@@ -18,6 +18,8 @@
 # (an older build) is measured from /proc/PID/stat over the same window. Tick
 # figures are the server's last minute of ticks at the end; snapshots per bot
 # per second are the snapshots decoded over the bots' average connected time.
+# loadbot's own CPU over the window (`loadbot_cpu_pct`, and its client loop
+# thread's, `loadbot_loop_cpu_pct`) goes to stderr.
 #
 # --transport LIST runs this build once per transport named (comma-separated,
 # `[serve] transport`), one row each, in the order given; without it the
@@ -201,6 +203,8 @@ run() { # LABEL DIRECTORY TARGET_DIR [TRANSPORT]
     | "| \(.bots) (\($name)) | \($cpu | round)% | \(.server_tick_ms.p50 | ms) / \(.server_tick_ms.p99 | ms) | \(.rtt_ms.p50 | ms) / \(.rtt_ms.p99 | ms) | \($rate * 10 | round / 10) | \(.failed) / \(.dropped) |"
   ' "$run_dir/report.json"
   echo "one-core-bench: $label: server CPU from /proc over the same window: ${proc_pct}%" >&2
+  jq -r --arg name "$label" '"one-core-bench: \($name): loadbot CPU over the window: \(.loadbot_cpu_pct // "n/a" | if type == "number" then (. * 10 | round / 10) else . end)% (its client loop thread: \(.loadbot_loop_cpu_pct // "n/a" | if type == "number" then (. * 10 | round / 10) else . end)%)"' \
+    "$run_dir/report.json" >&2
   jq -r --arg name "$label" '.errors[:5][] | "one-core-bench: \($name): loadbot error: \(.)"' \
     "$run_dir/report.json" >&2 || true
 }

@@ -1,4 +1,4 @@
-//! Real quinn clients (the driver the bots use) connect over loopback to the
+//! Real quinn clients (the task driver, `driver::client`) connect over loopback to the
 //! sans-IO event loop, send hellos with real tokens, are welcomed, receive
 //! snapshots, and leave cleanly; the zone thread sees every connection opened
 //! and closed through the loop's batches.

@@ -2,7 +2,7 @@
 //!
 //! Every bot is a real client: it logs in (signing its account up the first time,
 //! see [`account`]), asks `POST /api/v1/space/{id}/join` for a realtime token, connects
-//! over raw QUIC, decodes every snapshot against its own baselines (reconstructing
+//! over raw QUIC from one client loop thread that drives every bot, decodes every snapshot against its own baselines (reconstructing
 //! the world it sees), acknowledges them, and sends an input every tick. Bots
 //! random-walk, flock to hot spots, idle or chat. The swarm reports connected /
 //! failed / dropped bots, input→acknowledgement round trips, snapshot jitter,
@@ -10,8 +10,10 @@
 
 pub mod account;
 pub mod bot;
+mod cpu;
 pub mod http;
 pub mod report;
+mod roster;
 pub mod swarm;
 
 pub use bot::BehaviourKind;

@@ -89,6 +89,12 @@ pub struct Report {
     /// ramp-up), percent of one core, summed over the servers; null if their
     /// metrics had no `process_cpu_seconds_total`.
     pub server_cpu_pct: Option<f64>,
+    /// loadbot's own process CPU over the same window, percent of one core
+    /// (Linux; null elsewhere).
+    pub loadbot_cpu_pct: Option<f64>,
+    /// The CPU of loadbot's client loop thread alone over the window (every
+    /// bot's QUIC, snapshot decoding and behaviour), percent of one core.
+    pub loadbot_loop_cpu_pct: Option<f64>,
     /// Seconds the run took, ramp-up included.
     pub duration_s: f64,
     /// Why bots failed or dropped, first few.
@@ -147,6 +153,13 @@ impl Report {
             }
             None => out += "server CPU                 not available (no process metrics)\n",
         }
+        if let Some(percent) = self.loadbot_cpu_pct {
+            out += &format!("loadbot CPU (window)       {percent:>8.1} % of one core");
+            match self.loadbot_loop_cpu_pct {
+                Some(thread) => out += &format!(", client loop thread {thread:.1} %\n"),
+                None => out += "\n",
+            }
+        }
         for error in &self.errors {
             out += &format!("  error: {error}\n");
         }
@@ -179,6 +192,8 @@ mod tests {
             "bytes_per_client_per_s",
             "server_tick_ms",
             "server_cpu_pct",
+            "loadbot_cpu_pct",
+            "loadbot_loop_cpu_pct",
         ] {
             assert!(json.get(key).is_some(), "{key}");
         }

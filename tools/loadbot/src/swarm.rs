@@ -1,22 +1,27 @@
 //! Runs a swarm: logs each bot in with its own account (signing it up the first
 //! time), asks the space's join endpoint for a fresh realtime token before every
-//! connection, connects it over QUIC, drives it for the run, and gathers the
-//! report.
+//! connection, drives every bot's connection from one client loop thread
+//! (`meridian_netcode::transport::client_loop`), and gathers the report.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use meridian_netcode::driver::client::{ClientConnection, Ending, QuinnEndpoint, client_endpoint};
-use meridian_netcode::driver::tls::parse_sha256_hex;
-use meridian_netcode::{Client, ClientPhase};
+use meridian_netcode::driver::socket::bind_udp;
+use meridian_netcode::driver::tls::{TlsError, parse_sha256_hex, pinned_client_config};
+use meridian_netcode::transport::client_loop::{ClientLoopStats, ClientLoopThread};
 use thiserror::Error;
 
-use crate::account::{self, AccountError, Credentials, Join, Session};
+use crate::account::{self, AccountError, Credentials, Session};
 use crate::bot::{BehaviourKind, Bot};
+use crate::cpu::{self, CpuUse};
 use crate::http;
 use crate::report::{Percentiles, Report, ServerTick};
+use crate::roster::{Outcome, Progress, Roster, Routes};
+
+/// The client loop thread's name (what `loadbot_loop_cpu_pct` measures).
+pub const LOOP_THREAD: &str = "loadbot-loop";
 
 /// How a swarm runs.
 #[derive(Debug, Clone)]
@@ -42,7 +47,8 @@ pub struct SwarmConfig {
     pub ramp_up: Duration,
     /// Which behaviours, assigned round robin.
     pub behaviours: Vec<BehaviourKind>,
-    /// Client UDP sockets to spread the bots over.
+    /// Client UDP sockets to spread the bots over (per address family), all
+    /// read by the one loop thread.
     pub endpoints: usize,
     /// The server's tick rate (inputs are sent once per tick).
     pub tick_rate_hz: u32,
@@ -62,26 +68,12 @@ pub enum SwarmError {
     /// The join answer made no sense.
     #[error("the join endpoint answered something unexpected: {0}")]
     BadJoin(String),
-    /// A client socket could not be opened.
-    #[error("cannot open a client endpoint: {0}")]
-    Endpoint(#[from] meridian_netcode::driver::client::EndpointError),
-}
-
-#[derive(Debug, Default)]
-struct Progress {
-    connected: Arc<AtomicUsize>,
-    failed: AtomicUsize,
-    dropped: AtomicUsize,
-    snapshots: Arc<AtomicU64>,
-}
-
-/// What one bot brings home.
-struct Outcome {
-    bot: Option<Bot>,
-    client_stats: Option<meridian_netcode::ClientStats>,
-    seconds_connected: f64,
-    error: Option<String>,
-    dropped: bool,
+    /// The client TLS configuration could not be made.
+    #[error("cannot set up client TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// A client socket or the loop thread could not be started.
+    #[error("cannot start the client loop: {0}")]
+    Loop(std::io::Error),
 }
 
 /// Runs the swarm to the end and reports.
@@ -89,10 +81,11 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     let started = Instant::now();
     let idle_timeout = Duration::from_secs(10);
     let run_ends = started + config.ramp_up + config.duration;
-    // Each server has its own certificate: sockets pinned to each. The first
-    // bot's account asks each server which space it hosts and what to pin.
-    let mut endpoints = Vec::new();
-    let mut spaces = Vec::new();
+    let endpoints = config.endpoints.max(1);
+    // Each server has its own certificate: one client configuration pinned to
+    // each. The first bot's account asks each server which space it hosts and
+    // what to pin.
+    let (mut configs, mut spaces, mut families) = (Vec::new(), Vec::new(), [false; 2]);
     let mut prober = Session::new(Credentials::for_bot(&config.accounts, 0));
     for server in &config.servers {
         let access = prober.access_token(*server, run_ends).await?;
@@ -101,59 +94,77 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
         spaces.push(space);
         let hash = parse_sha256_hex(&probe.certificate_sha256)
             .ok_or_else(|| SwarmError::BadJoin("certificate_sha256 is not 64 hex digits".into()))?;
-        let bind = if probe.game_address.is_ipv6() {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
-        } else {
-            SocketAddr::from(([127, 0, 0, 1], 0))
-        };
-        endpoints.push(
-            (0..config.endpoints.max(1))
-                .map(|_| client_endpoint(bind, hash, idle_timeout))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        configs.push(pinned_client_config(hash, idle_timeout)?);
+        families[usize::from(probe.game_address.is_ipv6())] = true;
     }
-    let endpoints = Arc::new(endpoints);
-    let spaces = Arc::new(spaces);
+    // `endpoints` sockets per address family in use, on loopback as before.
+    let mut sockets = Vec::new();
+    let mut socket_groups = [0; 2];
+    for (family, bind) in [
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        socket_groups[family] = sockets.len();
+        if families[family] {
+            for _ in 0..endpoints {
+                sockets.push(bind_udp(bind).map_err(SwarmError::Loop)?);
+            }
+        }
+    }
+    let (ended_sender, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    let client_loop = ClientLoopThread::spawn(LOOP_THREAD, sockets, move |run| {
+        // The receiver outlives the loop; a send fails only after the run.
+        let _ = ended_sender.send(run);
+    })
+    .map_err(SwarmError::Loop)?;
     let progress = Arc::new(Progress::default());
     let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate_hz.max(1)));
     let everyone_in_by = started + config.ramp_up;
+    let deadline = everyone_in_by + config.duration;
     let metrics = if config.metrics.is_empty() {
         config.servers.clone()
     } else {
         config.metrics.clone()
     };
-    // The servers' CPU over the measurement window: after the ramp-up, to the end.
-    let cpu_window = tokio::spawn(server_cpu_pct(
-        metrics.clone(),
-        everyone_in_by,
-        everyone_in_by + config.duration,
-    ));
-    let mut tasks = Vec::with_capacity(config.bots);
+    // The servers' CPU and loadbot's own over the measurement window: after
+    // the ramp-up, to the end.
+    let server_cpu_window = tokio::spawn(server_cpu_pct(metrics.clone(), everyone_in_by, deadline));
+    let own_cpu_window = tokio::spawn(own_cpu(everyone_in_by, deadline));
+    let bots = (0..config.bots)
+        .map(|index| {
+            let kind = config.behaviours[index % config.behaviours.len().max(1)];
+            let seed = config
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(index as u64);
+            Roster::bot(kind, seed, config.seed, config.zone_size, &progress)
+        })
+        .collect::<Vec<Bot>>();
+    let routes = Routes {
+        servers: config.servers.clone(),
+        spaces,
+        configs,
+        socket_groups,
+        endpoints,
+        accounts: config.accounts.clone(),
+        reconnect: config.reconnect,
+    };
+    let mut roster = Roster::new(
+        routes,
+        bots,
+        client_loop.inbox().clone(),
+        progress.clone(),
+        tick,
+        deadline,
+    );
     for index in 0..config.bots {
         let offset = config
             .ramp_up
             .mul_f64(index as f64 / config.bots.max(1) as f64);
-        let kind = config.behaviours[index % config.behaviours.len().max(1)];
-        let progress = progress.clone();
-        let route = Route {
-            servers: config.servers.clone(),
-            endpoints: endpoints.clone(),
-            spaces: spaces.clone(),
-            accounts: config.accounts.clone(),
-            first: index,
-            reconnect: config.reconnect,
-            zone_size: config.zone_size,
-        };
-        let deadline = everyone_in_by + config.duration;
-        let seed = config
-            .seed
-            .wrapping_mul(1_000_003)
-            .wrapping_add(index as u64);
-        let hot_spots = config.seed;
-        tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(started + offset)).await;
-            run_bot(route, kind, seed, hot_spots, tick, deadline, &progress).await
-        }));
+        roster.start(index, started + offset);
     }
     let reporter = config.progress.then(|| {
         let progress = progress.clone();
@@ -176,27 +187,54 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
             }
         })
     });
-    let mut outcomes = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        outcomes.push(task.await.unwrap_or_else(|error| Outcome {
-            bot: None,
-            client_stats: None,
-            seconds_connected: 0.0,
-            error: Some(format!("bot task failed: {error}")),
-            dropped: false,
-        }));
-    }
+    let outcomes = roster.run(&mut ended).await;
     if let Some(reporter) = reporter {
         reporter.abort();
     }
     let server_tick = server_tick(metrics[0]).await;
-    let server_cpu = cpu_window.await.ok().flatten();
-    for endpoint in endpoints.iter().flatten() {
-        endpoint.wait_idle().await;
+    let server_cpu = server_cpu_window.await.ok().flatten();
+    let own_cpu = own_cpu_window.await.ok().unwrap_or_default();
+    // Every run has ended: the loop only closes what is still draining.
+    let loop_stats = tokio::task::spawn_blocking(move || client_loop.shutdown())
+        .await
+        .map_err(|error| SwarmError::Loop(std::io::Error::other(error)))?
+        .map_err(SwarmError::Loop)?;
+    if config.progress {
+        eprintln!("{}", loop_line(&loop_stats));
     }
     let mut report = summarize(&config, outcomes, server_tick, started.elapsed(), tick);
     report.server_cpu_pct = server_cpu;
+    report.loadbot_cpu_pct = own_cpu.process_pct;
+    report.loadbot_loop_cpu_pct = own_cpu.thread_pct;
     Ok(report)
+}
+
+/// The client loop's counters, for people.
+fn loop_line(stats: &ClientLoopStats) -> String {
+    format!(
+        "loadbot client loop: {} connections, {} turns, {} datagrams in {} receive calls, \
+         {} datagrams out in {} send calls, {} sends dropped (buffer full), {} datagrams ignored",
+        stats.connections,
+        stats.turns,
+        stats.udp.datagrams_received,
+        stats.udp.receive_calls,
+        stats.udp.datagrams_sent,
+        stats.udp.send_calls,
+        stats.udp.send_would_block,
+        stats.datagrams_ignored
+    )
+}
+
+/// loadbot's own CPU from `start` to `end`: the process and the loop thread.
+async fn own_cpu(start: Instant, end: Instant) -> CpuUse {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
+    let first = cpu::sample(LOOP_THREAD);
+    tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
+    let last = cpu::sample(LOOP_THREAD);
+    match (first, last) {
+        (Some(first), Some(last)) => cpu::between(first, last),
+        _ => CpuUse::default(),
+    }
 }
 
 /// The servers' process CPU from `start` to `end`, percent of one core
@@ -218,139 +256,6 @@ async fn server_cpu_pct(metrics: Vec<SocketAddr>, start: Instant, end: Instant) 
     let seconds = closed.duration_since(opened).as_secs_f64();
     let used = last? - first?;
     (seconds > 0.0).then(|| used / seconds * 100.0)
-}
-
-/// Where a bot joins: its server first, then (reconnecting) the next ones.
-struct Route {
-    servers: Vec<SocketAddr>,
-    endpoints: Arc<Vec<Vec<QuinnEndpoint>>>,
-    /// The space each server hosts.
-    spaces: Arc<Vec<i64>>,
-    /// The accounts' prefix.
-    accounts: String,
-    /// The bot's index: its account and its first server.
-    first: usize,
-    reconnect: bool,
-    zone_size: Option<f32>,
-}
-
-async fn run_bot(
-    route: Route,
-    kind: BehaviourKind,
-    seed: u64,
-    hot_spots: u64,
-    tick: Duration,
-    deadline: Instant,
-    progress: &Progress,
-) -> Outcome {
-    let failed = |error: String| {
-        progress.failed.fetch_add(1, Ordering::Relaxed);
-        Outcome {
-            bot: None,
-            client_stats: None,
-            seconds_connected: 0.0,
-            error: Some(error),
-            dropped: false,
-        }
-    };
-    let mut bot = Bot::new(kind, seed, hot_spots);
-    bot.zone_size = route.zone_size;
-    bot.welcomed_counter = Some(progress.connected.clone());
-    bot.snapshot_counter = Some(progress.snapshots.clone());
-    let mut totals = meridian_netcode::ClientStats::default();
-    let mut session = Session::new(Credentials::for_bot(&route.accounts, route.first));
-    let mut attempt = 0;
-    let ending = loop {
-        if attempt > 0 && Instant::now() >= deadline {
-            // Reconnecting failed until the run ended: the bot is dropped.
-            break (Ending::TransportLost, ClientPhase::Closed);
-        }
-        let server_index = (route.first + attempt) % route.servers.len();
-        let sockets = &route.endpoints[server_index];
-        let endpoint = &sockets[route.first % sockets.len()];
-        // A fresh realtime token for every connection: a server admits each
-        // token once.
-        let join: Join = match session
-            .join(
-                route.servers[server_index],
-                route.spaces[server_index],
-                deadline,
-            )
-            .await
-        {
-            Ok(join) => join,
-            Err(error) if attempt == 0 => return failed(error.to_string()),
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let connection =
-            match ClientConnection::connect(endpoint, join.game_address, Duration::from_secs(10))
-                .await
-            {
-                Ok(connection) => connection,
-                Err(error) if attempt == 0 => return failed(error.to_string()),
-                Err(_) => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-        let mut client = Client::new(
-            Instant::now(),
-            join.token,
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-        );
-        let ending = connection
-            .drive(&mut client, &mut bot, tick, deadline)
-            .await;
-        let stats = client.stats();
-        totals.snapshots += stats.snapshots;
-        totals.decode_errors += stats.decode_errors;
-        totals.bytes_in += stats.bytes_in;
-        let finished = ending == Ending::Deadline && client.phase() == ClientPhase::Closed;
-        if finished
-            || !route.reconnect
-            || Instant::now() >= deadline
-            || bot.record.welcomed_at.is_none()
-        {
-            break (ending, client.phase());
-        }
-        bot.connection_lost(Instant::now());
-        attempt += 1;
-    };
-    progress
-        .snapshots
-        .fetch_add(totals.snapshots, Ordering::Relaxed);
-    let Some(welcomed) = bot.record.welcomed_at else {
-        let reason = if bot.record.refused {
-            "refused at hello"
-        } else {
-            "never welcomed"
-        };
-        return failed(format!("{reason} ({:?})", ending.0));
-    };
-    let dropped = ending.0 != Ending::Deadline || ending.1 != ClientPhase::Closed;
-    if dropped {
-        progress.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-    let seconds_connected = welcomed.elapsed().as_secs_f64();
-    let error = dropped.then(|| {
-        format!(
-            "dropped: {:?}, server said {:?}",
-            ending.0, bot.record.disconnect
-        )
-    });
-    Outcome {
-        bot: Some(bot),
-        client_stats: Some(totals),
-        seconds_connected,
-        error,
-        dropped,
-    }
 }
 
 async fn server_tick(server: SocketAddr) -> ServerTick {

@@ -1,5 +1,8 @@
-//! The client's QUIC driver: connects to a server and pumps a sans-IO [`Client`]
-//! over the connection, for bots and native clients.
+//! The client's QUIC driver on tokio: connects to a server and pumps a sans-IO
+//! [`Client`] over the connection, one task per client: for native clients and
+//! the integration tests. Bots in their thousands run on one thread instead,
+//! through [`crate::transport::client_loop`], with the same [`Behaviour`] and
+//! [`Ending`].
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -8,12 +8,15 @@
 //! - [`udp`]: batched socket I/O (recvmmsg with GRO, sendmsg with GSO).
 //! - [`exchange`]: the batches swapped with the zone thread, once per tick.
 //! - [`zone_side`]: the zone thread's half: batches in and out of the server.
-//!
 //! - [`webtransport`]: HTTP/3 and WebTransport for browsers (ALPN `h3`).
+//! - [`client_loop`]: the client side of the same design, one thread driving
+//!   many clients (loadbot's bots), each connection in `client_session`.
 //!
 //! The port offers raw QUIC (ALPN `meridian/1`) and WebTransport (ALPN `h3`),
 //! as the task driver's does.
 
+pub mod client_loop;
+mod client_session;
 pub mod connection;
 pub mod event_loop;
 pub mod exchange;
