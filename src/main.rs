@@ -7,6 +7,7 @@
 
 mod admin;
 mod config;
+mod logging;
 mod serve;
 mod simulate;
 mod stats;
@@ -40,8 +41,15 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::CreateAdmin(args) => admin::run(&args),
+        Command::CreateAdmin(args) => {
+            logging::init(logging::LogFormat::Text)?;
+            admin::run(&args)
+        }
+        // Its format is a setting: it installs the logger once they are read.
         Command::Serve(args) => serve::run(&args),
-        Command::Simulate(args) => simulate::run(&args),
+        Command::Simulate(args) => {
+            logging::init(logging::LogFormat::Text)?;
+            simulate::run(&args)
+        }
     }
 }

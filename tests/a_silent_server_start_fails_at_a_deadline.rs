@@ -1,6 +1,6 @@
 //! The test helper that starts `meridian serve` waits for its start-up lines
-//! with a deadline: a process that prints part of them and then says nothing
-//! more is killed and the test fails with what it printed, instead of hanging
+//! with a deadline: a process that logs part of them and then says nothing
+//! more is killed and the test fails with what it logged, instead of hanging
 //! the whole test run.
 
 mod common;
@@ -14,17 +14,21 @@ use common::{Server, read_start_up};
 fn a_server_that_never_finishes_starting_is_killed_and_fails_the_test() {
     // Says where it listens, never that it is ready, and stays up.
     let mut child = Command::new("sh")
-        .args(["-c", "echo 'http on http://127.0.0.1:1'; exec sleep 600"])
-        .stdout(Stdio::piped())
+        .args([
+            "-c",
+            "echo 'INFO meridian::serve: HTTP listening http=http://127.0.0.1:1' >&2; \
+             exec sleep 600",
+        ])
+        .stderr(Stdio::piped())
         .spawn()
         .expect("sh starts");
-    let stdout = child.stdout.take().expect("piped");
+    let logs = child.stderr.take().expect("piped");
     let pid = child.id();
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut server = Server(child);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_start_up(&mut server, stdout, Duration::from_secs(1))
+            read_start_up(&mut server, logs, Duration::from_secs(1))
         }));
         let message = match outcome {
             Ok(address) => format!("returned {address}"),
@@ -53,6 +57,6 @@ fn a_server_that_never_finishes_starting_is_killed_and_fails_the_test() {
         message.contains("did not finish starting within 1s"),
         "{message}"
     );
-    assert!(message.contains("http on http://127.0.0.1:1"), "{message}");
+    assert!(message.contains("http=http://127.0.0.1:1"), "{message}");
     assert!(exited.is_some(), "the silent process was killed");
 }

@@ -60,7 +60,7 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
 /// The 503 of every handler whose database call failed (the failure is
 /// logged, never shown to the client).
 pub(crate) fn database_unavailable(failure: &StoreError) -> Response {
-    eprintln!("meridian serve: database error: {failure}");
+    tracing::error!(error = %failure, "database error");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         "the database is unavailable",

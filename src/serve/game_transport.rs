@@ -121,7 +121,7 @@ impl GameTransport {
                 })
                 .await;
                 if let Ok(Err(error)) = stopped {
-                    eprintln!("meridian serve: the event loop stopped on an error: {error}");
+                    tracing::error!(%error, "the event loop stopped on an error");
                 }
             }
         }

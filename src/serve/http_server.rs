@@ -37,6 +37,7 @@ use tower::Service;
 
 use super::http::{self, HttpState};
 use super::http_limits::{self, RequestCounters};
+use super::http_trace;
 use super::settings::ServeTable;
 
 /// How long stopping waits for the accept loops to end.
@@ -266,13 +267,13 @@ pub(crate) fn start(
     let public = match listeners.metrics {
         Some(listener) => {
             metrics_address = Some(listener.local_addr()?);
-            let metrics = http_limits::apply(
+            let metrics = http_trace::trace(http_limits::apply(
                 metrics,
                 serve,
                 game_address,
                 counters.requests.clone(),
                 false,
-            );
+            ));
             tasks.push(tokio::spawn(accept_loop(
                 listener,
                 metrics,
@@ -284,7 +285,13 @@ pub(crate) fn start(
         }
         None => public.merge(metrics),
     };
-    let public = http_limits::apply(public, serve, game_address, counters.requests.clone(), true);
+    let public = http_trace::trace(http_limits::apply(
+        public,
+        serve,
+        game_address,
+        counters.requests.clone(),
+        true,
+    ));
     tasks.push(tokio::spawn(accept_loop(
         listeners.http,
         public,

@@ -79,12 +79,9 @@ pub(crate) async fn renew_forever(ledger: SqlLedger, map: ZoneMap, epochs: Vec<E
             };
             match ledger.apply(now_ms(), &op).await {
                 Ok(LedgerReply::Renewed(true)) => {}
-                Ok(_) => eprintln!("meridian serve: lost the lease of zone {}", zone.0),
+                Ok(_) => tracing::error!(zone = zone.0, "lost the lease of the zone"),
                 Err(error) => {
-                    eprintln!(
-                        "meridian serve: renewing zone {}'s lease failed: {error}",
-                        zone.0
-                    );
+                    tracing::warn!(zone = zone.0, %error, "renewing the zone's lease failed");
                 }
             }
         }
@@ -169,7 +166,7 @@ async fn carry_out(
         let reply = match ledger.apply(now_ms(), &op).await {
             Ok(reply) => Some(reply),
             Err(error) => {
-                eprintln!("meridian serve: a ledger operation failed: {error}");
+                tracing::warn!(%error, "a ledger operation failed");
                 None
             }
         };

@@ -18,6 +18,7 @@ mod grants;
 mod http;
 mod http_limits;
 mod http_server;
+mod http_trace;
 mod keys;
 mod ledger;
 mod live;
@@ -67,6 +68,7 @@ const ROTATION_CHECK: Duration = Duration::from_secs(600);
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    crate::logging::init(settings.serve.log_format)?;
     let workers = std::thread::available_parallelism()
         .map_or(1, |cores| cores.get().saturating_sub(1))
         .max(1);
@@ -143,7 +145,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         .await
         .context("cannot seed the starter catalogue")?
     {
-        println!("meridian serve: a fresh world: added the starter avatars and elements");
+        tracing::info!("a fresh world: added the starter avatars and elements");
     }
     let (storage, storage_tasks) = persist::start(&store, space_id, settings.serve.zone_id);
     let (hint_sender, spawn_hints) = crossbeam_channel::bounded(4_096);
@@ -197,9 +199,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     .context("invalid [netcode] settings")?;
     // A cluster shard admits only the tokens its own join endpoint minted.
     server.set_gateway(gateway_of(&settings));
-    println!(
-        "meridian serve: {blocking} of the space's {} placed elements block movement",
-        placed.len()
+    tracing::info!(
+        placed = placed.len(),
+        blocking,
+        "the space's placed elements are loaded"
     );
     let live = Arc::new(Mutex::new(live::LiveMetrics::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -233,9 +236,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             let secret = keys.link;
             let link =
                 cluster::link::start(me, shards, settings.serve.link_address, &secret, hints)?;
-            println!(
-                "meridian serve: shard {me} of {shards}, shard link on {} (ALPN meridian-shard/1)",
-                link.address
+            tracing::info!(
+                shard = me,
+                shards,
+                link = %link.address,
+                "shard link listening (ALPN meridian-shard/1)"
             );
             let neighbours = cluster::ClusterLoop::new(link, &map, me, shards, tick_ms);
             let mut host = new_host(&settings, zones, cluster::borders(map, me, shards), server);
@@ -283,49 +288,12 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     };
     let http_server = http_server::start(listeners, state, &settings.serve)?;
 
-    let config = &settings.sim;
-    println!(
-        "meridian serve: zone {} of space {}, {} x {} m at {} Hz, interest radius {} m",
-        settings.serve.zone_id,
-        settings.serve.space,
-        config.world_width,
-        config.world_height,
-        config.tick_rate_hz,
-        config.interest_radius
-    );
-    match settings.serve.transport {
-        game_transport::TransportKind::Tasks => println!(
-            "  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers)"
-        ),
-        kind => println!(
-            "  game on {game_address} (QUIC: ALPN meridian/1 for clients, h3 for browsers; transport {})",
-            kind.label()
-        ),
-    }
-    match http_server.metrics_address() {
-        None => println!("  http on http://{http_address} (GET /health, GET /metrics)"),
-        Some(metrics) => {
-            println!("  http on http://{http_address} (GET /health)");
-            println!("  metrics on http://{metrics}/metrics");
-        }
-    }
-    println!("  play: open http://{http_address}/ in Chromium (a second tab is a second person)");
-    println!(
-        "  data in {} (space {space_id}, checkpoints every {} ms)",
-        settings.serve.database_url, settings.serve.checkpoint_interval_ms
-    );
-    if settings.serve.dev_tokens {
-        println!(
-            "  development tokens (--dev): POST http://{http_address}/api/v1/dev/join \
-             makes a fresh guest; never expose this server"
-        );
-    }
-    println!(
-        "  development certificate sha256 {} (valid {} days, rotated at half life)",
-        certificate.sha256_hex(),
-        validity.as_secs() / 86_400
-    );
-    println!("  stop with Ctrl-C or SIGTERM");
+    let listening = Listening {
+        game: game_address,
+        http: http_address,
+        space_id,
+    };
+    announce(&settings, &listening, &http_server, &certificate);
 
     let rotation = tokio::spawn(rotate_certificates(
         quic.clone(),
@@ -335,7 +303,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     ));
 
     wait_for_signal().await;
-    println!("meridian serve: shutting down");
+    tracing::info!("shutting down");
     stop.store(true, Ordering::Relaxed);
     rotation.abort();
     if let Some(renewals) = renewals {
@@ -343,7 +311,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
     if !matches!(joined, Ok(Ok(()))) {
-        eprintln!("meridian serve: the zone thread ended abnormally");
+        tracing::error!("the zone thread ended abnormally");
     }
     quic.shutdown().await;
     // The zone thread dropped its queues: write what is left, then stop.
@@ -352,23 +320,104 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     match storage_tasks.finish().await {
         Some(counters) => {
             store.close().await;
-            println!(
-                "meridian serve: {} character rows checkpointed in {} writes, {} lost",
-                counters.rows.load(Ordering::Relaxed),
-                counters.writes.load(Ordering::Relaxed),
-                counters.lost_rows.load(Ordering::Relaxed)
+            tracing::info!(
+                rows = counters.rows.load(Ordering::Relaxed),
+                writes = counters.writes.load(Ordering::Relaxed),
+                lost = counters.lost_rows.load(Ordering::Relaxed),
+                "character rows checkpointed"
             );
         }
-        None => eprintln!(
-            "meridian serve: the database did not take the last writes in time; \
+        None => tracing::error!(
+            "the database did not take the last writes in time; \
              unwritten checkpoints and chat lines are lost"
         ),
     }
     if !http_server.stop().await {
-        eprintln!("meridian serve: the HTTP server did not stop cleanly");
+        tracing::warn!("the HTTP server did not stop cleanly");
     }
-    println!("meridian serve: stopped");
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Where the server listens, and the space it hosts.
+struct Listening {
+    game: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    space_id: i64,
+}
+
+/// Says where everything listens, one event a line; the last one says
+/// "ready; stop with Ctrl-C or SIGTERM" and carries the HTTP address (tests
+/// and scripts wait for it).
+fn announce(
+    settings: &ServeSettings,
+    listening: &Listening,
+    http_server: &http_server::HttpServer,
+    certificate: &DevCertificate,
+) {
+    let game_address = listening.game;
+    let http_address = listening.http;
+    let config = &settings.sim;
+    tracing::info!(
+        zone = settings.serve.zone_id,
+        space = settings.serve.space,
+        width_m = config.world_width,
+        height_m = config.world_height,
+        tick_rate_hz = config.tick_rate_hz,
+        interest_radius_m = config.interest_radius,
+        "zone ready"
+    );
+    tracing::info!(
+        game = %game_address,
+        transport = settings.serve.transport.label(),
+        "game port listening (QUIC: ALPN meridian/1 for clients, h3 for browsers)"
+    );
+    let http = format!("http://{http_address}");
+    match http_server.metrics_address() {
+        None => tracing::info!(%http, "HTTP listening (GET /health, GET /metrics)"),
+        Some(metrics) => tracing::info!(
+            %http,
+            metrics = %format_args!("http://{metrics}/metrics"),
+            "HTTP listening (GET /health; metrics on their own address)"
+        ),
+    }
+    tracing::info!(
+        url = %format_args!("{http}/"),
+        "play: open the URL in Chromium (a second tab is a second person)"
+    );
+    tracing::info!(
+        database = %without_password(&settings.serve.database_url),
+        space_id = listening.space_id,
+        checkpoint_interval_ms = settings.serve.checkpoint_interval_ms,
+        "data"
+    );
+    if settings.serve.dev_tokens {
+        tracing::warn!(
+            endpoint = %format_args!("POST {http}/api/v1/dev/join"),
+            "development tokens are on (--dev): each call makes a fresh guest; never expose this server"
+        );
+    }
+    tracing::info!(
+        sha256 = %certificate.sha256_hex(),
+        valid_days = settings.serve.certificate_validity().as_secs() / 86_400,
+        "development certificate (rotated at half life)"
+    );
+    tracing::info!(%http, "ready; stop with Ctrl-C or SIGTERM");
+}
+
+/// A database URL as it may be logged: `scheme://user@host/...`, the password
+/// (if any) left out.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The gateway id realtime tokens are bound to: the shard id in a cluster,
@@ -428,15 +477,12 @@ async fn rotate_certificates(
                     if let Ok(mut hash) = published.write() {
                         *hash = next.sha256_hex();
                     }
-                    println!(
-                        "meridian serve: rotated the certificate, sha256 {}",
-                        next.sha256_hex()
-                    );
+                    tracing::info!(sha256 = %next.sha256_hex(), "rotated the certificate");
                     current = next;
                 }
-                Err(error) => eprintln!("meridian serve: certificate rotation failed: {error}"),
+                Err(error) => tracing::error!(%error, "certificate rotation failed"),
             },
-            Err(error) => eprintln!("meridian serve: certificate generation failed: {error}"),
+            Err(error) => tracing::error!(%error, "certificate generation failed"),
         }
     }
 }
@@ -469,4 +515,25 @@ fn spawn_centre_tiles(sim: &meridian_sim::SimConfig) -> (i32, i32) {
         (sim.world_width / 2.0) as i32,
         (sim.world_height / 2.0) as i32,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_logged_database_url_has_no_password() {
+        assert_eq!(
+            without_password("postgres://meridian:secret@db:5432/world"),
+            "postgres://meridian:***@db:5432/world"
+        );
+        assert_eq!(
+            without_password("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(
+            without_password("sqlite://meridian-data/meridian.db"),
+            "sqlite://meridian-data/meridian.db"
+        );
+    }
 }

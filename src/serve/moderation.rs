@@ -83,7 +83,7 @@ fn failed(failure: StoreError) -> Response {
     match failure {
         StoreError::NotFound { what } => error(StatusCode::NOT_FOUND, format!("{what} not found")),
         other => {
-            eprintln!("meridian serve: database error: {other}");
+            tracing::error!(error = %other, "database error");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database is unavailable",

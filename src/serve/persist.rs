@@ -177,7 +177,7 @@ async fn commit_inventory(
             result_of(request, held, InventoryStatus::StackFull)
         }
         Err(error) => {
-            eprintln!("meridian serve: an inventory change was not written: {error}");
+            tracing::error!(%error, "an inventory change was not written");
             result_of(request, 0, InventoryStatus::Unavailable)
         }
     }
@@ -243,7 +243,7 @@ pub(crate) fn start(store: &Store, space_id: i64, zone_id: u32) -> (ZoneStorage,
                 Ok(_) => drop(stored_sender.send(line)),
                 Err(error) => {
                     unstored.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("meridian serve: a chat line was not stored: {error}");
+                    tracing::error!(%error, "a chat line was not stored");
                 }
             }
         }

@@ -80,6 +80,10 @@ pub(crate) struct ServeArgs {
     /// `event-loop` (raw QUIC and WebTransport; see docs/TRANSPORT.md).
     #[arg(long, value_enum)]
     transport: Option<super::game_transport::TransportKind>,
+    /// Log lines as `text` (the default) or `json`, on standard error (env
+    /// MERIDIAN_LOG_FORMAT); RUST_LOG filters them (docs/OPERATIONS.md, Logs).
+    #[arg(long, value_enum)]
+    log_format: Option<crate::logging::LogFormat>,
 }
 
 /// Where a newcomer (no saved place) appears.
@@ -200,6 +204,8 @@ pub(crate) struct ServeTable {
     /// Which driver serves the game port: `"tasks"` (the default) or
     /// `"event-loop"` (raw QUIC and WebTransport; see docs/TRANSPORT.md).
     pub(crate) transport: super::game_transport::TransportKind,
+    /// Log lines as `"text"` or `"json"`.
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 impl Default for ServeTable {
@@ -239,6 +245,7 @@ impl Default for ServeTable {
             max_elements_per_space: 5_000,
             spawn: SpawnPolicy::Plaza,
             transport: super::game_transport::TransportKind::Tasks,
+            log_format: crate::logging::LogFormat::Text,
         }
     }
 }
@@ -420,6 +427,9 @@ impl ServeArgs {
         }
         if let Some(transport) = self.transport {
             settings.serve.transport = transport;
+        }
+        if let Some(format) = self.log_format.or(crate::logging::LogFormat::from_env()?) {
+            settings.serve.log_format = format;
         }
         settings.validate()?;
         Ok(settings)

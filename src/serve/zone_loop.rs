@@ -25,6 +25,63 @@ use super::persist::ZoneStorage;
 /// How long shutdown waits for goodbyes to be handed to the transport.
 const DRAIN_TICKS: u32 = 5;
 
+/// One tick in this many runs in a `zone_tick` span (level `debug`) and says
+/// how long it took: a sample, so that tracing every tick costs nothing.
+const TICK_SAMPLE_EVERY: u64 = 100;
+
+/// Ticks over their interval are reported at most this often, with how many
+/// there were since the last report.
+const SLOW_TICK_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Ticks that took longer than their interval, since the last warning.
+struct SlowTicks {
+    count: u64,
+    slowest: Duration,
+    reported: Option<Instant>,
+}
+
+/// Milliseconds to one decimal, as logged.
+fn tenths_of_a_millisecond(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e4).round() / 10.0
+}
+
+impl SlowTicks {
+    fn new() -> Self {
+        Self {
+            count: 0,
+            slowest: Duration::ZERO,
+            reported: None,
+        }
+    }
+
+    /// Counts a tick that took `elapsed` of its `interval`; warns (at most
+    /// every [`SLOW_TICK_REPORT_EVERY`]) if some ran over.
+    fn record(&mut self, elapsed: Duration, interval: Duration, now: Instant) {
+        if elapsed <= interval {
+            return;
+        }
+        self.count += 1;
+        self.slowest = self.slowest.max(elapsed);
+        if self
+            .reported
+            .is_some_and(|at| now.saturating_duration_since(at) < SLOW_TICK_REPORT_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            ticks = self.count,
+            slowest_ms = tenths_of_a_millisecond(self.slowest),
+            interval_ms = tenths_of_a_millisecond(interval),
+            "ticks took longer than their interval"
+        );
+        *self = Self {
+            count: 0,
+            slowest: Duration::ZERO,
+            reported: Some(now),
+        };
+    }
+}
+
 /// What the zone thread asks of the handoff protocol, in one process or as
 /// one shard of a cluster.
 pub(crate) trait LoopBorders: Borders {
@@ -204,6 +261,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         let mut next_tick = Instant::now() + interval;
         let mut draining: Option<u32> = None;
         let mut steps = 0u64;
+        let mut slow_ticks = SlowTicks::new();
         let wake = self.neighbours.wake();
         let ledger_answers = self.ledger_answers.clone();
         loop {
@@ -272,6 +330,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             let now = Instant::now();
             if now >= next_tick {
+                let span = if steps.is_multiple_of(TICK_SAMPLE_EVERY) {
+                    tracing::debug_span!("zone_tick", step = steps)
+                } else {
+                    tracing::Span::none()
+                };
+                let entered = span.enter();
                 let mut report = self.host.step(now);
                 // What other shards wait for (a handoff's prepare, their
                 // clients' frames) goes before our own snapshots are encoded.
@@ -281,6 +345,16 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 steps += 1;
                 self.persist(steps, draining.is_some());
                 let elapsed = now.elapsed();
+                if !span.is_disabled() {
+                    tracing::debug!(
+                        tick = report.tick,
+                        elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                        avatars = self.host.avatar_count(),
+                        "ticked"
+                    );
+                }
+                drop(entered);
+                slow_ticks.record(elapsed, interval, now);
                 next_tick += interval;
                 if next_tick < now {
                     // Far behind (a stalled machine): skip rather than burst.

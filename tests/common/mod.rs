@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod api;
+pub(crate) mod logs;
 pub(crate) mod players;
 pub(crate) mod services;
 pub(crate) mod shard_link;
@@ -86,13 +87,13 @@ pub(crate) fn start_server_env(
         ])
         .args(extra)
         .args(transport_override(extra))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped");
+    let logs = child.stderr.take().expect("piped");
     let mut server = Server(child);
-    let http_address = read_start_up(&mut server, stdout, START_UP_LIMIT);
+    let http_address = read_start_up(&mut server, logs, START_UP_LIMIT);
     (server, http_address)
 }
 
@@ -108,22 +109,31 @@ pub(crate) fn transport_override(extra: &[&str]) -> Vec<String> {
     }
 }
 
-/// How long a server may take to print its start-up lines.
+/// How long a server may take to log its start-up lines.
 pub(crate) const START_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Reads the server's start-up lines (on a thread that keeps draining them
-/// afterwards, so the server never blocks on a full pipe) until it says
-/// "stop with", and returns the HTTP address it printed. Kills the server and
-/// fails if that takes longer than `limit` or the output ends first.
+/// Reads the server's log lines (standard error, text or JSON) until the one
+/// that says "ready; stop with ...", and returns the HTTP address it carries
+/// (`http=http://ADDRESS` or `"http":"http://ADDRESS"`). A thread keeps
+/// draining the log afterwards, so the server never blocks on a full pipe,
+/// and copies it to the test's captured output (shown if the test fails).
+/// Kills the server and fails if that takes longer than `limit` or the log
+/// ends first.
 pub(crate) fn read_start_up(
     server: &mut Server,
-    stdout: std::process::ChildStdout,
+    logs: impl std::io::Read + Send + 'static,
     limit: std::time::Duration,
 ) -> SocketAddr {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        let mut started = false;
+        for line in BufReader::new(logs).lines() {
             let Ok(line) = line else { break };
+            if started {
+                eprintln!("server: {line}");
+                continue;
+            }
+            started = line.contains("stop with");
             // Once start-up is read nobody listens; keep draining regardless.
             let _ = sender.send(line);
         }
@@ -151,22 +161,21 @@ pub(crate) fn read_start_up(
                 );
             }
         };
-        if let Some(rest) = line.trim().strip_prefix("http on http://") {
-            let address = rest.split_whitespace().next().expect("an address");
+        let done = line.contains("stop with");
+        if done && let Some((_, rest)) = line.split_once("http://") {
+            let address: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']'))
+                .collect();
             http_address = Some(address.parse().expect("a socket address"));
         }
-        let done = line.contains("stop with");
         printed.push(line);
         if done {
             break;
         }
     }
-    http_address.unwrap_or_else(|| {
-        panic!(
-            "the server printed no HTTP address:\n{}",
-            printed.join("\n")
-        )
-    })
+    http_address
+        .unwrap_or_else(|| panic!("the server logged no HTTP address:\n{}", printed.join("\n")))
 }
 
 /// The password every test account gets from [`account_join`].

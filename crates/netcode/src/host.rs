@@ -454,13 +454,26 @@ impl<B: Borders> ZoneHost<B> {
                 ServerEvent::Inventory { connection, change } => {
                     self.request_inventory(connection, change);
                 }
-                ServerEvent::Left { connection, .. } => self.leave(connection),
+                ServerEvent::Left { connection, reason } => {
+                    if let Some(member) = self.members.get(&connection) {
+                        let _span = connection_span(connection).entered();
+                        tracing::info!(
+                            account = member.account,
+                            reason = crate::metrics::disconnect_label(reason),
+                            "left"
+                        );
+                    }
+                    self.leave(connection);
+                }
             }
         }
     }
 
     fn join(&mut self, connection: ConnectionId, account: u64, name: String) {
+        let span = connection_span(connection);
+        let _entered = span.enter();
         if self.moderation.is_banned(account) {
+            tracing::info!(account, "refused: the account is banned");
             // Refusing a connection the server just verified cannot fail.
             let _ = self
                 .server
@@ -535,6 +548,7 @@ impl<B: Borders> ZoneHost<B> {
         let avatar = match spawned {
             Ok(avatar) => avatar,
             Err(error) => {
+                tracing::warn!(account, %error, "refused: no free spot to spawn in");
                 // Refusing a connection the server just verified cannot fail.
                 let _ =
                     self.server
@@ -553,6 +567,12 @@ impl<B: Borders> ZoneHost<B> {
             zone_height: config.world_height,
         };
         if self.server.admit(connection, welcome).is_ok() {
+            tracing::info!(
+                account,
+                avatar = avatar.0,
+                zone = self.zone_id + zone as u32,
+                "joined"
+            );
             let member = Member {
                 client,
                 avatar,
@@ -680,4 +700,10 @@ impl<B: Borders> ZoneHost<B> {
             }
         }
     }
+}
+
+/// The zone side's span of a connection's events: `connection` with its id,
+/// the name the transports use too.
+fn connection_span(connection: ConnectionId) -> tracing::Span {
+    tracing::info_span!("connection", id = connection.0)
 }

@@ -158,7 +158,9 @@ enum OutPhase {
     Committing { op: LedgerOp },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A handoff leaving this zone. Its span (`handoff`: id, entity, both
+/// zones) is the parent of each step's event and closes when it ends.
+#[derive(Debug, Clone)]
 struct Outgoing {
     handoff: HandoffId,
     to: ZoneId,
@@ -167,14 +169,17 @@ struct Outgoing {
     buffered: Vec<Input>,
     frozen_ticks: u32,
     phase: OutPhase,
+    span: tracing::Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A handoff arriving in this zone, with its span as at the source.
+#[derive(Debug, Clone)]
 struct Incoming {
     handoff: HandoffId,
     from: Owner,
     avatar: Avatar,
     waited: u32,
+    span: tracing::Span,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -323,7 +328,7 @@ impl ZoneAuthority {
             }
         }
         for entity in unfreeze {
-            self.abort(entity);
+            self.abort(entity, "the destination did not answer in time");
         }
         for (entity, incoming) in &mut self.incoming {
             incoming.waited += 1;
@@ -362,6 +367,8 @@ impl ZoneAuthority {
         };
         self.next_handoff += 1;
         let handoff = HandoffId((u64::from(self.zone.0) << 40) | self.next_handoff);
+        let span = handoff_span(handoff, entity, self.zone, to);
+        tracing::debug!(parent: &span, "frozen; the destination is asked to prepare");
         self.outgoing.insert(
             entity,
             Outgoing {
@@ -372,6 +379,7 @@ impl ZoneAuthority {
                 buffered: Vec::new(),
                 frozen_ticks: 0,
                 phase: OutPhase::AwaitPrepared { waited: 0 },
+                span,
             },
         );
         self.effects.push(Effect::Send {
@@ -386,10 +394,11 @@ impl ZoneAuthority {
     }
 
     /// Back to real here; the destination drops what it prepared.
-    fn abort(&mut self, entity: EntityId) {
+    fn abort(&mut self, entity: EntityId, why: &'static str) {
         let Some(out) = self.outgoing.remove(&entity) else {
             return;
         };
+        tracing::info!(parent: &out.span, why, "aborted; the player stays here");
         let mut avatar = out.avatar;
         for input in &out.buffered {
             if input.sequence > avatar.last_input {
@@ -414,6 +423,7 @@ impl ZoneAuthority {
     /// Someone else owns it now: forget it here.
     fn fenced(&mut self, entity: EntityId) {
         if let Some(out) = self.outgoing.remove(&entity) {
+            tracing::warn!(parent: &out.span, "fenced: another zone owns the player now");
             self.tell_aborted(&out, entity);
         }
     }
@@ -433,6 +443,12 @@ impl ZoneAuthority {
         let Some(out) = self.outgoing.remove(&entity) else {
             return;
         };
+        tracing::debug!(
+            parent: &out.span,
+            frozen_ticks = out.frozen_ticks,
+            buffered_inputs = out.buffered.len(),
+            "committed; the route moves to the destination"
+        );
         self.effects.push(Effect::Route { entity, to: out.to });
         self.effects.push(Effect::HandedOff {
             entity,
@@ -461,6 +477,8 @@ impl ZoneAuthority {
                     return;
                 }
                 let source = from.zone;
+                let span = handoff_span(handoff, entity, source, self.zone);
+                tracing::debug!(parent: &span, "prepared");
                 self.incoming.insert(
                     entity,
                     Incoming {
@@ -468,6 +486,7 @@ impl ZoneAuthority {
                         from,
                         avatar,
                         waited: 0,
+                        span,
                     },
                 );
                 self.effects.push(Effect::Send {
@@ -496,6 +515,7 @@ impl ZoneAuthority {
                     to_zone: out.to,
                     to_epoch: epoch,
                 };
+                tracing::debug!(parent: &out.span, "the destination is prepared; the ledger is asked");
                 out.phase = OutPhase::Committing { op: op.clone() };
                 self.effects.push(Effect::Ledger(op));
             }
@@ -524,15 +544,18 @@ impl ZoneAuthority {
                     .incoming
                     .get(&entity)
                     .is_some_and(|incoming| incoming.handoff == handoff)
+                    && let Some(incoming) = self.incoming.remove(&entity)
                 {
-                    self.incoming.remove(&entity);
+                    tracing::debug!(parent: &incoming.span, "aborted by the source");
                 }
             }
         }
     }
 
     fn arrive(&mut self, entity: EntityId, from: Owner, avatar: Avatar) {
-        self.incoming.remove(&entity);
+        if let Some(incoming) = self.incoming.remove(&entity) {
+            tracing::debug!(parent: &incoming.span, "arrived; the player is real here");
+        }
         let owner = Owner {
             zone: self.zone,
             epoch: self.epoch,
@@ -607,11 +630,24 @@ impl ZoneAuthority {
     /// never come back, so the move can never apply. Unfreeze.
     fn move_refused(&mut self, entity: EntityId, row: Option<Owner>) {
         match self.outgoing.get(&entity) {
-            Some(out) if row == Some(out.from) => self.abort(entity),
+            Some(out) if row == Some(out.from) => {
+                self.abort(entity, "the ledger refused the move");
+            }
             Some(_) => self.settle(entity, row),
             None => {}
         }
     }
+}
+
+/// The span of one handoff, the same at its source and its destination.
+fn handoff_span(handoff: HandoffId, entity: EntityId, from: ZoneId, to: ZoneId) -> tracing::Span {
+    tracing::info_span!(
+        "handoff",
+        id = handoff.0,
+        entity = entity.0,
+        from_zone = from.0,
+        to_zone = to.0
+    )
 }
 
 fn clamp(point: Vec2, map: &ZoneMap) -> Vec2 {

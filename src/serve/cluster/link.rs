@@ -452,7 +452,7 @@ async fn accept(acceptor: Acceptor, endpoint: quinn::Endpoint) {
                 }
                 Err(refusal) => {
                     LinkCounters::count(&acceptor.counters.handshakes_refused);
-                    eprintln!("meridian serve: a shard link connection is refused: {refusal}");
+                    tracing::warn!(%refusal, "a shard link connection is refused");
                 }
             }
         });
@@ -523,7 +523,7 @@ async fn discover(discovery: Discovery) {
             )
             .await
         {
-            eprintln!("meridian serve: cannot announce the shard in Redis: {error}");
+            tracing::warn!(%error, "cannot announce the shard in Redis");
         }
         // Links that ended are found again.
         if let Ok(peers) = discovery.peers.lock() {
@@ -626,10 +626,7 @@ async fn speak(speaker: Speaker, mut queue: PeerReceiver) {
         if error.downcast_ref::<Refusal>().is_some() {
             LinkCounters::count(&speaker.counters.handshakes_refused);
         }
-        eprintln!(
-            "meridian serve: the link to shard {} ended: {error}",
-            speaker.shard
-        );
+        tracing::warn!(shard = speaker.shard, %error, "the link to the shard ended");
     }
     // Only the newest link to a shard says it is down: an older one that
     // ends after the shard restarted (and was linked again) must not make a

@@ -124,6 +124,7 @@ impl QuicServer {
         let accepting = endpoint.clone();
         tokio::spawn(async move {
             while let Some(mut incoming) = accepting.accept().await {
+                let incoming_address = incoming.remote_address();
                 if admission.wants_retry()
                     && !incoming.remote_address_validated()
                     && incoming.may_retry()
@@ -131,6 +132,7 @@ impl QuicServer {
                     match incoming.retry() {
                         Ok(()) => {
                             admission.retried();
+                            tracing::debug!(remote = %incoming_address, "sent a QUIC Retry");
                             continue;
                         }
                         // Checked with may_retry above; handled as no retry.
@@ -138,17 +140,27 @@ impl QuicServer {
                     }
                 }
                 let connection = ids.next();
-                match admission.admit(connection, incoming.remote_address().ip()) {
+                match admission.admit(connection, incoming_address.ip()) {
                     Ok(ticket) => {
+                        let span = connection_span(connection, incoming_address);
                         tokio::spawn(run_connection(
                             incoming,
                             ticket,
                             inbound.clone(),
                             counters.clone(),
+                            span,
                         ));
                     }
                     // Counted by the admission; the client hears a refusal at once.
-                    Err(_) => incoming.refuse(),
+                    Err(refusal) => {
+                        tracing::debug!(
+                            connection = connection.0,
+                            remote = %incoming_address,
+                            %refusal,
+                            "refused a new connection"
+                        );
+                        incoming.refuse();
+                    }
                 }
             }
         });
@@ -262,6 +274,15 @@ impl Session {
     }
 }
 
+/// The span of one connection's events (`connection` with its id and remote
+/// address), the same name the zone thread uses for the connection.
+///
+/// Its events name it as their parent rather than entering it: a span entered
+/// around the connection's task would be entered and left at every datagram.
+pub fn connection_span(connection: ConnectionId, remote: SocketAddr) -> tracing::Span {
+    tracing::info_span!("connection", id = connection.0, remote = %remote)
+}
+
 /// One connection's life; `ticket` (dropped with it) keeps it counted as
 /// pending until the zone thread verifies its hello.
 async fn run_connection(
@@ -269,13 +290,15 @@ async fn run_connection(
     ticket: AdmissionTicket,
     inbound: Sender<NetEvent>,
     counters: Arc<DriverCounters>,
+    span: tracing::Span,
 ) {
     let id = ticket.connection();
-    let failed = || {
+    let failed = |why: &str| {
         counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(parent: &span, why, "the handshake failed");
     };
     let Ok(mut connecting) = incoming.accept() else {
-        return failed();
+        return failed("not accepted");
     };
     // The ALPN is known once the handshake data is in, before the handshake ends.
     let alpn = connecting
@@ -287,15 +310,16 @@ async fn run_connection(
     match alpn.as_deref() {
         Some(ALPN_MERIDIAN) => {
             let Ok(connection) = connecting.await else {
-                return failed();
+                return failed("TLS");
             };
             let Ok(Ok((send, recv))) =
                 tokio::time::timeout(STREAM_OPEN_TIMEOUT, connection.accept_bi()).await
             else {
                 connection.close(quinn::VarInt::from_u32(1), b"no stream opened");
-                return failed();
+                return failed("no stream opened");
             };
-            pump(id, Session::Quic(connection), send, recv, inbound, counters).await;
+            let session = Session::Quic(connection);
+            pump(id, session, (send, recv), inbound, counters, &span).await;
         }
         Some(ALPN_H3) => {
             let request = tokio::time::timeout(
@@ -304,29 +328,30 @@ async fn run_connection(
             )
             .await;
             let Ok(Ok(request)) = request else {
-                return failed();
+                return failed("no WebTransport session request");
             };
             if request.path() != WEBTRANSPORT_PATH {
                 request.not_found().await;
-                return failed();
+                return failed("a WebTransport path other than /meridian");
             }
             let Ok(connection) = request.accept().await else {
-                return failed();
+                return failed("WebTransport session");
             };
             let Ok(Ok((send, recv))) =
                 tokio::time::timeout(STREAM_OPEN_TIMEOUT, connection.accept_bi()).await
             else {
                 connection.close(wtransport::VarInt::from_u32(1), b"no stream opened");
-                return failed();
+                return failed("no stream opened");
             };
-            pump(id, Session::Web(connection), send, recv, inbound, counters).await;
+            let session = Session::Web(connection);
+            pump(id, session, (send, recv), inbound, counters, &span).await;
         }
         _ => {
             // rustls refuses ALPNs we do not offer; this is a client that sent none.
             if let Ok(connection) = connecting.await {
                 connection.close(quinn::VarInt::from_u32(1), b"no application protocol");
             }
-            failed();
+            failed("no application protocol");
         }
     }
 }
@@ -335,11 +360,15 @@ async fn run_connection(
 async fn pump(
     id: ConnectionId,
     session: Session,
-    mut send: impl AsyncWrite + Unpin,
-    mut recv: impl AsyncRead + Unpin,
+    (mut send, mut recv): (impl AsyncWrite + Unpin, impl AsyncRead + Unpin),
     inbound: Sender<NetEvent>,
     counters: Arc<DriverCounters>,
+    span: &tracing::Span,
 ) {
+    let transport = match session {
+        Session::Quic(_) => "quic",
+        Session::Web(_) => "webtransport",
+    };
     let (outbox, mut outgoing) = mpsc::channel::<Payload>(OUTBOX_CAPACITY);
     let opened = NetEvent::Opened {
         connection: id,
@@ -348,8 +377,10 @@ async fn pump(
     };
     if !push_reliably(&inbound, opened).await {
         session.close(2, b"server busy");
+        tracing::warn!(parent: span, "closed at once: the zone thread's queue is full");
         return;
     }
+    tracing::debug!(parent: span, transport, "open");
     let stream_reader = async {
         let mut buffer = vec![0u8; READ_CHUNK];
         while let Ok(read @ 1..) = recv.read(&mut buffer).await {
@@ -409,8 +440,10 @@ async fn pump(
         let _ = send.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(1), session.closed()).await;
         session.close(10, disconnect_label(reason).as_bytes());
+        tracing::debug!(parent: span, reason = disconnect_label(reason), "closed by the server");
     } else {
         session.close(0, b"closed");
+        tracing::debug!(parent: span, "closed");
     }
     let _ = push_reliably(&inbound, NetEvent::Closed { connection: id }).await;
 }

@@ -104,6 +104,7 @@ impl Server {
         detail: &str,
     ) {
         self.metrics.count_refusal(reason);
+        tracing::debug!(connection = connection.0, ?reason, detail, "refused");
         let mut detail = detail.to_owned();
         let max = meridian_protocol::limits::MAX_DETAIL_BYTES;
         while detail.len() > max {
