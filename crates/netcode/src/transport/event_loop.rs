@@ -274,9 +274,11 @@ impl EventLoop {
             }
         }
         let id = self.ids.next();
-        let ticket = match self.admission.admit(id, incoming.remote_address().ip()) {
+        let remote = incoming.remote_address();
+        let ticket = match self.admission.admit(id, remote.ip()) {
             Ok(ticket) => ticket,
-            Err(_) => {
+            Err(refusal) => {
+                tracing::debug!(connection = id.0, %remote, %refusal, "refused a new connection");
                 // Counted by the admission; the client hears a refusal at once.
                 let transmit = self.endpoint.refuse(incoming, &mut self.send_buffer);
                 self.udp.send(&transmit, &self.send_buffer);
@@ -288,6 +290,7 @@ impl EventLoop {
             .accept(incoming, now, &mut self.send_buffer, None)
         {
             Ok((handle, quic)) => {
+                tracing::debug!(connection = id.0, %remote, "accepted");
                 self.connections
                     .insert(handle, LoopConnection::new(id, quic, ticket, now));
                 self.handles.insert(id, handle);
@@ -355,6 +358,7 @@ impl EventLoop {
             }
             if connection.is_drained() {
                 let id = connection.id();
+                tracing::debug!(connection = id.0, "drained");
                 self.connections.remove(&handle);
                 self.handles.remove(&id);
                 self.timers.set(handle, None);
