@@ -25,12 +25,19 @@ pub(crate) struct CpuUse {
     pub(crate) thread_pct: Option<f64>,
 }
 
-/// The process's and the thread called `thread_name`'s CPU so far.
+/// The process's and the thread called `thread_name`'s CPU so far. The main
+/// thread is never taken for it (it carries the binary's name, which may be
+/// the same).
 pub(crate) fn sample(thread_name: &str) -> Option<CpuSample> {
     let at = Instant::now();
-    let (_, process_ticks) = parse_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let process = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let (_, process_ticks) = parse_stat(&process)?;
+    let main_thread = process.split_whitespace().next()?.to_owned();
     let thread_ticks = std::fs::read_dir("/proc/self/task").ok().and_then(|tasks| {
         tasks.flatten().find_map(|task| {
+            if task.file_name().to_str() == Some(main_thread.as_str()) {
+                return None;
+            }
             let line = std::fs::read_to_string(task.path().join("stat")).ok()?;
             let (name, ticks) = parse_stat(&line)?;
             (name == thread_name).then_some(ticks)
@@ -85,19 +92,22 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn this_process_and_thread_are_sampled() {
-        let name = std::thread::current().name().map(|name| {
-            // The kernel keeps 15 bytes of a thread's name.
-            name.chars().take(15).collect::<String>()
-        });
-        let first = sample(name.as_deref().unwrap_or("")).expect("/proc/self/stat");
-        let mut spin = 0_u64;
-        for step in 0..20_000_000_u64 {
-            spin = spin.wrapping_add(step * step);
-        }
-        std::hint::black_box(spin);
-        let last = sample(name.as_deref().unwrap_or("")).expect("/proc/self/stat");
+    fn a_named_thread_is_sampled_and_the_process_too() {
+        let (started, stop) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let worker = std::thread::Builder::new()
+            .name("cpu-test-spin".into())
+            .spawn(move || {
+                let _ = started.0.send(());
+                let _ = stop.1.recv();
+            })
+            .expect("spawns");
+        started.1.recv().expect("started");
+        let first = sample("cpu-test-spin").expect("/proc/self/stat");
+        let last = sample("cpu-test-spin").expect("/proc/self/stat");
         let used = between(first, last);
+        assert!(used.thread_pct.is_some(), "{used:?}");
         assert!(used.process_pct.is_some_and(|percent| percent >= 0.0));
+        let _ = stop.0.send(());
+        worker.join().expect("joins");
     }
 }
