@@ -38,8 +38,17 @@ import { newConnection, takeSequence, rememberInput, inputRoundTrip } from './cl
 export { ANIMATIONS, CHAT_CHANNELS, PROTOCOL_VERSION, ProtocolError };
 export { MeridianError, openBrowserTransport };
 
-/** Server Disconnect reasons after which the client does not come back. */
-const FINAL_DISCONNECTS = new Set(['ClientQuit', 'Kicked']);
+/**
+ * Server Disconnect reasons after which the client does not come back. A
+ * replaced session is final too: coming back would end the newer session,
+ * which would come back in turn.
+ */
+const FINAL_DISCONNECTS = new Set(['ClientQuit', 'Kicked', 'SessionReplaced']);
+
+/** The `detail` of a 'disconnected' event, for reasons that have one. */
+const DISCONNECT_DETAILS = {
+  SessionReplaced: 'this account connected again elsewhere (another tab or device); this session ended',
+};
 
 /** @typedef {import('./client/world.js').EntityView} EntityView */
 /** @typedef {import('./client/transports.js').OpenTransport} OpenTransport */
@@ -94,7 +103,7 @@ export class MeridianClient extends EventTarget {
     this._entities = new Map();
     /** @type {Map<number, string>} */
     this.names = new Map();
-    this._world = null; // {avatarId, zoneId, zoneWidth, zoneHeight, tickRateHz}
+    this._world = null; // {avatarId, zoneId, zoneWidth, zoneHeight, tickRateHz, limits}
     this._intent = null;
     this._inventory = new InventoryRequests(this._timers);
 
@@ -117,6 +126,19 @@ export class MeridianClient extends EventTarget {
   /** The own avatar's network id, or null before the first Welcome. */
   get avatarId() {
     return this._world ? this._world.avatarId : null;
+  }
+
+  /**
+   * Every limit the server holds this client to, from the last Welcome
+   * (PROTOCOL.md section 6.1), or null before the first: maxSpeed, walkSpeed,
+   * avatarRadius, interestRadius, interestHysteresis, chatHearingRadius
+   * (metres, metres per second), inputBurst, inputHoldTicks,
+   * datagramsPerSecond, chatLinesPer10s, inventoryInFlight,
+   * strikesBeforeDisconnect, idleTimeoutMs, heartbeatIntervalMs. A copy.
+   * @returns {import('./protocol/messages.js').SessionLimits | null}
+   */
+  get limits() {
+    return this._world ? { ...this._world.limits } : null;
   }
 
   /** The interpolation delay in ms (explicit, or two tick intervals). */
@@ -152,8 +174,10 @@ export class MeridianClient extends EventTarget {
 
   /**
    * Sets the movement intent, sent as an Input every tick while connected.
-   * moveX/moveY: direction (scaled down to length 1 if longer); speed in m/s;
-   * heading in radians; animation one of ANIMATIONS.
+   * moveX/moveY: direction (scaled down to length 1 if longer: the server
+   * refuses a longer one); speed in m/s, sent as at most `limits.maxSpeed`
+   * (the server refuses a faster input and the avatar stops); heading in
+   * radians; animation one of ANIMATIONS.
    * @param {{moveX?: number, moveY?: number, speed?: number, heading?: number, animation?: string}} intent
    */
   setIntent(intent) {
@@ -460,6 +484,7 @@ export class MeridianClient extends EventTarget {
       zoneWidth: msg.zoneWidth,
       zoneHeight: msg.zoneHeight,
       tickRateHz: msg.tickRateHz,
+      limits: msg.limits,
     };
     this._failures = 0;
     this._state = 'connected';
@@ -481,6 +506,7 @@ export class MeridianClient extends EventTarget {
       zoneWidth: w.zoneWidth,
       zoneHeight: w.zoneHeight,
       tickRateHz: w.tickRateHz,
+      limits: { ...w.limits },
     };
   }
 
@@ -493,7 +519,7 @@ export class MeridianClient extends EventTarget {
   }
 
   _onServerDisconnect(msg) {
-    this._end(msg.reason, '', !FINAL_DISCONNECTS.has(msg.reason));
+    this._end(msg.reason, DISCONNECT_DETAILS[msg.reason] ?? '', !FINAL_DISCONNECTS.has(msg.reason));
   }
 
   _onPresence(msg) {
@@ -583,8 +609,9 @@ export class MeridianClient extends EventTarget {
     if (now - conn.lastHeard > this._opts.idleTimeoutMs) {
       return this._end('Timeout', `nothing heard for ${Math.round(now - conn.lastHeard)} ms`, true);
     }
-    const intent = this._intent ?? this._defaultIntent();
-    if (intent) {
+    const wanted = this._intent ?? this._defaultIntent();
+    if (wanted) {
+      const intent = { ...wanted, speed: Math.min(wanted.speed, this._world.limits.maxSpeed) };
       const sequence = takeSequence(conn);
       this._sendDatagram(conn, { type: 'Input', sequence, intent });
       rememberInput(conn, sequence, now);

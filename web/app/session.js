@@ -18,6 +18,7 @@ const REASONS = {
   Kicked: 'a moderator removed you',
   ProtocolViolation: 'a protocol error',
   RateLimited: 'sending too fast',
+  SessionReplaced: 'you joined this space again from another tab or device',
   // RefusalReason
   VersionMismatch: 'this page speaks another protocol version',
   BadToken: 'the join token was not accepted',

@@ -6,7 +6,7 @@
 // Limits and enumerations
 // ---------------------------------------------------------------------------
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_DATAGRAM_PAYLOAD = 1150;
 export const MAX_STREAM_MESSAGE = 16384;
 export const MAX_AUTH_TOKEN_BYTES = 2048;
@@ -28,6 +28,7 @@ export const ANIMATIONS = Object.freeze(['Idle', 'Walk', 'Run', 'Sit', 'Wave', '
 export const CHAT_CHANNELS = Object.freeze(['Proximity', 'Zone']);
 export const DISCONNECT_REASONS = Object.freeze([
   'ClientQuit', 'ServerShutdown', 'IdleTimeout', 'Kicked', 'ProtocolViolation', 'RateLimited',
+  'SessionReplaced',
 ]);
 export const REFUSAL_REASONS = Object.freeze([
   'VersionMismatch', 'BadToken', 'TokenExpired', 'WrongSpace', 'Banned', 'ServerFull',

@@ -86,17 +86,40 @@ const CLIENT_VARIANTS = [
   },
 ];
 
+/**
+ * SessionLimits (PROTOCOL.md section 6.1): every limit the server holds the
+ * client to. Distances in metres, speeds in metres per second.
+ */
+const LIMIT_METRES = [
+  'maxSpeed', 'walkSpeed', 'avatarRadius', 'interestRadius', 'interestHysteresis', 'chatHearingRadius',
+];
+const limits = struct({
+  maxSpeed: f32, walkSpeed: f32, avatarRadius: f32, interestRadius: f32, interestHysteresis: f32,
+  chatHearingRadius: f32, inputBurst: u32, inputHoldTicks: u32, datagramsPerSecond: u32,
+  chatLinesPer10s: u32, inventoryInFlight: u32, strikesBeforeDisconnect: u32, idleTimeoutMs: u32,
+  heartbeatIntervalMs: u32,
+});
+
+/** @param {Record<string, number>} l finite and not negative, in field order */
+function checkLimits(l) {
+  for (const name of LIMIT_METRES) {
+    checkFinite(`limits.${name}`, l[name]);
+    if (l[name] < 0) fail('OutOfRange', `limits.${name} is negative`);
+  }
+}
+
 /** @type {Variant[]} In wire order: the position is the variant index. */
 const SERVER_VARIANTS = [
   {
     type: 'Welcome', channel: 'stream',
     fields: {
       protocolVersion: u16, avatarId: u32, zoneId: u32, tickRateHz: u16, tick: u32,
-      zoneWidth: f32, zoneHeight: f32,
+      zoneWidth: f32, zoneHeight: f32, limits,
     },
     check: (m) => {
       checkFinite('zoneWidth', m.zoneWidth);
       checkFinite('zoneHeight', m.zoneHeight);
+      checkLimits(m.limits);
     },
   },
   {
@@ -142,8 +165,12 @@ const SERVER_VARIANTS = [
  *   | {type: 'Disconnect', reason: string}
  *   | {type: 'Inventory', request: number, item: string, delta: number}} ClientMessage
  * @typedef {{type: 'Snapshot', tick: number, baselineTick: number|null, lastInputSequence: number, body: Uint8Array}} SnapshotMessage
+ * @typedef {{maxSpeed: number, walkSpeed: number, avatarRadius: number, interestRadius: number,
+ *     interestHysteresis: number, chatHearingRadius: number, inputBurst: number, inputHoldTicks: number,
+ *     datagramsPerSecond: number, chatLinesPer10s: number, inventoryInFlight: number,
+ *     strikesBeforeDisconnect: number, idleTimeoutMs: number, heartbeatIntervalMs: number}} SessionLimits
  * @typedef {{type: 'Welcome', protocolVersion: number, avatarId: number, zoneId: number, tickRateHz: number,
- *     tick: number, zoneWidth: number, zoneHeight: number}
+ *     tick: number, zoneWidth: number, zoneHeight: number, limits: SessionLimits}
  *   | {type: 'Refusal', reason: string, detail: string}
  *   | SnapshotMessage
  *   | {type: 'Chat', from: number, channel: 'Proximity'|'Zone', text: string}

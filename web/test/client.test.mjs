@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
-import { MeridianClient } from '../meridian.js';
+import { MeridianClient, PROTOCOL_VERSION } from '../meridian.js';
 import {
   channelOfServerMessage,
   decodeClientMessage,
@@ -158,9 +158,16 @@ function setup({ failKinds = [], webTransportAvailable = true, client: extra = {
   return { client, timers, transports, attempts, events, of, joins: () => joins, last: () => transports[transports.length - 1] };
 }
 
+const LIMITS = {
+  maxSpeed: 6, walkSpeed: 2, avatarRadius: 0.25, interestRadius: 30, interestHysteresis: 5,
+  chatHearingRadius: 20, inputBurst: 4, inputHoldTicks: 5, datagramsPerSecond: 120,
+  chatLinesPer10s: 10, inventoryInFlight: 8, strikesBeforeDisconnect: 60, idleTimeoutMs: 10000,
+  heartbeatIntervalMs: 1000,
+};
+
 const WELCOME = {
-  type: 'Welcome', protocolVersion: 1, avatarId: 7, zoneId: 3, tickRateHz: 20, tick: 100,
-  zoneWidth: 256, zoneHeight: 128,
+  type: 'Welcome', protocolVersion: PROTOCOL_VERSION, avatarId: 7, zoneId: 3, tickRateHz: 20, tick: 100,
+  zoneWidth: 256, zoneHeight: 128, limits: LIMITS,
 };
 
 /** Connects and welcomes; returns the harness with the open transport as `t`. */
@@ -204,7 +211,7 @@ test('handshake: Hello first, nothing else until Welcome, then connected', async
   assert.equal(h.transports.length, 1);
   const t = h.transports[0];
   assert.equal(t.kind, 'webtransport');
-  assert.deepEqual(t.stream, [{ type: 'Hello', protocolVersion: 1, authToken: 'token-1' }]);
+  assert.deepEqual(t.stream, [{ type: 'Hello', protocolVersion: PROTOCOL_VERSION, authToken: 'token-1' }]);
   // Before the Welcome, no datagrams and no more stream messages.
   h.timers.advance(500);
   assert.equal(t.datagrams.length, 0);
@@ -213,7 +220,9 @@ test('handshake: Hello first, nothing else until Welcome, then connected', async
 
   t.deliver(WELCOME);
   await done;
-  const expected = { transport: 'webtransport', avatarId: 7, zoneId: 3, zoneWidth: 256, zoneHeight: 128, tickRateHz: 20 };
+  const expected = {
+    transport: 'webtransport', avatarId: 7, zoneId: 3, zoneWidth: 256, zoneHeight: 128, tickRateHz: 20, limits: LIMITS,
+  };
   assert.deepEqual(resolved, expected);
   assert.deepEqual(h.of('connected').map(({ type, ...d }) => d), [expected]);
   assert.equal(h.client.connected, true);
@@ -681,6 +690,39 @@ test('reconnects after ServerShutdown, not after Kicked', async () => {
   assert.equal(h.joins(), 2);
 });
 
+test('a replaced session is reported with its own reason and not retried', async () => {
+  const h = await connected();
+  h.t.deliver({ type: 'Disconnect', reason: 'SessionReplaced' });
+  const ended = h.of('disconnected').at(-1);
+  assert.equal(ended.reason, 'SessionReplaced');
+  assert.equal(ended.willReconnect, false);
+  assert.match(ended.detail, /connected again elsewhere/);
+  assert.equal(h.client.state, 'closed');
+  h.timers.advance(60000);
+  await flush();
+  assert.equal(h.joins(), 1, 'coming back would end the newer session');
+});
+
+test('the Welcome\'s limits are exposed, and the speed sent is at most maxSpeed', async () => {
+  const h = setup();
+  assert.equal(h.client.limits, null);
+  const done = h.client.connect();
+  await flush();
+  h.t = h.last();
+  h.t.deliver(WELCOME);
+  const detail = await done;
+  assert.deepEqual(detail.limits, LIMITS);
+  assert.deepEqual(h.client.limits, LIMITS);
+  h.client.limits.maxSpeed = 99; // a copy: the client's own stays
+  assert.equal(h.client.limits.maxSpeed, 6);
+  h.client.setIntent({ moveX: 1, moveY: 0, speed: 9, heading: 0, animation: 'Run' });
+  h.timers.advance(50);
+  const inputs = h.t.datagrams.filter((m) => m.type === 'Input');
+  assert.ok(inputs.length > 0, 'an input was sent');
+  assert.equal(inputs.at(-1).intent.speed, 6);
+  assert.equal(h.client.intent.speed, 9, 'the intent itself is kept');
+});
+
 test('a silent handshake times out and is retried; maxAttempts gives up', async () => {
   const h = setup({ client: { reconnect: { maxAttempts: 2 }, handshakeTimeoutMs: 5000 } });
   const done = h.client.connect();
@@ -895,7 +937,7 @@ test('WebSocket transport: a channel byte, then one message', withGlobals({ WebS
   const ws = StubWebSocket.instances[0];
   assert.equal(ws.url, JOIN.websocket_url);
   assert.equal(ws.binaryType, 'arraybuffer');
-  const hello = encodeClientMessage({ type: 'Hello', protocolVersion: 1, authToken: 'realtime-token' });
+  const hello = encodeClientMessage({ type: 'Hello', protocolVersion: PROTOCOL_VERSION, authToken: 'realtime-token' });
   assert.deepEqual(ws.sent, [Uint8Array.of(0, ...hello)]);
   ws.receive(Uint8Array.of(0, ...encodeServerMessage(WELCOME)));
   assert.equal((await done).transport, 'websocket');
@@ -930,8 +972,8 @@ test('WebTransport transport: pinned certificate, framed stream, datagrams', wit
   assert.equal(pin[0].algorithm, 'sha-256');
   assert.equal(pin[0].value.length, 32);
   assert.deepEqual([...pin[0].value.slice(0, 4)], [0x00, 0xff, 0x10, 0xaa]);
-  assert.deepEqual(wt.streamMessages(), [{ type: 'Hello', protocolVersion: 1, authToken: 'realtime-token' }]);
-  assert.deepEqual(wt.streamChunks[0], encodeFrame(encodeClientMessage({ type: 'Hello', protocolVersion: 1, authToken: 'realtime-token' })));
+  assert.deepEqual(wt.streamMessages(), [{ type: 'Hello', protocolVersion: PROTOCOL_VERSION, authToken: 'realtime-token' }]);
+  assert.deepEqual(wt.streamChunks[0], encodeFrame(encodeClientMessage({ type: 'Hello', protocolVersion: PROTOCOL_VERSION, authToken: 'realtime-token' })));
 
   // The Welcome and a Presence arrive split across chunks.
   const bytes = Uint8Array.of(...encodeFrame(encodeServerMessage(WELCOME)), ...encodeFrame(encodeServerMessage({ type: 'Presence', avatar: 7, name: 'Ada' })));

@@ -26,10 +26,13 @@ const fromHex = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (pair) => parse
 /** @param {Uint8Array} bytes */
 const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
-const F32_FIELDS = new Set(['move_x', 'move_y', 'speed', 'heading', 'zone_width', 'zone_height']);
+const F32_FIELDS = new Set([
+  'move_x', 'move_y', 'speed', 'heading', 'zone_width', 'zone_height',
+  'max_speed', 'walk_speed', 'avatar_radius', 'interest_radius', 'interest_hysteresis', 'chat_hearing_radius',
+]);
 
 /** snake_case → camelCase. @param {string} name */
-const camel = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 
 /**
  * The one converter: serde's JSON form of a message ({"Ack": {"snapshot_tick": 5}})
@@ -217,7 +220,7 @@ test('server Presence is variant 6: avatar and a name of 1 to 64 bytes', () => {
 // ---------------------------------------------------------------------------
 
 test('constants match PROTOCOL.md', () => {
-  assert.equal(PROTOCOL_VERSION, 1);
+  assert.equal(PROTOCOL_VERSION, 2);
   assert.equal(MAX_DATAGRAM_PAYLOAD, 1150);
   assert.equal(MAX_STREAM_MESSAGE, 16384);
 });
@@ -367,4 +370,20 @@ test('quantizers match section 11.2', () => {
   assert.equal(quantizeHeading(-Math.PI / 2), 768);
   assert.equal(quantizeHeading(2 * Math.PI - 0.0001), 0);
   assert.equal(quantizeHeading(Infinity), 0);
+});
+
+test('a Welcome carries the session limits, in order, metres as f32', () => {
+  const vector = vectors.messages.find((m) => m.name === 'server_welcome');
+  const welcome = decodeServerMessage(fromHex(vector.hex), 'stream');
+  assert.deepEqual(welcome.limits, {
+    maxSpeed: 6, walkSpeed: 2, avatarRadius: Math.fround(0.3), interestRadius: 30, interestHysteresis: 5,
+    chatHearingRadius: 20, inputBurst: 4, inputHoldTicks: 5, datagramsPerSecond: 120, chatLinesPer10s: 10,
+    inventoryInFlight: 8, strikesBeforeDisconnect: 60, idleTimeoutMs: 10000, heartbeatIntervalMs: 1000,
+  });
+  // Version 1's Welcome (no limits) is cut short for a version 2 decoder.
+  assertRefused(() => decodeServerMessage(fromHex('00012a071ec0c4070000804400200044'), 'stream'),
+    'UnexpectedEnd', 'a version 1 welcome');
+  const negative = { ...welcome, limits: { ...welcome.limits, chatHearingRadius: -1 } };
+  assertRefused(() => encodeServerMessage(negative), 'OutOfRange', 'a negative radius');
+  assert.equal(decodeServerMessage(fromHex('0406'), 'stream').reason, 'SessionReplaced');
 });

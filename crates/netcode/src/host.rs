@@ -556,16 +556,8 @@ impl<B: Borders> ZoneHost<B> {
                 return;
             }
         };
-        let welcome = Welcome {
-            protocol_version: PROTOCOL_VERSION,
-            avatar_id: avatar,
-            zone_id: self.zone_id + zone as u32,
-            tick_rate_hz: u16::try_from(config.tick_rate_hz).unwrap_or(u16::MAX),
-            // Ticks fit u32 for over six years at 20 Hz.
-            tick: self.zones[zone].tick() as u32,
-            zone_width: config.world_width,
-            zone_height: config.world_height,
-        };
+        // Ticks fit u32 for over six years at 20 Hz.
+        let welcome = self.welcome(avatar, zone, self.zones[zone].tick() as u32);
         if self.server.admit(connection, welcome).is_ok() {
             tracing::info!(
                 account,
@@ -593,6 +585,22 @@ impl<B: Borders> ZoneHost<B> {
             self.by_client.insert(client, connection);
         } else {
             let _ = self.zones[zone].despawn_avatar(client);
+        }
+    }
+
+    /// The welcome of a client whose avatar `avatar` is in `zone` at `tick`:
+    /// the zone's size and rate, and every limit the client is held to.
+    pub(crate) fn welcome(&self, avatar: NetworkId, zone: usize, tick: u32) -> Welcome {
+        let config = self.zones[0].config();
+        Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            avatar_id: avatar,
+            zone_id: self.zone_id + zone as u32,
+            tick_rate_hz: u16::try_from(config.tick_rate_hz).unwrap_or(u16::MAX),
+            tick,
+            zone_width: config.world_width,
+            zone_height: config.world_height,
+            limits: crate::session_limits(config, self.server.config()),
         }
     }
 

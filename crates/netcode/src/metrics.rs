@@ -3,13 +3,14 @@
 use meridian_protocol::messages::{DisconnectReason, RefusalReason};
 
 /// Every disconnect reason, in a fixed order for counters.
-pub const DISCONNECT_REASONS: [DisconnectReason; 6] = [
+pub const DISCONNECT_REASONS: [DisconnectReason; 7] = [
     DisconnectReason::ClientQuit,
     DisconnectReason::ServerShutdown,
     DisconnectReason::IdleTimeout,
     DisconnectReason::Kicked,
     DisconnectReason::ProtocolViolation,
     DisconnectReason::RateLimited,
+    DisconnectReason::SessionReplaced,
 ];
 
 /// Every refusal reason, in a fixed order for counters.
@@ -33,6 +34,7 @@ pub fn disconnect_label(reason: DisconnectReason) -> &'static str {
         DisconnectReason::Kicked => "kicked",
         DisconnectReason::ProtocolViolation => "protocol_violation",
         DisconnectReason::RateLimited => "rate_limited",
+        DisconnectReason::SessionReplaced => "session_replaced",
     }
 }
 

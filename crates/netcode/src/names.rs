@@ -200,6 +200,10 @@ mod tests {
             tick: 0,
             zone_width: 100.0,
             zone_height: 100.0,
+            limits: crate::session_limits(
+                &meridian_sim::SimConfig::default(),
+                &NetcodeConfig::default(),
+            ),
         };
         server.admit(ConnectionId(1), welcome).expect("admitted");
         while server.poll_transmit().is_some() {}

@@ -31,9 +31,11 @@ pub use ids::NetworkId;
 pub use messages::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
-    MovementIntent, Presence, Refusal, RefusalReason, ServerMessage, Snapshot, Welcome,
+    MovementIntent, Presence, Refusal, RefusalReason, ServerMessage, SessionLimits, Snapshot,
+    Welcome,
 };
 
 /// The protocol version this build speaks. A hello with another version is refused
-/// with [`RefusalReason::VersionMismatch`].
-pub const PROTOCOL_VERSION: u16 = 1;
+/// with [`RefusalReason::VersionMismatch`]. Version 2 added [`SessionLimits`] to the
+/// [`Welcome`] and [`DisconnectReason::SessionReplaced`].
+pub const PROTOCOL_VERSION: u16 = 2;

@@ -4,7 +4,11 @@
 //! the client has an input credit (rate limit); the intent is well formed (direction
 //! at most unit length, speed not negative); the speed is within the zone's maximum;
 //! the next step stays within the world and clear of static elements. A rejected
-//! input is counted by reason and never applied; the tick goes on.
+//! input is counted by reason and never applied; the tick goes on. An input
+//! refused for what it asks (malformed, too fast, out of the world, into an
+//! element) also stops the avatar until an accepted input moves it again; a
+//! stale or rate-limited one changes nothing (it may be a duplicate or a late
+//! datagram).
 
 use std::collections::HashMap;
 
@@ -175,7 +179,16 @@ pub(crate) fn validate_inputs(
             .and_then(
                 |(mut state, position, mut velocity, mut heading, mut animation)| {
                     check_sequence_and_rate(&mut state, input.sequence)?;
-                    let step = check_intent(config, &statics, position.0, &input)?;
+                    let step = match check_intent(config, &statics, position.0, &input) {
+                        Ok(step) => step,
+                        Err(reason) => {
+                            // A refused intent stops the avatar: it does not
+                            // go on with an older input the client has
+                            // already replaced.
+                            stop(&mut velocity, &mut animation);
+                            return Err(reason);
+                        }
+                    };
                     state.last_sequence = Some(input.sequence);
                     state.ticks_since_input = 0;
                     velocity.0 = step.velocity;
@@ -195,6 +208,17 @@ pub(crate) fn validate_inputs(
                 });
             }
         }
+    }
+}
+
+/// Zero velocity; a walking or running animation becomes idle. Writes only
+/// what changes.
+fn stop(velocity: &mut Mut<'_, Velocity>, animation: &mut Mut<'_, Animation>) {
+    if velocity.0 != Vec2::ZERO {
+        velocity.0 = Vec2::ZERO;
+    }
+    if animation.0.is_locomotion() {
+        animation.0 = AnimationState::Idle;
     }
 }
 

@@ -192,3 +192,71 @@ fn a_silent_client_stops_after_the_hold_time() {
     assert_eq!(stopped.position, moving);
     assert_eq!(stopped.animation, AnimationState::Idle);
 }
+
+/// Walks east at 2 m/s for a tick: accepted, the avatar moves.
+fn walking_east(zone: &mut Zone) {
+    assert_eq!(zone.step(&[walk(1, 1.0, 0.0, 2.0)]).accepted_inputs, 1);
+    assert_eq!(zone.avatar(PLAYER).unwrap().animation, AnimationState::Walk);
+}
+
+#[test]
+fn a_move_vector_longer_than_one_is_refused_not_clamped_and_stops_the_avatar() {
+    let mut zone = zone_with_player(Vec2::new(50.0, 50.0));
+    walking_east(&mut zone);
+    // Length 1.01: past the 0.001 tolerance. A clamping server would move the
+    // avatar at 2 m/s north-east; this one refuses it and the avatar stops.
+    let longer = 1.01 / 2f32.sqrt();
+    assert_rejected(
+        &mut zone,
+        walk(2, longer, longer, 2.0),
+        RejectReason::MalformedIntent,
+    );
+    let avatar = zone.avatar(PLAYER).unwrap();
+    assert_eq!(avatar.animation, AnimationState::Idle, "{avatar:?}");
+    // Stopped, not only for the tick of the refusal: it waits for an accepted input.
+    let before = avatar.position;
+    zone.step(&[]);
+    assert_eq!(zone.avatar(PLAYER).unwrap().position, before);
+    // Within the tolerance (length 1.0005) is accepted.
+    let within = 1.0005 / 2f32.sqrt();
+    assert_eq!(
+        zone.step(&[walk(3, within, within, 2.0)]).accepted_inputs,
+        1
+    );
+    assert_ne!(zone.avatar(PLAYER).unwrap().position, before);
+}
+
+#[test]
+fn every_input_refused_for_what_it_asks_stops_a_walking_avatar() {
+    let cases = [
+        (walk(2, 0.0, 0.0, -1.0), RejectReason::MalformedIntent),
+        (walk(2, 1.0, 0.0, 6.5), RejectReason::SpeedExceeded),
+    ];
+    for (input, reason) in cases {
+        let mut zone = zone_with_player(Vec2::new(50.0, 50.0));
+        walking_east(&mut zone);
+        assert_rejected(&mut zone, input, reason);
+        let before = zone.avatar(PLAYER).unwrap().position;
+        zone.step(&[]);
+        assert_eq!(
+            zone.avatar(PLAYER).unwrap().position,
+            before,
+            "{reason:?} left the avatar walking"
+        );
+    }
+}
+
+#[test]
+fn a_stale_input_leaves_a_walking_avatar_walking() {
+    let mut zone = zone_with_player(Vec2::new(50.0, 50.0));
+    walking_east(&mut zone);
+    let before = zone.avatar(PLAYER).unwrap().position;
+    let output = zone.step(&[walk(1, 0.0, 0.0, 0.0)]);
+    assert_eq!(output.rejections[0].reason, RejectReason::StaleSequence);
+    let after = zone.avatar(PLAYER).unwrap();
+    assert!(
+        after.position.x > before.x,
+        "a duplicate stopped it: {after:?}"
+    );
+    assert_eq!(after.animation, AnimationState::Walk);
+}

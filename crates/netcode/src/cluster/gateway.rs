@@ -24,16 +24,7 @@ impl<B: Borders> ZoneHost<B> {
     ) {
         let heard = self.cluster.ticks;
         if let Some(pending) = self.cluster.pending.remove(&account) {
-            let config = self.zones[0].config().clone();
-            let welcome = Welcome {
-                protocol_version: PROTOCOL_VERSION,
-                avatar_id: avatar,
-                zone_id: self.zone_id + zone as u32,
-                tick_rate_hz: u16::try_from(config.tick_rate_hz).unwrap_or(u16::MAX),
-                tick: tick as u32,
-                zone_width: config.world_width,
-                zone_height: config.world_height,
-            };
+            let welcome = self.welcome(avatar, zone, tick as u32);
             if self.server.admit(pending.connection, welcome).is_err() {
                 self.cluster.out.push((
                     LinkTo::Shard(owner),

@@ -18,10 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use meridian_protocol::NetworkId;
-use meridian_protocol::PROTOCOL_VERSION;
 use meridian_protocol::messages::{
     AnimationState, ChatChannel, ChatRelay, DisconnectReason, Input, RefusalReason, ServerMessage,
-    Welcome,
 };
 use meridian_sim::{AvatarSpawn, AvatarState, ClientId, ClientInput, GhostState, Vec2, Zone};
 
@@ -426,10 +424,11 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
-    /// A player's session ends because a newer one began: its client is told,
-    /// and its avatar goes.
+    /// A player's session ends because a newer one began: its client is told
+    /// so (`SessionReplaced`, not a moderator's `Kicked`), and its avatar goes.
     pub(crate) fn end_session(&mut self, connection: ConnectionId) {
-        self.server.disconnect(connection, DisconnectReason::Kicked);
+        self.server
+            .disconnect(connection, DisconnectReason::SessionReplaced);
         self.leave(connection);
     }
 

@@ -17,7 +17,7 @@ use meridian_protocol::snapshot::{EntityKind, EntityState};
 use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, MovementIntent, NetworkId, Refusal, RefusalReason,
-    ServerMessage, Snapshot, Welcome,
+    ServerMessage, SessionLimits, Snapshot, Welcome,
 };
 use proptest::prelude::*;
 
@@ -137,6 +137,35 @@ pub(crate) fn chat_channel() -> impl Strategy<Value = ChatChannel> {
     prop_oneof![Just(ChatChannel::Proximity), Just(ChatChannel::Zone)]
 }
 
+/// A finite distance or speed, not negative.
+fn metres() -> impl Strategy<Value = f32> {
+    finite_f32().prop_map(f32::abs)
+}
+
+/// Any valid limits.
+pub(crate) fn session_limits() -> impl Strategy<Value = SessionLimits> {
+    (
+        [metres(), metres(), metres(), metres(), metres(), metres()],
+        proptest::array::uniform8(any::<u32>()),
+    )
+        .prop_map(|(m, n)| SessionLimits {
+            max_speed: m[0],
+            walk_speed: m[1],
+            avatar_radius: m[2],
+            interest_radius: m[3],
+            interest_hysteresis: m[4],
+            chat_hearing_radius: m[5],
+            input_burst: n[0],
+            input_hold_ticks: n[1],
+            datagrams_per_second: n[2],
+            chat_lines_per_10s: n[3],
+            inventory_in_flight: n[4],
+            strikes_before_disconnect: n[5],
+            idle_timeout_ms: n[6],
+            heartbeat_interval_ms: n[7],
+        })
+}
+
 /// Any disconnect reason.
 pub(crate) fn disconnect_reason() -> impl Strategy<Value = DisconnectReason> {
     prop_oneof![
@@ -146,6 +175,7 @@ pub(crate) fn disconnect_reason() -> impl Strategy<Value = DisconnectReason> {
         Just(DisconnectReason::Kicked),
         Just(DisconnectReason::ProtocolViolation),
         Just(DisconnectReason::RateLimited),
+        Just(DisconnectReason::SessionReplaced),
     ]
 }
 
@@ -225,9 +255,10 @@ pub(crate) fn server_message() -> impl Strategy<Value = ServerMessage> {
             any::<u32>(),
             finite_f32(),
             finite_f32(),
+            session_limits(),
         )
             .prop_map(
-                |(protocol_version, avatar, zone_id, tick_rate_hz, tick, width, height)| {
+                |(protocol_version, avatar, zone_id, tick_rate_hz, tick, width, height, limits)| {
                     ServerMessage::Welcome(Welcome {
                         protocol_version,
                         avatar_id: NetworkId(avatar),
@@ -236,6 +267,7 @@ pub(crate) fn server_message() -> impl Strategy<Value = ServerMessage> {
                         tick,
                         zone_width: width,
                         zone_height: height,
+                        limits,
                     })
                 }
             ),

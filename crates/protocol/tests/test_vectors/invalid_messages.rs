@@ -33,6 +33,17 @@ pub(super) fn concat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
+/// A welcome's `SessionLimits`: these six distances and speeds, then the
+/// eight counts, all 0.
+fn limits_bytes(metres: [f32; 6]) -> Vec<u8> {
+    let mut out: Vec<u8> = metres
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect();
+    out.extend_from_slice(&[0; 8]);
+    out
+}
+
 pub(super) fn invalid_message_cases()
 -> Vec<(&'static str, Direction, Channel, Vec<u8>, &'static str)> {
     use Channel::{Datagram, Stream};
@@ -52,6 +63,12 @@ pub(super) fn invalid_message_cases()
         &[0, 1],
         &string_bytes("t".repeat(MAX_AUTH_TOKEN_BYTES + 1).as_bytes()),
     ]);
+    let limits = limits_bytes([6.0, 2.0, 0.3, 30.0, 5.0, 20.0]);
+    let negative_speed = limits_bytes([-6.0, 2.0, 0.3, 30.0, 5.0, 20.0]);
+    let nan_radius = limits_bytes([6.0, 2.0, 0.3, f32::NAN, 5.0, 20.0]);
+    let mut bell_text = "x".repeat(MAX_CHAT_BYTES + 1).into_bytes();
+    bell_text.push(7);
+    let long_chat_with_bell = concat(&[&[3, 1], &string_bytes(&bell_text)]);
     let oversized_snapshot = concat(&[&[2, 1, 0, 0], &string_bytes(&[0; 1_145])]);
     vec![
         ("client_empty", Client, Stream, vec![], "UnexpectedEnd"),
@@ -194,10 +211,10 @@ pub(super) fn invalid_message_cases()
             "UnknownVariant",
         ),
         (
-            "disconnect_reason_6",
+            "disconnect_reason_7",
             Client,
             Stream,
-            vec![4, 6],
+            vec![4, 7],
             "UnknownVariant",
         ),
         (
@@ -344,8 +361,57 @@ pub(super) fn invalid_message_cases()
             "welcome_zone_width_infinite",
             Server,
             Stream,
-            concat(&[&[0, 1, 1, 1, 30, 0], &infinity, &zero]),
+            concat(&[&[0, 1, 1, 1, 30, 0], &infinity, &zero, &limits]),
             "OutOfRange",
+        ),
+        (
+            "welcome_limits_max_speed_negative",
+            Server,
+            Stream,
+            concat(&[&[0, 2, 1, 1, 30, 0], &zero, &zero, &negative_speed]),
+            "OutOfRange",
+        ),
+        (
+            "welcome_limits_interest_radius_nan",
+            Server,
+            Stream,
+            concat(&[&[0, 2, 1, 1, 30, 0], &zero, &zero, &nan_radius]),
+            "OutOfRange",
+        ),
+        (
+            "welcome_without_limits",
+            Server,
+            Stream,
+            concat(&[&[0, 1, 1, 1, 30, 0], &zero, &zero]),
+            "UnexpectedEnd",
+        ),
+        (
+            "order_trailing_bytes_before_wrong_channel",
+            Client,
+            Stream,
+            vec![2, 5, 0],
+            "TrailingBytes",
+        ),
+        (
+            "order_wrong_channel_before_fields",
+            Server,
+            Datagram,
+            concat(&[&[0, 2, 1, 1, 30, 0], &infinity, &zero, &limits]),
+            "WrongChannel",
+        ),
+        (
+            "order_length_before_characters",
+            Client,
+            Stream,
+            long_chat_with_bell,
+            "FieldTooLong",
+        ),
+        (
+            "order_structure_before_trailing_bytes",
+            Client,
+            Stream,
+            vec![4, 9, 0],
+            "UnknownVariant",
         ),
         (
             "hello_on_datagram",
@@ -380,7 +446,7 @@ pub(super) fn invalid_message_cases()
             "welcome_on_datagram",
             Server,
             Datagram,
-            concat(&[&[0, 1, 1, 1, 30, 0], &zero, &zero]),
+            concat(&[&[0, 1, 1, 1, 30, 0], &zero, &zero, &limits]),
             "WrongChannel",
         ),
         (

@@ -6,7 +6,7 @@ use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
     MovementIntent, NetworkId, PROTOCOL_VERSION, Presence, Refusal, RefusalReason, ServerMessage,
-    Snapshot, Welcome,
+    SessionLimits, Snapshot, Welcome,
 };
 
 use super::AnyMessage;
@@ -75,6 +75,26 @@ fn inventory_result(
         quantity,
         status,
     })
+}
+
+/// The limits of a server on its default settings.
+fn default_limits() -> SessionLimits {
+    SessionLimits {
+        max_speed: 6.0,
+        walk_speed: 2.0,
+        avatar_radius: 0.3,
+        interest_radius: 30.0,
+        interest_hysteresis: 5.0,
+        chat_hearing_radius: 20.0,
+        input_burst: 4,
+        input_hold_ticks: 5,
+        datagrams_per_second: 120,
+        chat_lines_per_10s: 10,
+        inventory_in_flight: 8,
+        strikes_before_disconnect: 60,
+        idle_timeout_ms: 10_000,
+        heartbeat_interval_ms: 1_000,
+    }
 }
 
 fn refusal(reason: RefusalReason, detail: &str) -> ServerMessage {
@@ -231,6 +251,7 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
                 tick: 123_456,
                 zone_width: 1024.0,
                 zone_height: 512.5,
+                limits: default_limits(),
             })),
         ),
         (
@@ -243,6 +264,22 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
                 tick: u32::MAX,
                 zone_width: 16_383.984,
                 zone_height: 0.1,
+                limits: SessionLimits {
+                    max_speed: 100.0,
+                    walk_speed: 0.0,
+                    avatar_radius: 1.5,
+                    interest_radius: 1_000.0,
+                    interest_hysteresis: 0.0,
+                    chat_hearing_radius: 0.5,
+                    input_burst: 0,
+                    input_hold_ticks: u32::MAX,
+                    datagrams_per_second: 10_000,
+                    chat_lines_per_10s: 1,
+                    inventory_in_flight: 128,
+                    strikes_before_disconnect: 100_000,
+                    idle_timeout_ms: 600_000,
+                    heartbeat_interval_ms: 50,
+                },
             })),
         ),
         (
@@ -334,6 +371,12 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
             "server_disconnect_rate_limited",
             Server(ServerMessage::Disconnect(Disconnect {
                 reason: DisconnectReason::RateLimited,
+            })),
+        ),
+        (
+            "server_disconnect_session_replaced",
+            Server(ServerMessage::Disconnect(Disconnect {
+                reason: DisconnectReason::SessionReplaced,
             })),
         ),
         (
