@@ -50,70 +50,139 @@ const DISCONNECT_DETAILS = {
   SessionReplaced: 'this account connected again elsewhere (another tab or device); this session ended',
 };
 
+// ---- types (JSDoc; TypeScript reads them, npm run types makes types/) --------
+
 /** @typedef {import('./client/world.js').EntityView} EntityView */
+/** @typedef {import('./client/world.js').EntityMove} EntityMove */
 /** @typedef {import('./client/transports.js').OpenTransport} OpenTransport */
+/** @typedef {import('./client/transports.js').Transport} Transport */
+/** @typedef {import('./client/options.js').MeridianClientOptions} MeridianClientOptions */
+/** @typedef {import('./client/options.js').JoinResponse} JoinResponse */
+/** @typedef {import('./client/options.js').Timers} Timers */
+/** @typedef {import('./client/stats.js').ClientStats} ClientStats */
+/** @typedef {import('./client/inventory.js').InventoryResult} InventoryResult */
+/** @typedef {import('./client/errors.js').MeridianErrorCode} MeridianErrorCode */
+/** @typedef {import('./protocol.js').MovementIntent} MovementIntent */
+/** @typedef {import('./protocol.js').Animation} Animation */
+/** @typedef {import('./protocol.js').ChatChannel} ChatChannel */
+/** @typedef {import('./protocol.js').RefusalReason} RefusalReason */
+/** @typedef {import('./protocol.js').SessionLimits} SessionLimits */
+
+/** @typedef {'idle'|'connecting'|'connected'|'waiting'|'closed'} ClientState */
+
+/**
+ * The 'connected' event's detail, and what connect() resolves with.
+ * @typedef {object} ConnectedDetail
+ * @property {'webtransport'|'websocket'} transport
+ * @property {number} avatarId the own avatar's entity id
+ * @property {number} zoneId
+ * @property {number} zoneWidth metres
+ * @property {number} zoneHeight metres
+ * @property {number} tickRateHz
+ * @property {SessionLimits} limits what the server holds this client to (see `limits`)
+ */
+
+/**
+ * @typedef {object} ChatDetail
+ * @property {number} from the speaker's avatar id
+ * @property {string|null} name the speaker's display name, if known
+ * @property {ChatChannel} channel
+ * @property {string} text
+ */
+
+/**
+ * @typedef {object} DisconnectedDetail
+ * @property {string} reason a server DisconnectReason, a RefusalReason, or the
+ *   client's own: 'TransportClosed', 'ConnectFailed', 'JoinFailed',
+ *   'HandshakeTimeout', 'Timeout', 'ProtocolError', 'ClientQuit'
+ * @property {string} detail
+ * @property {boolean} willReconnect
+ * @property {number|null} retryInMs the wait before the next attempt, when there is one
+ */
+
+/**
+ * The client's events by name: each a CustomEvent with its data in `detail`.
+ * @typedef {object} MeridianClientEvents
+ * @property {CustomEvent<ConnectedDetail>} connected each Welcome (also after a reconnect)
+ * @property {CustomEvent<EntityView>} entered an entity entered the view
+ * @property {CustomEvent<EntityMove>} moved an entity's state changed (newest, not interpolated)
+ * @property {CustomEvent<{id: number}>} left an entity left the view
+ * @property {CustomEvent<{id: number, name: string}>} presence an avatar's display name
+ * @property {CustomEvent<ChatDetail>} chat a chat line, your own included
+ * @property {CustomEvent<InventoryResult>} inventory an inventory answer
+ * @property {CustomEvent<{reason: RefusalReason, detail: string}>} refused the server refused the Hello
+ * @property {CustomEvent<DisconnectedDetail>} disconnected a connection or an attempt ended
+ */
+
+/**
+ * EventTarget, with the listeners of the client's events typed for TypeScript.
+ * At run time it is EventTarget itself.
+ * @type {new () => {
+ *   addEventListener<K extends keyof MeridianClientEvents>(type: K,
+ *     listener: (event: MeridianClientEvents[K]) => void, options?: boolean | AddEventListenerOptions): void;
+ *   removeEventListener<K extends keyof MeridianClientEvents>(type: K,
+ *     listener: (event: MeridianClientEvents[K]) => void, options?: boolean | EventListenerOptions): void;
+ * } & EventTarget}
+ */
+const ClientEventTarget = /** @type {any} */ (EventTarget);
 
 /**
  * A connection to one Meridian space, with automatic reconnection.
  * Events (CustomEvent, data in `event.detail`): connected, entered, left,
- * moved, presence, chat, inventory, refused, disconnected.
+ * moved, presence, chat, inventory, refused, disconnected (MeridianClientEvents).
  */
-export class MeridianClient extends EventTarget {
+export class MeridianClient extends ClientEventTarget {
   /**
-   * @param {object} options
-   * @param {() => Promise<object>} options.join fetches a join response; called
-   *   before every (re)connect. An error it throws with `retry === false` stops
-   *   reconnecting.
-   * @param {'auto'|'webtransport'|'websocket'} [options.transport='auto']
-   * @param {number} [options.interpolationDelayMs] default two tick intervals
-   * @param {{initialDelayMs?: number, maxDelayMs?: number, maxAttempts?: number,
-   *   retryRefusals?: string[]}} [options.reconnect]
-   * @param {number} [options.connectTimeoutMs=3000] per transport attempt
-   * @param {number} [options.handshakeTimeoutMs=10000] Hello to Welcome
-   * @param {number} [options.idleTimeoutMs=10000] silence that counts as a lost connection
-   * @param {number} [options.heartbeatMs=1000] resend the newest Ack after this long without a datagram
-   * @param {number} [options.inventoryTimeoutMs=15000]
-   * @param {{maxSamples?: number, maxExtrapolationMs?: number, snapDistance?: number}} [options.interpolation]
-   * @param {OpenTransport} [options.openTransport] replaces the browser transports (tests)
-   * @param {boolean} [options.webTransportAvailable] default: globalThis.WebTransport exists
-   * @param {() => number} [options.now] clock in ms, default performance.now()
-   * @param {() => number} [options.random] in [0, 1), default Math.random (backoff jitter)
-   * @param {{setTimeout: Function, clearTimeout: Function, setInterval: Function, clearInterval: Function}} [options.timers]
+   * @param {MeridianClientOptions} options only `join` is required
    */
   constructor(options) {
     super();
+    /** @private */
     this._opts = connectionOptions(options);
+    /** @private */
     this._now = options.now ?? (() => globalThis.performance.now());
+    /** @private */
     this._random = options.random ?? Math.random;
+    /** @private */
     this._timers = boundTimers(options.timers ?? globalThis);
-    /** @type {number|undefined} */
+    /** @private @type {number|undefined} */
     this._delayOverride = options.interpolationDelayMs;
 
-    /** 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed' */
+    /** @private @type {ClientState} */
     this._state = 'idle';
+    /** @private */
     this._generation = 0;
+    /** @private */
     this._failures = 0; // consecutive failed attempts since the last Welcome
+    /** @private */
     this._conn = null;
+    /** @private */
     this._retryTimer = null;
+    /** @private */
     this._connectWaiters = [];
-    /** Transport auto mode fell back to WebSocket and WebSocket worked: stay there. */
+    /** Transport auto mode fell back to WebSocket and WebSocket worked: stay there. @private */
     this._preferWebSocket = false;
 
-    /** @type {Map<number, any>} id -> entity record */
+    /** @private @type {Map<number, any>} id -> entity record */
     this._entities = new Map();
     /** @type {Map<number, string>} */
     this.names = new Map();
+    /** @private */
     this._world = null; // {avatarId, zoneId, zoneWidth, zoneHeight, tickRateHz, limits}
+    /** @private */
     this._intent = null;
+    /** @private */
     this._inventory = new InventoryRequests(this._timers);
 
+    /** @private */
     this._traffic = new TrafficStats();
+    /** @private */
     this._counters = { snapshots: 0, decodeErrors: 0, staleSnapshots: 0, reconnects: 0 };
   }
 
   // ---- public API --------------------------------------------------------
 
-  /** 'idle' | 'connecting' | 'connected' | 'waiting' (to reconnect) | 'closed' */
+  /** 'idle' | 'connecting' | 'connected' | 'waiting' (to reconnect) | 'closed' @returns {ClientState} */
   get state() {
     return this._state;
   }
@@ -123,7 +192,7 @@ export class MeridianClient extends EventTarget {
     return this._state === 'connected';
   }
 
-  /** The own avatar's network id, or null before the first Welcome. */
+  /** The own avatar's network id, or null before the first Welcome. @returns {number|null} */
   get avatarId() {
     return this._world ? this._world.avatarId : null;
   }
@@ -135,18 +204,19 @@ export class MeridianClient extends EventTarget {
    * (metres, metres per second), inputBurst, inputHoldTicks,
    * datagramsPerSecond, chatLinesPer10s, inventoryInFlight,
    * strikesBeforeDisconnect, idleTimeoutMs, heartbeatIntervalMs. A copy.
-   * @returns {import('./protocol/messages.js').SessionLimits | null}
+   * @returns {SessionLimits | null}
    */
   get limits() {
     return this._world ? { ...this._world.limits } : null;
   }
 
-  /** The interpolation delay in ms (explicit, or two tick intervals). */
+  /** The interpolation delay in ms (explicit, or two tick intervals). @returns {number} */
   get interpolationDelayMs() {
     if (this._delayOverride !== undefined) return this._delayOverride;
     return this._world ? 2000 / this._world.tickRateHz : 100;
   }
 
+  /** @param {number} ms undefined or null goes back to the default */
   set interpolationDelayMs(ms) {
     this._delayOverride = ms === undefined || ms === null ? undefined : Math.max(0, Number(ms));
   }
@@ -156,7 +226,7 @@ export class MeridianClient extends EventTarget {
    * Welcome; rejects with a MeridianError if the server refuses for good, the
    * attempts run out, or close() is called first. Lost connections are
    * re-established automatically afterwards.
-   * @returns {Promise<object>}
+   * @returns {Promise<ConnectedDetail>}
    */
   connect() {
     return new Promise((resolve, reject) => {
@@ -178,14 +248,14 @@ export class MeridianClient extends EventTarget {
    * refuses a longer one); speed in m/s, sent as at most `limits.maxSpeed`
    * (the server refuses a faster input and the avatar stops); heading in
    * radians; animation one of ANIMATIONS.
-   * @param {{moveX?: number, moveY?: number, speed?: number, heading?: number, animation?: string}} intent
+   * @param {Partial<MovementIntent>} intent fields left out keep their value
    */
   setIntent(intent) {
     const prev = this._intent ?? this._defaultIntent() ?? { moveX: 0, moveY: 0, speed: 0, heading: 0, animation: 'Idle' };
     this._intent = mergeIntent(intent, prev);
   }
 
-  /** The intent being sent, or null if none was set. */
+  /** The intent being sent, or null if none was set. @returns {MovementIntent|null} */
   get intent() {
     return this._intent ? { ...this._intent } : null;
   }
@@ -196,7 +266,7 @@ export class MeridianClient extends EventTarget {
    * (empty, only whitespace, over 512 bytes, control characters).
    * The line comes back as a 'chat' event when the server relays it.
    * @param {string} text
-   * @param {'Zone'|'Proximity'} [channel='Zone']
+   * @param {ChatChannel} [channel='Zone']
    */
   say(text, channel = 'Zone') {
     if (!CHAT_CHANNELS.includes(channel)) throw new TypeError(`unknown chat channel ${channel}`);
@@ -213,6 +283,7 @@ export class MeridianClient extends EventTarget {
    * 'Timeout' or 'Closed'.
    * @param {string} item
    * @param {number} delta
+   * @returns {Promise<InventoryResult>}
    */
   changeInventory(item, delta) {
     try {
@@ -242,13 +313,18 @@ export class MeridianClient extends EventTarget {
     return sampleEntities(this._entities, this.names, this.avatarId, renderTime);
   }
 
-  /** The newest (not interpolated) state of one entity, or null. @param {number} id */
+  /**
+   * The newest (not interpolated) state of one entity, or null.
+   * @param {number} id
+   * @returns {EntityView|null}
+   */
   entity(id) {
     return newestEntity(this._entities, this.names, id, this.avatarId);
   }
 
   /**
    * Connection statistics over the last two seconds.
+   * @returns {ClientStats}
    */
   stats() {
     const now = this._now();
@@ -293,6 +369,7 @@ export class MeridianClient extends EventTarget {
 
   // ---- connection attempts --------------------------------------------------
 
+  /** @private */
   _startAttempt() {
     const generation = ++this._generation;
     this._state = 'connecting';
@@ -303,6 +380,7 @@ export class MeridianClient extends EventTarget {
     });
   }
 
+  /** @private */
   async _attempt(generation) {
     let join;
     try {
@@ -328,7 +406,7 @@ export class MeridianClient extends EventTarget {
     this._beginSession(opened, join);
   }
 
-  /** Picks and opens the transport, falling back from WebTransport in auto mode. */
+  /** Picks and opens the transport, falling back from WebTransport in auto mode. @private */
   _openTransport(join, generation) {
     return openChosenTransport(this._opts, join, {
       preferWebSocket: this._preferWebSocket,
@@ -339,6 +417,7 @@ export class MeridianClient extends EventTarget {
     });
   }
 
+  /** @private */
   _beginSession(transport, join) {
     const conn = newConnection(transport, () => this._now());
     this._conn = conn;
@@ -359,6 +438,7 @@ export class MeridianClient extends EventTarget {
    * `retry` allows and attempts remain; otherwise the client is closed.
    * @param {string} reason @param {string} detail @param {boolean} retry
    * @param {Error} [error] what a pending connect() rejects with
+   * @private
    */
   _end(reason, detail, retry, error) {
     const conn = this._conn;
@@ -412,6 +492,7 @@ export class MeridianClient extends EventTarget {
 
   // ---- receiving --------------------------------------------------------------
 
+  /** @private */
   _onStream(conn, bytes) {
     conn.lastHeard = this._now();
     this._traffic.bytesIn.add(conn.lastHeard, bytes.length);
@@ -450,6 +531,7 @@ export class MeridianClient extends EventTarget {
     }
   }
 
+  /** @private */
   _onDatagram(conn, bytes) {
     const now = this._now();
     conn.lastHeard = now;
@@ -466,6 +548,7 @@ export class MeridianClient extends EventTarget {
     if (msg.type === 'Snapshot') this._onSnapshot(conn, msg, now);
   }
 
+  /** @private */
   _onWelcome(conn, msg) {
     if (msg.protocolVersion !== PROTOCOL_VERSION) {
       return this._end('VersionMismatch', `the server speaks protocol ${msg.protocolVersion}`, false);
@@ -497,6 +580,7 @@ export class MeridianClient extends EventTarget {
     this._emit('connected', detail);
   }
 
+  /** @private */
   _connectedDetail() {
     const w = this._world;
     return {
@@ -510,6 +594,7 @@ export class MeridianClient extends EventTarget {
     };
   }
 
+  /** @private */
   _onRefusal(msg) {
     this._emit('refused', { reason: msg.reason, detail: msg.detail });
     const retry = this._opts.reconnect.retryRefusals.has(msg.reason);
@@ -518,21 +603,25 @@ export class MeridianClient extends EventTarget {
     this._end(msg.reason, msg.detail, retry, error);
   }
 
+  /** @private */
   _onServerDisconnect(msg) {
     this._end(msg.reason, DISCONNECT_DETAILS[msg.reason] ?? '', !FINAL_DISCONNECTS.has(msg.reason));
   }
 
+  /** @private */
   _onPresence(msg) {
     rememberName(this.names, this._entities, msg.avatar, msg.name);
     this._emit('presence', { id: msg.avatar, name: msg.name });
   }
 
+  /** @private */
   _onInventory(msg) {
     const result = { request: msg.request, item: msg.item, quantity: msg.quantity, status: msg.status };
     this._inventory.settle(msg.request, result);
     this._emit('inventory', result);
   }
 
+  /** @private */
   _onSnapshot(conn, msg, now) {
     const rtt = inputRoundTrip(conn, msg.lastInputSequence, now);
     if (rtt !== null) this._traffic.addRtt(now, rtt);
@@ -558,6 +647,7 @@ export class MeridianClient extends EventTarget {
     }
   }
 
+  /** @private */
   _applyView(conn, view, now) {
     const time = conn.clock.observe(view.tick, now);
     const selfId = this._world.avatarId;
@@ -567,7 +657,7 @@ export class MeridianClient extends EventTarget {
     for (const d of moved) this._emit('moved', d);
   }
 
-  /** Emits 'left' for everything in view and forgets it. */
+  /** Emits 'left' for everything in view and forgets it. @private */
   _clearWorld() {
     const ids = [...this._entities.keys()];
     this._entities.clear();
@@ -576,20 +666,24 @@ export class MeridianClient extends EventTarget {
 
   // ---- sending ------------------------------------------------------------------
 
+  /** @private */
   _openConn() {
     const conn = this._conn;
     return conn && conn.open ? conn : null;
   }
 
+  /** @private */
   _sendStream(conn, msg) {
     this._writeStream(conn, encodeClientMessage(msg));
   }
 
+  /** @private */
   _writeStream(conn, bytes) {
     this._traffic.bytesOut.add(this._now(), bytes.length);
     conn.transport.sendStream(bytes);
   }
 
+  /** @private */
   _sendDatagram(conn, msg) {
     const bytes = encodeClientMessage(msg);
     const now = this._now();
@@ -598,11 +692,12 @@ export class MeridianClient extends EventTarget {
     conn.transport.sendDatagram(bytes);
   }
 
-  /** The intent before setIntent: stand still, as the own avatar stands now. */
+  /** The intent before setIntent: stand still, as the own avatar stands now. @private */
   _defaultIntent() {
     return standingIntent(this._world && this._entities.get(this._world.avatarId));
   }
 
+  /** @private */
   _onTick(conn) {
     if (this._conn !== conn || !conn.open) return;
     const now = this._now();
@@ -620,6 +715,7 @@ export class MeridianClient extends EventTarget {
     }
   }
 
+  /** @private */
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }

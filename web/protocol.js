@@ -51,3 +51,18 @@ export {
   quantizePosition,
   quantizeHeading,
 } from './protocol/quantization.js';
+
+// Types (JSDoc, for TypeScript users of the package; nothing at run time).
+/** @typedef {import('./protocol/errors-and-limits.js').Channel} Channel */
+/** @typedef {import('./protocol/errors-and-limits.js').Animation} Animation */
+/** @typedef {import('./protocol/errors-and-limits.js').ChatChannel} ChatChannel */
+/** @typedef {import('./protocol/errors-and-limits.js').DisconnectReason} DisconnectReason */
+/** @typedef {import('./protocol/errors-and-limits.js').RefusalReason} RefusalReason */
+/** @typedef {import('./protocol/errors-and-limits.js').InventoryStatus} InventoryStatus */
+/** @typedef {import('./protocol/errors-and-limits.js').EntityKind} EntityKind */
+/** @typedef {import('./protocol/messages.js').MovementIntent} MovementIntent */
+/** @typedef {import('./protocol/messages.js').ClientMessage} ClientMessage */
+/** @typedef {import('./protocol/messages.js').ServerMessage} ServerMessage */
+/** @typedef {import('./protocol/messages.js').SnapshotMessage} SnapshotMessage */
+/** @typedef {import('./protocol/messages.js').SessionLimits} SessionLimits */
+/** @typedef {import('./protocol/snapshot.js').Entity} Entity */

@@ -89,9 +89,15 @@ pub(crate) async fn asset(Path(path): Path<String>) -> Response {
 mod tests {
     use super::FILES;
 
-    /// Every file under `web/` (but its tests and the browser test's folder) is
-    /// served, so adding one without listing it fails here rather than in a
-    /// browser.
+    /// Folders under `web/` that the page never loads: its tests, the browser
+    /// test, the TypeScript example, the generated declarations and npm's.
+    const UNSERVED_FOLDERS: &[&str] = &["test", "e2e", "examples", "types", "node_modules"];
+
+    /// Files of the npm package and its type check, not of the page.
+    const UNSERVED_FILES: &[&str] = &["package.json", "package-lock.json", "tsconfig.json"];
+
+    /// Every file under `web/` (but those above and the notes) is served, so
+    /// adding one without listing it fails here rather than in a browser.
     #[test]
     fn every_web_file_is_listed() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
@@ -101,13 +107,16 @@ mod tests {
             for entry in std::fs::read_dir(&folder).expect("web/ reads") {
                 let path = entry.expect("entry").path();
                 if path.is_dir() {
-                    if path
-                        .file_name()
-                        .is_some_and(|name| name != "test" && name != "e2e")
-                    {
+                    if path.file_name().is_some_and(|name| {
+                        !UNSERVED_FOLDERS.iter().any(|unserved| name == *unserved)
+                    }) {
                         folders.push(path);
                     }
-                } else if path.extension().is_some_and(|ext| ext != "md") {
+                } else if path.extension().is_some_and(|ext| ext != "md")
+                    && path.file_name().is_some_and(|name| {
+                        !UNSERVED_FILES.iter().any(|unserved| name == *unserved)
+                    })
+                {
                     let relative = path.strip_prefix(&root).expect("below web/");
                     found.push(relative.to_string_lossy().replace('\\', "/"));
                 }

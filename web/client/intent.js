@@ -2,6 +2,8 @@
 
 import { ANIMATIONS } from '../protocol.js';
 
+/** @typedef {import('../protocol.js').MovementIntent} MovementIntent */
+
 function isFiniteNumber(v) {
   return typeof v === 'number' && Number.isFinite(v);
 }
@@ -9,8 +11,9 @@ function isFiniteNumber(v) {
 /**
  * `intent` over `prev`, checked, with its direction scaled down to length 1 if
  * longer. Throws a TypeError for a value that is not finite or an unknown animation.
- * @param {{moveX?: number, moveY?: number, speed?: number, heading?: number, animation?: string}} intent
- * @param {{moveX: number, moveY: number, speed: number, heading: number, animation: string}} prev
+ * @param {Partial<MovementIntent>} intent
+ * @param {MovementIntent} prev
+ * @returns {MovementIntent}
  */
 export function mergeIntent(intent, prev) {
   let moveX = intent.moveX ?? prev.moveX;
@@ -32,7 +35,8 @@ export function mergeIntent(intent, prev) {
 
 /**
  * Standing still, as the own avatar stands now: the intent before any was set.
- * @param {{state: {heading: number, animation: string}} | null | undefined} own its record
+ * @param {{state: {heading: number, animation: import('../protocol.js').Animation}} | null | undefined} own its record
+ * @returns {MovementIntent | null}
  */
 export function standingIntent(own) {
   if (!own) return null;

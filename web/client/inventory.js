@@ -18,6 +18,15 @@ export function checkInventoryChange(item, delta) {
   return item;
 }
 
+/**
+ * The server's answer to an inventory change (and the 'inventory' event).
+ * @typedef {object} InventoryResult
+ * @property {number} request the request's number
+ * @property {string} item
+ * @property {number} quantity the count held now (unchanged when refused)
+ * @property {import('../protocol.js').InventoryStatus} status 'Applied' or why not
+ */
+
 /** Numbers requests and settles each when its answer, a timeout or a disconnect comes. */
 export class InventoryRequests {
   /** @param {{setTimeout: Function, clearTimeout: Function}} timers */
@@ -37,7 +46,7 @@ export class InventoryRequests {
    * Waits for the answer to `request` (the number nextRequest gave), which then
    * moves on. Rejects with MeridianError 'Timeout' after `timeoutMs`.
    * @param {number} request @param {number} timeoutMs
-   * @returns {Promise<object>}
+   * @returns {Promise<InventoryResult>}
    */
   track(request, timeoutMs) {
     this._next = request >= 0xffffffff ? 1 : request + 1;
@@ -50,7 +59,7 @@ export class InventoryRequests {
     });
   }
 
-  /** Resolves the request an answer is for, if it is still waiting. @param {number} request @param {object} result */
+  /** Resolves the request an answer is for, if it is still waiting. @param {number} request @param {InventoryResult} result */
   settle(request, result) {
     const p = this._pending.get(request);
     if (p) {

@@ -43,6 +43,25 @@ export class Window {
   }
 }
 
+/**
+ * What MeridianClient's stats() returns: rates over the last two seconds, totals
+ * since the client was made.
+ * @typedef {object} ClientStats
+ * @property {import('../meridian.js').ClientState} state
+ * @property {'webtransport'|'websocket'|null} transport while connected
+ * @property {boolean} connected
+ * @property {number|null} avatarId
+ * @property {number|null} rttMs Input sent to the first snapshot that reflects it
+ * @property {number} snapshotsPerSecond
+ * @property {number} bytesInPerSecond protocol bytes, without transport overhead
+ * @property {number} bytesOutPerSecond
+ * @property {number|null} tick the newest decoded snapshot tick
+ * @property {number} snapshots
+ * @property {number} decodeErrors
+ * @property {number} staleSnapshots
+ * @property {number} reconnects
+ */
+
 /** What a connection carried over the last two seconds. */
 export class TrafficStats {
   constructor() {

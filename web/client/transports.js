@@ -33,7 +33,7 @@ const WS_MAX_BUFFERED = 256 * 1024;
  * Opens a transport. Resolves when it can carry messages.
  * @callback OpenTransport
  * @param {'webtransport'|'websocket'} kind
- * @param {object} join the join response
+ * @param {import('./options.js').JoinResponse} join the join response
  * @param {{timeoutMs: number}} options
  * @returns {Promise<Transport>}
  */
@@ -303,7 +303,7 @@ export function openBrowserTransport(kind, join, options) {
  * once that WebSocket is open. Otherwise WebSocket.
  * @param {{transport: string, connectTimeoutMs: number, openTransport: OpenTransport,
  *   webTransportAvailable: boolean}} opts the client's options
- * @param {object} join the join response
+ * @param {import('./options.js').JoinResponse} join the join response
  * @param {{preferWebSocket: boolean, stillWanted: () => boolean, fellBack: () => void}} choice
  * @returns {Promise<Transport>}
  */

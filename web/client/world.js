@@ -11,14 +11,25 @@ const MAX_NAMES = 4096;
 /**
  * @typedef {object} EntityView
  * @property {number} id
- * @property {string} kind 'Avatar' | 'Element' | 'Npc'
+ * @property {import('../protocol.js').EntityKind} kind 'Avatar' | 'Element' | 'Npc'
  * @property {number} appearance
  * @property {number} x metres
  * @property {number} y metres
  * @property {number} heading radians in [0, 2π)
- * @property {string} animation
+ * @property {import('../protocol.js').Animation} animation
  * @property {string|null} name the avatar's display name, once known
  * @property {boolean} self true for the client's own avatar
+ */
+
+/**
+ * The newest state of an entity whose state changed (the 'moved' event).
+ * @typedef {object} EntityMove
+ * @property {number} id
+ * @property {number} x metres
+ * @property {number} y metres
+ * @property {number} heading radians in [0, 2π)
+ * @property {import('../protocol.js').Animation} animation
+ * @property {number} appearance
  */
 
 /**
@@ -30,6 +41,7 @@ const MAX_NAMES = 4096;
  * @param {number} time the view's time on the local clock
  * @param {number} selfId the own avatar's id
  * @param {object} interpolation options for new InterpolationBuffers
+ * @returns {{left: {id: number}[], entered: EntityView[], moved: EntityMove[]}}
  */
 export function applyView(entities, names, view, time, selfId, interpolation) {
   const left = [];

@@ -24,21 +24,28 @@ export const U32_MAX = 0xffffffff;
 export const MAX_FRAME_PREFIX = 5;
 
 // Enums are their Rust variant names; the position in the list is the wire index.
-export const ANIMATIONS = Object.freeze(['Idle', 'Walk', 'Run', 'Sit', 'Wave', 'Dance']);
-export const CHAT_CHANNELS = Object.freeze(['Proximity', 'Zone']);
-export const DISCONNECT_REASONS = Object.freeze([
+// (`@type {const}` only gives TypeScript the names as literal types.)
+export const ANIMATIONS = Object.freeze(/** @type {const} */ (['Idle', 'Walk', 'Run', 'Sit', 'Wave', 'Dance']));
+export const CHAT_CHANNELS = Object.freeze(/** @type {const} */ (['Proximity', 'Zone']));
+export const DISCONNECT_REASONS = Object.freeze(/** @type {const} */ ([
   'ClientQuit', 'ServerShutdown', 'IdleTimeout', 'Kicked', 'ProtocolViolation', 'RateLimited',
   'SessionReplaced',
-]);
-export const REFUSAL_REASONS = Object.freeze([
+]));
+export const REFUSAL_REASONS = Object.freeze(/** @type {const} */ ([
   'VersionMismatch', 'BadToken', 'TokenExpired', 'WrongSpace', 'Banned', 'ServerFull',
   'TooManyConnections', 'Draining',
-]);
-export const INVENTORY_STATUSES = Object.freeze([
+]));
+export const INVENTORY_STATUSES = Object.freeze(/** @type {const} */ ([
   'Applied', 'UnknownItem', 'NotEnough', 'StackFull', 'Busy', 'Unavailable', 'NotAllowed',
-]);
-export const ENTITY_KINDS = Object.freeze(['Avatar', 'Element', 'Npc']);
+]));
+export const ENTITY_KINDS = Object.freeze(/** @type {const} */ (['Avatar', 'Element', 'Npc']));
 
+/** @typedef {typeof ANIMATIONS[number]} Animation */
+/** @typedef {typeof CHAT_CHANNELS[number]} ChatChannel */
+/** @typedef {typeof DISCONNECT_REASONS[number]} DisconnectReason */
+/** @typedef {typeof REFUSAL_REASONS[number]} RefusalReason */
+/** @typedef {typeof INVENTORY_STATUSES[number]} InventoryStatus */
+/** @typedef {typeof ENTITY_KINDS[number]} EntityKind */
 /** @typedef {'stream' | 'datagram'} Channel */
 
 // ---------------------------------------------------------------------------
@@ -59,7 +66,7 @@ export class ProtocolError extends Error {
   }
 }
 
-/** @param {string} code @param {string} [detail] */
+/** @param {string} code @param {string} [detail] @returns {never} */
 export function fail(code, detail) {
   throw new ProtocolError(code, detail);
 }

@@ -36,6 +36,7 @@ import {
 } from './postcard.js';
 
 /** @typedef {import('./errors-and-limits.js').Channel} Channel */
+/** @typedef {import('./postcard.js').FieldType} FieldType */
 
 // ---------------------------------------------------------------------------
 // Message tables (sections 5 and 6, plus Inventory and Presence)
@@ -156,13 +157,17 @@ const SERVER_VARIANTS = [
 // ---------------------------------------------------------------------------
 
 /**
- * @typedef {'Idle'|'Walk'|'Run'|'Sit'|'Wave'|'Dance'} Animation
+ * @typedef {import('./errors-and-limits.js').Animation} Animation
+ * @typedef {import('./errors-and-limits.js').ChatChannel} ChatChannel
+ * @typedef {import('./errors-and-limits.js').DisconnectReason} DisconnectReason
+ * @typedef {import('./errors-and-limits.js').RefusalReason} RefusalReason
+ * @typedef {import('./errors-and-limits.js').InventoryStatus} InventoryStatus
  * @typedef {{moveX: number, moveY: number, speed: number, heading: number, animation: Animation}} MovementIntent
  * @typedef {{type: 'Hello', protocolVersion: number, authToken: string}
  *   | {type: 'Input', sequence: number, intent: MovementIntent}
  *   | {type: 'Ack', snapshotTick: number}
- *   | {type: 'Chat', channel: 'Proximity'|'Zone', text: string}
- *   | {type: 'Disconnect', reason: string}
+ *   | {type: 'Chat', channel: ChatChannel, text: string}
+ *   | {type: 'Disconnect', reason: DisconnectReason}
  *   | {type: 'Inventory', request: number, item: string, delta: number}} ClientMessage
  * @typedef {{type: 'Snapshot', tick: number, baselineTick: number|null, lastInputSequence: number, body: Uint8Array}} SnapshotMessage
  * @typedef {{maxSpeed: number, walkSpeed: number, avatarRadius: number, interestRadius: number,
@@ -171,11 +176,11 @@ const SERVER_VARIANTS = [
  *     strikesBeforeDisconnect: number, idleTimeoutMs: number, heartbeatIntervalMs: number}} SessionLimits
  * @typedef {{type: 'Welcome', protocolVersion: number, avatarId: number, zoneId: number, tickRateHz: number,
  *     tick: number, zoneWidth: number, zoneHeight: number, limits: SessionLimits}
- *   | {type: 'Refusal', reason: string, detail: string}
+ *   | {type: 'Refusal', reason: RefusalReason, detail: string}
  *   | SnapshotMessage
- *   | {type: 'Chat', from: number, channel: 'Proximity'|'Zone', text: string}
- *   | {type: 'Disconnect', reason: string}
- *   | {type: 'Inventory', request: number, item: string, quantity: number, status: string}
+ *   | {type: 'Chat', from: number, channel: ChatChannel, text: string}
+ *   | {type: 'Disconnect', reason: DisconnectReason}
+ *   | {type: 'Inventory', request: number, item: string, quantity: number, status: InventoryStatus}
  *   | {type: 'Presence', avatar: number, name: string}} ServerMessage
  */
 
