@@ -71,6 +71,12 @@ const DISCONNECT_DETAILS = {
 /** @typedef {'idle'|'connecting'|'connected'|'waiting'|'closed'} ClientState */
 
 /**
+ * What the last Welcome said (the client keeps it across reconnects).
+ * @typedef {{avatarId: number, zoneId: number, zoneWidth: number, zoneHeight: number, tickRateHz: number,
+ *   limits: SessionLimits}} WelcomedWorld
+ */
+
+/**
  * The 'connected' event's detail, and what connect() resolves with.
  * @typedef {object} ConnectedDetail
  * @property {'webtransport'|'websocket'} transport
@@ -167,8 +173,8 @@ export class MeridianClient extends ClientEventTarget {
     this._entities = new Map();
     /** @type {Map<number, string>} */
     this.names = new Map();
-    /** @private */
-    this._world = null; // {avatarId, zoneId, zoneWidth, zoneHeight, tickRateHz, limits}
+    /** @private @type {WelcomedWorld | null} */
+    this._world = null;
     /** @private */
     this._intent = null;
     /** @private */
@@ -582,7 +588,7 @@ export class MeridianClient extends ClientEventTarget {
 
   /** @private */
   _connectedDetail() {
-    const w = this._world;
+    const w = /** @type {WelcomedWorld} */ (this._world); // called once welcomed
     return {
       transport: this._conn ? this._conn.kind : null,
       avatarId: w.avatarId,
@@ -650,7 +656,7 @@ export class MeridianClient extends ClientEventTarget {
   /** @private */
   _applyView(conn, view, now) {
     const time = conn.clock.observe(view.tick, now);
-    const selfId = this._world.avatarId;
+    const selfId = /** @type {WelcomedWorld} */ (this._world).avatarId;
     const { left, entered, moved } = applyView(this._entities, this.names, view, time, selfId, this._opts.interpolation);
     for (const d of left) this._emit('left', d);
     for (const d of entered) this._emit('entered', d);
@@ -706,7 +712,8 @@ export class MeridianClient extends ClientEventTarget {
     }
     const wanted = this._intent ?? this._defaultIntent();
     if (wanted) {
-      const intent = { ...wanted, speed: Math.min(wanted.speed, this._world.limits.maxSpeed) };
+      const limits = /** @type {WelcomedWorld} */ (this._world).limits;
+      const intent = { ...wanted, speed: Math.min(wanted.speed, limits.maxSpeed) };
       const sequence = takeSequence(conn);
       this._sendDatagram(conn, { type: 'Input', sequence, intent });
       rememberInput(conn, sequence, now);

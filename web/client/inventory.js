@@ -6,7 +6,8 @@ const utf8 = new TextEncoder();
 
 /**
  * Checks a change before it is sent; returns the item as a string.
- * @param {unknown} item @param {unknown} delta
+ * @param {string} item @param {number} delta
+ * @returns {string}
  */
 export function checkInventoryChange(item, delta) {
   item = String(item);

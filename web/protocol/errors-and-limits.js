@@ -63,6 +63,12 @@ export class ProtocolError extends Error {
     this.name = 'ProtocolError';
     /** @type {string} */
     this.code = code;
+    /**
+     * From FrameDecoder.push: the frames completed before the bad prefix.
+     * (A declaration for TypeScript only: reading it does nothing.)
+     * @type {Uint8Array[] | undefined}
+     */
+    this.frames;
   }
 }
 

@@ -75,7 +75,7 @@ export class FrameDecoder {
     } catch (error) {
       this.#error = /** @type {ProtocolError} */ (error);
       this.#pending = new Uint8Array(0);
-      Object.assign(error, { frames });
+      Object.assign(this.#error, { frames });
       throw error;
     }
     this.#pending = data.slice(start);
