@@ -20,7 +20,7 @@ use meridian_protocol::NetworkId;
 use meridian_protocol::framing::{FrameDecoder, write_frame};
 use meridian_protocol::messages::{
     Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Input,
-    InventoryChange, ServerMessage,
+    InventoryChange, InventoryResult, InventoryStatus, ServerMessage,
 };
 use meridian_protocol::snapshot::EntityState;
 
@@ -345,7 +345,9 @@ impl Server {
     }
 
     /// A chat line or inventory change: both draw on the chat bucket, and a
-    /// client past it earns a strike instead of an event.
+    /// client past it earns a strike instead of an event. A chat line past it
+    /// is dropped; an inventory change is answered `Busy`, so that every
+    /// change still gets exactly one result.
     fn requested(&mut self, now: Instant, connection: ConnectionId, event: ServerEvent) {
         let Some(state) = self.connections.get_mut(&connection) else {
             return;
@@ -354,10 +356,19 @@ impl Server {
         if state.chat_credits >= 1.0 {
             state.chat_credits -= 1.0;
             self.events.push_back(event);
-        } else {
-            self.metrics.chat_rate_limited += 1;
-            self.strike(connection, DisconnectReason::RateLimited);
+            return;
         }
+        self.metrics.chat_rate_limited += 1;
+        if let ServerEvent::Inventory { change, .. } = event {
+            let busy = InventoryResult {
+                request: change.request,
+                item: change.item,
+                quantity: 0,
+                status: InventoryStatus::Busy,
+            };
+            self.send_stream(connection, &ServerMessage::Inventory(busy));
+        }
+        self.strike(connection, DisconnectReason::RateLimited);
     }
 
     /// A datagram arrived on the connection.

@@ -155,6 +155,51 @@ fn inventory_changes_wait_for_their_answer_and_the_excess_is_busy() {
 }
 
 #[test]
+fn inventory_changes_past_the_rate_limit_are_answered_busy_not_dropped() {
+    let mut stepper = small_world();
+    let burst = NetcodeConfig::default().chat_lines_per_10s;
+    let sent = burst + 5;
+    for request in 1..=sent {
+        stepper.peers[0].client.send_inventory(InventoryChange {
+            request,
+            item: "7".into(),
+            delta: -1,
+        });
+    }
+    // All in one stream write: the bucket holds `burst`, the rest are over it.
+    stepper.run_ticks(3, |_, _, _| {});
+    let mut answered: Vec<u32> = stepper
+        .host
+        .take_inventory_requests()
+        .iter()
+        .map(|waiting| waiting.change.request)
+        .collect();
+    let results: Vec<InventoryResult> = stepper.peers[0]
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            ClientEvent::Inventory(result) => Some(result.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        results.iter().all(|r| r.status == InventoryStatus::Busy),
+        "{results:?}"
+    );
+    answered.extend(results.iter().map(|result| result.request));
+    answered.sort_unstable();
+    assert_eq!(
+        answered,
+        (1..=sent).collect::<Vec<_>>(),
+        "every change is waiting or answered, exactly once"
+    );
+    assert_eq!(
+        stepper.host.server_ref().metrics().chat_rate_limited,
+        u64::from(sent - burst)
+    );
+}
+
+#[test]
 fn a_client_asking_for_items_is_refused_before_the_database() {
     let mut stepper = small_world();
     stepper.peers[0].client.send_inventory(InventoryChange {

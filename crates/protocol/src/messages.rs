@@ -109,7 +109,8 @@ pub enum InventoryStatus {
     NotEnough,
     /// The stack would exceed its limit.
     StackFull,
-    /// Too many changes are waiting to be written; try again.
+    /// Too many changes are waiting to be written, or they came faster than
+    /// the rate limit; nothing changed, try again.
     Busy,
     /// The database could not be written; nothing changed.
     Unavailable,
