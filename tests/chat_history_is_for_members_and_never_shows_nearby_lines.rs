@@ -53,7 +53,7 @@ fn history_needs_a_token_and_membership_and_hides_nearby_lines() {
         );
         assert!(
             lines.iter().all(
-                |line| line["channel"] == "zone" && line["text"] != "a secret for those nearby"
+                |line| line["channel"] == "Zone" && line["text"] != "a secret for those nearby"
             ),
             "a nearby line in the history: {answer}"
         );

@@ -274,7 +274,7 @@ async fn chat_history(
                     id: line.id,
                     sender: line.sender_id,
                     sender_name: line.sender_name,
-                    channel: line.channel,
+                    channel: super::persist::wire_channel_name(&line.channel).to_owned(),
                     text: line.body,
                     sent_at: line.sent_at,
                 })

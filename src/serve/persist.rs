@@ -33,6 +33,16 @@ pub(crate) fn channel_name(channel: ChatChannel) -> &'static str {
     }
 }
 
+/// A stored channel name as the wire and the API spell it (the variant name
+/// of `ChatChannel`: `Zone`, `Proximity`); an unknown name as it is.
+pub(crate) fn wire_channel_name(stored: &str) -> &str {
+    match stored {
+        "proximity" => "Proximity",
+        "zone" => "Zone",
+        other => other,
+    }
+}
+
 /// The room chat is stored under: the zone.
 pub(crate) fn room_of(zone_id: u32) -> String {
     format!("zone-{zone_id}")
