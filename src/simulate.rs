@@ -24,6 +24,9 @@ use serde::Serialize;
 use crate::config::FileConfig;
 use crate::stats::Summary;
 
+mod charts;
+mod sweep;
+
 /// Flags of `meridian simulate`. Each one overrides the config file.
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
@@ -33,9 +36,9 @@ pub(crate) struct SimulateArgs {
     /// Wandering agents (avatars) to simulate.
     #[arg(long, default_value_t = 1_000)]
     entities: usize,
-    /// Ticks to run.
-    #[arg(long, default_value_t = 300)]
-    ticks: u64,
+    /// Ticks to run (default 300; 60 per grid point of a sweep).
+    #[arg(long)]
+    ticks: Option<u64>,
     /// Seed for spawn points, elements and wandering.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -66,6 +69,29 @@ pub(crate) struct SimulateArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Sweep a knob over values, like `interest_radius=20,30,50`; repeat for
+    /// more knobs (the grid is every combination). Knobs: tick_rate,
+    /// interest_radius, hysteresis, interest_refresh_ticks, max_visible,
+    /// world_size, entities, elements.
+    #[arg(long, value_name = "KNOB=V1,V2,...")]
+    sweep: Vec<String>,
+    /// Where a sweep writes sweep.csv and its SVG charts.
+    #[arg(long, default_value = "sweep", value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Ticks of a single run, and of each grid point of a sweep, unless `--ticks`.
+const DEFAULT_TICKS: u64 = 300;
+const DEFAULT_SWEEP_TICKS: u64 = 60;
+
+/// What one run simulates, apart from the zone's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RunShape {
+    entities: usize,
+    elements: usize,
+    ticks: u64,
+    seed: u64,
+    snapshot_sample: usize,
 }
 
 impl SimulateArgs {
@@ -95,6 +121,16 @@ impl SimulateArgs {
         }
         config.validate().context("invalid simulation settings")?;
         Ok(config)
+    }
+
+    fn shape(&self, default_ticks: u64) -> RunShape {
+        RunShape {
+            entities: self.entities,
+            elements: self.elements,
+            ticks: self.ticks.unwrap_or(default_ticks),
+            seed: self.seed,
+            snapshot_sample: self.snapshot_sample,
+        }
     }
 }
 
@@ -165,16 +201,37 @@ struct SampledClient {
 
 pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let config = args.sim_config()?;
+    if !args.sweep.is_empty() {
+        let knobs = args
+            .sweep
+            .iter()
+            .map(|text| sweep::Sweep::parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        return sweep::run(&config, args.shape(DEFAULT_SWEEP_TICKS), &knobs, &args.out);
+    }
+    let report = measure(config, args.shape(DEFAULT_TICKS), true)?;
+    print!("{}", render(&report));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs one zone with these settings and measures it; `progress` prints a
+/// line to stderr every tenth of the run.
+fn measure(config: SimConfig, shape: RunShape, progress: bool) -> anyhow::Result<Report> {
     let mut zone = Zone::new(config.clone()).context("cannot build the zone")?;
-    let mut rng = SplitMix64::new(args.seed ^ 0x5eed_e1e0);
-    let elements = scatter_elements(&mut zone, args.elements, &mut rng);
-    let mut agents = Wanderers::spawn(&mut zone, args.entities, 0, args.seed)
+    let mut rng = SplitMix64::new(shape.seed ^ 0x5eed_e1e0);
+    let elements = scatter_elements(&mut zone, shape.elements, &mut rng);
+    let mut agents = Wanderers::spawn(&mut zone, shape.entities, 0, shape.seed)
         .context("cannot spawn the agents")?;
 
-    let sample_every = (args.entities / args.snapshot_sample.max(1)).max(1);
-    let mut sampled: Vec<SampledClient> = (0..args.entities)
+    let sample_every = (shape.entities / shape.snapshot_sample.max(1)).max(1);
+    let mut sampled: Vec<SampledClient> = (0..shape.entities)
         .step_by(sample_every)
-        .take(args.snapshot_sample)
+        .take(shape.snapshot_sample)
         .map(|index| SampledClient {
             client: ClientId(index as u64),
             baseline: Vec::new(),
@@ -185,7 +242,7 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut inputs = Vec::new();
     let mut view = Vec::new();
     let mut body = Vec::new();
-    let mut tick_ms = Vec::with_capacity(args.ticks as usize);
+    let mut tick_ms = Vec::with_capacity(shape.ticks as usize);
     let mut phase_ms: Vec<Vec<f64>> = vec![Vec::new(); TickPhase::ALL.len()];
     let mut movement_and_interest_ms = Vec::new();
     let (mut set_sizes, mut entered, mut left) = (Vec::new(), Vec::new(), Vec::new());
@@ -194,9 +251,9 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut inputs_accepted = 0u64;
     let mut final_hash = 0u64;
     let started = Instant::now();
-    let progress_every = (args.ticks / 10).max(1);
+    let progress_every = (shape.ticks / 10).max(1);
 
-    for tick in 1..=args.ticks {
+    for tick in 1..=shape.ticks {
         agents.plan(&zone, &mut inputs);
         let begun = Instant::now();
         let mut phase_end = begun;
@@ -247,10 +304,10 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
             std::mem::swap(&mut sample.baseline, &mut view);
             sample.has_baseline = true;
         }
-        if tick % progress_every == 0 {
+        if progress && tick % progress_every == 0 {
             eprintln!(
                 "  tick {tick}/{} ({:.1} s elapsed)",
-                args.ticks,
+                shape.ticks,
                 started.elapsed().as_secs_f64()
             );
         }
@@ -260,10 +317,10 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let rate = f64::from(config.tick_rate_hz);
     let mut per_second: Vec<f64> = delta_bytes.iter().map(|bytes| bytes * rate).collect();
     let report = Report {
-        entities: args.entities,
+        entities: shape.entities,
         elements,
-        ticks: args.ticks,
-        seed: args.seed,
+        ticks: shape.ticks,
+        seed: shape.seed,
         tick_ms: Summary::of(&mut tick_ms),
         phase_ms: TickPhase::ALL
             .iter()
@@ -288,13 +345,7 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         final_state_hash: format!("{final_hash:016x}"),
         config,
     };
-    print!("{}", render(&report));
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    Ok(report)
 }
 
 fn render(report: &Report) -> String {
