@@ -11,10 +11,12 @@ use meridian_protocol::messages::{
     AnimationState, ChatChannel, ChatSend, DisconnectReason, MovementIntent, Welcome,
 };
 use meridian_sim::agents::SplitMix64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::samples::Recorder;
 
 /// What a bot does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BehaviourKind {
     /// Walks in a straight line, turning every few seconds and at the edges.
@@ -39,6 +41,17 @@ impl BehaviourKind {
         Self::Chat,
         Self::Cross,
     ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RandomWalk => "random-walk",
+            Self::Flock => "flock",
+            Self::Idle => "idle",
+            Self::Chat => "chat",
+            Self::Cross => "cross",
+        }
+    }
 
     /// Parses a name as written on the command line.
     pub fn parse(name: &str) -> Option<Self> {
@@ -66,15 +79,11 @@ const TOP_SPEED: f32 = 3.5;
 /// snapshot allows is a jump, metres.
 const JUMP_M: f32 = 0.5;
 
-/// Measurements of one bot.
+/// Counts of one bot; its distributions go to its [`Recorder`].
 #[derive(Debug, Clone, Default)]
 pub struct BotRecord {
     /// Welcomed at.
     pub welcomed_at: Option<Instant>,
-    /// Input → acknowledging snapshot, milliseconds.
-    pub round_trips_ms: Vec<f32>,
-    /// Time between consecutive snapshots, milliseconds.
-    pub snapshot_intervals_ms: Vec<f32>,
     /// How it ended, if the server ended it.
     pub disconnect: Option<DisconnectReason>,
     /// Refused at the hello.
@@ -83,17 +92,11 @@ pub struct BotRecord {
     pub chat_received: u64,
     /// Largest view seen.
     pub max_view: usize,
-    /// How far its own avatar moved between consecutive snapshots, metres.
-    pub own_steps_m: Vec<f32>,
     /// Steps longer than its top speed allows in the server time between the
     /// two snapshots (plus 0.5 m): a visible jump.
     pub jumps: u64,
     /// Connections lost and joined again (through another server).
     pub reconnects: u64,
-    /// From the loss to the welcome on the new connection, milliseconds.
-    pub back_after_ms: Vec<f32>,
-    /// Between its last place before the loss and its first after, metres.
-    pub moved_across_reconnect_m: Vec<f32>,
 }
 
 /// A bot's mind.
@@ -117,8 +120,12 @@ pub struct Bot {
     stuck_ticks: u32,
     /// The world's zone size, for the crossing behaviour.
     pub zone_size: Option<f32>,
-    /// What it measured.
+    /// What it counted.
     pub record: BotRecord,
+    /// Where its distributions and the timeline go.
+    pub recorder: Recorder,
+    /// Bytes its current connection had received at the last snapshot.
+    bytes_seen: u64,
     /// Counted up when the bot is welcomed (live progress).
     pub welcomed_counter: Option<Arc<AtomicUsize>>,
     /// Counted up for every snapshot decoded (live progress).
@@ -150,6 +157,8 @@ impl Bot {
             stuck_ticks: 0,
             zone_size: None,
             record: BotRecord::default(),
+            recorder: Recorder::new(Instant::now()),
+            bytes_seen: 0,
             welcomed_counter: None,
             snapshot_counter: None,
         }
@@ -166,6 +175,7 @@ impl Bot {
         self.pending.clear();
         self.last_snapshot = None;
         self.last_position = None;
+        self.bytes_seen = 0;
     }
 
     /// Toward the far side of the nearest border and back, along x.
@@ -319,9 +329,9 @@ impl Behaviour for Bot {
             ClientEvent::Welcomed(welcome) => {
                 if let Some((lost_at, _)) = self.lost {
                     self.record.reconnects += 1;
-                    self.record
-                        .back_after_ms
-                        .push((now - lost_at).as_secs_f32() * 1e3);
+                    let back_after_ms = (now - lost_at).as_secs_f64() * 1e3;
+                    self.recorder
+                        .samples(|samples| samples.back_after_ms.record(back_after_ms));
                 }
                 if self.record.welcomed_at.is_none()
                     && let Some(counter) = &self.welcomed_counter
@@ -341,11 +351,19 @@ impl Behaviour for Bot {
                 if let Some(counter) = &self.snapshot_counter {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(previous) = self.last_snapshot.replace(now) {
-                    self.record
-                        .snapshot_intervals_ms
-                        .push((now - previous).as_secs_f32() * 1e3);
-                }
+                let bytes_in = client.stats().bytes_in;
+                self.recorder
+                    .arrived(now, bytes_in.saturating_sub(self.bytes_seen), 1);
+                self.bytes_seen = bytes_in;
+                let tick_rate = self
+                    .welcome
+                    .as_ref()
+                    .map_or(20.0, |w| f32::from(w.tick_rate_hz))
+                    .max(1.0);
+                let interval_ms = self
+                    .last_snapshot
+                    .replace(now)
+                    .map(|previous| (now - previous).as_secs_f64() * 1e3);
                 // The newest input this snapshot reflects gives one round trip;
                 // older pending ones are done too.
                 let mut newest = None;
@@ -356,28 +374,19 @@ impl Behaviour for Bot {
                     newest = Some(sent);
                     self.pending.pop_front();
                 }
-                if let Some(sent) = newest {
-                    self.record
-                        .round_trips_ms
-                        .push((now - sent).as_secs_f32() * 1e3);
-                }
+                let rtt_ms = newest.map(|sent| (now - sent).as_secs_f64() * 1e3);
                 self.record.max_view = self.record.max_view.max(client.view().len());
                 let position = self.own_position(client);
+                let (mut moved_m, mut step_m) = (None, None);
                 if let Some((x, y)) = position {
                     if let Some((_, Some((lx, ly)))) = self.lost.take() {
-                        self.record
-                            .moved_across_reconnect_m
-                            .push(((x - lx).powi(2) + (y - ly).powi(2)).sqrt());
+                        moved_m = Some(((x - lx).powi(2) + (y - ly).powi(2)).sqrt());
                     }
                     if let Some((px, py, at)) = self.last_position {
                         let step = ((x - px).powi(2) + (y - py).powi(2)).sqrt();
-                        self.record.own_steps_m.push(step);
+                        step_m = Some(step);
                         // By server time (ticks), as interpolation plays it back.
-                        let rate = self
-                            .welcome
-                            .as_ref()
-                            .map_or(20.0, |w| f32::from(w.tick_rate_hz));
-                        let elapsed = tick.saturating_sub(at) as f32 / rate.max(1.0);
+                        let elapsed = tick.saturating_sub(at) as f32 / tick_rate;
                         let possible = TOP_SPEED * elapsed;
                         self.record.jumps += u64::from(step > possible + JUMP_M);
                         if step < 0.01 {
@@ -388,6 +397,24 @@ impl Behaviour for Bot {
                     }
                     self.last_position = Some((x, y, tick));
                 }
+                let tick_ms = 1e3 / f64::from(tick_rate);
+                self.recorder.samples(|samples| {
+                    if let Some(interval) = interval_ms {
+                        samples.snapshot_interval_ms.record(interval);
+                        samples
+                            .snapshot_jitter_ms
+                            .record((interval - tick_ms).abs());
+                    }
+                    if let Some(rtt) = rtt_ms {
+                        samples.rtt_ms.record(rtt);
+                    }
+                    if let Some(step) = step_m {
+                        samples.own_step_m.record(f64::from(step));
+                    }
+                    if let Some(moved) = moved_m {
+                        samples.moved_across_reconnect_m.record(f64::from(moved));
+                    }
+                });
             }
             ClientEvent::Chat(_) => self.record.chat_received += 1,
             // Names and inventory answers carry nothing a bot measures.

@@ -11,9 +11,11 @@
 pub mod account;
 pub mod bot;
 mod cpu;
+pub mod html;
 pub mod http;
 pub mod report;
 mod roster;
+pub mod samples;
 pub mod swarm;
 
 pub use bot::BehaviourKind;

@@ -1,15 +1,16 @@
 //! `loadbot`: throw a swarm of real QUIC clients at a Meridian server.
 //!
 //! ```sh
-//! cargo run --release -p loadbot -- --bots 1000 --duration 60s
+//! cargo run --release -p loadbot -- --bots 1000 --duration 60s --report report.html
+//! loadbot merge a.json b.json -o merged.json --report merged.html
 //! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
-use loadbot::{BehaviourKind, SwarmConfig, http};
+use clap::{Parser, Subcommand};
+use loadbot::{BehaviourKind, Report, SwarmConfig, http};
 
 /// mimalloc: a snapshot, frame or datagram is allocated and freed per client
 /// per tick, and glibc's allocator showed as a tenth of the CPU under load.
@@ -18,8 +19,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Throw bots at a Meridian server and report what they saw.
 #[derive(Debug, Parser)]
-#[command(name = "loadbot", version, about)]
+#[command(
+    name = "loadbot",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The server's HTTP address (its account API, join endpoint and
     /// metrics); for a cluster, every shard's, comma separated (bots join them
     /// in turn).
@@ -64,12 +72,33 @@ struct Args {
     /// Seed for the bots' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Also write the report as JSON here.
+    /// Also write the report as JSON here (with the histograms that
+    /// `loadbot merge` needs).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write the report as a self-contained HTML page here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Merge the JSON reports of loadbots that ran side by side into one
+    /// (counts add up, percentiles come from the merged histograms).
+    Merge {
+        /// The reports, written with --json.
+        #[arg(required = true, num_args = 2..)]
+        reports: Vec<PathBuf>,
+        /// Write the merged JSON here (default: print the text report only).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Also write the merged report as an HTML page here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -89,8 +118,62 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Writes the report as JSON and as HTML where asked.
+fn write_report(
+    report: &Report,
+    json: Option<&PathBuf>,
+    html: Option<&PathBuf>,
+) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        let json = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = html {
+        let page = loadbot::html::to_html(report)
+            .map_err(|error| anyhow::anyhow!("cannot draw the report's charts: {error}"))?;
+        std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `loadbot merge`: reads the reports, adds them up, writes the result.
+fn merge(
+    reports: &[PathBuf],
+    output: Option<&PathBuf>,
+    html: Option<&PathBuf>,
+) -> anyhow::Result<()> {
+    let mut merged: Option<Report> = None;
+    for path in reports {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a loadbot JSON report", path.display()))?;
+        match &mut merged {
+            None => merged = Some(report),
+            Some(merged) => merged
+                .merge(&report)
+                .with_context(|| format!("cannot merge {}", path.display()))?,
+        }
+    }
+    let Some(mut merged) = merged else {
+        bail!("no reports to merge");
+    };
+    // Percentiles from the histograms, even for a single report.
+    merged.settle().context("cannot merge the reports")?;
+    print!("{}", merged.to_text());
+    write_report(&merged, output, html)
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Merge {
+        reports,
+        output,
+        report,
+    }) = &args.command
+    {
+        return merge(reports, output.as_ref(), report.as_ref());
+    }
     let behaviours = args
         .behaviours
         .split(',')
@@ -140,10 +223,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(loadbot::run(config))?;
     print!("{}", report.to_text());
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    write_report(&report, args.json.as_ref(), args.report.as_ref())?;
     if report.failed > 0 || report.dropped > 0 || report.decode_errors > 0 {
         std::process::exit(1);
     }

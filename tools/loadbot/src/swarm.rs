@@ -4,8 +4,8 @@
 //! (`meridian_netcode::transport::client_loop`), and gathers the report.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use meridian_netcode::driver::socket::bind_udp;
@@ -17,8 +17,9 @@ use crate::account::{self, AccountError, Credentials, Session};
 use crate::bot::{BehaviourKind, Bot};
 use crate::cpu::{self, CpuUse};
 use crate::http;
-use crate::report::{Percentiles, Report, ServerTick};
+use crate::report::{BehaviourRow, Report, ServerTick};
 use crate::roster::{Outcome, Progress, Roster, Routes};
+use crate::samples::{Recorder, SampleError, Samples, Timeline};
 
 /// The client loop thread's name (what `loadbot_loop_cpu_pct` measures).
 pub const LOOP_THREAD: &str = "loadbot-loop";
@@ -74,6 +75,9 @@ pub enum SwarmError {
     /// A client socket or the loop thread could not be started.
     #[error("cannot start the client loop: {0}")]
     Loop(std::io::Error),
+    /// The bots' samples could not be put together.
+    #[error("cannot put the samples together: {0}")]
+    Samples(SampleError),
 }
 
 /// Runs the swarm to the end and reports.
@@ -133,6 +137,14 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     // the ramp-up, to the end.
     let server_cpu_window = tokio::spawn(server_cpu_pct(metrics.clone(), everyone_in_by, deadline));
     let own_cpu_window = tokio::spawn(own_cpu(everyone_in_by, deadline));
+    // One sample store per behaviour and one timeline, shared by the bots.
+    let mut samples: BehaviourSamples = Vec::new();
+    for &kind in &config.behaviours {
+        if !samples.iter().any(|(known, _)| *known == kind) {
+            samples.push((kind, Arc::default()));
+        }
+    }
+    let timeline: Arc<Mutex<Timeline>> = Arc::default();
     let bots = (0..config.bots)
         .map(|index| {
             let kind = config.behaviours[index % config.behaviours.len().max(1)];
@@ -140,7 +152,14 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
                 .seed
                 .wrapping_mul(1_000_003)
                 .wrapping_add(index as u64);
-            Roster::bot(kind, seed, config.seed, config.zone_size, &progress)
+            let shared = samples
+                .iter()
+                .find(|(known, _)| *known == kind)
+                .map(|(_, shared)| shared.clone())
+                .unwrap_or_default();
+            let mut bot = Roster::bot(kind, seed, config.seed, config.zone_size, &progress);
+            bot.recorder = Recorder::shared(started, shared, timeline.clone());
+            bot
         })
         .collect::<Vec<Bot>>();
     let routes = Routes {
@@ -202,7 +221,14 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     if config.progress {
         eprintln!("{}", loop_line(&loop_stats));
     }
-    let mut report = summarize(&config, outcomes, server_tick, started.elapsed(), tick);
+    let timeline = timeline
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let mut report =
+        summarize(&config, outcomes, &samples, timeline).map_err(SwarmError::Samples)?;
+    report.server_tick_ms = server_tick;
+    report.duration_s = started.elapsed().as_secs_f64();
     report.server_cpu_pct = server_cpu;
     report.loadbot_cpu_pct = own_cpu.process_pct;
     report.loadbot_loop_cpu_pct = own_cpu.thread_pct;
@@ -275,64 +301,56 @@ async fn server_tick(server: SocketAddr) -> ServerTick {
     }
 }
 
+/// One shared sample store per behaviour of the run.
+type BehaviourSamples = Vec<(BehaviourKind, Arc<Mutex<Samples>>)>;
+
 fn summarize(
     config: &SwarmConfig,
     outcomes: Vec<Outcome>,
-    server_tick_ms: ServerTick,
-    elapsed: Duration,
-    tick: Duration,
-) -> Report {
-    let mut report = Report {
-        bots: config.bots,
-        server_tick_ms,
-        duration_s: elapsed.as_secs_f64(),
-        ..Report::default()
-    };
-    let (mut rtts, mut jitter, mut rates) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut steps, mut back, mut moved) = (Vec::new(), Vec::new(), Vec::new());
-    let tick_ms = tick.as_secs_f64() * 1e3;
-    for outcome in outcomes {
-        if let Some(error) = outcome.error
-            && report.errors.len() < 10
-        {
-            report.errors.push(error);
-        }
-        let (Some(bot), Some(stats)) = (outcome.bot, outcome.client_stats) else {
-            report.failed += 1;
+    samples: &BehaviourSamples,
+    timeline: Timeline,
+) -> Result<Report, SampleError> {
+    let mut rows: Vec<BehaviourRow> = samples
+        .iter()
+        .map(|(kind, shared)| {
+            let mut row = BehaviourRow::new(*kind);
+            row.histograms = shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            row
+        })
+        .collect();
+    let mut report = Report::default();
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let kind = config.behaviours[index % config.behaviours.len().max(1)];
+        let Some(row) = rows.iter_mut().find(|row| row.behaviour == kind) else {
             continue;
         };
-        report.connected += 1;
-        report.dropped += usize::from(outcome.dropped);
-        report.decode_errors += stats.decode_errors;
-        report.snapshots += stats.snapshots;
-        report.chat_received += bot.record.chat_received;
-        report.max_view = report.max_view.max(bot.record.max_view);
-        report.jumps += bot.record.jumps;
-        report.reconnects += bot.record.reconnects;
-        steps.extend(bot.record.own_steps_m.iter().map(|&m| f64::from(m)));
-        back.extend(bot.record.back_after_ms.iter().map(|&ms| f64::from(ms)));
-        moved.extend(
-            bot.record
-                .moved_across_reconnect_m
-                .iter()
-                .map(|&m| f64::from(m)),
-        );
-        rtts.extend(bot.record.round_trips_ms.iter().map(|&ms| f64::from(ms)));
-        jitter.extend(
-            bot.record
-                .snapshot_intervals_ms
-                .iter()
-                .map(|&ms| (f64::from(ms) - tick_ms).abs()),
-        );
+        row.bots += 1;
+        if let Some(error) = outcome.error {
+            report.note_error(error);
+        }
+        let (Some(bot), Some(stats)) = (outcome.bot, outcome.client_stats) else {
+            row.failed += 1;
+            continue;
+        };
+        row.connected += 1;
+        row.dropped += usize::from(outcome.dropped);
+        row.decode_errors += stats.decode_errors;
+        row.snapshots += stats.snapshots;
+        row.chat_received += bot.record.chat_received;
+        row.max_view = row.max_view.max(bot.record.max_view);
+        row.jumps += bot.record.jumps;
+        row.reconnects += bot.record.reconnects;
         if outcome.seconds_connected > 1.0 {
-            rates.push(stats.bytes_in as f64 / outcome.seconds_connected);
+            row.histograms
+                .bytes_per_client_per_s
+                .record(stats.bytes_in as f64 / outcome.seconds_connected);
         }
     }
-    report.rtt_ms = Percentiles::of(&mut rtts);
-    report.snapshot_jitter_ms = Percentiles::of(&mut jitter);
-    report.bytes_per_client_per_s = Percentiles::of(&mut rates);
-    report.own_step_m = Percentiles::of(&mut steps);
-    report.back_after_ms = Percentiles::of(&mut back);
-    report.moved_across_reconnect_m = Percentiles::of(&mut moved);
-    report
+    report.behaviours = rows;
+    report.timeline = timeline;
+    report.settle()?;
+    Ok(report)
 }
