@@ -56,6 +56,32 @@ metric() {
   echo "${value:-0}"
 }
 
+# p50 and p99 of histogram $2 in metrics page $1, estimated as Prometheus's
+# histogram_quantile does (linear within a bucket), in milliseconds.
+quantiles() {
+  echo "$1" | awk -v metric="$2" -v name="$2_bucket" '
+    index($1, name "{le=\"") == 1 {
+      bound = $1; sub(/.*le="/, "", bound); sub(/".*/, "", bound)
+      n++; le[n] = (bound == "+Inf") ? -1 : bound + 0; count[n] = $2 + 0
+    }
+    function estimate(q,   rank, i, lower, below) {
+      rank = q * count[n]; lower = 0; below = 0
+      for (i = 1; i <= n; i++) {
+        if (count[i] >= rank) {
+          if (le[i] < 0) return lower * 1000
+          if (count[i] == below) return le[i] * 1000
+          return (lower + (le[i] - lower) * (rank - below) / (count[i] - below)) * 1000
+        }
+        lower = le[i]; below = count[i]
+      }
+      return lower * 1000
+    }
+    END {
+      if (n == 0 || count[n] == 0) { print metric ": none"; exit }
+      printf "%s: %d counted, p50 %.1f ms, p99 %.1f ms\n", metric, count[n], estimate(0.5), estimate(0.99)
+    }'
+}
+
 "$target/loadbot" --bots "$bots" --duration 60s --ramp-up 20s --quiet --accounts bench \
   --server http://127.0.0.1:18081,http://127.0.0.1:18082,http://127.0.0.1:18083 \
   --behaviours cross,random-walk,flock,cross,idle,chat,random-walk,cross,flock,chat \
@@ -102,5 +128,8 @@ for n in 1 2 3; do
   page=$(curl -s --max-time 5 "http://127.0.0.1:$((18080 + n))/metrics" || true)
   [ -n "$page" ] || { echo "shard $n: gone"; continue; }
   echo "shard $n:"
-  echo "$page" | grep -E '^meridian_(handoffs_total|handoff_frozen_ticks|crossing_to_snapshot_ms|tick_duration_window_seconds|zones_held|link_messages_total)'
+  echo "$page" | grep -E '^meridian_(handoffs_total|zones_held|link_messages_total)'
+  for histogram in meridian_handoff_frozen_seconds meridian_crossing_to_snapshot_seconds meridian_tick_duration_seconds; do
+    quantiles "$page" "$histogram"
+  done
 done

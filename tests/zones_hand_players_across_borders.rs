@@ -173,9 +173,14 @@ fn a_player_walks_into_another_zone_on_the_same_connection() {
         .expect("metrics");
     let handoffs = http::prometheus_value(&metrics, "meridian_handoffs_total").unwrap_or(0.0);
     assert!(handoffs >= 1.0, "handoffs counted: {handoffs}");
-    let frozen =
-        http::prometheus_value(&metrics, "meridian_handoff_frozen_ticks{quantile=\"0.99\"}");
-    assert!(frozen.is_some_and(|ticks| ticks >= 1.0), "{metrics}");
+    // At least one handoff froze its player, for at least one tick (50 ms).
+    let frozen = http::prometheus_value(&metrics, "meridian_handoff_frozen_seconds_count ");
+    assert!(frozen.is_some_and(|count| count >= 1.0), "{metrics}");
+    let frozen_for = http::prometheus_value(&metrics, "meridian_handoff_frozen_seconds_sum ");
+    assert!(
+        frozen_for.is_some_and(|seconds| seconds >= 0.05),
+        "{metrics}"
+    );
 
     // The ledger says so too.
     let owners = owner_rows(&database, 4);

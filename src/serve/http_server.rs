@@ -37,6 +37,7 @@ use tower::Service;
 
 use super::http::{self, HttpState};
 use super::http_limits::{self, RequestCounters};
+use super::http_metrics::HttpRequestMetrics;
 use super::http_trace;
 use super::settings::ServeTable;
 
@@ -90,6 +91,7 @@ pub(crate) struct HttpCounters {
     header_timeouts: AtomicU64,
     accept_errors: AtomicU64,
     requests: Arc<RequestCounters>,
+    answered: Arc<HttpRequestMetrics>,
 }
 
 impl HttpCounters {
@@ -165,6 +167,7 @@ impl HttpCounters {
                 value.load(Ordering::Relaxed)
             );
         }
+        self.answered.render(out);
     }
 }
 
@@ -259,6 +262,7 @@ pub(crate) fn start(
         .with_state(MetricsState {
             http: state.clone(),
             counters: counters.clone(),
+            build_info: super::build_info::render(serve).into(),
         });
     let public = http::router(state);
     let (stop, stopped) = watch::channel(false);
@@ -267,13 +271,16 @@ pub(crate) fn start(
     let public = match listeners.metrics {
         Some(listener) => {
             metrics_address = Some(listener.local_addr()?);
-            let metrics = http_trace::trace(http_limits::apply(
-                metrics,
-                serve,
-                game_address,
-                counters.requests.clone(),
-                false,
-            ));
+            let metrics = http_trace::trace(
+                http_limits::apply(
+                    metrics,
+                    serve,
+                    game_address,
+                    counters.requests.clone(),
+                    false,
+                ),
+                counters.answered.clone(),
+            );
             tasks.push(tokio::spawn(accept_loop(
                 listener,
                 metrics,
@@ -285,13 +292,10 @@ pub(crate) fn start(
         }
         None => public.merge(metrics),
     };
-    let public = http_trace::trace(http_limits::apply(
-        public,
-        serve,
-        game_address,
-        counters.requests.clone(),
-        true,
-    ));
+    let public = http_trace::trace(
+        http_limits::apply(public, serve, game_address, counters.requests.clone(), true),
+        counters.answered.clone(),
+    );
     tasks.push(tokio::spawn(accept_loop(
         listeners.http,
         public,
@@ -328,6 +332,8 @@ impl HttpServer {
 struct MetricsState {
     http: HttpState,
     counters: Arc<HttpCounters>,
+    /// `meridian_build_info`, rendered once.
+    build_info: Arc<str>,
 }
 
 /// `GET /metrics`: Prometheus text.
@@ -337,6 +343,7 @@ async fn metrics(State(state): State<MetricsState>) -> Response {
     };
     let mut text = live.render(&state.http.driver);
     drop(live);
+    text.push_str(&state.build_info);
     state.counters.render(&mut text);
     text.push_str(&state.http.logins.limits.render());
     super::process_metrics::render(&mut text);

@@ -1,7 +1,6 @@
 //! What the metrics endpoint shows: the zone thread's counters, copied once per
 //! tick, plus tick durations, rendered in the Prometheus text format.
 
-use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -13,13 +12,7 @@ use meridian_netcode::metrics::{
 use meridian_protocol::messages::InventoryStatus;
 use meridian_sim::RejectReason;
 
-/// Upper bounds of the tick duration histogram, seconds.
-const TICK_BUCKETS: [f64; 12] = [
-    0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025, 0.030, 0.040, 0.050, 0.100, 0.250,
-];
-
-/// Tick durations kept for the windowed quantiles: one minute at 20 Hz.
-const WINDOW: usize = 1_200;
+use super::histogram::{self, Histogram};
 
 /// Shared between the zone thread (writer) and the HTTP handlers (readers).
 #[derive(Debug, Default)]
@@ -28,11 +21,10 @@ pub(crate) struct LiveMetrics {
     pub(crate) rejections: Vec<(RejectReason, u64)>,
     pub(crate) avatars: usize,
     pub(crate) tick: u64,
-    tick_buckets: [u64; TICK_BUCKETS.len()],
-    tick_count: u64,
-    tick_sum: f64,
+    /// When the zone thread last finished a tick (none before its first).
+    pub(crate) last_tick_at: Option<std::time::Instant>,
+    durations: Durations,
     overruns: u64,
-    recent: VecDeque<f64>,
     pub(crate) outbox_full_drops: u64,
     /// Chat lines neither stored nor heard (queue full or the database failed).
     pub(crate) chat_unstored: u64,
@@ -65,11 +57,6 @@ pub(crate) struct LiveMetrics {
     /// The shard link's counts: messages, refused handshakes, ignored
     /// Redis entries.
     pub(crate) link: super::cluster::link::LinkTotals,
-    /// Ticks each recent handoff kept its player frozen (the last 1,200).
-    pub(crate) frozen: VecDeque<u32>,
-    /// Milliseconds from each recent handoff's freeze to the first snapshot
-    /// its client got from the new zone (the last 1,200 this gateway saw).
-    pub(crate) crossings: VecDeque<u32>,
     /// The event loop's figures, when `[serve] transport = "event-loop"`.
     pub(crate) event_loop: Option<EventLoopFigures>,
 }
@@ -93,50 +80,47 @@ pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 7] = [
     (InventoryStatus::NotAllowed, "not_allowed"),
 ];
 
-/// The `quantile` of sorted values by nearest rank; none when empty.
-fn nearest_rank<T>(sorted: &[T], quantile: f64) -> Option<&T> {
-    let last = sorted.len().checked_sub(1)?;
-    let rank = (last as f64 * quantile).round() as usize;
-    sorted.get(rank.min(last))
+/// The durations `/metrics` shows as histograms.
+#[derive(Debug)]
+struct Durations {
+    ticks: Histogram,
+    /// How long each handoff kept its player frozen, seconds.
+    frozen: Histogram,
+    /// From each handoff's freeze to the first snapshot its client got from
+    /// the new zone (those this gateway saw), seconds.
+    crossings: Histogram,
+}
+
+impl Default for Durations {
+    fn default() -> Self {
+        Self {
+            ticks: Histogram::new(histogram::TICK_SECONDS),
+            frozen: Histogram::new(histogram::FROZEN_SECONDS),
+            crossings: Histogram::new(histogram::CROSSING_SECONDS),
+        }
+    }
 }
 
 impl LiveMetrics {
     /// Records one tick's duration, seconds; `budget` is the tick interval.
     pub(crate) fn record_tick(&mut self, seconds: f64, budget: f64) {
-        for (bound, count) in TICK_BUCKETS.iter().zip(&mut self.tick_buckets) {
-            if seconds <= *bound {
-                *count += 1;
-            }
-        }
-        self.tick_count += 1;
-        self.tick_sum += seconds;
+        self.durations.ticks.observe(seconds);
+        self.last_tick_at = Some(std::time::Instant::now());
         if seconds > budget {
             self.overruns += 1;
         }
-        if self.recent.len() == WINDOW {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(seconds);
     }
 
-    /// Records how many ticks a handoff kept its player frozen (the last
-    /// [`WINDOW`] are kept).
-    pub(crate) fn record_frozen(&mut self, ticks: u32) {
-        remember(&mut self.frozen, ticks);
+    /// Records how long a handoff kept its player frozen, seconds.
+    pub(crate) fn record_frozen(&mut self, seconds: f64) {
+        self.durations.frozen.observe(seconds);
     }
 
     /// Records one crossing's freeze-to-first-snapshot time, milliseconds.
     pub(crate) fn record_crossing(&mut self, milliseconds: u64) {
-        remember(
-            &mut self.crossings,
-            u32::try_from(milliseconds).unwrap_or(u32::MAX),
-        );
-    }
-
-    fn window_quantile(&self, quantile: f64) -> f64 {
-        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
-        nearest_rank(&sorted, quantile).copied().unwrap_or(0.0)
+        self.durations
+            .crossings
+            .observe(milliseconds as f64 / 1_000.0);
     }
 
     /// The Prometheus text exposition.
@@ -260,18 +244,27 @@ impl LiveMetrics {
             "Ticks that took longer than the tick interval.",
             self.overruns,
         );
-        quantiles(
-            &mut out,
-            "meridian_handoff_frozen_ticks",
-            "Ticks a player stayed frozen in its last 1,200 handoffs.",
-            &self.frozen,
-        );
-        quantiles(
-            &mut out,
-            "meridian_crossing_to_snapshot_ms",
-            "From a handoff's freeze to the client's first snapshot from the new zone, milliseconds, over the last 1,200 this gateway saw.",
-            &self.crossings,
-        );
+        let histograms = [
+            (
+                "meridian_handoff_frozen_seconds",
+                "How long a handoff kept its player frozen (whole ticks).",
+                &self.durations.frozen,
+            ),
+            (
+                "meridian_crossing_to_snapshot_seconds",
+                "From a handoff's freeze to the client's first snapshot from the new zone (handoffs of clients on this gateway).",
+                &self.durations.crossings,
+            ),
+            (
+                "meridian_tick_duration_seconds",
+                "Zone tick duration.",
+                &self.durations.ticks,
+            ),
+        ];
+        for (name, help, histogram) in histograms {
+            Histogram::header(&mut out, name, help);
+            histogram.render(&mut out, name, "");
+        }
         let _ = writeln!(
             out,
             "# HELP meridian_datagrams_dropped_total Datagrams dropped, by cause.\n# TYPE meridian_datagrams_dropped_total counter"
@@ -443,32 +436,6 @@ impl LiveMetrics {
             "# HELP meridian_static_elements Placed elements that block movement.\n# TYPE meridian_static_elements gauge\nmeridian_static_elements {}",
             self.static_elements
         );
-        let _ = writeln!(
-            out,
-            "# HELP meridian_tick_duration_seconds Zone tick duration.\n# TYPE meridian_tick_duration_seconds histogram"
-        );
-        for (bound, count) in TICK_BUCKETS.iter().zip(self.tick_buckets) {
-            let _ = writeln!(
-                out,
-                "meridian_tick_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "meridian_tick_duration_seconds_bucket{{le=\"+Inf\"}} {}\nmeridian_tick_duration_seconds_sum {}\nmeridian_tick_duration_seconds_count {}",
-            self.tick_count, self.tick_sum, self.tick_count
-        );
-        let _ = writeln!(
-            out,
-            "# HELP meridian_tick_duration_window_seconds Tick duration quantiles over the last {WINDOW} ticks.\n# TYPE meridian_tick_duration_window_seconds gauge"
-        );
-        for quantile in [0.5, 0.99, 0.999] {
-            let _ = writeln!(
-                out,
-                "meridian_tick_duration_window_seconds{{quantile=\"{quantile}\"}} {}",
-                self.window_quantile(quantile)
-            );
-        }
         if let Some(figures) = &self.event_loop {
             render_event_loop(&mut out, figures);
         }
@@ -543,27 +510,4 @@ fn render_event_loop(out: &mut String, figures: &EventLoopFigures) {
         "# HELP meridian_event_loop_connections QUIC connections the event loop holds (handshaking, open or draining).\n# TYPE meridian_event_loop_connections gauge\nmeridian_event_loop_connections {}",
         figures.stats.connections
     );
-}
-
-/// Keeps the last [`WINDOW`] values.
-fn remember(window: &mut VecDeque<u32>, value: u32) {
-    if window.len() == WINDOW {
-        window.pop_front();
-    }
-    window.push_back(value);
-}
-
-/// Writes a window's median and p99 as a gauge (nothing while it is empty).
-fn quantiles(out: &mut String, name: &str, help: &str, window: &VecDeque<u32>) {
-    if window.is_empty() {
-        return;
-    }
-    let mut sorted: Vec<u32> = window.iter().copied().collect();
-    sorted.sort_unstable();
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-    for (label, quantile) in [("0.5", 0.5), ("0.99", 0.99)] {
-        if let Some(value) = nearest_rank(&sorted, quantile) {
-            let _ = writeln!(out, "{name}{{quantile=\"{label}\"}} {value}");
-        }
-    }
 }

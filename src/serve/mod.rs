@@ -11,12 +11,15 @@
 
 mod api;
 mod auth;
+mod build_info;
 mod cluster;
 mod elements;
 mod game_transport;
 mod grants;
+mod histogram;
 mod http;
 mod http_limits;
+mod http_metrics;
 mod http_server;
 mod http_trace;
 mod keys;

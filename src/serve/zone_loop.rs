@@ -550,7 +550,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 inbound_dropped: side.inbound_dropped(),
             });
         for frozen in self.host.borders_mut().take_frozen_ticks() {
-            live.record_frozen(frozen);
+            live.record_frozen(f64::from(frozen) * interval.as_secs_f64());
         }
         for crossing in self.host.take_crossings() {
             live.record_crossing(crossing);

@@ -177,6 +177,68 @@ pub fn prometheus_value(exposition: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// The cumulative buckets of the unlabelled histogram `name` in a Prometheus
+/// text exposition: (upper bound, count), `+Inf` last.
+pub fn histogram_buckets(exposition: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    exposition
+        .lines()
+        .filter_map(|line| {
+            let (bound, count) = line.strip_prefix(&prefix)?.split_once("\"}")?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `quantile` of what a histogram counted between two readings of its
+/// buckets (`before` empty: since it started), as Prometheus's
+/// `histogram_quantile` estimates it: linear within the bucket, and the
+/// highest finite bound when the rank falls in `+Inf`. None if nothing was
+/// counted.
+pub fn histogram_quantile(
+    quantile: f64,
+    before: &[(f64, f64)],
+    after: &[(f64, f64)],
+) -> Option<f64> {
+    let counted: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(bound, count)| {
+            let earlier = before
+                .iter()
+                .find(|(earlier_bound, _)| earlier_bound == bound)
+                .map_or(0.0, |(_, count)| *count);
+            (*bound, count - earlier)
+        })
+        .collect();
+    let total = counted.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = quantile * total;
+    let (mut lower_bound, mut lower_count) = (0.0, 0.0);
+    for (bound, count) in counted {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some(lower_bound);
+            }
+            let within = count - lower_count;
+            let share = if within > 0.0 {
+                (rank - lower_count) / within
+            } else {
+                1.0
+            };
+            return Some(lower_bound + (bound - lower_bound) * share);
+        }
+        (lower_bound, lower_count) = (bound, count);
+    }
+    Some(lower_bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +253,24 @@ mod tests {
         let text = "# HELP a b\nm{quantile=\"0.99\"} 0.012\nm{quantile=\"0.5\"} 0.004\n";
         assert_eq!(prometheus_value(text, "m{quantile=\"0.99\"}"), Some(0.012));
         assert_eq!(prometheus_value(text, "missing"), None);
+    }
+
+    #[test]
+    fn histogram_quantiles_are_estimated_between_readings() {
+        let before =
+            "h_bucket{le=\"0.01\"} 10\nh_bucket{le=\"0.02\"} 10\nh_bucket{le=\"+Inf\"} 10\n";
+        let after =
+            "h_bucket{le=\"0.01\"} 20\nh_bucket{le=\"0.02\"} 30\nh_bucket{le=\"+Inf\"} 31\n";
+        let (before, after) = (
+            histogram_buckets(before, "h"),
+            histogram_buckets(after, "h"),
+        );
+        assert_eq!(after.len(), 3);
+        // 21 counted between: 10 up to 10 ms, 10 more up to 20 ms, 1 above.
+        let median = histogram_quantile(0.5, &before, &after).expect("counted");
+        assert!((median - 0.0105).abs() < 1e-9, "{median}");
+        assert_eq!(histogram_quantile(1.0, &before, &after), Some(0.02));
+        assert_eq!(histogram_quantile(0.5, &after, &after), None);
+        assert!(histogram_quantile(0.5, &[], &after).is_some());
     }
 }

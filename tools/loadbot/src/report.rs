@@ -22,12 +22,13 @@ pub struct Percentiles {
     pub count: usize,
 }
 
-/// The server's tick, read from its metrics at the end of the run.
+/// The server's tick over the measurement window, estimated from its
+/// `meridian_tick_duration_seconds` histogram read at the window's start and end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerTick {
-    /// p99 over the server's last minute of ticks, milliseconds.
+    /// p99 of the ticks in the window, milliseconds.
     pub p99: Option<f64>,
-    /// Median over the same window.
+    /// Median of the same ticks.
     pub p50: Option<f64>,
 }
 

@@ -136,6 +136,7 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     // The servers' CPU and loadbot's own over the measurement window: after
     // the ramp-up, to the end.
     let server_cpu_window = tokio::spawn(server_cpu_pct(metrics.clone(), everyone_in_by, deadline));
+    let server_tick_window = tokio::spawn(server_tick(metrics[0], everyone_in_by, deadline));
     let own_cpu_window = tokio::spawn(own_cpu(everyone_in_by, deadline));
     // One sample store per behaviour and one timeline, shared by the bots.
     let mut samples: BehaviourSamples = Vec::new();
@@ -210,7 +211,7 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     if let Some(reporter) = reporter {
         reporter.abort();
     }
-    let server_tick = server_tick(metrics[0]).await;
+    let server_tick = server_tick_window.await.unwrap_or_default();
     let server_cpu = server_cpu_window.await.ok().flatten();
     let own_cpu = own_cpu_window.await.ok().unwrap_or_default();
     // Every run has ended: the loop only closes what is still draining.
@@ -284,20 +285,26 @@ async fn server_cpu_pct(metrics: Vec<SocketAddr>, start: Instant, end: Instant) 
     (seconds > 0.0).then(|| used / seconds * 100.0)
 }
 
-async fn server_tick(server: SocketAddr) -> ServerTick {
+/// The first server's tick time from `start` to `end`: quantiles of what
+/// its `meridian_tick_duration_seconds` histogram counted in between (since
+/// it started, if its metrics could not be read at `start`), milliseconds.
+async fn server_tick(server: SocketAddr, start: Instant, end: Instant) -> ServerTick {
+    const TICKS: &str = "meridian_tick_duration_seconds";
+    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
+    let before = match http::get(server, "/metrics").await {
+        Ok(text) => http::histogram_buckets(&text, TICKS),
+        Err(_) => Vec::new(),
+    };
+    tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
     let Ok(metrics) = http::get(server, "/metrics").await else {
         return ServerTick::default();
     };
-    let quantile = |q: &str| {
-        http::prometheus_value(
-            &metrics,
-            &format!("meridian_tick_duration_window_seconds{{quantile=\"{q}\"}}"),
-        )
-        .map(|seconds| seconds * 1e3)
-    };
+    let after = http::histogram_buckets(&metrics, TICKS);
+    let quantile =
+        |q: f64| http::histogram_quantile(q, &before, &after).map(|seconds| seconds * 1e3);
     ServerTick {
-        p99: quantile("0.99"),
-        p50: quantile("0.5"),
+        p99: quantile(0.99),
+        p50: quantile(0.5),
     }
 }
 
