@@ -25,6 +25,9 @@ pub enum SampleError {
     /// A bucket beyond the distribution's range, or bad bounds.
     #[error("a stored bucket or bound is out of range")]
     OutOfRange,
+    /// Stored buckets that are not `value:count` pairs.
+    #[error("stored buckets are not value:count pairs")]
+    Malformed,
 }
 
 /// The distribution of one quantity, in fixed memory.
@@ -37,13 +40,25 @@ pub struct Distribution {
     per_unit: u64,
 }
 
-/// A distribution as JSON: its scale and its non-empty buckets, each as the
-/// highest stored value it holds and its count.
+/// A distribution as JSON: its scale and its non-empty buckets, each as
+/// `value:count` (the highest stored value the bucket holds, and how many),
+/// separated by spaces: one line, however many buckets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredDistribution {
     per_unit: u64,
     highest: u64,
-    buckets: Vec<(u64, u64)>,
+    buckets: String,
+}
+
+impl StoredDistribution {
+    fn pairs(&self) -> impl Iterator<Item = Result<(u64, u64), SampleError>> + '_ {
+        self.buckets.split_ascii_whitespace().map(|pair| {
+            let (value, count) = pair.split_once(':').ok_or(SampleError::Malformed)?;
+            let value = value.parse().map_err(|_| SampleError::Malformed)?;
+            let count = count.parse().map_err(|_| SampleError::Malformed)?;
+            Ok((value, count))
+        })
+    }
 }
 
 impl From<Distribution> for StoredDistribution {
@@ -55,12 +70,11 @@ impl From<Distribution> for StoredDistribution {
             .histogram
             .iter_recorded()
             .map(|bucket| {
-                (
-                    bucket.value_iterated_to().min(highest),
-                    bucket.count_at_value(),
-                )
+                let value = bucket.value_iterated_to().min(highest);
+                format!("{value}:{}", bucket.count_at_value())
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .join(" ");
         Self {
             per_unit: distribution.per_unit,
             highest: distribution.histogram.high(),
@@ -78,7 +92,8 @@ impl TryFrom<StoredDistribution> for Distribution {
         }
         let mut histogram = Histogram::new_with_bounds(1, stored.highest, SIGNIFICANT_FIGURES)
             .map_err(|_| SampleError::OutOfRange)?;
-        for (value, count) in stored.buckets {
+        for pair in stored.pairs() {
+            let (value, count) = pair?;
             if value > stored.highest {
                 return Err(SampleError::OutOfRange);
             }
@@ -464,8 +479,13 @@ mod tests {
         top.record(1e12);
         let json = serde_json::to_string(&top).unwrap();
         assert_eq!(serde_json::from_str::<Distribution>(&json).unwrap(), top);
-        let bad = r#"{"per_unit":1000,"highest":3600000000,"buckets":[[3600000001,1]]}"#;
+        let bad = r#"{"per_unit":1000,"highest":3600000000,"buckets":"3600000001:1"}"#;
         assert!(serde_json::from_str::<Distribution>(bad).is_err());
+        let bad = r#"{"per_unit":1000,"highest":3600000000,"buckets":"12:1 13"}"#;
+        assert!(serde_json::from_str::<Distribution>(bad).is_err());
+        let good = r#"{"per_unit":1000,"highest":3600000000,"buckets":"12:1 13:4"}"#;
+        let good: Distribution = serde_json::from_str(good).unwrap();
+        assert_eq!(good.count(), 5);
     }
 
     #[test]
@@ -480,7 +500,7 @@ mod tests {
         // An hour at three figures is about 23 thousand counters (184 KB).
         assert!(counters < 30_000, "{counters}");
         let stored = StoredDistribution::from(distribution.clone());
-        assert!(stored.buckets.len() <= counters);
+        assert!(stored.pairs().count() <= counters);
     }
 
     #[test]
