@@ -136,6 +136,17 @@ impl Bot {
     /// A bot of this kind; `hot_spot_seed` is shared by the swarm so that flocks
     /// agree on where to go.
     pub fn new(kind: BehaviourKind, seed: u64, hot_spot_seed: u64) -> Self {
+        Self::with_recorder(kind, seed, hot_spot_seed, Recorder::new(Instant::now()))
+    }
+
+    /// A bot that records into `recorder` (shared by a swarm's bots: a bot
+    /// makes no histograms of its own).
+    pub fn with_recorder(
+        kind: BehaviourKind,
+        seed: u64,
+        hot_spot_seed: u64,
+        recorder: Recorder,
+    ) -> Self {
         let mut spots = SplitMix64::new(hot_spot_seed);
         let hot_spots = (0..4)
             .map(|_| (spots.next_f32(), spots.next_f32()))
@@ -157,7 +168,7 @@ impl Bot {
             stuck_ticks: 0,
             zone_size: None,
             record: BotRecord::default(),
-            recorder: Recorder::new(Instant::now()),
+            recorder,
             bytes_seen: 0,
             welcomed_counter: None,
             snapshot_counter: None,

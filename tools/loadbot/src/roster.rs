@@ -22,6 +22,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::account::{AccountError, Credentials, Join, Session};
 use crate::bot::{BehaviourKind, Bot};
+use crate::samples::Recorder;
 
 /// How long a bot's handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,15 +139,16 @@ impl Roster {
         }
     }
 
-    /// A bot of this kind, counted in `progress`.
+    /// A bot of this kind, counted in `progress`, recording into `recorder`.
     pub(crate) fn bot(
         kind: BehaviourKind,
         seed: u64,
         hot_spots: u64,
         zone_size: Option<f32>,
         progress: &Progress,
+        recorder: Recorder,
     ) -> Bot {
-        let mut bot = Bot::new(kind, seed, hot_spots);
+        let mut bot = Bot::with_recorder(kind, seed, hot_spots, recorder);
         bot.zone_size = zone_size;
         bot.welcomed_counter = Some(progress.connected.clone());
         bot.snapshot_counter = Some(progress.snapshots.clone());

@@ -158,9 +158,15 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
                 .find(|(known, _)| *known == kind)
                 .map(|(_, shared)| shared.clone())
                 .unwrap_or_default();
-            let mut bot = Roster::bot(kind, seed, config.seed, config.zone_size, &progress);
-            bot.recorder = Recorder::shared(started, shared, timeline.clone());
-            bot
+            let recorder = Recorder::shared(started, shared, timeline.clone());
+            Roster::bot(
+                kind,
+                seed,
+                config.seed,
+                config.zone_size,
+                &progress,
+                recorder,
+            )
         })
         .collect::<Vec<Bot>>();
     let routes = Routes {
