@@ -55,6 +55,9 @@ pub(crate) struct HttpState {
     pub(crate) fallback: super::websocket::Fallback,
     /// Spaces per user and elements per space (admins are exempt).
     pub(crate) quotas: super::quotas::Quotas,
+    /// What `/health` and `/ready` look at besides the zone thread and the
+    /// database.
+    pub(crate) probes: super::health::Probes,
 }
 
 impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
@@ -69,7 +72,8 @@ pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/", get(super::web::index))
         .route("/{*path}", get(super::web::asset))
-        .route("/health", get(health))
+        .route("/health", get(super::health::health))
+        .route("/ready", get(super::health::ready))
         .route(
             super::websocket::WEBSOCKET_PATH,
             get(super::websocket::upgrade),
@@ -113,10 +117,6 @@ async fn openapi() -> Response {
         include_str!("../../docs/openapi.json"),
     )
         .into_response()
-}
-
-async fn health() -> &'static str {
-    "ok\n"
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,6 +16,7 @@ mod cluster;
 mod elements;
 mod game_transport;
 mod grants;
+mod health;
 mod histogram;
 mod http;
 mod http_limits;
@@ -224,18 +225,29 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         admission: admission.clone(),
         event_loop: quic.zone_side(admission.clone()),
     };
-    let zone_thread = match settings.serve.shard_id {
-        None => {
+    // In cluster mode Redis is connected before the zones start: `/health`
+    // asks it too.
+    let redis = match settings.serve.shard_id {
+        None => None,
+        Some(_) => {
+            let redis_url = settings.serve.redis_url.clone().unwrap_or_default();
+            Some(
+                RedisHints::connect(&redis_url, &settings.serve.cluster_name)
+                    .await
+                    .with_context(|| format!("cannot reach Redis at {redis_url}"))?,
+            )
+        }
+    };
+    let probes = health::Probes::new(redis.clone());
+    let zone_thread = match (settings.serve.shard_id, redis) {
+        // (A shard always has Redis: connected above.)
+        (None, _) | (Some(_), None) => {
             let borders = ZoneBorders::new(map, &epochs);
             let host = new_host(&settings, zones, borders, server);
             zone_loop::launch(host, zone_loop::Alone, parts)?
         }
-        Some(me) => {
+        (Some(me), Some(hints)) => {
             let shards = settings.serve.shards;
-            let redis_url = settings.serve.redis_url.clone().unwrap_or_default();
-            let hints = RedisHints::connect(&redis_url, &settings.serve.cluster_name)
-                .await
-                .with_context(|| format!("cannot reach Redis at {redis_url}"))?;
             let secret = keys.link;
             let link =
                 cluster::link::start(me, shards, settings.serve.link_address, &secret, hints)?;
@@ -260,6 +272,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let listeners = http_server::Listeners::bind(&settings.serve).await?;
     let http_address = listeners.http_address()?;
     let certificate_sha256 = Arc::new(RwLock::new(certificate.sha256_hex()));
+    let live_for_start = live.clone();
     let state = http::HttpState {
         live,
         driver: counters.clone(),
@@ -288,6 +301,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             spaces_per_user: settings.serve.max_spaces_per_user,
             elements_per_space: settings.serve.max_elements_per_space,
         },
+        probes: probes.clone(),
     };
     let http_server = http_server::start(listeners, state, &settings.serve)?;
 
@@ -296,6 +310,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         http: http_address,
         space_id,
     };
+    wait_for_first_tick(&live_for_start).await;
+    probes.running();
     announce(&settings, &listening, &http_server, &certificate);
 
     let rotation = tokio::spawn(rotate_certificates(
@@ -306,6 +322,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     ));
 
     wait_for_signal().await;
+    probes.draining();
     tracing::info!("shutting down");
     stop.store(true, Ordering::Relaxed);
     rotation.abort();
@@ -340,6 +357,26 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long start-up waits for the zone thread's first tick before it says
+/// "ready" anyway (`/health` and `/ready` then say the zone thread is down).
+const FIRST_TICK_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits (at most [`FIRST_TICK_WAIT`]) until the zone thread has ticked, so
+/// that "ready" is said, and `/ready` answers 200, once players are served.
+async fn wait_for_first_tick(live: &Mutex<live::LiveMetrics>) {
+    let deadline = Instant::now() + FIRST_TICK_WAIT;
+    while Instant::now() < deadline {
+        if live.lock().is_ok_and(|live| live.last_tick_at.is_some()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tracing::warn!(
+        wait_s = FIRST_TICK_WAIT.as_secs(),
+        "the zone thread has not ticked yet; starting anyway"
+    );
 }
 
 /// Where the server listens, and the space it hosts.

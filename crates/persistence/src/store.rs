@@ -167,6 +167,13 @@ impl Store {
         Ok(())
     }
 
+    /// Asks the database a trivial question (`SELECT 1`) through the pool:
+    /// whether it answers at all, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

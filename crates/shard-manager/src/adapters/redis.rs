@@ -60,6 +60,13 @@ impl RedisHints {
         })
     }
 
+    /// Whether Redis answers `PING` on this connection, for health checks.
+    pub async fn ping(&self) -> Result<(), HintError> {
+        let mut connection = self.connection.clone();
+        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        Ok(())
+    }
+
     fn key(&self, what: &str) -> String {
         format!("{}{what}", self.prefix)
     }
