@@ -374,7 +374,14 @@ impl LiveMetrics {
             out,
             "# HELP meridian_rejected_inputs_total Inputs the zone rejected, by reason.\n# TYPE meridian_rejected_inputs_total counter"
         );
-        for (reason, value) in &self.rejections {
+        // Every reason, at 0 until the zone first rejects an input for it.
+        for reason in RejectReason::ALL {
+            let value = self
+                .rejections
+                .iter()
+                .filter(|(rejected, _)| *rejected == reason)
+                .map(|(_, count)| count)
+                .sum::<u64>();
             let _ = writeln!(
                 out,
                 "meridian_rejected_inputs_total{{reason=\"{}\"}} {value}",
