@@ -62,7 +62,10 @@ impl LineChart {
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.1))
             .fold(0.0f64, f64::max);
-        let y_high = if y_high > 0.0 { y_high * 1.12 } else { 1.0 };
+        // Headroom above the lines for the legend in the upper left corner.
+        let legend_lines = self.series.iter().filter(|s| !s.name.is_empty()).count();
+        let headroom = 1.1 + 0.09 * legend_lines as f64;
+        let y_high = if y_high > 0.0 { y_high * headroom } else { 1.0 };
 
         let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
