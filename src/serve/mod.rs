@@ -323,6 +323,16 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
 
     wait_for_signal().await;
     probes.draining();
+    if settings.serve.drain_ms > 0 {
+        tracing::info!(
+            drain_ms = settings.serve.drain_ms,
+            "draining: /ready answers 503; stopping after the drain (or at a second signal)"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(settings.serve.drain_ms)) => {}
+            () = wait_for_signal() => {}
+        }
+    }
     tracing::info!("shutting down");
     stop.store(true, Ordering::Relaxed);
     rotation.abort();

@@ -206,6 +206,10 @@ pub(crate) struct ServeTable {
     pub(crate) transport: super::game_transport::TransportKind,
     /// Log lines as `"text"` or `"json"`.
     pub(crate) log_format: crate::logging::LogFormat,
+    /// On SIGINT / SIGTERM, `/ready` answers 503 for this long, milliseconds,
+    /// while everything else still runs (load balancers stop sending), then
+    /// the server stops.
+    pub(crate) drain_ms: u64,
 }
 
 impl Default for ServeTable {
@@ -246,6 +250,7 @@ impl Default for ServeTable {
             spawn: SpawnPolicy::Plaza,
             transport: super::game_transport::TransportKind::Tasks,
             log_format: crate::logging::LogFormat::Text,
+            drain_ms: 0,
         }
     }
 }
@@ -535,7 +540,7 @@ impl ServeSettings {
 impl ServeSettings {
     fn validate_http(&self) -> anyhow::Result<()> {
         let serve = &self.serve;
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 6] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 7] = [
             (
                 "http_header_timeout_ms",
                 serve.http_header_timeout_ms,
@@ -566,6 +571,7 @@ impl ServeSettings {
                 u64::from(serve.http_max_connections_per_address),
                 1..=65_536,
             ),
+            ("drain_ms", serve.drain_ms, 0..=600_000),
         ];
         for (name, value, range) in ranges {
             if !range.contains(&value) {
