@@ -291,6 +291,17 @@ fn three_shards_hand_players_across_and_survive_a_kill() {
         held(&shards)
     );
 
+    // A shard's /health asks Redis too, and finds it up.
+    let health = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(http::get(address(&shards, 0), "/health"))
+        .expect("health answers 200");
+    let health: serde_json::Value = serde_json::from_str(&health).expect("JSON");
+    assert_eq!(health["redis"]["status"], "up", "{health}");
+    assert_eq!(health["status"], "up", "{health}");
+
     let (a_seen, a) = play(address(&shards, 0), "walker-a", Walker::new(1.0, 45.0), 28);
     let (b_seen, b) = play(address(&shards, 1), "walker-b", Walker::new(-1.0, 15.0), 12);
     let (c_seen, c) = play(address(&shards, 2), "watcher-c", Walker::new(0.0, 0.0), 12);
