@@ -485,9 +485,19 @@ impl LoopConnection {
     }
 
     /// Closes a browser's connection with the HTTP/3 error code (counted).
+    /// A connection the server is already ending (a refused session, a
+    /// goodbye) is closed as planned instead, uncounted: a client that tears
+    /// its streams down (its control stream ends) while it waits for the
+    /// close does nothing wrong.
     fn fail_http3(&mut self, now: Instant, error: H3Error, outcome: &mut Outcome) {
-        self.close(now, error.code(), error.reason());
-        outcome.http3_error = true;
+        match self.phase {
+            Phase::Refused { .. } => self.close(now, close_code::REFUSED, "not found"),
+            Phase::Leaving { code, reason, .. } => self.close(now, code, reason),
+            Phase::Opening { .. } | Phase::Open { .. } | Phase::Closed => {
+                self.close(now, error.code(), error.reason());
+                outcome.http3_error = true;
+            }
+        }
     }
 
     fn read_stream(&mut self, now: Instant, id: StreamId, events: &mut Vec<LoopEvent>) {
