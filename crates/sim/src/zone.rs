@@ -23,8 +23,8 @@ use crate::movement::apply_movement;
 use crate::replication::{ReplicatedStates, collect_replicated_states};
 use crate::statics::StaticIndex;
 use crate::{
-    ConfigError, GameplaySet, InputSet, InterestSet, MovementSet, ReplicationSet, Settings,
-    SimConfig, TickClock,
+    ConfigError, GameplaySet, InputSet, InterestSet, LiveSettings, MovementSet, ReplicationSet,
+    Settings, SimConfig, TickClock,
 };
 
 /// The phases of a tick, in the order they run. Each is one system set
@@ -226,6 +226,30 @@ impl Zone {
     /// The zone's configuration.
     pub fn config(&self) -> &SimConfig {
         &self.world.resource::<Settings>().0
+    }
+
+    /// Takes new live knobs from the next step on: the tick rate, interest
+    /// (the moving-entity grid is re-cut for the new radius) and speed limits.
+    /// Checked with the rest of the configuration first; on an error nothing
+    /// changes. Views carry over and follow the new radius at their next
+    /// refresh.
+    pub fn apply_live_settings(&mut self, live: &LiveSettings) -> Result<(), ConfigError> {
+        let changed = self.config().with_live_settings(live)?;
+        let cell = grid_cell_size(changed.interest_radius, changed.interest_hysteresis);
+        let mut grid = UniformGrid::new(changed.world_width, changed.world_height, cell);
+        let mut index = self.world.resource_mut::<MovingIndex>();
+        // Keep what it holds for queries before the next step (proximity
+        // chat); the step rebuilds it, and the slots beside it, anyway.
+        grid.rebuild(
+            index
+                .0
+                .entries()
+                .iter()
+                .map(|entry| (entry.id, entry.position)),
+        );
+        index.0 = grid;
+        self.world.resource_mut::<Settings>().0 = changed;
+        Ok(())
     }
 
     /// The last tick simulated (0 before the first step).
@@ -493,6 +517,23 @@ impl Zone {
             .resource::<VisibleSets>()
             .current
             .get(interest.range())
+    }
+
+    /// Visits every avatar after the last step with where it stands and how
+    /// many entities it sees (its view's size), in no particular order: what
+    /// a dashboard samples for its density map and view sizes, with no
+    /// allocation and one lookup per avatar.
+    pub fn for_each_avatar_view(&self, mut visit: impl FnMut(Vec2, usize)) {
+        for entity in self.world.resource::<Clients>().0.values() {
+            let Ok(entity) = self.world.get_entity(*entity) else {
+                continue;
+            };
+            let Some(position) = entity.get::<Position>() else {
+                continue;
+            };
+            let seen = entity.get::<Interest>().map_or(0, |interest| interest.len);
+            visit(position.0, seen as usize);
+        }
     }
 
     /// Every moving entity's quantized state after the last step, sorted by id:
