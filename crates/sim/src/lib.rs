@@ -32,6 +32,7 @@ mod config;
 mod ghosts;
 pub mod input;
 pub mod interest;
+mod live_settings;
 pub mod math;
 mod movement;
 mod replication;
@@ -45,6 +46,7 @@ pub use config::{ConfigError, SimConfig};
 pub use ghosts::GhostState;
 pub use input::{ClientInput, RejectReason, Rejection, RejectionCounts};
 pub use interest::{InterestChange, InterestEvent};
+pub use live_settings::LiveSettings;
 pub use math::{Aabb, Vec2};
 pub use zone::{
     AvatarSpawn, AvatarState, ElementPlacement, SpawnError, TickOutput, TickPhase, Zone,
