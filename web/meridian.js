@@ -89,6 +89,15 @@ const DISCONNECT_DETAILS = {
  */
 
 /**
+ * The 'settings' event's detail: what holds from `tick` on (PROTOCOL.md
+ * section 6.8); `tickRateHz` and `limits` read the same afterwards.
+ * @typedef {object} SettingsDetail
+ * @property {number} tick the first server tick with the new settings
+ * @property {number} tickRateHz
+ * @property {SessionLimits} limits
+ */
+
+/**
  * @typedef {object} ChatDetail
  * @property {number} from the speaker's avatar id
  * @property {string|null} name the speaker's display name, if known
@@ -116,6 +125,7 @@ const DISCONNECT_DETAILS = {
  * @property {CustomEvent<{id: number, name: string}>} presence an avatar's display name
  * @property {CustomEvent<ChatDetail>} chat a chat line, your own included
  * @property {CustomEvent<InventoryResult>} inventory an inventory answer
+ * @property {CustomEvent<SettingsDetail>} settings an operator changed the tick rate or the limits
  * @property {CustomEvent<{reason: RefusalReason, detail: string}>} refused the server refused the Hello
  * @property {CustomEvent<DisconnectedDetail>} disconnected a connection or an attempt ended
  */
@@ -135,7 +145,8 @@ const ClientEventTarget = /** @type {any} */ (EventTarget);
 /**
  * A connection to one Meridian space, with automatic reconnection.
  * Events (CustomEvent, data in `event.detail`): connected, entered, left,
- * moved, presence, chat, inventory, refused, disconnected (MeridianClientEvents).
+ * moved, presence, chat, inventory, settings, refused, disconnected
+ * (MeridianClientEvents).
  */
 export class MeridianClient extends ClientEventTarget {
   /**
@@ -204,8 +215,9 @@ export class MeridianClient extends ClientEventTarget {
   }
 
   /**
-   * Every limit the server holds this client to, from the last Welcome
-   * (PROTOCOL.md section 6.1), or null before the first: maxSpeed, walkSpeed,
+   * Every limit the server holds this client to, from the last Welcome or
+   * SettingsChanged (PROTOCOL.md sections 6.1 and 6.8), or null before the
+   * first Welcome: maxSpeed, walkSpeed,
    * avatarRadius, interestRadius, interestHysteresis, chatHearingRadius
    * (metres, metres per second), inputBurst, inputHoldTicks,
    * datagramsPerSecond, chatLinesPer10s, inventoryInFlight,
@@ -214,6 +226,15 @@ export class MeridianClient extends ClientEventTarget {
    */
   get limits() {
     return this._world ? { ...this._world.limits } : null;
+  }
+
+  /**
+   * The server's ticks per second, from the last Welcome or SettingsChanged,
+   * or null before the first Welcome.
+   * @returns {number | null}
+   */
+  get tickRateHz() {
+    return this._world ? this._world.tickRateHz : null;
   }
 
   /** The interpolation delay in ms (explicit, or two tick intervals). @returns {number} */
@@ -531,6 +552,8 @@ export class MeridianClient extends ClientEventTarget {
         return this._onInventory(msg);
       case 'Disconnect':
         return this._onServerDisconnect(msg);
+      case 'SettingsChanged':
+        return this._onSettingsChanged(conn, msg);
       default:
         // A second Welcome or a Refusal after Welcome breaks the handshake rules.
         return this._end('ProtocolError', `unexpected ${msg.type}`, true);
@@ -598,6 +621,22 @@ export class MeridianClient extends ClientEventTarget {
       tickRateHz: w.tickRateHz,
       limits: { ...w.limits },
     };
+  }
+
+  /**
+   * An operator changed the server's settings: the tick rate and the limits
+   * hold from `msg.tick` on. Inputs follow the new rate at once, the tick
+   * clock starts over at the next snapshot, and `limits` reads the new ones.
+   * @private
+   */
+  _onSettingsChanged(conn, msg) {
+    const w = /** @type {WelcomedWorld} */ (this._world); // open, so welcomed
+    w.tickRateHz = msg.tickRateHz;
+    w.limits = msg.limits;
+    conn.clock = new TickClock(msg.tickRateHz);
+    if (conn.tickTimer !== null) this._timers.clearInterval(conn.tickTimer);
+    conn.tickTimer = this._timers.setInterval(() => this._onTick(conn), 1000 / msg.tickRateHz);
+    this._emit('settings', { tick: msg.tick, tickRateHz: msg.tickRateHz, limits: { ...msg.limits } });
   }
 
   /** @private */

@@ -39,7 +39,7 @@ import {
 /** @typedef {import('./postcard.js').FieldType} FieldType */
 
 // ---------------------------------------------------------------------------
-// Message tables (sections 5 and 6, plus Inventory and Presence)
+// Message tables (sections 5 and 6, plus Inventory, Presence and SettingsChanged)
 // ---------------------------------------------------------------------------
 
 /**
@@ -150,6 +150,14 @@ const SERVER_VARIANTS = [
     fields: { avatar: u32, name: string },
     check: (m) => checkText('name', m.name, MAX_NAME_BYTES, { allowBlank: false }),
   },
+  {
+    type: 'SettingsChanged', channel: 'stream',
+    fields: { tick: u32, tickRateHz: u16, limits },
+    check: (m) => {
+      if (m.tickRateHz === 0) fail('OutOfRange', 'tickRateHz must be at least 1');
+      checkLimits(m.limits);
+    },
+  },
 ];
 
 // ---------------------------------------------------------------------------
@@ -181,7 +189,8 @@ const SERVER_VARIANTS = [
  *   | {type: 'Chat', from: number, channel: ChatChannel, text: string}
  *   | {type: 'Disconnect', reason: DisconnectReason}
  *   | {type: 'Inventory', request: number, item: string, quantity: number, status: InventoryStatus}
- *   | {type: 'Presence', avatar: number, name: string}} ServerMessage
+ *   | {type: 'Presence', avatar: number, name: string}
+ *   | {type: 'SettingsChanged', tick: number, tickRateHz: number, limits: SessionLimits}} ServerMessage
  */
 
 /** @param {Variant[]} table @param {{type: string}} message */

@@ -120,7 +120,7 @@ class FakeTransport {
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
-const EVENT_TYPES = ['connected', 'entered', 'left', 'moved', 'presence', 'chat', 'inventory', 'refused', 'disconnected'];
+const EVENT_TYPES = ['connected', 'entered', 'left', 'moved', 'presence', 'chat', 'inventory', 'settings', 'refused', 'disconnected'];
 
 function setup({ failKinds = [], webTransportAvailable = true, client: extra = {} } = {}) {
   const timers = new FakeTimers();
@@ -721,6 +721,40 @@ test('the Welcome\'s limits are exposed, and the speed sent is at most maxSpeed'
   assert.ok(inputs.length > 0, 'an input was sent');
   assert.equal(inputs.at(-1).intent.speed, 6);
   assert.equal(h.client.intent.speed, 9, 'the intent itself is kept');
+});
+
+test('SettingsChanged: new limits and tick rate, inputs follow the new rate, a settings event', async () => {
+  const h = await connected();
+  assert.equal(h.client.tickRateHz, 20);
+  assert.equal(h.client.interpolationDelayMs, 100);
+  h.client.setIntent({ moveX: 1, moveY: 0, speed: 9, heading: 0, animation: 'Run' });
+  const inputsOver = (ms) => {
+    const before = h.t.datagrams.filter((m) => m.type === 'Input').length;
+    h.timers.advance(ms);
+    return h.t.datagrams.filter((m) => m.type === 'Input').length - before;
+  };
+  assert.equal(inputsOver(1000), 20);
+  const limits = { ...LIMITS, maxSpeed: 4, interestRadius: 12.5 };
+  h.t.deliver({ type: 'SettingsChanged', tick: 500, tickRateHz: 10, limits });
+  assert.deepEqual(h.of('settings'), [{ type: 'settings', tick: 500, tickRateHz: 10, limits }]);
+  assert.deepEqual(h.client.limits, limits);
+  assert.equal(h.client.tickRateHz, 10);
+  assert.equal(h.client.interpolationDelayMs, 200);
+  assert.equal(inputsOver(1000), 10, 'one input per tick at the new rate');
+  assert.equal(h.t.datagrams.filter((m) => m.type === 'Input').at(-1).intent.speed, 4);
+  assert.equal(h.client.state, 'connected');
+  // Snapshots go on at the new rate without a hitch.
+  h.t.deliver(snapshot(501, [entity(7, 10, 10)]));
+  assert.equal(h.client.stats().snapshots, 1);
+});
+
+test('a SettingsChanged before the Welcome breaks the handshake', async () => {
+  const h = setup();
+  h.client.connect().catch(() => {});
+  await flush();
+  h.t = h.last();
+  h.t.deliver({ type: 'SettingsChanged', tick: 1, tickRateHz: 10, limits: LIMITS });
+  assert.equal(h.of('disconnected')[0].reason, 'ProtocolError');
 });
 
 test('a silent handshake times out and is retried; maxAttempts gives up', async () => {

@@ -212,7 +212,23 @@ test('server Presence is variant 6: avatar and a name of 1 to 64 bytes', () => {
   refused(`062a41${'6e'.repeat(65)}`, 'FieldTooLong');
   refused('062a0161', 'WrongChannel', 'datagram');
   refused('062a0161ff', 'TrailingBytes');
-  refused('07', 'UnknownVariant');
+  refused('08', 'UnknownVariant');
+});
+
+test('server SettingsChanged is variant 7: tick, tick rate, then the limits', () => {
+  const limits = {
+    maxSpeed: 6, walkSpeed: 2, avatarRadius: Math.fround(0.3), interestRadius: 12.5, interestHysteresis: 2,
+    chatHearingRadius: 20, inputBurst: 4, inputHoldTicks: 5, datagramsPerSecond: 120, chatLinesPer10s: 10,
+    inventoryInFlight: 8, strikesBeforeDisconnect: 60, idleTimeoutMs: 10000, heartbeatIntervalMs: 1000,
+  };
+  const hex = '0788270a0000c040000000409a99993e00004841000000400000a0410405780a083c904ee807';
+  roundTrip('server', { type: 'SettingsChanged', tick: 5000, tickRateHz: 10, limits }, hex);
+  assert.equal(channelOfServerMessage({ type: 'SettingsChanged', tick: 1, tickRateHz: 1, limits }), 'stream');
+  const refused = (bytes, code, channel = 'stream') =>
+    assertRefused(() => decodeServerMessage(fromHex(bytes), channel), code, bytes);
+  refused(hex, 'WrongChannel', 'datagram');
+  refused(`078827${'00'}${hex.slice(8)}`, 'OutOfRange');
+  refused(hex.slice(0, -2), 'UnexpectedEnd');
 });
 
 // ---------------------------------------------------------------------------
@@ -220,7 +236,7 @@ test('server Presence is variant 6: avatar and a name of 1 to 64 bytes', () => {
 // ---------------------------------------------------------------------------
 
 test('constants match PROTOCOL.md', () => {
-  assert.equal(PROTOCOL_VERSION, 2);
+  assert.equal(PROTOCOL_VERSION, 3);
   assert.equal(MAX_DATAGRAM_PAYLOAD, 1150);
   assert.equal(MAX_STREAM_MESSAGE, 16384);
 });

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use meridian_protocol::framing::{FrameDecoder, write_frame};
 use meridian_protocol::messages::{
     Ack, Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Hello, Input,
-    InventoryChange, InventoryResult, MovementIntent, Presence, Refusal, ServerMessage, Welcome,
+    InventoryChange, InventoryResult, MovementIntent, Presence, Refusal, ServerMessage,
+    SettingsChanged, Welcome,
 };
 use meridian_protocol::snapshot::{EntityState, decode_body};
 use meridian_protocol::{DecodeError, PROTOCOL_VERSION};
@@ -41,6 +42,9 @@ pub enum ClientEvent {
     Presence(Presence),
     /// The answer to an inventory change.
     Inventory(InventoryResult),
+    /// An operator changed the tick rate or the limits; [`Client::welcome`]
+    /// reads the new ones from now on.
+    SettingsChanged(SettingsChanged),
     /// The connection ended (by the server's word or our own timeout).
     Disconnected(DisconnectReason),
 }
@@ -139,7 +143,8 @@ impl Client {
         self.phase
     }
 
-    /// The welcome, once admitted.
+    /// The welcome, once admitted, with the tick rate and limits of the
+    /// newest `SettingsChanged` since.
     pub fn welcome(&self) -> Option<&Welcome> {
         self.welcome.as_ref()
     }
@@ -257,6 +262,15 @@ impl Client {
                 }
                 Ok(ServerMessage::Inventory(result)) => {
                     self.events.push_back(ClientEvent::Inventory(result));
+                }
+                Ok(ServerMessage::SettingsChanged(changed))
+                    if self.phase == ClientPhase::Connected =>
+                {
+                    if let Some(welcome) = &mut self.welcome {
+                        welcome.tick_rate_hz = changed.tick_rate_hz;
+                        welcome.limits = changed.limits;
+                    }
+                    self.events.push_back(ClientEvent::SettingsChanged(changed));
                 }
                 Ok(ServerMessage::Disconnect(Disconnect { reason })) => {
                     if self.phase != ClientPhase::Closed {

@@ -31,6 +31,9 @@ use crate::server::{ConnectionId, Server, ServerEvent};
 
 mod chat;
 mod inventory;
+mod live_settings;
+
+pub use live_settings::LiveSettingsError;
 
 /// Rejected inputs a client may accumulate (one forgiven per tick) before it is
 /// disconnected as a repeat offender.

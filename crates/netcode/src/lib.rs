@@ -33,7 +33,7 @@ mod used_tokens;
 pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
-pub use host::{MAX_INVENTORY_IN_FLIGHT, ZoneHost};
+pub use host::{LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, ZoneHost};
 pub use link::{HostMessage, LinkTo};
 pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;

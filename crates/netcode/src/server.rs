@@ -205,6 +205,19 @@ impl Server {
         &self.config
     }
 
+    /// Snapshot bytes per client per second from the next snapshot on
+    /// ([`NetcodeConfig::snapshot_bytes_per_second`]), checked as in a
+    /// settings file; on an error nothing changes.
+    pub fn set_snapshot_bytes_per_second(&mut self, bytes: u32) -> Result<(), NetcodeConfigError> {
+        let changed = NetcodeConfig {
+            snapshot_bytes_per_second: bytes,
+            ..self.config.clone()
+        };
+        changed.validate()?;
+        self.config = changed;
+        Ok(())
+    }
+
     /// Counters since start.
     pub fn metrics(&self) -> &NetcodeMetrics {
         &self.metrics

@@ -31,11 +31,12 @@ pub use ids::NetworkId;
 pub use messages::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
-    MovementIntent, Presence, Refusal, RefusalReason, ServerMessage, SessionLimits, Snapshot,
-    Welcome,
+    MovementIntent, Presence, Refusal, RefusalReason, ServerMessage, SessionLimits,
+    SettingsChanged, Snapshot, Welcome,
 };
 
 /// The protocol version this build speaks. A hello with another version is refused
 /// with [`RefusalReason::VersionMismatch`]. Version 2 added [`SessionLimits`] to the
-/// [`Welcome`] and [`DisconnectReason::SessionReplaced`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// [`Welcome`] and [`DisconnectReason::SessionReplaced`]; version 3 added
+/// [`ServerMessage::SettingsChanged`].
+pub const PROTOCOL_VERSION: u16 = 3;

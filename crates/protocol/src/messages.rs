@@ -69,6 +69,9 @@ pub enum ServerMessage {
     Inventory(InventoryResult),
     /// The display name of an avatar that just entered the client's view (stream).
     Presence(Presence),
+    /// The server's settings changed while the client is connected: the tick
+    /// rate and the limits from a tick on (stream).
+    SettingsChanged(SettingsChanged),
 }
 
 /// Asks the server to add `delta` of `item` to the player's inventory (a
@@ -302,8 +305,8 @@ pub struct Welcome {
 
 /// Every limit the server holds a client to, as it is configured: what a
 /// client needs to move, chat and send without being refused. The
-/// [`Welcome`] carries it; a message announcing changed settings would carry
-/// the same struct.
+/// [`Welcome`] carries it, and [`SettingsChanged`] when an operator changes
+/// a setting while the client is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SessionLimits {
     /// The fastest `MovementIntent.speed` accepted, metres per second.
@@ -345,6 +348,20 @@ pub struct SessionLimits {
     pub idle_timeout_ms: u32,
     /// A client sends at least one datagram this often, milliseconds.
     pub heartbeat_interval_ms: u32,
+}
+
+/// An operator changed the server's settings while the client is connected:
+/// from `tick` on, the zone ticks at `tick_rate_hz` and holds the client to
+/// `limits` (each field as in the [`Welcome`]; those that did not change are
+/// sent as they were).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsChanged {
+    /// The first tick simulated with the new settings.
+    pub tick: u32,
+    /// Simulation ticks per second from then on.
+    pub tick_rate_hz: u16,
+    /// The rules the server holds this client to from then on.
+    pub limits: SessionLimits,
 }
 
 /// Why a hello was refused.
@@ -622,7 +639,8 @@ impl ServerMessage {
             | Self::Chat(_)
             | Self::Disconnect(_)
             | Self::Inventory(_)
-            | Self::Presence(_) => Channel::Stream,
+            | Self::Presence(_)
+            | Self::SettingsChanged(_) => Channel::Stream,
         }
     }
 
@@ -643,6 +661,14 @@ impl ServerMessage {
             }
             Self::Presence(presence) => {
                 check_text("presence.name", &presence.name, MAX_NAME_BYTES, false)
+            }
+            Self::SettingsChanged(changed) => {
+                if changed.tick_rate_hz == 0 {
+                    return Err(DecodeError::OutOfRange {
+                        field: "settings.tick_rate_hz",
+                    });
+                }
+                changed.limits.validate()
             }
             Self::Snapshot(_) | Self::Disconnect(_) => Ok(()),
         }
@@ -710,7 +736,7 @@ mod tests {
             Err(DecodeError::UnknownVariant)
         );
         assert_eq!(
-            ServerMessage::decode(&[7], Channel::Stream),
+            ServerMessage::decode(&[8], Channel::Stream),
             Err(DecodeError::UnknownVariant)
         );
         assert_eq!(

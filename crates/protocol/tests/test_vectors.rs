@@ -491,6 +491,7 @@ fn the_vectors_cover_every_variant_and_error() {
             "Inventory",
             "Presence",
             "Refusal",
+            "SettingsChanged",
             "Snapshot",
             "Welcome"
         ]

@@ -126,6 +126,8 @@ pub struct Bot {
     pub recorder: Recorder,
     /// Bytes its current connection had received at the last snapshot.
     bytes_seen: u64,
+    /// When it last sent an input (at most one per server tick).
+    last_input: Option<Instant>,
     /// Counted up when the bot is welcomed (live progress).
     pub welcomed_counter: Option<Arc<AtomicUsize>>,
     /// Counted up for every snapshot decoded (live progress).
@@ -170,6 +172,7 @@ impl Bot {
             record: BotRecord::default(),
             recorder,
             bytes_seen: 0,
+            last_input: None,
             welcomed_counter: None,
             snapshot_counter: None,
         }
@@ -312,8 +315,24 @@ impl Bot {
 
 impl Behaviour for Bot {
     fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        // One input per server tick, as PROTOCOL.md asks: a swarm ticking
+        // faster than the server (its tick rate lowered while it runs) skips
+        // some of its own ticks rather than run out of input credits.
+        let server_tick = client
+            .welcome()
+            .map(|welcome| 1.0 / f64::from(welcome.tick_rate_hz.max(1)));
+        if let (Some(interval), Some(last)) = (server_tick, self.last_input)
+            && (now - last).as_secs_f64() < 0.75 * interval
+        {
+            return;
+        }
         self.ticks += 1;
-        let intent = self.steer(client);
+        let mut intent = self.steer(client);
+        if let Some(welcome) = client.welcome() {
+            // The limit may have been lowered while the bot runs.
+            intent.speed = intent.speed.min(welcome.limits.max_speed);
+        }
+        self.last_input = Some(now);
         if let Some(sequence) = client.send_input(now, intent) {
             self.pending.push_back((sequence, now));
             // The server applies at most a few inputs per tick; keep a bounded
@@ -426,6 +445,13 @@ impl Behaviour for Bot {
                         samples.moved_across_reconnect_m.record(f64::from(moved));
                     }
                 });
+            }
+            ClientEvent::SettingsChanged(changed) => {
+                // Its own copy paces the jump check by the new tick rate.
+                if let Some(welcome) = &mut self.welcome {
+                    welcome.tick_rate_hz = changed.tick_rate_hz;
+                    welcome.limits = changed.limits;
+                }
             }
             ClientEvent::Chat(_) => self.record.chat_received += 1,
             // Names and inventory answers carry nothing a bot measures.

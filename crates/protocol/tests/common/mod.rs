@@ -12,7 +12,9 @@ use meridian_protocol::limits::{
     MAX_AUTH_TOKEN_BYTES, MAX_CHAT_BYTES, MAX_DETAIL_BYTES, MAX_INVENTORY_DELTA, MAX_ITEM_BYTES,
     MAX_NAME_BYTES,
 };
-use meridian_protocol::messages::{InventoryChange, InventoryResult, InventoryStatus, Presence};
+use meridian_protocol::messages::{
+    InventoryChange, InventoryResult, InventoryStatus, Presence, SettingsChanged,
+};
 use meridian_protocol::snapshot::{EntityKind, EntityState};
 use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
@@ -313,6 +315,13 @@ pub(crate) fn server_message() -> impl Strategy<Value = ServerMessage> {
             ServerMessage::Presence(Presence {
                 avatar: NetworkId(avatar),
                 name,
+            })
+        }),
+        (any::<u32>(), 1..=u16::MAX, session_limits()).prop_map(|(tick, tick_rate_hz, limits)| {
+            ServerMessage::SettingsChanged(SettingsChanged {
+                tick,
+                tick_rate_hz,
+                limits,
             })
         }),
     ]

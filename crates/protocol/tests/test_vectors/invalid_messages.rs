@@ -137,10 +137,10 @@ pub(super) fn invalid_message_cases()
             "UnknownVariant",
         ),
         (
-            "server_variant_7",
+            "server_variant_8",
             Server,
             Stream,
-            vec![7],
+            vec![8],
             "UnknownVariant",
         ),
         (
@@ -377,6 +377,27 @@ pub(super) fn invalid_message_cases()
             Stream,
             concat(&[&[0, 2, 1, 1, 30, 0], &zero, &zero, &nan_radius]),
             "OutOfRange",
+        ),
+        (
+            "settings_changed_tick_rate_zero",
+            Server,
+            Stream,
+            concat(&[&[7, 1, 0], &limits]),
+            "OutOfRange",
+        ),
+        (
+            "settings_changed_limits_max_speed_negative",
+            Server,
+            Stream,
+            concat(&[&[7, 1, 10], &negative_speed]),
+            "OutOfRange",
+        ),
+        (
+            "settings_changed_in_a_datagram",
+            Server,
+            Datagram,
+            concat(&[&[7, 1, 10], &limits]),
+            "WrongChannel",
         ),
         (
             "welcome_without_limits",

@@ -6,7 +6,7 @@ use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
     MovementIntent, NetworkId, PROTOCOL_VERSION, Presence, Refusal, RefusalReason, ServerMessage,
-    SessionLimits, Snapshot, Welcome,
+    SessionLimits, SettingsChanged, Snapshot, Welcome,
 };
 
 use super::AnyMessage;
@@ -279,6 +279,18 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
                     strikes_before_disconnect: 100_000,
                     idle_timeout_ms: 600_000,
                     heartbeat_interval_ms: 50,
+                },
+            })),
+        ),
+        (
+            "server_settings_changed",
+            Server(ServerMessage::SettingsChanged(SettingsChanged {
+                tick: 5_000,
+                tick_rate_hz: 10,
+                limits: SessionLimits {
+                    interest_radius: 12.5,
+                    interest_hysteresis: 2.0,
+                    ..default_limits()
                 },
             })),
         ),
