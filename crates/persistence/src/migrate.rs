@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "private_spaces",
         include_str!("../migrations/0005_private_spaces.sql"),
     ),
+    (
+        6,
+        "space_settings",
+        include_str!("../migrations/0006_space_settings.sql"),
+    ),
 ];
 
 /// Statements of a migration file: split at semicolons that end a line; comment
