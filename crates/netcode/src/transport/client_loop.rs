@@ -15,7 +15,6 @@
 //! client configuration, a token already inside its [`Client`]) and comes back
 //! as [`Ended`]: the client, its behaviour, and how the run ended.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +25,7 @@ use std::time::{Duration, Instant};
 use quinn_proto::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig};
 
 use super::client_session::ClientSession;
+use super::small_keys::SmallKeyMap;
 use super::timers::Timers;
 use super::udp::{Received, UdpBatch, UdpCounters};
 use crate::client::Client;
@@ -121,7 +121,7 @@ pub struct ClientLoop<B> {
     sockets: Vec<ClientSocket>,
     poll: mio::Poll,
     poll_events: mio::Events,
-    sessions: HashMap<SessionKey, ClientSession<B>>,
+    sessions: SmallKeyMap<SessionKey, ClientSession<B>>,
     timers: Timers<SessionKey>,
     /// Connections touched this turn.
     touched: Vec<SessionKey>,
@@ -161,7 +161,7 @@ impl<B: Behaviour> ClientLoop<B> {
             sockets: bound,
             poll,
             poll_events: mio::Events::with_capacity(16),
-            sessions: HashMap::new(),
+            sessions: SmallKeyMap::default(),
             timers: Timers::default(),
             touched: Vec::new(),
             ended: Vec::new(),

@@ -9,7 +9,6 @@
 //! re-arms its deadline. There is no task, channel or wake-up per connection
 //! or per datagram: the only wake-up from outside is the zone's, once a tick.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use quinn_proto::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Ser
 
 use super::connection::{LoopConnection, Outcome};
 use super::exchange::{Exchange, LoopEvent, LoopStats};
+use super::small_keys::SmallKeyMap;
 use super::timers::Timers;
 use super::udp::{Received, UdpBatch};
 use crate::driver::admission::Admission;
@@ -63,8 +63,8 @@ pub struct EventLoop {
     udp: UdpBatch,
     poll: mio::Poll,
     poll_events: mio::Events,
-    connections: HashMap<ConnectionHandle, LoopConnection>,
-    handles: HashMap<ConnectionId, ConnectionHandle>,
+    connections: SmallKeyMap<ConnectionHandle, LoopConnection>,
+    handles: SmallKeyMap<ConnectionId, ConnectionHandle>,
     timers: Timers<ConnectionHandle>,
     /// Connections touched this turn (each once).
     touched: Vec<ConnectionHandle>,
@@ -111,8 +111,8 @@ impl EventLoop {
             udp,
             poll,
             poll_events: mio::Events::with_capacity(16),
-            connections: HashMap::new(),
-            handles: HashMap::new(),
+            connections: SmallKeyMap::default(),
+            handles: SmallKeyMap::default(),
             timers: Timers::default(),
             touched: Vec::new(),
             exchange: Arc::new(Exchange::new(waker)),

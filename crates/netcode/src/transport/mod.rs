@@ -1,10 +1,11 @@
 //! The sans-IO event loop (feature `quic`): quinn-proto driven from one thread
-//! of our own, beside the task driver of [`crate::driver::server`], which stays
-//! the default until the loop is measured (see docs/TRANSPORT.md).
+//! of our own, beside the task driver of [`crate::driver::server`]; the server's
+//! default transport (see docs/TRANSPORT.md).
 //!
 //! - [`event_loop`]: the endpoint loop, one turn at a time.
 //! - [`connection`]: one connection's state (its stream, its deadlines).
 //! - [`timers`]: every connection's deadline in one queue.
+//! - [`small_keys`]: maps keyed by the loop's own integers, hashed cheaply.
 //! - [`udp`]: batched socket I/O (recvmmsg with GRO, sendmsg with GSO).
 //! - [`exchange`]: the batches swapped with the zone thread, once per tick.
 //! - [`zone_side`]: the zone thread's half: batches in and out of the server.
@@ -20,6 +21,7 @@ mod client_session;
 pub mod connection;
 pub mod event_loop;
 pub mod exchange;
+pub mod small_keys;
 pub mod timers;
 pub mod udp;
 pub mod webtransport;

@@ -10,8 +10,10 @@
 //! connection, and each push or pop stays O(log n) amortised.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::Instant;
+
+use super::small_keys::SmallKeyMap;
 
 /// The heap is rebuilt from the live deadlines when it holds more than this
 /// many entries per live one (plus [`COMPACT_SLACK`]).
@@ -33,7 +35,7 @@ struct Entry<K: Ord> {
 pub struct Timers<K: Ord + Copy + std::hash::Hash> {
     heap: BinaryHeap<Reverse<Entry<K>>>,
     /// Each key's live deadline and the generation of its entry.
-    live: HashMap<K, (Instant, u64)>,
+    live: SmallKeyMap<K, (Instant, u64)>,
     next_generation: u64,
 }
 
@@ -41,7 +43,7 @@ impl<K: Ord + Copy + std::hash::Hash> Default for Timers<K> {
     fn default() -> Self {
         Self {
             heap: BinaryHeap::new(),
-            live: HashMap::new(),
+            live: SmallKeyMap::default(),
             next_generation: 0,
         }
     }
