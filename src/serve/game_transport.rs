@@ -1,7 +1,7 @@
-//! The game's UDP port: the task driver (`[serve] transport = "tasks"`, the
-//! default: a tokio task per connection, WebTransport included) or the sans-IO
-//! event loop (`"event-loop"`: one thread for every connection, raw QUIC and
-//! WebTransport; see docs/TRANSPORT.md).
+//! The game's UDP port: the sans-IO event loop (`[serve] transport =
+//! "event-loop"`, the default: one thread for every connection, raw QUIC and
+//! WebTransport; see docs/TRANSPORT.md) or the task driver (`"tasks"`: a tokio
+//! task per connection, WebTransport included).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,9 +21,9 @@ use serde::Deserialize;
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum TransportKind {
     /// quinn with a tokio task per connection (raw QUIC and WebTransport).
-    #[default]
     Tasks,
     /// quinn-proto driven by one event loop thread (raw QUIC and WebTransport).
+    #[default]
     EventLoop,
 }
 
@@ -134,8 +134,8 @@ mod tests {
     use crate::serve::settings::ServeTable;
 
     #[test]
-    fn the_task_driver_stays_the_default_and_the_event_loop_is_chosen_by_name() {
-        assert_eq!(ServeTable::default().transport, TransportKind::Tasks);
+    fn the_event_loop_is_the_default_and_the_task_driver_is_chosen_by_name() {
+        assert_eq!(ServeTable::default().transport, TransportKind::EventLoop);
         let table: ServeTable = toml::from_str("transport = \"event-loop\"").expect("parses");
         assert_eq!(table.transport, TransportKind::EventLoop);
         let table: ServeTable = toml::from_str("transport = \"tasks\"").expect("parses");

@@ -201,8 +201,8 @@ pub(crate) struct ServeTable {
     pub(crate) max_elements_per_space: u32,
     /// Where newcomers appear: `"plaza"` or `"uniform"`.
     pub(crate) spawn: SpawnPolicy,
-    /// Which driver serves the game port: `"tasks"` (the default) or
-    /// `"event-loop"` (raw QUIC and WebTransport; see docs/TRANSPORT.md).
+    /// Which driver serves the game port: `"event-loop"` (the default; raw
+    /// QUIC and WebTransport; see docs/TRANSPORT.md) or `"tasks"`.
     pub(crate) transport: super::game_transport::TransportKind,
     /// Log lines as `"text"` or `"json"`.
     pub(crate) log_format: crate::logging::LogFormat,
@@ -248,7 +248,7 @@ impl Default for ServeTable {
             max_spaces_per_user: 100,
             max_elements_per_space: 5_000,
             spawn: SpawnPolicy::Plaza,
-            transport: super::game_transport::TransportKind::Tasks,
+            transport: super::game_transport::TransportKind::EventLoop,
             log_format: crate::logging::LogFormat::Text,
             drain_ms: 0,
         }
