@@ -61,6 +61,28 @@ impl Histogram {
         self.counts.iter().sum()
     }
 
+    /// The upper bounds, ascending (`+Inf` is implied after the last).
+    pub(crate) fn bounds(&self) -> &'static [f64] {
+        self.bounds
+    }
+
+    /// The cumulative count at each bound and then at `+Inf`, as
+    /// `{name}_bucket` has them.
+    pub(crate) fn cumulative(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .scan(0, |total, count| {
+                *total += count;
+                Some(*total)
+            })
+            .collect()
+    }
+
+    /// The sum of what was observed.
+    pub(crate) fn sum(&self) -> f64 {
+        self.sum
+    }
+
     /// Writes `# HELP` and `# TYPE {name} histogram`, once per metric.
     pub(crate) fn header(out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
@@ -124,6 +146,17 @@ mod tests {
             "m_bucket{le=\"0.5\"} 3\nm_bucket{le=\"1\"} 4\nm_bucket{le=\"+Inf\"} 5\n\
              m_sum 4.5\nm_count 5\n"
         );
+    }
+
+    #[test]
+    fn cumulative_counts_match_the_rendered_buckets() {
+        let mut histogram = Histogram::new(&[0.5, 1.0]);
+        for value in [0.25, 0.75, 0.75, 3.0] {
+            histogram.observe(value);
+        }
+        assert_eq!(histogram.cumulative(), vec![1, 3, 4]);
+        assert_eq!(histogram.bounds(), &[0.5, 1.0]);
+        assert!((histogram.sum() - 4.75).abs() < 1e-12);
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
 pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/", get(super::web::index))
+        .route("/dashboard", get(super::dashboard::page))
         .route("/{*path}", get(super::web::asset))
         .route("/health", get(super::health::health))
         .route("/ready", get(super::health::ready))
@@ -105,6 +106,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/map", post(api::admin_create_map))
         .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
         .route("/api/v1/admin/user/{id}/role", put(super::roles::set_role))
+        .route("/api/v1/admin/dashboard", get(super::dashboard::numbers))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .merge(super::moderation::routes())
         .with_state(state)

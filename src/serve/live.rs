@@ -59,6 +59,9 @@ pub(crate) struct LiveMetrics {
     pub(crate) link: super::cluster::link::LinkTotals,
     /// The event loop's figures, when `[serve] transport = "event-loop"`.
     pub(crate) event_loop: Option<EventLoopFigures>,
+    /// The zones, their avatars and views and where the avatars stand,
+    /// sampled once a second (set up before the zone thread starts).
+    pub(crate) world: Option<super::world_view::WorldView>,
 }
 
 /// What the event loop reports, copied by the zone thread each tick.
@@ -102,6 +105,14 @@ impl Default for Durations {
 }
 
 impl LiveMetrics {
+    /// Nothing counted yet; the zone thread samples `world` once a second.
+    pub(crate) fn with_world(world: super::world_view::WorldView) -> Self {
+        Self {
+            world: Some(world),
+            ..Self::default()
+        }
+    }
+
     /// Records one tick's duration, seconds; `budget` is the tick interval.
     pub(crate) fn record_tick(&mut self, seconds: f64, budget: f64) {
         self.durations.ticks.observe(seconds);
@@ -121,6 +132,21 @@ impl LiveMetrics {
         self.durations
             .crossings
             .observe(milliseconds as f64 / 1_000.0);
+    }
+
+    /// Zone tick durations, seconds.
+    pub(crate) fn tick_durations(&self) -> &Histogram {
+        &self.durations.ticks
+    }
+
+    /// How long handoffs kept their players frozen, seconds.
+    pub(crate) fn frozen_durations(&self) -> &Histogram {
+        &self.durations.frozen
+    }
+
+    /// Ticks that took longer than the tick interval.
+    pub(crate) fn overruns(&self) -> u64 {
+        self.overruns
     }
 
     /// The Prometheus text exposition.
@@ -443,10 +469,39 @@ impl LiveMetrics {
             "# HELP meridian_static_elements Placed elements that block movement.\n# TYPE meridian_static_elements gauge\nmeridian_static_elements {}",
             self.static_elements
         );
+        if let Some(world) = &self.world {
+            render_world(&mut out, world);
+        }
         if let Some(figures) = &self.event_loop {
             render_event_loop(&mut out, figures);
         }
         out
+    }
+}
+
+/// The zones' sampled figures (the dashboard shows the same sample).
+fn render_world(out: &mut String, world: &super::world_view::WorldView) {
+    let _ = writeln!(
+        out,
+        "# HELP meridian_zone_avatars Avatars each zone simulates here (sampled once a second).\n# TYPE meridian_zone_avatars gauge"
+    );
+    for zone in &world.zones {
+        let _ = writeln!(
+            out,
+            "meridian_zone_avatars{{zone=\"{}\"}} {}",
+            zone.id, zone.avatars
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP meridian_zone_view_entities Entities in view summed over each zone's avatars (sampled once a second; divide by meridian_zone_avatars for the mean view size).\n# TYPE meridian_zone_view_entities gauge"
+    );
+    for zone in &world.zones {
+        let _ = writeln!(
+            out,
+            "meridian_zone_view_entities{{zone=\"{}\"}} {}",
+            zone.id, zone.view_entities
+        );
     }
 }
 

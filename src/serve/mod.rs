@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod build_info;
 mod cluster;
+mod dashboard;
 mod elements;
 mod game_transport;
 mod grants;
@@ -40,6 +41,7 @@ mod sessions;
 pub(crate) mod settings;
 mod web;
 mod websocket;
+mod world_view;
 mod zone_loop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -208,7 +210,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         blocking,
         "the space's placed elements are loaded"
     );
-    let live = Arc::new(Mutex::new(live::LiveMetrics::default()));
+    let live = Arc::new(Mutex::new(live::LiveMetrics::with_world(
+        world_view::WorldView::new(&map, settings.serve.shard_id),
+    )));
     let stop = Arc::new(AtomicBool::new(false));
     let parts = zone_loop::Parts {
         inbound: inbound_events,

@@ -59,9 +59,18 @@ web_files! {
     "assets/elements/fountain.svg" => "image/svg+xml",
     "assets/elements/lamp.svg" => "image/svg+xml",
     "assets/elements/tree.svg" => "image/svg+xml",
+    "dashboard/index.html" => "text/html; charset=utf-8",
+    "dashboard/dashboard.css" => "text/css; charset=utf-8",
+    "dashboard/main.js" => "text/javascript; charset=utf-8",
+    "dashboard/session.js" => "text/javascript; charset=utf-8",
+    "dashboard/series.js" => "text/javascript; charset=utf-8",
+    "dashboard/chart.js" => "text/javascript; charset=utf-8",
+    "dashboard/world-map.js" => "text/javascript; charset=utf-8",
+    "dashboard/knobs.js" => "text/javascript; charset=utf-8",
 }
 
-fn file(path: &str) -> Response {
+/// The served file at `path` (below `web/`), or 404.
+pub(crate) fn file(path: &str) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == path) {
         Some((_, media, bytes)) => (
             [

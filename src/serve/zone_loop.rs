@@ -562,5 +562,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 .iter()
                 .map(|(reason, count)| (*reason, *count)),
         );
+        let now = Instant::now();
+        if let Some(world) = live.world.as_mut().filter(|world| world.due(now)) {
+            world.sample(&self.host, tick, now);
+        }
     }
 }
