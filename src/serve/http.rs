@@ -58,6 +58,8 @@ pub(crate) struct HttpState {
     /// What `/health` and `/ready` look at besides the zone thread and the
     /// database.
     pub(crate) probes: super::health::Probes,
+    /// The running world's live settings (admins change them).
+    pub(crate) live_settings: super::live_settings::LiveKnobs,
 }
 
 impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
@@ -109,6 +111,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/dashboard", get(super::dashboard::numbers))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .merge(super::moderation::routes())
+        .merge(super::live_settings::routes())
         .with_state(state)
 }
 

@@ -27,6 +27,7 @@ mod http_trace;
 mod keys;
 mod ledger;
 mod live;
+mod live_settings;
 mod moderation;
 mod own_thread;
 mod paging;
@@ -106,7 +107,7 @@ fn token_secret(settings: &ServeSettings) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
-async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     // One key per use, derived from the one secret.
     let keys = keys::DerivedKeys::derive(&token_secret(&settings)?);
     let authority = TokenAuthority::new(&keys.realtime);
@@ -146,6 +147,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         )
         .await
         .context("cannot create the space")?;
+    // Knobs an admin changed while an earlier run went on win over the file.
+    live_settings::load_saved(&store, space_id, &mut settings.sim, &mut settings.netcode).await?;
     if store
         .seed_starter_catalogue(space_id, spawn_centre_tiles(&settings.sim))
         .await
@@ -195,6 +198,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let (element_sender, element_changes) = crossbeam_channel::bounded(1_024);
     let (moderation_sender, moderation_orders) =
         crossbeam_channel::bounded(moderation::ORDER_QUEUE);
+    let (settings_sender, settings_orders) = crossbeam_channel::bounded(live_settings::ORDER_QUEUE);
     let mut server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
@@ -226,6 +230,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         elements,
         element_changes,
         moderation_orders,
+        settings_orders,
         admission: admission.clone(),
         event_loop: quic.zone_side(admission.clone()),
     };
@@ -306,6 +311,12 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             elements_per_space: settings.serve.max_elements_per_space,
         },
         probes: probes.clone(),
+        live_settings: live_settings::LiveKnobs::new(
+            &settings.sim,
+            &settings.netcode,
+            settings_sender,
+            settings.serve.shard_id.is_some(),
+        ),
     };
     let http_server = http_server::start(listeners, state, &settings.serve)?;
 

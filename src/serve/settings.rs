@@ -479,6 +479,8 @@ impl ServeSettings {
         self.netcode
             .validate()
             .context("invalid [netcode] settings")?;
+        super::live_settings::check_datagram_rate(&self.sim, &self.netcode)
+            .map_err(|why| anyhow::anyhow!("invalid [sim] tick_rate_hz: {why}"))?;
         if !(1..=13).contains(&self.serve.certificate_validity_days) {
             bail!(
                 "[serve] certificate_validity_days is {}, it must be within 1..=13 \

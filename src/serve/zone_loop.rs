@@ -194,6 +194,8 @@ pub(crate) struct Parts {
     pub(crate) element_changes: Receiver<ElementChange>,
     /// Blocks, mutes, kicks and bans from the HTTP API.
     pub(crate) moderation_orders: Receiver<super::moderation::ModerationOrder>,
+    /// Live settings an admin changed, applied between two ticks.
+    pub(crate) settings_orders: Receiver<super::live_settings::LiveSettingsOrder>,
     /// The transports' pending-connection caps: told when a hello is verified.
     pub(crate) admission: Arc<Admission>,
     /// The event loop's batches, when `[serve] transport = "event-loop"`.
@@ -215,6 +217,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     elements: Elements,
     element_changes: Receiver<ElementChange>,
     moderation_orders: Receiver<super::moderation::ModerationOrder>,
+    settings_orders: Receiver<super::live_settings::LiveSettingsOrder>,
     admission: Arc<Admission>,
     event_loop: Option<ZoneSide>,
 }
@@ -243,6 +246,7 @@ where
         elements: parts.elements,
         element_changes: parts.element_changes,
         moderation_orders: parts.moderation_orders,
+        settings_orders: parts.settings_orders,
         admission: parts.admission,
         event_loop: parts.event_loop,
     };
@@ -256,7 +260,7 @@ where
 impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// Runs until `stop` is set, then says goodbye to everyone.
     pub(crate) fn run(mut self) {
-        let interval = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
+        let mut interval = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
         let mut outboxes: HashMap<ConnectionId, mpsc::Sender<Payload>> = HashMap::new();
         let mut next_tick = Instant::now() + interval;
         let mut draining: Option<u32> = None;
@@ -308,6 +312,14 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             while let Ok(order) = self.moderation_orders.try_recv() {
                 super::moderation::apply(&mut self.host, order, Instant::now());
+            }
+            while let Ok(order) = self.settings_orders.try_recv() {
+                // Between two ticks: the next one runs with them, and the one
+                // after comes at the new interval.
+                if let Some(changed) = self.retune(order, interval) {
+                    next_tick = next_tick.checked_sub(interval).unwrap_or(next_tick) + changed;
+                    interval = changed;
+                }
             }
             while let Ok(change) = self.element_changes.try_recv() {
                 match change {
@@ -374,6 +386,33 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 return;
             }
         }
+    }
+
+    /// Applies live settings an admin changed; the new tick interval if they
+    /// apply (checkpoints keep their interval in time, not in ticks).
+    fn retune(
+        &mut self,
+        order: super::live_settings::LiveSettingsOrder,
+        interval: Duration,
+    ) -> Option<Duration> {
+        if let Err(error) = self
+            .host
+            .apply_live_settings(&order.live, order.snapshot_bytes_per_second)
+        {
+            // Checked the same way before it was queued: not expected.
+            tracing::error!(%error, "the zone thread refused live settings");
+            return None;
+        }
+        let changed = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
+        let every = self.checkpoint_every as f64 * interval.as_secs_f64() / changed.as_secs_f64();
+        self.checkpoint_every = (every.round() as u64).max(1);
+        tracing::info!(
+            tick_rate_hz = order.live.tick_rate_hz,
+            interest_radius_m = order.live.interest_radius,
+            snapshot_bytes_per_second = order.snapshot_bytes_per_second,
+            "live settings in force from this tick"
+        );
+        Some(changed)
     }
 
     /// Hands the handoff protocol's ledger operations to the ledger task and
