@@ -7,8 +7,8 @@
 
 import { call, CallError } from './session.js';
 
-/** Fields shown but never sent. */
-const READ_ONLY = new Set(['spaceId']);
+/** Fields of the answer that are not knobs (shown in the panel's heading). */
+const NOT_KNOBS = new Set(['spaceId']);
 
 /** `interestRadius` → `interest radius`. */
 export function words(key) {
@@ -56,7 +56,7 @@ export class Knobs {
   render() {
     const fields = [];
     for (const [key, value] of Object.entries(this.current)) {
-      if (typeof value !== 'number') continue;
+      if (typeof value !== 'number' || NOT_KNOBS.has(key)) continue;
       const label = document.createElement('label');
       label.htmlFor = `knob-${key}`;
       label.textContent = words(key);
@@ -67,7 +67,6 @@ export class Knobs {
       input.step = 'any';
       input.value = String(value);
       input.dataset.testid = `knob-${key}`;
-      input.readOnly = READ_ONLY.has(key);
       const problem = document.createElement('span');
       problem.className = 'field-error';
       problem.dataset.testid = `knob-error-${key}`;
@@ -87,7 +86,6 @@ export class Knobs {
   edited() {
     const changes = {};
     for (const input of this.form.querySelectorAll('input')) {
-      if (input.readOnly) continue;
       const value = Number(input.value);
       if (input.value.trim() === '' || !Number.isFinite(value)) {
         changes[input.name] = input.value;
@@ -139,7 +137,7 @@ export class Knobs {
       this.audit.replaceChildren();
       return;
     }
-    const entries = Array.isArray(answer) ? answer : (answer.entries ?? answer.changes ?? []);
+    const entries = Array.isArray(answer) ? answer : [];
     this.audit.replaceChildren(...entries.map((entry) => {
       const item = document.createElement('li');
       item.textContent = describe(entry);
@@ -148,16 +146,8 @@ export class Knobs {
   }
 }
 
-/** One audit entry as a line: when, who, and each change (before → after). */
+/** One audit entry (`{at: ms, adminId, field, before, after}`) as a line. */
 function describe(entry) {
-  const when = entry.at ?? entry.changedAt ?? entry.when;
-  const who = entry.byName ?? entry.by ?? entry.adminName ?? entry.admin ?? entry.who;
-  const stamp = typeof when === 'number' ? new Date(when * (when < 1e12 ? 1000 : 1)).toLocaleTimeString() : (when ?? '');
-  const before = entry.before ?? {};
-  const after = entry.after ?? {};
-  const keys = Object.keys(after).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
-  const changes = keys.length > 0
-    ? keys.map((key) => `${words(key)} ${before[key] ?? '–'} → ${after[key]}`).join(', ')
-    : JSON.stringify(entry);
-  return `${stamp} ${who ?? ''}: ${changes}`.trim();
+  const when = typeof entry.at === 'number' ? new Date(entry.at).toLocaleTimeString() : '';
+  return `${when} admin ${entry.adminId}: ${words(String(entry.field))} ${JSON.stringify(entry.before)} → ${JSON.stringify(entry.after)}`;
 }
