@@ -86,6 +86,11 @@ export async function play(accessToken: string, spaceId: number, canvas: HTMLCan
     const { zoneId, transport, tickRateHz } = event.detail;
     status.textContent = `in zone ${zoneId} over ${transport} at ${tickRateHz} Hz`;
   });
+  client.addEventListener('settings', (event) => {
+    // An operator changed the tick rate or the limits while we play.
+    const { tickRateHz, limits } = event.detail;
+    status.textContent = `now at ${tickRateHz} Hz, seeing ${limits.interestRadius} m (tick ${client.tickRateHz})`;
+  });
   client.addEventListener('entered', (event) => {
     if (event.detail.self) status.textContent += ` as #${event.detail.id}`;
   });
@@ -149,6 +154,8 @@ export function describeMessage(bytes: Uint8Array): string {
       return `${message.item}: ${message.quantity} (${message.status})`;
     case 'Presence':
       return `#${message.avatar} is ${message.name}`;
+    case 'SettingsChanged':
+      return `from tick ${message.tick}: ${message.tickRateHz} Hz, ${message.limits.interestRadius} m view`;
     default: {
       const unknown: never = message;
       return unknown;
