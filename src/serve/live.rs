@@ -547,7 +547,7 @@ fn render_event_loop(out: &mut String, figures: &EventLoopFigures) {
         ),
         (
             "meridian_event_loop_send_calls_total",
-            "sendmsg calls made (one per transmit, several datagrams with GSO).",
+            "sendmmsg calls made (up to 64 transmits to any peers each, several datagrams per transmit with GSO).",
             udp.send_calls,
         ),
         (
@@ -559,6 +559,11 @@ fn render_event_loop(out: &mut String, figures: &EventLoopFigures) {
             "meridian_event_loop_sends_dropped_total",
             "Transmits dropped because the socket's send buffer was full.",
             udp.send_would_block,
+        ),
+        (
+            "meridian_event_loop_send_failures_total",
+            "Transmits the kernel refused for another reason than a full buffer (an MTU probe too large for the path is not counted).",
+            udp.send_failures,
         ),
     ];
     for (name, help, value) in counters {

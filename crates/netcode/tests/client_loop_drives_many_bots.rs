@@ -2,7 +2,8 @@
 //! served by the event loop on loopback: every bot is welcomed, sends an input
 //! every tick, decodes snapshots (and sees its inputs acknowledged in them),
 //! and says goodbye at the end of its run; the zone counts 50 opened and 50
-//! `client_quit`, and both loops drain every connection.
+//! `client_quit`, and both loops drain every connection. The server's sends
+//! leave in batches (far fewer `sendmmsg` calls than datagrams).
 
 mod common;
 
@@ -124,6 +125,14 @@ fn one_thread_drives_fifty_bots_that_all_decode_snapshots() {
         stats.udp.receive_calls <= stats.udp.datagrams_received,
         "{stats:?}"
     );
+    // A tick's snapshots to 50 bots leave the server in a few sendmmsg
+    // calls, not one call per datagram.
+    let server_udp = zone.stats().udp;
+    assert!(
+        server_udp.send_calls * 4 < server_udp.datagrams_sent,
+        "the server's sends are not batched: {server_udp:?}"
+    );
+    assert_eq!(server_udp.send_failures, 0, "{server_udp:?}");
     // Every goodbye reaches the zone and every connection drains.
     wait_until("every connection drains", Duration::from_secs(10), || {
         zone.stats().connections == 0

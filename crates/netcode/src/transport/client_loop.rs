@@ -194,6 +194,7 @@ impl<B: Behaviour> ClientLoop<B> {
             stats.udp.send_calls += udp.send_calls;
             stats.udp.datagrams_sent += udp.datagrams_sent;
             stats.udp.send_would_block += udp.send_would_block;
+            stats.udp.send_failures += udp.send_failures;
         }
         stats
     }
@@ -381,6 +382,9 @@ impl<B: Behaviour> ClientLoop<B> {
             }
         }
         self.touched = touched;
+        for socket in &mut self.sockets {
+            socket.udp.flush();
+        }
     }
 }
 

@@ -369,6 +369,7 @@ impl EventLoop {
             self.count(outcome);
         }
         self.touched = touched;
+        self.udp.flush();
         self.exchange.publish(&mut self.events);
         self.exchange.set_stats(LoopStats {
             counters: self.loop_counters,

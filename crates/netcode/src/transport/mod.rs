@@ -6,7 +6,8 @@
 //! - [`connection`]: one connection's state (its stream, its deadlines).
 //! - [`timers`]: every connection's deadline in one queue.
 //! - [`small_keys`]: maps keyed by the loop's own integers, hashed cheaply.
-//! - [`udp`]: batched socket I/O (recvmmsg with GRO, sendmsg with GSO).
+//! - [`udp`]: batched socket I/O (recvmmsg with GRO, sendmmsg with GSO).
+//! - [`send_batch`]: a turn's transmits to many peers, `sendmmsg` at a time.
 //! - [`exchange`]: the batches swapped with the zone thread, once per tick.
 //! - [`zone_side`]: the zone thread's half: batches in and out of the server.
 //! - [`webtransport`]: HTTP/3 and WebTransport for browsers (ALPN `h3`).
@@ -21,6 +22,7 @@ mod client_session;
 pub mod connection;
 pub mod event_loop;
 pub mod exchange;
+pub mod send_batch;
 pub mod small_keys;
 pub mod timers;
 pub mod udp;

@@ -1,14 +1,18 @@
-//! Batched UDP I/O for the event loop, through `quinn-udp`: one `recvmmsg`
+//! Batched UDP I/O for the event loop: one `recvmmsg` (through `quinn-udp`)
 //! fills up to [`quinn_udp::BATCH_SIZE`] buffers, each holding one datagram or,
-//! with GRO, several of one size back to back; one `sendmsg` carries a
-//! transmit of several segments with GSO. The socket is non-blocking; the loop
-//! waits for it with `mio` (epoll on Linux).
+//! with GRO, several of one size back to back; sends are queued for the turn
+//! and leave in `sendmmsg` calls of up to [`super::send_batch::MAX_MESSAGES`]
+//! transmits to any peers ([`super::send_batch`]), a transmit carrying several
+//! segments with GSO. The socket is non-blocking; the loop waits for it with
+//! `mio` (epoll on Linux).
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use bytes::BytesMut;
-use quinn_udp::{EcnCodepoint, RecvMeta, UdpSocketState};
+use quinn_udp::{RecvMeta, UdpSocketState};
+
+use super::send_batch::SendBatch;
 
 /// Bytes of one receive buffer per GRO segment: the largest UDP payload on an
 /// Ethernet path. Larger datagrams are not coalesced by the kernel.
@@ -34,12 +38,15 @@ pub struct UdpCounters {
     pub receive_calls: u64,
     /// Datagrams received (GRO segments counted one by one).
     pub datagrams_received: u64,
-    /// `sendmsg` calls made.
+    /// `sendmmsg` calls made.
     pub send_calls: u64,
     /// Datagrams sent (GSO segments counted one by one).
     pub datagrams_sent: u64,
     /// Transmits dropped because the socket's send buffer was full.
     pub send_would_block: u64,
+    /// Transmits the kernel refused for another reason (an MTU probe too
+    /// large for the path is expected and not counted).
+    pub send_failures: u64,
 }
 
 /// The loop's socket and its receive buffers.
@@ -49,6 +56,8 @@ pub struct UdpBatch {
     state: UdpSocketState,
     buffers: Vec<Vec<u8>>,
     metas: Vec<RecvMeta>,
+    /// This turn's transmits, until [`UdpBatch::flush`].
+    outgoing: SendBatch,
     counters: UdpCounters,
 }
 
@@ -63,6 +72,7 @@ impl UdpBatch {
             metas: vec![RecvMeta::default(); quinn_udp::BATCH_SIZE],
             socket,
             state,
+            outgoing: SendBatch::default(),
             counters: UdpCounters::default(),
         })
     }
@@ -133,30 +143,23 @@ impl UdpBatch {
         Ok(datagrams)
     }
 
-    /// Sends one transmit (one system call; several datagrams with GSO). A full
-    /// send buffer drops it, counted: QUIC resends what mattered.
+    /// Queues one transmit (`contents[..transmit.size]`, copied) for the
+    /// turn's [`UdpBatch::flush`].
     pub fn send(&mut self, transmit: &quinn_proto::Transmit, contents: &[u8]) {
-        let outgoing = quinn_udp::Transmit {
-            destination: transmit.destination,
-            ecn: transmit
-                .ecn
-                .and_then(|ecn| EcnCodepoint::from_bits(ecn as u8)),
-            contents: &contents[..transmit.size],
-            segment_size: transmit.segment_size,
-            src_ip: transmit.src_ip,
-        };
-        self.counters.send_calls += 1;
-        match self.state.send((&self.socket).into(), &outgoing) {
-            Ok(()) => {
-                let segments = transmit
-                    .segment_size
-                    .map_or(1, |size| transmit.size.div_ceil(size.max(1)));
-                self.counters.datagrams_sent += segments as u64;
-            }
-            // Other errors are logged and swallowed by quinn-udp; only a full
-            // buffer comes back.
-            Err(_) => self.counters.send_would_block += 1,
+        self.outgoing.push(transmit, contents);
+    }
+
+    /// Sends what the turn queued, many transmits per system call. A full
+    /// send buffer drops the rest, counted: QUIC resends what mattered.
+    pub fn flush(&mut self) {
+        if self.outgoing.is_empty() {
+            return;
         }
+        let flushed = self.outgoing.flush(&self.socket);
+        self.counters.send_calls += flushed.calls;
+        self.counters.datagrams_sent += flushed.datagrams;
+        self.counters.send_would_block += flushed.would_block;
+        self.counters.send_failures += flushed.failed;
     }
 }
 
