@@ -2,7 +2,8 @@
 //! QUIC, each its own account) play in a 60 m world; an admin halves the tick
 //! rate, then shrinks the interest radius, through the HTTP API. Every bot is
 //! told each change (SettingsChanged), its snapshots then come at about half
-//! the rate, and its views then hold far fewer entities. Only ratios between
+//! the rate, its inputs follow the new rate (hardly any refused for want of a
+//! credit), and its views then hold far fewer entities. Only ratios between
 //! the phases are checked, never a duration.
 
 mod common;
@@ -157,6 +158,27 @@ fn snapshot_rate_and_view_sizes_follow_live_settings() {
         tokio::time::sleep(window).await;
         let (rate_small, view_small) = phase(&bots, start, Instant::now());
 
+        // The bots followed the new rate with their inputs (one a server
+        // tick): hardly any was refused for want of an input credit.
+        let metrics = loadbot::http::get(http, "/metrics").await.expect("metrics");
+        let rate_limited = metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("meridian_rejected_inputs_total{reason=\"rate_limited\"} ")
+            })
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .expect("the rejection counter is on the page");
+        let snapshots: usize = bots
+            .iter()
+            .map(|seen| seen.lock().expect("not poisoned").snapshots.len())
+            .sum();
+        eprintln!(
+            "inputs refused as rate limited: {rate_limited} (snapshots received: {snapshots})"
+        );
+        assert!(
+            rate_limited < snapshots as f64 * 0.05,
+            "inputs kept to one a tick: {rate_limited} refused against {snapshots} snapshots"
+        );
         eprintln!(
             "snapshots per bot per second: {rate_20:.1} at 20 Hz, {rate_10:.1} at 10 Hz, \
              {rate_small:.1} at 10 Hz and 3 m; mean view: {view_20:.1} at 30 m, \

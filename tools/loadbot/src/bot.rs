@@ -126,8 +126,9 @@ pub struct Bot {
     pub recorder: Recorder,
     /// Bytes its current connection had received at the last snapshot.
     bytes_seen: u64,
-    /// When it last sent an input (at most one per server tick).
-    last_input: Option<Instant>,
+    /// Inputs it may send now, earned at the server's tick rate (at most
+    /// two saved), and when it last earned: one input per server tick.
+    input_credit: (f64, Option<Instant>),
     /// Counted up when the bot is welcomed (live progress).
     pub welcomed_counter: Option<Arc<AtomicUsize>>,
     /// Counted up for every snapshot decoded (live progress).
@@ -172,7 +173,7 @@ impl Bot {
             record: BotRecord::default(),
             recorder,
             bytes_seen: 0,
-            last_input: None,
+            input_credit: (1.0, None),
             welcomed_counter: None,
             snapshot_counter: None,
         }
@@ -318,21 +319,23 @@ impl Behaviour for Bot {
         // One input per server tick, as PROTOCOL.md asks: a swarm ticking
         // faster than the server (its tick rate lowered while it runs) skips
         // some of its own ticks rather than run out of input credits.
-        let server_tick = client
+        let server_rate = client
             .welcome()
-            .map(|welcome| 1.0 / f64::from(welcome.tick_rate_hz.max(1)));
-        if let (Some(interval), Some(last)) = (server_tick, self.last_input)
-            && (now - last).as_secs_f64() < 0.75 * interval
-        {
+            .map_or(0.0, |welcome| f64::from(welcome.tick_rate_hz));
+        let (credit, earned_at) = &mut self.input_credit;
+        if let Some(earned_at) = earned_at.replace(now) {
+            *credit = (*credit + (now - earned_at).as_secs_f64() * server_rate).min(2.0);
+        }
+        if *credit < 1.0 {
             return;
         }
+        *credit -= 1.0;
         self.ticks += 1;
         let mut intent = self.steer(client);
         if let Some(welcome) = client.welcome() {
             // The limit may have been lowered while the bot runs.
             intent.speed = intent.speed.min(welcome.limits.max_speed);
         }
-        self.last_input = Some(now);
         if let Some(sequence) = client.send_input(now, intent) {
             self.pending.push_back((sequence, now));
             // The server applies at most a few inputs per tick; keep a bounded
