@@ -62,6 +62,12 @@ fn admins_change_live_settings_and_they_survive_a_restart() {
         let (status, answer) =
             call(http, "GET", &settings_path(space + 1_000), None, Some(&boss)).await;
         assert_eq!((status, &answer["error"]), (404, &json!("unknown_space")));
+        // A space that exists but that this server does not run.
+        let (status, made) = common::api::create_space(http, &ada_join.access_token, "den").await;
+        assert_eq!(status, 200, "{made}");
+        let den = made["spaceId"].as_i64().expect("an id");
+        let (status, answer) = call(http, "PUT", &settings_path(den), Some("{}"), Some(&boss)).await;
+        assert_eq!((status, &answer["error"]), (404, &json!("space_not_running")));
         let (status, _) = call(http, "GET", "/api/v1/admin/spaces/plaza/settings", None, Some(&boss)).await;
         assert_eq!(status, 400);
 
