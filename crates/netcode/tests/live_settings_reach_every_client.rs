@@ -105,3 +105,73 @@ fn clients_learn_new_settings_and_views_follow_them() {
     );
     assert_eq!(settings_changes(&stepper, 0).len(), 1);
 }
+
+#[test]
+fn a_smaller_snapshot_budget_holds_changes_back_from_the_next_tick() {
+    use meridian_protocol::messages::{AnimationState, MovementIntent};
+    let sim = SimConfig {
+        world_width: 100.0,
+        world_height: 100.0,
+        interest_radius: 150.0,
+        ..SimConfig::default()
+    };
+    let mut stepper = Stepper::new(sim, NetcodeConfig::default());
+    for account in 0..30 {
+        let token = token(&stepper.authority, account);
+        stepper.connect(token, LinkConditions::PERFECT, account);
+    }
+    // Everyone walks, each its own way, so every snapshot carries changes.
+    let mut walk = |index: usize, client: &mut meridian_netcode::Client, now| {
+        let angle = index as f32 * 0.7;
+        client.send_input(
+            now,
+            MovementIntent {
+                move_x: angle.cos(),
+                move_y: angle.sin(),
+                speed: 1.0,
+                heading: angle,
+                animation: AnimationState::Walk,
+            },
+        );
+    };
+    stepper.run_ticks(20, &mut walk);
+    let deferred = |stepper: &Stepper| {
+        stepper
+            .host
+            .server_ref()
+            .metrics()
+            .changes_deferred_by_budget
+    };
+    let sent = |stepper: &Stepper| stepper.host.server_ref().metrics().changes_sent;
+    let (deferred_before, sent_before) = (deferred(&stepper), sent(&stepper));
+    stepper.run_ticks(10, &mut walk);
+    let (deferred_roomy, sent_roomy) = (
+        deferred(&stepper) - deferred_before,
+        sent(&stepper) - sent_before,
+    );
+
+    // 1,000 bytes a second at 20 Hz: 50 bytes a tick for 30 walkers.
+    let live = stepper.host.zone().config().live_settings();
+    stepper
+        .host
+        .apply_live_settings(&live, 1_000)
+        .expect("valid settings");
+    let (deferred_before, sent_before) = (deferred(&stepper), sent(&stepper));
+    stepper.run_ticks(10, &mut walk);
+    let (deferred_tight, sent_tight) = (
+        deferred(&stepper) - deferred_before,
+        sent(&stepper) - sent_before,
+    );
+    eprintln!(
+        "10 ticks at 16,000 B/s: {sent_roomy} changes sent, {deferred_roomy} deferred; \
+         at 1,000 B/s: {sent_tight} sent, {deferred_tight} deferred"
+    );
+    assert_eq!(
+        deferred_roomy, 0,
+        "16,000 bytes a second fit ({sent_roomy} sent)"
+    );
+    assert!(
+        deferred_tight > 0 && sent_tight < sent_roomy,
+        "held back: {deferred_tight} deferred, {sent_tight} sent against {sent_roomy}"
+    );
+}
