@@ -206,10 +206,26 @@ impl Knobs {
         Ok(changed)
     }
 
+    /// The knobs as the API shows them, each metre and speed as the shortest
+    /// decimal of its `f32` (0.3, not the 0.30000001192092896 a widening to
+    /// `f64` would show).
+    fn shown(&self) -> Value {
+        json!({
+            "tickRate": self.tick_rate,
+            "interestRadius": decimal(self.interest_radius),
+            "interestHysteresis": decimal(self.interest_hysteresis),
+            "refreshTicks": self.refresh_ticks,
+            "viewCap": self.view_cap,
+            "bytesPerClientPerSecond": self.bytes_per_client_per_second,
+            "maxSpeed": decimal(self.max_speed),
+            "walkSpeed": decimal(self.walk_speed),
+        })
+    }
+
     /// Each knob's API name and JSON value.
     fn values(&self) -> BTreeMap<&'static str, Value> {
         let mut values = BTreeMap::new();
-        if let Value::Object(fields) = json!(self) {
+        if let Value::Object(fields) = self.shown() {
             for (name, _) in FIELDS {
                 values.insert(name, fields.get(name).cloned().unwrap_or(Value::Null));
             }
@@ -232,6 +248,15 @@ impl Knobs {
             })
             .collect()
     }
+}
+
+/// `value` as the `f64` of its shortest decimal (what `f32`'s `Display`
+/// writes, which reads back as the same `f32`).
+fn decimal(value: f32) -> f64 {
+    value
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| f64::from(value))
 }
 
 /// Clients send an input and an acknowledgement each tick (PROTOCOL.md
@@ -454,7 +479,7 @@ async fn hosted(state: &HttpState, id: Result<Path<i64>, PathRejection>) -> Resu
 
 /// The settings as the API answers them.
 fn answer(space: i64, knobs: &Knobs) -> Response {
-    let mut body = json!(knobs);
+    let mut body = knobs.shown();
     if let Value::Object(fields) = &mut body {
         fields.insert("spaceId".to_owned(), json!(space));
     }
@@ -710,6 +735,26 @@ mod tests {
             let refusal = knobs.changed_by(&body).expect_err("refused");
             assert_eq!(refusal.field, field, "{body}");
         }
+    }
+
+    #[test]
+    fn metres_show_as_the_decimal_they_were_given() {
+        let (sim, netcode) = defaults();
+        let knobs = Knobs::of(&sim, &netcode)
+            .changed_by(&json!({"interestRadius": 0.3, "walkSpeed": 1.1}))
+            .expect("known fields");
+        let shown = knobs.shown();
+        assert_eq!(shown["interestRadius"].to_string(), "0.3");
+        assert_eq!(shown["walkSpeed"].to_string(), "1.1");
+        assert_eq!(shown["maxSpeed"].to_string(), "6.0");
+        let changes = knobs.changes_since(&Knobs::of(&sim, &netcode));
+        assert_eq!(changes[0].after, "0.3");
+        // What is saved reads back as the same knobs.
+        let saved = serde_json::to_string(&knobs).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<Knobs>(&saved).expect("parses"),
+            knobs
+        );
     }
 
     #[test]
