@@ -534,11 +534,12 @@ pub(crate) async fn put_settings(
         }
     };
     let mut current = knobs.current.lock().await;
-    let checked = current
-        .changed_by(&change)
-        .and_then(|changed| Ok((changed, changed.apply(&knobs.sim, &knobs.netcode)?)));
+    let checked = current.changed_by(&change).and_then(|changed| {
+        changed.apply(&knobs.sim, &knobs.netcode)?;
+        Ok(changed)
+    });
     let changed = match checked {
-        Ok((changed, _)) => changed,
+        Ok(changed) => changed,
         Err(refusal) => {
             knobs.refused(&refusal);
             return invalid(&refusal);
@@ -548,6 +549,9 @@ pub(crate) async fn put_settings(
     if changes.is_empty() {
         return answer(space, &current);
     }
+    // Numbers and their names only: serializing cannot fail (were it to, the
+    // saved text would not parse at the next start, which says so and keeps
+    // the file's settings).
     let saved = serde_json::to_string(&changed).unwrap_or_default();
     if let Err(failure) = state
         .store
