@@ -80,6 +80,7 @@ class Connection:
         self.acked = []  # last_input_sequence of every decoded snapshot, in order
         self.own_track = []  # (tick, entity) of our avatar in each decoded snapshot
         self.chats = []
+        self.inventory_results = []
         self.presences = []
         self.settings_changes = []
         self.server_disconnect = None
@@ -105,6 +106,9 @@ class Connection:
         await self._send(wire.DATAGRAM, wire.encode_input(self.sequence, move_x, move_y, speed,
                                                           heading, animation))
         return self.sequence
+
+    async def send_inventory(self, request, item, delta):
+        await self._send(wire.STREAM, wire.encode_inventory(request, item, delta))
 
     async def send_chat(self, channel, text):
         await self._send(wire.STREAM, wire.encode_chat(channel, text))
@@ -200,7 +204,10 @@ class Connection:
             self.server_disconnect = msg["reason"]
             log(self.who, f"Disconnect from the server: {msg['reason']}")
         elif t == "Inventory":
-            log(self.who, f"Inventory result: {msg}")
+            log(self.who, f"Inventory result for request {msg['request']}: {msg['item']!r} "
+                          f"x{msg['quantity']}, {msg['status']}")
+            self.inventory_results.append(msg)
+            self.chat_event.set()
 
     async def _snapshot(self, msg):
         tick = msg["tick"]

@@ -153,9 +153,25 @@ async def main(server, seconds_per_walk, interest_radius):
     check(all(c["speaker_named"] for c in a.chats + b.chats),
           "every chat line's speaker was named by a Presence before the line arrived")
 
+    print("== inventory (section 5.6: a client may only give up what it holds)")
+    await a.send_inventory(1, "1", 1)
+    await a.send_inventory(2, "1", -1)
+    ok = await a.wait_for(lambda: len(a.inventory_results) >= 2, 5, "chat_event")
+    got = {r["request"]: r for r in a.inventory_results}
+    check(ok and got.get(1, {}).get("status") == "NotAllowed" and got[1]["item"] == "1",
+          f"A: asking for an item is answered NotAllowed ({got.get(1)})")
+    check(ok and got.get(2, {}).get("status") == "NotEnough" and got[2]["quantity"] == 0,
+          f"A: giving up an item it does not hold is answered NotEnough, quantity 0 "
+          f"({got.get(2)})")
+
     print("== leaving")
     for conn in conns:
         await conn.leave()
+        if conn is a and interest_radius is not None:
+            aid = a.welcome["avatar_id"]
+            gone = await b.wait_for(lambda: b.newest_tick is not None and
+                                    aid not in b.history[b.newest_tick], 5)
+            check(gone, f"B: A's avatar {aid} left B's view after A left")
         check(conn.server_disconnect == "ClientQuit",
               f"{conn.who}: the server answered Disconnect {conn.server_disconnect}")
         check(conn.close_code == 1000 and conn.close_reason == "client_quit",
