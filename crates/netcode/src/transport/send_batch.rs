@@ -207,7 +207,9 @@ fn write_address(storage: &mut libc::sockaddr_storage, address: SocketAddr) -> l
         SocketAddr::V4(v4) => {
             // SAFETY: sockaddr_storage is large and aligned enough for any
             // socket address.
-            let out = unsafe { &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let out = unsafe {
+                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
             out.sin_family = libc::AF_INET as libc::sa_family_t;
             out.sin_port = v4.port().to_be();
             out.sin_addr = libc::in_addr {
@@ -217,7 +219,9 @@ fn write_address(storage: &mut libc::sockaddr_storage, address: SocketAddr) -> l
         }
         SocketAddr::V6(v6) => {
             // SAFETY: as above.
-            let out = unsafe { &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let out = unsafe {
+                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             out.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             out.sin6_port = v6.port().to_be();
             out.sin6_flowinfo = v6.flowinfo();
@@ -293,7 +297,12 @@ impl ControlWriter<'_> {
     fn push<T: Copy>(&mut self, level: libc::c_int, kind: libc::c_int, value: &T) {
         let data_len = mem::size_of::<T>() as libc::c_uint;
         // SAFETY: pure arithmetic on lengths.
-        let (space, len) = unsafe { (libc::CMSG_SPACE(data_len) as usize, libc::CMSG_LEN(data_len)) };
+        let (space, len) = unsafe {
+            (
+                libc::CMSG_SPACE(data_len) as usize,
+                libc::CMSG_LEN(data_len),
+            )
+        };
         assert!(
             self.len + space <= CONTROL_SPACE,
             "control messages outgrew their buffer"
@@ -324,7 +333,11 @@ mod tests {
 
     use super::*;
 
-    fn transmit(destination: SocketAddr, size: usize, segment_size: Option<usize>) -> quinn_proto::Transmit {
+    fn transmit(
+        destination: SocketAddr,
+        size: usize,
+        segment_size: Option<usize>,
+    ) -> quinn_proto::Transmit {
         quinn_proto::Transmit {
             destination,
             ecn: Some(quinn_proto::EcnCodepoint::Ect0),
@@ -353,7 +366,9 @@ mod tests {
     fn a_turn_of_transmits_to_many_peers_leaves_in_few_calls() {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let sender = UdpSocket::bind(loopback).expect("bind");
-        let peers: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind(loopback).expect("bind")).collect();
+        let peers: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind(loopback).expect("bind"))
+            .collect();
         let mut batch = SendBatch::default();
         for index in 0..150_usize {
             let peer = &peers[index % peers.len()];
@@ -378,7 +393,9 @@ mod tests {
                 })
                 .collect();
             firsts.sort_unstable();
-            let expected: Vec<u8> = (0..150_u8).filter(|index| usize::from(*index) % 3 == which).collect();
+            let expected: Vec<u8> = (0..150_u8)
+                .filter(|index| usize::from(*index) % 3 == which)
+                .collect();
             assert_eq!(firsts, expected, "peer {which}");
         }
     }
@@ -395,7 +412,11 @@ mod tests {
             &contents,
         );
         let flushed = batch.flush(&sender);
-        assert_eq!((flushed.transmits, flushed.datagrams), (1, 3), "{flushed:?}");
+        assert_eq!(
+            (flushed.transmits, flushed.datagrams),
+            (1, 3),
+            "{flushed:?}"
+        );
         let segments = receive_all(&peer, 3);
         let lengths: Vec<usize> = segments.iter().map(Vec::len).collect();
         assert_eq!(lengths, [100, 100, 50]);
@@ -419,10 +440,16 @@ mod tests {
             &transmit(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)), 10, None),
             &[2; 10],
         );
-        batch.push(&transmit(peer.local_addr().expect("address"), 10, None), &[3; 10]);
+        batch.push(
+            &transmit(peer.local_addr().expect("address"), 10, None),
+            &[3; 10],
+        );
         let flushed = batch.flush(&sender);
         assert_eq!((flushed.transmits, flushed.failed), (2, 1), "{flushed:?}");
-        let mut firsts: Vec<u8> = receive_all(&peer, 2).iter().map(|datagram| datagram[0]).collect();
+        let mut firsts: Vec<u8> = receive_all(&peer, 2)
+            .iter()
+            .map(|datagram| datagram[0])
+            .collect();
         firsts.sort_unstable();
         assert_eq!(firsts, [1, 3]);
     }
