@@ -145,7 +145,10 @@ fn metres() -> impl Strategy<Value = f32> {
 }
 
 /// Any valid limits.
-pub(crate) fn session_limits() -> impl Strategy<Value = SessionLimits> {
+/// Boxed: inlined into the message strategies, its array of six float
+/// strategies made their value trees big enough to overflow a test thread's
+/// stack in a debug build.
+pub(crate) fn session_limits() -> BoxedStrategy<SessionLimits> {
     (
         [metres(), metres(), metres(), metres(), metres(), metres()],
         proptest::array::uniform8(any::<u32>()),
@@ -166,6 +169,7 @@ pub(crate) fn session_limits() -> impl Strategy<Value = SessionLimits> {
             idle_timeout_ms: n[6],
             heartbeat_interval_ms: n[7],
         })
+        .boxed()
 }
 
 /// Any disconnect reason.
