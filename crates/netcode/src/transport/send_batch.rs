@@ -27,7 +27,7 @@
 )]
 
 use std::io;
-use std::mem;
+use std::mem::{self, MaybeUninit};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 
@@ -153,38 +153,45 @@ impl SendBatch {
 }
 
 /// One `sendmmsg` of `queued` (at most [`MAX_MESSAGES`]): how many the kernel
-/// took, or the error of the first.
+/// took, or the error of the first. Only the entries in use are written: a
+/// turn often sends a handful, and clearing all 64 entries' headers, names
+/// and control space would cost more than the system calls it saves.
 fn send_some(fd: libc::c_int, bytes: &[u8], queued: &[Queued]) -> io::Result<usize> {
     debug_assert!(queued.len() <= MAX_MESSAGES);
-    // SAFETY: plain C structs for which all-zero bytes are a valid value.
-    let mut headers: [libc::mmsghdr; MAX_MESSAGES] = unsafe { mem::zeroed() };
-    let mut iovecs: [libc::iovec; MAX_MESSAGES] = unsafe { mem::zeroed() };
-    let mut names: [libc::sockaddr_storage; MAX_MESSAGES] = unsafe { mem::zeroed() };
-    let mut controls = [Control([0; CONTROL_SPACE]); MAX_MESSAGES];
+    let mut headers = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_MESSAGES];
+    let mut iovecs = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_MESSAGES];
+    let mut names = [const { MaybeUninit::<Name>::uninit() }; MAX_MESSAGES];
+    let mut controls = [const { MaybeUninit::<Control>::uninit() }; MAX_MESSAGES];
     for (index, queued) in queued.iter().enumerate() {
         let payload = &bytes[queued.start..queued.start + queued.len];
-        iovecs[index] = libc::iovec {
+        let iovec = iovecs[index].write(libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,
             iov_len: payload.len(),
-        };
-        let name_len = write_address(&mut names[index], queued.destination);
-        let header = &mut headers[index].msg_hdr;
-        header.msg_name = (&raw mut names[index]).cast();
-        header.msg_namelen = name_len;
-        header.msg_iov = &raw mut iovecs[index];
-        header.msg_iovlen = 1;
-        let control_len = write_control(&mut controls[index], queued);
+        });
+        let (name, name_len) = Name::of(queued.destination);
+        let name = names[index].write(name);
+        let control = controls[index].write(Control([0; CONTROL_SPACE]));
+        let control_len = write_control(control, queued);
+        // SAFETY: all-zero bytes are a valid `mmsghdr` (null pointers, zero
+        // lengths); the fields that matter are set below.
+        let mut header: libc::mmsghdr = unsafe { mem::zeroed() };
+        header.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+        header.msg_hdr.msg_namelen = name_len;
+        header.msg_hdr.msg_iov = std::ptr::from_mut(iovec);
+        header.msg_hdr.msg_iovlen = 1;
         if control_len > 0 {
-            header.msg_control = controls[index].0.as_mut_ptr().cast();
-            header.msg_controllen = control_len;
+            header.msg_hdr.msg_control = control.0.as_mut_ptr().cast();
+            header.msg_hdr.msg_controllen = control_len;
         }
+        headers[index].write(header);
     }
-    // SAFETY: every header points at a name, an iovec and control bytes that
-    // live until the call returns, with their lengths.
+    // SAFETY: the first `queued.len()` headers are written, and each points
+    // at a name, an iovec and control bytes that live until the call
+    // returns, with their lengths; the kernel reads no further header.
     let sent = unsafe {
         libc::sendmmsg(
             fd,
-            headers.as_mut_ptr(),
+            headers.as_mut_ptr().cast::<libc::mmsghdr>(),
             queued.len() as libc::c_uint,
             libc::MSG_DONTWAIT,
         )
@@ -201,35 +208,45 @@ fn send_some(fd: libc::c_int, bytes: &[u8], queued: &[Queued]) -> io::Result<usi
 #[repr(C, align(8))]
 struct Control([u8; CONTROL_SPACE]);
 
-/// Writes `address` as a C socket address; returns its length.
-fn write_address(storage: &mut libc::sockaddr_storage, address: SocketAddr) -> libc::socklen_t {
-    match address {
-        SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for any
-            // socket address.
-            let out = unsafe {
-                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-            };
-            out.sin_family = libc::AF_INET as libc::sa_family_t;
-            out.sin_port = v4.port().to_be();
-            out.sin_addr = libc::in_addr {
-                s_addr: u32::from_ne_bytes(v4.ip().octets()),
-            };
-            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: as above.
-            let out = unsafe {
-                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            out.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            out.sin6_port = v6.port().to_be();
-            out.sin6_flowinfo = v6.flowinfo();
-            out.sin6_addr = libc::in6_addr {
-                s6_addr: v6.ip().octets(),
-            };
-            out.sin6_scope_id = v6.scope_id();
-            mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+/// A destination as the C library takes it: IPv4 or IPv6.
+#[derive(Clone, Copy)]
+#[repr(C)]
+union Name {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+impl Name {
+    /// `address` as a C socket address, with its length.
+    fn of(address: SocketAddr) -> (Self, libc::socklen_t) {
+        match address {
+            SocketAddr::V4(v4) => (
+                Self {
+                    v4: libc::sockaddr_in {
+                        sin_family: libc::AF_INET as libc::sa_family_t,
+                        sin_port: v4.port().to_be(),
+                        sin_addr: libc::in_addr {
+                            s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                        },
+                        sin_zero: [0; 8],
+                    },
+                },
+                mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            ),
+            SocketAddr::V6(v6) => (
+                Self {
+                    v6: libc::sockaddr_in6 {
+                        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                        sin6_port: v6.port().to_be(),
+                        sin6_flowinfo: v6.flowinfo(),
+                        sin6_addr: libc::in6_addr {
+                            s6_addr: v6.ip().octets(),
+                        },
+                        sin6_scope_id: v6.scope_id(),
+                    },
+                },
+                mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            ),
         }
     }
 }
