@@ -19,7 +19,9 @@
 # figures are the server's last minute of ticks at the end; snapshots per bot
 # per second are the snapshots decoded over the bots' average connected time.
 # loadbot's own CPU over the window (`loadbot_cpu_pct`, and its client loop
-# thread's, `loadbot_loop_cpu_pct`) goes to stderr.
+# thread's, `loadbot_loop_cpu_pct`), the server's context switches per second
+# by thread over the window, and whether any login fell into the window go to
+# stderr.
 #
 # --transport LIST runs this build once per transport named (comma-separated,
 # `[serve] transport`), one row each, in the order given; without it the
@@ -115,6 +117,17 @@ account_requests() { # HTTP_ADDRESS
     awk '/^meridian_http_requests_total\{/ && /route="\/api\/v1\/(login|signup)"/ { sum += $NF } END { printf "%d", sum }'
 }
 
+# Each thread of PID: "name-tid voluntary nonvoluntary" context switches so
+# far, sorted for join(1).
+switches() { # PID
+  local task
+  for task in /proc/"$1"/task/*; do
+    awk -v id="$(cat "$task/comm" 2>/dev/null)-${task##*/}" '
+      /^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 }
+      END { if (v != "") print id, v, n }' "$task/status" 2>/dev/null || true
+  done | sort
+}
+
 # utime + stime of PID in clock ticks.
 cpu_ticks() {
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
@@ -184,10 +197,17 @@ run() { # LABEL DIRECTORY TARGET_DIR [TRANSPORT]
   local first accounts_before
   accounts_before=$(account_requests "$http")
   first=$(cpu_ticks "$server_pid")
+  switches "$server_pid" >"$run_dir/switches.before"
   local opened=$EPOCHREALTIME
   sleep "$duration"
   local last
   last=$(cpu_ticks "$server_pid")
+  switches "$server_pid" >"$run_dir/switches.after"
+  echo "one-core-bench: $label: context switches per second over the window, by thread: $(
+    join "$run_dir/switches.before" "$run_dir/switches.after" |
+      awk -v seconds="$duration" '{ v = ($4 - $2) / seconds; n = ($5 - $3) / seconds
+        if (v + n >= 1) { printf "%s%s %.0f voluntary + %.0f preempted", sep, $1, v, n; sep = ", " } }'
+  )" >&2
   local closed=$EPOCHREALTIME
   local accounts_in_window=$(( $(account_requests "$http") - accounts_before ))
   if [ "$accounts_in_window" -gt 0 ]; then
