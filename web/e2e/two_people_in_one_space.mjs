@@ -12,7 +12,7 @@
 // `--transport`; unset, the server's default serves.
 //
 //   node web/e2e/two_people_in_one_space.mjs [path/to/meridian]
-//   MERIDIAN_E2E_TRANSPORT=event-loop node web/e2e/two_people_in_one_space.mjs
+//   MERIDIAN_E2E_TRANSPORT=tasks node web/e2e/two_people_in_one_space.mjs
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -61,8 +61,8 @@ function startServer() {
       '--http-address', '127.0.0.1:0',
       '--world-size', '60',
       '--database-url', `sqlite://${join(dataDir, 'world.db')}`,
-      // MERIDIAN_E2E_TRANSPORT=event-loop serves the game through the
-      // sans-IO event loop instead of the task driver.
+      // MERIDIAN_E2E_TRANSPORT=tasks serves the game through the task
+      // driver instead of the default sans-IO event loop.
       ...(TRANSPORT ? ['--transport', TRANSPORT] : []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     server.on('error', reject);
