@@ -97,9 +97,6 @@ pub struct Client {
     frames: FrameDecoder,
     ring: ViewRing,
     newest_tick: Option<u32>,
-    /// The newest decoded snapshot's tick, not acknowledged yet, and when the
-    /// acknowledgement must leave even if no input goes with it.
-    ack_due: Option<(u32, Instant)>,
     view: Vec<EntityState>,
     next_sequence: u32,
     welcome: Option<Welcome>,
@@ -126,7 +123,6 @@ impl Client {
             frames: FrameDecoder::new(),
             ring: ViewRing::default(),
             newest_tick: None,
-            ack_due: None,
             view: Vec::new(),
             next_sequence: 1,
             welcome: None,
@@ -193,14 +189,11 @@ impl Client {
         }
     }
 
-    /// Sends one movement input; returns its sequence number. A snapshot
-    /// acknowledgement still waiting goes first, in the same turn, so the
-    /// transport packs both into one packet (see [`Self::ack_delay`]).
+    /// Sends one movement input; returns its sequence number.
     pub fn send_input(&mut self, now: Instant, intent: MovementIntent) -> Option<u32> {
         if self.phase != ClientPhase::Connected {
             return None;
         }
-        self.send_pending_ack(now);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.send_datagram(now, &ClientMessage::Input(Input { sequence, intent }));
@@ -338,13 +331,12 @@ impl Client {
                     bytes: bytes.len(),
                     last_input_sequence: snapshot.last_input_sequence,
                 });
-                // Acknowledged with the next input, or alone once due; a
-                // newer snapshot takes the place of one still waiting, not
-                // its deadline.
-                let due = self
-                    .ack_due
-                    .map_or_else(|| now + self.ack_delay(), |(_, due)| due);
-                self.ack_due = Some((snapshot.tick, due));
+                self.send_datagram(
+                    now,
+                    &ClientMessage::Ack(Ack {
+                        snapshot_tick: snapshot.tick,
+                    }),
+                );
             }
             Err(error) => {
                 slot.clear();
@@ -363,9 +355,6 @@ impl Client {
             self.close(DisconnectReason::IdleTimeout);
             return;
         }
-        if self.ack_due.is_some_and(|(_, due)| due <= now) {
-            self.send_pending_ack(now);
-        }
         if self.phase == ClientPhase::Connected
             && now.saturating_duration_since(self.last_sent_datagram) >= self.heartbeat_interval
         {
@@ -377,31 +366,9 @@ impl Client {
     /// When [`Self::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         (self.phase != ClientPhase::Closed).then(|| {
-            let own = (self.last_heard + self.idle_timeout)
-                .min(self.last_sent_datagram + self.heartbeat_interval);
-            self.ack_due.map_or(own, |(_, due)| due.min(own))
+            (self.last_heard + self.idle_timeout)
+                .min(self.last_sent_datagram + self.heartbeat_interval)
         })
-    }
-
-    /// How long a snapshot's acknowledgement waits for an input to travel
-    /// with: one server tick. A client that sends an input every tick sends
-    /// one packet a tick (input and acknowledgement together) instead of two,
-    /// and the server, which acknowledges every second packet at once, sends
-    /// no packet of acknowledgements alone back; the server picks its delta
-    /// baselines at most one tick later than with an immediate
-    /// acknowledgement.
-    pub fn ack_delay(&self) -> Duration {
-        let rate = self
-            .welcome
-            .as_ref()
-            .map_or(20, |welcome| welcome.tick_rate_hz.max(1));
-        Duration::from_secs(1) / u32::from(rate)
-    }
-
-    fn send_pending_ack(&mut self, now: Instant) {
-        if let Some((snapshot_tick, _)) = self.ack_due.take() {
-            self.send_datagram(now, &ClientMessage::Ack(Ack { snapshot_tick }));
-        }
     }
 
     fn close(&mut self, reason: DisconnectReason) {
@@ -420,119 +387,5 @@ impl Client {
     /// The next thing to send.
     pub fn poll_transmit(&mut self) -> Option<ClientTransmit> {
         self.transmits.pop_front()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use meridian_protocol::NetworkId;
-    use meridian_protocol::messages::{Channel, Snapshot, Welcome};
-    use meridian_protocol::snapshot::encode_body;
-    use meridian_sim::SimConfig;
-
-    use super::*;
-    use crate::NetcodeConfig;
-    use crate::session_limits::session_limits;
-
-    /// A client past its handshake at `now`, at `tick_rate_hz`, with its
-    /// hello taken off the queue.
-    fn welcomed(now: Instant, tick_rate_hz: u16) -> Client {
-        let mut client = Client::new(
-            now,
-            "token".into(),
-            Duration::from_secs(1),
-            Duration::from_secs(10),
-        );
-        while client.poll_transmit().is_some() {}
-        let welcome = ServerMessage::Welcome(Welcome {
-            protocol_version: PROTOCOL_VERSION,
-            avatar_id: NetworkId(1),
-            zone_id: 1,
-            tick_rate_hz,
-            tick: 0,
-            zone_width: 100.0,
-            zone_height: 100.0,
-            limits: session_limits(&SimConfig::default(), &NetcodeConfig::default()),
-        });
-        let mut framed = Vec::new();
-        write_frame(&welcome.to_bytes().expect("encodes"), &mut framed).expect("frames");
-        client.handle_stream(now, &framed);
-        assert_eq!(client.phase(), ClientPhase::Connected);
-        client
-    }
-
-    fn keyframe(tick: u32) -> Vec<u8> {
-        let mut body = Vec::new();
-        encode_body(None, &[], &mut body).expect("an empty view encodes");
-        ServerMessage::Snapshot(Snapshot {
-            tick,
-            baseline_tick: None,
-            last_input_sequence: 0,
-            body,
-        })
-        .to_bytes()
-        .expect("encodes")
-    }
-
-    fn sent(client: &mut Client) -> Vec<ClientMessage> {
-        let mut messages = Vec::new();
-        while let Some(transmit) = client.poll_transmit() {
-            if let ClientTransmit::Datagram(bytes) = transmit {
-                messages.push(ClientMessage::decode(&bytes, Channel::Datagram).expect("decodes"));
-            }
-        }
-        messages
-    }
-
-    #[test]
-    fn a_snapshot_is_acknowledged_with_the_next_input_in_the_same_turn() {
-        let start = Instant::now();
-        let mut client = welcomed(start, 20);
-        client.handle_datagram(start, &keyframe(7));
-        client.handle_datagram(start + Duration::from_millis(10), &keyframe(8));
-        assert_eq!(client.stats().snapshots, 2);
-        assert!(sent(&mut client).is_empty(), "no acknowledgement alone yet");
-        let now = start + Duration::from_millis(30);
-        let sequence = client
-            .send_input(now, MovementIntent::idle(0.0))
-            .expect("connected");
-        assert_eq!(
-            sent(&mut client),
-            [
-                ClientMessage::Ack(Ack { snapshot_tick: 8 }),
-                ClientMessage::Input(Input {
-                    sequence,
-                    intent: MovementIntent::idle(0.0),
-                }),
-            ],
-            "the newest tick's acknowledgement, then the input"
-        );
-        client.send_input(now, MovementIntent::idle(0.0));
-        assert!(
-            matches!(sent(&mut client)[..], [ClientMessage::Input(_)]),
-            "an acknowledgement goes once"
-        );
-    }
-
-    #[test]
-    fn without_an_input_the_acknowledgement_leaves_alone_after_one_tick() {
-        let start = Instant::now();
-        let mut client = welcomed(start, 20);
-        assert_eq!(client.ack_delay(), Duration::from_millis(50));
-        client.handle_datagram(start, &keyframe(3));
-        // A newer snapshot replaces the tick, not the deadline.
-        client.handle_datagram(start + Duration::from_millis(40), &keyframe(4));
-        assert_eq!(
-            client.poll_timeout(),
-            Some(start + Duration::from_millis(50))
-        );
-        client.handle_timeout(start + Duration::from_millis(49));
-        assert!(sent(&mut client).is_empty());
-        client.handle_timeout(start + Duration::from_millis(50));
-        assert_eq!(
-            sent(&mut client),
-            [ClientMessage::Ack(Ack { snapshot_tick: 4 })]
-        );
-        assert_eq!(welcomed(start, 10).ack_delay(), Duration::from_millis(100));
     }
 }
