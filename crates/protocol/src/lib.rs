@@ -24,6 +24,7 @@ mod ids;
 pub mod limits;
 pub mod messages;
 pub mod quantize;
+mod session_limits;
 pub mod snapshot;
 
 pub use error::{DecodeError, EncodeError};
