@@ -323,9 +323,7 @@ pub(crate) async fn place_element(
         .await
     {
         Ok(id) => {
-            if request.space_id == state.space_id {
-                tell_zones_placed(&state, id).await;
-            }
+            tell_zones_placed(&state, request.space_id, id).await;
             Json(json!({ "id": id })).into_response()
         }
         Err(StoreError::QuotaExceeded { limit, .. }) => {
@@ -364,6 +362,10 @@ pub(crate) async fn remove_element(
                 let _ = state
                     .element_changes
                     .try_send(ElementChange::Removed(request.id));
+            } else {
+                state
+                    .entrance
+                    .element_changed(space, ElementChange::Removed(request.id));
             }
             Json(json!({})).into_response()
         }
@@ -585,12 +587,20 @@ pub(crate) async fn report(
     }
 }
 
-/// Hands a placement in the hosted space to the zones (a full queue, or a
-/// failed read, only delays it to the next start).
-async fn tell_zones_placed(state: &HttpState, placement: i64) {
-    if let Ok(placed) = state.store.placed_element(placement).await {
+/// Hands a placement in `space` to the zones that simulate it: the world's,
+/// or the space's running instance (a full queue, or a failed read, only
+/// delays it to the next start).
+async fn tell_zones_placed(state: &HttpState, space: i64, placement: i64) {
+    let Ok(placed) = state.store.placed_element(placement).await else {
+        return;
+    };
+    if space == state.space_id {
         let _ = state
             .element_changes
             .try_send(ElementChange::Placed(placed));
+    } else {
+        state
+            .entrance
+            .element_changed(space, ElementChange::Placed(placed));
     }
 }

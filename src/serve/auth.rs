@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use meridian_netcode::{RealtimeClaims, SpawnHint};
-use meridian_persistence::{Role, StoreError};
+use meridian_persistence::{Role, SpaceSummary, StoreError};
 use meridian_sim::Vec2;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -259,21 +259,36 @@ struct Joined {
 
 /// `POST /api/v1/space/{id}/join` with an access token: the realtime token for
 /// the game connection, where to connect, and the certificate hash to pin.
+/// The process's world is always running; any other space the caller may see
+/// is entered through its instance, started if none runs.
 pub(crate) async fn join_space(
     State(state): State<HttpState>,
     Id(space): Id,
     Caller(claims): Caller,
     headers: HeaderMap,
 ) -> Response {
-    if space != state.space_id {
-        return error(StatusCode::NOT_FOUND, "no such space on this server");
-    }
+    let instance_of = if space == state.space_id {
+        None
+    } else {
+        // A private space of someone else is the same 404 as none at all.
+        match super::privacy::visible_space(&state, Some(&claims), space).await {
+            Ok(found) => Some(found),
+            Err(refused) => return refused,
+        }
+    };
     // Each realtime token spends an id at the game server's hello: one
     // account must not mint them without bound.
     if let Err(limited) = state.logins.limits.attempt_join(claims.sub, Instant::now()) {
         return super::sessions::too_many(limited);
     }
-    joined(&state, &headers, claims.sub, claims.username).await
+    enter(
+        &state,
+        &headers,
+        claims.sub,
+        claims.username,
+        instance_of.as_ref(),
+    )
+    .await
 }
 
 /// Where a browser reaches the WebSocket fallback: the host it used for this
@@ -306,46 +321,51 @@ fn websocket_url_for(host: Option<&str>, forwarded_proto: Option<&str>, bound: &
     format!("{scheme}://{host}{}", super::websocket::WEBSOCKET_PATH)
 }
 
-/// The join answer for an account, with its saved place and chosen avatar sent
-/// to the zone.
+/// The join answer for an account in the process's world, with its saved
+/// place and chosen avatar sent to the zone.
 pub(crate) async fn joined(
     state: &HttpState,
     headers: &HeaderMap,
     account: u64,
     name: String,
 ) -> Response {
+    enter(state, headers, account, name, None).await
+}
+
+/// The join answer for an account in the process's world (`instance_of`
+/// none) or in an instance of that space, with its saved place and chosen
+/// avatar left where it will appear.
+async fn enter(
+    state: &HttpState,
+    headers: &HeaderMap,
+    account: u64,
+    name: String,
+    instance_of: Option<&SpaceSummary>,
+) -> Response {
     // A banned account gets no realtime token; the zone learns its blocks.
     if let Err(refused) = super::moderation::admit(state, account).await {
         return refused;
     }
-    let character = match state.store.character(account as i64, state.space_id).await {
-        Ok(character) => character,
+    let space_id = instance_of.map_or(state.space_id, |space| space.id);
+    let hint = match spawn_hint(state, account, &name, space_id).await {
+        Ok(hint) => hint,
         Err(failure) => return database_unavailable(&failure),
     };
-    // The avatar chosen with POST /user/metadata wins over the one saved.
-    let chosen = match state.store.account_by_username(&name).await {
-        Ok(found) => found.avatar_id,
-        Err(meridian_persistence::StoreError::NotFound { .. }) => None,
-        Err(failure) => return database_unavailable(&failure),
+    let number = match instance_of {
+        None => {
+            // A full hint queue only means a spawn in the plaza with any appearance.
+            let _ = state.spawn_hints.try_send(hint);
+            state.space
+        }
+        Some(space) => match state.entrance.enter(space, hint).await {
+            Ok(number) => number,
+            Err(refused) => return entrance_refused(&refused),
+        },
     };
-    let hint = SpawnHint {
-        account,
-        place: character.as_ref().map(|character| {
-            (
-                Vec2::new(character.x as f32, character.y as f32),
-                character.heading as f32,
-            )
-        }),
-        appearance: chosen
-            .or(character.as_ref().map(|character| character.appearance))
-            .and_then(|appearance| u32::try_from(appearance).ok()),
-    };
-    // A full hint queue only means a spawn in the plaza with any appearance.
-    let _ = state.spawn_hints.try_send(hint);
     let expires_at = unix_now() + REALTIME_TOKEN_SECONDS;
-    let token = state.tokens.mint(
-        &RealtimeClaims::new(account, name, state.space, expires_at).at_gateway(state.gateway),
-    );
+    let token = state
+        .tokens
+        .mint(&RealtimeClaims::new(account, name, number, expires_at).at_gateway(state.gateway));
     let certificate_sha256 = state
         .certificate_sha256
         .read()
@@ -361,10 +381,52 @@ pub(crate) async fn joined(
         ),
         websocket_url: websocket_url(state, headers),
         certificate_sha256,
-        space_id: state.space_id,
+        space_id,
         expires_at,
     })
     .into_response()
+}
+
+/// Where an account appears in `space`: its saved place there, and the
+/// avatar it chose (with `POST /user/metadata`) over the one saved.
+async fn spawn_hint(
+    state: &HttpState,
+    account: u64,
+    name: &str,
+    space: i64,
+) -> Result<SpawnHint, StoreError> {
+    let character = state.store.character(account as i64, space).await?;
+    let chosen = match state.store.account_by_username(name).await {
+        Ok(found) => found.avatar_id,
+        Err(StoreError::NotFound { .. }) => None,
+        Err(failure) => return Err(failure),
+    };
+    Ok(SpawnHint {
+        account,
+        place: character.as_ref().map(|character| {
+            (
+                Vec2::new(character.x as f32, character.y as f32),
+                character.heading as f32,
+            )
+        }),
+        appearance: chosen
+            .or(character.as_ref().map(|character| character.appearance))
+            .and_then(|appearance| u32::try_from(appearance).ok()),
+    })
+}
+
+/// The answer to a join whose instance could not be found or started.
+fn entrance_refused(refused: &super::entrance::EnterError) -> Response {
+    use super::entrance::EnterError;
+    match refused {
+        EnterError::ClusterMode => error(StatusCode::CONFLICT, refused.to_string()),
+        EnterError::InvalidSpace(_) => error(StatusCode::UNPROCESSABLE_ENTITY, refused.to_string()),
+        EnterError::Store(failure) => database_unavailable(failure),
+        EnterError::TooManyInstances(_) | EnterError::ZoneThread => {
+            tracing::warn!(error = %refused, "a join's instance was not started");
+            error(StatusCode::SERVICE_UNAVAILABLE, refused.to_string())
+        }
+    }
 }
 
 /// The authenticated caller of a route: a valid access token, or a 401.

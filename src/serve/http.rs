@@ -60,6 +60,8 @@ pub(crate) struct HttpState {
     pub(crate) probes: super::health::Probes,
     /// The running world's live settings (admins change them).
     pub(crate) live_settings: super::live_settings::LiveKnobs,
+    /// Finds or starts the instances of other spaces for joins.
+    pub(crate) entrance: Arc<super::entrance::Entrance>,
 }
 
 impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {

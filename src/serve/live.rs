@@ -54,6 +54,11 @@ pub(crate) struct LiveMetrics {
     pub(crate) static_elements: usize,
     /// Zones this process simulates now.
     pub(crate) zones_held: usize,
+    /// The other spaces' running instances.
+    pub(crate) instances: Vec<super::instances::InstanceFigures>,
+    /// Instances started and stopped since the process started.
+    pub(crate) instances_started: u64,
+    pub(crate) instances_stopped: u64,
     /// The shard link's counts: messages, refused handshakes, ignored
     /// Redis entries.
     pub(crate) link: super::cluster::link::LinkTotals,
@@ -461,6 +466,11 @@ impl LiveMetrics {
         }
         let _ = writeln!(
             out,
+            "# HELP meridian_redis_errors_total Redis operations that failed (Redis down, unreachable or erring; a shard only).\n# TYPE meridian_redis_errors_total counter\nmeridian_redis_errors_total {}\n# HELP meridian_redis_reconnects_total Times the connection to Redis was lost and made again.\n# TYPE meridian_redis_reconnects_total counter\nmeridian_redis_reconnects_total {}",
+            link.redis_errors, link.redis_reconnects
+        );
+        let _ = writeln!(
+            out,
             "# HELP meridian_zones_held Zones this process simulates now.\n# TYPE meridian_zones_held gauge\nmeridian_zones_held {}",
             self.zones_held
         );
@@ -469,6 +479,7 @@ impl LiveMetrics {
             "# HELP meridian_static_elements Placed elements that block movement.\n# TYPE meridian_static_elements gauge\nmeridian_static_elements {}",
             self.static_elements
         );
+        render_instances(&mut out, self);
         if let Some(world) = &self.world {
             render_world(&mut out, world);
         }
@@ -476,6 +487,37 @@ impl LiveMetrics {
             render_event_loop(&mut out, figures);
         }
         out
+    }
+}
+
+/// The other spaces' instances: how many run, started and stopped, and who
+/// is in each.
+fn render_instances(out: &mut String, live: &LiveMetrics) {
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instances_running Running instances of spaces other than this process's world.\n# TYPE meridian_instances_running gauge\nmeridian_instances_running {}",
+        live.instances.len()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instances_started_total Instances started by a join.\n# TYPE meridian_instances_started_total counter\nmeridian_instances_started_total {}",
+        live.instances_started
+    );
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instances_stopped_total Instances stopped after their idle grace.\n# TYPE meridian_instances_stopped_total counter\nmeridian_instances_stopped_total {}",
+        live.instances_stopped
+    );
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instance_players Players in each running instance.\n# TYPE meridian_instance_players gauge"
+    );
+    for instance in &live.instances {
+        let _ = writeln!(
+            out,
+            "meridian_instance_players{{space=\"{}\",instance=\"{}\"}} {}",
+            instance.space_id, instance.number, instance.players
+        );
     }
 }
 

@@ -15,6 +15,7 @@ mod build_info;
 mod cluster;
 mod dashboard;
 mod elements;
+mod entrance;
 mod game_transport;
 mod grants;
 mod health;
@@ -24,6 +25,7 @@ mod http_limits;
 mod http_metrics;
 mod http_server;
 mod http_trace;
+mod instances;
 mod keys;
 mod ledger;
 mod live;
@@ -199,6 +201,10 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     let (moderation_sender, moderation_orders) =
         crossbeam_channel::bounded(moderation::ORDER_QUEUE);
     let (settings_sender, settings_orders) = crossbeam_channel::bounded(live_settings::ORDER_QUEUE);
+    let (instance_sender, instance_orders) = crossbeam_channel::bounded(INSTANCE_ORDER_QUEUE);
+    // Instances still running when the zone thread stops: written before the
+    // database closes.
+    let instances_left_running = Arc::new(Mutex::new(Vec::new()));
     let mut server = Server::new(
         settings.netcode.clone(),
         authority.clone(),
@@ -233,6 +239,12 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         settings_orders,
         admission: admission.clone(),
         event_loop: quic.zone_side(admission.clone()),
+        instances: instances::Instances::new(
+            Duration::from_millis(settings.serve.instance_idle_grace_ms),
+            tokio::runtime::Handle::current(),
+            instances_left_running.clone(),
+        ),
+        instance_orders,
     };
     // In cluster mode Redis is connected before the zones start: `/health`
     // asks it too.
@@ -311,6 +323,21 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             elements_per_space: settings.serve.max_elements_per_space,
         },
         probes: probes.clone(),
+        entrance: Arc::new(entrance::Entrance::new(
+            instance_sender,
+            store.clone(),
+            entrance::EntranceSettings {
+                sim: settings.sim.clone(),
+                netcode: settings.netcode.clone(),
+                authority: authority.clone(),
+                spawn: settings.serve.spawn,
+                seed: settings.serve.seed,
+                checkpoint_interval_ms: settings.serve.checkpoint_interval_ms,
+                max_instances: settings.serve.max_instances as usize,
+                world: settings.serve.space,
+                cluster: settings.serve.shard_id.is_some(),
+            },
+        )),
         live_settings: live_settings::LiveKnobs::new(
             &settings.sim,
             &settings.netcode,
@@ -359,6 +386,16 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         tracing::error!("the zone thread ended abnormally");
     }
     quic.shutdown().await;
+    // The instances still running when the zone thread stopped: their writes too.
+    let left_running: Vec<persist::StorageTasks> = instances_left_running
+        .lock()
+        .map(|mut left| left.drain(..).collect())
+        .unwrap_or_default();
+    for tasks in left_running {
+        if tasks.finish().await.is_none() {
+            tracing::error!("an instance's last writes did not reach the database in time");
+        }
+    }
     // The zone thread dropped its queues: write what is left, then stop.
     // The zone thread dropped its ledger queue: the task ends after what is queued.
     let _ = tokio::time::timeout(Duration::from_secs(10), ledger_done).await;
@@ -383,6 +420,9 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Instance joins and starts waiting for the zone thread.
+const INSTANCE_ORDER_QUEUE: usize = 1_024;
 
 /// How long start-up waits for the zone thread's first tick before it says
 /// "ready" anyway (`/health` and `/ready` then say the zone thread is down).
@@ -506,11 +546,21 @@ fn new_host<B: meridian_netcode::Borders>(
         settings.serve.zone_id,
         settings.serve.seed,
     );
+    configure_host(&mut host, settings.serve.spawn, &settings.sim);
+    host
+}
+
+/// What every host, the world's and each instance's, is set up with.
+fn configure_host<B: meridian_netcode::Borders>(
+    host: &mut ZoneHost<B>,
+    spawn: settings::SpawnPolicy,
+    sim: &meridian_sim::SimConfig,
+) {
     // Nobody hears a line that a crash could lose.
     host.store_chat_before_relay(true);
     // Newcomers appear in the plaza's middle, where the others are, unless
     // the settings spread them over the whole world.
-    if let Some((centre, radius)) = settings.serve.spawn.area(&settings.sim) {
+    if let Some((centre, radius)) = spawn.area(sim) {
         host.set_spawn_area(centre, radius);
     }
     // A join's saved place waits as long as its realtime token can connect.
@@ -518,7 +568,6 @@ fn new_host<B: meridian_netcode::Borders>(
         Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
         meridian_netcode::DEFAULT_SPAWN_HINT_CAPACITY,
     );
-    host
 }
 
 async fn rotate_certificates(

@@ -210,6 +210,13 @@ pub(crate) struct ServeTable {
     /// while everything else still runs (load balancers stop sending), then
     /// the server stops.
     pub(crate) drain_ms: u64,
+    /// An instance of a space (other than the world) stops once it has been
+    /// empty this long, milliseconds, 0..=86400000; the next join starts it
+    /// again where it was.
+    pub(crate) instance_idle_grace_ms: u64,
+    /// Instances of spaces one process runs at most, 1..=100000; a join that
+    /// would start one more is refused (503) and counted.
+    pub(crate) max_instances: u32,
 }
 
 impl Default for ServeTable {
@@ -251,6 +258,8 @@ impl Default for ServeTable {
             transport: super::game_transport::TransportKind::EventLoop,
             log_format: crate::logging::LogFormat::Text,
             drain_ms: 0,
+            instance_idle_grace_ms: 60_000,
+            max_instances: 500,
         }
     }
 }
@@ -542,7 +551,7 @@ impl ServeSettings {
 impl ServeSettings {
     fn validate_http(&self) -> anyhow::Result<()> {
         let serve = &self.serve;
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 7] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 9] = [
             (
                 "http_header_timeout_ms",
                 serve.http_header_timeout_ms,
@@ -574,6 +583,12 @@ impl ServeSettings {
                 1..=65_536,
             ),
             ("drain_ms", serve.drain_ms, 0..=600_000),
+            (
+                "instance_idle_grace_ms",
+                serve.instance_idle_grace_ms,
+                0..=86_400_000,
+            ),
+            ("max_instances", u64::from(serve.max_instances), 1..=100_000),
         ];
         for (name, value, range) in ranges {
             if !range.contains(&value) {

@@ -11,7 +11,7 @@ use meridian_netcode::Borders;
 use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::driver::server::NetEvent;
 use meridian_netcode::transport::ZoneSide;
-use meridian_netcode::{ConnectionId, Payload, SpawnHint, ZoneHost};
+use meridian_netcode::{ConnectionEvents, ConnectionId, Payload, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 use meridian_shard_manager::borders::ZoneBorders;
 use meridian_shard_manager::cluster::ClusterBorders;
@@ -19,6 +19,7 @@ use meridian_shard_manager::{LedgerOp, LedgerReply};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::elements::{ElementChange, Elements};
+use super::instances::{Dispatch, InstanceOrder, Instances};
 use super::live::{INVENTORY_STATUSES, LiveMetrics};
 use super::persist::ZoneStorage;
 
@@ -200,6 +201,10 @@ pub(crate) struct Parts {
     pub(crate) admission: Arc<Admission>,
     /// The event loop's batches, when `[serve] transport = "event-loop"`.
     pub(crate) event_loop: Option<ZoneSide>,
+    /// The other spaces' running copies.
+    pub(crate) instances: Instances,
+    /// Joins and starts of instances, from the join endpoint.
+    pub(crate) instance_orders: Receiver<InstanceOrder>,
 }
 
 pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
@@ -220,6 +225,8 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     settings_orders: Receiver<super::live_settings::LiveSettingsOrder>,
     admission: Arc<Admission>,
     event_loop: Option<ZoneSide>,
+    instances: Instances,
+    instance_orders: Receiver<InstanceOrder>,
 }
 
 /// Starts the zone thread.
@@ -249,6 +256,8 @@ where
         settings_orders: parts.settings_orders,
         admission: parts.admission,
         event_loop: parts.event_loop,
+        instances: parts.instances,
+        instance_orders: parts.instance_orders,
     };
     use anyhow::Context;
     std::thread::Builder::new()
@@ -268,6 +277,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         let mut slow_ticks = SlowTicks::new();
         let wake = self.neighbours.wake();
         let ledger_answers = self.ledger_answers.clone();
+        let instance_orders = self.instance_orders.clone();
         loop {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Everyone's last place, before they are told to go.
@@ -282,6 +292,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                         .server()
                         .disconnect(connection, DisconnectReason::ServerShutdown);
                 }
+                self.instances.shut_down();
                 draining = Some(DRAIN_TICKS);
             }
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -291,6 +302,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                     Err(_) => return,
                 },
                 recv(wake) -> _ => {}
+                // A join waits for its answer: take it now, not at the next tick.
+                recv(instance_orders) -> order => {
+                    if let Ok(order) = order {
+                        self.instances.take_order(order, self.host.server(), Instant::now());
+                    }
+                }
                 // A commit's answer ends a freeze: take it now, not at the next event.
                 recv(ledger_answers) -> answer => {
                     if let Ok(answer) = answer {
@@ -302,15 +319,26 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             while let Ok(event) = self.inbound.try_recv() {
                 self.handle(event, &mut outboxes);
             }
+            while let Ok(order) = self.instance_orders.try_recv() {
+                self.instances
+                    .take_order(order, self.host.server(), Instant::now());
+            }
             if let Some(side) = &mut self.event_loop {
                 // The loop's whole batch since the last pass, in one swap.
-                side.receive(Instant::now(), self.host.server());
+                side.receive(
+                    Instant::now(),
+                    &mut Dispatch {
+                        world: self.host.server(),
+                        instances: &mut self.instances,
+                    },
+                );
             }
             let received = Instant::now();
             while let Ok(hint) = self.spawn_hints.try_recv() {
                 self.host.set_spawn_hint(received, hint);
             }
             while let Ok(order) = self.moderation_orders.try_recv() {
+                self.instances.moderate(&order, Instant::now());
                 super::moderation::apply(&mut self.host, order, Instant::now());
             }
             while let Ok(order) = self.settings_orders.try_recv() {
@@ -356,6 +384,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.host.replicate(&mut report);
                 steps += 1;
                 self.persist(steps, draining.is_some());
+                // The world's server takes the connections the instances hand back.
+                self.instances
+                    .tick(now, steps, draining.is_some(), self.host.server());
+                // Their hellos, once the world's server has read them this tick.
+                self.instances
+                    .take_redirects(self.host.server(), Instant::now());
                 let elapsed = now.elapsed();
                 if !span.is_disabled() {
                     tracing::debug!(
@@ -446,16 +480,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// follow the cluster's clock and skip when the loop falls behind, and
     /// stay 0 on a shard that simulates no zone).
     fn persist(&mut self, step: u64, draining: bool) {
-        self.storage.store_chat(self.host.take_said());
-        while let Ok(line) = self.storage.chat_stored.try_recv() {
-            self.host.relay_said(line);
-        }
-        let busy = self
-            .storage
-            .change_inventory(self.host.take_inventory_requests());
-        let done = self.storage.inventory_done.try_iter().collect::<Vec<_>>();
+        let results = exchange_with_storage(&mut self.host, &mut self.storage);
         if let Ok(mut live) = self.live.lock() {
-            for (_, result) in busy.iter().chain(&done) {
+            for (_, result) in &results {
                 let status = INVENTORY_STATUSES
                     .iter()
                     .position(|(status, _)| *status == result.status);
@@ -472,9 +499,6 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             live.checkpoint_rows_coalesced = checkpoints.coalesced_rows.load(Ordering::Relaxed);
             live.checkpoint_rows_pending = checkpoints.pending_rows.load(Ordering::Relaxed);
             live.spawn_hints_dropped = self.host.spawn_hints_dropped();
-        }
-        for (connection, result) in busy.into_iter().chain(done) {
-            self.host.finish_inventory(connection, result);
         }
         let mut states = self.host.take_departed();
         if !draining && step.is_multiple_of(self.checkpoint_every.max(1)) {
@@ -498,50 +522,39 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 server.handle_connected(now, connection);
             }
             NetEvent::Stream { connection, bytes } => {
-                server.handle_stream(now, connection, &bytes);
-                if !server.awaiting_hello(connection) {
+                let mut dispatch = Dispatch {
+                    world: server,
+                    instances: &mut self.instances,
+                };
+                dispatch.handle_stream(now, connection, &bytes);
+                if !dispatch.awaiting_hello(connection) {
                     // Verified (or closed): no longer pending for the caps.
                     self.admission.verified(connection);
                 }
             }
             NetEvent::Datagram { connection, bytes } => {
-                server.handle_datagram(now, connection, &bytes);
+                Dispatch {
+                    world: server,
+                    instances: &mut self.instances,
+                }
+                .handle_datagram(now, connection, &bytes);
             }
             NetEvent::Closed { connection } => {
                 outboxes.remove(&connection);
-                server.handle_closed(now, connection);
+                Dispatch {
+                    world: server,
+                    instances: &mut self.instances,
+                }
+                .handle_closed(now, connection);
             }
         }
     }
 
     fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {
-        let mut dropped = 0u64;
-        let mut slow = Vec::new();
-        let mut closed = Vec::new();
-        while let Some(transmit) = self.host.server().poll_transmit() {
-            let connection = transmit.connection;
-            let Some(outbox) = outboxes.get(&connection) else {
-                if let Some(side) = self
-                    .event_loop
-                    .as_mut()
-                    .filter(|side| side.is_open(connection))
-                {
-                    side.queue(transmit);
-                }
-                continue;
-            };
-            let closing = matches!(transmit.payload, Payload::Close(_));
-            match outbox.try_send(transmit.payload) {
-                Ok(()) => {}
-                Err(TrySendError::Full(Payload::Datagram(_))) => dropped += 1,
-                Err(TrySendError::Full(_)) => slow.push(connection),
-                Err(TrySendError::Closed(_)) => closed.push(connection),
-            }
-            if closing {
-                // Dropping the sender ends the connection's writer once it has
-                // sent what is queued.
-                outboxes.remove(&connection);
-            }
+        let mut handed = HandedOut::default();
+        handed.take(self.host.server(), outboxes, &mut self.event_loop);
+        for server in self.instances.servers() {
+            handed.take(server, outboxes, &mut self.event_loop);
         }
         if let Some(side) = &mut self.event_loop {
             // One batch, one wake-up of the loop.
@@ -550,21 +563,27 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         // Its task is gone (and may not have been able to say so): forget it now
         // rather than at the idle timeout.
         let now = Instant::now();
-        for connection in closed {
+        for connection in handed.closed {
             outboxes.remove(&connection);
-            self.host.server().handle_closed(now, connection);
+            Dispatch {
+                world: self.host.server(),
+                instances: &mut self.instances,
+            }
+            .handle_closed(now, connection);
         }
-        for connection in slow {
+        for connection in handed.slow {
             // A must-arrive message did not fit: the client reads too slowly.
             outboxes.remove(&connection);
-            self.host
-                .server()
-                .disconnect(connection, DisconnectReason::ProtocolViolation);
+            let server = match self.instances.server_of(connection) {
+                Some(server) => server,
+                None => self.host.server(),
+            };
+            server.disconnect(connection, DisconnectReason::ProtocolViolation);
         }
-        if dropped > 0 {
+        if handed.dropped > 0 {
             self.live
                 .lock()
-                .map(|mut live| live.outbox_full_drops += dropped)
+                .map(|mut live| live.outbox_full_drops += handed.dropped)
                 .ok();
         }
     }
@@ -580,6 +599,11 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         live.static_elements = self.host.zone().element_count();
         live.handoffs = self.host.handoffs();
         live.zones_held = self.host.borders().zones_held();
+        (
+            live.instances,
+            live.instances_started,
+            live.instances_stopped,
+        ) = self.instances.figures();
         live.link = self.neighbours.counters();
         live.event_loop = self
             .event_loop
@@ -606,4 +630,67 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             world.sample(&self.host, tick, now);
         }
     }
+}
+
+/// What one pass over the servers' transmits left to do.
+#[derive(Default)]
+struct HandedOut {
+    /// Datagrams dropped because a connection's queue was full.
+    dropped: u64,
+    /// Connections whose must-arrive message did not fit their queue.
+    slow: Vec<ConnectionId>,
+    /// Connections whose task is gone.
+    closed: Vec<ConnectionId>,
+}
+
+impl HandedOut {
+    /// Hands everything `server` has to send to its connections' outboxes (the
+    /// task driver) or to the event loop's batch.
+    fn take(
+        &mut self,
+        server: &mut meridian_netcode::Server,
+        outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>,
+        event_loop: &mut Option<ZoneSide>,
+    ) {
+        while let Some(transmit) = server.poll_transmit() {
+            let connection = transmit.connection;
+            let Some(outbox) = outboxes.get(&connection) else {
+                if let Some(side) = event_loop.as_mut().filter(|side| side.is_open(connection)) {
+                    side.queue(transmit);
+                }
+                continue;
+            };
+            let closing = matches!(transmit.payload, Payload::Close(_));
+            match outbox.try_send(transmit.payload) {
+                Ok(()) => {}
+                Err(TrySendError::Full(Payload::Datagram(_))) => self.dropped += 1,
+                Err(TrySendError::Full(_)) => self.slow.push(connection),
+                Err(TrySendError::Closed(_)) => self.closed.push(connection),
+            }
+            if closing {
+                // Dropping the sender ends the connection's writer once it has
+                // sent what is queued.
+                outboxes.remove(&connection);
+            }
+        }
+    }
+}
+
+/// Hands a host's chat lines and inventory changes to its storage without
+/// waiting, relays the lines stored, and answers the changes finished; the
+/// inventory results, for counting.
+pub(crate) fn exchange_with_storage<B: Borders>(
+    host: &mut ZoneHost<B>,
+    storage: &mut ZoneStorage,
+) -> Vec<(ConnectionId, meridian_protocol::messages::InventoryResult)> {
+    storage.store_chat(host.take_said());
+    while let Ok(line) = storage.chat_stored.try_recv() {
+        host.relay_said(line);
+    }
+    let mut results = storage.change_inventory(host.take_inventory_requests());
+    results.extend(storage.inventory_done.try_iter());
+    for (connection, result) in &results {
+        host.finish_inventory(*connection, result.clone());
+    }
+    results
 }

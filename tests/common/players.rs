@@ -1,11 +1,14 @@
 //! Players over real QUIC that a test steers: each runs its connection on a
 //! task of its own, says what it is told, and reports what it hears.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};
+use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{ChatChannel, ChatSend, DisconnectReason};
+use meridian_protocol::snapshot::EntityState;
 use tokio::sync::mpsc;
 
 use super::Joined;
@@ -20,12 +23,15 @@ pub(crate) struct Player {
     heard: mpsc::UnboundedReceiver<ClientEvent>,
     /// Everything but snapshots, in order.
     pub(crate) events: Vec<ClientEvent>,
+    /// The entities in the latest snapshot's view.
+    view: Arc<Mutex<Vec<EntityState>>>,
     task: tokio::task::JoinHandle<Ending>,
 }
 
 struct Steered {
     say: mpsc::UnboundedReceiver<ChatSend>,
     heard: mpsc::UnboundedSender<ClientEvent>,
+    view: Arc<Mutex<Vec<EntityState>>>,
 }
 
 impl Behaviour for Steered {
@@ -35,8 +41,12 @@ impl Behaviour for Steered {
         }
     }
 
-    fn on_event(&mut self, _client: &mut Client, event: ClientEvent, _now: Instant) {
-        if !matches!(event, ClientEvent::Snapshot { .. }) {
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
+        if matches!(event, ClientEvent::Snapshot { .. }) {
+            if let Ok(mut view) = self.view.lock() {
+                *view = client.view().to_vec();
+            }
+        } else {
             let _ = self.heard.send(event);
         }
     }
@@ -59,11 +69,14 @@ impl Player {
         let (endpoint, connection, mut client) = joined.connect().await;
         let (say, say_receiver) = mpsc::unbounded_channel();
         let (heard_sender, heard) = mpsc::unbounded_channel();
+        let view = Arc::new(Mutex::new(Vec::new()));
+        let shared_view = view.clone();
         let task = tokio::spawn(async move {
             let _endpoint = endpoint;
             let mut steered = Steered {
                 say: say_receiver,
                 heard: heard_sender,
+                view: shared_view,
             };
             connection
                 .drive(
@@ -79,8 +92,50 @@ impl Player {
             say,
             heard,
             events: Vec::new(),
+            view,
             task,
         }
+    }
+
+    /// Its own avatar's id (once welcomed).
+    pub(crate) fn avatar(&self) -> Option<NetworkId> {
+        self.events.iter().find_map(|event| match event {
+            ClientEvent::Welcomed(welcome) => Some(welcome.avatar_id),
+            _ => None,
+        })
+    }
+
+    /// The welcome, once welcomed.
+    pub(crate) fn welcome(&self) -> Option<&meridian_protocol::messages::Welcome> {
+        self.events.iter().find_map(|event| match event {
+            ClientEvent::Welcomed(welcome) => Some(welcome),
+            _ => None,
+        })
+    }
+
+    /// Waits until the latest snapshot's view holds `entity` (`false` after
+    /// [`PATIENCE`]).
+    pub(crate) async fn sees(&self, entity: NetworkId) -> bool {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .view
+                .lock()
+                .is_ok_and(|view| view.iter().any(|seen| seen.id == entity))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// The entities in the latest snapshot's view.
+    pub(crate) fn view(&self) -> Vec<EntityState> {
+        self.view
+            .lock()
+            .map(|view| view.clone())
+            .unwrap_or_default()
     }
 
     /// Says `text` on `channel` (at the player's next tick).

@@ -37,7 +37,10 @@ pub use host::{LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, ZoneHost};
 pub use link::{HostMessage, LinkTo};
 pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
-pub use server::{ConnectionError, ConnectionId, Payload, Server, ServerEvent, Transmit};
+pub use server::{
+    ConnectionError, ConnectionEvents, ConnectionId, Payload, Redirect, Server, ServerEvent,
+    Transmit,
+};
 pub use session_limits::session_limits;
 pub use spawn_hints::{DEFAULT_SPAWN_HINT_CAPACITY, DEFAULT_SPAWN_HINT_LIFETIME};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

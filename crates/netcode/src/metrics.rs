@@ -92,6 +92,9 @@ pub struct NetcodeMetrics {
     pub changes_deferred_by_budget: u64,
     /// Entity changes written into snapshots.
     pub changes_sent: u64,
+    /// Hellos handed to the server of another instance behind the same
+    /// transport.
+    pub hellos_redirected: u64,
 }
 
 impl NetcodeMetrics {

@@ -13,7 +13,7 @@
 //! than the idle timeout, by persistent bad input (too many strikes), or by the
 //! transport. Every ending is counted by reason.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use meridian_protocol::NetworkId;
@@ -31,6 +31,8 @@ use crate::token::{RealtimeClaims, TokenAuthority};
 use crate::used_tokens::UsedTokens;
 
 mod hello;
+
+pub use hello::Redirect;
 
 /// A transport connection, named by the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,6 +144,40 @@ struct Connection {
     last_refill: Instant,
 }
 
+/// What a transport driver tells about its connections: a [`Server`], or a
+/// router in front of several (one per instance behind one transport).
+pub trait ConnectionEvents {
+    /// The transport accepted a connection.
+    fn handle_connected(&mut self, now: Instant, connection: ConnectionId);
+    /// Bytes arrived on the connection's reliable stream.
+    fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]);
+    /// A datagram arrived on the connection.
+    fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]);
+    /// The transport lost the connection.
+    fn handle_closed(&mut self, now: Instant, connection: ConnectionId);
+    /// Is the connection still waiting for its hello (pending for the
+    /// transport's admission caps)?
+    fn awaiting_hello(&self, connection: ConnectionId) -> bool;
+}
+
+impl ConnectionEvents for Server {
+    fn handle_connected(&mut self, now: Instant, connection: ConnectionId) {
+        Server::handle_connected(self, now, connection);
+    }
+    fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
+        Server::handle_stream(self, now, connection, bytes);
+    }
+    fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
+        Server::handle_datagram(self, now, connection, bytes);
+    }
+    fn handle_closed(&mut self, now: Instant, connection: ConnectionId) {
+        Server::handle_closed(self, now, connection);
+    }
+    fn awaiting_hello(&self, connection: ConnectionId) -> bool {
+        Server::awaiting_hello(self, connection)
+    }
+}
+
 /// The server side of every connection in one zone (or gateway).
 #[derive(Debug)]
 pub struct Server {
@@ -158,6 +194,10 @@ pub struct Server {
     verified: usize,
     /// The gateway whose tokens this server admits (0: a server of one).
     gateway: u32,
+    /// Other spaces (instances) served behind the same transport: a hello
+    /// whose token names one of them is handed over, not refused.
+    elsewhere: HashSet<u32>,
+    redirects: VecDeque<Redirect>,
     events: VecDeque<ServerEvent>,
     transmits: VecDeque<Transmit>,
     shared: SharedEncodings,
@@ -185,6 +225,8 @@ impl Server {
             used_tokens: UsedTokens::default(),
             verified: 0,
             gateway: 0,
+            elsewhere: HashSet::new(),
+            redirects: VecDeque::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             shared: SharedEncodings::default(),

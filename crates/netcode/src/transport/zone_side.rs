@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::exchange::{Exchange, LoopEvent};
 use crate::driver::admission::Admission;
-use crate::server::{ConnectionId, Server, Transmit};
+use crate::server::{ConnectionEvents, ConnectionId, Server, Transmit};
 
 /// What a zone thread keeps to talk to the loop (its two batch vectors are
 /// reused tick after tick).
@@ -35,9 +35,9 @@ impl ZoneSide {
         }
     }
 
-    /// Takes the loop's batch and hands it to `server`; returns how many
-    /// events it held.
-    pub fn receive(&mut self, now: Instant, server: &mut Server) -> usize {
+    /// Takes the loop's batch and hands it to `server` (a [`Server`], or a
+    /// router in front of several); returns how many events it held.
+    pub fn receive(&mut self, now: Instant, server: &mut impl ConnectionEvents) -> usize {
         self.exchange.take_inbound(&mut self.inbound);
         let count = self.inbound.len();
         for event in self.inbound.drain(..) {

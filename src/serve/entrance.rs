@@ -1,0 +1,207 @@
+//! The HTTP side of entering a space other than the process's world: find its
+//! running instance on the zone thread, or build one from the database and
+//! hand it over (see [`super::instances`]).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use meridian_netcode::{NetcodeConfig, Server, SpawnHint, TokenAuthority, ZoneHost};
+use meridian_persistence::{SpaceSummary, Store, StoreError};
+use meridian_sim::{SimConfig, Zone};
+use tokio::sync::{Mutex, oneshot};
+
+use super::elements::Elements;
+use super::instances::{Instance, InstanceOrder};
+use super::settings::SpawnPolicy;
+
+/// How long a join waits for the zone thread to answer.
+const ZONE_THREAD_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Why a space could not be entered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EnterError {
+    /// A cluster shard serves its cluster's one world only.
+    #[error(
+        "a cluster shard serves its cluster's world only; other spaces run on embedded servers"
+    )]
+    ClusterMode,
+    /// As many instances run as the process allows.
+    #[error("this server runs as many instances as it may ({0}); try again later")]
+    TooManyInstances(usize),
+    /// The zone thread did not answer (stopping, or stalled).
+    #[error("the zone thread did not answer")]
+    ZoneThread,
+    /// The space's settings do not make a valid zone.
+    #[error("the space cannot be simulated: {0}")]
+    InvalidSpace(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts and finds instances for the join endpoint.
+pub(crate) struct Entrance {
+    orders: crossbeam_channel::Sender<InstanceOrder>,
+    store: Store,
+    sim: SimConfig,
+    netcode: NetcodeConfig,
+    authority: TokenAuthority,
+    spawn: SpawnPolicy,
+    seed: u64,
+    checkpoint_interval_ms: u64,
+    max_instances: usize,
+    /// The world's number: never given to an instance.
+    world: u32,
+    next_number: AtomicU32,
+    /// One cold start at a time, so two first joins start one instance.
+    starting: Mutex<()>,
+    /// In cluster mode nothing is entered here.
+    cluster: bool,
+    /// Starts refused at the process's cap.
+    pub(crate) refused_at_cap: AtomicU64,
+}
+
+/// What an [`Entrance`] is built from.
+pub(crate) struct EntranceSettings {
+    pub(crate) sim: SimConfig,
+    pub(crate) netcode: NetcodeConfig,
+    pub(crate) authority: TokenAuthority,
+    pub(crate) spawn: SpawnPolicy,
+    pub(crate) seed: u64,
+    pub(crate) checkpoint_interval_ms: u64,
+    pub(crate) max_instances: usize,
+    pub(crate) world: u32,
+    pub(crate) cluster: bool,
+}
+
+impl Entrance {
+    pub(crate) fn new(
+        orders: crossbeam_channel::Sender<InstanceOrder>,
+        store: Store,
+        settings: EntranceSettings,
+    ) -> Self {
+        Self {
+            orders,
+            store,
+            sim: settings.sim,
+            netcode: settings.netcode,
+            authority: settings.authority,
+            spawn: settings.spawn,
+            seed: settings.seed,
+            checkpoint_interval_ms: settings.checkpoint_interval_ms,
+            max_instances: settings.max_instances,
+            world: settings.world,
+            next_number: AtomicU32::new(settings.world.wrapping_add(1)),
+            starting: Mutex::new(()),
+            cluster: settings.cluster,
+            refused_at_cap: AtomicU64::new(0),
+        }
+    }
+
+    /// Leaves `hint` at the instance of `space`, starting it if none runs;
+    /// the instance's number (what the realtime token names).
+    pub(crate) async fn enter(
+        &self,
+        space: &SpaceSummary,
+        hint: SpawnHint,
+    ) -> Result<u32, EnterError> {
+        if self.cluster {
+            return Err(EnterError::ClusterMode);
+        }
+        if let Some(number) = self.join(space.id, hint).await? {
+            return Ok(number);
+        }
+        let _one_start = self.starting.lock().await;
+        // Started by the join that held the lock before us?
+        if let Some(number) = self.join(space.id, hint).await? {
+            return Ok(number);
+        }
+        let instance = self.build(space).await?;
+        let (reply, answer) = oneshot::channel();
+        self.send(InstanceOrder::Start {
+            instance: Box::new(instance),
+            hint,
+            max_instances: self.max_instances,
+            reply,
+        })?;
+        match tokio::time::timeout(ZONE_THREAD_PATIENCE, answer).await {
+            Ok(Ok(Some(number))) => Ok(number),
+            Ok(Ok(None)) => {
+                self.refused_at_cap.fetch_add(1, Ordering::Relaxed);
+                Err(EnterError::TooManyInstances(self.max_instances))
+            }
+            Ok(Err(_)) | Err(_) => Err(EnterError::ZoneThread),
+        }
+    }
+
+    /// Tells the instance of `space`, if one runs, that a placement changed
+    /// (a full queue only leaves the change to the instance's next start).
+    pub(crate) fn element_changed(&self, space: i64, change: super::elements::ElementChange) {
+        let _ = self.send(InstanceOrder::Element { space, change });
+    }
+
+    async fn join(&self, space: i64, hint: SpawnHint) -> Result<Option<u32>, EnterError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(InstanceOrder::Join { space, hint, reply })?;
+        match tokio::time::timeout(ZONE_THREAD_PATIENCE, answer).await {
+            Ok(Ok(number)) => Ok(number),
+            Ok(Err(_)) | Err(_) => Err(EnterError::ZoneThread),
+        }
+    }
+
+    fn send(&self, order: InstanceOrder) -> Result<(), EnterError> {
+        self.orders
+            .try_send(order)
+            .map_err(|_| EnterError::ZoneThread)
+    }
+
+    /// A new instance of `space`: its zone sized to the space, its placed
+    /// elements in place, its storage started.
+    async fn build(&self, space: &SpaceSummary) -> Result<Instance, EnterError> {
+        let placed = self.store.placed_elements(space.id).await?;
+        let sim = SimConfig {
+            world_width: space.width as f32,
+            world_height: space.height as f32,
+            ..self.sim.clone()
+        };
+        let zone =
+            Zone::new(sim.clone()).map_err(|error| EnterError::InvalidSpace(error.to_string()))?;
+        let number = self.number();
+        let server = Server::new(
+            self.netcode.clone(),
+            self.authority.clone(),
+            number,
+            std::time::Instant::now(),
+            super::unix_now(),
+        )
+        .map_err(|error| EnterError::InvalidSpace(error.to_string()))?;
+        let mut host = ZoneHost::new(zone, server, 0, self.seed ^ u64::from(number));
+        super::configure_host(&mut host, self.spawn, &sim);
+        let mut elements = Elements::default();
+        for placement in &placed {
+            elements.place(host.zones_mut(), placement);
+        }
+        let tick_ms = 1_000 / u64::from(sim.tick_rate_hz.max(1));
+        let checkpoint_every = (self.checkpoint_interval_ms / tick_ms.max(1)).max(1);
+        Ok(Instance::new(
+            space.id,
+            number,
+            host,
+            super::persist::start(&self.store, space.id, 0),
+            elements,
+            checkpoint_every,
+        ))
+    }
+
+    /// A number no running instance and not the world has (numbers are not
+    /// reused until the counter wraps, so an old token never fits a new
+    /// instance).
+    fn number(&self) -> u32 {
+        loop {
+            let number = self.next_number.fetch_add(1, Ordering::Relaxed);
+            if number != self.world && number != 0 {
+                return number;
+            }
+        }
+    }
+}
