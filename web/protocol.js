@@ -43,7 +43,7 @@ export {
   channelOfServerMessage,
 } from './protocol/messages.js';
 export { encodeFrame, FrameDecoder } from './protocol/framing.js';
-export { decodeSnapshotBodyDetailed, decodeSnapshotBody, encodeSnapshotBody } from './protocol/snapshot.js';
+export { decodeSnapshotBodyDetailed, decodeSnapshotBody, encodeSnapshotBody, sameSpawn } from './protocol/snapshot.js';
 export { SnapshotRing } from './protocol/snapshot-ring.js';
 export {
   dequantizePosition,

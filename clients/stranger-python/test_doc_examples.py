@@ -14,7 +14,7 @@ def h(text):
 
 class ClientMessages(unittest.TestCase):
     def test_hello(self):  # section 5.1
-        self.assertEqual(wire.encode_hello(""), h("00 03 00"))
+        self.assertEqual(wire.encode_hello(""), h("00 04 00"))
         self.assertEqual(wire.encode_hello("t", version=300), h("00 ac 02 01 74"))
 
     def test_input_walk(self):  # section 5.2, vector client_input_walk
@@ -47,10 +47,10 @@ LIMITS = "0000c040 00000040 9a99993e 0000f041 0000a040 0000a041 04 05 78 0a 08 3
 
 class ServerMessages(unittest.TestCase):
     def test_welcome(self):  # section 6.1
-        m = wire.decode_server(h("00 03 2a 07 1e c0c407 00008044 00200044 " + LIMITS), wire.STREAM)
+        m = wire.decode_server(h("00 04 2a 07 1e c0c407 00008044 00200044 " + LIMITS), wire.STREAM)
         self.assertEqual((m["protocol_version"], m["avatar_id"], m["zone_id"], m["tick_rate_hz"],
                           m["tick"], m["zone_width"], m["zone_height"]),
-                         (3, 42, 7, 30, 123456, 1024.0, 512.5))
+                         (4, 42, 7, 30, 123456, 1024.0, 512.5))
         lim = m["limits"]
         self.assertEqual(lim["max_speed"], 6.0)
         self.assertAlmostEqual(lim["avatar_radius"], 0.3, places=6)
@@ -58,7 +58,7 @@ class ServerMessages(unittest.TestCase):
 
     def test_welcome_on_datagram_is_wrong_channel(self):
         with self.assertRaises(wire.DecodeError) as e:
-            wire.decode_server(h("00 03 2a 07 1e c0c407 00008044 00200044 " + LIMITS),
+            wire.decode_server(h("00 04 2a 07 1e c0c407 00008044 00200044 " + LIMITS),
                                wire.DATAGRAM)
         self.assertEqual(e.exception.name, "WrongChannel")
 
@@ -97,6 +97,16 @@ KEYFRAME_VIEW = [{"id": 7, "kind": "Avatar", "appearance": 3, "x": 1000, "y": 10
 class SnapshotBodies(unittest.TestCase):
     def test_keyframe_one_avatar(self):  # section 11.8
         self.assertEqual(wire.decode_body(h("e1 30 d0 07 00 7d 00 c8 08"), None), KEYFRAME_VIEW)
+
+    def test_keyframe_one_element(self):  # section 11.10 (version 4)
+        view = wire.decode_body(h("81 c5 65 00 00 08 00 04 00 00 10 41 12"), None)
+        self.assertEqual(view, [{"id": 12, "kind": "Element", "appearance": 300, "x": 65536,
+                                 "y": 2048, "heading": 0, "animation": "Idle",
+                                 "footprint": {"width": 128, "height": 64, "blocking": True}}])
+        # cut before its footprint: UnexpectedEnd
+        with self.assertRaises(wire.DecodeError) as e:
+            wire.decode_body(h("81 c5 65 00 00 08 00 04 00"), None)
+        self.assertEqual(e.exception.name, "UnexpectedEnd")
 
     def test_delta_walking_avatar(self):  # section 11.9
         view = wire.decode_body(h("cf 5b 64 00"), KEYFRAME_VIEW)

@@ -1,4 +1,4 @@
-"""The Meridian wire protocol (docs/PROTOCOL.md, version 3), written from the document alone.
+"""The Meridian wire protocol (docs/PROTOCOL.md, version 4), written from the document alone.
 
 Control messages are postcard (section 4); snapshot bodies are the bit stream of
 section 11. Every decoder raises DecodeError with one of the names of section 13.
@@ -7,7 +7,7 @@ section 11. Every decoder raises DecodeError with one of the names of section 13
 import math
 import struct
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 STREAM = 0  # the WebSocket channel byte of section 2.1
 DATAGRAM = 1
@@ -373,10 +373,16 @@ def decode_body(body, baseline):
         x, y = r.bits(20), r.bits(20)
         heading = r.bits(10)
         animation = _animation(r.bits(3))
+        e = {"id": entity_id, "kind": ENTITY_KINDS[kind], "appearance": appearance,
+             "x": x, "y": y, "heading": heading, "animation": animation}
+        if e["kind"] == "Element":  # version 4: the footprint (section 11.4)
+            width, height = r.varuint(), r.varuint()
+            if width > POSITION_MAX or height > POSITION_MAX:
+                raise DecodeError("OutOfRange", "footprint")
+            e["footprint"] = {"width": width, "height": height, "blocking": r.bits(1) == 1}
         if entity_id in kept_ids:
             raise DecodeError("DuplicateEntity", f"{entity_id}")
-        entered.append({"id": entity_id, "kind": ENTITY_KINDS[kind], "appearance": appearance,
-                        "x": x, "y": y, "heading": heading, "animation": animation})
+        entered.append(e)
         next_id = entity_id + 1
     left = r.left()
     if left >= 8:

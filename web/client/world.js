@@ -2,7 +2,7 @@
 // in view (its newest state and an interpolation buffer), brought up to date by
 // each decoded view, and the display names Presence messages told.
 
-import { dequantizePosition, dequantizeHeading } from '../protocol.js';
+import { dequantizePosition, dequantizeHeading, sameSpawn } from '../protocol.js';
 import { InterpolationBuffer } from '../interpolation.js';
 
 /** Names kept at most; beyond it, names of entities not in view are forgotten. */
@@ -19,7 +19,23 @@ const MAX_NAMES = 4096;
  * @property {import('../protocol.js').Animation} animation
  * @property {string|null} name the avatar's display name, once known
  * @property {boolean} self true for the client's own avatar
+ * @property {ElementFootprint} [footprint] only on an 'Element': its extent (x, y is its centre)
  */
+
+/**
+ * A placed element's extent in metres, and whether avatars are kept out of it.
+ * @typedef {object} ElementFootprint
+ * @property {number} width
+ * @property {number} height
+ * @property {boolean} blocking
+ */
+
+/** An element's footprint in metres, as a spread-able object (empty for other kinds). */
+function footprintOf(e) {
+  if (!e.footprint) return {};
+  const { width, height, blocking } = e.footprint;
+  return { footprint: { width: dequantizePosition(width), height: dequantizePosition(height), blocking } };
+}
 
 /**
  * The newest state of an entity whose state changed (the 'moved' event).
@@ -51,8 +67,8 @@ export function applyView(entities, names, view, time, selfId, interpolation) {
   for (const e of view.entities) {
     seen.add(e.id);
     let rec = entities.get(e.id);
-    if (rec && rec.kind !== e.kind) {
-      // A kind change is a leave and an enter.
+    if (rec && !sameSpawn(rec.q, e)) {
+      // A kind or footprint change is a leave and an enter.
       entities.delete(e.id);
       left.push({ id: e.id });
       rec = undefined;
@@ -65,7 +81,7 @@ export function applyView(entities, names, view, time, selfId, interpolation) {
     };
     if (!rec) {
       const buffer = new InterpolationBuffer(interpolation);
-      rec = { id: e.id, kind: e.kind, appearance: e.appearance, q: e, state, buffer };
+      rec = { id: e.id, kind: e.kind, appearance: e.appearance, q: e, state, buffer, extent: footprintOf(e) };
       rec.buffer.push(time, state);
       entities.set(e.id, rec);
       entered.push({
@@ -75,6 +91,7 @@ export function applyView(entities, names, view, time, selfId, interpolation) {
         ...state,
         name: names.get(e.id) ?? null,
         self: e.id === selfId,
+        ...rec.extent,
       });
       continue;
     }
@@ -119,6 +136,7 @@ export function sampleEntities(entities, names, selfId, renderTime) {
       animation: pose.animation,
       name: names.get(rec.id) ?? null,
       self,
+      ...rec.extent,
     });
   }
   return out;
@@ -139,6 +157,7 @@ export function newestEntity(entities, names, id, selfId) {
     ...rec.state,
     name: names.get(id) ?? null,
     self: id === selfId,
+    ...rec.extent,
   };
 }
 

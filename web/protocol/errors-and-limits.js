@@ -6,7 +6,7 @@
 // Limits and enumerations
 // ---------------------------------------------------------------------------
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const MAX_DATAGRAM_PAYLOAD = 1150;
 export const MAX_STREAM_MESSAGE = 16384;
 export const MAX_AUTH_TOKEN_BYTES = 2048;

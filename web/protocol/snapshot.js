@@ -127,6 +127,16 @@ class BitWriter {
  * @property {number} y
  * @property {number} heading
  * @property {Animation} animation
+ * @property {Footprint} [footprint] only on an `Element` (section 11.1)
+ */
+
+/**
+ * A placed element's extent in 1/64 m steps (its x, y is the footprint's centre),
+ * and whether it keeps avatars out.
+ * @typedef {object} Footprint
+ * @property {number} width
+ * @property {number} height
+ * @property {boolean} blocking
  */
 
 /** @param {BitReader} reader */
@@ -142,7 +152,14 @@ function readFull(reader, id) {
   const y = reader.bits(POSITION_BITS);
   const heading = reader.bits(HEADING_BITS);
   const animation = readAnimation(reader);
-  return /** @type {Entity} */ (Object.freeze({ id, kind, appearance, x, y, heading, animation }));
+  if (kind !== 'Element') {
+    return /** @type {Entity} */ (Object.freeze({ id, kind, appearance, x, y, heading, animation }));
+  }
+  const width = reader.varuint();
+  const height = reader.varuint();
+  if (width > POSITION_MAX || height > POSITION_MAX) fail('OutOfRange', 'footprint');
+  const footprint = Object.freeze({ width, height, blocking: reader.bit() });
+  return /** @type {Entity} */ (Object.freeze({ id, kind, appearance, x, y, heading, animation, footprint }));
 }
 
 /** `old + value − offset`, which must stay a valid position. */
@@ -251,6 +268,11 @@ function checkEntity(e) {
   checkInteger('heading', e.heading, 0, HEADING_STEPS - 1);
   if (!ENTITY_KINDS.includes(e.kind)) fail('UnknownVariant', `kind ${e.kind}`);
   if (!ANIMATIONS.includes(e.animation)) fail('UnknownVariant', `animation ${e.animation}`);
+  if ((e.kind === 'Element') !== (e.footprint !== undefined)) fail('BadFootprint', `entity ${e.id}`);
+  if (e.footprint) {
+    checkInteger('footprint width', e.footprint.width, 0, POSITION_MAX);
+    checkInteger('footprint height', e.footprint.height, 0, POSITION_MAX);
+  }
 }
 
 /** @param {Entity[]} view */
@@ -270,6 +292,11 @@ function writeFull(writer, e) {
   writer.bits(e.y, POSITION_BITS);
   writer.bits(e.heading, HEADING_BITS);
   writer.bits(ANIMATIONS.indexOf(e.animation), ANIMATION_BITS);
+  if (e.footprint) {
+    writer.varuint(e.footprint.width);
+    writer.varuint(e.footprint.height);
+    writer.bit(e.footprint.blocking);
+  }
 }
 
 /** The smallest delta form both axes fit, or null. */
@@ -305,6 +332,16 @@ function writeUpdate(writer, old, now) {
   if (old.appearance !== now.appearance) writer.varuint(now.appearance);
 }
 
+/**
+ * Whether `b` is the same spawn as `a`: same kind and footprint (anything else
+ * leaves and enters again). @param {Entity | undefined} a @param {Entity} b
+ */
+export function sameSpawn(a, b) {
+  if (!a || a.kind !== b.kind) return false;
+  const [f, g] = [a.footprint, b.footprint];
+  return f === g || (!!f && !!g && f.width === g.width && f.height === g.height && f.blocking === g.blocking);
+}
+
 /** @param {Entity} a @param {Entity} b */
 function sameState(a, b) {
   return a.appearance === b.appearance && a.x === b.x && a.y === b.y
@@ -325,7 +362,7 @@ export function encodeSnapshotBody(view, baseline) {
   const now = new Map(view.map((e) => [e.id, e]));
   for (const old of baseline ?? []) {
     const current = now.get(old.id);
-    if (!current || current.kind !== old.kind) {
+    if (!current || !sameSpawn(old, current)) {
       writer.bit(true);
       writer.bit(false);
     } else if (sameState(old, current)) {
@@ -337,7 +374,7 @@ export function encodeSnapshotBody(view, baseline) {
     }
   }
   const before = new Map((baseline ?? []).map((e) => [e.id, e]));
-  const entering = view.filter((e) => before.get(e.id)?.kind !== e.kind);
+  const entering = view.filter((e) => !sameSpawn(before.get(e.id), e));
   writer.varuint(entering.length);
   let next = 0;
   for (const entity of entering) {

@@ -293,11 +293,17 @@ test('entered, moved and left come from consecutive snapshots, in metres and rad
   // The avatar moves, the NPC stays, a new element enters.
   const a2 = {
     tick: 201,
-    view: [entity(7, 656, 1280, { heading: 512, animation: 'Walk' }), a1.view[1], entity(12, 0, 0, { kind: 'Element', appearance: 300 })],
+    view: [
+      entity(7, 656, 1280, { heading: 512, animation: 'Walk' }), a1.view[1],
+      entity(12, 96, 64, { kind: 'Element', appearance: 300, footprint: { width: 192, height: 128, blocking: false } }),
+    ],
   };
   h.t.deliver(snapshot(a2.tick, a2.view, a1));
   assert.deepEqual(h.of('moved').map(({ type, ...d }) => d), [{ id: 7, x: 10.25, y: 20, heading: Math.PI, animation: 'Walk', appearance: 1 }]);
   assert.deepEqual(h.of('entered').map((e) => e.id), [7, 9, 12]);
+  // An element comes with its footprint in metres, centred on its position.
+  assert.deepEqual(h.of('entered').at(-1).footprint, { width: 3, height: 2, blocking: false });
+  assert.deepEqual(h.client.entity(12)?.footprint, { width: 3, height: 2, blocking: false });
   assert.deepEqual(h.t.acks(), [200, 201]);
 
   // The NPC leaves; nothing else changes, so nothing moves.
@@ -309,7 +315,7 @@ test('entered, moved and left come from consecutive snapshots, in metres and rad
   assert.deepEqual(h.client.sample(h.timers.now).map((e) => e.id).sort((a, b) => a - b), [7, 12]);
 
   // A kind change is a leave then an enter.
-  const a4 = { tick: 203, view: [a3.view[0], entity(12, 0, 0, { kind: 'Npc', appearance: 300 })] };
+  const a4 = { tick: 203, view: [a3.view[0], entity(12, 96, 64, { kind: 'Npc', appearance: 300 })] };
   h.t.deliver(snapshot(a4.tick, a4.view, a3));
   assert.deepEqual(h.of('left').map((e) => e.id), [9, 12]);
   assert.equal(h.of('entered').at(-1).kind, 'Npc');
@@ -362,12 +368,14 @@ test('every snapshot vector: events match the difference between baseline and vi
     const events = h.events.slice(start);
     const ids = (type) => events.filter((e) => e.type === type).map((e) => e.id);
 
-    const expectLeft = [...before.values()].filter((e) => after.get(e.id)?.kind !== e.kind).map((e) => e.id);
-    const expectEntered = v.view.filter((e) => before.get(e.id)?.kind !== e.kind).map((e) => e.id);
+    // Same spawn: same kind and footprint (a new footprint leaves and enters again).
+    const same = (a, b) => !!a && a.kind === b.kind && JSON.stringify(a.footprint) === JSON.stringify(b.footprint);
+    const expectLeft = [...before.values()].filter((e) => !same(after.get(e.id), e)).map((e) => e.id);
+    const expectEntered = v.view.filter((e) => !same(before.get(e.id), e)).map((e) => e.id);
     const expectMoved = v.view
       .filter((e) => {
         const o = before.get(e.id);
-        return o && o.kind === e.kind
+        return same(o, e)
           && (o.x !== e.x || o.y !== e.y || o.heading !== e.heading || o.animation !== e.animation || o.appearance !== e.appearance);
       })
       .map((e) => e.id);

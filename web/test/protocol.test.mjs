@@ -236,7 +236,7 @@ test('server SettingsChanged is variant 7: tick, tick rate, then the limits', ()
 // ---------------------------------------------------------------------------
 
 test('constants match PROTOCOL.md', () => {
-  assert.equal(PROTOCOL_VERSION, 3);
+  assert.equal(PROTOCOL_VERSION, 4);
   assert.equal(MAX_DATAGRAM_PAYLOAD, 1150);
   assert.equal(MAX_STREAM_MESSAGE, 16384);
 });
@@ -331,6 +331,25 @@ test('snapshot bodies round-trip enter, update, leave and kind change', () => {
   assert.deepEqual([decoded.left, decoded.updated, decoded.entered, decoded.unchanged], [2, 1, 3, 0]);
   assertRefused(() => encodeSnapshotBody([avatar(5, 0, 0), avatar(2, 0, 0)], null), 'UnsortedEntities', 'unsorted');
   assertRefused(() => decodeSnapshotBody(new Uint8Array(MAX_DATAGRAM_PAYLOAD + 1), null), 'TooLarge', 'long body');
+});
+
+test('an element enters with its footprint, moves by deltas and enters again when resized', () => {
+  const element = (x, width) => ({
+    id: 9, kind: 'Element', appearance: 40, x, y: 500, heading: 0, animation: 'Idle',
+    footprint: { width, height: 64, blocking: true },
+  });
+  const placed = [avatar(1, 0, 0), element(1000, 128)];
+  assert.deepEqual(decodeSnapshotBody(encodeSnapshotBody(placed, null), null), placed);
+  const moved = [placed[0], element(1010, 128)];
+  const delta = decodeSnapshotBodyDetailed(encodeSnapshotBody(moved, placed), placed);
+  assert.deepEqual(delta.entities, moved);
+  assert.deepEqual([delta.updated, delta.entered, delta.left], [1, 0, 0]);
+  const resized = [placed[0], element(1000, 192)];
+  const again = decodeSnapshotBodyDetailed(encodeSnapshotBody(resized, placed), placed);
+  assert.deepEqual(again.entities, resized);
+  assert.deepEqual([again.updated, again.entered, again.left], [0, 1, 1]);
+  const { footprint: _, ...bare } = element(0, 64);
+  assertRefused(() => encodeSnapshotBody([bare], null), 'BadFootprint', 'an element without a footprint');
 });
 
 test('SnapshotRing decodes keyframes and deltas and ignores stale ticks', () => {

@@ -127,6 +127,13 @@ pub enum EncodeError {
     /// The snapshot's entities were not sorted by id or repeated one.
     #[error("snapshot entities must be sorted by id without repeats")]
     UnsortedEntities,
+    /// An element without a footprint, a footprint on another kind, or a
+    /// footprint side beyond the position range.
+    #[error("entity {id} has a footprint that does not fit its kind")]
+    BadFootprint {
+        /// The entity.
+        id: crate::NetworkId,
+    },
     /// The snapshot lists more entities than a view may hold.
     #[error("snapshot holds {count} entities, the limit is {max}")]
     TooManyEntities {

@@ -39,5 +39,6 @@ pub use messages::{
 /// The protocol version this build speaks. A hello with another version is refused
 /// with [`RefusalReason::VersionMismatch`]. Version 2 added [`SessionLimits`] to the
 /// [`Welcome`] and [`DisconnectReason::SessionReplaced`]; version 3 added
-/// [`ServerMessage::SettingsChanged`].
-pub const PROTOCOL_VERSION: u16 = 3;
+/// [`ServerMessage::SettingsChanged`]; version 4 put placed elements into
+/// snapshots, with a [`snapshot::Footprint`] in an element's entered record.
+pub const PROTOCOL_VERSION: u16 = 4;

@@ -17,7 +17,11 @@
 //!                  if not present: the entity left the view
 //! entered   := count:varuint, then for each entering entity, ascending id:
 //!                id_gap:varuint kind:2 appearance:varuint x:20 y:20 heading:10 animation:3
+//!                [only for an Element: width:varuint height:varuint blocking:1]
 //! ```
+//!
+//! An element's [`Footprint`] travels only when it enters a view: an element whose
+//! footprint changed leaves and enters again, as an entity whose kind changed does.
 //!
 //! An unchanged entity costs one bit; a walking avatar (tiny move, new heading) costs
 //! 1 + 1 + 1 + 1 + 10 + 1 + 10 + 1 + 1 = 27 bits. The first entered id is sent as its
@@ -35,7 +39,8 @@ use serde::{Deserialize, Serialize};
 pub enum EntityKind {
     /// A player's avatar.
     Avatar = 0,
-    /// A placed element that can move (static ones travel on the stream).
+    /// A placed element (decorative or blocking); its entered record carries
+    /// its [`Footprint`].
     Element = 1,
     /// A server-driven character.
     Npc = 2,
@@ -49,6 +54,38 @@ impl EntityKind {
             2 => Self::Npc,
             _ => return None,
         })
+    }
+}
+
+/// A placed element's extent and whether it blocks movement: sent only in the
+/// entered record of an [`EntityKind::Element`]. The element's position
+/// ([`EntityState::x`], [`EntityState::y`]) is its footprint's centre.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Footprint {
+    /// Extent along x, in [`fields::POSITION`] steps (1/64 m).
+    pub width: u32,
+    /// Extent along y, in [`fields::POSITION`] steps.
+    pub height: u32,
+    /// Whether avatars are kept out of it (false for decorations they walk over).
+    pub blocking: bool,
+}
+
+impl Footprint {
+    /// Quantizes a size in metres (each side clamped into the position range).
+    pub fn quantize(width: f32, height: f32, blocking: bool) -> Self {
+        Self {
+            width: fields::POSITION.quantize(width),
+            height: fields::POSITION.quantize(height),
+            blocking,
+        }
+    }
+
+    /// Width and height in metres.
+    pub fn size(&self) -> [f32; 2] {
+        [
+            fields::POSITION.dequantize(self.width),
+            fields::POSITION.dequantize(self.height),
+        ]
     }
 }
 
@@ -69,6 +106,10 @@ pub struct EntityState {
     pub heading: u16,
     /// Animation state.
     pub animation: AnimationState,
+    /// An element's footprint: `Some` exactly when `kind` is
+    /// [`EntityKind::Element`] (an encoder refuses anything else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footprint: Option<Footprint>,
 }
 
 impl EntityState {
@@ -90,7 +131,20 @@ impl EntityState {
             // HEADING has 10 bits, so the step fits in u16.
             heading: fields::HEADING.quantize(heading) as u16,
             animation,
+            footprint: None,
         }
+    }
+
+    /// The same state with an element's footprint.
+    pub const fn with_footprint(mut self, footprint: Footprint) -> Self {
+        self.footprint = Some(footprint);
+        self
+    }
+
+    /// Whether `other` is the same spawn of this entity: same id, kind and
+    /// footprint. Anything else is sent as a leave and an enter.
+    pub fn same_spawn(&self, other: &Self) -> bool {
+        self.id == other.id && self.kind == other.kind && self.footprint == other.footprint
     }
 
     /// Position in metres.
@@ -134,6 +188,15 @@ fn check_sorted(view: &[EntityState]) -> Result<(), EncodeError> {
     if view.windows(2).any(|pair| pair[0].id >= pair[1].id) {
         return Err(EncodeError::UnsortedEntities);
     }
+    let max = fields::POSITION.max_step();
+    if let Some(entity) = view.iter().find(|entity| match entity.footprint {
+        None => entity.kind == EntityKind::Element,
+        Some(footprint) => {
+            entity.kind != EntityKind::Element || footprint.width > max || footprint.height > max
+        }
+    }) {
+        return Err(EncodeError::BadFootprint { id: entity.id });
+    }
     Ok(())
 }
 
@@ -144,6 +207,11 @@ fn write_full(writer: &mut impl BitSink, entity: &EntityState) {
     writer.write_bits(entity.y, fields::POSITION.bits);
     writer.write_bits(u32::from(entity.heading), fields::HEADING.bits);
     writer.write_bits(entity.animation as u32, fields::ANIMATION_BITS);
+    if let Some(footprint) = entity.footprint {
+        writer.write_varuint(footprint.width);
+        writer.write_varuint(footprint.height);
+        writer.write_bit(footprint.blocking);
+    }
 }
 
 /// `to − from + offset` if it fits `bits` (offset binary).
@@ -228,7 +296,8 @@ pub fn pack_entered(entity: &EntityState) -> PackedBits {
 /// Encodes `view` as a delta against `baseline` (or as a keyframe if there is none),
 /// appending the body to `out`. Both views must be sorted by id.
 ///
-/// An entity whose kind changed is sent as leaving and entering again.
+/// An entity whose kind or footprint changed is sent as leaving and entering
+/// again.
 pub fn encode_body(
     baseline: Option<&[EntityState]>,
     view: &[EntityState],
@@ -245,7 +314,7 @@ pub fn encode_body(
                 current += 1;
             }
             match view.get(current) {
-                Some(new) if new.id == old.id && new.kind == old.kind => {
+                Some(new) if new.same_spawn(old) => {
                     current += 1;
                     if new == old {
                         writer.write_bit(false);
@@ -268,7 +337,7 @@ pub fn encode_body(
     let is_entering = |entity: &EntityState| match baseline {
         None => true,
         Some(baseline) => match baseline.binary_search_by_key(&entity.id, |e| e.id) {
-            Ok(index) => baseline[index].kind != entity.kind,
+            Ok(index) => !baseline[index].same_spawn(entity),
             Err(_) => true,
         },
     };
@@ -296,6 +365,21 @@ fn read_full(reader: &mut BitReader<'_>, id: NetworkId) -> Result<EntityState, D
     let heading = reader.read_bits(fields::HEADING.bits)?;
     let animation = AnimationState::from_bits(reader.read_bits(fields::ANIMATION_BITS)?)
         .ok_or(DecodeError::UnknownVariant)?;
+    let footprint = if kind == EntityKind::Element {
+        let max = fields::POSITION.max_step();
+        let width = reader.read_varuint()?;
+        let height = reader.read_varuint()?;
+        if width > max || height > max {
+            return Err(DecodeError::OutOfRange { field: "footprint" });
+        }
+        Some(Footprint {
+            width,
+            height,
+            blocking: reader.read_bit()?,
+        })
+    } else {
+        None
+    };
     Ok(EntityState {
         id,
         kind,
@@ -305,6 +389,7 @@ fn read_full(reader: &mut BitReader<'_>, id: NetworkId) -> Result<EntityState, D
         // 10 bits fit in u16.
         heading: heading as u16,
         animation,
+        footprint,
     })
 }
 
@@ -442,6 +527,70 @@ mod tests {
             y,
             heading: 100,
             animation: AnimationState::Walk,
+            footprint: None,
+        }
+    }
+
+    fn element(id: u32, x: u32, width: u32) -> EntityState {
+        EntityState {
+            kind: EntityKind::Element,
+            appearance: 40,
+            heading: 0,
+            animation: AnimationState::Idle,
+            footprint: Some(Footprint {
+                width,
+                height: 64,
+                blocking: true,
+            }),
+            ..avatar(id, x, 500)
+        }
+    }
+
+    #[test]
+    fn an_element_enters_with_its_footprint_moves_by_deltas_and_reenters_when_resized() {
+        let placed = [avatar(1, 0, 0), element(9, 1_000, 128)];
+        let mut out = Vec::new();
+        let mut view = Vec::new();
+        encode_body(None, &placed, &mut out).unwrap();
+        decode_body(None, &out, &mut view).unwrap();
+        assert_eq!(view, placed);
+        // Standing still, it costs a bit.
+        out.clear();
+        let stats = encode_body(Some(&placed), &placed, &mut out).unwrap();
+        assert_eq!(stats.bits, 2 + 5);
+        // Moved: an update, not a new spawn.
+        let moved = [placed[0], element(9, 1_010, 128)];
+        out.clear();
+        let stats = encode_body(Some(&placed), &moved, &mut out).unwrap();
+        assert_eq!((stats.updated, stats.entered, stats.left), (1, 0, 0));
+        decode_body(Some(&placed), &out, &mut view).unwrap();
+        assert_eq!(view, moved);
+        // Resized: it leaves and enters again with the new footprint.
+        let resized = [placed[0], element(9, 1_000, 192)];
+        out.clear();
+        let stats = encode_body(Some(&placed), &resized, &mut out).unwrap();
+        assert_eq!((stats.updated, stats.entered, stats.left), (0, 1, 1));
+        decode_body(Some(&placed), &out, &mut view).unwrap();
+        assert_eq!(view, resized);
+    }
+
+    #[test]
+    fn a_footprint_must_come_with_an_element_and_only_with_one() {
+        let mut bare = element(9, 0, 64);
+        bare.footprint = None;
+        let mut dressed = avatar(3, 0, 0);
+        dressed.footprint = element(9, 0, 64).footprint;
+        let mut huge = element(9, 0, 64);
+        huge.footprint = Some(Footprint {
+            width: 1 << 20,
+            height: 1,
+            blocking: false,
+        });
+        for entity in [bare, dressed, huge] {
+            assert_eq!(
+                encode_body(None, &[entity], &mut Vec::new()),
+                Err(EncodeError::BadFootprint { id: entity.id })
+            );
         }
     }
 

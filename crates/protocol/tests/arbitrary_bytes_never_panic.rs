@@ -6,7 +6,7 @@ mod common;
 
 use meridian_protocol::framing::{FrameDecoder, write_frame};
 use meridian_protocol::messages::Channel;
-use meridian_protocol::snapshot::{EntityKind, EntityState, decode_body, encode_body};
+use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint, decode_body, encode_body};
 use meridian_protocol::{AnimationState, ClientMessage, NetworkId, ServerMessage};
 use proptest::prelude::*;
 
@@ -28,6 +28,11 @@ fn small_baseline() -> Vec<EntityState> {
         y: 1_000_000 - id,
         heading: 512,
         animation: AnimationState::Walk,
+        footprint: (kind == EntityKind::Element).then_some(Footprint {
+            width: 64 * id,
+            height: 64,
+            blocking: id % 2 == 0,
+        }),
     })
     .collect()
 }

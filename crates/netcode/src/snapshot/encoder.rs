@@ -230,7 +230,7 @@ impl Work {
             }
             match (old, new) {
                 (Some(old), Some((id, index)))
-                    if old.id == id && old.kind == states[index].kind =>
+                    if old.id == id && old.same_spawn(&states[index]) =>
                 {
                     if states[index] != *old {
                         let record = shared.update(old, states, index);
@@ -245,8 +245,8 @@ impl Work {
                     v += 1;
                 }
                 (Some(old), new) if new.is_none_or(|(id, _)| old.id <= id) => {
-                    // Gone from the view (or its kind changed: it leaves, then
-                    // enters again below).
+                    // Gone from the view (or its kind or footprint changed: it
+                    // leaves, then enters again below).
                     let kind = ChangeKind::Leave { baseline: b };
                     push(&mut self.changes, old.id, kind, PackedBits::default(), 1);
                     b += 1;
@@ -315,7 +315,7 @@ impl Work {
                 change.chosen = true;
             }
         }
-        // A kind change is a leave and an enter of the same id; the enter may only
+        // A kind (or footprint) change is a leave and an enter of the same id; the enter may only
         // go with its leave, or the client would hold the id twice.
         for pair in 1..self.changes.len() {
             let (leave, enter) = (self.changes[pair - 1], self.changes[pair]);
@@ -471,6 +471,7 @@ mod tests {
                 y: 64 * 100,
                 heading: (tick * 13 % 1024) as u16,
                 animation: AnimationState::Walk,
+                footprint: None,
             })
             .collect()
     }

@@ -15,7 +15,7 @@ use meridian_protocol::limits::{
 use meridian_protocol::messages::{
     InventoryChange, InventoryResult, InventoryStatus, Presence, SettingsChanged,
 };
-use meridian_protocol::snapshot::{EntityKind, EntityState};
+use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint};
 use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, MovementIntent, NetworkId, Refusal, RefusalReason,
@@ -345,7 +345,16 @@ fn position() -> impl Strategy<Value = u32> {
     ]
 }
 
-/// A valid entity state with the given id.
+/// Any element footprint.
+fn footprint() -> impl Strategy<Value = Footprint> {
+    (position(), position(), any::<bool>()).prop_map(|(width, height, blocking)| Footprint {
+        width,
+        height,
+        blocking,
+    })
+}
+
+/// A valid entity state with the given id (a footprint exactly on elements).
 pub(crate) fn entity_state(id: u32) -> impl Strategy<Value = EntityState> {
     (
         entity_kind(),
@@ -354,9 +363,10 @@ pub(crate) fn entity_state(id: u32) -> impl Strategy<Value = EntityState> {
         position(),
         0..=MAX_HEADING_STEP,
         animation(),
+        footprint(),
     )
         .prop_map(
-            move |(kind, appearance, x, y, heading, animation)| EntityState {
+            move |(kind, appearance, x, y, heading, animation, footprint)| EntityState {
                 id: NetworkId(id),
                 kind,
                 appearance,
@@ -364,6 +374,7 @@ pub(crate) fn entity_state(id: u32) -> impl Strategy<Value = EntityState> {
                 y,
                 heading,
                 animation,
+                footprint: (kind == EntityKind::Element).then_some(footprint),
             },
         )
 }
@@ -395,7 +406,9 @@ fn apply_change(old: &EntityState, other: &EntityState, change: &Change) -> Enti
     let mut new = *old;
     let [kind, appearance, heading, animation] = change.replace;
     if kind {
+        // A new kind or footprint: a new spawn of the same id.
         new.kind = other.kind;
+        new.footprint = other.footprint;
     }
     if appearance {
         new.appearance = other.appearance;

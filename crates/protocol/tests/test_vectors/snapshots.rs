@@ -2,7 +2,7 @@
 
 use meridian_protocol::bits::BitWriter;
 use meridian_protocol::limits::{MAX_DATAGRAM_PAYLOAD, MAX_VISIBLE_ENTITIES};
-use meridian_protocol::snapshot::{EntityKind, EntityState, encode_body};
+use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint, encode_body};
 use meridian_protocol::{AnimationState, NetworkId};
 
 fn entity(
@@ -21,6 +21,11 @@ fn entity(
         y: position.1,
         heading,
         animation,
+        footprint: (kind == EntityKind::Element).then_some(Footprint {
+            width: 128,
+            height: 64,
+            blocking: true,
+        }),
     }
 }
 
@@ -104,6 +109,30 @@ pub(super) fn snapshot_cases() -> Vec<SnapshotCase> {
     entering_eight.kind = EntityKind::Npc;
     let mut thirteen_as_element = thirteen;
     thirteen_as_element.kind = EntityKind::Element;
+    thirteen_as_element.footprint = twelve.footprint;
+    let mut twelve_resized = twelve;
+    twelve_resized.footprint = Some(Footprint {
+        width: 192,
+        height: 64,
+        blocking: true,
+    });
+    let mut twelve_walkable = twelve;
+    twelve_walkable.footprint = Some(Footprint {
+        blocking: false,
+        ..twelve.footprint.unwrap_or_default()
+    });
+    let decoration = EntityState {
+        id: NetworkId(40),
+        appearance: 9,
+        x: 64 * 300 + 32,
+        y: 64 * 200 + 32,
+        footprint: Some(Footprint {
+            width: 64,
+            height: 64,
+            blocking: false,
+        }),
+        ..twelve
+    };
     let mut everything_seven = walked_seven();
     everything_seven.animation = AnimationState::Run;
     let mut everything_twelve = twelve;
@@ -131,6 +160,30 @@ pub(super) fn snapshot_cases() -> Vec<SnapshotCase> {
                     AnimationState::Wave,
                 ),
             ],
+        ),
+        ("keyframe_one_element", None, vec![twelve]),
+        (
+            "keyframe_elements_blocking_and_decorative",
+            None,
+            vec![seven, twelve, decoration],
+        ),
+        (
+            "delta_element_moved",
+            Some(three.clone()),
+            with(EntityState {
+                x: twelve.x + 64,
+                ..twelve
+            }),
+        ),
+        (
+            "delta_element_resized_is_leave_and_enter",
+            Some(three.clone()),
+            with(twelve_resized),
+        ),
+        (
+            "delta_element_blocking_changed_is_leave_and_enter",
+            Some(three.clone()),
+            with(twelve_walkable),
         ),
         ("delta_from_empty_baseline", Some(vec![]), vec![seven]),
         ("delta_empty_to_empty", Some(vec![]), vec![]),
@@ -328,6 +381,27 @@ pub(super) fn invalid_snapshot_cases() -> Vec<InvalidSnapshotCase> {
                 write_entered(w, 3, 3, 0, 0);
             }),
             "UnknownVariant",
+        ),
+        (
+            "entered_element_footprint_past_the_position_range",
+            None,
+            bits(|w| {
+                w.write_varuint(1);
+                write_entered(w, 3, 1, 0, 0);
+                w.write_varuint(1 << 20);
+                w.write_varuint(64);
+                w.write_bit(true);
+            }),
+            "OutOfRange",
+        ),
+        (
+            "entered_element_without_its_footprint",
+            None,
+            bits(|w| {
+                w.write_varuint(1);
+                write_entered(w, 3, 1, 0, 0);
+            }),
+            "UnexpectedEnd",
         ),
         (
             "entered_animation_6",
