@@ -5,6 +5,8 @@
 //! and element catalogues, chat, moderation, and the ownership ledger's tables.
 //! Movement is written behind by the [`Checkpointer`] in batches; inventory
 //! changes are written one transaction each, before they are acknowledged.
+//! A space full of players overflows into rooms (copies of it) whose seats are
+//! reserved atomically (see [`Store::reserve_seat`]).
 
 mod accounts;
 mod catalogue;
@@ -19,6 +21,7 @@ mod ledger;
 mod migrate;
 mod moderation;
 mod refresh_tokens;
+mod rooms;
 mod sanctions;
 mod space_settings;
 mod spaces;
@@ -36,6 +39,7 @@ pub use inventory::{InventoryOutcome, Items, MAX_STACK, parse_items};
 pub use ledger::{ClaimOutcome, Lease, LeaseOutcome, MoveOutcome, Owner};
 pub use migrate::MIGRATIONS;
 pub use refresh_tokens::{NewRefreshToken, RefreshOutcome, RefreshedAccount};
+pub use rooms::{RoomOccupancy, Seat, SeatError, SeatState, SpaceCapacity};
 pub use sanctions::{Ban, BlockRelations, Report};
 pub use space_settings::{SettingAudit, SettingChange};
 pub use spaces::{PlacedElement, SpaceSummary};

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "space_settings",
         include_str!("../migrations/0006_space_settings.sql"),
     ),
+    (7, "rooms", include_str!("../migrations/0007_rooms.sql")),
 ];
 
 /// Statements of a migration file: split at semicolons that end a line; comment

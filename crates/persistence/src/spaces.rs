@@ -127,9 +127,10 @@ const SPACE_COLUMNS: &str = "id, name, width, height, owner_id, is_template, thu
 
 impl Store {
     /// Creates a space; with `template`, copies its placed elements (and the
-    /// template's size wins). With `max_owned`, an owner who already owns that
-    /// many spaces gets [`StoreError::QuotaExceeded`] (counted under the owner's
-    /// row lock, so concurrent creations cannot pass it together).
+    /// template's size, seats per room and overflow win). With `max_owned`, an
+    /// owner who already owns that many spaces gets
+    /// [`StoreError::QuotaExceeded`] (counted under the owner's row lock, so
+    /// concurrent creations cannot pass it together).
     #[expect(clippy::too_many_arguments, reason = "one column each")]
     pub async fn create_space(
         &self,
@@ -161,21 +162,25 @@ impl Store {
                 });
             }
         }
-        let (mut width, mut height) = (width, height);
+        // Seats per room and overflow come from the template too.
+        let (mut width, mut height, mut capacity, mut overflow) = (width, height, None, 1);
         if let Some(template) = template {
-            let found: Option<(i32, i32)> = sqlx::query_as(
-                "SELECT width, height FROM spaces WHERE id = $1 AND is_template = 1",
+            let found: Option<(i32, i32, Option<i64>, i32)> = sqlx::query_as(
+                "SELECT width, height, capacity, overflow FROM spaces \
+                 WHERE id = $1 AND is_template = 1",
             )
             .bind(template)
             .fetch_optional(&mut *transaction)
             .await?;
-            (width, height) = found.ok_or(StoreError::NotFound { what: "map" })?;
+            (width, height, capacity, overflow) =
+                found.ok_or(StoreError::NotFound { what: "map" })?;
         }
         let id = next_id(&mut *transaction, "spaces").await?;
         sqlx::query(
             "INSERT INTO spaces \
-             (id, name, width, height, owner_id, is_template, thumbnail, created_at, is_private) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             (id, name, width, height, owner_id, is_template, thumbnail, created_at, is_private, \
+             capacity, overflow) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id)
         .bind(name)
@@ -186,6 +191,8 @@ impl Store {
         .bind(thumbnail)
         .bind(now)
         .bind(i32::from(is_private))
+        .bind(capacity)
+        .bind(overflow)
         .execute(&mut *transaction)
         .await?;
         if let Some(template) = template {

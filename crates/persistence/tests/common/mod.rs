@@ -133,3 +133,21 @@ pub(crate) async fn owner_and_space(store: &Store) -> (i64, i64) {
         .expect("space");
     (owner.id, space)
 }
+
+/// `count` accounts named `{prefix}{index}`, their ids in order.
+pub(crate) async fn accounts(store: &Store, prefix: &str, count: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let account = store
+            .create_account(
+                &format!("{prefix}{index}"),
+                "h",
+                meridian_persistence::Role::User,
+                1,
+            )
+            .await
+            .expect("created");
+        ids.push(account.id);
+    }
+    ids
+}
