@@ -76,7 +76,8 @@ fn a_created_space_runs_its_own_instance_that_stops_when_empty_and_resumes() {
                 metric_reaches(http, "meridian_instances_running ", 1.0).await,
                 "one instance"
             );
-            let players = format!("meridian_instance_players{{space=\"{bar}\",instance=");
+            let players =
+                format!("meridian_instance_players{{space=\"{bar}\",room=\"1\",instance=");
             let in_bar = common::logs::get(http, "/metrics")
                 .lines()
                 .filter(|line| line.starts_with(&players))

@@ -141,6 +141,17 @@ pub(crate) async fn all_spaces(
         }
         Err(failure) => Err(failure),
     };
+    // Who is in each space now: the world's players, and the seats held in
+    // the rooms of the others.
+    let mut live_counts = match state.store.live_counts(now_seconds()).await {
+        Ok(counts) => counts,
+        Err(failure) => return failed(failure),
+    };
+    let world_players = state.live.lock().map_or(0, |live| live.avatars);
+    live_counts.insert(
+        state.space_id,
+        u32::try_from(world_players).unwrap_or(u32::MAX),
+    );
     match listed {
         Ok(spaces) => {
             let spaces: Vec<_> = spaces
@@ -154,6 +165,7 @@ pub(crate) async fn all_spaces(
                         "template": space.is_template,
                         "private": space.is_private,
                         "hosted": space.id == state.space_id,
+                        "players": live_counts.get(&space.id).copied().unwrap_or(0),
                     })
                 })
                 .collect();
@@ -172,7 +184,16 @@ pub(crate) struct NewSpace {
     /// Only its owner and the admins may see it (default: anyone with its id).
     #[serde(default)]
     private: bool,
+    /// Seats per room, 1 to 100,000: when every room is full the next joiner
+    /// gets another copy of the space (default: one room, no cap; a space
+    /// made from a template takes the template's).
+    capacity: Option<u32>,
+    /// Whether another room opens when every room is full (default true).
+    overflow: Option<bool>,
 }
+
+/// The most seats a room may have.
+const MAX_CAPACITY: u32 = 100_000;
 
 /// `POST /api/v1/space {name, dimensions "WxH", mapId?, private?}` → `{spaceId}`.
 pub(crate) async fn create_space(
@@ -189,6 +210,16 @@ pub(crate) async fn create_space(
             "dimensions must be \"WxH\", each 1 to 1000",
         );
     };
+    let capacity = match request.capacity {
+        None => None,
+        Some(seats @ 1..=MAX_CAPACITY) => std::num::NonZeroU32::new(seats),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("capacity must be 1 to {MAX_CAPACITY} seats per room"),
+            );
+        }
+    };
     let created = state
         .store
         .create_space(
@@ -204,6 +235,25 @@ pub(crate) async fn create_space(
             state.quotas.spaces_for(&claims),
         )
         .await;
+    let created = match created {
+        // The template's capacity, unless the request names one.
+        Ok(id) if capacity.is_some() || request.overflow.is_some() => {
+            let inherited = match state.store.space_capacity(id).await {
+                Ok(inherited) => inherited,
+                Err(failure) => return failed(failure),
+            };
+            state
+                .store
+                .set_space_capacity(
+                    id,
+                    capacity.or(inherited.capacity),
+                    request.overflow.unwrap_or(inherited.overflow),
+                )
+                .await
+                .map(|()| id)
+        }
+        other => other,
+    };
     match created {
         Ok(id) => Json(json!({ "spaceId": id })).into_response(),
         Err(StoreError::QuotaExceeded { limit, .. }) => {
@@ -603,4 +653,55 @@ async fn tell_zones_placed(state: &HttpState, space: i64, placement: i64) {
             .entrance
             .element_changed(space, ElementChange::Placed(placed));
     }
+}
+
+/// `GET /api/v1/space/{id}/rooms`: the space's rooms that hold a seat, by
+/// number, with their seats held (reserved and taken) and players connected
+/// (a private space only for its owner and admins: 404 for anyone else).
+pub(crate) async fn rooms(
+    State(state): State<HttpState>,
+    Id(space): Id,
+    Caller(claims): Caller,
+) -> Response {
+    let summary = match super::privacy::visible_space(&state, Some(&claims), space).await {
+        Ok(summary) => summary,
+        Err(refused) => return refused,
+    };
+    let limits = match state.store.space_capacity(summary.id).await {
+        Ok(limits) => limits,
+        Err(failure) => return failed(failure),
+    };
+    let occupied = match state.store.rooms_of(summary.id, now_seconds()).await {
+        Ok(occupied) => occupied,
+        Err(failure) => return failed(failure),
+    };
+    let connected: std::collections::HashMap<u32, usize> = state
+        .live
+        .lock()
+        .map(|live| {
+            live.instances
+                .iter()
+                .filter(|instance| instance.space_id == summary.id)
+                .map(|instance| (instance.room_number, instance.players))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rooms: Vec<_> = occupied
+        .iter()
+        .map(|room| {
+            json!({
+                "room": room.number,
+                "seated": room.seated,
+                "players": connected.get(&room.number).copied().unwrap_or(0),
+                "capacity": room.capacity.map(std::num::NonZeroU32::get),
+            })
+        })
+        .collect();
+    Json(json!({
+        "spaceId": summary.id,
+        "capacity": limits.capacity.map(std::num::NonZeroU32::get),
+        "overflow": limits.overflow,
+        "rooms": rooms,
+    }))
+    .into_response()
 }

@@ -254,6 +254,9 @@ struct Joined {
     websocket_url: String,
     certificate_sha256: String,
     space_id: i64,
+    /// The room joined, from 1 (none for the process's world).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<u32>,
     expires_at: u64,
 }
 
@@ -266,7 +269,17 @@ pub(crate) async fn join_space(
     Id(space): Id,
     Caller(claims): Caller,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
+    // No body (or an empty one) joins any room with a free seat.
+    let request: JoinRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        JoinRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "expected JSON {\"with\"?: userId}"),
+        }
+    };
     let instance_of = if space == state.space_id {
         None
     } else {
@@ -281,14 +294,16 @@ pub(crate) async fn join_space(
     if let Err(limited) = state.logins.limits.attempt_join(claims.sub, Instant::now()) {
         return super::sessions::too_many(limited);
     }
-    enter(
-        &state,
-        &headers,
-        claims.sub,
-        claims.username,
-        instance_of.as_ref(),
-    )
-    .await
+    let target = instance_of.as_ref().map(|space| (space, request.with));
+    enter(&state, &headers, claims.sub, claims.username, target).await
+}
+
+/// The optional body of a join.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinRequest {
+    /// Join this user's room (a friend), if it has a free seat.
+    with: Option<i64>,
 }
 
 /// Where a browser reaches the WebSocket fallback: the host it used for this
@@ -332,33 +347,33 @@ pub(crate) async fn joined(
     enter(state, headers, account, name, None).await
 }
 
-/// The join answer for an account in the process's world (`instance_of`
-/// none) or in an instance of that space, with its saved place and chosen
-/// avatar left where it will appear.
+/// The join answer for an account in the process's world (`target` none) or
+/// in a room of that space (with that user's, if given), with its saved place
+/// and chosen avatar left where it will appear.
 async fn enter(
     state: &HttpState,
     headers: &HeaderMap,
     account: u64,
     name: String,
-    instance_of: Option<&SpaceSummary>,
+    target: Option<(&SpaceSummary, Option<i64>)>,
 ) -> Response {
     // A banned account gets no realtime token; the zone learns its blocks.
     if let Err(refused) = super::moderation::admit(state, account).await {
         return refused;
     }
-    let space_id = instance_of.map_or(state.space_id, |space| space.id);
+    let space_id = target.map_or(state.space_id, |(space, _)| space.id);
     let hint = match spawn_hint(state, account, &name, space_id).await {
         Ok(hint) => hint,
         Err(failure) => return database_unavailable(&failure),
     };
-    let number = match instance_of {
+    let (number, room) = match target {
         None => {
             // A full hint queue only means a spawn in the plaza with any appearance.
             let _ = state.spawn_hints.try_send(hint);
-            state.space
+            (state.space, None)
         }
-        Some(space) => match state.entrance.enter(space, hint).await {
-            Ok(number) => number,
+        Some((space, with)) => match state.entrance.enter(space, hint, with).await {
+            Ok(entered) => (entered.number, Some(entered.room_number)),
             Err(refused) => return entrance_refused(&refused),
         },
     };
@@ -382,6 +397,7 @@ async fn enter(
         websocket_url: websocket_url(state, headers),
         certificate_sha256,
         space_id,
+        room,
         expires_at,
     })
     .into_response()
@@ -418,7 +434,22 @@ async fn spawn_hint(
 /// The answer to a join whose instance could not be found or started.
 fn entrance_refused(refused: &super::entrance::EnterError) -> Response {
     use super::entrance::EnterError;
+    use meridian_persistence::SeatError;
     match refused {
+        EnterError::Seat(SeatError::UnknownSpace) => {
+            error(StatusCode::NOT_FOUND, "space not found")
+        }
+        EnterError::Seat(
+            SeatError::Full { .. } | SeatError::WithNotPresent | SeatError::WithRoomFull { .. },
+        ) => error(StatusCode::CONFLICT, refused.to_string()),
+        EnterError::Seat(SeatError::Store(failure)) => database_unavailable(failure),
+        EnterError::Seat(other) => {
+            tracing::error!(error = %other, "a join's seat failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the seat could not be reserved",
+            )
+        }
         EnterError::ClusterMode => error(StatusCode::CONFLICT, refused.to_string()),
         EnterError::InvalidSpace(_) => error(StatusCode::UNPROCESSABLE_ENTITY, refused.to_string()),
         EnterError::Store(failure) => database_unavailable(failure),

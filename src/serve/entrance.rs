@@ -1,17 +1,22 @@
-//! The HTTP side of entering a space other than the process's world: find its
-//! running instance on the zone thread, or build one from the database and
-//! hand it over (see [`super::instances`]).
+//! The HTTP side of entering a space other than the process's world: reserve
+//! a seat in one of its rooms (the fullest with a free seat, or a friend's;
+//! see `Store::reserve_seat`), then find the room's running instance on the
+//! zone thread, or build one from the database and hand it over (see
+//! [`super::instances`]).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use meridian_netcode::{NetcodeConfig, Server, SpawnHint, TokenAuthority, ZoneHost};
-use meridian_persistence::{SpaceSummary, Store, StoreError};
+use meridian_persistence::{Seat, SeatError, SeatState, SpaceSummary, Store, StoreError};
 use meridian_sim::{SimConfig, Zone};
 use tokio::sync::{Mutex, oneshot};
 
 use super::elements::Elements;
-use super::instances::{Instance, InstanceOrder};
+use super::instances::{Instance, InstanceOrder, Room};
+use super::live::LiveMetrics;
+use super::seats::SeatQueue;
 use super::settings::SpawnPolicy;
 
 /// How long a join waits for the zone thread to answer.
@@ -34,6 +39,10 @@ pub(crate) enum EnterError {
     /// The space's settings do not make a valid zone.
     #[error("the space cannot be simulated: {0}")]
     InvalidSpace(String),
+    /// No seat: the space is full, or the friend to join is not there or
+    /// their room is full.
+    #[error(transparent)]
+    Seat(#[from] SeatError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -57,8 +66,21 @@ pub(crate) struct Entrance {
     starting: Mutex<()>,
     /// In cluster mode nothing is entered here.
     cluster: bool,
-    /// Starts refused at the process's cap.
-    pub(crate) refused_at_cap: AtomicU64,
+    /// Where refused starts are counted.
+    live: Arc<std::sync::Mutex<LiveMetrics>>,
+    /// Where the rooms' instances send their seat changes.
+    seats: SeatQueue,
+    /// How long a reserved seat waits for its player.
+    seat_lifetime: Duration,
+}
+
+/// Where a join was seated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entered {
+    /// The instance: what the realtime token names as its `space`.
+    pub(crate) number: u32,
+    /// The room within the space, from 1.
+    pub(crate) room_number: u32,
 }
 
 /// What an [`Entrance`] is built from.
@@ -72,6 +94,9 @@ pub(crate) struct EntranceSettings {
     pub(crate) max_instances: usize,
     pub(crate) world: u32,
     pub(crate) cluster: bool,
+    pub(crate) live: Arc<std::sync::Mutex<LiveMetrics>>,
+    pub(crate) seats: SeatQueue,
+    pub(crate) seat_lifetime: Duration,
 }
 
 impl Entrance {
@@ -94,29 +119,63 @@ impl Entrance {
             next_number: AtomicU32::new(settings.world.wrapping_add(1)),
             starting: Mutex::new(()),
             cluster: settings.cluster,
-            refused_at_cap: AtomicU64::new(0),
+            live: settings.live,
+            seats: settings.seats,
+            seat_lifetime: settings.seat_lifetime,
         }
     }
 
-    /// Leaves `hint` at the instance of `space`, starting it if none runs;
-    /// the instance's number (what the realtime token names).
+    /// Seats the account of `hint` in a room of `space` (with `with`'s, if
+    /// given) and leaves `hint` at the room's instance, starting it if none
+    /// runs. When it fails, a seat it reserved is released.
     pub(crate) async fn enter(
         &self,
         space: &SpaceSummary,
         hint: SpawnHint,
-    ) -> Result<u32, EnterError> {
+        with: Option<i64>,
+    ) -> Result<Entered, EnterError> {
         if self.cluster {
             return Err(EnterError::ClusterMode);
         }
-        if let Some(number) = self.join(space.id, hint).await? {
+        let account = hint.account as i64;
+        let now = super::persist::now_seconds();
+        let seat = self
+            .store
+            .reserve_seat(space.id, account, with, now, self.seat_lifetime)
+            .await?;
+        match self.enter_room(space, seat, hint).await {
+            Ok(number) => Ok(Entered {
+                number,
+                room_number: seat.number,
+            }),
+            Err(failed) => {
+                // Nothing reserved by a failed join (a seat already taken
+                // belongs to a connection still in the room).
+                if seat.state == SeatState::Reserved
+                    && let Err(error) = self.store.release_seat(seat.room, account).await
+                {
+                    tracing::warn!(%error, "a failed join's seat was not released; it lapses");
+                }
+                Err(failed)
+            }
+        }
+    }
+
+    async fn enter_room(
+        &self,
+        space: &SpaceSummary,
+        seat: Seat,
+        hint: SpawnHint,
+    ) -> Result<u32, EnterError> {
+        if let Some(number) = self.join(seat.room, hint).await? {
             return Ok(number);
         }
         let _one_start = self.starting.lock().await;
         // Started by the join that held the lock before us?
-        if let Some(number) = self.join(space.id, hint).await? {
+        if let Some(number) = self.join(seat.room, hint).await? {
             return Ok(number);
         }
-        let instance = self.build(space).await?;
+        let instance = self.build(space, seat).await?;
         let (reply, answer) = oneshot::channel();
         self.send(InstanceOrder::Start {
             instance: Box::new(instance),
@@ -127,7 +186,9 @@ impl Entrance {
         match tokio::time::timeout(ZONE_THREAD_PATIENCE, answer).await {
             Ok(Ok(Some(number))) => Ok(number),
             Ok(Ok(None)) => {
-                self.refused_at_cap.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut live) = self.live.lock() {
+                    live.instance_starts_refused += 1;
+                }
                 Err(EnterError::TooManyInstances(self.max_instances))
             }
             Ok(Err(_)) | Err(_) => Err(EnterError::ZoneThread),
@@ -140,9 +201,9 @@ impl Entrance {
         let _ = self.send(InstanceOrder::Element { space, change });
     }
 
-    async fn join(&self, space: i64, hint: SpawnHint) -> Result<Option<u32>, EnterError> {
+    async fn join(&self, room: i64, hint: SpawnHint) -> Result<Option<u32>, EnterError> {
         let (reply, answer) = oneshot::channel();
-        self.send(InstanceOrder::Join { space, hint, reply })?;
+        self.send(InstanceOrder::Join { room, hint, reply })?;
         match tokio::time::timeout(ZONE_THREAD_PATIENCE, answer).await {
             Ok(Ok(number)) => Ok(number),
             Ok(Err(_)) | Err(_) => Err(EnterError::ZoneThread),
@@ -155,9 +216,9 @@ impl Entrance {
             .map_err(|_| EnterError::ZoneThread)
     }
 
-    /// A new instance of `space`: its zone sized to the space, its placed
-    /// elements in place, its storage started.
-    async fn build(&self, space: &SpaceSummary) -> Result<Instance, EnterError> {
+    /// A new instance of `space` for the room of `seat`: its zone sized to
+    /// the space, its placed elements in place, its storage started.
+    async fn build(&self, space: &SpaceSummary, seat: Seat) -> Result<Instance, EnterError> {
         let placed = self.store.placed_elements(space.id).await?;
         let sim = SimConfig {
             world_width: space.width as f32,
@@ -183,8 +244,14 @@ impl Entrance {
         }
         let tick_ms = 1_000 / u64::from(sim.tick_rate_hz.max(1));
         let checkpoint_every = (self.checkpoint_interval_ms / tick_ms.max(1)).max(1);
+        let room = Room {
+            space: space.id,
+            id: seat.room,
+            number: seat.number,
+            seats: self.seats.clone(),
+        };
         Ok(Instance::new(
-            space.id,
+            room,
             number,
             host,
             super::persist::start(&self.store, space.id, 0),

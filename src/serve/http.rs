@@ -90,6 +90,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/token/refresh", post(super::sessions::refresh))
         .route("/api/v1/logout", post(super::sessions::logout))
         .route("/api/v1/space/{id}/join", post(auth::join_space))
+        .route("/api/v1/space/{id}/rooms", get(api::rooms))
         .route("/api/v1/avatars", get(api::avatars))
         .route("/api/v1/elements", get(api::elements))
         .route("/api/v1/user/metadata", post(api::user_metadata))

@@ -33,11 +33,17 @@ use tokio::sync::oneshot;
 use super::elements::{ElementChange, Elements};
 use super::moderation::ModerationOrder;
 use super::persist::{StorageTasks, ZoneStorage};
+use super::seats::{SeatKeeper, SeatQueue};
 
-/// A running copy of a space, with everything it needs on the zone thread.
+/// A running copy of a space (one of its rooms), with everything it needs on
+/// the zone thread.
 pub(crate) struct Instance {
     /// The space it is a copy of.
     pub(crate) space_id: i64,
+    /// The room it runs (see [`super::seats`]).
+    pub(crate) room: i64,
+    /// The room's number within its space, from 1.
+    pub(crate) room_number: u32,
     /// Its number: what its realtime tokens name as their `space`.
     pub(crate) number: u32,
     pub(crate) host: ZoneHost<OneZone>,
@@ -46,14 +52,17 @@ pub(crate) struct Instance {
     pub(crate) elements: Elements,
     /// Ticks between checkpoints.
     pub(crate) checkpoint_every: u64,
+    seats: SeatKeeper,
+    /// Chat lines said in it.
+    messages: u64,
     /// Since when it has been empty (none while someone is in it or coming).
     empty_since: Option<Instant>,
 }
 
 impl Instance {
-    /// An instance of `space_id` numbered `number`, not yet empty.
+    /// An instance of `room` numbered `number`, not yet empty.
     pub(crate) fn new(
-        space_id: i64,
+        room: Room,
         number: u32,
         host: ZoneHost<OneZone>,
         (storage, tasks): (ZoneStorage, StorageTasks),
@@ -61,7 +70,11 @@ impl Instance {
         checkpoint_every: u64,
     ) -> Self {
         Self {
-            space_id,
+            space_id: room.space,
+            room: room.id,
+            room_number: room.number,
+            seats: SeatKeeper::new(room.id, room.seats),
+            messages: 0,
             number,
             host,
             storage,
@@ -80,12 +93,20 @@ impl Instance {
     }
 }
 
+/// The room an instance runs, and where its seat changes go.
+pub(crate) struct Room {
+    pub(crate) space: i64,
+    pub(crate) id: i64,
+    pub(crate) number: u32,
+    pub(crate) seats: SeatQueue,
+}
+
 /// What the HTTP side asks of the zone thread about instances.
 pub(crate) enum InstanceOrder {
-    /// A join of `space`: if its instance runs, `hint` waits there and the
+    /// A join of `room`: if its instance runs, `hint` waits there and the
     /// answer is its number; `None` if it does not run.
     Join {
-        space: i64,
+        room: i64,
         hint: SpawnHint,
         reply: oneshot::Sender<Option<u32>>,
     },
@@ -99,7 +120,7 @@ pub(crate) enum InstanceOrder {
         max_instances: usize,
         reply: oneshot::Sender<Option<u32>>,
     },
-    /// A placement changed in `space` (applied if its instance runs; else
+    /// A placement changed in `space` (applied in its running instances;
     /// the next start reads it from the database).
     Element { space: i64, change: ElementChange },
 }
@@ -109,14 +130,17 @@ pub(crate) enum InstanceOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InstanceFigures {
     pub(crate) space_id: i64,
+    pub(crate) room_number: u32,
     pub(crate) number: u32,
     pub(crate) players: usize,
+    /// Chat lines said in it since it started.
+    pub(crate) messages: u64,
 }
 
 /// The running instances, and which connection belongs to which.
 pub(crate) struct Instances {
     running: HashMap<u32, Instance>,
-    by_space: HashMap<i64, u32>,
+    by_room: HashMap<i64, u32>,
     routes: HashMap<ConnectionId, u32>,
     idle_grace: Duration,
     /// Where stopped instances' storage finishes writing.
@@ -137,7 +161,7 @@ impl Instances {
     ) -> Self {
         Self {
             running: HashMap::new(),
-            by_space: HashMap::new(),
+            by_room: HashMap::new(),
             routes: HashMap::new(),
             idle_grace,
             runtime,
@@ -150,8 +174,8 @@ impl Instances {
     /// Carries out an order; `world` is the server that takes new connections.
     pub(crate) fn take_order(&mut self, order: InstanceOrder, world: &mut Server, now: Instant) {
         match order {
-            InstanceOrder::Join { space, hint, reply } => {
-                let number = self.by_space.get(&space).copied();
+            InstanceOrder::Join { room, hint, reply } => {
+                let number = self.by_room.get(&room).copied();
                 if let Some(instance) = number.and_then(|number| self.running.get_mut(&number)) {
                     instance.host.set_spawn_hint(now, hint);
                     instance.empty_since = None;
@@ -165,7 +189,7 @@ impl Instances {
                 reply,
             } => {
                 let mut instance = *instance;
-                if let Some(&number) = self.by_space.get(&instance.space_id) {
+                if let Some(&number) = self.by_room.get(&instance.room) {
                     if let Some(running) = self.running.get_mut(&number) {
                         running.host.set_spawn_hint(now, hint);
                         running.empty_since = None;
@@ -183,31 +207,31 @@ impl Instances {
                 instance.host.set_spawn_hint(now, hint);
                 tracing::info!(
                     space = instance.space_id,
+                    room = instance.room_number,
                     instance = number,
                     "instance started"
                 );
                 world.serve_elsewhere(number);
-                self.by_space.insert(instance.space_id, number);
+                self.by_room.insert(instance.room, number);
                 self.running.insert(number, instance);
                 self.started += 1;
                 let _ = reply.send(Some(number));
             }
             InstanceOrder::Element { space, change } => {
-                let Some(instance) = self
-                    .by_space
-                    .get(&space)
-                    .and_then(|number| self.running.get_mut(number))
-                else {
-                    return;
-                };
-                match change {
-                    ElementChange::Placed(placed) => {
-                        instance.elements.place(instance.host.zones_mut(), &placed);
-                    }
-                    ElementChange::Removed(placement) => {
-                        instance
-                            .elements
-                            .remove(instance.host.zones_mut(), placement);
+                let copies = self
+                    .running
+                    .values_mut()
+                    .filter(|instance| instance.space_id == space);
+                for instance in copies {
+                    match &change {
+                        ElementChange::Placed(placed) => {
+                            instance.elements.place(instance.host.zones_mut(), placed);
+                        }
+                        ElementChange::Removed(placement) => {
+                            instance
+                                .elements
+                                .remove(instance.host.zones_mut(), *placement);
+                        }
                     }
                 }
             }
@@ -259,8 +283,11 @@ impl Instances {
         let mut idle = Vec::new();
         for (number, instance) in &mut self.running {
             instance.host.tick(now);
-            super::zone_loop::exchange_with_storage(&mut instance.host, &mut instance.storage);
+            let (_, said) =
+                super::zone_loop::exchange_with_storage(&mut instance.host, &mut instance.storage);
+            instance.messages += said as u64;
             let mut states = instance.host.take_departed();
+            instance.seats.update(&instance.host, &states);
             if !draining && step.is_multiple_of(instance.checkpoint_every.max(1)) {
                 states.extend(instance.host.member_states());
             }
@@ -284,11 +311,12 @@ impl Instances {
             return;
         };
         world.stop_serving_elsewhere(number);
-        self.by_space.remove(&instance.space_id);
+        self.by_room.remove(&instance.room);
         self.routes.retain(|_, routed| *routed != number);
         self.stopped += 1;
         tracing::info!(
             space = instance.space_id,
+            room = instance.room_number,
             instance = number,
             "instance stopped: empty for its idle grace"
         );
@@ -298,7 +326,13 @@ impl Instances {
     /// Drops an instance; its storage writes what is queued, on the runtime.
     fn discard(&self, instance: Instance) {
         let number = instance.number;
-        let Instance { storage, tasks, .. } = instance;
+        let Instance {
+            storage,
+            tasks,
+            mut seats,
+            ..
+        } = instance;
+        seats.release_all();
         // Its queues close here; the tasks write what is queued and end.
         drop(storage);
         self.runtime.spawn(async move {
@@ -354,8 +388,10 @@ impl Instances {
             .values()
             .map(|instance| InstanceFigures {
                 space_id: instance.space_id,
+                room_number: instance.room_number,
                 number: instance.number,
                 players: instance.host.member_count(),
+                messages: instance.messages,
             })
             .collect();
         figures.sort_by_key(|figures| figures.number);
@@ -368,7 +404,13 @@ impl Drop for Instances {
         // The zone thread is stopping: the process finishes their writes.
         if let Ok(mut left) = self.left_running.lock() {
             for (_, instance) in self.running.drain() {
-                let Instance { storage, tasks, .. } = instance;
+                let Instance {
+                    storage,
+                    tasks,
+                    mut seats,
+                    ..
+                } = instance;
+                seats.release_all();
                 drop(storage);
                 left.push(tasks);
             }

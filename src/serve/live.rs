@@ -59,6 +59,8 @@ pub(crate) struct LiveMetrics {
     /// Instances started and stopped since the process started.
     pub(crate) instances_started: u64,
     pub(crate) instances_stopped: u64,
+    /// Joins refused because `[serve] max_instances` instances ran.
+    pub(crate) instance_starts_refused: u64,
     /// The shard link's counts: messages, refused handshakes, ignored
     /// Redis entries.
     pub(crate) link: super::cluster::link::LinkTotals,
@@ -510,13 +512,29 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
     );
     let _ = writeln!(
         out,
-        "# HELP meridian_instance_players Players in each running instance.\n# TYPE meridian_instance_players gauge"
+        "# HELP meridian_instance_starts_refused_total Joins refused because [serve] max_instances instances ran.\n# TYPE meridian_instance_starts_refused_total counter\nmeridian_instance_starts_refused_total {}",
+        live.instance_starts_refused
+    );
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instance_players Players in each running instance (a room of its space).\n# TYPE meridian_instance_players gauge"
     );
     for instance in &live.instances {
         let _ = writeln!(
             out,
-            "meridian_instance_players{{space=\"{}\",instance=\"{}\"}} {}",
-            instance.space_id, instance.number, instance.players
+            "meridian_instance_players{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
+            instance.space_id, instance.room_number, instance.number, instance.players
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instance_messages_total Chat lines said in each running instance since it started.\n# TYPE meridian_instance_messages_total counter"
+    );
+    for instance in &live.instances {
+        let _ = writeln!(
+            out,
+            "meridian_instance_messages_total{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
+            instance.space_id, instance.room_number, instance.number, instance.messages
         );
     }
 }

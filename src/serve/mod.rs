@@ -40,6 +40,7 @@ mod process_metrics;
 mod quotas;
 mod rate_limit;
 mod roles;
+mod seats;
 mod sessions;
 pub(crate) mod settings;
 mod web;
@@ -202,6 +203,15 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         crossbeam_channel::bounded(moderation::ORDER_QUEUE);
     let (settings_sender, settings_orders) = crossbeam_channel::bounded(live_settings::ORDER_QUEUE);
     let (instance_sender, instance_orders) = crossbeam_channel::bounded(INSTANCE_ORDER_QUEUE);
+    // Rooms belong to this process's run: seats held when it last stopped
+    // are nobody's now.
+    if settings.serve.shard_id.is_none() {
+        store
+            .clear_seats()
+            .await
+            .context("cannot clear the seats of the last run")?;
+    }
+    let (seat_queue, seat_writer) = seats::start_writer(store.clone());
     // Instances still running when the zone thread stops: written before the
     // database closes.
     let instances_left_running = Arc::new(Mutex::new(Vec::new()));
@@ -336,6 +346,9 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
                 max_instances: settings.serve.max_instances as usize,
                 world: settings.serve.space,
                 cluster: settings.serve.shard_id.is_some(),
+                live: live_for_start.clone(),
+                seats: seat_queue,
+                seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
             },
         )),
         live_settings: live_settings::LiveKnobs::new(
@@ -396,6 +409,9 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             tracing::error!("an instance's last writes did not reach the database in time");
         }
     }
+    // Seat releases still queued are not waited for: the next start clears
+    // every seat of this run anyway.
+    seat_writer.abort();
     // The zone thread dropped its queues: write what is left, then stop.
     // The zone thread dropped its ledger queue: the task ends after what is queued.
     let _ = tokio::time::timeout(Duration::from_secs(10), ledger_done).await;

@@ -480,7 +480,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// follow the cluster's clock and skip when the loop falls behind, and
     /// stay 0 on a shard that simulates no zone).
     fn persist(&mut self, step: u64, draining: bool) {
-        let results = exchange_with_storage(&mut self.host, &mut self.storage);
+        let (results, _) = exchange_with_storage(&mut self.host, &mut self.storage);
         if let Ok(mut live) = self.live.lock() {
             for (_, result) in &results {
                 let status = INVENTORY_STATUSES
@@ -678,12 +678,17 @@ impl HandedOut {
 
 /// Hands a host's chat lines and inventory changes to its storage without
 /// waiting, relays the lines stored, and answers the changes finished; the
-/// inventory results, for counting.
+/// inventory results and how many lines were said, for counting.
 pub(crate) fn exchange_with_storage<B: Borders>(
     host: &mut ZoneHost<B>,
     storage: &mut ZoneStorage,
-) -> Vec<(ConnectionId, meridian_protocol::messages::InventoryResult)> {
-    storage.store_chat(host.take_said());
+) -> (
+    Vec<(ConnectionId, meridian_protocol::messages::InventoryResult)>,
+    usize,
+) {
+    let said = host.take_said();
+    let lines = said.len();
+    storage.store_chat(said);
     while let Ok(line) = storage.chat_stored.try_recv() {
         host.relay_said(line);
     }
@@ -692,5 +697,5 @@ pub(crate) fn exchange_with_storage<B: Borders>(
     for (connection, result) in &results {
         host.finish_inventory(*connection, result.clone());
     }
-    results
+    (results, lines)
 }

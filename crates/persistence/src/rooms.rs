@@ -381,6 +381,22 @@ impl Store {
             .collect()
     }
 
+    /// Releases every seat and deletes every room: the rooms of an embedded
+    /// server belong to its run, and nobody holds a seat in a run that
+    /// ended. Returns how many seats went.
+    pub async fn clear_seats(&self) -> Result<u64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let seats = sqlx::query("DELETE FROM room_seats")
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM rooms")
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(seats)
+    }
+
     /// Seats held at `now` in each space that has any (for the list of spaces).
     pub async fn live_counts(&self, now: i64) -> Result<HashMap<i64, u32>, StoreError> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
