@@ -15,7 +15,7 @@ import { TRANSPORTS, state } from './app/state.js';
 import { el } from './app/dom.js';
 import { clearAccount, loadUser, scheduleRefresh } from './app/api.js';
 import { logout, onAuthSubmit, showAuth } from './app/account.js';
-import { enterLobby, loadSpaces } from './app/lobby.js';
+import { enterLobby, loadSpaces, onJoinById } from './app/lobby.js';
 import { endSession, leave, rejoin } from './app/session.js';
 import { isTextField, onKeyDown, onKeyUp, releaseKeys, zoomBy } from './app/input.js';
 import { onChatSubmit } from './app/chat.js';
@@ -34,6 +34,7 @@ function start() {
   el.authForm.addEventListener('submit', onAuthSubmit);
   el.logout.addEventListener('click', logout);
   el.refreshSpaces.addEventListener('click', loadSpaces);
+  el.joinById.addEventListener('submit', onJoinById);
   el.leave.addEventListener('click', leave);
   el.back.addEventListener('click', leave);
   el.rejoin.addEventListener('click', rejoin);

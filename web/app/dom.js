@@ -21,6 +21,8 @@ export const el = {
   spaceList: $('space-list'),
   spaceEmpty: $('space-empty'),
   refreshSpaces: $('refresh-spaces'),
+  joinById: $('join-by-id'),
+  joinSpaceId: $('join-space-id'),
   transportSelect: $('transport-select'),
   avatarList: $('avatar-list'),
   avatarEmpty: $('avatar-empty'),

@@ -68,7 +68,12 @@ function renderSpaces(spaces) {
       }
       const meta = document.createElement('div');
       meta.className = 'space-meta';
-      meta.textContent = width && height ? `${width} × ${height} m · #${space.id}` : `#${space.id}`;
+      meta.dataset.testid = 'space-meta';
+      // Who is in it now: the world's players, or the seats held in its rooms.
+      const players = Number.isInteger(space.players) ? space.players : 0;
+      item.dataset.players = String(players);
+      const here = `${players} ${players === 1 ? 'player' : 'players'}`;
+      meta.textContent = width && height ? `${width} × ${height} m · #${space.id} · ${here}` : `#${space.id} · ${here}`;
       info.append(name, meta);
 
       const join = document.createElement('button');
@@ -144,6 +149,19 @@ async function chooseAvatar(avatar, button) {
   }
 }
 
+/** Joins the space whose id was typed (one made by someone else is not listed). */
+export function onJoinById(event) {
+  event.preventDefault();
+  const text = String(el.joinSpaceId.value ?? '').trim().replace(/^#/, '');
+  if (!/^[0-9]{1,15}$/.test(text)) {
+    showError(el.lobbyError, 'A space id is a number, like the #12 of a listed space.');
+    return;
+  }
+  const id = Number(text);
+  joinSpace({ id, name: `space #${id}`, width: 0, height: 0 });
+}
+
 export function setJoinButtonsDisabled(disabled) {
   for (const button of el.spaceList.querySelectorAll('[data-testid="join-space"]')) button.disabled = disabled;
+  for (const button of el.joinById.querySelectorAll('button')) button.disabled = disabled;
 }
