@@ -182,6 +182,7 @@ fn scatter_elements(zone: &mut Zone, count: usize, rng: &mut SplitMix64) -> usiz
         let placement = ElementPlacement {
             bounds: Aabb::from_corners(corner, corner + size),
             appearance: rng.range_u32(0, 16),
+            blocking: true,
         };
         match zone.place_element(placement) {
             Ok(_) => placed += 1,

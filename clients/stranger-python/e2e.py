@@ -189,6 +189,13 @@ async def main(server, seconds_per_walk, interest_radius):
                              f"{len(conn.own_track)} with its own avatar, "
                              f"inputs sent {conn.sequence}, last acknowledged {conn.acked[-1]}")
         check(not conn.decode_errors, f"{conn.who}: zero decode errors {conn.decode_errors[:3]}")
+        # Version 4 (section 11.10): the plaza's placed elements are in the snapshots,
+        # each with a footprint whose centre is its position (the whole world is in view).
+        elements = {e["id"]: e for v in conn.views.values() for e in v if e["kind"] == "Element"}
+        check(elements and all(e.get("footprint") and e["footprint"]["width"] > 0
+                               and e["footprint"]["height"] > 0 for e in elements.values()),
+              f"{conn.who}: {len(elements)} placed elements in view, each with a footprint "
+              f"({sum(e['footprint']['blocking'] for e in elements.values())} blocking)")
         check(conn.decoded >= seconds_per_walk * conn.tick_rate / 2,
               f"{conn.who}: decoded {conn.decoded} snapshots")
         check(conn.deltas > 0, f"{conn.who}: decoded {conn.deltas} deltas against its baselines")

@@ -78,23 +78,26 @@ function draw(current, dt) {
     ctx.strokeRect(sx(0), sy(0), zoneW * scale, zoneH * scale);
   }
 
-  // Placed elements (x, y is the top-left tile; 1 tile = 1 m).
-  for (const placed of current.space.elements) {
-    const element = placed.element ?? {};
-    const x = sx(placed.x);
-    const y = sy(placed.y);
-    const w = Math.max(1, (element.width || 1) * scale);
-    const h = Math.max(1, (element.height || 1) * scale);
+  // Placed elements, as the snapshots have them (x, y is the footprint's
+  // centre, in metres): under the avatars, and as they change while we play.
+  for (const e of entities) {
+    if (e.kind !== 'Element' || !e.footprint) continue;
+    const { width: fw, height: fh, blocking } = e.footprint;
+    const x = sx(e.x - fw / 2);
+    const y = sy(e.y - fh / 2);
+    const w = Math.max(1, fw * scale);
+    const h = Math.max(1, fh * scale);
     if (x > width || y > height || x + w < 0 || y + h < 0) continue;
-    const image = element.imageUrl ? imageFor(element.imageUrl) : null;
+    const element = current.space.catalogue.get(e.appearance);
+    const image = element?.imageUrl ? imageFor(element.imageUrl) : null;
     if (image && image.complete && image.naturalWidth > 0) {
       ctx.drawImage(image, x, y, w, h);
     } else {
-      ctx.fillStyle = element.static ? '#2a3442' : 'rgba(192, 132, 252, 0.16)';
+      ctx.fillStyle = blocking ? '#2a3442' : 'rgba(192, 132, 252, 0.16)';
       ctx.fillRect(x, y, w, h);
-      ctx.strokeStyle = element.static ? '#56667d' : '#a778d8';
+      ctx.strokeStyle = blocking ? '#56667d' : '#a778d8';
       ctx.lineWidth = 1;
-      ctx.setLineDash(element.static ? [] : [4, 3]);
+      ctx.setLineDash(blocking ? [] : [4, 3]);
       ctx.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1);
       ctx.setLineDash([]);
     }
@@ -104,6 +107,7 @@ function draw(current, dt) {
   const ordered = [...entities].sort((a, b) => Number(Boolean(a.self)) - Number(Boolean(b.self)));
   const radius = Math.max(6, AVATAR_RADIUS * scale);
   for (const e of ordered) {
+    if (e.kind === 'Element' && e.footprint) continue; // drawn above
     const x = sx(e.x);
     const y = sy(e.y);
     if (x < -60 || y < -60 || x > width + 60 || y > height + 60) continue;

@@ -68,16 +68,30 @@ export async function joinSpace(space) {
     if (state.phase !== 'lobby') enterLobby(`Cannot join ${space.name}: ${message}`);
     return;
   }
-  const [detail, history] = await Promise.all([
+  const [detail, catalogue, history] = await Promise.all([
     allPages(api, `/space/${encodeURIComponent(space.id)}`, 'elements').catch(() => null),
+    // What each element looks like: snapshots name it by its catalogue id.
+    allPages(api, '/elements', 'elements').catch(() => null),
     api('GET', `/space/${encodeURIComponent(space.id)}/chat?limit=${CHAT_HISTORY_LINES}`).catch(() => null),
   ]);
   setJoinButtonsDisabled(false);
   if (attempt !== joinSeq) return; // left or logged out meanwhile
-  startSession(library.MeridianClient, space, detail, history, first);
+  startSession(library.MeridianClient, space, detail, catalogueById(detail, catalogue), history, first);
 }
 
-function startSession(MeridianClient, space, detail, history, firstJoin) {
+/** Catalogue element id -> {imageUrl, width, height, static}, from the catalogue and the space's placements. */
+function catalogueById(detail, catalogue) {
+  const byId = new Map();
+  for (const placed of Array.isArray(detail?.elements) ? detail.elements : []) {
+    if (placed.element && typeof placed.element.id === 'number') byId.set(placed.element.id, placed.element);
+  }
+  for (const element of Array.isArray(catalogue?.elements) ? catalogue.elements : []) {
+    if (typeof element.id === 'number') byId.set(element.id, element);
+  }
+  return byId;
+}
+
+function startSession(MeridianClient, space, detail, catalogue, history, firstJoin) {
   const size = detail ? parseDimensions(detail.dimensions) : { width: space.width, height: space.height };
   const current = {
     space: {
@@ -85,7 +99,9 @@ function startSession(MeridianClient, space, detail, history, firstJoin) {
       name: detail?.name ?? space.name,
       width: size.width || space.width,
       height: size.height || space.height,
-      elements: Array.isArray(detail?.elements) ? detail.elements : [],
+      // Placed elements come in snapshots (kind 'Element', with footprints);
+      // this says what each catalogue element looks like.
+      catalogue,
     },
     client: /** @type {any} */ (null),
     closed: false,

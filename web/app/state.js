@@ -11,7 +11,7 @@ export const TRANSPORT_LABELS = { webtransport: 'WebTransport', websocket: 'WebS
  *   phase: string, status: {kind: string, text: string},
  *   user: {id: number|null, username: string}|null,
  *   requestedTransport: string,
- *   space: {id: number, name: string, width: number, height: number, elements: any[]}|null,
+ *   space: {id: number, name: string, width: number, height: number, catalogue: Map<number, any>}|null,
  *   connection: any, intent: any, lastDisconnect: any, lastRefusal: any,
  *   chat: {name: string, channel: string, text: string, from: number|null, mine: boolean, history: boolean}[],
  * }} */

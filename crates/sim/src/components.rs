@@ -71,8 +71,10 @@ impl Interest {
     }
 }
 
-/// A placed element that never moves; it lives in the static R-tree.
+/// A placed element: its footprint, and whether it blocks movement (a blocking
+/// one is also in the static R-tree).
 #[derive(Component, Debug, Clone, Copy)]
-pub(crate) struct StaticElement {
+pub(crate) struct PlacedElement {
     pub(crate) bounds: Aabb,
+    pub(crate) blocking: bool,
 }

@@ -19,16 +19,19 @@
 //! 3. [`GameplaySet`]: gameplay rules (empty in this release).
 //! 4. [`InterestSet`]: rebuild the moving-entity grid and every subscriber's view,
 //!    with hysteresis, emitting enter / leave events (see [`interest`]).
-//! 5. [`ReplicationSet`]: quantize every moving entity once for all clients and
+//! 5. [`ReplicationSet`]: quantize every replicated entity once for all clients and
 //!    hash the result.
 //!
-//! Static elements live in an R-tree (collision, region queries); moving entities in
-//! a uniform grid rebuilt each tick, which the `interest_index` bench chose over an
+//! Placed elements are replicated entities like avatars (they enter and leave views
+//! through the same interest sets); the blocking ones are also in an R-tree
+//! (collision, region queries). Every replicated entity is indexed in a uniform grid
+//! rebuilt each tick, which the `interest_index` bench chose over an
 //! R-tree (docs/BENCHMARKS.md). A tick in steady state allocates nothing.
 
 pub mod agents;
 mod components;
 mod config;
+mod elements;
 mod ghosts;
 pub mod input;
 pub mod interest;
@@ -43,14 +46,13 @@ use bevy_ecs::prelude::*;
 
 pub use components::ClientId;
 pub use config::{ConfigError, SimConfig};
+pub use elements::ElementPlacement;
 pub use ghosts::GhostState;
 pub use input::{ClientInput, RejectReason, Rejection, RejectionCounts};
 pub use interest::{InterestChange, InterestEvent};
 pub use live_settings::LiveSettings;
 pub use math::{Aabb, Vec2};
-pub use zone::{
-    AvatarSpawn, AvatarState, ElementPlacement, SpawnError, TickOutput, TickPhase, Zone,
-};
+pub use zone::{AvatarSpawn, AvatarState, SpawnError, TickOutput, TickPhase, Zone};
 
 /// Validate inputs and apply the accepted ones.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,4 +1,5 @@
-//! Static geometry: placed elements in an R-tree, for collision and region queries.
+//! Static geometry: the blocking placed elements in an R-tree, for collision and
+//! region queries.
 
 use bevy_ecs::resource::Resource;
 use meridian_protocol::NetworkId;
@@ -48,14 +49,6 @@ impl StaticIndex {
                 );
                 bounds.intersects_circle(center, radius)
             })
-    }
-
-    /// Whether any element's footprint overlaps `bounds`.
-    pub(crate) fn overlaps(&self, bounds: Aabb) -> bool {
-        self.tree
-            .locate_in_envelope_intersecting(envelope(bounds))
-            .next()
-            .is_some()
     }
 
     /// Appends the ids of elements overlapping `region` to `out`.

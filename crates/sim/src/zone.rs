@@ -7,18 +7,17 @@ use meridian_protocol::{AnimationState, NetworkId};
 use thiserror::Error;
 
 use crate::components::{
-    Animation, Avatar, ClientId, Heading, InputState, Interest, Position, Replicated,
-    StaticElement, Velocity,
+    Animation, Avatar, ClientId, Heading, InputState, Interest, Position, Replicated, Velocity,
 };
 use crate::input::{
     ClientInput, Clients, PendingInputs, Rejection, RejectionCounts, Rejections, inside_world,
     refill_input_credits, validate_inputs,
 };
 use crate::interest::{
-    Departed, InterestEvent, InterestEvents, MovingIndex, UniformGrid, VisibleSets, grid_cell_size,
-    rebuild_moving_index, store_views, update_interest,
+    Arrived, Departed, InterestEvent, InterestEvents, MovingIndex, UniformGrid, VisibleSets,
+    grid_cell_size, rebuild_moving_index, store_views, update_interest,
 };
-use crate::math::{Aabb, Vec2};
+use crate::math::Vec2;
 use crate::movement::apply_movement;
 use crate::replication::{ReplicatedStates, collect_replicated_states};
 use crate::statics::StaticIndex;
@@ -106,15 +105,6 @@ pub struct AvatarSpawn {
     pub appearance: u32,
 }
 
-/// A static element to place.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ElementPlacement {
-    /// Its footprint.
-    pub bounds: Aabb,
-    /// Catalogue appearance.
-    pub appearance: u32,
-}
-
 /// An avatar's state, for inspection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AvatarState {
@@ -145,7 +135,8 @@ pub struct TickOutput<'a> {
     pub rejections: &'a [Rejection],
     /// Entities entering and leaving views, by subscriber then entity.
     pub interest_events: &'a [InterestEvent],
-    /// Every moving entity's quantized state, sorted by id.
+    /// Every replicated entity's quantized state (avatars, ghosts, placed
+    /// elements), sorted by id.
     pub states: &'a [EntityState],
 }
 
@@ -188,6 +179,7 @@ impl Zone {
         world.insert_resource(InterestEvents::default());
         world.insert_resource(VisibleSets::default());
         world.insert_resource(Departed::default());
+        world.insert_resource(Arrived::default());
         world.insert_resource(ReplicatedStates::default());
         world.insert_resource(crate::ghosts::Ghosts::default());
 
@@ -270,12 +262,7 @@ impl Zone {
         self.world.resource::<Clients>().0.len()
     }
 
-    /// How many static elements are placed.
-    pub fn element_count(&self) -> usize {
-        self.world.resource::<StaticIndex>().len()
-    }
-
-    fn allocate_id(&mut self) -> Result<NetworkId, SpawnError> {
+    pub(crate) fn allocate_id(&mut self) -> Result<NetworkId, SpawnError> {
         let id = NetworkId(self.next_network_id);
         self.next_network_id = self
             .next_network_id
@@ -399,57 +386,6 @@ impl Zone {
         Ok((entity, id))
     }
 
-    /// Places a static element. Refused outside the world or on top of an avatar
-    /// or another element.
-    pub fn place_element(&mut self, placement: ElementPlacement) -> Result<NetworkId, SpawnError> {
-        let config = self.config();
-        let bounds = placement.bounds;
-        if !bounds.within(config.world_width, config.world_height) {
-            return Err(SpawnError::OutOfBounds);
-        }
-        let radius = config.avatar_radius;
-        if self.world.resource::<StaticIndex>().overlaps(bounds) {
-            return Err(SpawnError::Occupied);
-        }
-        let mut avatars = self.world.query_filtered::<&Position, With<Avatar>>();
-        if avatars
-            .iter(&self.world)
-            .any(|position| bounds.intersects_circle(position.0, radius))
-        {
-            return Err(SpawnError::Occupied);
-        }
-        let id = self.allocate_id()?;
-        let center = Vec2::new(
-            (bounds.min.x + bounds.max.x) / 2.0,
-            (bounds.min.y + bounds.max.y) / 2.0,
-        );
-        self.world.spawn((
-            Replicated {
-                id,
-                kind: EntityKind::Element,
-                appearance: placement.appearance,
-            },
-            Position(center),
-            Heading(0.0),
-            StaticElement { bounds },
-        ));
-        self.world.resource_mut::<StaticIndex>().insert(id, bounds);
-        Ok(id)
-    }
-
-    /// Removes a static element.
-    pub fn remove_element(&mut self, id: NetworkId) -> Result<(), SpawnError> {
-        let mut elements = self.world.query::<(Entity, &Replicated, &StaticElement)>();
-        let (entity, bounds) = elements
-            .iter(&self.world)
-            .find(|(_, replicated, _)| replicated.id == id)
-            .map(|(entity, _, element)| (entity, element.bounds))
-            .ok_or(SpawnError::UnknownElement(id))?;
-        self.world.resource_mut::<StaticIndex>().remove(id, bounds);
-        self.world.despawn(entity);
-        Ok(())
-    }
-
     /// Advances the zone by one tick with these inputs.
     pub fn step(&mut self, inputs: &[ClientInput]) -> TickOutput<'_> {
         self.step_observed(inputs, |_| {})
@@ -536,7 +472,7 @@ impl Zone {
         }
     }
 
-    /// Every moving entity's quantized state after the last step, sorted by id:
+    /// Every replicated entity's quantized state after the last step, sorted by id:
     /// what replication encodes, once for all clients.
     pub fn replicated_states(&self) -> &[EntityState] {
         &self.world.resource::<ReplicatedStates>().states
@@ -560,19 +496,13 @@ impl Zone {
         true
     }
 
-    /// Appends the ids of avatars within `radius` of `center`, as of the last step
-    /// (for proximity chat and region effects).
+    /// Appends the ids of entities within `radius` of `center`, as of the last
+    /// step: avatars (and ghosts of them), and placed elements, which a caller
+    /// looking for people skips (for proximity chat and region effects).
     pub fn avatars_near(&self, center: Vec2, radius: f32, out: &mut Vec<NetworkId>) {
         self.world
             .resource::<MovingIndex>()
             .0
             .for_each_within(center, radius, |entry, _| out.push(entry.id));
-    }
-
-    /// Appends the ids of static elements overlapping `region`.
-    pub fn elements_in(&self, region: Aabb, out: &mut Vec<NetworkId>) {
-        self.world
-            .resource::<StaticIndex>()
-            .elements_in(region, out);
     }
 }

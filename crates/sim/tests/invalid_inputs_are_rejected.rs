@@ -157,6 +157,7 @@ fn walking_into_an_element_is_rejected() {
     zone.place_element(ElementPlacement {
         bounds: Aabb::from_corners(Vec2::new(50.35, 40.0), Vec2::new(52.0, 60.0)),
         appearance: 9,
+        blocking: true,
     })
     .unwrap();
     assert_rejected(&mut zone, walk(1, 1.0, 0.0, 2.0), RejectReason::Collision);

@@ -76,6 +76,7 @@ fn steady_state_ticks_allocate_nothing() {
         zone.place_element(ElementPlacement {
             bounds: Aabb::from_corners(corner, corner + Vec2::new(3.0, 3.0)),
             appearance: 2,
+            blocking: true,
         })
         .unwrap();
     }

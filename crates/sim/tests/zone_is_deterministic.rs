@@ -15,6 +15,7 @@ fn run(seed: u64, ticks: usize) -> Vec<u64> {
         zone.place_element(ElementPlacement {
             bounds: Aabb::from_corners(corner, corner + Vec2::new(4.0, 4.0)),
             appearance: 1,
+            blocking: true,
         })
         .unwrap();
     }

@@ -237,6 +237,7 @@ impl Bot {
             return MovementIntent::idle(0.0);
         };
         let (width, height) = (welcome.zone_width, welcome.zone_height);
+        let radius = welcome.limits.avatar_radius;
         let position = self.own_position(client);
         let (mut dx, mut dy) = self.direction;
         match self.kind {
@@ -282,6 +283,14 @@ impl Bot {
                     (dx, dy) = (angle.cos(), angle.sin());
                     self.turn_in_ticks = self.random.range_u32(40, 100);
                 }
+            }
+        }
+        // Step around the blocking elements in view: inputs into one are rejected.
+        if let Some(from) = position {
+            let ahead = crate::obstacles::way_around(client.view(), from, (dx, dy), 1.0, radius);
+            if let Some(turned) = ahead.filter(|turned| *turned != (dx, dy)) {
+                (dx, dy) = turned;
+                self.turn_in_ticks = self.turn_in_ticks.max(10);
             }
         }
         // Turn back from the edges: inputs that leave the world are rejected.

@@ -13,11 +13,14 @@ pub mod bot;
 mod cpu;
 pub mod html;
 pub mod http;
+mod obstacles;
 pub mod report;
+pub mod rooms;
 mod roster;
 pub mod samples;
 pub mod swarm;
 
 pub use bot::BehaviourKind;
 pub use report::Report;
-pub use swarm::{SwarmConfig, SwarmError, run};
+pub use rooms::{Destination, SpaceShape};
+pub use swarm::{SwarmConfig, SwarmError, run, run_into};

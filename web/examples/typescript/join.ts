@@ -40,10 +40,26 @@ function keyboardIntent(keys: ReadonlySet<string>): { moveX: number; moveY: numb
   return { moveX, moveY, animation: moveX !== 0 || moveY !== 0 ? 'Walk' : 'Idle' };
 }
 
-/** One dot per entity, the own avatar in another colour; positions are metres. */
+/**
+ * Placed elements as rectangles (their position is the footprint's centre,
+ * protocol version 4), then one dot per other entity, the own avatar in
+ * another colour; positions are metres.
+ */
 function draw(context: CanvasRenderingContext2D, entities: EntityView[], pixelsPerMetre: number): void {
   context.clearRect(0, 0, context.canvas.width, context.canvas.height);
   for (const entity of entities) {
+    if (entity.kind !== 'Element' || entity.footprint === undefined) continue;
+    const { width, height, blocking } = entity.footprint;
+    context.fillStyle = blocking ? '#556' : '#bdb';
+    context.fillRect(
+      (entity.x - width / 2) * pixelsPerMetre,
+      (entity.y - height / 2) * pixelsPerMetre,
+      width * pixelsPerMetre,
+      height * pixelsPerMetre,
+    );
+  }
+  for (const entity of entities) {
+    if (entity.kind === 'Element') continue;
     context.fillStyle = entity.self ? '#d33' : entity.kind === 'Avatar' ? '#36c' : '#999';
     context.beginPath();
     context.arc(entity.x * pixelsPerMetre, entity.y * pixelsPerMetre, 6, 0, 2 * Math.PI);
@@ -93,6 +109,9 @@ export async function play(accessToken: string, spaceId: number, canvas: HTMLCan
   });
   client.addEventListener('entered', (event) => {
     if (event.detail.self) status.textContent += ` as #${event.detail.id}`;
+    // An element placed while we play (or come into view) arrives like anyone.
+    const footprint = event.detail.footprint;
+    if (footprint?.blocking) status.title = `element ${event.detail.appearance} in the way`;
   });
   client.addEventListener('chat', (event) => {
     const { from, name, channel, text } = event.detail;

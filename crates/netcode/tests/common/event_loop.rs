@@ -63,6 +63,22 @@ pub(crate) struct LoopZone {
 impl LoopZone {
     /// Starts the loop and a zone thread ticking at the sim's rate.
     pub(crate) fn start(config: NetcodeConfig) -> Self {
+        let sim = SimConfig {
+            world_width: 100.0,
+            world_height: 100.0,
+            ..SimConfig::default()
+        };
+        Self::start_with(config, sim, |_, _| {})
+    }
+
+    /// [`Self::start`] with this zone, and `between_ticks` called on the zone
+    /// thread before every turn of its loop (to change the world between two
+    /// ticks, as `meridian serve` does with what its HTTP API is told).
+    pub(crate) fn start_with(
+        config: NetcodeConfig,
+        sim: SimConfig,
+        mut between_ticks: impl FnMut(&mut ZoneHost, Instant) + Send + 'static,
+    ) -> Self {
         let certificate =
             DevCertificate::generate(SystemTime::now(), Duration::from_secs(24 * 3600))
                 .expect("certificate");
@@ -78,11 +94,6 @@ impl LoopZone {
         )
         .expect("bind the event loop");
         let authority = TokenAuthority::new(SECRET);
-        let sim = SimConfig {
-            world_width: 100.0,
-            world_height: 100.0,
-            ..SimConfig::default()
-        };
         let tick = Duration::from_secs_f32(sim.tick_seconds());
         let start = Instant::now();
         let netcode = Server::new(config.clone(), authority.clone(), SPACE, start, unix_now())
@@ -95,6 +106,7 @@ impl LoopZone {
             let mut next_tick = start + tick;
             while !stopping.load(Ordering::Relaxed) {
                 let now = Instant::now();
+                between_ticks(&mut host, now);
                 side.receive(now, host.server());
                 if now >= next_tick {
                     next_tick += tick;

@@ -1,6 +1,7 @@
 //! Interest management: which entities each subscriber sees.
 //!
-//! Every tick, [`rebuild_moving_index`] puts every moving entity in the
+//! Every tick, [`rebuild_moving_index`] puts every replicated entity (avatars,
+//! ghosts and placed elements) in the
 //! [`UniformGrid`], then [`update_interest`] recomputes each subscriber's visible set:
 //! an entity enters within `interest_radius` and leaves only beyond
 //! `interest_radius + interest_hysteresis` (hysteresis). When more than
@@ -9,11 +10,14 @@
 //!
 //! A view is recomputed every `interest_refresh_ticks` ticks, staggered by network
 //! id (and every tick while it is empty); on other ticks it is carried over, less
-//! the avatars that left the zone ([`Departed`]). The hysteresis band absorbs the
-//! movement in between; see docs/BENCHMARKS.md.
+//! the entities that left the zone ([`Departed`]), plus the elements placed or
+//! moved since the last update within `interest_radius` ([`Arrived`]), so that a
+//! placement reaches every view near it at the next step. The hysteresis band
+//! absorbs the movement in between; see docs/BENCHMARKS.md.
 //!
-//! Static elements are not in the moving set; they live in the R-tree of
-//! [`crate::statics`] and reach clients with the space, on the reliable stream.
+//! Placed elements are indexed here like avatars (a client sees the elements near
+//! it, docs/PROTOCOL.md 11.10); the blocking ones are also in the R-tree of
+//! [`crate::statics`] for collision.
 
 mod grid;
 
@@ -22,7 +26,7 @@ use meridian_protocol::NetworkId;
 
 pub use grid::{GridEntry, UniformGrid};
 
-use crate::components::{Avatar, ClientId, Interest, Position, Replicated, StaticElement};
+use crate::components::{Avatar, ClientId, Interest, Position, Replicated};
 use crate::{Settings, TickClock};
 
 /// Whether an entity entered or left a view.
@@ -59,6 +63,11 @@ pub(crate) struct VisibleSets {
 /// refreshed this tick still lose them at once.
 #[derive(Resource, Debug, Default)]
 pub(crate) struct Departed(pub(crate) Vec<NetworkId>);
+
+/// Elements placed or moved since the last interest update, with where they
+/// stand now, so that views not refreshed this tick still take them at once.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct Arrived(pub(crate) Vec<(NetworkId, crate::math::Vec2)>);
 
 /// This tick's interest events.
 #[derive(Resource, Debug, Default)]
@@ -108,7 +117,7 @@ pub fn grid_cell_size(interest_radius: f32, interest_hysteresis: f32) -> f32 {
     (interest_radius + interest_hysteresis) / 2.0
 }
 
-/// A moving entity's interest bookkeeping, kept beside the grid in grid order so
+/// A replicated entity's interest bookkeeping, kept beside the grid in grid order so
 /// that the update never has to reach into the ECS at random.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SubscriberSlot {
@@ -124,8 +133,9 @@ pub(crate) struct SubscriberSlot {
 #[derive(Resource, Debug)]
 pub(crate) struct MovingIndex(pub(crate) UniformGrid, pub(crate) Vec<SubscriberSlot>);
 
-/// The moving entities, as the interest systems see them. Both systems use this
-/// one query type, so both walk the same entities in the same (archetype) order.
+/// The replicated entities, as the interest systems see them. Both systems use
+/// this one query type, so both walk the same entities in the same (archetype)
+/// order.
 type MovingQuery<'w, 's, I> = Query<
     'w,
     's,
@@ -136,14 +146,13 @@ type MovingQuery<'w, 's, I> = Query<
         Option<&'static Avatar>,
         I,
     ),
-    Without<StaticElement>,
 >;
 
 /// Slots in query order, before they are put in grid order.
 #[derive(Default)]
 pub(crate) struct SlotStaging(Vec<SubscriberSlot>);
 
-/// InterestSet, first: index every moving entity, and put each subscriber's
+/// InterestSet, first: index every replicated entity, and put each subscriber's
 /// client and last view beside it in grid order.
 pub(crate) fn rebuild_moving_index(
     mut index: ResMut<MovingIndex>,
@@ -188,7 +197,7 @@ pub(crate) fn rebuild_moving_index(
 pub(crate) fn update_interest(
     settings: Res<Settings>,
     clock: Res<TickClock>,
-    mut departed: ResMut<Departed>,
+    (mut departed, mut arrived): (ResMut<Departed>, ResMut<Arrived>),
     mut index: ResMut<MovingIndex>,
     mut events: ResMut<InterestEvents>,
     mut sets: ResMut<VisibleSets>,
@@ -216,6 +225,15 @@ pub(crate) fn update_interest(
         let due = (clock.tick + u64::from(subscriber.id.0)).is_multiple_of(refresh_ticks);
         if !due && !previous.is_empty() {
             slot.view = keep_view(client, previous, &departed.0, next, &mut events.0);
+            if !arrived.0.is_empty() {
+                let newcomers = Newcomers {
+                    subscriber: (client, subscriber.id, subscriber.position),
+                    arrived: &arrived.0,
+                    enter_squared,
+                    cap: config.max_visible_entities,
+                };
+                slot.view = newcomers.add_to(slot.view, next, &mut events.0);
+            }
             continue;
         }
         let first_event = events.0.len();
@@ -285,6 +303,51 @@ pub(crate) fn update_interest(
     }
     std::mem::swap(current, next);
     departed.0.clear();
+    arrived.0.clear();
+}
+
+/// Elements placed or moved since the last update, offered to a view that is
+/// not due for a refresh.
+struct Newcomers<'a> {
+    /// The subscriber: its client, its own id and where it stands.
+    subscriber: (ClientId, NetworkId, crate::math::Vec2),
+    arrived: &'a [(NetworkId, crate::math::Vec2)],
+    enter_squared: f32,
+    cap: usize,
+}
+
+impl Newcomers<'_> {
+    /// Adds to the view (the tail of `next` that `view` names) every arrival
+    /// within the enter radius that it does not hold, while it has room.
+    fn add_to(
+        &self,
+        view: Interest,
+        next: &mut Vec<NetworkId>,
+        events: &mut Vec<InterestEvent>,
+    ) -> Interest {
+        let (client, own, position) = self.subscriber;
+        let start = view.start as usize;
+        for &(id, at) in self.arrived {
+            let (dx, dy) = (at.x - position.x, at.y - position.y);
+            if id == own || dx * dx + dy * dy > self.enter_squared || next.len() - start >= self.cap
+            {
+                continue;
+            }
+            if let Err(offset) = next[start..].binary_search(&id) {
+                next.insert(start + offset, id);
+                events.push(InterestEvent {
+                    subscriber: client,
+                    entity: id,
+                    change: InterestChange::Entered,
+                });
+            }
+        }
+        // Arena offsets fit u32, as in `update_interest`.
+        Interest {
+            start: view.start,
+            len: (next.len() - start) as u32,
+        }
+    }
 }
 
 /// A view not due for a refresh: carried into the next arena as it is, less the
