@@ -3,8 +3,10 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod api;
+pub(crate) mod cluster_load;
 pub(crate) mod logs;
 pub(crate) mod players;
+pub(crate) mod private_services;
 pub(crate) mod services;
 pub(crate) mod shard_link;
 pub(crate) mod silent;

@@ -214,6 +214,8 @@ impl LinkCounters {
             entries_unsigned: load(&self.entries_unsigned),
             entries_badly_signed: load(&self.entries_badly_signed),
             entries_stale: load(&self.entries_stale),
+            redis_errors: 0,
+            redis_reconnects: 0,
         }
     }
 
@@ -250,6 +252,10 @@ pub(crate) struct LinkTotals {
     pub(crate) entries_badly_signed: u64,
     /// Shard entries in Redis ignored as stale.
     pub(crate) entries_stale: u64,
+    /// Redis operations that failed (Redis down, unreachable or erring).
+    pub(crate) redis_errors: u64,
+    /// Times the connection to Redis was lost and made again.
+    pub(crate) redis_reconnects: u64,
 }
 
 /// The zone thread's handle for sending.
@@ -314,6 +320,20 @@ pub(crate) struct Link {
     pub(crate) wake: crossbeam_channel::Receiver<()>,
     pub(crate) address: SocketAddr,
     pub(crate) counters: Arc<LinkCounters>,
+    /// Where the shard's entry is kept, for its connection's counts.
+    pub(crate) hints: RedisHints,
+}
+
+impl Link {
+    /// The link's counts and the Redis connection's, for the metrics page.
+    pub(crate) fn totals(&self) -> LinkTotals {
+        let redis = self.hints.totals();
+        LinkTotals {
+            redis_errors: redis.errors,
+            redis_reconnects: redis.reconnects,
+            ..self.counters.totals()
+        }
+    }
 }
 
 /// Starts shard `me` of `shards`: listens on `address`, announces itself in
@@ -347,6 +367,7 @@ pub(crate) fn start(
     let peers: Peers = Arc::default();
     let (bound_in, bound) = std::sync::mpsc::channel();
     let (link_counters, link_peers) = (counters.clone(), peers.clone());
+    let link_hints = hints.clone();
     super::super::own_thread::spawn("shard-link", async move {
         let endpoint = match meridian_netcode::driver::socket::endpoint(address, Some(config)) {
             Ok(endpoint) => endpoint,
@@ -375,7 +396,7 @@ pub(crate) fn start(
             shards,
             endpoint,
             key,
-            hints,
+            hints: link_hints,
             announced: ShardEntry {
                 address,
                 certificate_sha256,
@@ -399,6 +420,7 @@ pub(crate) fn start(
         wake,
         address,
         counters,
+        hints,
     })
 }
 
@@ -468,6 +490,11 @@ async fn receive(acceptor: &Acceptor, shard: u32, stream: quinn::RecvStream) {
         let length = length as usize;
         if length > MAX_MESSAGE {
             LinkCounters::count(&counters.refused);
+            tracing::warn!(
+                shard,
+                length,
+                "a link message is too large; closing the link"
+            );
             return;
         }
         buffer.resize(length, 0);
@@ -486,10 +513,11 @@ async fn receive(acceptor: &Acceptor, shard: u32, stream: quinn::RecvStream) {
                     return;
                 }
             }
-            Err(_) => {
+            Err(error) => {
                 // A message we cannot read: the peer runs another version,
                 // or is broken. Say so by closing.
                 LinkCounters::count(&counters.refused);
+                tracing::warn!(shard, length, %error, "a link message does not read; closing the link");
                 return;
             }
         }
@@ -512,7 +540,10 @@ async fn discover(discovery: Discovery) {
     let mut linked: HashMap<u32, ShardEntry> = HashMap::new();
     let mut generation = 0u64;
     loop {
-        if let Err(error) = discovery
+        // Renewed every round, so after Redis comes back (empty, say) the
+        // entry is there again within a round. A failure is counted and
+        // logged (at most once per interval) by the Redis connection.
+        let _ = discovery
             .hints
             .announce_shard_entry(
                 ShardId(discovery.me),
@@ -521,10 +552,7 @@ async fn discover(discovery: Discovery) {
                 super::super::ledger::now_ms(),
                 ANNOUNCE_TTL_MS,
             )
-            .await
-        {
-            tracing::warn!(%error, "cannot announce the shard in Redis");
-        }
+            .await;
         // Links that ended are found again.
         if let Ok(peers) = discovery.peers.lock() {
             linked.retain(|shard, _| peers.contains_key(shard));
@@ -648,6 +676,50 @@ async fn speak(speaker: Speaker, mut queue: PeerReceiver) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_with_avatars_and_elements_read_back_as_sent() {
+        use meridian_netcode::link::View;
+        use meridian_protocol::NetworkId;
+        use meridian_protocol::messages::AnimationState;
+        use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint};
+        let avatar = EntityState::quantize(
+            NetworkId(7),
+            EntityKind::Avatar,
+            6,
+            [31.0, 33.0],
+            1.5,
+            AnimationState::Walk,
+        );
+        let element = EntityState {
+            footprint: Some(Footprint::quantize(2.0, 1.0, true)),
+            ..EntityState::quantize(
+                NetworkId(8),
+                EntityKind::Element,
+                3,
+                [10.0, 10.0],
+                0.0,
+                AnimationState::Idle,
+            )
+        };
+        let wire = Wire::Host(HostMessage::Frame {
+            zone: 3,
+            tick: 1_234_567,
+            tick_rate: 20,
+            states: vec![avatar, element],
+            views: vec![View {
+                account: 1,
+                visible: vec![NetworkId(7), NetworkId(8)],
+                position: [31.0, 33.0],
+                heading: 1.5,
+                last_input: 9,
+                frozen_at_ms: None,
+                handed_in: false,
+            }],
+        });
+        let bytes = postcard::to_allocvec(&wire).expect("encodes");
+        assert_eq!(postcard::from_bytes::<Wire>(&bytes), Ok(wire));
+    }
 
     #[test]
     fn a_peer_queue_holds_at_most_its_messages_and_bytes() {

@@ -66,9 +66,9 @@ impl ClusterLoop {
         }
     }
 
-    /// The link's counts for the metrics page.
+    /// The link's and the Redis connection's counts for the metrics page.
     pub(crate) fn counters(&self) -> link::LinkTotals {
-        self.link.counters.totals()
+        self.link.totals()
     }
 
     /// Nudged whenever the link queued something.

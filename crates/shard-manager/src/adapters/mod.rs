@@ -2,4 +2,5 @@
 //! (`meridian-persistence`, PostgreSQL or SQLite) and Redis hints.
 
 pub mod redis;
+mod redis_connection;
 pub mod sql;

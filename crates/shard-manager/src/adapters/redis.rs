@@ -2,11 +2,22 @@
 //! player is, and notices broadcast to every shard. Only hints: each one expires
 //! on its own, and every decision is checked against the ledger, so a stale,
 //! missing or wrong hint costs a retry, never safety.
+//!
+//! The connection comes back by itself after Redis restarts or the network
+//! breaks (see the `redis_connection` module): meanwhile every
+//! operation fails at once with a [`HintError`] (counted, see
+//! [`RedisHints::totals`]), and whoever keeps hints alive (the shard link
+//! renews its entry every half second) writes them again once it is back.
+//! Redis keeps nothing across a restart here, so hints are only as old as
+//! their last renewal.
+
+use std::sync::Arc;
 
 use futures_util::StreamExt;
-use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
+
+use super::redis_connection::Reconnecting;
+pub use super::redis_connection::{HintError, RedisTotals};
 
 use crate::ids::{EntityId, ShardId, ZoneId};
 use crate::link_handshake::LinkKey;
@@ -14,11 +25,6 @@ use crate::shard_entry::{EntryError, ShardEntry};
 
 /// Notices a subscriber may hold before the oldest are dropped.
 const NOTICE_BUFFER: usize = 1_024;
-
-/// Why Redis could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("redis: {0}")]
-pub struct HintError(#[from] redis::RedisError);
 
 /// Why no shard entry was read.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +42,7 @@ pub enum ShardEntryError {
 #[derive(Clone)]
 pub struct RedisHints {
     client: redis::Client,
-    connection: MultiplexedConnection,
+    connection: Arc<Reconnecting>,
     prefix: String,
 }
 
@@ -49,22 +55,35 @@ impl std::fmt::Debug for RedisHints {
 }
 
 impl RedisHints {
-    /// Connects to `url` (`redis://host:port/db`) for `world`.
+    /// Connects to `url` (`redis://host:port/db`) for `world`; fails if
+    /// Redis does not answer now (later losses are recovered from).
     pub async fn connect(url: &str, world: &str) -> Result<Self, HintError> {
         let client = redis::Client::open(url)?;
-        let connection = client.get_multiplexed_async_connection().await?;
+        let connection = Reconnecting::connect(client.clone()).await?;
         Ok(Self {
             client,
-            connection,
+            connection: Arc::new(connection),
             prefix: format!("meridian:{world}:"),
         })
     }
 
+    /// What the connection counted (failed operations, reconnections), for
+    /// the metrics page.
+    pub fn totals(&self) -> RedisTotals {
+        self.connection.totals()
+    }
+
     /// Whether Redis answers `PING` on this connection, for health checks.
     pub async fn ping(&self) -> Result<(), HintError> {
-        let mut connection = self.connection.clone();
-        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        let _: String = self.connection.query(&redis::cmd("PING")).await?;
         Ok(())
+    }
+
+    /// The value at `what`, if any.
+    async fn get<T: redis::FromRedisValue>(&self, what: &str) -> Result<Option<T>, HintError> {
+        self.connection
+            .query(redis::cmd("GET").arg(self.key(what)))
+            .await
     }
 
     fn key(&self, what: &str) -> String {
@@ -78,13 +97,15 @@ impl RedisHints {
         value: impl redis::ToRedisArgs + Send + Sync,
         ttl_ms: u64,
     ) -> Result<(), HintError> {
-        let mut connection = self.connection.clone();
-        let () = redis::cmd("SET")
-            .arg(self.key(what))
-            .arg(value)
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut connection)
+        let () = self
+            .connection
+            .query(
+                redis::cmd("SET")
+                    .arg(self.key(what))
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl_ms.max(1)),
+            )
             .await?;
         Ok(())
     }
@@ -102,10 +123,7 @@ impl RedisHints {
 
     /// Who serves `zone`, if anyone said so recently.
     pub async fn zone_hint(&self, zone: ZoneId) -> Result<Option<String>, HintError> {
-        let mut connection = self.connection.clone();
-        Ok(connection
-            .get(self.key(&format!("zone:{}", zone.0)))
-            .await?)
+        self.get(&format!("zone:{}", zone.0)).await
     }
 
     /// Says where shard `shard`'s link listens and how to recognise it,
@@ -154,10 +172,7 @@ impl RedisHints {
     /// The text of shard `shard`'s entry as it is, unchecked (use
     /// [`Self::shard_entry`]).
     pub async fn shard_hint(&self, shard: ShardId) -> Result<Option<String>, HintError> {
-        let mut connection = self.connection.clone();
-        Ok(connection
-            .get(self.key(&format!("shard:{}", shard.0)))
-            .await?)
+        self.get(&format!("shard:{}", shard.0)).await
     }
 
     /// Says that `entity` is in `zone`, for `ttl_ms`.
@@ -173,21 +188,20 @@ impl RedisHints {
 
     /// Where `entity` was last said to be.
     pub async fn presence(&self, entity: EntityId) -> Result<Option<ZoneId>, HintError> {
-        let mut connection = self.connection.clone();
-        let zone: Option<u32> = connection
-            .get(self.key(&format!("presence:{}", entity.0)))
-            .await?;
+        let zone: Option<u32> = self.get(&format!("presence:{}", entity.0)).await?;
         Ok(zone.map(ZoneId))
     }
 
     /// Broadcasts a notice to every shard subscribed; returns how many got it.
     pub async fn publish(&self, notice: &str) -> Result<u64, HintError> {
-        let mut connection = self.connection.clone();
-        Ok(connection.publish(self.key("notices"), notice).await?)
+        self.connection
+            .query(redis::cmd("PUBLISH").arg(self.key("notices")).arg(notice))
+            .await
     }
 
     /// Subscribes to the world's notices: they arrive on the receiver until it
-    /// is dropped (or the connection ends). A slow reader loses the newest ones
+    /// is dropped or the subscription's own connection ends (it is not made
+    /// again: the receiver then closes, and the caller subscribes anew). A slow reader loses the newest ones
     /// beyond [`NOTICE_BUFFER`], never blocks Redis.
     pub async fn subscribe(&self) -> Result<mpsc::Receiver<String>, HintError> {
         let mut pubsub = self.client.get_async_pubsub().await?;
