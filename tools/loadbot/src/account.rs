@@ -104,6 +104,9 @@ pub struct Join {
     pub certificate_sha256: String,
     /// The space joined.
     pub space_id: i64,
+    /// The room of the space joined, from 1 (none in the process's world).
+    #[serde(default)]
+    pub room: Option<u32>,
 }
 
 /// Sends a request again while the server answers 429, waiting its
@@ -259,6 +262,55 @@ pub async fn hosted_space(
             what: "space list",
             detail: "no space is listed".into(),
         })
+}
+
+/// The space to make with `POST /api/v1/space`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSpace {
+    /// Its name.
+    pub name: String,
+    /// Width in metres, 1 to 1,000.
+    pub width: u32,
+    /// Height in metres, 1 to 1,000.
+    pub height: u32,
+    /// Seats per room (none: one room with no cap). Full rooms overflow into
+    /// new ones.
+    pub capacity: Option<u32>,
+}
+
+/// Creates `space` with the access token's account as its owner; its id.
+pub async fn create_space(
+    server: SocketAddr,
+    access_token: &str,
+    space: &NewSpace,
+    deadline: Instant,
+) -> Result<i64, AccountError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Created {
+        space_id: i64,
+    }
+    let mut request = serde_json::json!({
+        "name": space.name,
+        "dimensions": format!("{}x{}", space.width, space.height),
+        "overflow": true,
+    });
+    if let Some(capacity) = space.capacity {
+        request["capacity"] = capacity.into();
+    }
+    let answer = exchange_patiently(
+        server,
+        "space creation",
+        "/api/v1/space",
+        Some(&request.to_string()),
+        Some(access_token),
+        deadline,
+    )
+    .await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(refused("space creation", answer));
+    }
+    Ok(parse::<Created>("space creation", &answer.body)?.space_id)
 }
 
 /// What joining answered: a realtime token, or that the access token is no

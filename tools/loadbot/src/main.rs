@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use loadbot::{BehaviourKind, Report, SwarmConfig, http};
+use loadbot::{BehaviourKind, Destination, Report, SpaceShape, SwarmConfig, http};
 
 /// mimalloc: a snapshot, frame or datagram is allocated and freed per client
 /// per tick, and glibc's allocator showed as a tenth of the CPU under load.
@@ -43,6 +43,15 @@ struct Args {
     /// anyone can compute it: for load tests only, never for people's accounts.
     #[arg(long, default_value = "loadbot", value_name = "PREFIX")]
     accounts: String,
+    /// Join this space (by id) instead of the one the server hosts; a space
+    /// with a capacity seats the bots in rooms.
+    #[arg(long, value_name = "ID", conflicts_with = "create_space")]
+    space: Option<i64>,
+    /// The first bot's account creates a space of W x H metres (and
+    /// `capacity` seats per room, overflowing into new rooms) and every bot
+    /// joins it, like 60x40:10.
+    #[arg(long, value_name = "WxH[:capacity]")]
+    create_space: Option<SpaceShape>,
     /// The world's zone size in metres (for the `cross` behaviour).
     #[arg(long)]
     zone_size: Option<f32>,
@@ -221,7 +230,12 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(loadbot::run(config))?;
+    let destination = match (args.space, args.create_space) {
+        (Some(id), _) => Destination::Space(id),
+        (None, Some(shape)) => Destination::Create(shape),
+        (None, None) => Destination::Hosted,
+    };
+    let report = runtime.block_on(loadbot::run_into(config, destination))?;
     print!("{}", report.to_text());
     write_report(&report, args.json.as_ref(), args.report.as_ref())?;
     if report.failed > 0 || report.dropped > 0 || report.decode_errors > 0 {
@@ -241,5 +255,28 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn a_space_is_named_or_created_not_both() {
+        let args = Args::try_parse_from(["loadbot", "--create-space", "60x40:10"]).expect("parses");
+        assert_eq!(
+            args.create_space,
+            Some(SpaceShape {
+                width: 60,
+                height: 40,
+                capacity: Some(10)
+            })
+        );
+        assert_eq!(
+            Args::try_parse_from(["loadbot", "--space", "7"])
+                .expect("parses")
+                .space,
+            Some(7)
+        );
+        assert!(Args::try_parse_from(["loadbot", "--create-space", "60x40:0"]).is_err());
+        assert!(
+            Args::try_parse_from(["loadbot", "--space", "7", "--create-space", "60x40"]).is_err()
+        );
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bot::BehaviourKind;
+use crate::rooms::RoomJoins;
 use crate::samples::{SampleError, Samples, Timeline};
 
 /// p50 / p99 / p99.9 of a sample.
@@ -172,6 +173,9 @@ pub struct Report {
     /// Bytes and snapshots over time, from the run's start.
     #[serde(default)]
     pub timeline: Timeline,
+    /// The rooms the bots' first joins were seated in, and join → Welcome.
+    #[serde(default)]
+    pub joins: RoomJoins,
 }
 
 /// The most error lines a report keeps.
@@ -208,6 +212,7 @@ impl Report {
         self.own_step_m = all.own_step_m.percentiles();
         self.back_after_ms = all.back_after_ms.percentiles();
         self.moved_across_reconnect_m = all.moved_across_reconnect_m.percentiles();
+        self.joins.settle();
         Ok(())
     }
 
@@ -228,6 +233,7 @@ impl Report {
             }
         }
         self.timeline.merge(&other.timeline)?;
+        self.joins.merge(&other.joins)?;
         let larger = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -296,6 +302,7 @@ impl Report {
                 "m",
             );
         }
+        out += &self.joins.to_text();
         match (self.server_tick_ms.p50, self.server_tick_ms.p99) {
             (Some(p50), Some(p99)) => {
                 out += &format!("server tick (last minute)  p50 {p50:>8.2}  p99 {p99:>8.2} ms\n");
@@ -467,10 +474,18 @@ mod tests {
             "server_cpu_pct",
             "loadbot_cpu_pct",
             "loadbot_loop_cpu_pct",
+            "joins",
         ] {
             assert!(json.get(key).is_some(), "{key}");
         }
         assert!(json["rtt_ms"].get("p999").is_some());
         assert!(json["server_tick_ms"].get("p99").is_some());
+        for key in [
+            "rooms",
+            "starting_join_to_welcome_ms",
+            "running_join_to_welcome_ms",
+        ] {
+            assert!(json["joins"].get(key).is_some(), "joins.{key}");
+        }
     }
 }

@@ -22,6 +22,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::account::{AccountError, Credentials, Join, Session};
 use crate::bot::{BehaviourKind, Bot};
+use crate::rooms::FirstJoin;
 use crate::samples::Recorder;
 
 /// How long a bot's handshake may take.
@@ -51,6 +52,8 @@ pub(crate) struct Outcome {
     pub(crate) seconds_connected: f64,
     pub(crate) error: Option<String>,
     pub(crate) dropped: bool,
+    /// The bot's first join that was answered: when it was sent, which room.
+    pub(crate) first_join: Option<FirstJoin>,
 }
 
 /// Where bots join: the servers, the space each hosts, the client
@@ -79,10 +82,12 @@ struct Slot {
     attempt: usize,
     totals: ClientStats,
     outcome: Option<Outcome>,
+    first_join: Option<FirstJoin>,
 }
 
-/// A join that finished: the bot, its session back, the answer.
-type Joined = (usize, Session, Result<Join, AccountError>);
+/// A join that finished: the bot, its session back, the answer, and when
+/// the join request was sent (after logging in).
+type Joined = (usize, Session, Result<Join, AccountError>, Instant);
 
 /// Something the roster has to act on.
 enum Step {
@@ -124,6 +129,7 @@ impl Roster {
                 attempt: 0,
                 totals: ClientStats::default(),
                 outcome: None,
+                first_join: None,
             })
             .collect();
         Self {
@@ -172,9 +178,15 @@ impl Roster {
                 else => break,
             };
             match step {
-                Step::Joined(Ok((task, (index, session, answer)))) => {
+                Step::Joined(Ok((task, (index, session, answer, sent)))) => {
                     self.join_tasks.remove(&task);
                     self.slots[index].session = Some(session);
+                    if let (Ok(join), None) = (&answer, self.slots[index].first_join) {
+                        self.slots[index].first_join = Some(FirstJoin {
+                            sent,
+                            room: join.room,
+                        });
+                    }
                     self.joined(index, answer);
                 }
                 Step::Joined(Err(error)) => {
@@ -194,6 +206,7 @@ impl Roster {
                     seconds_connected: 0.0,
                     error: Some("the bot never finished".into()),
                     dropped: false,
+                    first_join: slot.first_join,
                 })
             })
             .collect()
@@ -213,8 +226,15 @@ impl Roster {
         let deadline = self.deadline;
         let task = self.joins.spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-            let answer = session.join(address, space, deadline).await;
-            (index, session, answer)
+            // Logged in first, so that the join's time is the join's alone.
+            let answer = match session.access_token(address, deadline).await {
+                Ok(_) => {
+                    let sent = Instant::now();
+                    (session.join(address, space, deadline).await, sent)
+                }
+                Err(error) => (Err(error), Instant::now()),
+            };
+            (index, session, answer.0, answer.1)
         });
         self.join_tasks.insert(task.id(), index);
     }
@@ -304,6 +324,7 @@ impl Roster {
                 seconds_connected: 0.0,
                 error: Some(error),
                 dropped: false,
+                first_join: None,
             },
         );
     }
@@ -340,14 +361,16 @@ impl Roster {
                 client_stats: Some(totals),
                 error,
                 dropped,
+                first_join: None,
             },
         );
     }
 
-    fn settle(&mut self, index: usize, outcome: Outcome) {
+    fn settle(&mut self, index: usize, mut outcome: Outcome) {
         if self.slots[index].outcome.is_none() {
             self.remaining -= 1;
         }
+        outcome.first_join = self.slots[index].first_join;
         self.slots[index].outcome = Some(outcome);
     }
 }

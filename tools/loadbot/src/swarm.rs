@@ -13,11 +13,12 @@ use meridian_netcode::driver::tls::{TlsError, parse_sha256_hex, pinned_client_co
 use meridian_netcode::transport::client_loop::{ClientLoopStats, ClientLoopThread};
 use thiserror::Error;
 
-use crate::account::{self, AccountError, Credentials, Session};
+use crate::account::{self, AccountError, Credentials, NewSpace, Session};
 use crate::bot::{BehaviourKind, Bot};
 use crate::cpu::{self, CpuUse};
 use crate::http;
 use crate::report::{BehaviourRow, Report, ServerTick};
+use crate::rooms::{Destination, RoomJoins};
 use crate::roster::{Outcome, Progress, Roster, Routes};
 use crate::samples::{Recorder, SampleError, Samples, Timeline};
 
@@ -63,6 +64,9 @@ pub struct SwarmConfig {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SwarmError {
+    /// No server was named.
+    #[error("no server to join")]
+    NoServer,
     /// Logging in or joining failed.
     #[error("cannot join the server with an account: {0}")]
     Join(#[from] AccountError),
@@ -80,8 +84,15 @@ pub enum SwarmError {
     Samples(SampleError),
 }
 
-/// Runs the swarm to the end and reports.
+/// Runs the swarm into each server's hosted space to the end and reports.
 pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
+    run_into(config, Destination::Hosted).await
+}
+
+/// Runs the swarm into `destination` to the end and reports. A space other
+/// than the hosted one (named, or made by the first bot's account) is the
+/// same id on every server.
+pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<Report, SwarmError> {
     let started = Instant::now();
     let idle_timeout = Duration::from_secs(10);
     let run_ends = started + config.ramp_up + config.duration;
@@ -89,13 +100,32 @@ pub async fn run(config: SwarmConfig) -> Result<Report, SwarmError> {
     // Each server has its own certificate: one client configuration pinned to
     // each. The first bot's account asks each server which space it hosts and
     // what to pin.
+    // The probe joins the hosted world: a join of another space would seat
+    // the first bot and start a room before the run times it.
     let (mut configs, mut spaces, mut families) = (Vec::new(), Vec::new(), [false; 2]);
     let mut prober = Session::new(Credentials::for_bot(&config.accounts, 0));
+    let chosen = match destination {
+        Destination::Hosted => None,
+        Destination::Space(id) => Some(id),
+        Destination::Create(shape) => {
+            let Some(&server) = config.servers.first() else {
+                return Err(SwarmError::NoServer);
+            };
+            let access = prober.access_token(server, run_ends).await?;
+            let space = NewSpace {
+                name: format!("{} rooms", config.accounts),
+                width: shape.width,
+                height: shape.height,
+                capacity: shape.capacity,
+            };
+            Some(account::create_space(server, &access, &space, run_ends).await?)
+        }
+    };
     for server in &config.servers {
         let access = prober.access_token(*server, run_ends).await?;
-        let space = account::hosted_space(*server, &access, run_ends).await?;
-        let probe = prober.join(*server, space, run_ends).await?;
-        spaces.push(space);
+        let hosted = account::hosted_space(*server, &access, run_ends).await?;
+        let probe = prober.join(*server, hosted, run_ends).await?;
+        spaces.push(chosen.unwrap_or(hosted));
         let hash = parse_sha256_hex(&probe.certificate_sha256)
             .ok_or_else(|| SwarmError::BadJoin("certificate_sha256 is not 64 hex digits".into()))?;
         configs.push(pinned_client_config(hash, idle_timeout)?);
@@ -334,7 +364,13 @@ fn summarize(
             row
         })
         .collect();
-    let mut report = Report::default();
+    let mut report = Report {
+        joins: RoomJoins::of(outcomes.iter().filter_map(|outcome| {
+            let welcomed = outcome.bot.as_ref().and_then(|bot| bot.record.welcomed_at);
+            outcome.first_join.map(|join| (join, welcomed))
+        })),
+        ..Report::default()
+    };
     for (index, outcome) in outcomes.into_iter().enumerate() {
         let kind = config.behaviours[index % config.behaviours.len().max(1)];
         let Some(row) = rows.iter_mut().find(|row| row.behaviour == kind) else {
