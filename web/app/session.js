@@ -139,7 +139,7 @@ function startSession(MeridianClient, space, detail, catalogue, history, firstJo
 
   state.phase = 'play';
   showView('play');
-  el.spaceTitle.textContent = current.space.name;
+  showRoom(current, firstJoin);
   el.ownPosition.textContent = '';
   el.chatLog.replaceChildren();
   el.chatHint.textContent = '';
@@ -166,6 +166,15 @@ function transportSuffix() {
 }
 
 /** The join answer for the next (re)connect: fetched fresh each time. */
+/** The space's name over the stage, and the room a join answer seated us in (a space with a capacity runs as rooms). */
+function showRoom(current, answer) {
+  if (session !== current) return;
+  const room = Number.isInteger(answer?.room) ? answer.room : null;
+  el.spaceTitle.textContent = room ? `${current.space.name} · room ${room}` : current.space.name;
+  if (room) el.spaceTitle.dataset.room = String(room);
+  else delete el.spaceTitle.dataset.room;
+}
+
 async function nextJoin(current) {
   if (current.closed) throw Object.assign(new Error('left the space'), { retry: false });
   const prefetched = current.prefetched;
@@ -174,7 +183,9 @@ async function nextJoin(current) {
   current.retryAt = 0;
   setStatus('reconnecting', `${current.everConnected ? 'Reconnecting' : 'Connecting again'} to ${current.space.name}…`);
   try {
-    return await requestJoin(current.space.id);
+    const answer = await requestJoin(current.space.id);
+    showRoom(current, answer);
+    return answer;
   } catch (error) {
     // These will not get better by retrying: the library stops on retry === false.
     if (error instanceof ApiError && [400, 401, 403, 404].includes(error.status)) error.retry = false;

@@ -7,9 +7,9 @@
 // browser, types the space's id into the lobby and joins it over the WebSocket
 // fallback; Ada refreshes her lobby, finds the space listed with Bob's seat
 // counted (1 player) and joins it from the list over WebTransport. Both join
-// answers name room 1, and each page draws the other's avatar. Carol, in a
-// third browser, joins the hosted world: she sees neither of them and they do
-// not see her. The space's rooms (GET /space/{id}/rooms) show one room with two
+// answers name room 1 (Ada's page shows it over the stage), and each page
+// draws the other's avatar. Carol, in a third browser, joins the hosted world:
+// she sees neither of them and they do not see her. The space's rooms (GET /space/{id}/rooms) show one room with two
 // players. Screenshots go to $E2E_SCREENSHOTS (default /tmp/meridian-e2e). The
 // whole run stops itself after 120 s. MERIDIAN_E2E_TRANSPORT (`tasks` or
 // `event-loop`) is passed to the server as `--transport`; unset, the server's
@@ -203,6 +203,8 @@ try {
     throw new Error(`Ada's join answered space ${adaIn.answer.space_id} room ${adaIn.answer.room}`);
   }
   console.log(`Ada joined #${spaceId} from her list: room ${adaIn.answer.room}, over ${ada.transport}`);
+  const title = await ada.page.textContent(by('space-title'));
+  if (!title.endsWith('· room 1')) throw new Error(`Ada's page is titled "${title}", without her room`);
 
   // Carol joins the hosted world (listed first).
   const carol = await person(http, 'carol_rooms', 'webtransport');
