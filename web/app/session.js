@@ -165,7 +165,6 @@ function transportSuffix() {
   return state.requestedTransport === 'auto' ? '' : ` over ${TRANSPORT_LABELS[state.requestedTransport]}`;
 }
 
-/** The join answer for the next (re)connect: fetched fresh each time. */
 /** The space's name over the stage, and the room a join answer seated us in (a space with a capacity runs as rooms). */
 function showRoom(current, answer) {
   if (session !== current) return;
@@ -175,6 +174,7 @@ function showRoom(current, answer) {
   else delete el.spaceTitle.dataset.room;
 }
 
+/** The join answer for the next (re)connect: fetched fresh each time. */
 async function nextJoin(current) {
   if (current.closed) throw Object.assign(new Error('left the space'), { retry: false });
   const prefetched = current.prefetched;
