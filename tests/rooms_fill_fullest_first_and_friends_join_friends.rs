@@ -66,7 +66,7 @@ fn rooms_fill_fullest_first_and_friends_join_friends() {
 
             let (ann_player, ann_room) = connect(http, "ann", ann, classroom).await;
             let (ben_player, ben_room) = connect(http, "ben", ben, classroom).await;
-            let (mut cat_player, cat_room) = connect(http, "cat", cat, classroom).await;
+            let (cat_player, cat_room) = connect(http, "cat", cat, classroom).await;
             assert_eq!(
                 (ann_room, ben_room, cat_room),
                 (1, 1, 2),

@@ -20,13 +20,12 @@
 //! places checkpointed as they left; the next join starts it again from the
 //! database, where it was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use meridian_netcode::{
-    ConnectionEvents, ConnectionId, OneZone, Redirect, Server, SpawnHint, ZoneHost,
-};
+use crossbeam_channel::Receiver;
+use meridian_netcode::{ConnectionEvents, ConnectionId, OneZone, Server, SpawnHint, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 use tokio::sync::oneshot;
 
@@ -34,9 +33,10 @@ use super::elements::{ElementChange, Elements};
 use super::moderation::ModerationOrder;
 use super::persist::{StorageTasks, ZoneStorage};
 use super::seats::{SeatKeeper, SeatQueue};
+use super::sim_pool::{self, FromWorker, ToWorker, WorkerFigures, WorkerHandle, WorkerSetup};
 
 /// A running copy of a space (one of its rooms), with everything it needs on
-/// the zone thread.
+/// its simulation thread.
 pub(crate) struct Instance {
     /// The space it is a copy of.
     pub(crate) space_id: i64,
@@ -86,10 +86,96 @@ impl Instance {
     }
 
     /// Nobody in it, nobody expected, no connection open.
-    fn is_empty(&mut self) -> bool {
+    fn is_empty(&self) -> bool {
         self.host.member_count() == 0
             && self.host.spawn_hints_waiting() == 0
             && self.host.server_ref().connection_count() == 0
+    }
+
+    /// Ticks it, stores what it produced, and takes and releases seats;
+    /// since when it has been empty, if it is.
+    pub(crate) fn tick(&mut self, now: Instant, step: u64, draining: bool) -> Option<Instant> {
+        self.host.tick(now);
+        let (_, said) = super::zone_loop::exchange_with_storage(&mut self.host, &mut self.storage);
+        self.messages += said as u64;
+        let mut states = self.host.take_departed();
+        self.seats.update(&self.host, &states);
+        if !draining && step.is_multiple_of(self.checkpoint_every.max(1)) {
+            states.extend(self.host.member_states());
+        }
+        self.storage.checkpoint(&states);
+        if self.is_empty() {
+            Some(*self.empty_since.get_or_insert(now))
+        } else {
+            self.empty_since = None;
+            None
+        }
+    }
+
+    /// Its figures now.
+    pub(crate) fn figures(&self) -> InstanceFigures {
+        InstanceFigures {
+            space_id: self.space_id,
+            room_number: self.room_number,
+            number: self.number,
+            players: self.host.member_count(),
+            messages: self.messages,
+        }
+    }
+
+    /// A placement changed in its space.
+    pub(crate) fn apply_element(&mut self, change: &ElementChange) {
+        match change {
+            ElementChange::Placed(placed) => {
+                self.elements.place(self.host.zones_mut(), placed);
+            }
+            ElementChange::Removed(placement) => {
+                self.elements.remove(self.host.zones_mut(), *placement);
+            }
+        }
+    }
+
+    /// Everyone's place is checkpointed and every client told the server is
+    /// going away (at shutdown).
+    pub(crate) fn shut_down(&mut self) {
+        let states = self.host.member_states();
+        self.storage.checkpoint(&states);
+        let connections: Vec<ConnectionId> = self.host.server_ref().connection_ids().collect();
+        for connection in connections {
+            self.host
+                .server()
+                .disconnect(connection, DisconnectReason::ServerShutdown);
+        }
+    }
+
+    /// Its seats released and its storage's queues closed: the tasks that
+    /// write what is queued, for the process to wait on.
+    pub(crate) fn into_storage_tasks(self) -> StorageTasks {
+        let Self {
+            storage,
+            tasks,
+            mut seats,
+            ..
+        } = self;
+        seats.release_all();
+        // Its queues close here; the tasks write what is queued and end.
+        drop(storage);
+        tasks
+    }
+
+    /// Dropped (stopped, or not needed): its storage finishes writing on
+    /// `runtime`.
+    pub(crate) fn discard(self, runtime: &tokio::runtime::Handle) {
+        let number = self.number;
+        let tasks = self.into_storage_tasks();
+        runtime.spawn(async move {
+            if tasks.finish().await.is_none() {
+                tracing::error!(
+                    instance = number,
+                    "a stopped instance's last writes did not reach the database in time"
+                );
+            }
+        });
     }
 }
 
@@ -137,48 +223,81 @@ pub(crate) struct InstanceFigures {
     pub(crate) messages: u64,
 }
 
-/// The running instances, and which connection belongs to which.
+/// Where a running instance is, as the zone thread knows it.
+struct Running {
+    space_id: i64,
+    room: i64,
+    worker: usize,
+    /// Joins sent to it (its spawn hints), numbered.
+    joins: u64,
+    /// Its worker's latest figures.
+    latest: Option<WorkerFigures>,
+}
+
+/// The router on the zone thread: which instances run on which worker, which
+/// connection belongs to which instance, and when an empty one stops. Every
+/// decision about which instances run is taken here, so joins and stops never
+/// race: a stop is sent only when the worker saw the instance empty for its
+/// grace after the last join sent to it.
 pub(crate) struct Instances {
-    running: HashMap<u32, Instance>,
+    running: HashMap<u32, Running>,
     by_room: HashMap<i64, u32>,
     routes: HashMap<ConnectionId, u32>,
+    workers: Vec<WorkerHandle>,
+    from_workers: Receiver<FromWorker>,
     idle_grace: Duration,
-    /// Where stopped instances' storage finishes writing.
+    /// Where discarded instances' storage finishes writing.
     runtime: tokio::runtime::Handle,
-    /// The storage of instances still running when the zone thread stopped,
-    /// for the process to finish before it closes the database.
-    left_running: Arc<Mutex<Vec<StorageTasks>>>,
     started: u64,
     stopped: u64,
 }
 
 impl Instances {
-    /// No instance yet; an empty one stops after `idle_grace`.
+    /// `threads` simulation workers ticking every `tick`; an empty instance
+    /// stops after `idle_grace`. Instances still running at the end leave
+    /// their storage in `left_running`.
     pub(crate) fn new(
+        threads: usize,
+        tick: Duration,
         idle_grace: Duration,
         runtime: tokio::runtime::Handle,
         left_running: Arc<Mutex<Vec<StorageTasks>>>,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        let (outbox, from_workers) = crossbeam_channel::unbounded();
+        let setup = WorkerSetup {
+            tick,
+            outbox,
+            runtime: runtime.clone(),
+            left_running,
+        };
+        let workers = (0..threads.max(1))
+            .map(|index| sim_pool::spawn(index, &setup))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
             running: HashMap::new(),
             by_room: HashMap::new(),
             routes: HashMap::new(),
+            workers,
+            from_workers,
             idle_grace,
             runtime,
-            left_running,
             started: 0,
             stopped: 0,
-        }
+        })
+    }
+
+    /// Wakes the zone thread when a worker has something for it.
+    pub(crate) fn worker_batches(&self) -> Receiver<FromWorker> {
+        self.from_workers.clone()
     }
 
     /// Carries out an order; `world` is the server that takes new connections.
-    pub(crate) fn take_order(&mut self, order: InstanceOrder, world: &mut Server, now: Instant) {
+    pub(crate) fn take_order(&mut self, order: InstanceOrder, world: &mut Server) {
         match order {
             InstanceOrder::Join { room, hint, reply } => {
                 let number = self.by_room.get(&room).copied();
-                if let Some(instance) = number.and_then(|number| self.running.get_mut(&number)) {
-                    instance.host.set_spawn_hint(now, hint);
-                    instance.empty_since = None;
+                if let Some(number) = number {
+                    self.join(number, hint);
                 }
                 let _ = reply.send(number);
             }
@@ -188,118 +307,143 @@ impl Instances {
                 max_instances,
                 reply,
             } => {
-                let mut instance = *instance;
                 if let Some(&number) = self.by_room.get(&instance.room) {
-                    if let Some(running) = self.running.get_mut(&number) {
-                        running.host.set_spawn_hint(now, hint);
-                        running.empty_since = None;
-                    }
+                    self.join(number, hint);
                     let _ = reply.send(Some(number));
-                    self.discard(instance);
+                    instance.discard(&self.runtime);
                     return;
                 }
                 if self.running.len() >= max_instances {
                     let _ = reply.send(None);
-                    self.discard(instance);
+                    instance.discard(&self.runtime);
                     return;
                 }
                 let number = instance.number;
-                instance.host.set_spawn_hint(now, hint);
+                // The least loaded worker.
+                let worker = (0..self.workers.len())
+                    .min_by_key(|index| self.workers[*index].load)
+                    .unwrap_or(0);
                 tracing::info!(
                     space = instance.space_id,
                     room = instance.room_number,
                     instance = number,
+                    worker,
                     "instance started"
                 );
                 world.serve_elsewhere(number);
                 self.by_room.insert(instance.room, number);
-                self.running.insert(number, instance);
+                self.running.insert(
+                    number,
+                    Running {
+                        space_id: instance.space_id,
+                        room: instance.room,
+                        worker,
+                        joins: 1,
+                        latest: None,
+                    },
+                );
+                self.workers[worker].load += 1;
+                self.workers[worker].pending.push(ToWorker::Start {
+                    instance,
+                    hint,
+                    join: 1,
+                });
                 self.started += 1;
                 let _ = reply.send(Some(number));
             }
             InstanceOrder::Element { space, change } => {
-                let copies = self
+                let workers: HashSet<usize> = self
                     .running
-                    .values_mut()
-                    .filter(|instance| instance.space_id == space);
-                for instance in copies {
-                    match &change {
-                        ElementChange::Placed(placed) => {
-                            instance.elements.place(instance.host.zones_mut(), placed);
-                        }
-                        ElementChange::Removed(placement) => {
-                            instance
-                                .elements
-                                .remove(instance.host.zones_mut(), *placement);
-                        }
-                    }
+                    .values()
+                    .filter(|running| running.space_id == space)
+                    .map(|running| running.worker)
+                    .collect();
+                for worker in workers {
+                    self.workers[worker].pending.push(ToWorker::Element {
+                        space,
+                        change: change.clone(),
+                    });
                 }
             }
+        }
+    }
+
+    fn join(&mut self, number: u32, hint: SpawnHint) {
+        if let Some(running) = self.running.get_mut(&number) {
+            running.joins += 1;
+            self.workers[running.worker].pending.push(ToWorker::Join {
+                number,
+                hint,
+                join: running.joins,
+            });
         }
     }
 
     /// Hands the connections the world's server passed on to their
-    /// instances' servers. One whose instance stopped in between goes back to
+    /// instances' workers. One whose instance stopped in between goes back to
     /// the world's server, which refuses it as for another space.
     pub(crate) fn take_redirects(&mut self, world: &mut Server, now: Instant) {
         while let Some(redirect) = world.poll_redirect() {
-            self.take_redirect(world, &redirect, now);
-        }
-    }
-
-    fn take_redirect(&mut self, world: &mut Server, redirect: &Redirect, now: Instant) {
-        match self.running.get_mut(&redirect.space) {
-            Some(instance) => {
-                instance.host.server().handle_redirected(now, redirect);
-                self.routes.insert(redirect.connection, redirect.space);
+            match self.running.get(&redirect.space) {
+                Some(running) => {
+                    self.routes.insert(redirect.connection, redirect.space);
+                    self.workers[running.worker]
+                        .pending
+                        .push(ToWorker::Redirect(redirect));
+                }
+                None => world.handle_redirected(now, &redirect),
             }
-            None => world.handle_redirected(now, redirect),
         }
     }
 
-    /// The server of the instance that `connection` belongs to, if any.
-    pub(crate) fn server_of(&mut self, connection: ConnectionId) -> Option<&mut Server> {
+    /// The worker of the instance that `connection` belongs to, if any.
+    fn worker_of(&mut self, connection: ConnectionId) -> Option<&mut WorkerHandle> {
         let number = self.routes.get(&connection)?;
-        self.running
-            .get_mut(number)
-            .map(|instance| instance.host.server())
+        let worker = self.running.get(number)?.worker;
+        self.workers.get_mut(worker)
+    }
+
+    /// Queues `order` for the worker of `connection`'s instance; `false` if
+    /// the connection belongs to none.
+    pub(crate) fn forward(&mut self, connection: ConnectionId, order: ToWorker) -> bool {
+        match self.worker_of(connection) {
+            Some(worker) => {
+                worker.pending.push(order);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The transport lost `connection`: its instance (if it had one) hears
     /// it, and the route is forgotten. `false` if it had no instance.
-    pub(crate) fn closed(&mut self, connection: ConnectionId, now: Instant) -> bool {
-        let Some(number) = self.routes.remove(&connection) else {
-            return false;
-        };
-        if let Some(instance) = self.running.get_mut(&number) {
-            instance.host.server().handle_closed(now, connection);
-        }
-        true
+    pub(crate) fn closed(&mut self, connection: ConnectionId) -> bool {
+        let forwarded = self.forward(connection, ToWorker::Closed { connection });
+        self.routes.remove(&connection);
+        forwarded
     }
 
-    /// Ticks every instance, stores what they produced, and stops those
-    /// empty for the idle grace (not while `draining`: shutdown stops all).
-    pub(crate) fn tick(&mut self, now: Instant, step: u64, draining: bool, world: &mut Server) {
+    /// Takes a worker's batch: its figures (stopping instances empty for
+    /// their grace), and its transmits, which the caller hands out.
+    pub(crate) fn take_from_worker(&mut self, batch: &mut FromWorker, world: &mut Server) {
+        let Some(figures) = batch.figures.take() else {
+            return;
+        };
+        let now = Instant::now();
         let mut idle = Vec::new();
-        for (number, instance) in &mut self.running {
-            instance.host.tick(now);
-            let (_, said) =
-                super::zone_loop::exchange_with_storage(&mut instance.host, &mut instance.storage);
-            instance.messages += said as u64;
-            let mut states = instance.host.take_departed();
-            instance.seats.update(&instance.host, &states);
-            if !draining && step.is_multiple_of(instance.checkpoint_every.max(1)) {
-                states.extend(instance.host.member_states());
+        for latest in figures {
+            let number = latest.figures.number;
+            let Some(running) = self.running.get_mut(&number) else {
+                continue;
+            };
+            if latest.joins_seen == running.joins
+                && latest
+                    .empty_since
+                    .is_some_and(|since| now.saturating_duration_since(since) >= self.idle_grace)
+            {
+                idle.push(number);
             }
-            instance.storage.checkpoint(&states);
-            if instance.is_empty() {
-                let since = *instance.empty_since.get_or_insert(now);
-                if !draining && now.saturating_duration_since(since) >= self.idle_grace {
-                    idle.push(*number);
-                }
-            } else {
-                instance.empty_since = None;
-            }
+            running.latest = Some(latest);
         }
         for number in idle {
             self.stop(number, world);
@@ -307,77 +451,58 @@ impl Instances {
     }
 
     fn stop(&mut self, number: u32, world: &mut Server) {
-        let Some(instance) = self.running.remove(&number) else {
+        let Some(running) = self.running.remove(&number) else {
             return;
         };
         world.stop_serving_elsewhere(number);
-        self.by_room.remove(&instance.room);
+        self.by_room.remove(&running.room);
         self.routes.retain(|_, routed| *routed != number);
         self.stopped += 1;
+        let worker = &mut self.workers[running.worker];
+        worker.load = worker.load.saturating_sub(1);
+        worker.pending.push(ToWorker::Stop { number });
         tracing::info!(
-            space = instance.space_id,
-            room = instance.room_number,
+            space = running.space_id,
             instance = number,
             "instance stopped: empty for its idle grace"
         );
-        self.discard(instance);
     }
 
-    /// Drops an instance; its storage writes what is queued, on the runtime.
-    fn discard(&self, instance: Instance) {
-        let number = instance.number;
-        let Instance {
-            storage,
-            tasks,
-            mut seats,
-            ..
-        } = instance;
-        seats.release_all();
-        // Its queues close here; the tasks write what is queued and end.
-        drop(storage);
-        self.runtime.spawn(async move {
-            if tasks.finish().await.is_none() {
-                tracing::error!(
-                    instance = number,
-                    "a stopped instance's last writes did not reach the database in time"
-                );
-            }
-        });
+    /// Sends each worker what this pass gathered for it, in one batch.
+    pub(crate) fn flush(&mut self) {
+        for worker in &mut self.workers {
+            worker.flush();
+        }
     }
 
-    /// Everyone's place is checkpointed and every client told the server is
-    /// going away (at shutdown).
+    /// Every worker checkpoints its players and says goodbye (at shutdown).
     pub(crate) fn shut_down(&mut self) {
-        for instance in self.running.values_mut() {
-            let states = instance.host.member_states();
-            instance.storage.checkpoint(&states);
+        for worker in &mut self.workers {
+            worker.pending.push(ToWorker::ShutDown);
+            worker.flush();
         }
-        let routed: Vec<(ConnectionId, u32)> = self
-            .routes
-            .iter()
-            .map(|(connection, number)| (*connection, *number))
-            .collect();
-        for (connection, number) in routed {
-            if let Some(instance) = self.running.get_mut(&number) {
-                instance
-                    .host
-                    .server()
-                    .disconnect(connection, DisconnectReason::ServerShutdown);
-            }
-        }
-    }
-
-    /// Every instance's server, to take their transmits.
-    pub(crate) fn servers(&mut self) -> impl Iterator<Item = &mut Server> {
-        self.running
-            .values_mut()
-            .map(|instance| instance.host.server())
     }
 
     /// Applies a moderation order in every instance (an account may be in any).
-    pub(crate) fn moderate(&mut self, order: &ModerationOrder, now: Instant) {
-        for instance in self.running.values_mut() {
-            super::moderation::apply(&mut instance.host, order.clone(), now);
+    pub(crate) fn moderate(&mut self, order: &ModerationOrder) {
+        for worker in &mut self.workers {
+            worker.pending.push(ToWorker::Moderation(order.clone()));
+        }
+    }
+
+    /// Tests: blocks the worker of instance `number` (it says so on
+    /// `stalled`) until `go` says go.
+    #[cfg(test)]
+    pub(crate) fn stall_worker_of(
+        &mut self,
+        number: u32,
+        stalled: crossbeam_channel::Sender<()>,
+        go: Receiver<()>,
+    ) {
+        if let Some(running) = self.running.get(&number) {
+            let worker = &mut self.workers[running.worker];
+            worker.pending.push(ToWorker::Stall { stalled, go });
+            worker.flush();
         }
     }
 
@@ -386,13 +511,8 @@ impl Instances {
         let mut figures: Vec<InstanceFigures> = self
             .running
             .values()
-            .map(|instance| InstanceFigures {
-                space_id: instance.space_id,
-                room_number: instance.room_number,
-                number: instance.number,
-                players: instance.host.member_count(),
-                messages: instance.messages,
-            })
+            .filter_map(|running| running.latest.as_ref())
+            .map(|latest| latest.figures.clone())
             .collect();
         figures.sort_by_key(|figures| figures.number);
         (figures, self.started, self.stopped)
@@ -401,25 +521,23 @@ impl Instances {
 
 impl Drop for Instances {
     fn drop(&mut self) {
-        // The zone thread is stopping: the process finishes their writes.
-        if let Ok(mut left) = self.left_running.lock() {
-            for (_, instance) in self.running.drain() {
-                let Instance {
-                    storage,
-                    tasks,
-                    mut seats,
-                    ..
-                } = instance;
-                seats.release_all();
-                drop(storage);
-                left.push(tasks);
+        // The zone thread is stopping: each worker ends once its inbox is
+        // gone, leaving its instances' storage for the process to finish;
+        // wait for that, so that nothing is left unwritten.
+        for worker in &mut self.workers {
+            let (closed, _) = crossbeam_channel::bounded(0);
+            worker.inbox = closed;
+            if let Some(thread) = worker.thread.take()
+                && thread.join().is_err()
+            {
+                tracing::error!("a simulation thread ended abnormally");
             }
         }
     }
 }
 
 /// The connection events of the shared transport, routed: to the instance a
-/// connection was handed to, else to the world's server.
+/// connection was handed to (through its worker), else to the world's server.
 pub(crate) struct Dispatch<'a> {
     pub(crate) world: &'a mut Server,
     pub(crate) instances: &'a mut Instances,
@@ -431,38 +549,37 @@ impl ConnectionEvents for Dispatch<'_> {
     }
 
     fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
-        match self.instances.server_of(connection) {
-            Some(server) => server.handle_stream(now, connection, bytes),
-            None => {
-                self.world.handle_stream(now, connection, bytes);
-                // A hello for an instance: hand it over at once, so that the
-                // rest of this batch reaches the right server.
-                self.instances.take_redirects(self.world, now);
-            }
+        let order = ToWorker::Stream {
+            connection,
+            bytes: bytes.to_vec(),
+        };
+        if !self.instances.forward(connection, order) {
+            self.world.handle_stream(now, connection, bytes);
+            // A hello for an instance: hand it over at once, so that the
+            // rest of this batch reaches the right instance.
+            self.instances.take_redirects(self.world, now);
         }
     }
 
     fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
-        match self.instances.server_of(connection) {
-            Some(server) => server.handle_datagram(now, connection, bytes),
-            None => self.world.handle_datagram(now, connection, bytes),
+        let order = ToWorker::Datagram {
+            connection,
+            bytes: bytes.to_vec(),
+        };
+        if !self.instances.forward(connection, order) {
+            self.world.handle_datagram(now, connection, bytes);
         }
     }
 
     fn handle_closed(&mut self, now: Instant, connection: ConnectionId) {
-        if !self.instances.closed(connection, now) {
+        if !self.instances.closed(connection) {
             self.world.handle_closed(now, connection);
         }
     }
 
     fn awaiting_hello(&self, connection: ConnectionId) -> bool {
-        match self.instances.routes.get(&connection) {
-            Some(number) => self
-                .instances
-                .running
-                .get(number)
-                .is_some_and(|instance| instance.host.server_ref().awaiting_hello(connection)),
-            None => self.world.awaiting_hello(connection),
-        }
+        // A connection handed to an instance passed the world's check of its
+        // token: it no longer counts as pending for the transport's caps.
+        !self.instances.routes.contains_key(&connection) && self.world.awaiting_hello(connection)
     }
 }

@@ -43,6 +43,7 @@ mod roles;
 mod seats;
 mod sessions;
 pub(crate) mod settings;
+mod sim_pool;
 mod web;
 mod websocket;
 mod world_view;
@@ -250,10 +251,13 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         admission: admission.clone(),
         event_loop: quic.zone_side(admission.clone()),
         instances: instances::Instances::new(
+            settings.serve.simulation_threads as usize,
+            Duration::from_secs_f32(settings.sim.tick_seconds()),
             Duration::from_millis(settings.serve.instance_idle_grace_ms),
             tokio::runtime::Handle::current(),
             instances_left_running.clone(),
-        ),
+        )
+        .context("cannot start the simulation threads")?,
         instance_orders,
     };
     // In cluster mode Redis is connected before the zones start: `/health`

@@ -217,6 +217,10 @@ pub(crate) struct ServeTable {
     /// Instances of spaces one process runs at most, 1..=100000; a join that
     /// would start one more is refused (503) and counted.
     pub(crate) max_instances: u32,
+    /// Threads that run the instances of other spaces (the world has the
+    /// zone thread), 1..=64; each instance runs on one of them, so a slow
+    /// one delays only those beside it.
+    pub(crate) simulation_threads: u32,
 }
 
 impl Default for ServeTable {
@@ -260,6 +264,7 @@ impl Default for ServeTable {
             drain_ms: 0,
             instance_idle_grace_ms: 60_000,
             max_instances: 500,
+            simulation_threads: 2,
         }
     }
 }
@@ -551,7 +556,7 @@ impl ServeSettings {
 impl ServeSettings {
     fn validate_http(&self) -> anyhow::Result<()> {
         let serve = &self.serve;
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 9] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 10] = [
             (
                 "http_header_timeout_ms",
                 serve.http_header_timeout_ms,
@@ -589,6 +594,11 @@ impl ServeSettings {
                 0..=86_400_000,
             ),
             ("max_instances", u64::from(serve.max_instances), 1..=100_000),
+            (
+                "simulation_threads",
+                u64::from(serve.simulation_threads),
+                1..=64,
+            ),
         ];
         for (name, value, range) in ranges {
             if !range.contains(&value) {

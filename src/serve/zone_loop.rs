@@ -22,6 +22,7 @@ use super::elements::{ElementChange, Elements};
 use super::instances::{Dispatch, InstanceOrder, Instances};
 use super::live::{INVENTORY_STATUSES, LiveMetrics};
 use super::persist::ZoneStorage;
+use super::sim_pool::{FromWorker, ToWorker};
 
 /// How long shutdown waits for goodbyes to be handed to the transport.
 const DRAIN_TICKS: u32 = 5;
@@ -227,6 +228,8 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     event_loop: Option<ZoneSide>,
     instances: Instances,
     instance_orders: Receiver<InstanceOrder>,
+    /// The simulation threads' batches taken but not yet handed out.
+    worker_batches: Vec<FromWorker>,
 }
 
 /// Starts the zone thread.
@@ -258,6 +261,7 @@ where
         event_loop: parts.event_loop,
         instances: parts.instances,
         instance_orders: parts.instance_orders,
+        worker_batches: Vec::new(),
     };
     use anyhow::Context;
     std::thread::Builder::new()
@@ -278,6 +282,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         let wake = self.neighbours.wake();
         let ledger_answers = self.ledger_answers.clone();
         let instance_orders = self.instance_orders.clone();
+        let from_workers = self.instances.worker_batches();
         loop {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Everyone's last place, before they are told to go.
@@ -305,7 +310,13 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 // A join waits for its answer: take it now, not at the next tick.
                 recv(instance_orders) -> order => {
                     if let Ok(order) = order {
-                        self.instances.take_order(order, self.host.server(), Instant::now());
+                        self.instances.take_order(order, self.host.server());
+                    }
+                }
+                // A simulation thread ticked: its snapshots go out now.
+                recv(from_workers) -> batch => {
+                    if let Ok(batch) = batch {
+                        self.worker_batches.push(batch);
                     }
                 }
                 // A commit's answer ends a freeze: take it now, not at the next event.
@@ -320,8 +331,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.handle(event, &mut outboxes);
             }
             while let Ok(order) = self.instance_orders.try_recv() {
-                self.instances
-                    .take_order(order, self.host.server(), Instant::now());
+                self.instances.take_order(order, self.host.server());
             }
             if let Some(side) = &mut self.event_loop {
                 // The loop's whole batch since the last pass, in one swap.
@@ -338,7 +348,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.host.set_spawn_hint(received, hint);
             }
             while let Ok(order) = self.moderation_orders.try_recv() {
-                self.instances.moderate(&order, Instant::now());
+                self.instances.moderate(&order);
                 super::moderation::apply(&mut self.host, order, Instant::now());
             }
             while let Ok(order) = self.settings_orders.try_recv() {
@@ -384,10 +394,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.host.replicate(&mut report);
                 steps += 1;
                 self.persist(steps, draining.is_some());
-                // The world's server takes the connections the instances hand back.
-                self.instances
-                    .tick(now, steps, draining.is_some(), self.host.server());
-                // Their hellos, once the world's server has read them this tick.
+                // Hellos for instances, once the world's server has read them this tick.
                 self.instances
                     .take_redirects(self.host.server(), Instant::now());
                 let elapsed = now.elapsed();
@@ -552,9 +559,17 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
 
     fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {
         let mut handed = HandedOut::default();
-        handed.take(self.host.server(), outboxes, &mut self.event_loop);
-        for server in self.instances.servers() {
-            handed.take(server, outboxes, &mut self.event_loop);
+        while let Some(transmit) = self.host.server().poll_transmit() {
+            handed.hand(transmit, outboxes, &mut self.event_loop);
+        }
+        self.worker_batches
+            .extend(self.instances.worker_batches().try_iter());
+        for mut batch in std::mem::take(&mut self.worker_batches) {
+            self.instances
+                .take_from_worker(&mut batch, self.host.server());
+            for transmit in batch.transmits {
+                handed.hand(transmit, outboxes, &mut self.event_loop);
+            }
         }
         if let Some(side) = &mut self.event_loop {
             // One batch, one wake-up of the loop.
@@ -574,11 +589,11 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         for connection in handed.slow {
             // A must-arrive message did not fit: the client reads too slowly.
             outboxes.remove(&connection);
-            let server = match self.instances.server_of(connection) {
-                Some(server) => server,
-                None => self.host.server(),
-            };
-            server.disconnect(connection, DisconnectReason::ProtocolViolation);
+            let reason = DisconnectReason::ProtocolViolation;
+            let order = ToWorker::Disconnect { connection, reason };
+            if !self.instances.forward(connection, order) {
+                self.host.server().disconnect(connection, reason);
+            }
         }
         if handed.dropped > 0 {
             self.live
@@ -586,6 +601,8 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 .map(|mut live| live.outbox_full_drops += handed.dropped)
                 .ok();
         }
+        // What this pass gathered for the simulation threads, one batch each.
+        self.instances.flush();
     }
 
     fn publish(&mut self, tick: u64, elapsed: Duration, interval: Duration) {
@@ -644,34 +661,32 @@ struct HandedOut {
 }
 
 impl HandedOut {
-    /// Hands everything `server` has to send to its connections' outboxes (the
-    /// task driver) or to the event loop's batch.
-    fn take(
+    /// Hands a transmit to its connection's outbox (the task driver) or to
+    /// the event loop's batch.
+    fn hand(
         &mut self,
-        server: &mut meridian_netcode::Server,
+        transmit: meridian_netcode::Transmit,
         outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>,
         event_loop: &mut Option<ZoneSide>,
     ) {
-        while let Some(transmit) = server.poll_transmit() {
-            let connection = transmit.connection;
-            let Some(outbox) = outboxes.get(&connection) else {
-                if let Some(side) = event_loop.as_mut().filter(|side| side.is_open(connection)) {
-                    side.queue(transmit);
-                }
-                continue;
-            };
-            let closing = matches!(transmit.payload, Payload::Close(_));
-            match outbox.try_send(transmit.payload) {
-                Ok(()) => {}
-                Err(TrySendError::Full(Payload::Datagram(_))) => self.dropped += 1,
-                Err(TrySendError::Full(_)) => self.slow.push(connection),
-                Err(TrySendError::Closed(_)) => self.closed.push(connection),
+        let connection = transmit.connection;
+        let Some(outbox) = outboxes.get(&connection) else {
+            if let Some(side) = event_loop.as_mut().filter(|side| side.is_open(connection)) {
+                side.queue(transmit);
             }
-            if closing {
-                // Dropping the sender ends the connection's writer once it has
-                // sent what is queued.
-                outboxes.remove(&connection);
-            }
+            return;
+        };
+        let closing = matches!(transmit.payload, Payload::Close(_));
+        match outbox.try_send(transmit.payload) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Payload::Datagram(_))) => self.dropped += 1,
+            Err(TrySendError::Full(_)) => self.slow.push(connection),
+            Err(TrySendError::Closed(_)) => self.closed.push(connection),
+        }
+        if closing {
+            // Dropping the sender ends the connection's writer once it has
+            // sent what is queued.
+            outboxes.remove(&connection);
         }
     }
 }

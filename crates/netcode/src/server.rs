@@ -270,6 +270,11 @@ impl Server {
         self.connections.len()
     }
 
+    /// The connections it holds (awaiting a hello, verified or admitted).
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.connections.keys().copied()
+    }
+
     /// Connections whose hello passed (admitted, or waiting for the game
     /// side's answer): the ones [`NetcodeConfig::max_clients`] counts.
     pub fn verified_count(&self) -> usize {
