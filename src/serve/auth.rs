@@ -453,6 +453,9 @@ fn entrance_refused(refused: &super::entrance::EnterError) -> Response {
         EnterError::ClusterMode => error(StatusCode::CONFLICT, refused.to_string()),
         EnterError::InvalidSpace(_) => error(StatusCode::UNPROCESSABLE_ENTITY, refused.to_string()),
         EnterError::Store(failure) => database_unavailable(failure),
+        EnterError::TooManyStarts(wait) => {
+            super::sessions::too_many(super::rate_limit::Limited::InstanceStarts(*wait))
+        }
         EnterError::TooManyInstances(_) | EnterError::ZoneThread => {
             tracing::warn!(error = %refused, "a join's instance was not started");
             error(StatusCode::SERVICE_UNAVAILABLE, refused.to_string())

@@ -16,8 +16,12 @@ use tokio::sync::{Mutex, oneshot};
 use super::elements::Elements;
 use super::instances::{Instance, InstanceOrder, Room};
 use super::live::LiveMetrics;
+use super::rate_limit::RateLimiter;
 use super::seats::SeatQueue;
 use super::settings::SpawnPolicy;
+
+/// Accounts whose recent instance starts are remembered, at most.
+const TRACKED_STARTERS: usize = 65_536;
 
 /// How long a join waits for the zone thread to answer.
 const ZONE_THREAD_PATIENCE: Duration = Duration::from_secs(5);
@@ -33,6 +37,9 @@ pub(crate) enum EnterError {
     /// As many instances run as the process allows.
     #[error("this server runs as many instances as it may ({0}); try again later")]
     TooManyInstances(usize),
+    /// This account's joins started as many instances as it may in a minute.
+    #[error("this account started too many instances lately")]
+    TooManyStarts(Duration),
     /// The zone thread did not answer (stopping, or stalled).
     #[error("the zone thread did not answer")]
     ZoneThread,
@@ -70,6 +77,8 @@ pub(crate) struct Entrance {
     live: Arc<std::sync::Mutex<LiveMetrics>>,
     /// Where the rooms' instances send their seat changes.
     seats: SeatQueue,
+    /// Instances each account's joins may start a minute.
+    starts: std::sync::Mutex<RateLimiter<u64>>,
     /// How long a reserved seat waits for its player.
     seat_lifetime: Duration,
 }
@@ -97,6 +106,7 @@ pub(crate) struct EntranceSettings {
     pub(crate) live: Arc<std::sync::Mutex<LiveMetrics>>,
     pub(crate) seats: SeatQueue,
     pub(crate) seat_lifetime: Duration,
+    pub(crate) starts_per_account_per_minute: u32,
 }
 
 impl Entrance {
@@ -121,6 +131,10 @@ impl Entrance {
             cluster: settings.cluster,
             live: settings.live,
             seats: settings.seats,
+            starts: std::sync::Mutex::new(RateLimiter::new(
+                settings.starts_per_account_per_minute,
+                TRACKED_STARTERS,
+            )),
             seat_lifetime: settings.seat_lifetime,
         }
     }
@@ -175,6 +189,15 @@ impl Entrance {
         if let Some(number) = self.join(seat.room, hint).await? {
             return Ok(number);
         }
+        // A cold start costs a zone, a thread's time and database work: each
+        // account may cause only so many a minute.
+        let allowed = self.starts.lock().map_or(Ok(()), |mut starts| {
+            starts.attempt(&hint.account, std::time::Instant::now())
+        });
+        if let Err(wait) = allowed {
+            self.count_refusal(|live| live.instance_starts_refused_by_account += 1);
+            return Err(EnterError::TooManyStarts(wait));
+        }
         let instance = self.build(space, seat).await?;
         let (reply, answer) = oneshot::channel();
         self.send(InstanceOrder::Start {
@@ -186,9 +209,7 @@ impl Entrance {
         match tokio::time::timeout(ZONE_THREAD_PATIENCE, answer).await {
             Ok(Ok(Some(number))) => Ok(number),
             Ok(Ok(None)) => {
-                if let Ok(mut live) = self.live.lock() {
-                    live.instance_starts_refused += 1;
-                }
+                self.count_refusal(|live| live.instance_starts_refused += 1);
                 Err(EnterError::TooManyInstances(self.max_instances))
             }
             Ok(Err(_)) | Err(_) => Err(EnterError::ZoneThread),
@@ -199,6 +220,12 @@ impl Entrance {
     /// (a full queue only leaves the change to the instance's next start).
     pub(crate) fn element_changed(&self, space: i64, change: super::elements::ElementChange) {
         let _ = self.send(InstanceOrder::Element { space, change });
+    }
+
+    fn count_refusal(&self, count: impl FnOnce(&mut LiveMetrics)) {
+        if let Ok(mut live) = self.live.lock() {
+            count(&mut live);
+        }
     }
 
     async fn join(&self, room: i64, hint: SpawnHint) -> Result<Option<u32>, EnterError> {

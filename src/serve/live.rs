@@ -61,6 +61,8 @@ pub(crate) struct LiveMetrics {
     pub(crate) instances_stopped: u64,
     /// Joins refused because `[serve] max_instances` instances ran.
     pub(crate) instance_starts_refused: u64,
+    /// Joins refused because their account started too many instances lately.
+    pub(crate) instance_starts_refused_by_account: u64,
     /// The shard link's counts: messages, refused handshakes, ignored
     /// Redis entries.
     pub(crate) link: super::cluster::link::LinkTotals,
@@ -512,8 +514,8 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
     );
     let _ = writeln!(
         out,
-        "# HELP meridian_instance_starts_refused_total Joins refused because [serve] max_instances instances ran.\n# TYPE meridian_instance_starts_refused_total counter\nmeridian_instance_starts_refused_total {}",
-        live.instance_starts_refused
+        "# HELP meridian_instance_starts_refused_total Joins that would have started an instance, refused: the process ran [serve] max_instances (process_cap), or the account had started [serve] instance_starts_per_account_per_minute (account_rate).\n# TYPE meridian_instance_starts_refused_total counter\nmeridian_instance_starts_refused_total{{reason=\"process_cap\"}} {}\nmeridian_instance_starts_refused_total{{reason=\"account_rate\"}} {}",
+        live.instance_starts_refused, live.instance_starts_refused_by_account
     );
     let _ = writeln!(
         out,

@@ -353,6 +353,9 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
                 live: live_for_start.clone(),
                 seats: seat_queue,
                 seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
+                starts_per_account_per_minute: settings
+                    .serve
+                    .instance_starts_per_account_per_minute,
             },
         )),
         live_settings: live_settings::LiveKnobs::new(

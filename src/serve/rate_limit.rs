@@ -140,12 +140,17 @@ pub(crate) enum Limited {
     Account(Duration),
     /// Too many joins for this account.
     Joins(Duration),
+    /// Too many instances started by this account's joins.
+    InstanceStarts(Duration),
 }
 
 impl Limited {
     /// Whole seconds to wait (for `Retry-After`), at least 1.
     pub(crate) fn retry_after_seconds(self) -> u64 {
-        let (Self::Address(wait) | Self::Account(wait) | Self::Joins(wait)) = self;
+        let (Self::Address(wait)
+        | Self::Account(wait)
+        | Self::Joins(wait)
+        | Self::InstanceStarts(wait)) = self;
         wait.as_secs_f64().ceil().max(1.0) as u64
     }
 }

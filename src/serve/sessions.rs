@@ -68,6 +68,7 @@ pub(crate) fn too_many(limited: Limited) -> Response {
         Limited::Address(_) => "attempts from this address",
         Limited::Account(_) => "failed attempts for this account",
         Limited::Joins(_) => "joins for this account",
+        Limited::InstanceStarts(_) => "instances started by this account's joins",
     };
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,

@@ -221,6 +221,9 @@ pub(crate) struct ServeTable {
     /// zone thread), 1..=64; each instance runs on one of them, so a slow
     /// one delays only those beside it.
     pub(crate) simulation_threads: u32,
+    /// Instances one account's joins may start a minute, 1..=10000 (a join
+    /// over it is refused with 429 and counted).
+    pub(crate) instance_starts_per_account_per_minute: u32,
 }
 
 impl Default for ServeTable {
@@ -265,6 +268,7 @@ impl Default for ServeTable {
             instance_idle_grace_ms: 60_000,
             max_instances: 500,
             simulation_threads: 2,
+            instance_starts_per_account_per_minute: 10,
         }
     }
 }
@@ -556,7 +560,7 @@ impl ServeSettings {
 impl ServeSettings {
     fn validate_http(&self) -> anyhow::Result<()> {
         let serve = &self.serve;
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 10] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 11] = [
             (
                 "http_header_timeout_ms",
                 serve.http_header_timeout_ms,
@@ -598,6 +602,11 @@ impl ServeSettings {
                 "simulation_threads",
                 u64::from(serve.simulation_threads),
                 1..=64,
+            ),
+            (
+                "instance_starts_per_account_per_minute",
+                u64::from(serve.instance_starts_per_account_per_minute),
+                1..=10_000,
             ),
         ];
         for (name, value, range) in ranges {
