@@ -225,10 +225,78 @@ impl StorageTasks {
     }
 }
 
+/// How often [`watch_checkpoints`] looks at the checkpointer's counters.
+const CHECKPOINT_WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often, at most, failing checkpoints are said again.
+const CHECKPOINT_FAILURES_LOGGED_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Says when checkpoints start failing (the database is away: the rows wait,
+/// one per character, and are retried), again at most every
+/// [`CHECKPOINT_FAILURES_LOGGED_EVERY`] while they fail, and when they are
+/// written again. Ends once the checkpointer is gone.
+async fn watch_checkpoints(
+    counters: std::sync::Weak<meridian_persistence::CheckpointCounters>,
+    zone_id: u32,
+) {
+    let mut failing_since: Option<(u64, std::time::Instant)> = None;
+    let mut last_said = std::time::Instant::now();
+    let (mut seen_failures, mut seen_writes) = (0, 0);
+    loop {
+        tokio::time::sleep(CHECKPOINT_WATCH_EVERY).await;
+        let Some(counters) = counters.upgrade() else {
+            return;
+        };
+        let failed = counters.failed_writes.load(Ordering::Relaxed);
+        let pending = counters.pending_rows.load(Ordering::Relaxed);
+        let writes = counters.writes.load(Ordering::Relaxed);
+        let new_failures = failed > seen_failures;
+        let new_writes = writes > seen_writes;
+        let failed_before = seen_failures;
+        (seen_failures, seen_writes) = (failed, writes);
+        match failing_since {
+            None if new_failures => {
+                tracing::warn!(
+                    zone = zone_id,
+                    pending_rows = pending,
+                    "checkpoints are not being written (is the database down?); they wait and are retried"
+                );
+                failing_since = Some((failed_before, std::time::Instant::now()));
+                last_said = std::time::Instant::now();
+            }
+            Some((_, since))
+                if new_failures && last_said.elapsed() >= CHECKPOINT_FAILURES_LOGGED_EVERY =>
+            {
+                tracing::warn!(
+                    zone = zone_id,
+                    pending_rows = pending,
+                    failing_s = since.elapsed().as_secs(),
+                    "checkpoints are still not being written"
+                );
+                last_said = std::time::Instant::now();
+            }
+            Some((first, since)) if new_writes => {
+                tracing::info!(
+                    zone = zone_id,
+                    failed_attempts = failed.saturating_sub(first),
+                    after_s = since.elapsed().as_secs(),
+                    "checkpoints are written again"
+                );
+                failing_since = None;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Starts the checkpointer, the chat writer and the inventory writer for
 /// `space_id`.
 pub(crate) fn start(store: &Store, space_id: i64, zone_id: u32) -> (ZoneStorage, StorageTasks) {
     let (checkpointer, checkpoints) = Checkpointer::spawn(store.clone());
+    tokio::spawn(watch_checkpoints(
+        Arc::downgrade(&checkpointer.counters()),
+        zone_id,
+    ));
     let (chat, mut lines) = mpsc::channel::<SaidLine>(CHAT_QUEUE);
     let (stored_sender, chat_stored) = crossbeam_channel::unbounded();
     let chat_dropped = Arc::new(AtomicU64::new(0));
