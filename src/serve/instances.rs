@@ -120,6 +120,8 @@ impl Instance {
             number: self.number,
             players: self.host.member_count(),
             messages: self.messages,
+            muted_lines: self.host.moderation().muted_lines(),
+            hidden_lines: self.host.moderation().hidden_lines(),
         }
     }
 
@@ -221,6 +223,10 @@ pub(crate) struct InstanceFigures {
     pub(crate) players: usize,
     /// Chat lines said in it since it started.
     pub(crate) messages: u64,
+    /// Lines dropped because their speaker was muted.
+    pub(crate) muted_lines: u64,
+    /// Deliveries skipped because of a block.
+    pub(crate) hidden_lines: u64,
 }
 
 /// Where a running instance is, as the zone thread knows it.
@@ -250,6 +256,8 @@ pub(crate) struct Instances {
     runtime: tokio::runtime::Handle,
     started: u64,
     stopped: u64,
+    /// Muted and hidden lines of the instances stopped so far.
+    moderated_before_stop: (u64, u64),
 }
 
 impl Instances {
@@ -283,6 +291,7 @@ impl Instances {
             runtime,
             started: 0,
             stopped: 0,
+            moderated_before_stop: (0, 0),
         })
     }
 
@@ -455,6 +464,10 @@ impl Instances {
             return;
         };
         world.stop_serving_elsewhere(number);
+        if let Some(latest) = &running.latest {
+            self.moderated_before_stop.0 += latest.figures.muted_lines;
+            self.moderated_before_stop.1 += latest.figures.hidden_lines;
+        }
         self.by_room.remove(&running.room);
         self.routes.retain(|_, routed| *routed != number);
         self.stopped += 1;
@@ -504,6 +517,20 @@ impl Instances {
             worker.pending.push(ToWorker::Stall { stalled, go });
             worker.flush();
         }
+    }
+
+    /// Chat lines muted and deliveries hidden by blocks in every instance,
+    /// the stopped ones included.
+    pub(crate) fn moderated_lines(&self) -> (u64, u64) {
+        self.running
+            .values()
+            .filter_map(|running| running.latest.as_ref())
+            .fold(self.moderated_before_stop, |(muted, hidden), latest| {
+                (
+                    muted + latest.figures.muted_lines,
+                    hidden + latest.figures.hidden_lines,
+                )
+            })
     }
 
     /// The running instances' figures, and how many started and stopped.

@@ -6,10 +6,10 @@
 //! tells every connected client (`SettingsChanged`). Saved values are read
 //! again at the next start, over the settings file's.
 //!
-//! Today one process runs one world: `{id}` is the hosted space (the
-//! `space_id` of the join answer). Another space answers 404 until spaces
-//! run as instances of their own. In cluster mode a change is refused (409):
-//! the other shards would not follow it.
+//! Live settings are the hosted world's: `{id}` is the hosted space (the
+//! `space_id` of the join answer). Another space answers 404: its instances
+//! run with the settings file's values. In cluster mode a change is refused
+//! (409): the other shards would not follow it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

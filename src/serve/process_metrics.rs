@@ -20,8 +20,9 @@ pub(crate) const ROLES: [&str; 6] = ["zone", "io", "db", "http", "link", "other"
 
 /// What a thread does, from its name (at most 15 bytes as the kernel keeps it).
 pub(crate) fn role_of(thread_name: &str) -> &'static str {
-    const PREFIXES: [(&str, &str); 9] = [
+    const PREFIXES: [(&str, &str); 10] = [
         ("zone", "zone"),
+        ("sim-", "zone"),
         ("meridian-io", "io"),
         ("quic", "io"),
         ("ledger", "db"),
@@ -261,6 +262,7 @@ mod tests {
     fn threads_map_to_roles_by_name() {
         for (name, role) in [
             ("zones", "zone"),
+            ("sim-1", "zone"),
             ("meridian-io-3", "io"),
             ("ledger", "db"),
             ("sqlx-sqlite-wor", "db"),

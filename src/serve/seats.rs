@@ -1,10 +1,10 @@
-//! Seats in rooms, seen from the zone thread: a join reserves a seat (on the
+//! Seats in rooms, seen from the simulation threads: a join reserves a seat (on the
 //! HTTP side, in the database), the player's arrival in the room's instance
 //! takes it, and its departure releases it, so a reserved seat nobody takes
 //! lapses and a room's count is the people in it or on their way.
 //!
-//! The zone thread never waits on the database: it notices arrivals and
-//! departures each tick ([`SeatKeeper`]) and queues the changes (a tokio
+//! A simulation thread never waits on the database: each instance notices
+//! arrivals and departures each tick ([`SeatKeeper`]) and queues the changes (a tokio
 //! queue's `try_send`, which needs no runtime) for one writer task
 //! ([`start_writer`]).
 

@@ -310,7 +310,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 // A join waits for its answer: take it now, not at the next tick.
                 recv(instance_orders) -> order => {
                     if let Ok(order) = order {
-                        self.instances.take_order(order, self.host.server());
+                        self.take_instance_order(order);
                     }
                 }
                 // A simulation thread ticked: its snapshots go out now.
@@ -331,7 +331,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.handle(event, &mut outboxes);
             }
             while let Ok(order) = self.instance_orders.try_recv() {
-                self.instances.take_order(order, self.host.server());
+                self.take_instance_order(order);
             }
             if let Some(side) = &mut self.event_loop {
                 // The loop's whole batch since the last pass, in one swap.
@@ -429,6 +429,16 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         }
     }
 
+    /// Carries out a join's order about an instance. Every moderation order
+    /// reaches the world's host, so a new instance starts with its blocks,
+    /// mutes and bans.
+    fn take_instance_order(&mut self, mut order: InstanceOrder) {
+        if let InstanceOrder::Start { instance, .. } = &mut order {
+            *instance.host.moderation_mut() = self.host.moderation().standing();
+        }
+        self.instances.take_order(order, self.host.server());
+    }
+
     /// Applies live settings an admin changed; the new tick interval if they
     /// apply (checkpoints keep their interval in time, not in ticks).
     fn retune(
@@ -498,8 +508,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 }
             }
             live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
-            live.chat_muted = self.host.moderation().muted_lines();
-            live.chat_hidden_by_blocks = self.host.moderation().hidden_lines();
+            let (muted, hidden) = self.instances.moderated_lines();
+            live.chat_muted = self.host.moderation().muted_lines() + muted;
+            live.chat_hidden_by_blocks = self.host.moderation().hidden_lines() + hidden;
             live.inventory_busy_here = self.host.inventory_busy();
             live.inventory_not_allowed_here = self.host.inventory_not_allowed();
             let checkpoints = self.storage.checkpoints.counters();

@@ -43,6 +43,21 @@ pub struct Moderation {
 }
 
 impl Moderation {
+    /// The same blocks, mutes and bans, without the counts of lines: for a
+    /// host that starts beside this one and must enforce at once what was
+    /// already decided (a muted player must not speak freely in a room that
+    /// opened after the mute).
+    pub fn standing(&self) -> Self {
+        Self {
+            relations: self.relations.clone(),
+            muted_until: self.muted_until.clone(),
+            banned_until: self.banned_until.clone(),
+            now: self.now,
+            muted_lines: 0,
+            hidden_lines: 0,
+        }
+    }
+
     /// The time now (taken at each host step); expired mutes, bans and unused loads are forgotten.
     pub fn advance(&mut self, now: Instant) {
         self.now = Some(now);
@@ -189,6 +204,28 @@ impl Moderation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_started_later_stands_by_what_was_decided() {
+        let mut world = Moderation::default();
+        let start = Instant::now();
+        world.advance(start);
+        world.load_blocks(start, 1, [2], []);
+        world.mute(3, start + Duration::from_secs(60));
+        world.ban(start, 4);
+        assert!(!world.may_speak(3));
+        assert!(!world.hears(2, 1));
+        let mut room = world.standing();
+        assert!(!room.may_speak(3), "still muted");
+        assert!(!room.hears(2, 1), "still apart");
+        assert!(room.is_banned(4), "still banned");
+        assert!(room.may_speak(5));
+        // Its own counts start at zero.
+        assert_eq!((room.muted_lines(), room.hidden_lines()), (1, 1));
+        assert_eq!((world.muted_lines(), world.hidden_lines()), (1, 1));
+        room.advance(start + Duration::from_secs(61));
+        assert!(room.may_speak(3), "the mute ends there too");
+    }
 
     #[test]
     fn a_block_hides_both_ways_until_both_are_lifted() {
