@@ -4,8 +4,9 @@
 //! it), and it is not in their list. A space made without `private` is seen by
 //! anyone with its id. This server hosts only the shared plaza, so the history
 //! of a shared space that is not hosted is a different 404 ("not on this
-//! server"): that is how the privacy check is seen there. A join is refused
-//! alike for every space but the plaza, private or not.
+//! server"): that is how the privacy check is seen there. A join of the
+//! shared one enters its instance; a join of the private one is the 404 of a
+//! space that does not exist.
 
 mod common;
 
@@ -71,7 +72,8 @@ fn a_private_space_is_hidden_from_everyone_but_its_owner_and_admins() {
 
         // Chat and join: bob is served for the hosted plaza. Ada's private
         // office's history is the 404 of a space that does not exist, not the
-        // "not hosted" 404 of her shared cafe; a join of either is refused alike.
+        // "not hosted" 404 of her shared cafe; her cafe can be joined, her
+        // office answers a join as a missing space does.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let plaza = loadbot::account::hosted_space(server, &bob, deadline)
             .await
