@@ -84,6 +84,10 @@ fn a_created_space_runs_its_own_instance_that_stops_when_empty_and_resumes() {
                 .map(|line| line.rsplit(' ').next().unwrap_or("").to_owned())
                 .collect::<Vec<_>>();
             assert_eq!(in_bar, ["2"], "both in the bar's one instance");
+            assert!(
+                metric(http, "meridian_instance_tick_duration_seconds_count ") > 0.0,
+                "the instance's ticks are timed"
+            );
 
             // Alice and Bob see each other.
             let alice_avatar = alice_player.avatar().expect("alice's avatar");

@@ -258,6 +258,9 @@ pub(crate) struct Instances {
     stopped: u64,
     /// Muted and hidden lines of the instances stopped so far.
     moderated_before_stop: (u64, u64),
+    /// Instances' tick durations (seconds) reported since the last
+    /// [`Self::take_tick_seconds`].
+    tick_seconds: Vec<f64>,
 }
 
 impl Instances {
@@ -292,6 +295,7 @@ impl Instances {
             started: 0,
             stopped: 0,
             moderated_before_stop: (0, 0),
+            tick_seconds: Vec::new(),
         })
     }
 
@@ -452,6 +456,7 @@ impl Instances {
             {
                 idle.push(number);
             }
+            self.tick_seconds.push(latest.tick_seconds);
             running.latest = Some(latest);
         }
         for number in idle {
@@ -517,6 +522,11 @@ impl Instances {
             worker.pending.push(ToWorker::Stall { stalled, go });
             worker.flush();
         }
+    }
+
+    /// The instances' tick durations reported since the last call, seconds.
+    pub(crate) fn take_tick_seconds(&mut self) -> Vec<f64> {
+        std::mem::take(&mut self.tick_seconds)
     }
 
     /// Chat lines muted and deliveries hidden by blocks in every instance,

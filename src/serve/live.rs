@@ -96,6 +96,8 @@ pub(crate) const INVENTORY_STATUSES: [(InventoryStatus, &str); 7] = [
 #[derive(Debug)]
 struct Durations {
     ticks: Histogram,
+    /// Each instance's ticks on the simulation threads, seconds.
+    instance_ticks: Histogram,
     /// How long each handoff kept its player frozen, seconds.
     frozen: Histogram,
     /// From each handoff's freeze to the first snapshot its client got from
@@ -107,6 +109,7 @@ impl Default for Durations {
     fn default() -> Self {
         Self {
             ticks: Histogram::new(histogram::TICK_SECONDS),
+            instance_ticks: Histogram::new(histogram::TICK_SECONDS),
             frozen: Histogram::new(histogram::FROZEN_SECONDS),
             crossings: Histogram::new(histogram::CROSSING_SECONDS),
         }
@@ -120,6 +123,11 @@ impl LiveMetrics {
             world: Some(world),
             ..Self::default()
         }
+    }
+
+    /// Records one instance's tick duration, seconds.
+    pub(crate) fn record_instance_tick(&mut self, seconds: f64) {
+        self.durations.instance_ticks.observe(seconds);
     }
 
     /// Records one tick's duration, seconds; `budget` is the tick interval.
@@ -294,6 +302,11 @@ impl LiveMetrics {
                 "meridian_tick_duration_seconds",
                 "Zone tick duration.",
                 &self.durations.ticks,
+            ),
+            (
+                "meridian_instance_tick_duration_seconds",
+                "Tick duration of each instance of another space, on its simulation thread.",
+                &self.durations.instance_ticks,
             ),
         ];
         for (name, help, histogram) in histograms {

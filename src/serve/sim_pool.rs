@@ -94,6 +94,8 @@ pub(crate) struct WorkerFigures {
     pub(crate) empty_since: Option<Instant>,
     /// The last join (of the zone thread's numbering) it had taken then.
     pub(crate) joins_seen: u64,
+    /// How long its tick took, seconds.
+    pub(crate) tick_seconds: f64,
 }
 
 /// A worker's handle on the zone thread.
@@ -300,11 +302,13 @@ impl Worker {
         self.instances
             .values_mut()
             .map(|instance| {
+                let began = Instant::now();
                 let empty_since = instance.tick(now, self.steps, draining);
                 WorkerFigures {
                     figures: instance.figures(),
                     empty_since,
                     joins_seen: self.joins_seen.get(&instance.number).copied().unwrap_or(0),
+                    tick_seconds: began.elapsed().as_secs_f64(),
                 }
             })
             .collect()

@@ -632,6 +632,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             live.instances_started,
             live.instances_stopped,
         ) = self.instances.figures();
+        for seconds in self.instances.take_tick_seconds() {
+            live.record_instance_tick(seconds);
+        }
         live.link = self.neighbours.counters();
         live.event_loop = self
             .event_loop
