@@ -402,8 +402,13 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         renewals.abort();
     }
     let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
-    if !matches!(joined, Ok(Ok(()))) {
-        tracing::error!("the zone thread ended abnormally");
+    match joined {
+        Ok(Ok(leases)) => {
+            if let Some(shard) = settings.serve.shard_id {
+                release_leases(&store, shard, &leases).await;
+            }
+        }
+        _ => tracing::error!("the zone thread ended abnormally"),
     }
     quic.shutdown().await;
     // The instances still running when the zone thread stopped: their writes too.
@@ -442,6 +447,42 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A cluster shard that stops on purpose gives its zones' leases up once
+/// its zone thread no longer simulates them, so the other shards take them
+/// over at once instead of after the lease's time (as they would after a
+/// crash). A release that fails leaves the lease to lapse.
+async fn release_leases(
+    store: &meridian_persistence::Store,
+    shard: u32,
+    leases: &[(
+        meridian_shard_manager::ZoneId,
+        meridian_shard_manager::Epoch,
+    )],
+) {
+    let holder = shard.to_string();
+    let mut released = 0;
+    for (zone, epoch) in leases {
+        let Ok(epoch_number) = i64::try_from(epoch.0) else {
+            continue;
+        };
+        match store
+            .release_lease(i64::from(zone.0), &holder, epoch_number)
+            .await
+        {
+            Ok(true) => released += 1,
+            Ok(false) => tracing::warn!(zone = zone.0, "a lease to give up was no longer ours"),
+            Err(error) => {
+                tracing::warn!(zone = zone.0, %error, "a lease was not given up; it lapses")
+            }
+        }
+    }
+    tracing::info!(
+        released,
+        held = leases.len(),
+        "zone leases given up for the other shards"
+    );
 }
 
 /// Instance joins and starts waiting for the zone thread.

@@ -15,6 +15,7 @@ use meridian_netcode::{ConnectionEvents, ConnectionId, Payload, SpawnHint, ZoneH
 use meridian_protocol::messages::DisconnectReason;
 use meridian_shard_manager::borders::ZoneBorders;
 use meridian_shard_manager::cluster::ClusterBorders;
+use meridian_shard_manager::ids::{Epoch, ZoneId};
 use meridian_shard_manager::{LedgerOp, LedgerReply};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -95,6 +96,11 @@ pub(crate) trait LoopBorders: Borders {
     fn take_frozen_ticks(&mut self) -> Vec<u32>;
     /// How many zones this process simulates now.
     fn zones_held(&self) -> usize;
+    /// The leases to give up when the zone thread has stopped simulating
+    /// (a planned stop of a cluster shard): its zones and their epochs.
+    fn leases_to_release(&self) -> Vec<(ZoneId, Epoch)> {
+        Vec::new()
+    }
 }
 
 impl LoopBorders for ZoneBorders {
@@ -133,6 +139,9 @@ impl LoopBorders for ClusterBorders {
     }
     fn zones_held(&self) -> usize {
         self.zone_count()
+    }
+    fn leases_to_release(&self) -> Vec<(ZoneId, Epoch)> {
+        self.held()
     }
 }
 
@@ -237,7 +246,7 @@ pub(crate) fn launch<B, N>(
     host: ZoneHost<B>,
     neighbours: N,
     parts: Parts,
-) -> anyhow::Result<std::thread::JoinHandle<()>>
+) -> anyhow::Result<std::thread::JoinHandle<Vec<(ZoneId, Epoch)>>>
 where
     B: LoopBorders + Send + 'static,
     N: Neighbours<B> + Send + 'static,
@@ -271,8 +280,9 @@ where
 }
 
 impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
-    /// Runs until `stop` is set, then says goodbye to everyone.
-    pub(crate) fn run(mut self) {
+    /// Runs until `stop` is set, then says goodbye to everyone; the leases
+    /// to give up, now that nothing here simulates their zones.
+    pub(crate) fn run(mut self) -> Vec<(ZoneId, Epoch)> {
         let mut interval = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
         let mut outboxes: HashMap<ConnectionId, mpsc::Sender<Payload>> = HashMap::new();
         let mut next_tick = Instant::now() + interval;
@@ -304,7 +314,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             crossbeam_channel::select! {
                 recv(self.inbound) -> event => match event {
                     Ok(event) => self.handle(event, &mut outboxes),
-                    Err(_) => return,
+                    Err(_) => return self.host.borders().leases_to_release(),
                 },
                 recv(wake) -> _ => {}
                 // A join waits for its answer: take it now, not at the next tick.
@@ -424,7 +434,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             self.neighbours.send(&mut self.host);
             self.route(&mut outboxes);
             if draining == Some(0) {
-                return;
+                return self.host.borders().leases_to_release();
             }
         }
     }
