@@ -1,12 +1,13 @@
 //! Any bytes decode, as a snapshot body, to a sorted view or a typed error. The first
 //! byte picks the baseline: its low four bits give 0..=8 synthetic entities (9..=15
 //! mean a keyframe, no baseline); the rest is the body. A view that decodes encodes
-//! against the same baseline and decodes back to itself.
+//! against the same baseline and decodes back to itself. The baseline's elements
+//! carry footprints, as every element does since protocol 4.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use meridian_protocol::snapshot::{EntityKind, EntityState, decode_body, encode_body};
+use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint, decode_body, encode_body};
 use meridian_protocol::{AnimationState, NetworkId};
 
 /// `count` entities with ids 1, 4, 7, ..., of every kind, some at the zone's edges so
@@ -26,6 +27,12 @@ fn baseline(count: u8) -> Vec<EntityState> {
             // At most 8 × 100, within 10 bits.
             heading: (i * 100) as u16,
             animation: AnimationState::from_bits(i % 6).unwrap_or_default(),
+            // Elements carry a footprint (protocol 4), the others none.
+            footprint: (i % 3 == 1).then_some(Footprint {
+                width: 64 * (1 + i),
+                height: 64,
+                blocking: i % 2 == 0,
+            }),
         })
         .collect()
 }
