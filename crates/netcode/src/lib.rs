@@ -29,6 +29,7 @@ pub mod token;
 #[cfg(feature = "quic")]
 pub mod transport;
 mod used_tokens;
+pub mod voice;
 
 pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};

@@ -1,0 +1,32 @@
+//! Proximity voice (issue #17): a selective forwarding unit on `str0m`.
+//!
+//! Sans-IO like the rest of the crate: [`Sfu`] owns one WebRTC session
+//! ([`str0m::Rtc`]) per participant who turned voice on, all of them behind
+//! one UDP port of the server (ICE-lite, DTLS-SRTP). It never touches a socket
+//! or the clock; its caller passes datagrams and time in
+//! (`handle_offer`, `handle_datagram`, `handle_timeout`) and takes datagrams,
+//! deadlines and events out (`poll_transmit`, `poll_timeout`, `poll_event`).
+//!
+//! Opus is forwarded as it arrives, never decoded. Which listener receives
+//! which speaker is not decided here: the caller computes it each tick and
+//! hands the result to [`Sfu::set_routing`].
+//!
+//! One file per idea: [`config`] (the knobs), [`demux`] (which session a
+//! datagram belongs to), [`session`] (one participant's `Rtc`), [`sfu`] (the
+//! forwarding unit), [`counters`] (what was forwarded and refused),
+//! [`routing`] (the per-tick input) and [`error`] (why an offer is refused).
+
+pub mod config;
+pub mod counters;
+pub mod demux;
+pub mod error;
+pub mod routing;
+mod session;
+pub mod sfu;
+
+pub use config::{VoiceConfig, VoiceConfigError};
+pub use counters::{RefusedDatagrams, VoiceCounters};
+pub use demux::{DatagramClass, Refusal};
+pub use error::OfferError;
+pub use routing::{Heard, ParticipantId, Routing};
+pub use sfu::{Sfu, VoiceEvent, VoiceTransmit};

@@ -1,0 +1,243 @@
+//! One participant's voice session: its `Rtc`, its lines and its rate.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaData, MediaKind, Mid, Pt};
+use str0m::net::Transmit;
+use str0m::{Event, Input, Output, Rtc};
+
+use super::routing::Heard;
+
+/// One audio line on which the participant receives a speaker.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) mid: Mid,
+    /// Who is forwarded on it now, and the distance last announced.
+    pub(super) heard: Option<Heard>,
+}
+
+/// What driving a session produced for the forwarding unit.
+#[derive(Debug, Default)]
+pub(super) struct Drained {
+    pub(super) transmits: Vec<Transmit>,
+    pub(super) media: Vec<MediaData>,
+    pub(super) connected: bool,
+    pub(super) failed: bool,
+}
+
+/// A token bucket of datagrams per second.
+#[derive(Debug)]
+struct RateLimit {
+    tokens: f64,
+    burst: f64,
+    per_second: f64,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    fn new(now: Instant, per_second: u32, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            per_second: f64::from(per_second),
+            refilled: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = now.max(self.refilled);
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One participant's WebRTC session and what the forwarding unit knows of it.
+#[derive(Debug)]
+pub(super) struct VoiceSession {
+    rtc: Rtc,
+    pub(super) ufrag: String,
+    /// The line the participant speaks on, if it offered one.
+    pub(super) microphone: Option<Mid>,
+    /// The lines it listens on, in the order of its offer.
+    pub(super) slots: Vec<Slot>,
+    /// Remote addresses this session answered, oldest first.
+    pub(super) addresses: VecDeque<SocketAddr>,
+    pub(super) next_timeout: Option<Instant>,
+    pub(super) connect_deadline: Option<Instant>,
+    /// The last audio level the speaker sent (dBov, 0 loudest, -127 silent).
+    pub(super) audio_level: Option<i8>,
+    rate: RateLimit,
+    opus: Option<Pt>,
+}
+
+impl VoiceSession {
+    pub(super) fn new(
+        rtc: Rtc,
+        ufrag: String,
+        now: Instant,
+        connect_deadline: Instant,
+        per_second: u32,
+        burst: u32,
+    ) -> Self {
+        Self {
+            rtc,
+            ufrag,
+            microphone: None,
+            slots: Vec::new(),
+            addresses: VecDeque::new(),
+            next_timeout: None,
+            connect_deadline: Some(connect_deadline),
+            audio_level: None,
+            rate: RateLimit::new(now, per_second, burst),
+            opus: None,
+        }
+    }
+
+    /// Sorts the audio lines of the accepted offer, named by `mids` in the
+    /// offer's order: the first one the server receives on is the
+    /// participant's microphone, every other one the server sends on is a
+    /// slot. (str0m announces lines only once media can flow, so they are
+    /// read from the negotiated session rather than from its events.)
+    pub(super) fn sort_lines<'a>(&mut self, mids: impl IntoIterator<Item = &'a str>) {
+        for mid in mids {
+            let mid = Mid::from(mid);
+            let Some(media) = self.rtc.media(mid) else {
+                continue;
+            };
+            if media.kind() != MediaKind::Audio {
+                continue;
+            }
+            let direction = media.direction();
+            let speaks = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
+            let listens = matches!(direction, Direction::SendOnly | Direction::SendRecv);
+            if speaks && self.microphone.is_none() {
+                self.microphone = Some(mid);
+            } else if listens && !self.slots.iter().any(|slot| slot.mid == mid) {
+                self.slots.push(Slot { mid, heard: None });
+            }
+        }
+    }
+
+    /// Takes one datagram's worth from the session's rate; `false` when spent.
+    pub(super) fn take_datagram(&mut self, now: Instant) -> bool {
+        self.rate.take(now)
+    }
+
+    pub(super) fn accepts(&self, input: &Input<'_>) -> bool {
+        self.rtc.accepts(input)
+    }
+
+    pub(super) fn handle_input(&mut self, input: Input<'_>) -> Result<(), str0m::RtcError> {
+        self.rtc.handle_input(input)
+    }
+
+    pub(super) fn is_alive(&self) -> bool {
+        self.rtc.is_alive()
+    }
+
+    pub(super) fn disconnect(&mut self) {
+        self.rtc.disconnect();
+    }
+
+    /// Polls the `Rtc` until it has nothing more to say, sorting its output.
+    pub(super) fn drain(&mut self) -> Drained {
+        let mut drained = Drained::default();
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(at)) => {
+                    self.next_timeout = Some(at);
+                    break;
+                }
+                Ok(Output::Transmit(transmit)) => drained.transmits.push(transmit),
+                Ok(Output::Event(event)) => self.on_event(event, &mut drained),
+                Err(_) => {
+                    drained.failed = true;
+                    break;
+                }
+            }
+        }
+        drained
+    }
+
+    fn on_event(&mut self, event: Event, drained: &mut Drained) {
+        match event {
+            Event::Connected => {
+                self.connect_deadline = None;
+                drained.connected = true;
+            }
+            Event::MediaData(data) if Some(data.mid) == self.microphone => {
+                if let Some(level) = data.ext_vals.audio_level {
+                    self.audio_level = Some(level);
+                }
+                drained.media.push(data);
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes one speaker's Opus packet, unchanged, on `slot`.
+    pub(super) fn forward(&mut self, slot: Mid, data: &MediaData) -> Result<(), ForwardError> {
+        if !self.rtc.is_connected() {
+            return Err(ForwardError::NotConnected);
+        }
+        let pt = self.opus_payload_type(slot).ok_or(ForwardError::NoOpus)?;
+        let writer = self.rtc.writer(slot).ok_or(ForwardError::NoOpus)?;
+        let writer = match (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
+            (Some(level), activity) => writer.audio_level(level, activity.unwrap_or(false)),
+            (None, _) => writer,
+        };
+        writer
+            .write(pt, data.network_time, data.time, data.data.clone())
+            .map_err(|_| ForwardError::Refused)
+    }
+
+    fn opus_payload_type(&mut self, slot: Mid) -> Option<Pt> {
+        if self.opus.is_none() {
+            let writer = self.rtc.writer(slot)?;
+            self.opus = writer
+                .payload_params()
+                .find(|params| params.spec().codec == Codec::Opus)
+                .map(|params| params.pt());
+        }
+        self.opus
+    }
+}
+
+/// Why a packet was not written to a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ForwardError {
+    /// The listener's ICE and DTLS are not up yet.
+    NotConnected,
+    /// The slot has no Opus payload type (or no longer exists).
+    NoOpus,
+    /// str0m refused the write.
+    Refused,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_rate_allows_a_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut rate = RateLimit::new(start, 10, 5);
+        let burst = (0..20).filter(|_| rate.take(start)).count();
+        assert_eq!(burst, 5);
+        let later = start + Duration::from_secs(1);
+        let refilled = (0..20).filter(|_| rate.take(later)).count();
+        assert_eq!(refilled, 5, "10 per second, capped at the burst of 5");
+        let little_later = later + Duration::from_millis(300);
+        assert_eq!((0..20).filter(|_| rate.take(little_later)).count(), 3);
+    }
+}

@@ -1,0 +1,610 @@
+//! The selective forwarding unit: many voice sessions behind one UDP port.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::SdpOffer;
+use str0m::media::{MediaData, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, IceCreds, Input, Rtc};
+
+use super::config::{VoiceConfig, VoiceConfigError};
+use super::counters::VoiceCounters;
+use super::demux::{DatagramClass, Refusal, classify, stun_local_ufrag};
+use super::error::OfferError;
+use super::routing::{Heard, ParticipantId, Routing};
+use super::session::{Drained, ForwardError, VoiceSession};
+
+/// A datagram for the voice port to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoiceTransmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// What to send.
+    pub contents: Vec<u8>,
+}
+
+/// Why a voice session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The caller closed it.
+    Closed,
+    /// ICE and DTLS did not come up within the connect timeout.
+    ConnectTimeout,
+    /// The WebRTC session ended (ICE lost, or the peer closed it).
+    Ended,
+    /// str0m reported an error.
+    Failed,
+}
+
+/// What the forwarding unit tells its caller.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum VoiceEvent {
+    /// A session's ICE and DTLS are up: media can flow.
+    Connected {
+        /// Whose.
+        participant: ParticipantId,
+    },
+    /// A session ended; its participant must offer again to have voice.
+    Closed {
+        /// Whose.
+        participant: ParticipantId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// What a listener receives on one of its audio lines changed: another
+    /// speaker, none, or the same one at a distance that moved by at least
+    /// [`VoiceConfig::distance_step`]. The caller tells the listener (so it
+    /// can attenuate and show who speaks).
+    Heard {
+        /// Who listens.
+        listener: ParticipantId,
+        /// The line, by its SDP `mid` from the listener's offer.
+        slot: String,
+        /// Who it now receives on that line, and how far; `None` for no one.
+        heard: Option<Heard>,
+    },
+}
+
+/// The `mid` of every media line of an SDP text, in order.
+fn offered_mids(sdp: &str) -> impl Iterator<Item = &str> {
+    sdp.lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a=mid:"))
+}
+
+/// Many participants' voice sessions behind one UDP port. See the
+/// [module docs](super).
+#[derive(Debug)]
+pub struct Sfu {
+    config: VoiceConfig,
+    /// The address of the voice port as clients reach it.
+    local: SocketAddr,
+    candidate: Candidate,
+    sessions: HashMap<ParticipantId, VoiceSession>,
+    by_ufrag: HashMap<String, ParticipantId>,
+    by_address: HashMap<SocketAddr, ParticipantId>,
+    /// Per speaker, the listeners' lines it is forwarded on.
+    forward_to: HashMap<ParticipantId, Vec<(ParticipantId, Mid)>>,
+    transmits: VecDeque<VoiceTransmit>,
+    events: VecDeque<VoiceEvent>,
+    counters: VoiceCounters,
+}
+
+impl Sfu {
+    /// A forwarding unit whose clients reach it at `local` (the voice port's
+    /// address, announced as the one ICE host candidate).
+    pub fn new(config: VoiceConfig, local: SocketAddr) -> Result<Self, VoiceConfigError> {
+        config.validate()?;
+        let candidate =
+            Candidate::host(local, "udp").map_err(|_| VoiceConfigError::Candidate(local))?;
+        Ok(Self {
+            config,
+            local,
+            candidate,
+            sessions: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_address: HashMap::new(),
+            forward_to: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: VoiceCounters::default(),
+        })
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> VoiceCounters {
+        self.counters
+    }
+
+    /// The last audio level `participant` sent in the RTP audio-level header
+    /// extension (dBov: 0 loudest, -127 silent), if it sent one.
+    pub fn audio_level(&self, participant: ParticipantId) -> Option<i8> {
+        self.sessions.get(&participant)?.audio_level
+    }
+
+    /// Whether `participant` has a voice session.
+    pub fn has_session(&self, participant: ParticipantId) -> bool {
+        self.sessions.contains_key(&participant)
+    }
+
+    /// Datagrams waiting for [`Sfu::poll_transmit`] (at most
+    /// [`VoiceConfig::max_queued_transmits`]).
+    pub fn queued_transmits(&self) -> usize {
+        self.transmits.len()
+    }
+
+    /// Opens `participant`'s voice session from its SDP offer and returns the
+    /// SDP answer. The offer's sending audio line is its microphone; its
+    /// receiving audio lines are the slots it hears speakers on.
+    pub fn handle_offer(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        offer: &str,
+    ) -> Result<String, OfferError> {
+        let result = self.open_session(now, participant, offer);
+        if result.is_err() {
+            self.counters.offers_refused += 1;
+        }
+        result
+    }
+
+    fn open_session(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        offer: &str,
+    ) -> Result<String, OfferError> {
+        if self.sessions.contains_key(&participant) {
+            return Err(OfferError::SessionExists(participant));
+        }
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(OfferError::Full(self.config.max_sessions));
+        }
+        let offer_text = offer;
+        let offer = SdpOffer::from_sdp_string(offer).map_err(OfferError::Malformed)?;
+        let credentials = self.fresh_credentials();
+        let ufrag = credentials.ufrag.clone();
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .set_local_ice_credentials(credentials)
+            .build(now);
+        rtc.add_local_candidate(self.candidate.clone());
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(OfferError::Refused)?;
+        let mut session = VoiceSession::new(
+            rtc,
+            ufrag.clone(),
+            now,
+            now + self.config.connect_timeout,
+            self.config.session_datagrams_per_second,
+            self.config.session_datagram_burst,
+        );
+        session.sort_lines(offered_mids(offer_text));
+        let drained = session.drain();
+        if drained.failed || (session.microphone.is_none() && session.slots.is_empty()) {
+            return Err(OfferError::NoAudio);
+        }
+        if session.slots.len() > self.config.max_slots {
+            return Err(OfferError::TooManySlots {
+                offered: session.slots.len(),
+                allowed: self.config.max_slots,
+            });
+        }
+        self.by_ufrag.insert(ufrag, participant);
+        self.sessions.insert(participant, session);
+        self.counters.sessions_opened += 1;
+        self.counters.sessions = self.sessions.len() as u64;
+        self.absorb(participant, drained);
+        Ok(answer.to_sdp_string())
+    }
+
+    /// ICE credentials whose ufrag no open session has.
+    fn fresh_credentials(&self) -> IceCreds {
+        loop {
+            let credentials = IceCreds::new();
+            if !self.by_ufrag.contains_key(&credentials.ufrag) {
+                return credentials;
+            }
+        }
+    }
+
+    /// Ends `participant`'s voice session, if it has one.
+    pub fn close_session(&mut self, participant: ParticipantId) {
+        if let Some(session) = self.sessions.get_mut(&participant) {
+            session.disconnect();
+            let drained = session.drain();
+            self.queue_transmits(drained.transmits);
+            self.remove(participant, CloseReason::Closed);
+        }
+    }
+
+    /// Takes one datagram that arrived on the voice port from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.counters.datagrams_in += 1;
+        if let Err(refusal) = self.receive(now, from, datagram) {
+            self.counters.refused.count(refusal);
+        }
+    }
+
+    fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Result<(), Refusal> {
+        let participant = match classify(datagram)? {
+            DatagramClass::Stun => {
+                let ufrag = stun_local_ufrag(datagram).ok_or(Refusal::Malformed)?;
+                *self.by_ufrag.get(ufrag).ok_or(Refusal::UnknownUfrag)?
+            }
+            DatagramClass::Dtls | DatagramClass::Rtp => {
+                *self.by_address.get(&from).ok_or(Refusal::UnknownAddress)?
+            }
+        };
+        let session = self
+            .sessions
+            .get_mut(&participant)
+            .ok_or(Refusal::UnknownAddress)?;
+        if !session.take_datagram(now) {
+            return Err(Refusal::RateLimited);
+        }
+        let receive = Receive::new(Protocol::Udp, from, self.local, datagram)
+            .map_err(|_| Refusal::Malformed)?;
+        let input = Input::Receive(now, receive);
+        if !session.accepts(&input) {
+            return Err(Refusal::NotAccepted);
+        }
+        let handled = session.handle_input(input);
+        let drained = session.drain();
+        self.absorb(participant, drained);
+        handled.map_err(|_| Refusal::Rejected)
+    }
+
+    /// Advances every session whose deadline has come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<ParticipantId> = self
+            .sessions
+            .iter()
+            .filter(|(_, session)| {
+                session.next_timeout.is_some_and(|at| at <= now)
+                    || session.connect_deadline.is_some_and(|at| at <= now)
+            })
+            .map(|(participant, _)| *participant)
+            .collect();
+        for participant in due {
+            let Some(session) = self.sessions.get_mut(&participant) else {
+                continue;
+            };
+            if session.connect_deadline.is_some_and(|at| at <= now) {
+                session.disconnect();
+                self.remove(participant, CloseReason::ConnectTimeout);
+                continue;
+            }
+            let failed = session.handle_input(Input::Timeout(now)).is_err();
+            let drained = session.drain();
+            self.absorb(participant, drained);
+            if failed {
+                self.remove(participant, CloseReason::Failed);
+            }
+        }
+    }
+
+    /// The next time [`Sfu::handle_timeout`] has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions
+            .values()
+            .flat_map(|session| [session.next_timeout, session.connect_deadline])
+            .flatten()
+            .min()
+    }
+
+    /// The next datagram to send from the voice port.
+    pub fn poll_transmit(&mut self) -> Option<VoiceTransmit> {
+        let transmit = self.transmits.pop_front()?;
+        self.counters.datagrams_out += 1;
+        self.counters.datagram_bytes_out += transmit.contents.len() as u64;
+        Some(transmit)
+    }
+
+    /// The next event for the caller.
+    pub fn poll_event(&mut self) -> Option<VoiceEvent> {
+        self.events.pop_front()
+    }
+
+    /// Sets who hears whom from now on (the caller's selection of this tick,
+    /// see [`select_heard`](super::select_heard)). Each listener keeps a
+    /// speaker on the same line while it stays heard; new speakers take free
+    /// lines in the routing's order; speakers beyond its lines are not
+    /// forwarded. A participant is never forwarded to itself.
+    pub fn set_routing(&mut self, routing: &Routing) {
+        self.forward_to.clear();
+        let distance_step = self.config.distance_step;
+        for (listener, session) in &mut self.sessions {
+            let wanted: Vec<Heard> = routing
+                .heard_by(*listener)
+                .iter()
+                .filter(|heard| heard.speaker != *listener)
+                .take(session.slots.len())
+                .copied()
+                .collect();
+            // Free the lines of speakers no longer heard, update the others.
+            for slot in &mut session.slots {
+                let Some(current) = slot.heard else { continue };
+                match wanted.iter().find(|heard| heard.speaker == current.speaker) {
+                    None => {
+                        slot.heard = None;
+                        self.events.push_back(VoiceEvent::Heard {
+                            listener: *listener,
+                            slot: slot.mid.to_string(),
+                            heard: None,
+                        });
+                    }
+                    Some(heard) if (heard.distance - current.distance).abs() >= distance_step => {
+                        slot.heard = Some(*heard);
+                        self.events.push_back(VoiceEvent::Heard {
+                            listener: *listener,
+                            slot: slot.mid.to_string(),
+                            heard: Some(*heard),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+            // New speakers take free lines.
+            for heard in &wanted {
+                let placed = session
+                    .slots
+                    .iter()
+                    .any(|slot| slot.heard.is_some_and(|h| h.speaker == heard.speaker));
+                if placed {
+                    continue;
+                }
+                if let Some(slot) = session.slots.iter_mut().find(|slot| slot.heard.is_none()) {
+                    slot.heard = Some(*heard);
+                    self.events.push_back(VoiceEvent::Heard {
+                        listener: *listener,
+                        slot: slot.mid.to_string(),
+                        heard: Some(*heard),
+                    });
+                }
+            }
+            for slot in &session.slots {
+                if let Some(heard) = slot.heard {
+                    self.forward_to
+                        .entry(heard.speaker)
+                        .or_default()
+                        .push((*listener, slot.mid));
+                }
+            }
+        }
+    }
+
+    /// Handles what a session's `Rtc` produced: its datagrams, its state and
+    /// the packets it received, which are forwarded at once.
+    fn absorb(&mut self, participant: ParticipantId, drained: Drained) {
+        self.learn_addresses(participant, &drained.transmits);
+        self.queue_transmits(drained.transmits);
+        if drained.connected {
+            self.events.push_back(VoiceEvent::Connected { participant });
+        }
+        for data in &drained.media {
+            self.counters.packets_in += 1;
+            self.counters.bytes_in += data.data.len() as u64;
+            self.forward(participant, data);
+        }
+        if drained.failed {
+            self.remove(participant, CloseReason::Failed);
+        } else if self
+            .sessions
+            .get(&participant)
+            .is_some_and(|session| !session.is_alive())
+        {
+            self.remove(participant, CloseReason::Ended);
+        }
+    }
+
+    fn forward(&mut self, speaker: ParticipantId, data: &MediaData) {
+        let Some(targets) = self.forward_to.get(&speaker) else {
+            return;
+        };
+        for (listener, slot) in targets {
+            let Some(session) = self.sessions.get_mut(listener) else {
+                continue;
+            };
+            match session.forward(*slot, data) {
+                Ok(()) => {
+                    self.counters.packets_forwarded += 1;
+                    self.counters.bytes_forwarded += data.data.len() as u64;
+                }
+                Err(ForwardError::NotConnected) => {}
+                Err(ForwardError::NoOpus | ForwardError::Refused) => {
+                    self.counters.forward_failed += 1;
+                }
+            }
+            let drained = session.drain();
+            // A listener's own drain yields no media (nothing was received)
+            // and no new address worth learning, only its datagrams.
+            for transmit in drained.transmits {
+                if self.transmits.len() >= self.config.max_queued_transmits {
+                    self.counters.transmits_dropped += 1;
+                } else {
+                    self.transmits.push_back(VoiceTransmit {
+                        destination: transmit.destination,
+                        contents: transmit.contents.into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn queue_transmits(&mut self, transmits: Vec<str0m::net::Transmit>) {
+        for transmit in transmits {
+            if self.transmits.len() >= self.config.max_queued_transmits {
+                self.counters.transmits_dropped += 1;
+                continue;
+            }
+            self.transmits.push_back(VoiceTransmit {
+                destination: transmit.destination,
+                contents: transmit.contents.into(),
+            });
+        }
+    }
+
+    /// Remembers the addresses a session sent to: str0m answers only STUN
+    /// that passed its integrity check, so these are its peer's.
+    fn learn_addresses(&mut self, participant: ParticipantId, transmits: &[str0m::net::Transmit]) {
+        let Some(session) = self.sessions.get_mut(&participant) else {
+            return;
+        };
+        for transmit in transmits {
+            let address = transmit.destination;
+            if session.addresses.contains(&address) {
+                continue;
+            }
+            if session.addresses.len() >= self.config.max_addresses_per_session
+                && let Some(oldest) = session.addresses.pop_front()
+                && self.by_address.get(&oldest) == Some(&participant)
+            {
+                self.by_address.remove(&oldest);
+            }
+            session.addresses.push_back(address);
+            self.by_address.insert(address, participant);
+        }
+    }
+
+    fn remove(&mut self, participant: ParticipantId, reason: CloseReason) {
+        let Some(session) = self.sessions.remove(&participant) else {
+            return;
+        };
+        self.by_ufrag.remove(&session.ufrag);
+        for address in &session.addresses {
+            if self.by_address.get(address) == Some(&participant) {
+                self.by_address.remove(address);
+            }
+        }
+        self.forward_to.remove(&participant);
+        for targets in self.forward_to.values_mut() {
+            targets.retain(|(listener, _)| *listener != participant);
+        }
+        self.counters.sessions_closed += 1;
+        self.counters.sessions = self.sessions.len() as u64;
+        self.events.push_back(VoiceEvent::Closed {
+            participant,
+            reason,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use str0m::change::{SdpAnswer, SdpPendingOffer};
+    use str0m::media::{Direction, MediaKind};
+
+    fn client_offer(now: Instant, slots: usize) -> (Rtc, String, SdpPendingOffer) {
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .build(now);
+        let address: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        rtc.add_local_candidate(Candidate::host(address, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        for _ in 0..slots {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
+        let (offer, pending) = api.apply().unwrap();
+        (rtc, offer.to_sdp_string(), pending)
+    }
+
+    fn sfu() -> Sfu {
+        Sfu::new(VoiceConfig::default(), "127.0.0.1:3479".parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_offer_is_answered_once_per_participant_and_closed_on_request() {
+        let now = Instant::now();
+        let mut sfu = sfu();
+        let (mut client, offer, pending) = client_offer(now, 3);
+        let answer = sfu.handle_offer(now, ParticipantId(1), &offer).unwrap();
+        assert!(answer.contains("a=ice-lite"), "{answer}");
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        client.sdp_api().accept_answer(pending, answer).unwrap();
+        assert_eq!(sfu.counters().sessions, 1);
+        assert!(sfu.poll_timeout().is_some());
+        assert!(matches!(
+            sfu.handle_offer(now, ParticipantId(1), &offer),
+            Err(OfferError::SessionExists(ParticipantId(1)))
+        ));
+        assert_eq!(sfu.counters().offers_refused, 1);
+        sfu.close_session(ParticipantId(1));
+        assert_eq!(
+            sfu.poll_event(),
+            Some(VoiceEvent::Closed {
+                participant: ParticipantId(1),
+                reason: CloseReason::Closed,
+            })
+        );
+        assert_eq!(sfu.counters().sessions, 0);
+        assert_eq!(sfu.counters().sessions_closed, 1);
+    }
+
+    #[test]
+    fn routing_fills_free_lines_keeps_placed_speakers_and_frees_the_rest() {
+        let now = Instant::now();
+        let mut sfu = sfu();
+        for id in 1..=4 {
+            let (_client, offer, _pending) = client_offer(now, 2);
+            sfu.handle_offer(now, ParticipantId(id), &offer).unwrap();
+        }
+        let heard = |speaker: u64, distance: f32| Heard {
+            speaker: ParticipantId(speaker),
+            distance,
+        };
+        let mut routing = Routing::new();
+        // Listener 1: itself (skipped), 2 and 3; a third speaker has no line.
+        routing.set(
+            ParticipantId(1),
+            vec![heard(1, 0.0), heard(2, 3.0), heard(3, 4.0), heard(4, 5.0)],
+        );
+        sfu.set_routing(&routing);
+        let events: Vec<VoiceEvent> = std::iter::from_fn(|| sfu.poll_event()).collect();
+        let assigned: Vec<(String, u64)> = events
+            .iter()
+            .filter_map(|event| match event {
+                VoiceEvent::Heard {
+                    listener: ParticipantId(1),
+                    slot,
+                    heard: Some(heard),
+                } => Some((slot.clone(), heard.speaker.0)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(assigned.len(), 2, "{events:?}");
+        assert_eq!(assigned[0].1, 2);
+        assert_eq!(assigned[1].1, 3);
+        // 3 leaves, 4 comes: 2 keeps its line, 4 takes 3's.
+        routing.set(ParticipantId(1), vec![heard(4, 5.0), heard(2, 3.1)]);
+        sfu.set_routing(&routing);
+        let events: Vec<VoiceEvent> = std::iter::from_fn(|| sfu.poll_event()).collect();
+        assert_eq!(
+            events,
+            vec![
+                VoiceEvent::Heard {
+                    listener: ParticipantId(1),
+                    slot: assigned[1].0.clone(),
+                    heard: None,
+                },
+                VoiceEvent::Heard {
+                    listener: ParticipantId(1),
+                    slot: assigned[1].0.clone(),
+                    heard: Some(heard(4, 5.0)),
+                },
+            ],
+            "a move of 0.1 m is below the distance step and not announced"
+        );
+    }
+}
