@@ -8,19 +8,22 @@
 //! deadlines and events out (`poll_transmit`, `poll_timeout`, `poll_event`).
 //!
 //! Opus is forwarded as it arrives, never decoded. Which listener receives
-//! which speaker is not decided here: the caller computes it each tick and
-//! hands the result to [`Sfu::set_routing`].
+//! which speaker is not decided here: the caller computes it each tick with
+//! [`select_heard`] (radius, loudest N, stage, mutes, blocks, bans) and hands
+//! the result to [`Sfu::set_routing`].
 //!
 //! One file per idea: [`config`] (the knobs), [`demux`] (which session a
 //! datagram belongs to), [`session`] (one participant's `Rtc`), [`sfu`] (the
 //! forwarding unit), [`counters`] (what was forwarded and refused),
-//! [`routing`] (the per-tick input) and [`error`] (why an offer is refused).
+//! [`routing`] (the per-tick input), [`selection`] (who hears whom) and
+//! [`error`] (why an offer is refused).
 
 pub mod config;
 pub mod counters;
 pub mod demux;
 pub mod error;
 pub mod routing;
+pub mod selection;
 mod session;
 pub mod sfu;
 
@@ -29,4 +32,8 @@ pub use counters::{RefusedDatagrams, VoiceCounters};
 pub use demux::{DatagramClass, Refusal};
 pub use error::OfferError;
 pub use routing::{Heard, ParticipantId, Routing};
+pub use selection::{
+    Block, InstanceKey, ListenerState, SelectionConfig, SelectionConfigError, SpeakerState,
+    select_heard,
+};
 pub use sfu::{Sfu, VoiceEvent, VoiceTransmit};
