@@ -15,6 +15,13 @@ pub struct VoiceConfig {
     pub session_datagrams_per_second: u32,
     /// How many datagrams one session may send in a burst above that rate.
     pub session_datagram_burst: u32,
+    /// STUN per second for one session from addresses it has not answered
+    /// yet (its peer's first checks, or someone who learned its ufrag). A
+    /// bucket of its own, so that a forged STUN flood naming a session cannot
+    /// spend the rate of its real traffic.
+    pub session_unverified_stun_per_second: u32,
+    /// The burst of that rate.
+    pub session_unverified_stun_burst: u32,
     /// Most datagrams waiting in the outbound queue; beyond, new ones are
     /// dropped and counted. Bounds the memory a flood can take.
     pub max_queued_transmits: usize,
@@ -37,6 +44,8 @@ impl Default for VoiceConfig {
             // handshake fit with room to spare.
             session_datagrams_per_second: 200,
             session_datagram_burst: 100,
+            session_unverified_stun_per_second: 20,
+            session_unverified_stun_burst: 40,
             max_queued_transmits: 16_384,
             max_addresses_per_session: 4,
             connect_timeout: Duration::from_secs(30),

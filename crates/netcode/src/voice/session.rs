@@ -19,6 +19,15 @@ pub(super) struct Slot {
     pub(super) heard: Option<Heard>,
 }
 
+/// The rates of one session (from [`VoiceConfig`](super::VoiceConfig)).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionLimits {
+    pub(super) per_second: u32,
+    pub(super) burst: u32,
+    pub(super) unverified_stun_per_second: u32,
+    pub(super) unverified_stun_burst: u32,
+}
+
 /// What driving a session produced for the forwarding unit.
 #[derive(Debug, Default)]
 pub(super) struct Drained {
@@ -76,6 +85,7 @@ pub(super) struct VoiceSession {
     /// The last audio level the speaker sent (dBov, 0 loudest, -127 silent).
     pub(super) audio_level: Option<i8>,
     rate: RateLimit,
+    unverified_stun: RateLimit,
     opus: Option<Pt>,
 }
 
@@ -85,8 +95,7 @@ impl VoiceSession {
         ufrag: String,
         now: Instant,
         connect_deadline: Instant,
-        per_second: u32,
-        burst: u32,
+        limits: SessionLimits,
     ) -> Self {
         Self {
             rtc,
@@ -97,7 +106,12 @@ impl VoiceSession {
             next_timeout: None,
             connect_deadline: Some(connect_deadline),
             audio_level: None,
-            rate: RateLimit::new(now, per_second, burst),
+            rate: RateLimit::new(now, limits.per_second, limits.burst),
+            unverified_stun: RateLimit::new(
+                now,
+                limits.unverified_stun_per_second,
+                limits.unverified_stun_burst,
+            ),
             opus: None,
         }
     }
@@ -127,9 +141,15 @@ impl VoiceSession {
         }
     }
 
-    /// Takes one datagram's worth from the session's rate; `false` when spent.
-    pub(super) fn take_datagram(&mut self, now: Instant) -> bool {
-        self.rate.take(now)
+    /// Takes one datagram from `from` out of the session's rate: its own
+    /// bucket for STUN from an address the session has not answered, the
+    /// main one for the rest. `false` when that bucket is spent.
+    pub(super) fn take_datagram(&mut self, now: Instant, from: SocketAddr, stun: bool) -> bool {
+        if stun && !self.addresses.contains(&from) {
+            self.unverified_stun.take(now)
+        } else {
+            self.rate.take(now)
+        }
     }
 
     pub(super) fn accepts(&self, input: &Input<'_>) -> bool {
@@ -227,6 +247,35 @@ pub(super) enum ForwardError {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn forged_stun_from_unanswered_addresses_cannot_spend_the_main_rate() {
+        let now = Instant::now();
+        let limits = SessionLimits {
+            per_second: 10,
+            burst: 5,
+            unverified_stun_per_second: 10,
+            unverified_stun_burst: 3,
+        };
+        let rtc = Rtc::builder().build(now);
+        let mut session = VoiceSession::new(rtc, "ufrag".into(), now, now, limits);
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        session.addresses.push_back(peer);
+        let stranger = |port: u16| SocketAddr::from(([127, 0, 0, 2], port));
+        let forged = (0..1_000)
+            .filter(|port| session.take_datagram(now, stranger(*port), true))
+            .count();
+        assert_eq!(forged, 3, "the unverified bucket's burst");
+        // The peer's own STUN and media still have the whole main bucket.
+        assert!(session.take_datagram(now, peer, true));
+        let media = (0..100)
+            .filter(|_| session.take_datagram(now, peer, false))
+            .count();
+        assert_eq!(media, 4);
+        // And media from a stranger's address would take the main bucket
+        // (it is only routed here if the session answered that address).
+        assert!(!session.take_datagram(now, stranger(1), false));
+    }
 
     #[test]
     fn the_rate_allows_a_burst_then_the_rate() {

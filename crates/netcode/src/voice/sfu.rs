@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use str0m::change::SdpOffer;
 use str0m::media::{MediaData, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, IceCreds, Input, Rtc};
 
 use super::config::{VoiceConfig, VoiceConfigError};
@@ -14,7 +14,7 @@ use super::counters::VoiceCounters;
 use super::demux::{DatagramClass, Refusal, classify, stun_local_ufrag};
 use super::error::OfferError;
 use super::routing::{Heard, ParticipantId, Routing};
-use super::session::{Drained, ForwardError, VoiceSession};
+use super::session::{Drained, ForwardError, SessionLimits, VoiceSession};
 
 /// A datagram for the voice port to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,26 @@ pub enum VoiceEvent {
         /// Who it now receives on that line, and how far; `None` for no one.
         heard: Option<Heard>,
     },
+}
+
+/// Appends `transmits` to `queue` while it holds fewer than `limit`; the
+/// rest are dropped and counted.
+fn push_bounded(
+    queue: &mut VecDeque<VoiceTransmit>,
+    counters: &mut VoiceCounters,
+    limit: usize,
+    transmits: Vec<Transmit>,
+) {
+    for transmit in transmits {
+        if queue.len() >= limit {
+            counters.transmits_dropped += 1;
+            continue;
+        }
+        queue.push_back(VoiceTransmit {
+            destination: transmit.destination,
+            contents: transmit.contents.into(),
+        });
+    }
 }
 
 /// The `mid` of every media line of an SDP text, in order.
@@ -184,8 +204,12 @@ impl Sfu {
             ufrag.clone(),
             now,
             now + self.config.connect_timeout,
-            self.config.session_datagrams_per_second,
-            self.config.session_datagram_burst,
+            SessionLimits {
+                per_second: self.config.session_datagrams_per_second,
+                burst: self.config.session_datagram_burst,
+                unverified_stun_per_second: self.config.session_unverified_stun_per_second,
+                unverified_stun_burst: self.config.session_unverified_stun_burst,
+            },
         );
         session.sort_lines(offered_mids(offer_text));
         let drained = session.drain();
@@ -235,7 +259,8 @@ impl Sfu {
     }
 
     fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Result<(), Refusal> {
-        let participant = match classify(datagram)? {
+        let class = classify(datagram)?;
+        let participant = match class {
             DatagramClass::Stun => {
                 let ufrag = stun_local_ufrag(datagram).ok_or(Refusal::Malformed)?;
                 *self.by_ufrag.get(ufrag).ok_or(Refusal::UnknownUfrag)?
@@ -248,7 +273,7 @@ impl Sfu {
             .sessions
             .get_mut(&participant)
             .ok_or(Refusal::UnknownAddress)?;
-        if !session.take_datagram(now) {
+        if !session.take_datagram(now, from, class == DatagramClass::Stun) {
             return Err(Refusal::RateLimited);
         }
         let receive = Receive::new(Protocol::Udp, from, self.local, datagram)
@@ -424,38 +449,30 @@ impl Sfu {
                     self.counters.forward_failed += 1;
                 }
             }
-            let drained = session.drain();
             // A listener's own drain yields no media (nothing was received)
-            // and no new address worth learning, only its datagrams.
-            for transmit in drained.transmits {
-                if self.transmits.len() >= self.config.max_queued_transmits {
-                    self.counters.transmits_dropped += 1;
-                } else {
-                    self.transmits.push_back(VoiceTransmit {
-                        destination: transmit.destination,
-                        contents: transmit.contents.into(),
-                    });
-                }
-            }
+            // and no address worth learning, only its datagrams.
+            let drained = session.drain();
+            push_bounded(
+                &mut self.transmits,
+                &mut self.counters,
+                self.config.max_queued_transmits,
+                drained.transmits,
+            );
         }
     }
 
-    fn queue_transmits(&mut self, transmits: Vec<str0m::net::Transmit>) {
-        for transmit in transmits {
-            if self.transmits.len() >= self.config.max_queued_transmits {
-                self.counters.transmits_dropped += 1;
-                continue;
-            }
-            self.transmits.push_back(VoiceTransmit {
-                destination: transmit.destination,
-                contents: transmit.contents.into(),
-            });
-        }
+    fn queue_transmits(&mut self, transmits: Vec<Transmit>) {
+        push_bounded(
+            &mut self.transmits,
+            &mut self.counters,
+            self.config.max_queued_transmits,
+            transmits,
+        );
     }
 
     /// Remembers the addresses a session sent to: str0m answers only STUN
     /// that passed its integrity check, so these are its peer's.
-    fn learn_addresses(&mut self, participant: ParticipantId, transmits: &[str0m::net::Transmit]) {
+    fn learn_addresses(&mut self, participant: ParticipantId, transmits: &[Transmit]) {
         let Some(session) = self.sessions.get_mut(&participant) else {
             return;
         };

@@ -1,6 +1,10 @@
 //! Voice test parts on real UDP sockets on 127.0.0.1: a str0m client peer
 //! (one socket each) and the forwarding unit on its own socket. Tests include
 //! this file with `#[path = "common/voice_peer.rs"] mod voice_peer;`.
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of these helpers"
+)]
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -66,6 +70,11 @@ impl VoicePeer {
             received: Vec::new(),
         };
         (peer, offer.to_sdp_string())
+    }
+
+    /// The address of the peer's socket.
+    pub(crate) fn address(&self) -> SocketAddr {
+        self.local
     }
 
     /// Applies the server's answer.
@@ -188,6 +197,12 @@ impl VoiceServer {
 
     /// Takes what arrived, runs due timers, sends what is queued.
     pub(crate) fn pump(&mut self, now: Instant) {
+        self.receive(now);
+        self.send(now);
+    }
+
+    /// Hands every datagram that arrived to the forwarding unit.
+    pub(crate) fn receive(&mut self, now: Instant) {
         let mut buffer = [0u8; 2_000];
         loop {
             match self.socket.recv_from(&mut buffer) {
@@ -196,6 +211,10 @@ impl VoiceServer {
                 Err(error) => panic!("voice socket: {error}"),
             }
         }
+    }
+
+    /// Runs due timers and sends what is queued.
+    pub(crate) fn send(&mut self, now: Instant) {
         if self.sfu.poll_timeout().is_some_and(|at| at <= now) {
             self.sfu.handle_timeout(now);
         }
