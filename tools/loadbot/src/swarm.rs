@@ -131,12 +131,14 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
         configs.push(pinned_client_config(hash, idle_timeout)?);
         families[usize::from(probe.game_address.is_ipv6())] = true;
     }
-    // `endpoints` sockets per address family in use, on loopback as before.
+    // `endpoints` sockets per address family in use, on the unspecified
+    // address: the system picks each datagram's source for its server, so
+    // servers on other hosts are reached as well as those on loopback.
     let mut sockets = Vec::new();
     let mut socket_groups = [0; 2];
     for (family, bind) in [
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
     ]
     .into_iter()
     .enumerate()
