@@ -21,17 +21,20 @@ const LEVEL: i8 = -30;
 const OPUS_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A speaks `PACKETS` packets, one every 20 ms as Opus would, numbered from
-/// `first`, while everyone is pumped; returns the payloads sent.
+/// `first`, while everyone is pumped; returns the payloads sent and when the
+/// last one was.
 fn speak(
     server: &mut VoiceServer,
     a: &mut VoicePeer,
     b: &mut VoicePeer,
     c: &mut VoicePeer,
     first: u32,
-) -> HashSet<Vec<u8>> {
+) -> (HashSet<Vec<u8>>, Instant) {
     let mut sent = HashSet::new();
+    let mut last = Instant::now();
     for index in first..first + PACKETS {
         let now = Instant::now();
+        last = now;
         sent.insert(a.send_opus(now, index, LEVEL));
         let next = now + OPUS_INTERVAL;
         pump_until(
@@ -41,7 +44,7 @@ fn speak(
             |_, _| Instant::now() >= next,
         );
     }
-    sent
+    (sent, last)
 }
 
 #[test]
@@ -96,7 +99,7 @@ fn routed_listeners_receive_opus_unchanged_and_others_receive_none() {
     );
 
     // A speaks; B is routed to hear A.
-    let first_words = speak(&mut server, &mut a, &mut b, &mut c, 0);
+    let (first_words, last_spoken) = speak(&mut server, &mut a, &mut b, &mut c, 0);
     pump_until(
         &mut server,
         &mut [&mut a, &mut b, &mut c],
@@ -140,14 +143,22 @@ fn routed_listeners_receive_opus_unchanged_and_others_receive_none() {
     assert!(counters.packets_in >= heard_by_b as u64);
     assert!(counters.packets_forwarded >= heard_by_b as u64);
     assert_eq!(counters.sessions, 3);
-    assert_eq!(server.sfu.audio_level(A), Some(LEVEL));
+    // The last packet arrived after it was sent, so its level is current then.
+    assert_eq!(server.sfu.audio_level(last_spoken, A), Some(LEVEL));
+    assert_eq!(
+        server
+            .sfu
+            .audio_level(Instant::now() + Duration::from_secs(1), A),
+        None,
+        "a level goes stale"
+    );
 
     // B is routed away from A, as a block would do; what A says next does
     // not reach B.
     routing.set(B, Vec::new());
     server.sfu.set_routing(&routing);
     let forwarded_before = server.sfu.counters().packets_forwarded;
-    let second_words = speak(&mut server, &mut a, &mut b, &mut c, 1_000);
+    let (second_words, _) = speak(&mut server, &mut a, &mut b, &mut c, 1_000);
     // Let anything still in flight arrive.
     pump_until(
         &mut server,

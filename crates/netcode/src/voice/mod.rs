@@ -15,13 +15,16 @@
 //! One file per idea: [`config`] (the knobs), [`demux`] (which session a
 //! datagram belongs to), [`session`] (one participant's `Rtc`), [`sfu`] (the
 //! forwarding unit), [`counters`] (what was forwarded and refused),
-//! [`routing`] (the per-tick input), [`selection`] (who hears whom) and
-//! [`error`] (why an offer is refused).
+//! [`routing`] (the per-tick input), [`selection`] (who hears whom),
+//! [`error`] (why an offer is refused) and, with the `quic` feature, `port`
+//! (the thread that owns the voice UDP socket and the forwarding unit).
 
 pub mod config;
 pub mod counters;
 pub mod demux;
 pub mod error;
+#[cfg(feature = "quic")]
+pub mod port;
 pub mod routing;
 pub mod selection;
 mod session;
@@ -31,9 +34,11 @@ pub use config::{VoiceConfig, VoiceConfigError};
 pub use counters::{RefusedDatagrams, VoiceCounters};
 pub use demux::{DatagramClass, Refusal};
 pub use error::OfferError;
+#[cfg(feature = "quic")]
+pub use port::{VoiceCommand, VoiceOutcome, VoicePort, VoicePortStats};
 pub use routing::{Heard, ParticipantId, Routing};
 pub use selection::{
     Block, InstanceKey, ListenerState, SelectionConfig, SelectionConfigError, SpeakerState,
     select_heard,
 };
-pub use sfu::{Sfu, VoiceEvent, VoiceTransmit};
+pub use sfu::{CloseReason, Sfu, VoiceEvent, VoiceTransmit};

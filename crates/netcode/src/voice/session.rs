@@ -82,8 +82,9 @@ pub(super) struct VoiceSession {
     pub(super) addresses: VecDeque<SocketAddr>,
     pub(super) next_timeout: Option<Instant>,
     pub(super) connect_deadline: Option<Instant>,
-    /// The last audio level the speaker sent (dBov, 0 loudest, -127 silent).
-    pub(super) audio_level: Option<i8>,
+    /// The last audio level the speaker sent (dBov, 0 loudest, -127 silent)
+    /// and when its packet arrived.
+    pub(super) audio_level: Option<(i8, Instant)>,
     rate: RateLimit,
     unverified_stun: RateLimit,
     opus: Option<Pt>,
@@ -196,7 +197,7 @@ impl VoiceSession {
             }
             Event::MediaData(data) if Some(data.mid) == self.microphone => {
                 if let Some(level) = data.ext_vals.audio_level {
-                    self.audio_level = Some(level);
+                    self.audio_level = Some((level, data.network_time));
                 }
                 drained.media.push(data);
             }

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::media::{MediaData, Mid};
@@ -15,6 +15,9 @@ use super::demux::{DatagramClass, Refusal, classify, stun_local_ufrag};
 use super::error::OfferError;
 use super::routing::{Heard, ParticipantId, Routing};
 use super::session::{Drained, ForwardError, SessionLimits, VoiceSession};
+
+/// How long a speaker's last audio level stays current.
+pub const AUDIO_LEVEL_MAX_AGE: Duration = Duration::from_millis(500);
 
 /// A datagram for the voice port to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,10 +142,21 @@ impl Sfu {
         self.counters
     }
 
-    /// The last audio level `participant` sent in the RTP audio-level header
-    /// extension (dBov: 0 loudest, -127 silent), if it sent one.
-    pub fn audio_level(&self, participant: ParticipantId) -> Option<i8> {
-        self.sessions.get(&participant)?.audio_level
+    /// The audio level `participant` last sent in the RTP audio-level header
+    /// extension (dBov: 0 loudest, -127 silent), if its packet arrived less
+    /// than [`AUDIO_LEVEL_MAX_AGE`] before `now`; a speaker that stopped
+    /// sending (muted, discontinuous transmission) has none.
+    pub fn audio_level(&self, now: Instant, participant: ParticipantId) -> Option<i8> {
+        let (level, at) = self.sessions.get(&participant)?.audio_level?;
+        (now.saturating_duration_since(at) < AUDIO_LEVEL_MAX_AGE).then_some(level)
+    }
+
+    /// Every participant with a current audio level (see
+    /// [`Sfu::audio_level`]): the speakers' input to the next selection.
+    pub fn audio_levels(&self, now: Instant) -> impl Iterator<Item = (ParticipantId, i8)> + '_ {
+        self.sessions.keys().filter_map(move |participant| {
+            Some((*participant, self.audio_level(now, *participant)?))
+        })
     }
 
     /// Whether `participant` has a voice session.

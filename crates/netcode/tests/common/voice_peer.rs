@@ -251,3 +251,24 @@ pub(crate) fn pump_until(
     }
     false
 }
+
+/// Pumps only the peers (the server runs on its own thread) until `done`
+/// holds or `limit` passes; returns whether `done` held.
+pub(crate) fn pump_peers_until(
+    peers: &mut [&mut VoicePeer],
+    limit: Duration,
+    mut done: impl FnMut(&[&mut VoicePeer]) -> bool,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let now = Instant::now();
+        for peer in peers.iter_mut() {
+            peer.pump(now);
+        }
+        if done(peers) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}

@@ -1,0 +1,330 @@
+//! The voice port: one thread that owns the voice UDP socket and the
+//! [`Sfu`], exchanging work with the rest of the server in batches.
+//!
+//! The thread waits in `mio` for the socket, the next timer of the forwarding
+//! unit, or a wake-up from [`VoicePort::submit`]; each turn it takes the
+//! submitted commands under one lock, every datagram that arrived, runs due
+//! timers, sends what is queued, and publishes outcomes (answers, events),
+//! counters and audio levels under one lock each. No task or channel per
+//! session; the simulation never waits on it.
+
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::config::VoiceConfig;
+use super::counters::VoiceCounters;
+use super::error::OfferError;
+use super::routing::{ParticipantId, Routing};
+use super::sfu::{Sfu, VoiceEvent};
+
+const SOCKET: mio::Token = mio::Token(0);
+const WAKER: mio::Token = mio::Token(1);
+
+/// Outcomes held for the taker before further events are dropped (counted
+/// in [`VoicePortStats::outcomes_dropped`]); answers are always kept.
+pub const MAX_PENDING_OUTCOMES: usize = 1 << 16;
+
+/// The longest the thread sleeps with nothing to do, so that a stop is
+/// noticed even if a wake-up were lost.
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+
+/// How often the speakers' audio levels are published (they are read once
+/// per tick; collecting them is a pass over every session).
+const LEVELS_EVERY: Duration = Duration::from_millis(50);
+
+/// Work for the voice thread.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum VoiceCommand {
+    /// Open `participant`'s session from its SDP offer; answered by a
+    /// [`VoiceOutcome::Answer`].
+    Offer {
+        /// Whose.
+        participant: ParticipantId,
+        /// The SDP offer.
+        sdp: String,
+    },
+    /// End `participant`'s session.
+    Close {
+        /// Whose.
+        participant: ParticipantId,
+    },
+    /// Who hears whom from now on (only the last of a batch counts).
+    Route(Routing),
+}
+
+/// What the voice thread reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VoiceOutcome {
+    /// The answer to an offer, or why it was refused.
+    Answer {
+        /// Whose offer.
+        participant: ParticipantId,
+        /// The SDP answer.
+        answer: Result<String, OfferError>,
+    },
+    /// An event of the forwarding unit.
+    Event(VoiceEvent),
+}
+
+/// The voice thread's figures, published every turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VoicePortStats {
+    /// The forwarding unit's counters.
+    pub counters: VoiceCounters,
+    /// Datagrams the socket would not take (its buffer full).
+    pub send_would_block: u64,
+    /// Datagrams the socket refused for another reason.
+    pub send_failures: u64,
+    /// Events dropped because nobody took outcomes.
+    pub outcomes_dropped: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    commands: Mutex<Vec<VoiceCommand>>,
+    outcomes: Mutex<Vec<VoiceOutcome>>,
+    stats: Mutex<VoicePortStats>,
+    levels: Mutex<Vec<(ParticipantId, i8)>>,
+    outcomes_dropped: AtomicU64,
+    stopping: AtomicBool,
+    waker: mio::Waker,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind;
+    // the next turn overwrites or drains it.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The voice port's thread and the handle to exchange work with it.
+#[derive(Debug)]
+pub struct VoicePort {
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl VoicePort {
+    /// Binds `address` (a specific IP: it is announced to clients as the ICE
+    /// host candidate) and starts the thread `meridian-voice`.
+    pub fn start(config: VoiceConfig, address: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(address)?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let sfu = Sfu::new(config, local)
+            .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error))?;
+        let poll = mio::Poll::new()?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&fd),
+            SOCKET,
+            mio::Interest::READABLE,
+        )?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(Vec::new()),
+            outcomes: Mutex::new(Vec::new()),
+            stats: Mutex::new(VoicePortStats::default()),
+            levels: Mutex::new(Vec::new()),
+            outcomes_dropped: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            waker,
+        });
+        let mut turn = Turn {
+            sfu,
+            socket,
+            poll,
+            shared: Arc::clone(&shared),
+            commands: Vec::new(),
+            stats: VoicePortStats::default(),
+            levels_published: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("meridian-voice".into())
+            .spawn(move || turn.run())?;
+        Ok(Self {
+            shared,
+            local,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address of the voice port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Hands `commands` to the thread under one lock and wakes it once.
+    pub fn submit(&self, commands: impl IntoIterator<Item = VoiceCommand>) {
+        lock(&self.shared.commands).extend(commands);
+        // A failed wake-up is covered by the thread's idle wait.
+        let _ = self.shared.waker.wake();
+    }
+
+    /// Moves every outcome so far into `into`.
+    pub fn take_outcomes(&self, into: &mut Vec<VoiceOutcome>) {
+        into.append(&mut lock(&self.shared.outcomes));
+    }
+
+    /// The figures of the last turn.
+    pub fn stats(&self) -> VoicePortStats {
+        let mut stats = *lock(&self.shared.stats);
+        stats.outcomes_dropped = self.shared.outcomes_dropped.load(Ordering::Relaxed);
+        stats
+    }
+
+    /// The speakers' current audio levels (see [`Sfu::audio_level`]), as
+    /// published at most every 50 ms.
+    pub fn audio_levels(&self) -> Vec<(ParticipantId, i8)> {
+        lock(&self.shared.levels).clone()
+    }
+
+    /// Stops the thread and waits for it; returns its error, if it failed.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.stop_thread()
+    }
+
+    fn stop_thread(&mut self) -> io::Result<()> {
+        self.shared.stopping.store(true, Ordering::Release);
+        let _ = self.shared.waker.wake();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the voice thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for VoicePort {
+    fn drop(&mut self) {
+        let _ = self.stop_thread();
+    }
+}
+
+/// The thread's own state.
+struct Turn {
+    sfu: Sfu,
+    socket: UdpSocket,
+    poll: mio::Poll,
+    shared: Arc<Shared>,
+    commands: Vec<VoiceCommand>,
+    stats: VoicePortStats,
+    levels_published: Option<Instant>,
+}
+
+impl Turn {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = mio::Events::with_capacity(8);
+        let mut buffer = vec![0u8; super::demux::MAX_DATAGRAM + 1];
+        let mut outcomes = Vec::new();
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            let wait = self.sfu.poll_timeout().map_or(IDLE_WAIT, |at| {
+                at.saturating_duration_since(Instant::now()).min(IDLE_WAIT)
+            });
+            match self.poll.poll(&mut events, Some(wait)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+            let now = Instant::now();
+            self.take_commands(now, &mut outcomes);
+            self.receive(now, &mut buffer)?;
+            if self.sfu.poll_timeout().is_some_and(|at| at <= now) {
+                self.sfu.handle_timeout(now);
+            }
+            self.send();
+            while let Some(event) = self.sfu.poll_event() {
+                outcomes.push(VoiceOutcome::Event(event));
+            }
+            self.publish(now, &mut outcomes);
+        }
+        Ok(())
+    }
+
+    fn take_commands(&mut self, now: Instant, outcomes: &mut Vec<VoiceOutcome>) {
+        std::mem::swap(&mut self.commands, &mut lock(&self.shared.commands));
+        let mut routing = None;
+        for command in self.commands.drain(..) {
+            match command {
+                VoiceCommand::Offer { participant, sdp } => {
+                    let answer = self.sfu.handle_offer(now, participant, &sdp);
+                    outcomes.push(VoiceOutcome::Answer {
+                        participant,
+                        answer,
+                    });
+                }
+                VoiceCommand::Close { participant } => self.sfu.close_session(participant),
+                VoiceCommand::Route(next) => routing = Some(next),
+            }
+        }
+        if let Some(routing) = routing {
+            self.sfu.set_routing(&routing);
+        }
+    }
+
+    fn receive(&mut self, now: Instant, buffer: &mut [u8]) -> io::Result<()> {
+        loop {
+            match self.socket.recv_from(buffer) {
+                Ok((length, from)) => self.sfu.handle_datagram(now, from, &buffer[..length]),
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
+                // An ICMP error from an earlier send, reported on Linux as
+                // a refused connection: not this socket's fault.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+                    ) => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn send(&mut self) {
+        while let Some(transmit) = self.sfu.poll_transmit() {
+            match self
+                .socket
+                .send_to(&transmit.contents, transmit.destination)
+            {
+                Ok(_) => {}
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    self.stats.send_would_block += 1;
+                }
+                Err(_) => self.stats.send_failures += 1,
+            }
+        }
+    }
+
+    fn publish(&mut self, now: Instant, outcomes: &mut Vec<VoiceOutcome>) {
+        if !outcomes.is_empty() {
+            let mut shared = lock(&self.shared.outcomes);
+            for outcome in outcomes.drain(..) {
+                let is_answer = matches!(outcome, VoiceOutcome::Answer { .. });
+                if is_answer || shared.len() < MAX_PENDING_OUTCOMES {
+                    shared.push(outcome);
+                } else {
+                    self.shared.outcomes_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.stats.counters = self.sfu.counters();
+        *lock(&self.shared.stats) = self.stats;
+        if self
+            .levels_published
+            .is_some_and(|at| now.saturating_duration_since(at) < LEVELS_EVERY)
+        {
+            return;
+        }
+        self.levels_published = Some(now);
+        let mut levels = lock(&self.shared.levels);
+        levels.clear();
+        levels.extend(self.sfu.audio_levels(now));
+    }
+}
