@@ -5,6 +5,7 @@
 pub(crate) mod api;
 pub(crate) mod cluster_load;
 pub(crate) mod logs;
+pub(crate) mod netns;
 pub(crate) mod players;
 pub(crate) mod private_services;
 pub(crate) mod services;
