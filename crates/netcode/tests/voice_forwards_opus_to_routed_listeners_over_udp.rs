@@ -2,7 +2,8 @@
 //! str0m client peers, each on its own socket: A speaks; B, routed to hear A,
 //! receives A's Opus packets byte for byte with their audio level; C, routed
 //! to no one, receives none; routed away (as a block does), B receives none
-//! of what A says after. Every wait is bounded; nothing asserts on timing.
+//! of what A says after; silent for longer than ICE allows, every session
+//! ends. Every wait is bounded; nothing asserts on timing.
 
 #[path = "common/voice_peer.rs"]
 mod voice_peer;
@@ -10,7 +11,9 @@ mod voice_peer;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use meridian_netcode::voice::{Heard, ParticipantId, Routing, VoiceConfig, VoiceEvent};
+use meridian_netcode::voice::{
+    CloseReason, Heard, ParticipantId, Routing, VoiceConfig, VoiceEvent,
+};
 use voice_peer::{VoicePeer, VoiceServer, pump_until};
 
 const A: ParticipantId = ParticipantId(1);
@@ -195,4 +198,22 @@ fn routed_listeners_receive_opus_unchanged_and_others_receive_none() {
         "B is told its line is free"
     );
     eprintln!("after the reroute: {counters:?}");
+
+    // Peers that go silent are dropped: ICE-lite loses a peer 15 s after its
+    // last STUN check. The SFU takes time as an argument, so 20 s are
+    // passed to it rather than waited for.
+    let later = Instant::now() + Duration::from_secs(20);
+    server.sfu.handle_timeout(later);
+    let closed: Vec<ParticipantId> = std::iter::from_fn(|| server.sfu.poll_event())
+        .filter_map(|event| match event {
+            VoiceEvent::Closed {
+                participant,
+                reason: CloseReason::Ended,
+            } => Some(participant),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 3, "every silent session ends: {closed:?}");
+    assert_eq!(server.sfu.counters().sessions, 0);
+    assert_eq!(server.sfu.poll_timeout(), None, "nothing left to wake for");
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaData, MediaKind, Mid, Pt};
 use str0m::net::Transmit;
-use str0m::{Event, Input, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use super::routing::Heard;
 
@@ -34,6 +34,8 @@ pub(super) struct Drained {
     pub(super) transmits: Vec<Transmit>,
     pub(super) media: Vec<MediaData>,
     pub(super) connected: bool,
+    /// ICE lost its peer (for ICE-lite: no STUN for 15 s).
+    pub(super) disconnected: bool,
     pub(super) failed: bool,
 }
 
@@ -194,6 +196,9 @@ impl VoiceSession {
             Event::Connected => {
                 self.connect_deadline = None;
                 drained.connected = true;
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                drained.disconnected = true;
             }
             Event::MediaData(data) if Some(data.mid) == self.microphone => {
                 if let Some(level) = data.ext_vals.audio_level {

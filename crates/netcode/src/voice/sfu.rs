@@ -36,7 +36,8 @@ pub enum CloseReason {
     Closed,
     /// ICE and DTLS did not come up within the connect timeout.
     ConnectTimeout,
-    /// The WebRTC session ended (ICE lost, or the peer closed it).
+    /// The WebRTC session ended: ICE lost its peer (no STUN from it for
+    /// 15 s), or the peer closed it.
     Ended,
     /// str0m reported an error.
     Failed,
@@ -436,6 +437,11 @@ impl Sfu {
         }
         if drained.failed {
             self.remove(participant, CloseReason::Failed);
+        } else if drained.disconnected {
+            if let Some(session) = self.sessions.get_mut(&participant) {
+                session.disconnect();
+            }
+            self.remove(participant, CloseReason::Ended);
         } else if self
             .sessions
             .get(&participant)
