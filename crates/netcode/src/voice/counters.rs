@@ -79,6 +79,9 @@ pub struct VoiceCounters {
     pub packets_forwarded: u64,
     /// Opus payload bytes written to listeners.
     pub bytes_forwarded: u64,
+    /// Events dropped because [`MAX_PENDING_EVENTS`](super::sfu::MAX_PENDING_EVENTS)
+    /// were waiting for `poll_event`.
+    pub events_dropped: u64,
     /// Writes to a listener that str0m refused (not connected yet, say).
     pub forward_failed: u64,
     /// Datagrams dropped before any session saw them.

@@ -13,7 +13,7 @@
 //! the result to [`Sfu::set_routing`].
 //!
 //! One file per idea: [`config`] (the knobs), [`demux`] (which session a
-//! datagram belongs to), [`session`] (one participant's `Rtc`), [`sfu`] (the
+//! datagram belongs to), `session` (one participant's `Rtc`), [`sfu`] (the
 //! forwarding unit), [`counters`] (what was forwarded and refused),
 //! [`routing`] (the per-tick input), [`selection`] (who hears whom),
 //! [`error`] (why an offer is refused) and, with the `quic` feature, `port`

@@ -73,6 +73,20 @@ pub enum VoiceEvent {
     },
 }
 
+/// Events held for [`Sfu::poll_event`] before further ones are dropped
+/// (counted in [`VoiceCounters::events_dropped`]): a caller that stops
+/// polling must not grow memory without bound.
+pub const MAX_PENDING_EVENTS: usize = 1 << 16;
+
+/// Appends `event` unless [`MAX_PENDING_EVENTS`] are waiting.
+fn push_event(queue: &mut VecDeque<VoiceEvent>, counters: &mut VoiceCounters, event: VoiceEvent) {
+    if queue.len() >= MAX_PENDING_EVENTS {
+        counters.events_dropped += 1;
+    } else {
+        queue.push_back(event);
+    }
+}
+
 /// Appends `transmits` to `queue` while it holds fewer than `limit`; the
 /// rest are dropped and counted.
 fn push_bounded(
@@ -376,19 +390,27 @@ impl Sfu {
                 match wanted.iter().find(|heard| heard.speaker == current.speaker) {
                     None => {
                         slot.heard = None;
-                        self.events.push_back(VoiceEvent::Heard {
-                            listener: *listener,
-                            slot: slot.mid.to_string(),
-                            heard: None,
-                        });
+                        push_event(
+                            &mut self.events,
+                            &mut self.counters,
+                            VoiceEvent::Heard {
+                                listener: *listener,
+                                slot: slot.mid.to_string(),
+                                heard: None,
+                            },
+                        );
                     }
                     Some(heard) if (heard.distance - current.distance).abs() >= distance_step => {
                         slot.heard = Some(*heard);
-                        self.events.push_back(VoiceEvent::Heard {
-                            listener: *listener,
-                            slot: slot.mid.to_string(),
-                            heard: Some(*heard),
-                        });
+                        push_event(
+                            &mut self.events,
+                            &mut self.counters,
+                            VoiceEvent::Heard {
+                                listener: *listener,
+                                slot: slot.mid.to_string(),
+                                heard: Some(*heard),
+                            },
+                        );
                     }
                     Some(_) => {}
                 }
@@ -404,11 +426,15 @@ impl Sfu {
                 }
                 if let Some(slot) = session.slots.iter_mut().find(|slot| slot.heard.is_none()) {
                     slot.heard = Some(*heard);
-                    self.events.push_back(VoiceEvent::Heard {
-                        listener: *listener,
-                        slot: slot.mid.to_string(),
-                        heard: Some(*heard),
-                    });
+                    push_event(
+                        &mut self.events,
+                        &mut self.counters,
+                        VoiceEvent::Heard {
+                            listener: *listener,
+                            slot: slot.mid.to_string(),
+                            heard: Some(*heard),
+                        },
+                    );
                 }
             }
             for slot in &session.slots {
@@ -428,7 +454,11 @@ impl Sfu {
         self.learn_addresses(participant, &drained.transmits);
         self.queue_transmits(drained.transmits);
         if drained.connected {
-            self.events.push_back(VoiceEvent::Connected { participant });
+            push_event(
+                &mut self.events,
+                &mut self.counters,
+                VoiceEvent::Connected { participant },
+            );
         }
         for data in &drained.media {
             self.counters.packets_in += 1;
@@ -528,10 +558,14 @@ impl Sfu {
         }
         self.counters.sessions_closed += 1;
         self.counters.sessions = self.sessions.len() as u64;
-        self.events.push_back(VoiceEvent::Closed {
-            participant,
-            reason,
-        });
+        push_event(
+            &mut self.events,
+            &mut self.counters,
+            VoiceEvent::Closed {
+                participant,
+                reason,
+            },
+        );
     }
 }
 
@@ -587,6 +621,46 @@ mod tests {
         );
         assert_eq!(sfu.counters().sessions, 0);
         assert_eq!(sfu.counters().sessions_closed, 1);
+    }
+
+    #[test]
+    fn events_nobody_polls_are_capped_and_counted() {
+        let now = Instant::now();
+        let mut sfu = sfu();
+        for id in 1..=5 {
+            let (_client, offer, _pending) = client_offer(now, 2);
+            sfu.handle_offer(now, ParticipantId(id), &offer).unwrap();
+        }
+        let pair = |a: u64, b: u64| {
+            let heard = |speaker| Heard {
+                speaker: ParticipantId(speaker),
+                distance: 1.0,
+            };
+            [(ParticipantId(1), vec![heard(a), heard(b)])]
+                .into_iter()
+                .collect::<Routing>()
+        };
+        let (first, second) = (pair(2, 3), pair(4, 5));
+        let switches = 20_000;
+        for switch in 0..switches {
+            sfu.set_routing(if switch % 2 == 0 { &first } else { &second });
+        }
+        // Two lines filled once, then two freed and two filled per switch.
+        let made = 2 + 4 * (switches - 1);
+        assert_eq!(sfu.events.len(), MAX_PENDING_EVENTS);
+        assert_eq!(
+            sfu.counters().events_dropped,
+            (made - MAX_PENDING_EVENTS) as u64
+        );
+    }
+
+    #[test]
+    fn an_unspecified_address_cannot_be_announced() {
+        let refused = Sfu::new(VoiceConfig::default(), "0.0.0.0:3479".parse().unwrap());
+        assert!(
+            matches!(refused, Err(VoiceConfigError::Candidate(_))),
+            "{refused:?}"
+        );
     }
 
     #[test]
