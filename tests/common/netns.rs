@@ -91,12 +91,24 @@ impl Teardown {
         }
         // Deleting a namespace deletes the veth inside it, and so its peer.
         for namespace in self.namespaces.drain(..) {
-            let _ = run("ip", &["netns", "del", &namespace]);
+            remove_namespace(&namespace);
         }
         if let Some(bridge) = self.bridge.take() {
             let _ = run("ip", &["link", "del", &bridge]);
         }
     }
+}
+
+/// Kills whatever still runs in `namespace` (only processes this test
+/// started live in its namespaces), then deletes it.
+fn remove_namespace(namespace: &str) {
+    for pid in ip_output(&["netns", "pids", namespace]).split_whitespace() {
+        let _ = Command::new("kill")
+            .args(["-KILL", pid])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = run("ip", &["netns", "del", namespace]);
 }
 
 /// The one teardown of this process.
@@ -112,8 +124,9 @@ pub(crate) fn teardown() -> std::sync::MutexGuard<'static, Teardown> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Namespaces and bridges left by runs of this test whose process is gone
-/// (killed before it could clean up).
+/// Namespaces (with what still runs in them: the shards and bots of a test
+/// process killed with SIGKILL outlive it) and bridges left by runs of this
+/// test whose process is gone.
 fn remove_leftovers() {
     let alive = |pid: &str| std::path::Path::new(&format!("/proc/{pid}")).exists();
     for line in ip_output(&["netns", "list"]).lines() {
@@ -122,7 +135,7 @@ fn remove_leftovers() {
             && let Some((pid, _)) = rest.split_once('-')
             && !alive(pid)
         {
-            let _ = run("ip", &["netns", "del", name]);
+            remove_namespace(name);
         }
     }
     for line in ip_output(&["-o", "link", "show", "type", "bridge"]).lines() {
