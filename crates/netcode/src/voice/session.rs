@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaData, MediaKind, Mid, Pt};
+use str0m::media::{Direction, Frequency, MediaData, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::Transmit;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
-use super::routing::Heard;
+use super::routing::{Heard, ParticipantId};
 
 /// One audio line on which the participant receives a speaker.
 #[derive(Debug)]
@@ -17,6 +17,61 @@ pub(super) struct Slot {
     pub(super) mid: Mid,
     /// Who is forwarded on it now, and the distance last announced.
     pub(super) heard: Option<Heard>,
+    /// The RTP timeline the listener has seen on this line.
+    timeline: Option<Timeline>,
+}
+
+/// Opus's RTP clock: 48 kHz whatever the sampling rate (RFC 7587 §4.1).
+const OPUS_CLOCK: Frequency = Frequency::FORTY_EIGHT_KHZ;
+
+/// The shortest gap put between two speakers on one line: one 20 ms frame.
+const SWITCH_GAP_TICKS: u64 = 960;
+
+/// One line's RTP timestamps as the listener sees them. Each speaker's
+/// stream starts at a random timestamp (RFC 3550 §5.1); when a line changes
+/// speaker, the new speaker's timestamps are shifted to continue the line's
+/// timeline after the wall-clock gap, so the listener's jitter buffer sees
+/// one stream that paused, not a jump of hours.
+#[derive(Debug, Clone, Copy)]
+struct Timeline {
+    speaker: ParticipantId,
+    /// Added (wrapping) to the speaker's timestamps.
+    offset: u64,
+    /// The last timestamp written, and when its packet arrived.
+    last: u64,
+    last_at: Instant,
+}
+
+impl Timeline {
+    /// The listener-side timestamp of `speaker`'s packet with timestamp
+    /// `ticks` (48 kHz) that arrived at `at`, and whether it starts a new
+    /// speaker on the line.
+    fn place(
+        line: &mut Option<Self>,
+        speaker: ParticipantId,
+        ticks: u64,
+        at: Instant,
+    ) -> (u64, bool) {
+        let (out, switched) = match *line {
+            Some(timeline) if timeline.speaker == speaker => {
+                (ticks.wrapping_add(timeline.offset), false)
+            }
+            Some(timeline) => {
+                let gap = at.saturating_duration_since(timeline.last_at).as_micros() as u64
+                    * u64::from(OPUS_CLOCK.get())
+                    / 1_000_000;
+                (timeline.last.wrapping_add(gap.max(SWITCH_GAP_TICKS)), true)
+            }
+            None => (ticks, true),
+        };
+        *line = Some(Self {
+            speaker,
+            offset: out.wrapping_sub(ticks),
+            last: out,
+            last_at: at,
+        });
+        (out, switched)
+    }
 }
 
 /// The rates of one session (from [`VoiceConfig`](super::VoiceConfig)).
@@ -139,7 +194,11 @@ impl VoiceSession {
             if speaks && self.microphone.is_none() {
                 self.microphone = Some(mid);
             } else if listens && !self.slots.iter().any(|slot| slot.mid == mid) {
-                self.slots.push(Slot { mid, heard: None });
+                self.slots.push(Slot {
+                    mid,
+                    heard: None,
+                    timeline: None,
+                });
             }
         }
     }
@@ -210,19 +269,40 @@ impl VoiceSession {
         }
     }
 
-    /// Writes one speaker's Opus packet, unchanged, on `slot`.
-    pub(super) fn forward(&mut self, slot: Mid, data: &MediaData) -> Result<(), ForwardError> {
+    /// Writes `speaker`'s Opus packet, payload unchanged, on `slot`, on the
+    /// line's own RTP timeline (see `Timeline`); the first packet after a
+    /// change of speaker is marked as the start of a talk spurt.
+    pub(super) fn forward(
+        &mut self,
+        slot: Mid,
+        speaker: ParticipantId,
+        data: &MediaData,
+    ) -> Result<(), ForwardError> {
         if !self.rtc.is_connected() {
             return Err(ForwardError::NotConnected);
         }
         let pt = self.opus_payload_type(slot).ok_or(ForwardError::NoOpus)?;
+        let line = self
+            .slots
+            .iter_mut()
+            .find(|line| line.mid == slot)
+            .ok_or(ForwardError::NoOpus)?;
+        let ticks = data.time.rebase(OPUS_CLOCK).numer();
+        let (timestamp, switched) =
+            Timeline::place(&mut line.timeline, speaker, ticks, data.network_time);
         let writer = self.rtc.writer(slot).ok_or(ForwardError::NoOpus)?;
         let writer = match (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
             (Some(level), activity) => writer.audio_level(level, activity.unwrap_or(false)),
             (None, _) => writer,
         };
         writer
-            .write(pt, data.network_time, data.time, data.data.clone())
+            .start_of_talkspurt(switched || data.audio_start_of_talk_spurt)
+            .write(
+                pt,
+                data.network_time,
+                MediaTime::new(timestamp, OPUS_CLOCK),
+                data.data.clone(),
+            )
             .map_err(|_| ForwardError::Refused)
     }
 
@@ -281,6 +361,36 @@ mod tests {
         // And media from a stranger's address would take the main bucket
         // (it is only routed here if the session answered that address).
         assert!(!session.take_datagram(now, stranger(1), false));
+    }
+
+    #[test]
+    fn a_new_speaker_continues_the_line_after_the_gap() {
+        let start = Instant::now();
+        let (first, second) = (ParticipantId(1), ParticipantId(2));
+        let mut line = None;
+        // The first speaker's own timestamps pass through.
+        assert_eq!(
+            Timeline::place(&mut line, first, 1_000, start),
+            (1_000, true)
+        );
+        let at = start + Duration::from_millis(20);
+        assert_eq!(Timeline::place(&mut line, first, 1_960, at), (1_960, false));
+        // A second speaker whose stream started near the top of the clock
+        // continues 100 ms (4,800 ticks) after the last packet.
+        let later = at + Duration::from_millis(100);
+        assert_eq!(
+            Timeline::place(&mut line, second, u64::from(u32::MAX) - 5, later),
+            (1_960 + 4_800, true)
+        );
+        assert_eq!(
+            Timeline::place(&mut line, second, u64::from(u32::MAX) + 955, later),
+            (1_960 + 4_800 + 960, false)
+        );
+        // Back to the first speaker at once: at least one frame later.
+        assert_eq!(
+            Timeline::place(&mut line, first, 50_000, later),
+            (1_960 + 4_800 + 960 + 960, true)
+        );
     }
 
     #[test]

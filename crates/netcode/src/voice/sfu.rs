@@ -489,7 +489,7 @@ impl Sfu {
             let Some(session) = self.sessions.get_mut(listener) else {
                 continue;
             };
-            match session.forward(*slot, data) {
+            match session.forward(*slot, speaker, data) {
                 Ok(()) => {
                     self.counters.packets_forwarded += 1;
                     self.counters.bytes_forwarded += data.data.len() as u64;
