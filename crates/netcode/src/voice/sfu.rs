@@ -1,6 +1,6 @@
 //! The selective forwarding unit: many voice sessions behind one UDP port.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -372,15 +372,17 @@ impl Sfu {
     /// see [`select_heard`](super::select_heard)). Each listener keeps a
     /// speaker on the same line while it stays heard; new speakers take free
     /// lines in the routing's order; speakers beyond its lines are not
-    /// forwarded. A participant is never forwarded to itself.
+    /// forwarded. A participant is never forwarded to itself, and a speaker
+    /// without a voice session takes no line.
     pub fn set_routing(&mut self, routing: &Routing) {
         self.forward_to.clear();
         let distance_step = self.config.distance_step;
+        let speaking: HashSet<ParticipantId> = self.sessions.keys().copied().collect();
         for (listener, session) in &mut self.sessions {
             let wanted: Vec<Heard> = routing
                 .heard_by(*listener)
                 .iter()
-                .filter(|heard| heard.speaker != *listener)
+                .filter(|heard| heard.speaker != *listener && speaking.contains(&heard.speaker))
                 .take(session.slots.len())
                 .copied()
                 .collect();
@@ -676,10 +678,17 @@ mod tests {
             distance,
         };
         let mut routing = Routing::new();
-        // Listener 1: itself (skipped), 2 and 3; a third speaker has no line.
+        // Listener 1: itself and 9 (no session) are skipped, 2 and 3 take
+        // the two lines, 4 has none left.
         routing.set(
             ParticipantId(1),
-            vec![heard(1, 0.0), heard(2, 3.0), heard(3, 4.0), heard(4, 5.0)],
+            vec![
+                heard(1, 0.0),
+                heard(9, 1.0),
+                heard(2, 3.0),
+                heard(3, 4.0),
+                heard(4, 5.0),
+            ],
         );
         sfu.set_routing(&routing);
         let events: Vec<VoiceEvent> = std::iter::from_fn(|| sfu.poll_event()).collect();
