@@ -104,6 +104,10 @@ pub struct Client {
     transmits: VecDeque<ClientTransmit>,
     stats: ClientStats,
     last_decode_error: Option<DecodeError>,
+    /// How long a snapshot's `Ack` may wait for an input to ride with.
+    ack_hold: Duration,
+    /// The `Ack` waiting for an input, and when it goes alone.
+    held_ack: Option<(u32, Instant)>,
 }
 
 impl Client {
@@ -130,12 +134,24 @@ impl Client {
             transmits: VecDeque::new(),
             stats: ClientStats::default(),
             last_decode_error: None,
+            ack_hold: Duration::ZERO,
+            held_ack: None,
         };
         client.send_stream(&ClientMessage::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             auth_token: token,
         }));
         client
+    }
+
+    /// Holds each snapshot's `Ack` for up to `hold` so that the next input
+    /// carries it: both datagrams leave in the same turn, so QUIC packs them
+    /// into one packet (one packet a tick instead of two, PROTOCOL.md 6.4).
+    /// Zero, the default, sends each `Ack` at once. Keep `hold` below QUIC's
+    /// acknowledgement delay (25 ms), or the transport sends an ACK-only
+    /// packet of its own first.
+    pub fn hold_acks(&mut self, hold: Duration) {
+        self.ack_hold = hold;
     }
 
     /// Where the connection stands.
@@ -197,7 +213,16 @@ impl Client {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.send_datagram(now, &ClientMessage::Input(Input { sequence, intent }));
+        self.send_held_ack(now);
         Some(sequence)
+    }
+
+    fn send_held_ack(&mut self, now: Instant) {
+        if let Some((snapshot_tick, _)) = self.held_ack.take()
+            && self.phase == ClientPhase::Connected
+        {
+            self.send_datagram(now, &ClientMessage::Ack(Ack { snapshot_tick }));
+        }
     }
 
     /// Sends a chat line (dropped if it is empty or too long for the protocol).
@@ -331,12 +356,20 @@ impl Client {
                     bytes: bytes.len(),
                     last_input_sequence: snapshot.last_input_sequence,
                 });
-                self.send_datagram(
-                    now,
-                    &ClientMessage::Ack(Ack {
-                        snapshot_tick: snapshot.tick,
-                    }),
-                );
+                if self.ack_hold.is_zero() {
+                    self.send_datagram(
+                        now,
+                        &ClientMessage::Ack(Ack {
+                            snapshot_tick: snapshot.tick,
+                        }),
+                    );
+                } else {
+                    // A newer snapshot's Ack replaces an older one still held.
+                    let due = self
+                        .held_ack
+                        .map_or(now + self.ack_hold, |(_, due)| due.min(now + self.ack_hold));
+                    self.held_ack = Some((snapshot.tick, due));
+                }
             }
             Err(error) => {
                 slot.clear();
@@ -355,6 +388,9 @@ impl Client {
             self.close(DisconnectReason::IdleTimeout);
             return;
         }
+        if self.held_ack.is_some_and(|(_, due)| due <= now) {
+            self.send_held_ack(now);
+        }
         if self.phase == ClientPhase::Connected
             && now.saturating_duration_since(self.last_sent_datagram) >= self.heartbeat_interval
         {
@@ -366,8 +402,9 @@ impl Client {
     /// When [`Self::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         (self.phase != ClientPhase::Closed).then(|| {
-            (self.last_heard + self.idle_timeout)
-                .min(self.last_sent_datagram + self.heartbeat_interval)
+            let own = (self.last_heard + self.idle_timeout)
+                .min(self.last_sent_datagram + self.heartbeat_interval);
+            self.held_ack.map_or(own, |(_, due)| due.min(own))
         })
     }
 

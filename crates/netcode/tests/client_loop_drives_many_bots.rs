@@ -85,6 +85,7 @@ fn one_thread_drives_fifty_bots_that_all_decode_snapshots() {
             behaviour: Walker::default(),
             tick: Duration::from_millis(50),
             deadline,
+            input_phase: None,
             connect_timeout: Duration::from_secs(10),
         });
     }

@@ -261,6 +261,7 @@ impl Roster {
             client: Client::new(now, join.token, HEARTBEAT, IDLE_TIMEOUT),
             behaviour: bot,
             tick: self.tick,
+            input_phase: input_phase(self.tick),
             deadline: self.deadline,
             connect_timeout: CONNECT_TIMEOUT,
         });
@@ -373,4 +374,13 @@ impl Roster {
         outcome.first_join = self.slots[index].first_join;
         self.slots[index].outcome = Some(outcome);
     }
+}
+
+/// Inputs follow the server's snapshots (PROTOCOL.md, "Pacing inputs"): a
+/// bot sends its input this long after each snapshot arrives, and the
+/// snapshot's `Ack` rides with it, so one packet a tick leaves each bot instead
+/// of two. 45% of a tick, at most 22 ms: under QUIC's acknowledgement delay
+/// (25 ms), so the bot's transport never sends an ACK-only packet first.
+fn input_phase(tick: Duration) -> Option<Duration> {
+    Some((tick * 9 / 20).min(Duration::from_millis(22)))
 }

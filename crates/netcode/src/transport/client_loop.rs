@@ -64,6 +64,12 @@ pub struct ConnectRequest<B> {
     pub behaviour: B,
     /// How often [`Behaviour::on_tick`] runs while connected.
     pub tick: Duration,
+    /// Inputs follow the server's snapshots: the next [`Behaviour::on_tick`]
+    /// runs this long after each new snapshot arrives, and the snapshot's
+    /// `Ack` waits for it ([`Client::hold_acks`]), so each tick's input and
+    /// `Ack` leave in one packet. Keep it below 25 ms (QUIC's acknowledgement
+    /// delay). `None`: ticks on the loop's own clock, `Ack`s at once.
+    pub input_phase: Option<Duration>,
     /// When the client says goodbye and the run ends ([`Ending::Deadline`]).
     pub deadline: Instant,
     /// How long the handshake may take.

@@ -54,8 +54,14 @@ pub(super) struct ClientSession<B> {
     finish_pending: bool,
     tick: Duration,
     next_tick: Instant,
+    /// See [`ConnectRequest::input_phase`].
+    input_phase: Option<Duration>,
     deadline: Instant,
 }
+
+/// How much longer than the input phase an `Ack` may be held: the input that
+/// normally carries it is then due first.
+const ACK_HOLD_MARGIN: Duration = Duration::from_millis(2);
 
 impl<B: Behaviour> ClientSession<B> {
     /// A connection just started at `now` for `request`.
@@ -64,6 +70,10 @@ impl<B: Behaviour> ClientSession<B> {
         request: ConnectRequest<B>,
         now: Instant,
     ) -> Self {
+        let mut request = request;
+        if let Some(phase) = request.input_phase {
+            request.client.hold_acks(phase + ACK_HOLD_MARGIN);
+        }
         Self {
             tag: request.tag,
             quic,
@@ -76,6 +86,7 @@ impl<B: Behaviour> ClientSession<B> {
             finish_pending: false,
             tick: request.tick,
             next_tick: now + request.tick,
+            input_phase: request.input_phase,
             deadline: request.deadline,
         }
     }
@@ -169,7 +180,13 @@ impl<B: Behaviour> ClientSession<B> {
                 Event::DatagramReceived => {
                     while let Some(bytes) = self.quic.datagrams().recv() {
                         if let Some((client, _)) = self.player.as_mut() {
+                            let before = client.stats().snapshots;
                             client.handle_datagram(now, &bytes);
+                            if let Some(phase) = self.input_phase
+                                && client.stats().snapshots > before
+                            {
+                                self.next_tick = now + phase;
+                            }
                         }
                     }
                 }

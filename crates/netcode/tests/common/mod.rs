@@ -14,6 +14,7 @@ use meridian_netcode::{
     Client, ClientEvent, ClientTransmit, ConnectionId, NetcodeConfig, Payload, RealtimeClaims,
     Server, TokenAuthority, ZoneHost, token::REALTIME_SCOPE,
 };
+use meridian_protocol::messages::{Channel, ClientMessage};
 use meridian_protocol::snapshot::EntityState;
 use meridian_sim::{SimConfig, Zone};
 
@@ -43,6 +44,9 @@ pub(crate) struct Peer {
     /// Each decoded snapshot's tick and the view right after it.
     pub(crate) decoded: Vec<(u32, Vec<EntityState>)>,
     pub(crate) server_closed: bool,
+    /// Per flush that carried datagrams: how many were inputs and how many
+    /// acks (one flush is what a transport would pack into one packet).
+    pub(crate) datagram_flushes: Vec<(usize, usize)>,
 }
 
 impl Peer {
@@ -118,6 +122,7 @@ impl Stepper {
             events: Vec::new(),
             decoded: Vec::new(),
             server_closed: false,
+            datagram_flushes: Vec::new(),
         });
         self.peers.len() - 1
     }
@@ -221,12 +226,24 @@ impl Stepper {
 
     fn flush_clients(&mut self, now: Instant) {
         for peer in &mut self.peers {
+            let (mut inputs, mut acks, mut datagrams) = (0, 0, 0);
             while let Some(transmit) = peer.client.poll_transmit() {
                 match transmit {
-                    ClientTransmit::Datagram(bytes) => peer.up.send(now, Lane::Datagram, bytes),
+                    ClientTransmit::Datagram(bytes) => {
+                        datagrams += 1;
+                        match ClientMessage::decode(&bytes, Channel::Datagram) {
+                            Ok(ClientMessage::Input(_)) => inputs += 1,
+                            Ok(ClientMessage::Ack(_)) => acks += 1,
+                            _ => {}
+                        }
+                        peer.up.send(now, Lane::Datagram, bytes);
+                    }
                     ClientTransmit::Stream(bytes) => peer.up.send(now, Lane::Stream, bytes),
                     ClientTransmit::Close => {}
                 }
+            }
+            if datagrams > 0 {
+                peer.datagram_flushes.push((inputs, acks));
             }
         }
     }
