@@ -10,6 +10,18 @@ use crate::error::StoreError;
 /// How long an SQLite writer waits for the write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long PostgreSQL lets a session of ours sit idle inside a transaction
+/// before it ends the session, releasing its locks. A client that vanishes
+/// mid-transaction (its host cut off or powered down, so nothing closes its
+/// socket) would otherwise keep the rows it locked, such as a zone's lease
+/// row after a renewal's `UPDATE`, until TCP keepalive gives up on it (two
+/// hours by default), and no other shard could take that zone over. Every
+/// transaction of this crate sends its statements back to back, so only a
+/// client that is gone stays idle this long. As long as a lease lasts
+/// (`LeaseTiming::ttl` of the shard manager): the lock goes about when the
+/// lease it renewed lapses, so a takeover waits for it briefly at most.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The PostgreSQL advisory lock key of start-up work ("meridian" in ASCII).
 const START_UP_LOCK: i64 = 0x6d65_7269_6469_616e;
 
@@ -116,11 +128,20 @@ impl Store {
                 })
             });
         }
-        if let Some(schema) = schema {
+        if backend == Backend::Postgres {
+            let mut statements = vec![format!(
+                "SET idle_in_transaction_session_timeout = {}",
+                IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+            )];
+            if let Some(schema) = schema {
+                statements.push(format!("SET search_path TO {schema}"));
+            }
             options = options.after_connect(move |connection, _| {
-                let statement = format!("SET search_path TO {schema}");
+                let statements = statements.clone();
                 Box::pin(async move {
-                    connection.execute(AssertSqlSafe(statement)).await?;
+                    for statement in statements {
+                        connection.execute(AssertSqlSafe(statement)).await?;
+                    }
                     Ok(())
                 })
             });
