@@ -1,13 +1,15 @@
 //! A network of a test's own: hosts in network namespaces on a bridge in the
 //! root namespace, with `tc netem` delay on every host's way out (where the
 //! kernel has netem), a silent partition of one host (the root end of its
-//! veth taken down) and its heal, and a TCP forwarder that lets the hosts reach services listening on the
-//! root namespace's loopback through the bridge's address (the host side).
+//! veth taken down) and its heal, and a TCP forwarder that lets the hosts
+//! reach services listening on the root namespace's loopback through the
+//! bridge's address (the host side).
 //!
 //! Everything made (namespaces, the bridge, processes registered with
 //! [`teardown`]) is taken down when the [`Network`] is dropped, or by the
 //! caller's watchdog through [`teardown`]. Namespaces and bridges of runs
-//! whose process died first are removed by the next run.
+//! whose process was killed first are removed by the next run, with whatever
+//! still runs in those namespaces.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::{Command, Stdio};
@@ -350,8 +352,8 @@ impl Drop for Network {
 // The forwarder: the host side of PostgreSQL and Redis
 
 /// Relays TCP from the bridge's address to services on the root namespace's
-/// loopback, one task pair per connection. Stopped (every connection closed)
-/// on drop.
+/// loopback, one task per connection (both directions). Stopped (every
+/// connection closed) on drop.
 pub(crate) struct Forwarder {
     runtime: Option<tokio::runtime::Runtime>,
 }
