@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0006_space_settings.sql"),
     ),
     (7, "rooms", include_str!("../migrations/0007_rooms.sql")),
+    (
+        8,
+        "instance_leases",
+        include_str!("../migrations/0008_instance_leases.sql"),
+    ),
 ];
 
 /// Statements of a migration file: split at semicolons that end a line; comment
