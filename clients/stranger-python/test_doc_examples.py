@@ -14,7 +14,7 @@ def h(text):
 
 class ClientMessages(unittest.TestCase):
     def test_hello(self):  # section 5.1
-        self.assertEqual(wire.encode_hello(""), h("00 04 00"))
+        self.assertEqual(wire.encode_hello(""), h("00 05 00"))
         self.assertEqual(wire.encode_hello("t", version=300), h("00 ac 02 01 74"))
 
     def test_input_walk(self):  # section 5.2, vector client_input_walk
@@ -47,10 +47,10 @@ LIMITS = "0000c040 00000040 9a99993e 0000f041 0000a040 0000a041 04 05 78 0a 08 3
 
 class ServerMessages(unittest.TestCase):
     def test_welcome(self):  # section 6.1
-        m = wire.decode_server(h("00 04 2a 07 1e c0c407 00008044 00200044 " + LIMITS), wire.STREAM)
+        m = wire.decode_server(h("00 05 2a 07 1e c0c407 00008044 00200044 " + LIMITS), wire.STREAM)
         self.assertEqual((m["protocol_version"], m["avatar_id"], m["zone_id"], m["tick_rate_hz"],
                           m["tick"], m["zone_width"], m["zone_height"]),
-                         (4, 42, 7, 30, 123456, 1024.0, 512.5))
+                         (5, 42, 7, 30, 123456, 1024.0, 512.5))
         lim = m["limits"]
         self.assertEqual(lim["max_speed"], 6.0)
         self.assertAlmostEqual(lim["avatar_radius"], 0.3, places=6)
@@ -80,6 +80,15 @@ class ServerMessages(unittest.TestCase):
         m = wire.decode_server(h("07 8827 0a " + lim), wire.STREAM)
         self.assertEqual((m["tick"], m["tick_rate_hz"], m["limits"]["interest_radius"]),
                          (5000, 10, 12.5))
+
+    def test_voice_messages_are_read_past(self):  # sections 6.9 to 6.11
+        m = wire.decode_server(h("09 02 01 31 01 2a 0000f040 01 32 00 00000000"), wire.STREAM)
+        self.assertEqual(m["lines"], [{"slot": "1", "speaker": 42, "distance": 7.5},
+                                      {"slot": "2", "speaker": None, "distance": 0.0}])
+        m = wire.decode_server(h("0a 01 05 6d75746564"), wire.STREAM)
+        self.assertEqual((m["reason"], m["detail"]), ("MutedByModerator", "muted"))
+        m = wire.decode_server(h("08 05 763d300d0a"), wire.STREAM)
+        self.assertEqual(m["sdp"], "v=0\r\n")
 
     def test_errors_in_order(self):  # section 9, the order_ examples
         for hex_, channel, name in [("04 09 00", wire.STREAM, "UnknownVariant"),

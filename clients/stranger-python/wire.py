@@ -7,7 +7,7 @@ section 11. Every decoder raises DecodeError with one of the names of section 13
 import math
 import struct
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 STREAM = 0  # the WebSocket channel byte of section 2.1
 DATAGRAM = 1
@@ -33,8 +33,11 @@ ENTITY_KINDS = ["Avatar", "Element", "Npc"]
 
 # section 2: which channel each message kind travels on, by variant index
 SERVER_CHANNEL = {0: STREAM, 1: STREAM, 2: DATAGRAM, 3: STREAM, 4: STREAM, 5: STREAM,
-                  6: STREAM, 7: STREAM}
-CLIENT_CHANNEL = {0: STREAM, 1: DATAGRAM, 2: DATAGRAM, 3: STREAM, 4: STREAM, 5: STREAM}
+                  6: STREAM, 7: STREAM, 8: STREAM, 9: STREAM, 10: STREAM}
+CLIENT_CHANNEL = {0: STREAM, 1: DATAGRAM, 2: DATAGRAM, 3: STREAM, 4: STREAM, 5: STREAM,
+                  6: STREAM, 7: STREAM, 8: STREAM}
+VOICE_REFUSAL_REASONS = ["NotInInstance", "MutedByModerator", "Banned", "MalformedSdp",
+                         "VoiceDisabled", "TooManySessions", "UnsupportedOffer"]
 
 # section 9: White_Space, listed explicitly
 WHITESPACE = set([chr(c) for c in range(0x09, 0x0E)] + [
@@ -252,6 +255,16 @@ def decode_server(data, channel):
     elif kind == 7:
         msg = {"type": "SettingsChanged", "tick": r.u32(), "tick_rate_hz": r.u16(),
                "limits": _limits(r)}
+    elif kind == 8:  # section 6.9; this client has no voice, it only reads past it
+        msg = {"type": "VoiceAnswer", "sdp": r.string()}
+    elif kind == 9:  # section 6.10
+        lines = []
+        for _ in range(r.u32()):
+            lines.append({"slot": r.string(), "speaker": r.option_u32(), "distance": r.f32()})
+        msg = {"type": "VoiceLines", "lines": lines}
+    elif kind == 10:  # section 6.11
+        msg = {"type": "VoiceRefused", "reason": r.enum(VOICE_REFUSAL_REASONS),
+               "detail": r.string()}
     else:
         raise DecodeError("UnknownVariant", f"server message {kind}")
     if r.pos != len(r.data):
@@ -268,8 +281,18 @@ def decode_server(data, channel):
         if msg["tick_rate_hz"] == 0:
             raise DecodeError("OutOfRange", "tick_rate_hz")
         _check_limits(msg["limits"])
-    elif t == "Refusal":
+    elif t in ("Refusal", "VoiceRefused"):
         check_text(msg["detail"], MAX_DETAIL_BYTES, allow_empty=True)
+    elif t == "VoiceLines":
+        slots = [line["slot"] for line in msg["lines"]]
+        if len(slots) > 16:
+            raise DecodeError("FieldTooLong", "lines")
+        if not slots or len(set(slots)) != len(slots):
+            raise DecodeError("OutOfRange", "lines")
+        for line in msg["lines"]:
+            check_text(line["slot"], 32)
+            if not math.isfinite(line["distance"]) or line["distance"] < 0:
+                raise DecodeError("OutOfRange", "distance")
     elif t == "Chat":
         check_text(msg["text"], MAX_CHAT_BYTES)
     elif t == "Inventory":

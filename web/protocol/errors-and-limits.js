@@ -6,7 +6,7 @@
 // Limits and enumerations
 // ---------------------------------------------------------------------------
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 export const MAX_DATAGRAM_PAYLOAD = 1150;
 export const MAX_STREAM_MESSAGE = 16384;
 export const MAX_AUTH_TOKEN_BYTES = 2048;
@@ -16,6 +16,9 @@ export const MAX_ITEM_BYTES = 64;
 export const MAX_NAME_BYTES = 64;
 export const MAX_INVENTORY_DELTA = 1000;
 export const MAX_VISIBLE_ENTITIES = 1024;
+export const MAX_SDP_BYTES = 12288;
+export const MAX_VOICE_LINES = 16;
+export const MAX_VOICE_SLOT_BYTES = 32;
 /** Views a client keeps, like the Rust client (`RING_SIZE`). */
 export const SNAPSHOT_RING_SIZE = 32;
 
@@ -37,6 +40,10 @@ export const REFUSAL_REASONS = Object.freeze(/** @type {const} */ ([
 ]));
 export const INVENTORY_STATUSES = Object.freeze(/** @type {const} */ ([
   'Applied', 'UnknownItem', 'NotEnough', 'StackFull', 'Busy', 'Unavailable', 'NotAllowed',
+]));
+export const VOICE_REFUSAL_REASONS = Object.freeze(/** @type {const} */ ([
+  'NotInInstance', 'MutedByModerator', 'Banned', 'MalformedSdp', 'VoiceDisabled', 'TooManySessions',
+  'UnsupportedOffer',
 ]));
 export const ENTITY_KINDS = Object.freeze(/** @type {const} */ (['Avatar', 'Element', 'Npc']));
 

@@ -13,6 +13,10 @@ import {
   DISCONNECT_REASONS,
   REFUSAL_REASONS,
   INVENTORY_STATUSES,
+  VOICE_REFUSAL_REASONS,
+  MAX_SDP_BYTES,
+  MAX_VOICE_LINES,
+  MAX_VOICE_SLOT_BYTES,
   fail,
   asBytes,
   maxMessageBytes,
@@ -26,6 +30,8 @@ import {
   u32,
   i32,
   f32,
+  bool,
+  list,
   string,
   bytes,
   option,
@@ -51,6 +57,31 @@ import {
  */
 
 const NO_CHECK = () => {};
+
+/** An SDP text (section 6.9): 1 to MAX_SDP_BYTES bytes, no control character but tab, CR, LF. */
+function checkSdp(sdp) {
+  if (new TextEncoder().encode(sdp).length > MAX_SDP_BYTES) fail('FieldTooLong', `sdp over ${MAX_SDP_BYTES} bytes`);
+  // eslint-disable-next-line no-control-regex
+  if (sdp.length === 0 || /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(sdp)) {
+    fail('OutOfRange', 'sdp is empty or holds a control character');
+  }
+}
+
+const voiceLine = struct({ slot: string, speaker: option(u32), distance: f32 });
+
+/** VoiceLines (section 6.10): 1 to MAX_VOICE_LINES lines, each named once, distances finite and >= 0. */
+function checkVoiceLines(m) {
+  if (m.lines.length > MAX_VOICE_LINES) fail('FieldTooLong', `more than ${MAX_VOICE_LINES} lines`);
+  if (m.lines.length === 0) fail('OutOfRange', 'no lines');
+  const seen = new Set();
+  for (const line of m.lines) {
+    checkText('slot', line.slot, MAX_VOICE_SLOT_BYTES, { allowBlank: false });
+    checkFinite('distance', line.distance);
+    if (line.distance < 0) fail('OutOfRange', 'distance is negative');
+    if (seen.has(line.slot)) fail('OutOfRange', `line ${line.slot} named twice`);
+    seen.add(line.slot);
+  }
+}
 
 const intent = struct({
   moveX: f32, moveY: f32, speed: f32, heading: f32, animation: enumOf(ANIMATIONS),
@@ -85,6 +116,9 @@ const CLIENT_VARIANTS = [
       }
     },
   },
+  { type: 'VoiceOffer', channel: 'stream', fields: { sdp: string }, check: (m) => checkSdp(m.sdp) },
+  { type: 'VoiceMute', channel: 'stream', fields: { muted: bool }, check: NO_CHECK },
+  { type: 'VoiceOff', channel: 'stream', fields: {}, check: NO_CHECK },
 ];
 
 /**
@@ -158,6 +192,13 @@ const SERVER_VARIANTS = [
       checkLimits(m.limits);
     },
   },
+  { type: 'VoiceAnswer', channel: 'stream', fields: { sdp: string }, check: (m) => checkSdp(m.sdp) },
+  { type: 'VoiceLines', channel: 'stream', fields: { lines: list(voiceLine) }, check: checkVoiceLines },
+  {
+    type: 'VoiceRefused', channel: 'stream',
+    fields: { reason: enumOf(VOICE_REFUSAL_REASONS), detail: string },
+    check: (m) => checkText('detail', m.detail, MAX_DETAIL_BYTES, { allowBlank: true }),
+  },
 ];
 
 // ---------------------------------------------------------------------------
@@ -176,7 +217,10 @@ const SERVER_VARIANTS = [
  *   | {type: 'Ack', snapshotTick: number}
  *   | {type: 'Chat', channel: ChatChannel, text: string}
  *   | {type: 'Disconnect', reason: DisconnectReason}
- *   | {type: 'Inventory', request: number, item: string, delta: number}} ClientMessage
+ *   | {type: 'Inventory', request: number, item: string, delta: number}
+ *   | {type: 'VoiceOffer', sdp: string}
+ *   | {type: 'VoiceMute', muted: boolean}
+ *   | {type: 'VoiceOff'}} ClientMessage
  * @typedef {{type: 'Snapshot', tick: number, baselineTick: number|null, lastInputSequence: number, body: Uint8Array}} SnapshotMessage
  * @typedef {{maxSpeed: number, walkSpeed: number, avatarRadius: number, interestRadius: number,
  *     interestHysteresis: number, chatHearingRadius: number, inputBurst: number, inputHoldTicks: number,
@@ -190,7 +234,10 @@ const SERVER_VARIANTS = [
  *   | {type: 'Disconnect', reason: DisconnectReason}
  *   | {type: 'Inventory', request: number, item: string, quantity: number, status: InventoryStatus}
  *   | {type: 'Presence', avatar: number, name: string}
- *   | {type: 'SettingsChanged', tick: number, tickRateHz: number, limits: SessionLimits}} ServerMessage
+ *   | {type: 'SettingsChanged', tick: number, tickRateHz: number, limits: SessionLimits}
+ *   | {type: 'VoiceAnswer', sdp: string}
+ *   | {type: 'VoiceLines', lines: {slot: string, speaker: number|null, distance: number}[]}
+ *   | {type: 'VoiceRefused', reason: string, detail: string}} ServerMessage
  */
 
 /** @param {Variant[]} table @param {{type: string}} message */

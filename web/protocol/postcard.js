@@ -210,6 +210,37 @@ export const string = {
   },
 };
 
+/** postcard's bool: one byte, 0 or 1. @type {FieldType} */
+export const bool = {
+  read: (reader) => {
+    const tag = reader.byte();
+    if (tag > 1) fail('BadTag');
+    return tag === 1;
+  },
+  write: (writer, value, field) => {
+    if (typeof value !== 'boolean') fail('OutOfRange', `${field} must be a boolean`);
+    writer.varint(value ? 1 : 0);
+  },
+};
+
+/** `Vec<T>`: a u32 varint count, then the items. @param {FieldType} inner @returns {FieldType} */
+export function list(inner) {
+  return {
+    read: (reader) => {
+      const count = reader.varint(5, 0x0f);
+      const items = [];
+      // Each item takes at least one byte, so a count past what is left fails as a short read.
+      for (let i = 0; i < count; i += 1) items.push(inner.read(reader));
+      return items;
+    },
+    write: (writer, value, field) => {
+      if (!Array.isArray(value)) fail('OutOfRange', `${field} must be an array`);
+      writer.varint(value.length);
+      for (const item of value) inner.write(writer, item, field);
+    },
+  };
+}
+
 /** `Vec<u8>`, as a Uint8Array. @type {FieldType} */
 export const bytes = {
   read: (reader) => reader.lengthPrefixed(),

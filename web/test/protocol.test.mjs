@@ -29,6 +29,7 @@ const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0'
 const F32_FIELDS = new Set([
   'move_x', 'move_y', 'speed', 'heading', 'zone_width', 'zone_height',
   'max_speed', 'walk_speed', 'avatar_radius', 'interest_radius', 'interest_hysteresis', 'chat_hearing_radius',
+  'distance',
 ]);
 
 /** snake_case → camelCase. @param {string} name */
@@ -40,6 +41,7 @@ const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
  * value, a snapshot body a Uint8Array.
  */
 function fromRust(json) {
+  if (typeof json === 'string') return { type: json }; // a variant without fields: "VoiceOff"
   const [[type, fields]] = Object.entries(json);
   return { type, ...convertFields(fields) };
 }
@@ -48,6 +50,7 @@ function convertFields(fields) {
   const out = {};
   for (const [key, value] of Object.entries(fields)) {
     if (key === 'body') out.body = Uint8Array.from(value);
+    else if (Array.isArray(value)) out[camel(key)] = value.map(convertFields);
     else if (F32_FIELDS.has(key)) out[camel(key)] = Math.fround(value);
     else if (value !== null && typeof value === 'object') out[camel(key)] = convertFields(value);
     else out[camel(key)] = value;
@@ -178,7 +181,7 @@ test('client Inventory is refused like the Rust validate()', () => {
   refused('0501026109' + '02', 'OutOfRange'); // a tab: control character
   assert.equal(decodeClientMessage(fromHex('050102610a02'), 'stream').item, 'a\n'); // line feed is allowed
   refused(`050141${'78'.repeat(65)}02`, 'FieldTooLong');
-  refused('06', 'UnknownVariant');
+  refused('09', 'UnknownVariant');
   assertRefused(() => encodeClientMessage({ type: 'Inventory', request: 1, item: 'a', delta: 0 }),
     'OutOfRange', 'encode delta 0');
   assertRefused(() => encodeClientMessage({ type: 'Inventory', request: 1, item: '', delta: 1 }),
@@ -212,7 +215,7 @@ test('server Presence is variant 6: avatar and a name of 1 to 64 bytes', () => {
   refused(`062a41${'6e'.repeat(65)}`, 'FieldTooLong');
   refused('062a0161', 'WrongChannel', 'datagram');
   refused('062a0161ff', 'TrailingBytes');
-  refused('08', 'UnknownVariant');
+  refused('0b', 'UnknownVariant');
 });
 
 test('server SettingsChanged is variant 7: tick, tick rate, then the limits', () => {
@@ -236,7 +239,7 @@ test('server SettingsChanged is variant 7: tick, tick rate, then the limits', ()
 // ---------------------------------------------------------------------------
 
 test('constants match PROTOCOL.md', () => {
-  assert.equal(PROTOCOL_VERSION, 4);
+  assert.equal(PROTOCOL_VERSION, 5);
   assert.equal(MAX_DATAGRAM_PAYLOAD, 1150);
   assert.equal(MAX_STREAM_MESSAGE, 16384);
 });

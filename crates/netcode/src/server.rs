@@ -20,7 +20,8 @@ use meridian_protocol::NetworkId;
 use meridian_protocol::framing::{FrameDecoder, write_frame};
 use meridian_protocol::messages::{
     Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Input,
-    InventoryChange, InventoryResult, InventoryStatus, ServerMessage,
+    InventoryChange, InventoryResult, InventoryStatus, ServerMessage, VoiceRefusalReason,
+    VoiceRefused,
 };
 use meridian_protocol::snapshot::EntityState;
 
@@ -392,6 +393,19 @@ impl Server {
                     connection,
                     ServerEvent::Inventory { connection, change },
                 );
+            }
+            (Phase::Admitted, ClientMessage::VoiceOffer(_)) => {
+                // Voice signaling is specified (PROTOCOL.md 5.7) but no voice
+                // port is wired to this server yet: every offer gets its one
+                // answer, a refusal, instead of a protocol violation.
+                let refused = ServerMessage::VoiceRefused(VoiceRefused {
+                    reason: VoiceRefusalReason::VoiceDisabled,
+                    detail: String::new(),
+                });
+                self.send_stream(connection, &refused);
+            }
+            (Phase::Admitted, ClientMessage::VoiceMute(_) | ClientMessage::VoiceOff) => {
+                // Without a voice session there is nothing to mute or end.
             }
             (_, ClientMessage::Disconnect(_)) => {
                 self.close(connection, DisconnectReason::ClientQuit);

@@ -26,6 +26,7 @@ pub mod messages;
 pub mod quantize;
 mod session_limits;
 pub mod snapshot;
+mod voice;
 
 pub use error::{DecodeError, EncodeError};
 pub use ids::NetworkId;
@@ -33,12 +34,17 @@ pub use messages::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
     MovementIntent, Presence, Refusal, RefusalReason, ServerMessage, SessionLimits,
-    SettingsChanged, Snapshot, Welcome,
+    SettingsChanged, Snapshot, VoiceAnswer, VoiceLine, VoiceLines, VoiceMute, VoiceOffer,
+    VoiceRefusalReason, VoiceRefused, Welcome,
 };
 
 /// The protocol version this build speaks. A hello with another version is refused
 /// with [`RefusalReason::VersionMismatch`]. Version 2 added [`SessionLimits`] to the
 /// [`Welcome`] and [`DisconnectReason::SessionReplaced`]; version 3 added
 /// [`ServerMessage::SettingsChanged`]; version 4 put placed elements into
-/// snapshots, with a [`snapshot::Footprint`] in an element's entered record.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// snapshots, with a [`snapshot::Footprint`] in an element's entered record;
+/// version 5 added voice signaling ([`ClientMessage::VoiceOffer`],
+/// [`ClientMessage::VoiceMute`], [`ClientMessage::VoiceOff`],
+/// [`ServerMessage::VoiceAnswer`], [`ServerMessage::VoiceLines`],
+/// [`ServerMessage::VoiceRefused`]).
+pub const PROTOCOL_VERSION: u16 = 5;

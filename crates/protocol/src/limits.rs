@@ -29,3 +29,17 @@ pub const MAX_INVENTORY_DELTA: i32 = 1_000;
 
 /// The longest display name a presence message carries, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 64;
+
+/// The longest SDP text of a voice offer or answer, in bytes of UTF-8. An
+/// offer with one sending and eight receiving Opus lines from a browser takes
+/// about 6 KiB; the limit leaves room for more codecs and candidates and stays
+/// under [`MAX_STREAM_MESSAGE`] with the message's own bytes.
+pub const MAX_SDP_BYTES: usize = 12 * 1024;
+
+/// The most voice lines one [`VoiceLines`](crate::VoiceLines) message
+/// describes. A server sends a listener's changes in as many messages as it
+/// takes.
+pub const MAX_VOICE_LINES: usize = 16;
+
+/// The longest voice line name (the SDP `mid` of a media line), in bytes.
+pub const MAX_VOICE_SLOT_BYTES: usize = 32;

@@ -14,6 +14,9 @@ use crate::limits::{
     MAX_INVENTORY_DELTA, MAX_ITEM_BYTES, MAX_NAME_BYTES, MAX_STREAM_MESSAGE,
 };
 pub use crate::session_limits::SessionLimits;
+pub use crate::voice::{
+    VoiceAnswer, VoiceLine, VoiceLines, VoiceMute, VoiceOffer, VoiceRefusalReason, VoiceRefused,
+};
 use crate::{DecodeError, EncodeError, NetworkId};
 
 /// How a message travels.
@@ -51,6 +54,12 @@ pub enum ClientMessage {
     Disconnect(Disconnect),
     /// Add or take items from the player's inventory (stream).
     Inventory(InventoryChange),
+    /// Turn voice on with an SDP offer, or renegotiate it (stream).
+    VoiceOffer(VoiceOffer),
+    /// Mute or unmute one's own voice (stream).
+    VoiceMute(VoiceMute),
+    /// Turn voice off: the server ends the client's voice session (stream).
+    VoiceOff,
 }
 
 /// What a server sends.
@@ -73,6 +82,13 @@ pub enum ServerMessage {
     /// The server's settings changed while the client is connected: the tick
     /// rate and the limits from a tick on (stream).
     SettingsChanged(SettingsChanged),
+    /// The SDP answer to the client's voice offer (stream).
+    VoiceAnswer(VoiceAnswer),
+    /// Who the client now receives on some of its voice lines, and how far
+    /// away they are (stream).
+    VoiceLines(VoiceLines),
+    /// A voice offer was refused, or voice was taken away (stream).
+    VoiceRefused(VoiceRefused),
 }
 
 /// Asks the server to add `delta` of `item` to the player's inventory (a
@@ -414,7 +430,7 @@ impl Snapshot {
     }
 }
 
-fn check_text(
+pub(crate) fn check_text(
     field: &'static str,
     text: &str,
     max: usize,
@@ -513,9 +529,13 @@ impl ClientMessage {
     pub const fn channel(&self) -> Channel {
         match self {
             Self::Input(_) | Self::Ack(_) => Channel::Datagram,
-            Self::Hello(_) | Self::Chat(_) | Self::Disconnect(_) | Self::Inventory(_) => {
-                Channel::Stream
-            }
+            Self::Hello(_)
+            | Self::Chat(_)
+            | Self::Disconnect(_)
+            | Self::Inventory(_)
+            | Self::VoiceOffer(_)
+            | Self::VoiceMute(_)
+            | Self::VoiceOff => Channel::Stream,
         }
     }
 
@@ -541,7 +561,8 @@ impl ClientMessage {
                 }
                 Ok(())
             }
-            Self::Ack(_) | Self::Disconnect(_) => Ok(()),
+            Self::VoiceOffer(offer) => offer.validate(),
+            Self::Ack(_) | Self::Disconnect(_) | Self::VoiceMute(_) | Self::VoiceOff => Ok(()),
         }
     }
 
@@ -574,7 +595,10 @@ impl ServerMessage {
             | Self::Disconnect(_)
             | Self::Inventory(_)
             | Self::Presence(_)
-            | Self::SettingsChanged(_) => Channel::Stream,
+            | Self::SettingsChanged(_)
+            | Self::VoiceAnswer(_)
+            | Self::VoiceLines(_)
+            | Self::VoiceRefused(_) => Channel::Stream,
         }
     }
 
@@ -603,6 +627,11 @@ impl ServerMessage {
                     });
                 }
                 changed.limits.validate()
+            }
+            Self::VoiceAnswer(answer) => answer.validate(),
+            Self::VoiceLines(lines) => lines.validate(),
+            Self::VoiceRefused(refused) => {
+                check_text("voice.detail", &refused.detail, MAX_DETAIL_BYTES, true)
             }
             Self::Snapshot(_) | Self::Disconnect(_) => Ok(()),
         }
@@ -666,11 +695,11 @@ mod tests {
     #[test]
     fn unknown_variant_indices_are_refused_as_such() {
         assert_eq!(
-            ClientMessage::decode(&[6], Channel::Stream),
+            ClientMessage::decode(&[9], Channel::Stream),
             Err(DecodeError::UnknownVariant)
         );
         assert_eq!(
-            ServerMessage::decode(&[8], Channel::Stream),
+            ServerMessage::decode(&[11], Channel::Stream),
             Err(DecodeError::UnknownVariant)
         );
         assert_eq!(

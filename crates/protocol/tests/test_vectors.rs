@@ -469,10 +469,12 @@ fn the_vectors_cover_every_variant_and_error() {
     let mut client_variants = std::collections::BTreeSet::new();
     let mut server_variants = std::collections::BTreeSet::new();
     for vector in &file.messages {
+        // Externally tagged: {"Variant": fields}, or "Variant" for one without.
         let variant = vector
             .value
             .as_object()
             .and_then(|object| object.keys().next().cloned())
+            .or_else(|| vector.value.as_str().map(str::to_owned))
             .expect("messages are externally tagged");
         match vector.direction {
             Direction::Client => client_variants.insert(variant),
@@ -481,7 +483,17 @@ fn the_vectors_cover_every_variant_and_error() {
     }
     assert_eq!(
         client_variants.into_iter().collect::<Vec<_>>(),
-        ["Ack", "Chat", "Disconnect", "Hello", "Input", "Inventory"]
+        [
+            "Ack",
+            "Chat",
+            "Disconnect",
+            "Hello",
+            "Input",
+            "Inventory",
+            "VoiceMute",
+            "VoiceOff",
+            "VoiceOffer"
+        ]
     );
     assert_eq!(
         server_variants.into_iter().collect::<Vec<_>>(),
@@ -493,6 +505,9 @@ fn the_vectors_cover_every_variant_and_error() {
             "Refusal",
             "SettingsChanged",
             "Snapshot",
+            "VoiceAnswer",
+            "VoiceLines",
+            "VoiceRefused",
             "Welcome"
         ]
     );

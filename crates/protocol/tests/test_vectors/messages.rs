@@ -6,7 +6,8 @@ use meridian_protocol::{
     Ack, AnimationState, ChatChannel, ChatRelay, ChatSend, ClientMessage, Disconnect,
     DisconnectReason, Hello, Input, InventoryChange, InventoryResult, InventoryStatus,
     MovementIntent, NetworkId, PROTOCOL_VERSION, Presence, Refusal, RefusalReason, ServerMessage,
-    SessionLimits, SettingsChanged, Snapshot, Welcome,
+    SessionLimits, SettingsChanged, Snapshot, VoiceAnswer, VoiceLine, VoiceLines, VoiceMute,
+    VoiceOffer, VoiceRefusalReason, VoiceRefused, Welcome,
 };
 
 use super::AnyMessage;
@@ -432,7 +433,88 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
                 name: "Ada Lovelace".into(),
             })),
         ),
+        (
+            "client_voice_offer",
+            Client(ClientMessage::VoiceOffer(VoiceOffer {
+                sdp: "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\n".into(),
+            })),
+        ),
+        (
+            "client_voice_mute",
+            Client(ClientMessage::VoiceMute(VoiceMute { muted: true })),
+        ),
+        (
+            "client_voice_unmute",
+            Client(ClientMessage::VoiceMute(VoiceMute { muted: false })),
+        ),
+        ("client_voice_off", Client(ClientMessage::VoiceOff)),
+        (
+            "server_voice_answer",
+            Server(ServerMessage::VoiceAnswer(VoiceAnswer {
+                sdp: "v=0\r\na=ice-lite\r\n".into(),
+            })),
+        ),
+        (
+            "server_voice_lines",
+            Server(ServerMessage::VoiceLines(VoiceLines {
+                lines: vec![
+                    VoiceLine {
+                        slot: "1".into(),
+                        speaker: Some(NetworkId(42)),
+                        distance: 7.5,
+                    },
+                    VoiceLine {
+                        slot: "2".into(),
+                        speaker: None,
+                        distance: 0.0,
+                    },
+                    VoiceLine {
+                        slot: "audio-3".into(),
+                        speaker: Some(NetworkId(300)),
+                        distance: 0.0,
+                    },
+                ],
+            })),
+        ),
+        (
+            "server_voice_refused_not_in_instance",
+            Server(voice_refused(VoiceRefusalReason::NotInInstance, "")),
+        ),
+        (
+            "server_voice_refused_muted_by_moderator",
+            Server(voice_refused(VoiceRefusalReason::MutedByModerator, "muted")),
+        ),
+        (
+            "server_voice_refused_banned",
+            Server(voice_refused(VoiceRefusalReason::Banned, "")),
+        ),
+        (
+            "server_voice_refused_malformed_sdp",
+            Server(voice_refused(VoiceRefusalReason::MalformedSdp, "")),
+        ),
+        (
+            "server_voice_refused_voice_disabled",
+            Server(voice_refused(VoiceRefusalReason::VoiceDisabled, "")),
+        ),
+        (
+            "server_voice_refused_too_many_sessions",
+            Server(voice_refused(VoiceRefusalReason::TooManySessions, "")),
+        ),
+        (
+            "server_voice_refused_unsupported_offer",
+            Server(voice_refused(
+                VoiceRefusalReason::UnsupportedOffer,
+                "no Opus",
+            )),
+        ),
     ]
+}
+
+fn voice_refused(reason: VoiceRefusalReason, detail: &str) -> ServerMessage {
+    ServerMessage::VoiceRefused(VoiceRefused {
+        reason,
+        detail: detail.into(),
+    })
 }
 
 pub(super) type FrameCase = (
