@@ -21,6 +21,7 @@ pub(crate) struct FileConfig {
     pub(crate) sim: SimConfig,
     pub(crate) netcode: NetcodeConfig,
     pub(crate) serve: crate::serve::settings::ServeTable,
+    pub(crate) voice: crate::serve::voice::VoiceTable,
 }
 
 impl FileConfig {

@@ -71,6 +71,8 @@ pub(crate) struct LiveMetrics {
     /// The zones, their avatars and views and where the avatars stand,
     /// sampled once a second (set up before the zone thread starts).
     pub(crate) world: Option<super::world_view::WorldView>,
+    /// The voice port's figures, when voice is on.
+    pub(crate) voice: Option<super::voice::VoiceFigures>,
 }
 
 /// What the event loop reports, copied by the zone thread each tick.
@@ -502,6 +504,9 @@ impl LiveMetrics {
         }
         if let Some(figures) = &self.event_loop {
             render_event_loop(&mut out, figures);
+        }
+        if let Some(voice) = &self.voice {
+            super::voice::render_metrics(&mut out, voice);
         }
         out
     }

@@ -44,6 +44,7 @@ mod seats;
 mod sessions;
 pub(crate) mod settings;
 mod sim_pool;
+pub(crate) mod voice;
 mod web;
 mod websocket;
 mod world_view;
@@ -259,6 +260,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         )
         .context("cannot start the simulation threads")?,
         instance_orders,
+        voice: voice::VoiceRelay::start(&settings.voice)?,
     };
     // In cluster mode Redis is connected before the zones start: `/health`
     // asks it too.

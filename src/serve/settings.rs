@@ -344,6 +344,7 @@ pub(crate) struct ServeSettings {
     pub(crate) serve: ServeTable,
     pub(crate) sim: SimConfig,
     pub(crate) netcode: NetcodeConfig,
+    pub(crate) voice: super::voice::VoiceTable,
 }
 
 fn env_address(name: &str) -> anyhow::Result<Option<SocketAddr>> {
@@ -366,6 +367,7 @@ impl ServeArgs {
             serve: file.serve,
             sim: file.sim,
             netcode: file.netcode,
+            voice: file.voice,
         };
         if let Some(address) = env_address("MERIDIAN_GAME_ADDRESS")? {
             settings.serve.game_address = address;
@@ -497,6 +499,7 @@ impl ServeSettings {
         self.netcode
             .validate()
             .context("invalid [netcode] settings")?;
+        self.voice.validate()?;
         super::live_settings::check_datagram_rate(&self.sim, &self.netcode)
             .map_err(|why| anyhow::anyhow!("invalid [sim] tick_rate_hz: {why}"))?;
         if !(1..=13).contains(&self.serve.certificate_validity_days) {

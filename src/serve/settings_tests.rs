@@ -7,6 +7,7 @@ fn settings() -> ServeSettings {
         serve: ServeTable::default(),
         sim: SimConfig::default(),
         netcode: NetcodeConfig::default(),
+        voice: crate::serve::voice::VoiceTable::default(),
     }
 }
 
@@ -170,4 +171,22 @@ fn the_file_takes_serve_and_netcode_tables() {
     assert_eq!(file.netcode.idle_timeout_ms, 20_000);
     let unknown = toml::from_str::<FileConfig>("[serve]\nport = 1\n").unwrap_err();
     assert!(unknown.to_string().contains("port"), "{unknown}");
+}
+
+#[test]
+fn voice_is_on_by_default_and_its_settings_are_checked() {
+    let mut settings = settings();
+    assert!(settings.voice.enabled);
+    assert_eq!(settings.voice.radius, 15.0);
+    assert!(settings.validate().is_ok());
+    settings.voice.loudest = 0;
+    assert!(settings.validate().is_err());
+    settings.voice.loudest = 8;
+    settings.voice.radius = f32::NAN;
+    assert!(settings.validate().is_err());
+    settings.voice.radius = 15.0;
+    settings.voice.address = "0.0.0.0:0".parse().unwrap();
+    assert!(settings.validate().is_err());
+    settings.voice.enabled = false;
+    assert!(settings.validate().is_ok());
 }

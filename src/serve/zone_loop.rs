@@ -215,6 +215,8 @@ pub(crate) struct Parts {
     pub(crate) instances: Instances,
     /// Joins and starts of instances, from the join endpoint.
     pub(crate) instance_orders: Receiver<InstanceOrder>,
+    /// The voice port, when voice is on.
+    pub(crate) voice: Option<super::voice::VoiceRelay>,
 }
 
 pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
@@ -237,6 +239,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     event_loop: Option<ZoneSide>,
     instances: Instances,
     instance_orders: Receiver<InstanceOrder>,
+    voice: Option<super::voice::VoiceRelay>,
     /// The simulation threads' batches taken but not yet handed out.
     worker_batches: Vec<FromWorker>,
 }
@@ -251,6 +254,8 @@ where
     B: LoopBorders + Send + 'static,
     N: Neighbours<B> + Send + 'static,
 {
+    let mut host = host;
+    host.set_voice_enabled(parts.voice.is_some());
     let zone_loop = ZoneLoop {
         host,
         neighbours,
@@ -270,6 +275,7 @@ where
         event_loop: parts.event_loop,
         instances: parts.instances,
         instance_orders: parts.instance_orders,
+        voice: parts.voice,
         worker_batches: Vec::new(),
     };
     use anyhow::Context;
@@ -397,6 +403,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 };
                 let entered = span.enter();
                 let mut report = self.host.step(now);
+                if let Some(voice) = &mut self.voice {
+                    voice.exchange(&mut self.host);
+                }
                 // What other shards wait for (a handoff's prepare, their
                 // clients' frames) goes before our own snapshots are encoded.
                 self.exchange_with_ledger();
@@ -434,6 +443,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             self.neighbours.send(&mut self.host);
             self.route(&mut outboxes);
             if draining == Some(0) {
+                if let Some(voice) = self.voice.take() {
+                    voice.stop();
+                }
                 return self.host.borders().leases_to_release();
             }
         }
@@ -653,6 +665,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 stats: side.stats(),
                 inbound_dropped: side.inbound_dropped(),
             });
+        live.voice = self.voice.as_ref().map(|voice| voice.figures(&self.host));
         for frozen in self.host.borders_mut().take_frozen_ticks() {
             live.record_frozen(f64::from(frozen) * interval.as_secs_f64());
         }

@@ -86,6 +86,9 @@ pub struct ClientStats {
     pub bytes_out: u64,
 }
 
+/// Voice messages held for [`Client::poll_voice`] before later ones are dropped.
+const MAX_PENDING_VOICE: usize = 256;
+
 /// One client connection's state machine.
 #[derive(Debug)]
 pub struct Client {
@@ -101,6 +104,8 @@ pub struct Client {
     next_sequence: u32,
     welcome: Option<Welcome>,
     events: VecDeque<ClientEvent>,
+    /// Voice messages for [`Client::poll_voice`].
+    voice: VecDeque<ServerMessage>,
     transmits: VecDeque<ClientTransmit>,
     stats: ClientStats,
     last_decode_error: Option<DecodeError>,
@@ -131,6 +136,7 @@ impl Client {
             next_sequence: 1,
             welcome: None,
             events: VecDeque::new(),
+            voice: VecDeque::new(),
             transmits: VecDeque::new(),
             stats: ClientStats::default(),
             last_decode_error: None,
@@ -232,6 +238,25 @@ impl Client {
         }
     }
 
+    /// Sends a voice request: `VoiceOffer`, `VoiceMute` or `VoiceOff` (other
+    /// messages, and one too long for the protocol, are dropped). Answers
+    /// arrive through [`Client::poll_voice`].
+    pub fn send_voice(&mut self, message: ClientMessage) {
+        let voice = matches!(
+            message,
+            ClientMessage::VoiceOffer(_) | ClientMessage::VoiceMute(_) | ClientMessage::VoiceOff
+        );
+        if voice && self.phase == ClientPhase::Connected {
+            self.send_stream(&message);
+        }
+    }
+
+    /// The next voice message from the server (`VoiceAnswer`, `VoiceLines`,
+    /// `VoiceRefused`), oldest first; at most 256 wait, later ones are dropped.
+    pub fn poll_voice(&mut self) -> Option<ServerMessage> {
+        self.voice.pop_front()
+    }
+
     /// Asks to change the inventory; the answer arrives as
     /// [`ClientEvent::Inventory`] once the server has committed it.
     pub fn send_inventory(&mut self, change: InventoryChange) {
@@ -296,6 +321,17 @@ impl Client {
                         welcome.limits = changed.limits;
                     }
                     self.events.push_back(ClientEvent::SettingsChanged(changed));
+                }
+                Ok(
+                    message @ (ServerMessage::VoiceAnswer(_)
+                    | ServerMessage::VoiceLines(_)
+                    | ServerMessage::VoiceRefused(_)),
+                ) if self.phase == ClientPhase::Connected => {
+                    // Kept apart from the events (read with `poll_voice`), so
+                    // that drivers without voice need not handle them.
+                    if self.voice.len() < MAX_PENDING_VOICE {
+                        self.voice.push_back(message);
+                    }
                 }
                 Ok(ServerMessage::Disconnect(Disconnect { reason })) => {
                     if self.phase != ClientPhase::Closed {

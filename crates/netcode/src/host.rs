@@ -32,8 +32,10 @@ use crate::server::{ConnectionId, Server, ServerEvent};
 mod chat;
 mod inventory;
 mod live_settings;
+mod voice;
 
 pub use live_settings::LiveSettingsError;
+pub use voice::{VoiceOrder, VoiceRefusals};
 
 /// Rejected inputs a client may accumulate (one forgiven per tick) before it is
 /// disconnected as a repeat offender.
@@ -122,6 +124,8 @@ pub struct ZoneHost<B: Borders = OneZone> {
     pub(crate) cluster: crate::cluster::ClusterState,
     /// Blocks, mutes and bans.
     pub(crate) moderation: Moderation,
+    /// Voice sessions, self-mutes, the stage and what to tell the port.
+    voice: voice::HostVoice,
 }
 
 impl ZoneHost<OneZone> {
@@ -175,6 +179,7 @@ impl<B: Borders> ZoneHost<B> {
             inventory_not_allowed: 0,
             cluster: crate::cluster::ClusterState::default(),
             moderation: Moderation::default(),
+            voice: voice::HostVoice::default(),
         }
     }
 
@@ -457,6 +462,10 @@ impl<B: Borders> ZoneHost<B> {
                 ServerEvent::Inventory { connection, change } => {
                     self.request_inventory(connection, change);
                 }
+                ServerEvent::Voice {
+                    connection,
+                    request,
+                } => self.on_voice(connection, request),
                 ServerEvent::Left { connection, reason } => {
                     if let Some(member) = self.members.get(&connection) {
                         let _span = connection_span(connection).entered();
@@ -623,6 +632,7 @@ impl<B: Borders> ZoneHost<B> {
             self.waiting.remove(&connection);
             self.by_account.remove(&member.account);
             self.moderation.left(member.account);
+            self.voice_left(member.account);
             if matches!(member.at, At::Away(_)) {
                 return;
             }

@@ -34,13 +34,13 @@ pub mod voice;
 pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
 pub use config::{NetcodeConfig, NetcodeConfigError};
-pub use host::{LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, ZoneHost};
+pub use host::{LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, VoiceOrder, VoiceRefusals, ZoneHost};
 pub use link::{HostMessage, LinkTo};
 pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
 pub use server::{
     ConnectionError, ConnectionEvents, ConnectionId, Payload, Redirect, Server, ServerEvent,
-    Transmit,
+    Transmit, VoiceRequest,
 };
 pub use session_limits::session_limits;
 pub use spawn_hints::{DEFAULT_SPAWN_HINT_CAPACITY, DEFAULT_SPAWN_HINT_LIFETIME};

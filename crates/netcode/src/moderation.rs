@@ -190,6 +190,24 @@ impl Moderation {
         self.banned_until.contains_key(&account)
     }
 
+    /// Is `account` muted by a moderator now? (Counts nothing, unlike
+    /// `may_speak`.)
+    pub(crate) fn is_muted(&self, account: u64) -> bool {
+        match (self.muted_until.get(&account), self.now) {
+            (Some(until), Some(now)) => *until > now,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Whom `account` blocked.
+    pub(crate) fn blocks_of(&self, account: u64) -> impl Iterator<Item = u64> + '_ {
+        self.relations
+            .get(&account)
+            .into_iter()
+            .flat_map(|relations| relations.blocks.iter().copied())
+    }
+
     /// Lines dropped because their speaker was muted, since the start.
     pub fn muted_lines(&self) -> u64 {
         self.muted_lines
