@@ -741,6 +741,20 @@ fn a_partitioned_shard_is_fenced_and_its_zones_come_back() {
         report.errors
     );
     assert_eq!(report.decode_errors, 0);
+    // A jump is a bot's own avatar moving farther between two snapshots of one
+    // connection than 3.5 m/s allows over the ticks between them, plus 0.5 m.
+    // Checkpoint loss accounts for none: a bot connected to another shard keeps
+    // its connection, and its gateway attaches it again where the last frame
+    // put it, not where a checkpoint did; a bot of the cut shard joins again
+    // on a new connection, which measures from scratch. And were an avatar put
+    // back where its checkpoint (at most 2 s old) put it, the cut leaves its
+    // snapshots 4 s and more apart (the fencing time), which allows 14 m, more
+    // than 2 s of walking. So any jump is an avatar moved for real.
+    assert_eq!(
+        report.jumps, 0,
+        "no bot saw its own avatar jump (largest own step {:.1} m)",
+        report.own_step_m.max
+    );
     assert_eq!(
         characters, BOTS,
         "one character row for every bot that joined"

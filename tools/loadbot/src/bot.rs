@@ -112,7 +112,7 @@ pub struct Bot {
     ticks: u64,
     pending: VecDeque<(u32, Instant)>,
     last_snapshot: Option<Instant>,
-    /// Its own last place, and the server tick it was at.
+    /// Its own last place, and the tick of the view it was read from.
     last_position: Option<(f32, f32, u32)>,
     /// Lost at, and where it was then, until it is seen again.
     lost: Option<(Instant, Option<(f32, f32)>)>,
@@ -419,6 +419,12 @@ impl Behaviour for Bot {
                 let rtt_ms = newest.map(|sent| (now - sent).as_secs_f64() * 1e3);
                 self.record.max_view = self.record.max_view.max(client.view().len());
                 let position = self.own_position(client);
+                // The position is read from the view, which is the newest
+                // snapshot decoded: when several arrive in one turn (the
+                // bot's process or the network held them), every event of
+                // the burst sees the last one. The view's tick, not the
+                // event's, says how long the step took.
+                let view_tick = client.view_tick().unwrap_or(tick);
                 let (mut moved_m, mut step_m) = (None, None);
                 if let Some((x, y)) = position {
                     if let Some((_, Some((lx, ly)))) = self.lost.take() {
@@ -428,7 +434,7 @@ impl Behaviour for Bot {
                         let step = ((x - px).powi(2) + (y - py).powi(2)).sqrt();
                         step_m = Some(step);
                         // By server time (ticks), as interpolation plays it back.
-                        let elapsed = tick.saturating_sub(at) as f32 / tick_rate;
+                        let elapsed = view_tick.saturating_sub(at) as f32 / tick_rate;
                         let possible = TOP_SPEED * elapsed;
                         self.record.jumps += u64::from(step > possible + JUMP_M);
                         if step < 0.01 {
@@ -437,7 +443,7 @@ impl Behaviour for Bot {
                             self.stuck_ticks = 0;
                         }
                     }
-                    self.last_position = Some((x, y, tick));
+                    self.last_position = Some((x, y, view_tick));
                 }
                 let tick_ms = 1e3 / f64::from(tick_rate);
                 self.recorder.samples(|samples| {
