@@ -257,6 +257,9 @@ struct Joined {
     /// The room joined, from 1 (none for the process's world).
     #[serde(skip_serializing_if = "Option::is_none")]
     room: Option<u32>,
+    /// The gateway the token is for: the HTTP address of the shard that
+    /// answered (its game address is `game_address`).
+    gateway: String,
     expires_at: u64,
 }
 
@@ -398,6 +401,7 @@ async fn enter(
         certificate_sha256,
         space_id,
         room,
+        gateway: state.http_address.to_string(),
         expires_at,
     })
     .into_response()
@@ -431,6 +435,21 @@ async fn spawn_hint(
     })
 }
 
+/// The answer to a join of an instance that runs on (or is placed on)
+/// another shard: 421 Misdirected Request naming that shard's gateway (its
+/// HTTP address), where the client asks the same join again. Its realtime
+/// tokens are minted there, for its own gateway.
+fn misdirected(gateway: &str) -> Response {
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        Json(serde_json::json!({
+            "error": format!("this room's instance runs on another shard: join through {gateway}"),
+            "gateway": gateway,
+        })),
+    )
+        .into_response()
+}
+
 /// The answer to a join whose instance could not be found or started.
 fn entrance_refused(refused: &super::entrance::EnterError) -> Response {
     use super::entrance::EnterError;
@@ -450,7 +469,7 @@ fn entrance_refused(refused: &super::entrance::EnterError) -> Response {
                 "the seat could not be reserved",
             )
         }
-        EnterError::ClusterMode => error(StatusCode::CONFLICT, refused.to_string()),
+        EnterError::Elsewhere(gateway) => misdirected(gateway),
         EnterError::InvalidSpace(_) => error(StatusCode::UNPROCESSABLE_ENTITY, refused.to_string()),
         EnterError::Store(failure) => database_unavailable(failure),
         EnterError::TooManyStarts(wait) => {

@@ -9,11 +9,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use meridian_netcode::{NetcodeConfig, Server, SpawnHint, TokenAuthority, ZoneHost};
-use meridian_persistence::{Seat, SeatError, SeatState, SpaceSummary, Store, StoreError};
+use meridian_persistence::{
+    InstanceRoom, Seat, SeatError, SeatState, SpaceSummary, Store, StoreError,
+};
 use meridian_sim::{SimConfig, Zone};
 use tokio::sync::{Mutex, oneshot};
 
 use super::elements::Elements;
+use super::instance_leases::{InstanceLeases, Placement};
 use super::instances::{Instance, InstanceOrder, Room};
 use super::live::LiveMetrics;
 use super::rate_limit::RateLimiter;
@@ -29,11 +32,10 @@ const ZONE_THREAD_PATIENCE: Duration = Duration::from_secs(5);
 /// Why a space could not be entered.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EnterError {
-    /// A cluster shard serves its cluster's one world only.
-    #[error(
-        "a cluster shard serves its cluster's world only; other spaces run on embedded servers"
-    )]
-    ClusterMode,
+    /// The room's instance runs on (or is placed on) another shard of the
+    /// cluster: join through that shard's gateway, this HTTP address.
+    #[error("this room's instance runs on another shard: join through {0}")]
+    Elsewhere(String),
     /// As many instances run as the process allows.
     #[error("this server runs as many instances as it may ({0}); try again later")]
     TooManyInstances(usize),
@@ -68,11 +70,14 @@ pub(crate) struct Entrance {
     max_instances: usize,
     /// The world's number: never given to an instance.
     world: u32,
+    /// The gateway id of this process's realtime tokens.
+    gateway: u32,
     next_number: AtomicU32,
     /// One cold start at a time, so two first joins start one instance.
     starting: Mutex<()>,
-    /// In cluster mode nothing is entered here.
-    cluster: bool,
+    /// In cluster mode, this shard's instance leases: an instance runs here
+    /// only under its lease.
+    leases: Option<Arc<InstanceLeases>>,
     /// Where refused starts are counted.
     live: Arc<std::sync::Mutex<LiveMetrics>>,
     /// Where the rooms' instances send their seat changes.
@@ -102,7 +107,10 @@ pub(crate) struct EntranceSettings {
     pub(crate) checkpoint_interval_ms: u64,
     pub(crate) max_instances: usize,
     pub(crate) world: u32,
-    pub(crate) cluster: bool,
+    /// The gateway id its realtime tokens are bound to (see
+    /// `Server::set_gateway`): its instances admit those only.
+    pub(crate) gateway: u32,
+    pub(crate) leases: Option<Arc<InstanceLeases>>,
     pub(crate) live: Arc<std::sync::Mutex<LiveMetrics>>,
     pub(crate) seats: SeatQueue,
     pub(crate) seat_lifetime: Duration,
@@ -126,9 +134,10 @@ impl Entrance {
             checkpoint_interval_ms: settings.checkpoint_interval_ms,
             max_instances: settings.max_instances,
             world: settings.world,
+            gateway: settings.gateway,
             next_number: AtomicU32::new(settings.world.wrapping_add(1)),
             starting: Mutex::new(()),
-            cluster: settings.cluster,
+            leases: settings.leases,
             live: settings.live,
             seats: settings.seats,
             starts: std::sync::Mutex::new(RateLimiter::new(
@@ -148,9 +157,6 @@ impl Entrance {
         hint: SpawnHint,
         with: Option<i64>,
     ) -> Result<Entered, EnterError> {
-        if self.cluster {
-            return Err(EnterError::ClusterMode);
-        }
         let account = hint.account as i64;
         let now = super::persist::now_seconds();
         let seat = self
@@ -164,8 +170,11 @@ impl Entrance {
             }),
             Err(failed) => {
                 // Nothing reserved by a failed join (a seat already taken
-                // belongs to a connection still in the room).
+                // belongs to a connection still in the room). A join sent on
+                // to another shard keeps its seat: that shard's join of the
+                // same account finds it.
                 if seat.state == SeatState::Reserved
+                    && !matches!(failed, EnterError::Elsewhere(_))
                     && let Err(error) = self.store.release_seat(seat.room, account).await
                 {
                     tracing::warn!(%error, "a failed join's seat was not released; it lapses");
@@ -181,12 +190,16 @@ impl Entrance {
         seat: Seat,
         hint: SpawnHint,
     ) -> Result<u32, EnterError> {
-        if let Some(number) = self.join(seat.room, hint).await? {
+        let room = InstanceRoom {
+            space_id: space.id,
+            room_number: i64::from(seat.number),
+        };
+        if let Some(number) = self.join_placed(seat.room, room, hint).await? {
             return Ok(number);
         }
         let _one_start = self.starting.lock().await;
         // Started by the join that held the lock before us?
-        if let Some(number) = self.join(seat.room, hint).await? {
+        if let Some(number) = self.join_placed(seat.room, room, hint).await? {
             return Ok(number);
         }
         // A cold start costs a zone, a thread's time and database work: each
@@ -198,6 +211,29 @@ impl Entrance {
             self.count_refusal(|live| live.instance_starts_refused_by_account += 1);
             return Err(EnterError::TooManyStarts(wait));
         }
+        // In a cluster the instance starts here only under its lease, taken
+        // now (under the start lock, so an idle stop's release cannot undo it).
+        if let Some(leases) = &self.leases
+            && let Placement::Elsewhere(gateway) = leases.acquire(seat.room, room).await?
+        {
+            return Err(EnterError::Elsewhere(gateway));
+        }
+        let number = self.start(space, seat, hint).await;
+        if number.is_err()
+            && let Some(leases) = &self.leases
+        {
+            leases.release(seat.room).await;
+        }
+        number
+    }
+
+    /// Builds the instance of `seat`'s room and runs it with `hint` waiting.
+    async fn start(
+        &self,
+        space: &SpaceSummary,
+        seat: Seat,
+        hint: SpawnHint,
+    ) -> Result<u32, EnterError> {
         let instance = self.build(space, seat).await?;
         let (reply, answer) = oneshot::channel();
         self.send(InstanceOrder::Start {
@@ -213,6 +249,51 @@ impl Entrance {
                 Err(EnterError::TooManyInstances(self.max_instances))
             }
             Ok(Err(_)) | Err(_) => Err(EnterError::ZoneThread),
+        }
+    }
+
+    /// Joins the instance of room `room_id` if it runs here (and, in a
+    /// cluster, this shard still holds its lease); sends the join to the
+    /// shard that holds the lease if another does; `None` if it runs nowhere.
+    async fn join_placed(
+        &self,
+        room_id: i64,
+        room: InstanceRoom,
+        hint: SpawnHint,
+    ) -> Result<Option<u32>, EnterError> {
+        let Some(leases) = &self.leases else {
+            return self.join(room_id, hint).await;
+        };
+        if leases.holds(room_id) {
+            return self.join(room_id, hint).await;
+        }
+        match leases.holder_of(room).await? {
+            Some(Placement::Elsewhere(gateway)) => Err(EnterError::Elsewhere(gateway)),
+            Some(Placement::Here) | None => Ok(None),
+        }
+    }
+
+    /// An instance of room `room_id` stopped on the zone thread (empty for
+    /// its grace): its lease is given up unless a join started it again
+    /// meanwhile. Taken under the start lock, so no cold start of the room
+    /// is half done.
+    pub(crate) async fn instance_stopped(&self, room_id: i64) {
+        let Some(leases) = &self.leases else {
+            return;
+        };
+        let _one_start = self.starting.lock().await;
+        let (reply, answer) = oneshot::channel();
+        if self
+            .send(InstanceOrder::Runs {
+                room: room_id,
+                reply,
+            })
+            .is_err()
+        {
+            return;
+        }
+        if let Ok(Ok(false)) = tokio::time::timeout(ZONE_THREAD_PATIENCE, answer).await {
+            leases.release(room_id).await;
         }
     }
 
@@ -255,7 +336,7 @@ impl Entrance {
         let zone =
             Zone::new(sim.clone()).map_err(|error| EnterError::InvalidSpace(error.to_string()))?;
         let number = self.number();
-        let server = Server::new(
+        let mut server = Server::new(
             self.netcode.clone(),
             self.authority.clone(),
             number,
@@ -263,6 +344,7 @@ impl Entrance {
             super::unix_now(),
         )
         .map_err(|error| EnterError::InvalidSpace(error.to_string()))?;
+        server.set_gateway(self.gateway);
         let mut host = ZoneHost::new(zone, server, 0, self.seed ^ u64::from(number));
         super::configure_host(&mut host, self.spawn, &sim);
         let mut elements = Elements::default();

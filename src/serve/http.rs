@@ -62,6 +62,8 @@ pub(crate) struct HttpState {
     pub(crate) live_settings: super::live_settings::LiveKnobs,
     /// Finds or starts the instances of other spaces for joins.
     pub(crate) entrance: Arc<super::entrance::Entrance>,
+    /// A cluster shard's instance leases (none embedded).
+    pub(crate) instance_leases: Option<Arc<super::instance_leases::InstanceLeases>>,
 }
 
 impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {

@@ -346,6 +346,9 @@ async fn metrics(State(state): State<MetricsState>) -> Response {
     text.push_str(&state.build_info);
     state.counters.render(&mut text);
     state.http.live_settings.render(&mut text);
+    if let Some(leases) = &state.http.instance_leases {
+        leases.render(&mut text);
+    }
     text.push_str(&state.http.logins.limits.render());
     super::process_metrics::render(&mut text);
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()

@@ -150,6 +150,18 @@ impl Instance {
         }
     }
 
+    /// Its lease was lost: every client is told to join again (the reason
+    /// clients take as "join again": the server went away), and nothing more
+    /// is checkpointed, since another shard may run the room from now on.
+    pub(crate) fn fence(&mut self) {
+        let connections: Vec<ConnectionId> = self.host.server_ref().connection_ids().collect();
+        for connection in connections {
+            self.host
+                .server()
+                .disconnect(connection, DisconnectReason::ServerShutdown);
+        }
+    }
+
     /// Its seats released and its storage's queues closed: the tasks that
     /// write what is queued, for the process to wait on.
     pub(crate) fn into_storage_tasks(self) -> StorageTasks {
@@ -211,6 +223,14 @@ pub(crate) enum InstanceOrder {
     /// A placement changed in `space` (applied in its running instances;
     /// the next start reads it from the database).
     Element { space: i64, change: ElementChange },
+    /// This shard lost the lease of `room`'s instance (a cluster shard): the
+    /// instance stops at once and its players are told to join again.
+    Fence { room: i64 },
+    /// Whether `room`'s instance runs here.
+    Runs {
+        room: i64,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// What one running instance looks like from outside, for metrics and
@@ -261,6 +281,9 @@ pub(crate) struct Instances {
     /// Instances' tick durations (seconds) reported since the last
     /// [`Self::take_tick_seconds`].
     tick_seconds: Vec<f64>,
+    /// Where the rooms of stopped instances are told (a cluster shard gives
+    /// their leases up).
+    stop_notices: Option<tokio::sync::mpsc::UnboundedSender<i64>>,
 }
 
 impl Instances {
@@ -296,7 +319,13 @@ impl Instances {
             stopped: 0,
             moderated_before_stop: (0, 0),
             tick_seconds: Vec::new(),
+            stop_notices: None,
         })
+    }
+
+    /// From now on the room of every instance that stops is sent to `notices`.
+    pub(crate) fn notify_stops(&mut self, notices: tokio::sync::mpsc::UnboundedSender<i64>) {
+        self.stop_notices = Some(notices);
     }
 
     /// Wakes the zone thread when a worker has something for it.
@@ -363,6 +392,14 @@ impl Instances {
                 });
                 self.started += 1;
                 let _ = reply.send(Some(number));
+            }
+            InstanceOrder::Fence { room } => {
+                if let Some(&number) = self.by_room.get(&room) {
+                    self.stop(number, world, ToWorker::Fence { number });
+                }
+            }
+            InstanceOrder::Runs { room, reply } => {
+                let _ = reply.send(self.by_room.contains_key(&room));
             }
             InstanceOrder::Element { space, change } => {
                 let workers: HashSet<usize> = self
@@ -460,11 +497,17 @@ impl Instances {
             running.latest = Some(latest);
         }
         for number in idle {
-            self.stop(number, world);
+            self.stop(number, world, ToWorker::Stop { number });
+            tracing::info!(
+                instance = number,
+                "instance stopped: empty for its idle grace"
+            );
         }
     }
 
-    fn stop(&mut self, number: u32, world: &mut Server) {
+    /// Forgets instance `number` here and sends its worker `order` (a stop,
+    /// or a fence), and its room to the stop notices.
+    fn stop(&mut self, number: u32, world: &mut Server, order: ToWorker) {
         let Some(running) = self.running.remove(&number) else {
             return;
         };
@@ -478,12 +521,10 @@ impl Instances {
         self.stopped += 1;
         let worker = &mut self.workers[running.worker];
         worker.load = worker.load.saturating_sub(1);
-        worker.pending.push(ToWorker::Stop { number });
-        tracing::info!(
-            space = running.space_id,
-            instance = number,
-            "instance stopped: empty for its idle grace"
-        );
+        worker.pending.push(order);
+        if let Some(notices) = &self.stop_notices {
+            let _ = notices.send(running.room);
+        }
     }
 
     /// Sends each worker what this pass gathered for it, in one batch.

@@ -25,6 +25,7 @@ mod http_limits;
 mod http_metrics;
 mod http_server;
 mod http_trace;
+mod instance_leases;
 mod instances;
 mod keys;
 mod ledger;
@@ -236,6 +237,19 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         world_view::WorldView::new(&map, settings.serve.shard_id),
     )));
     let stop = Arc::new(AtomicBool::new(false));
+    let mut instances = instances::Instances::new(
+        settings.serve.simulation_threads as usize,
+        Duration::from_secs_f32(settings.sim.tick_seconds()),
+        Duration::from_millis(settings.serve.instance_idle_grace_ms),
+        tokio::runtime::Handle::current(),
+        instances_left_running.clone(),
+    )
+    .context("cannot start the simulation threads")?;
+    let (stop_notices, stopped_rooms) = tokio::sync::mpsc::unbounded_channel();
+    if settings.serve.shard_id.is_some() {
+        instances.notify_stops(stop_notices);
+    }
+    let instance_fences = instance_sender.clone();
     let parts = zone_loop::Parts {
         inbound: inbound_events,
         live: live.clone(),
@@ -251,14 +265,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         settings_orders,
         admission: admission.clone(),
         event_loop: quic.zone_side(admission.clone()),
-        instances: instances::Instances::new(
-            settings.serve.simulation_threads as usize,
-            Duration::from_secs_f32(settings.sim.tick_seconds()),
-            Duration::from_millis(settings.serve.instance_idle_grace_ms),
-            tokio::runtime::Handle::current(),
-            instances_left_running.clone(),
-        )
-        .context("cannot start the simulation threads")?,
+        instances,
         instance_orders,
         voice: voice::VoiceRelay::start(&settings.voice)?,
     };
@@ -310,6 +317,41 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     let http_address = listeners.http_address()?;
     let certificate_sha256 = Arc::new(RwLock::new(certificate.sha256_hex()));
     let live_for_start = live.clone();
+    // A shard runs instances of other spaces under leases in the ledger.
+    let instance_leases = settings.serve.shard_id.map(|me| {
+        Arc::new(instance_leases::InstanceLeases::new(
+            store.clone(),
+            me.to_string(),
+            http_address.to_string(),
+        ))
+    });
+    let entrance = Arc::new(entrance::Entrance::new(
+        instance_sender,
+        store.clone(),
+        entrance::EntranceSettings {
+            sim: settings.sim.clone(),
+            netcode: settings.netcode.clone(),
+            authority: authority.clone(),
+            spawn: settings.serve.spawn,
+            seed: settings.serve.seed,
+            checkpoint_interval_ms: settings.serve.checkpoint_interval_ms,
+            max_instances: settings.serve.max_instances as usize,
+            world: settings.serve.space,
+            gateway: gateway_of(&settings),
+            leases: instance_leases.clone(),
+            live: live_for_start.clone(),
+            seats: seat_queue,
+            seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
+            starts_per_account_per_minute: settings.serve.instance_starts_per_account_per_minute,
+        },
+    ));
+    let lease_tasks = instance_leases.clone().map(|leases| {
+        let entrance = entrance.clone();
+        [
+            tokio::spawn(leases.renew_forever(instance_fences)),
+            tokio::spawn(give_up_stopped(entrance, stopped_rooms)),
+        ]
+    });
     let state = http::HttpState {
         live,
         driver: counters.clone(),
@@ -339,27 +381,8 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             elements_per_space: settings.serve.max_elements_per_space,
         },
         probes: probes.clone(),
-        entrance: Arc::new(entrance::Entrance::new(
-            instance_sender,
-            store.clone(),
-            entrance::EntranceSettings {
-                sim: settings.sim.clone(),
-                netcode: settings.netcode.clone(),
-                authority: authority.clone(),
-                spawn: settings.serve.spawn,
-                seed: settings.serve.seed,
-                checkpoint_interval_ms: settings.serve.checkpoint_interval_ms,
-                max_instances: settings.serve.max_instances as usize,
-                world: settings.serve.space,
-                cluster: settings.serve.shard_id.is_some(),
-                live: live_for_start.clone(),
-                seats: seat_queue,
-                seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
-                starts_per_account_per_minute: settings
-                    .serve
-                    .instance_starts_per_account_per_minute,
-            },
-        )),
+        entrance,
+        instance_leases: instance_leases.clone(),
         live_settings: live_settings::LiveKnobs::new(
             &settings.sim,
             &settings.netcode,
@@ -403,11 +426,21 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     if let Some(renewals) = renewals {
         renewals.abort();
     }
+    if let Some(tasks) = lease_tasks {
+        for task in tasks {
+            task.abort();
+        }
+    }
     let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
     match joined {
         Ok(Ok(leases)) => {
             if let Some(shard) = settings.serve.shard_id {
                 release_leases(&store, shard, &leases).await;
+            }
+            // The zone thread and its simulation threads have stopped: no
+            // instance runs here any more.
+            if let Some(instance_leases) = &instance_leases {
+                instance_leases.release_all().await;
             }
         }
         _ => tracing::error!("the zone thread ended abnormally"),
@@ -485,6 +518,16 @@ async fn release_leases(
         held = leases.len(),
         "zone leases given up for the other shards"
     );
+}
+
+/// Gives up the leases of the instances that stopped (a cluster shard).
+async fn give_up_stopped(
+    entrance: Arc<entrance::Entrance>,
+    mut stopped_rooms: tokio::sync::mpsc::UnboundedReceiver<i64>,
+) {
+    while let Some(room) = stopped_rooms.recv().await {
+        entrance.instance_stopped(room).await;
+    }
 }
 
 /// Instance joins and starts waiting for the zone thread.

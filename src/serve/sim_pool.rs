@@ -25,6 +25,10 @@ use super::persist::StorageTasks;
 /// Ticks a worker keeps running after shutdown, for goodbyes to go out.
 const DRAIN_TICKS: u32 = 5;
 
+/// Ticks a fenced instance keeps running (its goodbyes going out) before it
+/// is dropped.
+const FENCE_TICKS: u32 = 3;
+
 /// What the zone thread hands a worker.
 pub(crate) enum ToWorker {
     /// Run this instance, with a join's saved place waiting; `join` numbers
@@ -66,6 +70,11 @@ pub(crate) enum ToWorker {
     /// Stop this instance (the zone thread saw it empty for its grace, with
     /// no join since).
     Stop {
+        number: u32,
+    },
+    /// This instance's lease was lost: tell its clients to join again, tick
+    /// it a few more times so the goodbyes leave, then drop it.
+    Fence {
         number: u32,
     },
     /// The process stops: checkpoint everyone, say goodbye, end.
@@ -140,6 +149,7 @@ pub(crate) fn spawn(index: usize, setup: &WorkerSetup) -> std::io::Result<Worker
         left_running: setup.left_running.clone(),
         steps: 0,
         draining: None,
+        fenced: HashMap::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("sim-{index}"))
@@ -163,6 +173,8 @@ struct Worker {
     left_running: Arc<Mutex<Vec<StorageTasks>>>,
     steps: u64,
     draining: Option<u32>,
+    /// Fenced instances, and the ticks each has left.
+    fenced: HashMap<u32, u32>,
 }
 
 impl Worker {
@@ -182,6 +194,7 @@ impl Worker {
             if now >= next_tick {
                 let figures = self.tick_all(now);
                 self.send(Some(figures));
+                self.drop_fenced();
                 next_tick += self.tick;
                 if next_tick < now {
                     next_tick = now + self.tick;
@@ -277,6 +290,12 @@ impl Worker {
                     instance.discard(&self.runtime);
                 }
             }
+            ToWorker::Fence { number } => {
+                if let Some(instance) = self.instances.get_mut(&number) {
+                    instance.fence();
+                    self.fenced.insert(number, FENCE_TICKS);
+                }
+            }
             ToWorker::ShutDown => {
                 for instance in self.instances.values_mut() {
                     instance.shut_down();
@@ -312,6 +331,25 @@ impl Worker {
                 }
             })
             .collect()
+    }
+
+    /// Drops the fenced instances whose goodbyes have had their ticks.
+    fn drop_fenced(&mut self) {
+        let mut done = Vec::new();
+        for (number, left) in &mut self.fenced {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                done.push(*number);
+            }
+        }
+        for number in done {
+            self.fenced.remove(&number);
+            if let Some(instance) = self.instances.remove(&number) {
+                self.routes.retain(|_, routed| *routed != number);
+                self.joins_seen.remove(&number);
+                instance.discard(&self.runtime);
+            }
+        }
     }
 
     /// Sends what the instances' servers have to send, and the figures.

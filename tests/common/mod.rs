@@ -4,6 +4,7 @@
 
 pub(crate) mod api;
 pub(crate) mod cluster_load;
+pub(crate) mod instance_shards;
 pub(crate) mod logs;
 pub(crate) mod netns;
 pub(crate) mod players;
@@ -193,6 +194,9 @@ pub(crate) struct Joined {
     /// The access token the join was asked with (empty for a dev join or a
     /// parsed body): ask [`Joined::again`] for a fresh realtime token with it.
     pub(crate) access_token: String,
+    /// The gateway the token is for (the HTTP address of the shard that
+    /// answered), if the answer named one.
+    pub(crate) gateway: Option<String>,
 }
 
 /// Joins the hosted space through the real account path: signs `username` up
@@ -253,6 +257,7 @@ impl Joined {
             .expect("64 hex digits"),
             space_id: join["space_id"].as_i64().expect("space id"),
             access_token: String::new(),
+            gateway: join["gateway"].as_str().map(str::to_owned),
         }
     }
 
@@ -270,6 +275,7 @@ impl Joined {
                 .expect("64 hex digits"),
                 space_id: join.space_id,
                 access_token: access.to_owned(),
+                gateway: None,
             },
             Ok(loadbot::account::JoinOutcome::LogInAgain) => {
                 panic!("the access token was refused at join")

@@ -330,20 +330,50 @@ pub async fn join_space(
     space: i64,
     deadline: Instant,
 ) -> Result<JoinOutcome, AccountError> {
-    let answer = exchange_patiently(
-        server,
-        "join",
-        &format!("/api/v1/space/{space}/join"),
-        Some("{}"),
-        Some(access_token),
-        deadline,
-    )
-    .await?;
-    match answer.status {
-        200..=299 => Ok(JoinOutcome::Joined(parse("join", &answer.body)?)),
-        401 => Ok(JoinOutcome::LogInAgain),
-        _ => Err(refused("join", answer)),
+    let mut server = server;
+    // A cluster shard answers 421 for a room whose instance another shard
+    // runs (or should start), naming that shard's gateway: the join is asked
+    // again there, where the realtime token is minted for that gateway.
+    for _ in 0..MAX_GATEWAY_HOPS {
+        let answer = exchange_patiently(
+            server,
+            "join",
+            &format!("/api/v1/space/{space}/join"),
+            Some("{}"),
+            Some(access_token),
+            deadline,
+        )
+        .await?;
+        match answer.status {
+            200..=299 => return Ok(JoinOutcome::Joined(parse("join", &answer.body)?)),
+            401 => return Ok(JoinOutcome::LogInAgain),
+            421 => server = gateway_of(&answer)?,
+            _ => return Err(refused("join", answer)),
+        }
     }
+    Err(AccountError::BadAnswer {
+        what: "join",
+        detail: format!("sent on to another gateway {MAX_GATEWAY_HOPS} times"),
+    })
+}
+
+/// How many times a join follows a 421 to another shard's gateway.
+const MAX_GATEWAY_HOPS: usize = 4;
+
+/// The gateway a 421 join answer names.
+fn gateway_of(answer: &Answer) -> Result<SocketAddr, AccountError> {
+    #[derive(Deserialize)]
+    struct Misdirected {
+        gateway: String,
+    }
+    let misdirected: Misdirected = parse("join", &answer.body)?;
+    misdirected
+        .gateway
+        .parse()
+        .map_err(|_| AccountError::BadAnswer {
+            what: "join",
+            detail: format!("a gateway that is not an address: {}", misdirected.gateway),
+        })
 }
 
 /// A player's way in: its credentials and, once logged in, its access token.
