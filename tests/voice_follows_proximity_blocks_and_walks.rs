@@ -1,0 +1,485 @@
+//! Proximity voice end to end through the real binary (issue #17): three
+//! players over QUIC signal voice on their game stream (VoiceOffer, then the
+//! server's VoiceAnswer and VoiceLines), and each runs a str0m WebRTC peer on
+//! its own UDP socket against the server's voice port. In a 60 m world of
+//! 3×3 zones: ada speaks; bob, 4 m away, receives her Opus packets
+//! (payload and audio level unchanged, on the line VoiceLines names for her
+//! avatar); cid, 50 m away, receives none. Bob blocks ada through the
+//! block API: his line is cleared and none of ada's next packets reach him.
+//! Ada walks across zone borders to 4 m from cid, and cid starts receiving.
+//! Waits are bounded; nothing asserts on time.
+
+mod common;
+#[path = "../crates/netcode/tests/common/voice_peer.rs"]
+mod voice_peer;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::api::call;
+use common::{Joined, account_join, remove_database, start_server_with, temporary_database};
+use meridian_netcode::driver::client::{Behaviour, Ending};
+use meridian_netcode::{Client, ClientEvent};
+use meridian_protocol::NetworkId;
+use meridian_protocol::messages::{
+    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer,
+};
+use meridian_protocol::quantize::fields;
+use tokio::sync::mpsc;
+use voice_peer::{OPUS_TOC, VoicePeer};
+
+/// How long any one step may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// Where ada, bob and cid stand first: ada and bob 4 m apart in the west
+/// zones, cid in the north-east corner zone, 50 m east of ada.
+const ADA: (f32, f32) = (5.0, LANE);
+const BOB: (f32, f32) = (9.0, LANE);
+const CID: (f32, f32) = (55.0, LANE);
+/// Where ada walks to: 4 m from cid.
+const ADA_LATER: (f32, f32) = (51.0, LANE);
+/// Players walk north to this line first, then along it (the plaza's
+/// elements stand south of it).
+const LANE: f32 = 46.0;
+/// The audio level ada's packets carry (dBov).
+const LEVEL: i8 = -30;
+
+/// What a player's connection task shares with the test.
+#[derive(Default)]
+struct Seen {
+    avatar: Option<NetworkId>,
+    position: Option<(f32, f32)>,
+    voice: Vec<ServerMessage>,
+    ended: bool,
+}
+
+enum Order {
+    Voice(ClientMessage),
+    WalkTo(f32, f32),
+}
+
+struct Voiced {
+    orders: mpsc::UnboundedReceiver<Order>,
+    seen: Arc<Mutex<Seen>>,
+    target: Option<(f32, f32)>,
+    /// When the last input went: one per server tick, no more (the server
+    /// counts faster inputs against the player).
+    last_input: Option<Instant>,
+    /// Where the avatar last made progress, and when.
+    progress: Option<((f32, f32), Instant)>,
+    /// Walking around an element that stopped it, until then.
+    detour_until: Option<Instant>,
+}
+
+impl Behaviour for Voiced {
+    fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        while let Ok(order) = self.orders.try_recv() {
+            match order {
+                Order::Voice(message) => client.send_voice(message),
+                Order::WalkTo(x, y) => self.target = Some((x, y)),
+            }
+        }
+        let mut seen = self.seen.lock().expect("seen");
+        while let Some(message) = client.poll_voice() {
+            seen.voice.push(message);
+        }
+        let (Some(target), Some(here), Some(welcome)) =
+            (self.target, seen.position, client.welcome())
+        else {
+            return;
+        };
+        let tick = Duration::from_secs_f32(1.0 / f32::from(welcome.tick_rate_hz.max(1)));
+        if self.last_input.is_some_and(|last| now < last + tick) {
+            return;
+        }
+        self.last_input = Some(now);
+        // First north (or south) to the lane, then along it.
+        let target = if (here.1 - LANE).abs() > 1.0 && (here.0 - target.0).abs() > 1.0 {
+            (here.0, LANE)
+        } else {
+            target
+        };
+        let (mut dx, mut dy) = (target.0 - here.0, target.1 - here.1);
+        let distance = dx.hypot(dy);
+        // Stopped by an element of the plaza for half a second: sidestep at
+        // right angles for a second, then head for the target again.
+        match self.progress {
+            Some((at, since)) if (at.0 - here.0).hypot(at.1 - here.1) < 0.1 => {
+                if distance > 0.5 && now > since + Duration::from_millis(500) {
+                    self.detour_until = Some(now + Duration::from_secs(1));
+                    self.progress = Some((here, now));
+                }
+            }
+            _ => self.progress = Some((here, now)),
+        }
+        if self.detour_until.is_some_and(|until| now < until) {
+            (dx, dy) = (dy, -dx);
+        }
+        let intent = if distance < 0.3 {
+            MovementIntent::idle(0.0)
+        } else {
+            let speed = welcome.limits.max_speed.min(distance * 10.0);
+            MovementIntent {
+                move_x: dx / distance,
+                move_y: dy / distance,
+                speed,
+                heading: dy.atan2(dx),
+                animation: AnimationState::Run,
+            }
+        };
+        let sent = client.send_input(now, intent);
+        if std::env::var_os("VOICE_TEST_DEBUG").is_some() {
+            eprintln!(
+                "{:?} at {here:?} -> {target:?}: input {sent:?}, view {}",
+                seen.avatar,
+                client.view().len()
+            );
+        }
+    }
+
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
+        let mut seen = self.seen.lock().expect("seen");
+        match event {
+            ClientEvent::Welcomed(welcome) => seen.avatar = Some(welcome.avatar_id),
+            ClientEvent::Snapshot { .. } => {
+                if let Some(me) = seen
+                    .avatar
+                    .and_then(|avatar| client.view().iter().find(|entity| entity.id == avatar))
+                {
+                    seen.position = Some((
+                        fields::POSITION.dequantize(me.x),
+                        fields::POSITION.dequantize(me.y),
+                    ));
+                }
+            }
+            ClientEvent::Disconnected(_) | ClientEvent::Refused(_) => seen.ended = true,
+            _ => {}
+        }
+    }
+}
+
+/// One player: its game connection (on a task) and its WebRTC peer.
+struct Player {
+    name: &'static str,
+    orders: mpsc::UnboundedSender<Order>,
+    seen: Arc<Mutex<Seen>>,
+    task: tokio::task::JoinHandle<Ending>,
+}
+
+impl Player {
+    async fn start(name: &'static str, joined: &Joined) -> Self {
+        let (endpoint, connection, mut client) = joined.connect().await;
+        let (orders, receiver) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut behaviour = Voiced {
+            orders: receiver,
+            seen: seen.clone(),
+            target: None,
+            last_input: None,
+            progress: None,
+            detour_until: None,
+        };
+        let task = tokio::spawn(async move {
+            let _endpoint = endpoint;
+            connection
+                .drive(
+                    &mut client,
+                    &mut behaviour,
+                    Duration::from_millis(20),
+                    Instant::now() + Duration::from_secs(240),
+                )
+                .await
+        });
+        Self {
+            name,
+            orders,
+            seen,
+            task,
+        }
+    }
+
+    fn avatar(&self) -> Option<NetworkId> {
+        self.seen.lock().expect("seen").avatar
+    }
+
+    fn position(&self) -> Option<(f32, f32)> {
+        self.seen.lock().expect("seen").position
+    }
+
+    fn walk_to(&self, x: f32, y: f32) {
+        let _ = self.orders.send(Order::WalkTo(x, y));
+    }
+
+    fn is_near(&self, x: f32, y: f32) -> bool {
+        self.position()
+            .is_some_and(|(px, py)| (px - x).hypot(py - y) < 1.0)
+    }
+
+    fn send(&self, message: ClientMessage) {
+        let _ = self.orders.send(Order::Voice(message));
+    }
+
+    fn voice(&self) -> Vec<ServerMessage> {
+        self.seen.lock().expect("seen").voice.clone()
+    }
+
+    /// The speaker on `slot` as the newest VoiceLines say.
+    fn on_line(&self, slot: &str) -> Option<(NetworkId, f32)> {
+        let mut current = None;
+        for message in self.voice() {
+            if let ServerMessage::VoiceLines(lines) = message {
+                for line in lines.lines.iter().filter(|line| line.slot == slot) {
+                    current = line.speaker.map(|speaker| (speaker, line.distance));
+                }
+            }
+        }
+        current
+    }
+}
+
+/// Pumps the peers until `done` holds or [`PATIENCE`] passes.
+fn pump_until(
+    peers: &mut [&mut VoicePeer],
+    mut done: impl FnMut(&[&mut VoicePeer]) -> bool,
+) -> bool {
+    voice_peer::pump_peers_until(peers, PATIENCE, |peers| done(peers))
+}
+
+/// Ada sends `count` packets, 20 ms of peer pumping apart (her RTP clock
+/// advances 960 per packet); returns the index after the last.
+fn speak(ada: usize, peers: &mut [&mut VoicePeer], from: u32, count: u32) -> u32 {
+    for index in from..from + count {
+        let sent = peers[ada].send_opus(Instant::now(), index, LEVEL);
+        assert_eq!(sent[0], OPUS_TOC);
+        let until = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < until {
+            let now = Instant::now();
+            for peer in peers.iter_mut() {
+                peer.pump(now);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    from + count
+}
+
+fn user_id(access: &str) -> i64 {
+    common::token_claims(access)["sub"]
+        .as_i64()
+        .expect("an account id")
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    loadbot::http::prometheus_value(text, name).unwrap_or(-1.0)
+}
+
+#[test]
+fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
+    let database = temporary_database();
+    let (_server, server) = start_server_with(&database, &["--zones", "3x3"]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (ada, bob, cid, bob_access, ada_access) = runtime.block_on(async {
+        let ada_join = account_join(server, "ada").await;
+        let bob_join = account_join(server, "bob").await;
+        let cid_join = account_join(server, "cid").await;
+        let ada = Player::start("ada", &ada_join).await;
+        let bob = Player::start("bob", &bob_join).await;
+        let cid = Player::start("cid", &cid_join).await;
+        (ada, bob, cid, bob_join.access_token, ada_join.access_token)
+    });
+    let players = [&ada, &bob, &cid];
+
+    // Places: ada and bob 4 m apart in one corner zone, cid in the opposite one.
+    ada.walk_to(ADA.0, ADA.1);
+    bob.walk_to(BOB.0, BOB.1);
+    cid.walk_to(CID.0, CID.1);
+    let mut last_print = Instant::now();
+    let placed = voice_peer::pump_peers_until(&mut [], PATIENCE, |_| {
+        if last_print.elapsed() > Duration::from_secs(2) {
+            last_print = Instant::now();
+            eprintln!(
+                "{:?} {:?} {:?}",
+                ada.position(),
+                bob.position(),
+                cid.position()
+            );
+        }
+        ada.is_near(ADA.0, ADA.1) && bob.is_near(BOB.0, BOB.1) && cid.is_near(CID.0, CID.1)
+    });
+    assert!(
+        placed,
+        "players reach their places: {:?}",
+        players.map(|player| (player.name, player.position()))
+    );
+
+    // Voice on: an offer each, an answer each.
+    let now = Instant::now();
+    let (mut ada_peer, ada_offer) = VoicePeer::new(now, 2);
+    let (mut bob_peer, bob_offer) = VoicePeer::new(now, 2);
+    let (mut cid_peer, cid_offer) = VoicePeer::new(now, 2);
+    for (player, sdp) in [(&ada, ada_offer), (&bob, bob_offer), (&cid, cid_offer)] {
+        player.send(ClientMessage::VoiceOffer(VoiceOffer { sdp }));
+    }
+    for (player, peer) in [
+        (&ada, &mut ada_peer),
+        (&bob, &mut bob_peer),
+        (&cid, &mut cid_peer),
+    ] {
+        let deadline = Instant::now() + PATIENCE;
+        let answer = loop {
+            let answer = player
+                .voice()
+                .into_iter()
+                .find_map(|message| match message {
+                    ServerMessage::VoiceAnswer(answer) => Some(answer.sdp),
+                    _ => None,
+                });
+            if let Some(answer) = answer {
+                break answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} gets a voice answer: {:?}",
+                player.name,
+                player.voice()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(answer.contains("a=ice-lite"), "{answer}");
+        peer.accept_answer(&answer);
+    }
+    let mut peers = [&mut ada_peer, &mut bob_peer, &mut cid_peer];
+    assert!(
+        pump_until(&mut peers, |peers| peers.iter().all(|peer| peer.connected)),
+        "every peer connects to the voice port"
+    );
+
+    // Ada speaks: bob hears her on the line VoiceLines names; cid hears nothing.
+    let bob_slots: Vec<String> = peers[1].slots.iter().map(ToString::to_string).collect();
+    let ada_avatar = ada.avatar().expect("ada is welcomed");
+    let mut next = speak(0, &mut peers, 0, 50);
+    let deadline = Instant::now() + PATIENCE;
+    while peers[1].received.len() < 25 && Instant::now() < deadline {
+        next = speak(0, &mut peers, next, 10);
+    }
+    let bob_heard = peers[1].received.len();
+    assert!(
+        bob_heard >= 25,
+        "bob received {bob_heard} of ada's {next} packets"
+    );
+    for packet in &peers[1].received {
+        assert_eq!(packet.payload[0], OPUS_TOC);
+        assert_eq!(packet.payload.len(), 25);
+        assert_eq!(packet.audio_level, Some(LEVEL));
+    }
+    let bob_line = peers[1].received[0].slot.to_string();
+    assert!(bob_slots.contains(&bob_line));
+    let named = bob.on_line(&bob_line);
+    assert!(
+        named.is_some_and(
+            |(speaker, distance)| speaker == ada_avatar && (2.0..6.0).contains(&distance)
+        ),
+        "bob's line {bob_line} names ada ({ada_avatar}) about 4 m away: {named:?}"
+    );
+    assert!(
+        peers[2].received.is_empty(),
+        "cid, 50 m away, received {:?}",
+        peers[2].received.len()
+    );
+    assert!(peers[0].received.is_empty(), "ada does not hear herself");
+    eprintln!("ada sent {next} packets; bob received {bob_heard}; cid 0");
+
+    // Bob blocks ada: his line is cleared, and none of her later packets reach him.
+    runtime.block_on(async {
+        let block = format!(r#"{{"userId":{}}}"#, user_id(&ada_access));
+        let (status, answer) = call(
+            server,
+            "POST",
+            "/api/v1/user/block",
+            Some(&block),
+            Some(&bob_access),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    let cleared = pump_until(&mut peers, |_| bob.on_line(&bob_line).is_none());
+    assert!(cleared, "bob's line is cleared: {:?}", bob.voice());
+    // What was already on its way arrives; then ada speaks again.
+    next = speak(0, &mut peers, next, 10);
+    let bob_before = peers[1].received.len();
+    next = speak(0, &mut peers, next, 50);
+    assert_eq!(
+        peers[1].received.len(),
+        bob_before,
+        "bob received ada's packets after blocking her"
+    );
+    assert!(peers[2].received.is_empty(), "cid is still far");
+
+    // Ada walks across the zone borders to 4 m from cid: cid hears her.
+    ada.walk_to(ADA_LATER.0, ADA_LATER.1);
+    let walked = pump_until(&mut peers, |_| ada.is_near(ADA_LATER.0, ADA_LATER.1));
+    assert!(walked, "ada reaches cid: {:?}", ada.position());
+    let deadline = Instant::now() + PATIENCE;
+    while peers[2].received.len() < 25 && Instant::now() < deadline {
+        next = speak(0, &mut peers, next, 10);
+    }
+    let cid_heard = peers[2].received.len();
+    assert!(
+        cid_heard >= 25,
+        "cid received {cid_heard} after ada walked to him"
+    );
+    assert!(
+        peers[2]
+            .received
+            .iter()
+            .all(|packet| packet.audio_level == Some(LEVEL))
+    );
+    let cid_line = peers[2].received[0].slot.to_string();
+    assert!(
+        cid.on_line(&cid_line)
+            .is_some_and(|(speaker, _)| speaker == ada_avatar),
+        "cid's line names ada: {:?}",
+        cid.voice()
+    );
+    assert_eq!(peers[1].received.len(), bob_before, "bob still blocks ada");
+
+    // The server's figures (copied into /metrics once a tick: read until
+    // they include what the peers received).
+    let received_by_peers = (bob_before + cid_heard) as f64;
+    let deadline = Instant::now() + PATIENCE;
+    let metrics = loop {
+        let metrics = runtime
+            .block_on(loadbot::http::get(server, "/metrics"))
+            .expect("/metrics answers");
+        if metric(&metrics, "meridian_voice_packets_forwarded_total") >= received_by_peers
+            || Instant::now() > deadline
+        {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let forwarded = metric(&metrics, "meridian_voice_packets_forwarded_total");
+    eprintln!(
+        "ada sent {next}; bob received {bob_before}, cid {cid_heard}; server: {} packets in, {forwarded} forwarded, {} sessions, {} bytes out",
+        metric(&metrics, "meridian_voice_packets_in_total"),
+        metric(&metrics, "meridian_voice_sessions"),
+        metric(&metrics, "meridian_voice_bytes_out_total"),
+    );
+    assert!(forwarded >= received_by_peers, "{metrics}");
+    assert_eq!(metric(&metrics, "meridian_voice_sessions"), 3.0);
+    assert_eq!(metric(&metrics, "meridian_voice_members"), 3.0);
+
+    for player in [ada, bob, cid] {
+        assert!(
+            !player.seen.lock().expect("seen").ended,
+            "{} stayed",
+            player.name
+        );
+        player.task.abort();
+    }
+    drop(runtime);
+    remove_database(&database);
+}
