@@ -297,7 +297,9 @@ pub(crate) async fn join_space(
     if let Err(limited) = state.logins.limits.attempt_join(claims.sub, Instant::now()) {
         return super::sessions::too_many(limited);
     }
-    let target = instance_of.as_ref().map(|space| (space, request.with));
+    let target = instance_of
+        .as_ref()
+        .map(|space| (space, request.with, request.placed));
     enter(&state, &headers, claims.sub, claims.username, target).await
 }
 
@@ -307,6 +309,10 @@ pub(crate) async fn join_space(
 struct JoinRequest {
     /// Join this user's room (a friend), if it has a free seat.
     with: Option<i64>,
+    /// Sent on by another shard's placement (after a 421): a cold start
+    /// happens here rather than on the least loaded shard.
+    #[serde(default)]
+    placed: bool,
 }
 
 /// Where a browser reaches the WebSocket fallback: the host it used for this
@@ -351,20 +357,21 @@ pub(crate) async fn joined(
 }
 
 /// The join answer for an account in the process's world (`target` none) or
-/// in a room of that space (with that user's, if given), with its saved place
+/// in a room of that space (with that user's, if given; started here if
+/// another shard's placement sent the join here), with its saved place
 /// and chosen avatar left where it will appear.
 async fn enter(
     state: &HttpState,
     headers: &HeaderMap,
     account: u64,
     name: String,
-    target: Option<(&SpaceSummary, Option<i64>)>,
+    target: Option<(&SpaceSummary, Option<i64>, bool)>,
 ) -> Response {
     // A banned account gets no realtime token; the zone learns its blocks.
     if let Err(refused) = super::moderation::admit(state, account).await {
         return refused;
     }
-    let space_id = target.map_or(state.space_id, |(space, _)| space.id);
+    let space_id = target.map_or(state.space_id, |(space, _, _)| space.id);
     let hint = match spawn_hint(state, account, &name, space_id).await {
         Ok(hint) => hint,
         Err(failure) => return database_unavailable(&failure),
@@ -375,10 +382,12 @@ async fn enter(
             let _ = state.spawn_hints.try_send(hint);
             (state.space, None)
         }
-        Some((space, with)) => match state.entrance.enter(space, hint, with).await {
-            Ok(entered) => (entered.number, Some(entered.room_number)),
-            Err(refused) => return entrance_refused(&refused),
-        },
+        Some((space, with, placed)) => {
+            match state.entrance.enter(space, hint, with, placed).await {
+                Ok(entered) => (entered.number, Some(entered.room_number)),
+                Err(refused) => return entrance_refused(&refused),
+            }
+        }
     };
     let expires_at = unix_now() + REALTIME_TOKEN_SECONDS;
     let token = state

@@ -22,6 +22,7 @@ use super::live::LiveMetrics;
 use super::rate_limit::RateLimiter;
 use super::seats::SeatQueue;
 use super::settings::SpawnPolicy;
+use super::shard_loads::ShardLoads;
 
 /// Accounts whose recent instance starts are remembered, at most.
 const TRACKED_STARTERS: usize = 65_536;
@@ -78,6 +79,9 @@ pub(crate) struct Entrance {
     /// In cluster mode, this shard's instance leases: an instance runs here
     /// only under its lease.
     leases: Option<Arc<InstanceLeases>>,
+    /// In cluster mode, the shards' loads: a cold start goes to the least
+    /// loaded shard.
+    loads: Option<Arc<ShardLoads>>,
     /// Where refused starts are counted.
     live: Arc<std::sync::Mutex<LiveMetrics>>,
     /// Where the rooms' instances send their seat changes.
@@ -111,6 +115,7 @@ pub(crate) struct EntranceSettings {
     /// `Server::set_gateway`): its instances admit those only.
     pub(crate) gateway: u32,
     pub(crate) leases: Option<Arc<InstanceLeases>>,
+    pub(crate) loads: Option<Arc<ShardLoads>>,
     pub(crate) live: Arc<std::sync::Mutex<LiveMetrics>>,
     pub(crate) seats: SeatQueue,
     pub(crate) seat_lifetime: Duration,
@@ -138,6 +143,7 @@ impl Entrance {
             next_number: AtomicU32::new(settings.world.wrapping_add(1)),
             starting: Mutex::new(()),
             leases: settings.leases,
+            loads: settings.loads,
             live: settings.live,
             seats: settings.seats,
             starts: std::sync::Mutex::new(RateLimiter::new(
@@ -150,12 +156,16 @@ impl Entrance {
 
     /// Seats the account of `hint` in a room of `space` (with `with`'s, if
     /// given) and leaves `hint` at the room's instance, starting it if none
-    /// runs. When it fails, a seat it reserved is released.
+    /// runs. When it fails, a seat it reserved is released. In a cluster, a
+    /// room whose instance runs nowhere starts on the least loaded shard,
+    /// unless `placed` (the join was sent here by another shard's placement:
+    /// it starts here).
     pub(crate) async fn enter(
         &self,
         space: &SpaceSummary,
         hint: SpawnHint,
         with: Option<i64>,
+        placed: bool,
     ) -> Result<Entered, EnterError> {
         let account = hint.account as i64;
         let now = super::persist::now_seconds();
@@ -163,7 +173,7 @@ impl Entrance {
             .store
             .reserve_seat(space.id, account, with, now, self.seat_lifetime)
             .await?;
-        match self.enter_room(space, seat, hint).await {
+        match self.enter_room(space, seat, hint, placed).await {
             Ok(number) => Ok(Entered {
                 number,
                 room_number: seat.number,
@@ -189,6 +199,7 @@ impl Entrance {
         space: &SpaceSummary,
         seat: Seat,
         hint: SpawnHint,
+        placed: bool,
     ) -> Result<u32, EnterError> {
         let room = InstanceRoom {
             space_id: space.id,
@@ -210,6 +221,13 @@ impl Entrance {
         if let Err(wait) = allowed {
             self.count_refusal(|live| live.instance_starts_refused_by_account += 1);
             return Err(EnterError::TooManyStarts(wait));
+        }
+        // Placement by load: the least loaded live shard starts it.
+        if !placed
+            && let Some(loads) = &self.loads
+            && let Some(gateway) = loads.elsewhere().await
+        {
+            return Err(EnterError::Elsewhere(gateway.to_string()));
         }
         // In a cluster the instance starts here only under its lease, taken
         // now (under the start lock, so an idle stop's release cannot undo it).

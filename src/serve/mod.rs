@@ -44,6 +44,7 @@ mod roles;
 mod seats;
 mod sessions;
 pub(crate) mod settings;
+mod shard_loads;
 mod sim_pool;
 pub(crate) mod voice;
 mod web;
@@ -283,6 +284,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         }
     };
     let probes = health::Probes::new(redis.clone());
+    let load_hints = redis.clone();
     let zone_thread = match (settings.serve.shard_id, redis) {
         // (A shard always has Redis: connected above.)
         (None, _) | (Some(_), None) => {
@@ -325,6 +327,14 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             http_address.to_string(),
         ))
     });
+    let shard_loads = settings.serve.shard_id.zip(load_hints).map(|(me, hints)| {
+        Arc::new(shard_loads::ShardLoads::new(
+            hints,
+            meridian_shard_manager::link_handshake::LinkKey::new(&keys.link),
+            me,
+            settings.serve.shards,
+        ))
+    });
     let entrance = Arc::new(entrance::Entrance::new(
         instance_sender,
         store.clone(),
@@ -339,19 +349,24 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             world: settings.serve.space,
             gateway: gateway_of(&settings),
             leases: instance_leases.clone(),
+            loads: shard_loads.clone(),
             live: live_for_start.clone(),
             seats: seat_queue,
             seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
             starts_per_account_per_minute: settings.serve.instance_starts_per_account_per_minute,
         },
     ));
-    let lease_tasks = instance_leases.clone().map(|leases| {
-        let entrance = entrance.clone();
-        [
-            tokio::spawn(leases.renew_forever(instance_fences)),
-            tokio::spawn(give_up_stopped(entrance, stopped_rooms)),
-        ]
-    });
+    let lease_tasks = instance_leases
+        .clone()
+        .zip(shard_loads.clone())
+        .map(|(leases, loads)| {
+            let entrance = entrance.clone();
+            [
+                tokio::spawn(leases.renew_forever(instance_fences)),
+                tokio::spawn(give_up_stopped(entrance, stopped_rooms)),
+                tokio::spawn(loads.publish_forever(http_address, live_for_start.clone())),
+            ]
+        });
     let state = http::HttpState {
         live,
         driver: counters.clone(),
@@ -410,6 +425,13 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
 
     wait_for_signal().await;
     probes.draining();
+    // A draining shard takes no more instances.
+    if let Some(loads) = &shard_loads {
+        if let Some(tasks) = &lease_tasks {
+            tasks[2].abort();
+        }
+        loads.withdraw().await;
+    }
     if settings.serve.drain_ms > 0 {
         tracing::info!(
             drain_ms = settings.serve.drain_ms,

@@ -16,6 +16,9 @@ use super::{Joined, Server};
 pub(crate) struct TwoShards {
     pub(crate) shards: Vec<(Server, SocketAddr)>,
     pub(crate) database: PostgresDatabase,
+    /// The Redis they share, and their cluster's name in it.
+    pub(crate) redis: String,
+    pub(crate) cluster: String,
 }
 
 impl TwoShards {
@@ -36,7 +39,12 @@ impl TwoShards {
                 free_udp_address(),
             ));
         }
-        Some(Self { shards, database })
+        Some(Self {
+            shards,
+            database,
+            redis,
+            cluster,
+        })
     }
 
     /// Shard `id`'s HTTP address (1-based).
@@ -105,11 +113,21 @@ pub(crate) async fn join_once(
     access: &str,
     space: i64,
 ) -> (u16, serde_json::Value) {
+    join_with(shard, access, space, "{}").await
+}
+
+/// One join of `space` asked of `shard` with `body`.
+async fn join_with(
+    shard: SocketAddr,
+    access: &str,
+    space: i64,
+    body: &str,
+) -> (u16, serde_json::Value) {
     api::call(
         shard,
         "POST",
         &format!("/api/v1/space/{space}/join"),
-        Some("{}"),
+        Some(body),
         Some(access),
     )
     .await
@@ -119,9 +137,9 @@ pub(crate) async fn join_once(
 /// names (as loadbot does): the answer, and the HTTP address of the shard
 /// that minted the token (its `gateway`).
 pub(crate) async fn join(shard: SocketAddr, access: &str, space: i64) -> (Joined, SocketAddr) {
-    let mut asked = shard;
+    let (mut asked, mut body) = (shard, "{}");
     for _ in 0..4 {
-        let (status, answer) = join_once(asked, access, space).await;
+        let (status, answer) = join_with(asked, access, space, body).await;
         let gateway: Option<SocketAddr> = answer["gateway"]
             .as_str()
             .and_then(|text| text.parse().ok());
@@ -131,7 +149,7 @@ pub(crate) async fn join(shard: SocketAddr, access: &str, space: i64) -> (Joined
                 joined.access_token = access.to_owned();
                 return (joined, gateway);
             }
-            (421, Some(gateway)) => asked = gateway,
+            (421, Some(gateway)) => (asked, body) = (gateway, r#"{"placed":true}"#),
             _ => panic!("join of {space} through {asked}: {status} {answer}"),
         }
     }

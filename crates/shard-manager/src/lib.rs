@@ -34,6 +34,7 @@ pub mod ledger;
 pub mod link_handshake;
 pub mod shard;
 pub mod shard_entry;
+pub mod shard_load;
 pub mod zone_map;
 
 pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};

@@ -331,15 +331,17 @@ pub async fn join_space(
     deadline: Instant,
 ) -> Result<JoinOutcome, AccountError> {
     let mut server = server;
+    let mut body = "{}";
     // A cluster shard answers 421 for a room whose instance another shard
     // runs (or should start), naming that shard's gateway: the join is asked
-    // again there, where the realtime token is minted for that gateway.
+    // again there (saying it was placed there, so that it starts there), and
+    // its realtime token is minted for that gateway.
     for _ in 0..MAX_GATEWAY_HOPS {
         let answer = exchange_patiently(
             server,
             "join",
             &format!("/api/v1/space/{space}/join"),
-            Some("{}"),
+            Some(body),
             Some(access_token),
             deadline,
         )
@@ -347,7 +349,10 @@ pub async fn join_space(
         match answer.status {
             200..=299 => return Ok(JoinOutcome::Joined(parse("join", &answer.body)?)),
             401 => return Ok(JoinOutcome::LogInAgain),
-            421 => server = gateway_of(&answer)?,
+            421 => {
+                server = gateway_of(&answer)?;
+                body = r#"{"placed":true}"#;
+            }
             _ => return Err(refused("join", answer)),
         }
     }

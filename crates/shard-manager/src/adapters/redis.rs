@@ -175,6 +175,51 @@ impl RedisHints {
         self.get(&format!("shard:{}", shard.0)).await
     }
 
+    /// Says where shard `shard`'s gateway is and how loaded it is, signed
+    /// with `key` and dated `now_ms`, for `ttl_ms`: read with
+    /// [`Self::shard_load`].
+    pub async fn announce_load(
+        &self,
+        shard: ShardId,
+        load: &crate::shard_load::ShardLoad,
+        key: &LinkKey,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<(), HintError> {
+        self.set_expiring(
+            &format!("load:{}", shard.0),
+            load.sign(key, shard, now_ms),
+            ttl_ms,
+        )
+        .await
+    }
+
+    /// Shard `shard`'s gateway and load, if it said so recently in an entry
+    /// signed with `key`; any other entry is [`ShardEntryError::Ignored`].
+    pub async fn shard_load(
+        &self,
+        shard: ShardId,
+        key: &LinkKey,
+        now_ms: u64,
+    ) -> Result<Option<crate::shard_load::ShardLoad>, ShardEntryError> {
+        let text: Option<String> = self.get(&format!("load:{}", shard.0)).await?;
+        match text {
+            None => Ok(None),
+            Some(text) => Ok(Some(crate::shard_load::ShardLoad::verify(
+                &text, key, shard, now_ms,
+            )?)),
+        }
+    }
+
+    /// Takes shard `shard`'s load entry away (it stops taking instances).
+    pub async fn withdraw_load(&self, shard: ShardId) -> Result<(), HintError> {
+        let _: i64 = self
+            .connection
+            .query(redis::cmd("DEL").arg(self.key(&format!("load:{}", shard.0))))
+            .await?;
+        Ok(())
+    }
+
     /// Says that `entity` is in `zone`, for `ttl_ms`.
     pub async fn set_presence(
         &self,
