@@ -7,6 +7,9 @@
 //! avatar); cid, 50 m away, receives none. Bob blocks ada through the
 //! block API: his line is cleared and none of ada's next packets reach him.
 //! Ada walks across zone borders to 4 m from cid, and cid starts receiving.
+//! An admin puts bob on the stage (`PUT /api/v1/space/{id}/stage`; a player
+//! may not): cid, 46 m from bob, hears him at distance 0; ada, whom bob
+//! blocked, still hears nothing of him.
 //! Waits are bounded; nothing asserts on time.
 
 mod common;
@@ -16,8 +19,10 @@ mod voice_peer;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::api::call;
-use common::{Joined, account_join, remove_database, start_server_with, temporary_database};
+use common::api::{call, log_in};
+use common::{
+    Joined, account_join, create_admin, remove_database, start_server_with, temporary_database,
+};
 use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::NetworkId;
@@ -126,14 +131,7 @@ impl Behaviour for Voiced {
                 animation: AnimationState::Run,
             }
         };
-        let sent = client.send_input(now, intent);
-        if std::env::var_os("VOICE_TEST_DEBUG").is_some() {
-            eprintln!(
-                "{:?} at {here:?} -> {target:?}: input {sent:?}, view {}",
-                seen.avatar,
-                client.view().len()
-            );
-        }
+        client.send_input(now, intent);
     }
 
     fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
@@ -244,11 +242,11 @@ fn pump_until(
     voice_peer::pump_peers_until(peers, PATIENCE, |peers| done(peers))
 }
 
-/// Ada sends `count` packets, 20 ms of peer pumping apart (her RTP clock
-/// advances 960 per packet); returns the index after the last.
-fn speak(ada: usize, peers: &mut [&mut VoicePeer], from: u32, count: u32) -> u32 {
+/// The peer `speaker` sends `count` packets, 20 ms of peer pumping apart
+/// (its RTP clock advances 960 per packet); returns the index after the last.
+fn speak(speaker: usize, peers: &mut [&mut VoicePeer], from: u32, count: u32) -> u32 {
     for index in from..from + count {
-        let sent = peers[ada].send_opus(Instant::now(), index, LEVEL);
+        let sent = peers[speaker].send_opus(Instant::now(), index, LEVEL);
         assert_eq!(sent[0], OPUS_TOC);
         let until = Instant::now() + Duration::from_millis(20);
         while Instant::now() < until {
@@ -275,20 +273,28 @@ fn metric(text: &str, name: &str) -> f64 {
 #[test]
 fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     let database = temporary_database();
+    create_admin(&database, "boss", "boss password");
     let (_server, server) = start_server_with(&database, &["--zones", "3x3"]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let (ada, bob, cid, bob_access, ada_access) = runtime.block_on(async {
+    let (ada, bob, cid, bob_access, ada_access, world) = runtime.block_on(async {
         let ada_join = account_join(server, "ada").await;
         let bob_join = account_join(server, "bob").await;
         let cid_join = account_join(server, "cid").await;
         let ada = Player::start("ada", &ada_join).await;
         let bob = Player::start("bob", &bob_join).await;
         let cid = Player::start("cid", &cid_join).await;
-        (ada, bob, cid, bob_join.access_token, ada_join.access_token)
+        (
+            ada,
+            bob,
+            cid,
+            bob_join.access_token,
+            ada_join.access_token,
+            ada_join.space_id,
+        )
     });
     let players = [&ada, &bob, &cid];
 
@@ -296,17 +302,7 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     ada.walk_to(ADA.0, ADA.1);
     bob.walk_to(BOB.0, BOB.1);
     cid.walk_to(CID.0, CID.1);
-    let mut last_print = Instant::now();
     let placed = voice_peer::pump_peers_until(&mut [], PATIENCE, |_| {
-        if last_print.elapsed() > Duration::from_secs(2) {
-            last_print = Instant::now();
-            eprintln!(
-                "{:?} {:?} {:?}",
-                ada.position(),
-                bob.position(),
-                cid.position()
-            );
-        }
         ada.is_near(ADA.0, ADA.1) && bob.is_near(BOB.0, BOB.1) && cid.is_near(CID.0, CID.1)
     });
     assert!(
@@ -446,9 +442,48 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     );
     assert_eq!(peers[1].received.len(), bob_before, "bob still blocks ada");
 
+    // The stage: an admin puts bob on it; cid, 46 m from bob, hears him;
+    // ada, whom bob blocked, still does not (blocks hold on the stage too).
+    let ada_before = peers[0].received.len();
+    let cid_before = peers[2].received.len();
+    runtime.block_on(async {
+        let boss = log_in(server, "boss", "boss password").await;
+        let stage = format!(r#"{{"userIds":[{}]}}"#, user_id(&bob_access));
+        let path = format!("/api/v1/space/{world}/stage");
+        let (status, answer) = call(server, "PUT", &path, Some(&stage), Some(&ada_access)).await;
+        assert_eq!(status, 403, "a player may not set the stage: {answer}");
+        let (status, answer) = call(server, "PUT", &path, Some(&stage), Some(&boss)).await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut bob_next = 0;
+    while peers[2].received.len() < cid_before + 25 && Instant::now() < deadline {
+        bob_next = speak(1, &mut peers, bob_next, 10);
+    }
+    let cid_from_bob = peers[2].received.len() - cid_before;
+    assert!(
+        cid_from_bob >= 25,
+        "cid received {cid_from_bob} of bob's {bob_next} from the stage"
+    );
+    assert_eq!(
+        peers[0].received.len(),
+        ada_before,
+        "ada blocked by bob hears nothing of him"
+    );
+    let cid_lines: Vec<_> = peers[2].slots.iter().map(ToString::to_string).collect();
+    let bob_avatar = bob.avatar().expect("bob is welcomed");
+    assert!(
+        cid_lines
+            .iter()
+            .any(|slot| cid.on_line(slot) == Some((bob_avatar, 0.0))),
+        "one of cid's lines names bob at distance 0 (the stage): {:?}",
+        cid.voice()
+    );
+    eprintln!("bob on the stage sent {bob_next}; cid received {cid_from_bob}, ada 0");
+
     // The server's figures (copied into /metrics once a tick: read until
     // they include what the peers received).
-    let received_by_peers = (bob_before + cid_heard) as f64;
+    let received_by_peers = (bob_before + cid_heard + cid_from_bob) as f64;
     let deadline = Instant::now() + PATIENCE;
     let metrics = loop {
         let metrics = runtime

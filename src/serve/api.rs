@@ -304,7 +304,11 @@ pub(crate) async fn get_space(
 
 /// May the caller change `space`? (Its owner, or an admin; a private space
 /// of someone else's is a 404, as if it did not exist.)
-async fn may_change(state: &HttpState, claims: &AccessClaims, space: i64) -> Result<(), Response> {
+pub(crate) async fn may_change(
+    state: &HttpState,
+    claims: &AccessClaims,
+    space: i64,
+) -> Result<(), Response> {
     match visible_space(state, Some(claims), space).await {
         Ok(found) if found.owner_id == Some(claims.sub as i64) || claims.role == "admin" => Ok(()),
         Ok(_) => Err(error(

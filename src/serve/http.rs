@@ -117,6 +117,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .merge(super::moderation::routes())
         .merge(super::live_settings::routes())
+        .merge(super::voice::routes())
         .with_state(state)
 }
 

@@ -51,6 +51,9 @@ pub(crate) enum ModerationOrder {
     Ban { account: u64 },
     /// Its joins are taken again.
     Unban { account: u64 },
+    /// These accounts are the world's voice stage from now on (everyone with
+    /// voice hears them); replaces the stage before.
+    Stage { accounts: Vec<u64> },
 }
 
 /// Carries out one order on the zone thread's host at `now`.
@@ -76,6 +79,7 @@ pub(crate) fn apply<B: Borders>(host: &mut ZoneHost<B>, order: ModerationOrder, 
             host.disconnect_account(account, DisconnectReason::Kicked);
         }
         ModerationOrder::Unban { account } => moderation.unban(account),
+        ModerationOrder::Stage { accounts } => host.set_voice_stage(accounts),
     }
 }
 
@@ -107,7 +111,11 @@ fn busy() -> Response {
 }
 
 /// The answer to an order that was stored (or needs no storage).
-fn ordered(state: &HttpState, order_given: ModerationOrder, answer: Response) -> Response {
+pub(crate) fn ordered(
+    state: &HttpState,
+    order_given: ModerationOrder,
+    answer: Response,
+) -> Response {
     if order(state, order_given) {
         answer
     } else {

@@ -16,6 +16,16 @@ use meridian_netcode::voice::{
 };
 use std::fmt::Write as _;
 
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::auth::{Body, Caller, Id, error};
+use super::http::HttpState;
+use super::moderation::ModerationOrder;
+
 use meridian_netcode::{Borders, VoiceOrder, VoiceRefusals, ZoneHost};
 use meridian_protocol::limits::MAX_VOICE_LINES;
 use meridian_protocol::messages::VoiceRefusalReason;
@@ -182,6 +192,54 @@ impl VoiceRelay {
             tracing::warn!(%error, "the voice port stopped with an error");
         }
     }
+}
+
+/// The most accounts on one stage.
+pub(crate) const MAX_STAGE: usize = 64;
+
+/// The body of `PUT /api/v1/space/{id}/stage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Stage {
+    user_ids: Vec<i64>,
+}
+
+/// The voice routes of the HTTP API.
+pub(crate) fn routes() -> axum::Router<HttpState> {
+    axum::Router::new().route("/api/v1/space/{id}/stage", axum::routing::put(set_stage))
+}
+
+/// `PUT /api/v1/space/{id}/stage {userIds}`: the space's owner or an admin
+/// makes these players the stage: everyone in the instance with voice hears
+/// them, however far. An empty list clears the stage. Only the world (the
+/// space this server hosts) has voice: another space is a 409.
+async fn set_stage(
+    State(state): State<HttpState>,
+    Caller(claims): Caller,
+    Id(id): Id,
+    Body(stage): Body<Stage>,
+) -> Response {
+    if let Err(response) = super::api::may_change(&state, &claims, id).await {
+        return response;
+    }
+    if id != state.space_id {
+        return error(
+            StatusCode::CONFLICT,
+            "voice runs in the world (the space this server hosts) only",
+        );
+    }
+    if stage.user_ids.len() > MAX_STAGE {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("a stage holds at most {MAX_STAGE} players"),
+        );
+    }
+    if stage.user_ids.iter().any(|id| *id <= 0) {
+        return error(StatusCode::BAD_REQUEST, "user ids are positive");
+    }
+    let accounts: Vec<u64> = stage.user_ids.iter().map(|id| *id as u64).collect();
+    let answer = Json(json!({ "userIds": stage.user_ids })).into_response();
+    super::moderation::ordered(&state, ModerationOrder::Stage { accounts }, answer)
 }
 
 /// The protocol's reason for an offer the forwarding unit refused.
