@@ -9,7 +9,9 @@
 //! Ada walks across zone borders to 4 m from cid, and cid starts receiving.
 //! An admin puts bob on the stage (`PUT /api/v1/space/{id}/stage`; a player
 //! may not): cid, 46 m from bob, hears him at distance 0; ada, whom bob
-//! blocked, still hears nothing of him.
+//! blocked, still hears nothing of him. A moderator mutes bob: cid's line
+//! for him is cleared and bob's next offer is refused `MutedByModerator`
+//! (counted in /metrics).
 //! Waits are bounded; nothing asserts on time.
 
 mod common;
@@ -27,7 +29,7 @@ use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{
-    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer,
+    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer, VoiceRefusalReason,
 };
 use meridian_protocol::quantize::fields;
 use tokio::sync::mpsc;
@@ -481,6 +483,38 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     );
     eprintln!("bob on the stage sent {bob_next}; cid received {cid_from_bob}, ada 0");
 
+    // A moderator mutes bob: his line to cid is cleared, and his new offer
+    // is refused MutedByModerator.
+    let cid_bob_line = cid_lines
+        .iter()
+        .find(|slot| cid.on_line(slot) == Some((bob_avatar, 0.0)))
+        .cloned()
+        .expect("cid's line for bob");
+    runtime.block_on(async {
+        let boss = log_in(server, "boss", "boss password").await;
+        let mute = format!(r#"{{"userId":{},"seconds":600}}"#, user_id(&bob_access));
+        let (status, answer) = call(
+            server,
+            "POST",
+            "/api/v1/admin/mute",
+            Some(&mute),
+            Some(&boss),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    let silenced = pump_until(&mut peers, |_| cid.on_line(&cid_bob_line).is_none());
+    assert!(silenced, "cid's line for bob is cleared: {:?}", cid.voice());
+    let (_bob_again, bob_offer) = VoicePeer::new(Instant::now(), 2);
+    bob.send(ClientMessage::VoiceOffer(VoiceOffer { sdp: bob_offer }));
+    let refused = pump_until(&mut peers, |_| {
+        bob.voice().iter().any(|message| {
+            matches!(message, ServerMessage::VoiceRefused(refused)
+                if refused.reason == VoiceRefusalReason::MutedByModerator)
+        })
+    });
+    assert!(refused, "bob's offer is refused: {:?}", bob.voice());
+
     // The server's figures (copied into /metrics once a tick: read until
     // they include what the peers received).
     let received_by_peers = (bob_before + cid_heard + cid_from_bob) as f64;
@@ -506,6 +540,13 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     assert!(forwarded >= received_by_peers, "{metrics}");
     assert_eq!(metric(&metrics, "meridian_voice_sessions"), 3.0);
     assert_eq!(metric(&metrics, "meridian_voice_members"), 3.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "meridian_voice_refused_total{reason=\"muted_by_moderator\"}"
+        ),
+        1.0
+    );
 
     for player in [ada, bob, cid] {
         assert!(
