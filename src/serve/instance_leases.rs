@@ -67,6 +67,8 @@ pub(crate) struct InstanceLeases {
     /// Its gateway: the HTTP address joins of its instances are sent to.
     gateway: String,
     held: Mutex<HashMap<i64, Held>>,
+    /// Fences the zone thread's full queue refused, sent again next round.
+    unsent_fences: Mutex<Vec<i64>>,
     pub(crate) counters: LeaseCounters,
 }
 
@@ -77,6 +79,7 @@ impl InstanceLeases {
             holder,
             gateway,
             held: Mutex::new(HashMap::new()),
+            unsent_fences: Mutex::new(Vec::new()),
             counters: LeaseCounters::default(),
         }
     }
@@ -224,6 +227,14 @@ impl InstanceLeases {
     /// Renews every held lease once; those refused or past their trust are
     /// forgotten and their instances fenced through `orders`.
     async fn renew_once(&self, orders: &crossbeam_channel::Sender<InstanceOrder>) {
+        let unsent: Vec<i64> = self
+            .unsent_fences
+            .lock()
+            .map(|mut unsent| std::mem::take(&mut *unsent))
+            .unwrap_or_default();
+        for room_id in unsent {
+            self.send_fence(room_id, orders);
+        }
         let leases: Vec<(i64, Held)> = self
             .held
             .lock()
@@ -279,9 +290,19 @@ impl InstanceLeases {
             epoch = lease.epoch,
             "instance lease lost: the instance stops and its players are told to join again"
         );
-        // A full queue is retried by the next round (the lease is gone, so
-        // `holds` is false and the zone thread is told again below).
-        let _ = orders.try_send(InstanceOrder::Fence { room: room_id });
+        self.send_fence(room_id, orders);
+    }
+
+    /// Tells the zone thread to stop `room_id`'s instance; with its queue
+    /// full, the order waits for the next renewal round.
+    fn send_fence(&self, room_id: i64, orders: &crossbeam_channel::Sender<InstanceOrder>) {
+        if orders
+            .try_send(InstanceOrder::Fence { room: room_id })
+            .is_err()
+            && let Ok(mut unsent) = self.unsent_fences.lock()
+        {
+            unsent.push(room_id);
+        }
     }
 
     /// Renews held leases until the process stops; also fences, on each
