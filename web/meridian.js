@@ -34,9 +34,10 @@ import { checkInventoryChange, InventoryRequests } from './client/inventory.js';
 import { mergeIntent, standingIntent } from './client/intent.js';
 import { applyView, sampleEntities, newestEntity, rememberName } from './client/world.js';
 import { newConnection, takeSequence, rememberInput, inputRoundTrip } from './client/connection.js';
+import { VoiceChannel, voiceGain } from './client/voice.js';
 
 export { ANIMATIONS, CHAT_CHANNELS, PROTOCOL_VERSION, ProtocolError };
-export { MeridianError, openBrowserTransport };
+export { MeridianError, openBrowserTransport, VoiceChannel, voiceGain };
 
 /**
  * Server Disconnect reasons after which the client does not come back. A
@@ -195,6 +196,21 @@ export class MeridianClient extends ClientEventTarget {
     this._traffic = new TrafficStats();
     /** @private */
     this._counters = { snapshots: 0, decodeErrors: 0, staleSnapshots: 0, reconnects: 0 };
+
+    /**
+     * Proximity voice through the server: enable(), mute(), disable(),
+     * onSpeaking() (client/voice.js, docs/WEB_CLIENT.md). It ends with the
+     * connection; enable it again after a reconnect.
+     * @type {VoiceChannel}
+     */
+    this.voice = new VoiceChannel({
+      send: (msg) => {
+        const conn = this._openConn();
+        if (!conn) throw new MeridianError('NotConnected', 'not connected');
+        this._sendStream(conn, msg);
+      },
+      now: () => this._now(),
+    });
   }
 
   // ---- public API --------------------------------------------------------
@@ -471,6 +487,7 @@ export class MeridianClient extends ClientEventTarget {
     const conn = this._conn;
     this._conn = null;
     this._generation++;
+    if (conn?.open) this.voice.connectionLost();
     if (conn) {
       if (conn.handshakeTimer !== null) this._timers.clearTimeout(conn.handshakeTimer);
       if (conn.tickTimer !== null) this._timers.clearInterval(conn.tickTimer);
@@ -554,6 +571,10 @@ export class MeridianClient extends ClientEventTarget {
         return this._onServerDisconnect(msg);
       case 'SettingsChanged':
         return this._onSettingsChanged(conn, msg);
+      case 'VoiceAnswer':
+      case 'VoiceLines':
+      case 'VoiceRefused':
+        return this.voice.handle(msg);
       default:
         // A second Welcome or a Refusal after Welcome breaks the handshake rules.
         return this._end('ProtocolError', `unexpected ${msg.type}`, true);

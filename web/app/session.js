@@ -9,6 +9,7 @@ import { keys, releaseKeys, safeSetIntent } from './input.js';
 import { CHAT_HISTORY_LINES, addSystemLine, onChat, renderHistory } from './chat.js';
 import { PANEL_INTERVAL_MS, updatePanel } from './panel.js';
 import { frame } from './render.js';
+import { attachVoice } from './voice.js';
 
 const REASONS = {
   // DisconnectReason
@@ -136,6 +137,7 @@ function startSession(MeridianClient, space, detail, catalogue, history, firstJo
   client.addEventListener('disconnected', (event) => onDisconnected(current, event.detail ?? {}));
   client.addEventListener('refused', (event) => onRefused(current, event.detail ?? {}));
   client.addEventListener('chat', (event) => onChat(current, event.detail ?? {}));
+  attachVoice(client);
 
   state.phase = 'play';
   showView('play');

@@ -2,9 +2,9 @@
 
 /**
  * What went wrong: 'NotConnected', 'Refused' (with `reason` and `detail`),
- * 'Disconnected', 'Closed', 'Timeout', 'BadJoin', 'ConnectFailed' or
- * 'Unsupported'.
- * @typedef {'NotConnected'|'Refused'|'Disconnected'|'Closed'|'Timeout'|'BadJoin'|'ConnectFailed'|'Unsupported'} MeridianErrorCode
+ * 'Disconnected', 'Closed', 'Timeout', 'BadJoin', 'ConnectFailed',
+ * 'Unsupported' or 'VoiceRefused' (with `reason` and `detail`).
+ * @typedef {'NotConnected'|'Refused'|'VoiceRefused'|'Disconnected'|'Closed'|'Timeout'|'BadJoin'|'ConnectFailed'|'Unsupported'} MeridianErrorCode
  */
 
 /** An error from the client, with a short `code` ('NotConnected', 'Refused', ...). */

@@ -1078,3 +1078,13 @@ test('the server closing the WebTransport session is a loss, and is retried', wi
   assert.equal(StubWebTransport.instances.length, 2);
   client.close();
 }));
+
+test('voice messages go to client.voice and keep the connection (they ended it before protocol 5 was read)', async () => {
+  const h = await connected();
+  h.t.deliver({ type: 'VoiceLines', lines: [{ slot: '3', speaker: 9, distance: 6 }] });
+  h.t.deliver({ type: 'VoiceRefused', reason: 'VoiceDisabled', detail: '' });
+  await flush();
+  assert.equal(h.client.state, 'connected');
+  assert.equal(h.of('disconnected').length, 0);
+  assert.deepEqual(h.client.voice.lines().map((l) => [l.slot, l.speaker, l.distance]), [['3', 9, 6]]);
+});

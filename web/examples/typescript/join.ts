@@ -175,6 +175,12 @@ export function describeMessage(bytes: Uint8Array): string {
       return `#${message.avatar} is ${message.name}`;
     case 'SettingsChanged':
       return `from tick ${message.tick}: ${message.tickRateHz} Hz, ${message.limits.interestRadius} m view`;
+    case 'VoiceAnswer':
+      return `voice answer (${message.sdp.length} bytes of SDP)`;
+    case 'VoiceLines':
+      return `voice lines: ${message.lines.map((line) => `${line.slot}: ${line.speaker ?? 'nobody'}`).join(', ')}`;
+    case 'VoiceRefused':
+      return `voice refused: ${message.reason}`;
     default: {
       const unknown: never = message;
       return unknown;
