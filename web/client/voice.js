@@ -27,7 +27,7 @@ export const SPEAKING_LEVEL = 0.01;
 /** How long a slot counts as speaking after its last loud packet (ms). */
 export const SPEAKING_HOLD_MS = 400;
 /** How often received audio levels are read (ms). */
-const LEVEL_POLL_MS = 100;
+const LEVEL_POLL_MS = 50;
 /** ICE gathering is waited for at most this long before the offer goes out (ms). */
 const GATHER_TIMEOUT_MS = 3_000;
 /** VoiceAnswer or VoiceRefused is waited for at most this long (ms). */
@@ -303,8 +303,10 @@ export class VoiceChannel {
       const receiver = slot.transceiver?.receiver;
       if (receiver?.getSynchronizationSources) {
         for (const source of receiver.getSynchronizationSources()) {
-          // Sources are reported for 10 s after their last packet: only a fresh one counts.
-          if ((source.audioLevel ?? 0) > SPEAKING_LEVEL && performance.now() - source.timestamp < SPEAKING_HOLD_MS) {
+          // Sources are reported for 10 s after their last packet: only a fresh
+          // one counts. Chromium stamps them on the wall clock (timeOrigin + now).
+          const age = performance.timeOrigin + performance.now() - source.timestamp;
+          if ((source.audioLevel ?? 0) > SPEAKING_LEVEL && age < SPEAKING_HOLD_MS) {
             slot.loudAt = now;
           }
         }

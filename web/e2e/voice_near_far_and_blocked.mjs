@@ -213,7 +213,8 @@ async function voiceOn(someone, muted) {
       source.connect(processor).connect(silent).connect(context.destination);
       return context;
     };
-    window.voiceTest = { onsets: [], onsetTap };
+    window.voiceTest = { onsets: [], onsetTap, speaking: [] };
+    window.meridian.client.voice.onSpeaking((detail) => window.voiceTest.speaking.push(detail));
     // Chromium's processing (noise suppression above all) would take the tone out.
     const microphone = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
@@ -307,6 +308,20 @@ try {
   console.log(`Bob's lines: ${JSON.stringify(lines)}`);
   const adaId = await ada.page.evaluate(() => window.meridian.client.avatarId);
   if (!lines.some((l) => l.speaker === adaId)) throw new Error(`Bob's lines do not name Ada (${adaId})`);
+  // onSpeaking reads the newest packet's level every 50 ms and the beeps are
+  // short: wait for one to be caught (at most 10 s).
+  await bob.page.waitForFunction((adaId) => window.voiceTest.speaking.some((d) => d.speaker === adaId && d.speaking),
+    adaId, { timeout: 10_000 }).catch(() => {});
+  const spoke = await bob.page.evaluate(() => window.voiceTest.speaking.slice());
+  if (!spoke.some((d) => d.speaker === adaId && d.speaking)) {
+    const debug = await bob.page.evaluate(() => ({ lines: window.meridian.client.voice.lines(),
+      listeners: window.meridian.client.voice._speakingListeners.size, poll: window.meridian.client.voice._poll != null,
+      sources: window.meridian.client.voice.peer.getReceivers().map((r) => r.getSynchronizationSources()), now: performance.timeOrigin + performance.now() }));
+    throw new Error(`Bob's onSpeaking never said Ada speaks: ${JSON.stringify(spoke)} ${JSON.stringify(debug)}`);
+  }
+  // The demo page's voice panel lists Ada (its speaking mark follows the beeps).
+  await bob.page.waitForSelector(`${by('voice-speaker')}[data-speaker="${adaId}"]`, { timeout: 5_000 });
+  console.log(`Bob's onSpeaking: ${spoke.filter((d) => d.speaker === adaId).length} changes for Ada; his voice panel lists her`);
 
   // Mouth-to-ear: Ada's microphone onsets against Bob's received onsets.
   await bob.page.evaluate(() => {
