@@ -350,6 +350,7 @@ fn bots_of_the_partition_test() {
         tick_rate_hz: 20,
         seed: 15,
         progress: false,
+        voice: loadbot::VoiceLoad::default(),
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -48,6 +48,7 @@ fn fifty_bots_on_one_loop_thread_all_connect_and_decode_snapshots() {
         tick_rate_hz: 20,
         seed: 11,
         progress: false,
+        voice: loadbot::VoiceLoad::default(),
     };
     let report = runtime
         .block_on(loadbot::run(swarm))

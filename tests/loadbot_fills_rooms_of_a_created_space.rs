@@ -58,6 +58,7 @@ fn forty_bots_fill_four_rooms_of_ten_and_every_join_is_timed() {
         tick_rate_hz: 20,
         seed: 5,
         progress: false,
+        voice: loadbot::VoiceLoad::default(),
     };
     let shape: SpaceShape = format!("60x40:{CAPACITY}").parse().expect("a shape");
     let report = runtime

@@ -33,6 +33,7 @@ fn loadbot_signs_up_then_reuses_its_accounts_without_dev_tokens() {
         tick_rate_hz: 20,
         seed: 7,
         progress: false,
+        voice: loadbot::VoiceLoad::default(),
     };
     for run in ["signs up", "logs in again"] {
         let report = runtime

@@ -33,6 +33,7 @@ fn loadbot_reports_the_servers_cpu_over_its_window() {
         tick_rate_hz: 20,
         seed: 3,
         progress: false,
+        voice: loadbot::VoiceLoad::default(),
     };
     let report = runtime
         .block_on(loadbot::run(config))

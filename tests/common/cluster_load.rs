@@ -138,6 +138,7 @@ impl Cluster {
             tick_rate_hz: 20,
             seed: 15,
             progress: false,
+            voice: loadbot::VoiceLoad::default(),
         };
         let started = Instant::now();
         let thread = std::thread::spawn(move || {

@@ -133,6 +133,8 @@ pub struct Bot {
     pub welcomed_counter: Option<Arc<AtomicUsize>>,
     /// Counted up for every snapshot decoded (live progress).
     pub snapshot_counter: Option<Arc<AtomicU64>>,
+    /// Its voice side, when it takes part in voice.
+    pub voice: Option<crate::voice::BotVoice>,
 }
 
 impl Bot {
@@ -176,6 +178,7 @@ impl Bot {
             input_credit: (1.0, None),
             welcomed_counter: None,
             snapshot_counter: None,
+            voice: None,
         }
     }
 
@@ -325,6 +328,9 @@ impl Bot {
 
 impl Behaviour for Bot {
     fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        if let Some(voice) = &mut self.voice {
+            voice.on_tick(client, now);
+        }
         // One input per server tick, as PROTOCOL.md asks: a swarm ticking
         // faster than the server (its tick rate lowered while it runs) skips
         // some of its own ticks rather than run out of input credits.

@@ -19,8 +19,10 @@ pub mod rooms;
 mod roster;
 pub mod samples;
 pub mod swarm;
+pub mod voice;
 
 pub use bot::BehaviourKind;
 pub use report::Report;
 pub use rooms::{Destination, SpaceShape};
 pub use swarm::{SwarmConfig, SwarmError, run, run_into};
+pub use voice::{VoiceFigures, VoiceLoad};

@@ -81,6 +81,17 @@ struct Args {
     /// Seed for the bots' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Voice bots that speak: bots 0..K send 50 Opus packets/s over WebRTC
+    /// (str0m) through the server's voice port.
+    #[arg(long, default_value_t = 0)]
+    voice_speakers: usize,
+    /// Bots that turn voice on and listen (bots 0..N, at least the
+    /// speakers); default: every bot when there are speakers.
+    #[arg(long)]
+    voice_listeners: Option<usize>,
+    /// Listening lines each voice bot offers.
+    #[arg(long, default_value_t = 10)]
+    voice_slots: usize,
     /// Also write the report as JSON here (with the histograms that
     /// `loadbot merge` needs).
     #[arg(long)]
@@ -218,6 +229,11 @@ fn main() -> anyhow::Result<()> {
         tick_rate_hz: args.tick_rate,
         seed: args.seed,
         progress: !args.quiet,
+        voice: loadbot::VoiceLoad {
+            speakers: args.voice_speakers,
+            listeners: args.voice_listeners,
+            slots: args.voice_slots,
+        },
     };
     if !config.metrics.is_empty() && config.metrics.len() != config.servers.len() {
         bail!(

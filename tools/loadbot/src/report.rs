@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::bot::BehaviourKind;
 use crate::rooms::RoomJoins;
 use crate::samples::{SampleError, Samples, Timeline};
+use crate::voice::VoiceFigures;
 
 /// p50 / p99 / p99.9 of a sample.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -176,6 +177,9 @@ pub struct Report {
     /// The rooms the bots' first joins were seated in, and join → Welcome.
     #[serde(default)]
     pub joins: RoomJoins,
+    /// Voice bots' figures; absent when no bot took part in voice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<VoiceFigures>,
 }
 
 /// The most error lines a report keeps.
@@ -248,6 +252,11 @@ impl Report {
         self.loadbot_cpu_pct = sum(self.loadbot_cpu_pct, other.loadbot_cpu_pct);
         self.loadbot_loop_cpu_pct = sum(self.loadbot_loop_cpu_pct, other.loadbot_loop_cpu_pct);
         self.duration_s = self.duration_s.max(other.duration_s);
+        match (&mut self.voice, &other.voice) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (mine @ None, Some(theirs)) => *mine = Some(theirs.clone()),
+            _ => {}
+        }
         for error in &other.errors {
             if self.errors.len() < MAX_ERRORS {
                 self.errors.push(error.clone());
@@ -303,6 +312,9 @@ impl Report {
             );
         }
         out += &self.joins.to_text();
+        if let Some(voice) = &self.voice {
+            out += &voice.to_text();
+        }
         match (self.server_tick_ms.p50, self.server_tick_ms.p99) {
             (Some(p50), Some(p99)) => {
                 out += &format!("server tick (last minute)  p50 {p50:>8.2}  p99 {p99:>8.2} ms\n");

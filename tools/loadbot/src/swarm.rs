@@ -21,6 +21,7 @@ use crate::report::{BehaviourRow, Report, ServerTick};
 use crate::rooms::{Destination, RoomJoins};
 use crate::roster::{Outcome, Progress, Roster, Routes};
 use crate::samples::{Recorder, SampleError, Samples, Timeline};
+use crate::voice::{BotVoice, VoiceLoad, VoiceThread};
 
 /// The client loop thread's name (what `loadbot_loop_cpu_pct` measures).
 pub const LOOP_THREAD: &str = "loadbot-loop";
@@ -58,6 +59,8 @@ pub struct SwarmConfig {
     pub seed: u64,
     /// Print progress to stderr once a second.
     pub progress: bool,
+    /// Which bots turn voice on and speak (none by default).
+    pub voice: VoiceLoad,
 }
 
 /// Why a swarm could not start at all.
@@ -178,6 +181,11 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
         }
     }
     let timeline: Arc<Mutex<Timeline>> = Arc::default();
+    let voice_thread = if config.voice.enabled() {
+        Some(VoiceThread::spawn().map_err(SwarmError::Loop)?)
+    } else {
+        None
+    };
     let bots = (0..config.bots)
         .map(|index| {
             let kind = config.behaviours[index % config.behaviours.len().max(1)];
@@ -191,14 +199,24 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
                 .map(|(_, shared)| shared.clone())
                 .unwrap_or_default();
             let recorder = Recorder::shared(started, shared, timeline.clone());
-            Roster::bot(
+            let mut bot = Roster::bot(
                 kind,
                 seed,
                 config.seed,
                 config.zone_size,
                 &progress,
                 recorder,
-            )
+            );
+            if let (Some(thread), Some(speaker)) =
+                (&voice_thread, config.voice.role(index, config.bots))
+            {
+                bot.voice = Some(BotVoice::new(
+                    thread.hub().clone(),
+                    speaker,
+                    config.voice.slots.max(1),
+                ));
+            }
+            bot
         })
         .collect::<Vec<Bot>>();
     let routes = Routes {
@@ -246,6 +264,7 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
         })
     });
     let outcomes = roster.run(&mut ended).await;
+    let voice = voice_thread.map(VoiceThread::finish);
     if let Some(reporter) = reporter {
         reporter.abort();
     }
@@ -271,6 +290,7 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
     report.server_cpu_pct = server_cpu;
     report.loadbot_cpu_pct = own_cpu.process_pct;
     report.loadbot_loop_cpu_pct = own_cpu.thread_pct;
+    report.voice = voice;
     Ok(report)
 }
 

@@ -1,0 +1,463 @@
+//! Voice bots: each is a str0m WebRTC peer with its own UDP socket. The bot's
+//! behaviour (on the client loop thread) makes the offer and sends it on the
+//! game stream, reads the server's answer and hands the connected-to-be peer
+//! to the voice thread, `loadbot-voice`, which drives every peer: ICE, DTLS,
+//! SRTP, a speaker's Opus packets every 20 ms, and counting what arrives.
+//!
+//! A thread of its own because the client loop wakes at the tick rate and
+//! its figures (snapshot jitter, loop CPU) would carry the SRTP work of
+//! thousands of streams; the voice thread paces at 1 ms.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use meridian_netcode::client::Client;
+use meridian_protocol::{ClientMessage, ServerMessage, VoiceOffer};
+use serde::{Deserialize, Serialize};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// The voice thread's name.
+pub const VOICE_THREAD: &str = "loadbot-voice";
+
+/// Opus TOC byte (RFC 6716 §3.1): configuration 31 (CELT fullband 20 ms),
+/// mono, one frame; any bytes after it make a valid code-0 packet.
+const OPUS_TOC: u8 = 0xF8;
+/// A speaker's packets: one per 20 ms, 50 per second.
+const PACKET_INTERVAL: Duration = Duration::from_millis(20);
+/// Payload bytes of each packet (TOC, a counter, filler): the size of a
+/// 32 kbit/s Opus frame of 20 ms.
+const PAYLOAD_BYTES: usize = 80;
+/// The audio level a speaker marks its packets with (dBov; loud).
+const SPEAKER_LEVEL: i8 = -20;
+/// At most this many packets are sent at once to catch up a late turn.
+const MAX_CATCH_UP: u32 = 5;
+
+/// Which bots take part in voice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VoiceLoad {
+    /// Bots `0..speakers` speak (and listen).
+    pub speakers: usize,
+    /// Bots `0..listeners` turn voice on (at least `speakers`); `None`: every
+    /// bot when `speakers` > 0.
+    pub listeners: Option<usize>,
+    /// Listening lines each bot offers.
+    pub slots: usize,
+}
+
+impl VoiceLoad {
+    /// Whether any bot takes part.
+    pub fn enabled(&self) -> bool {
+        self.speakers > 0 || self.listeners.is_some_and(|listeners| listeners > 0)
+    }
+
+    /// Bot `index`'s part: `None` (no voice), `Some(true)` speaker,
+    /// `Some(false)` listener only.
+    pub fn role(&self, index: usize, bots: usize) -> Option<bool> {
+        let in_voice = self.listeners.unwrap_or(bots).max(self.speakers);
+        (self.enabled() && index < in_voice).then_some(index < self.speakers)
+    }
+}
+
+/// Voice figures of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VoiceFigures {
+    /// Bots that turned voice on (sent an offer).
+    pub offers: u64,
+    /// Offers answered.
+    pub answers: u64,
+    /// Offers refused (`VoiceRefused`).
+    pub refused: u64,
+    /// Peers whose WebRTC session came up (ICE and DTLS done).
+    pub sessions_up: u64,
+    /// Speakers among them.
+    pub speakers: u64,
+    /// Opus packets the speakers sent.
+    pub packets_sent: u64,
+    /// Their payload bytes.
+    pub bytes_sent: u64,
+    /// Opus packets the bots received from the server.
+    pub packets_received: u64,
+    /// Their payload bytes.
+    pub bytes_received: u64,
+    /// Packets received per second per connected bot (from its session's
+    /// start to the end): smallest, median, largest.
+    pub receive_rate_min: f64,
+    /// Median of the same.
+    pub receive_rate_p50: f64,
+    /// Largest of the same.
+    pub receive_rate_max: f64,
+    /// Bots that received at least one packet.
+    pub listeners_hearing: u64,
+}
+
+impl VoiceFigures {
+    /// Adds a report of a loadbot that ran beside this one; the rates keep
+    /// the smaller minimum, the larger maximum and the larger median.
+    pub fn merge(&mut self, other: &Self) {
+        self.offers += other.offers;
+        self.answers += other.answers;
+        self.refused += other.refused;
+        self.sessions_up += other.sessions_up;
+        self.speakers += other.speakers;
+        self.packets_sent += other.packets_sent;
+        self.bytes_sent += other.bytes_sent;
+        self.packets_received += other.packets_received;
+        self.bytes_received += other.bytes_received;
+        self.listeners_hearing += other.listeners_hearing;
+        self.receive_rate_min = self.receive_rate_min.min(other.receive_rate_min);
+        self.receive_rate_p50 = self.receive_rate_p50.max(other.receive_rate_p50);
+        self.receive_rate_max = self.receive_rate_max.max(other.receive_rate_max);
+    }
+
+    /// The report's voice lines.
+    pub fn to_text(&self) -> String {
+        format!(
+            "voice: {} offers, {} answered, {} refused, {} sessions up ({} speakers)\n\
+             voice: {} packets sent ({} bytes), {} received ({} bytes), {} bots hearing\n\
+             voice: packets/s received per bot min {:.1} p50 {:.1} max {:.1}\n",
+            self.offers,
+            self.answers,
+            self.refused,
+            self.sessions_up,
+            self.speakers,
+            self.packets_sent,
+            self.bytes_sent,
+            self.packets_received,
+            self.bytes_received,
+            self.listeners_hearing,
+            self.receive_rate_min,
+            self.receive_rate_p50,
+            self.receive_rate_max,
+        )
+    }
+}
+
+/// What the bots and the voice thread share.
+#[derive(Debug, Default)]
+pub struct VoiceHub {
+    incoming: Mutex<Vec<VoicePeer>>,
+    stop: AtomicBool,
+    offers: AtomicU64,
+    answers: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// One WebRTC peer of a bot.
+#[derive(Debug)]
+pub struct VoicePeer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    pending: Option<SdpPendingOffer>,
+    microphone: Mid,
+    speaker: bool,
+    connected_at: Option<Instant>,
+    next_send: Option<Instant>,
+    index: u32,
+    failed: bool,
+    packets_sent: u64,
+    bytes_sent: u64,
+    packets_received: u64,
+    bytes_received: u64,
+}
+
+impl VoicePeer {
+    /// A peer with one microphone line and `slots` listening lines, and its
+    /// offer.
+    fn new(now: Instant, slots: usize, speaker: bool) -> std::io::Result<(Self, String)> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .build(now);
+        let candidate = Candidate::host(local, "udp").map_err(std::io::Error::other)?;
+        rtc.add_local_candidate(candidate);
+        let mut api = rtc.sdp_api();
+        let microphone = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        for _ in 0..slots {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| std::io::Error::other("no offer"))?;
+        let peer = Self {
+            rtc,
+            socket,
+            local,
+            pending: Some(pending),
+            microphone,
+            speaker,
+            connected_at: None,
+            next_send: None,
+            index: 0,
+            failed: false,
+            packets_sent: 0,
+            bytes_sent: 0,
+            packets_received: 0,
+            bytes_received: 0,
+        };
+        Ok((peer, offer.to_sdp_string()))
+    }
+
+    fn accept_answer(&mut self, answer: &str) -> bool {
+        let Ok(answer) = SdpAnswer::from_sdp_string(answer) else {
+            return false;
+        };
+        let Some(pending) = self.pending.take() else {
+            return false;
+        };
+        self.rtc.sdp_api().accept_answer(pending, answer).is_ok()
+    }
+
+    /// Writes the due Opus packets of a connected speaker.
+    fn speak(&mut self, now: Instant) {
+        let (Some(_), true) = (self.connected_at, self.speaker) else {
+            return;
+        };
+        let next = self.next_send.get_or_insert(now);
+        let mut sent = 0;
+        while *next <= now && sent < MAX_CATCH_UP {
+            sent += 1;
+            *next += PACKET_INTERVAL;
+            let mut payload = vec![0xA5; PAYLOAD_BYTES];
+            payload[0] = OPUS_TOC;
+            payload[1..5].copy_from_slice(&self.index.to_be_bytes());
+            let Some(writer) = self.rtc.writer(self.microphone) else {
+                return;
+            };
+            let Some(pt) = writer
+                .payload_params()
+                .find(|params| params.spec().codec == Codec::Opus)
+                .map(|params| params.pt())
+            else {
+                return;
+            };
+            let rtp_time = MediaTime::new(u64::from(self.index) * 960, Frequency::FORTY_EIGHT_KHZ);
+            if writer
+                .audio_level(SPEAKER_LEVEL, true)
+                .write(pt, now, rtp_time, payload)
+                .is_ok()
+            {
+                self.packets_sent += 1;
+                self.bytes_sent += PAYLOAD_BYTES as u64;
+            }
+            self.index = self.index.wrapping_add(1);
+        }
+        if *next <= now {
+            // Too far behind: skip rather than burst.
+            *next = now + PACKET_INTERVAL;
+        }
+        self.drain();
+    }
+
+    /// Runs timers, takes what arrived, sends what is queued.
+    fn pump(&mut self, now: Instant, buffer: &mut [u8]) {
+        if self.failed {
+            return;
+        }
+        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+            self.failed = true;
+            return;
+        }
+        self.drain();
+        loop {
+            match self.socket.recv_from(buffer) {
+                Ok((length, from)) => {
+                    let Ok(receive) =
+                        Receive::new(Protocol::Udp, from, self.local, &buffer[..length])
+                    else {
+                        continue;
+                    };
+                    if self.rtc.handle_input(Input::Receive(now, receive)).is_err() {
+                        self.failed = true;
+                        return;
+                    }
+                    self.drain();
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => break,
+            }
+        }
+        self.speak(now);
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.rtc.poll_output() {
+                Err(_) => {
+                    self.failed = true;
+                    return;
+                }
+                Ok(Output::Timeout(_)) => return,
+                Ok(Output::Transmit(transmit)) => {
+                    // A full buffer drops the datagram, as a network would.
+                    let _ = self
+                        .socket
+                        .send_to(&transmit.contents, transmit.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => {
+                    self.connected_at.get_or_insert_with(Instant::now);
+                }
+                Ok(Output::Event(Event::MediaData(data))) => {
+                    self.packets_received += 1;
+                    self.bytes_received += data.data.len() as u64;
+                }
+                Ok(Output::Event(_)) => {}
+            }
+        }
+    }
+}
+
+/// A bot's side of voice, driven from its behaviour on the client loop.
+#[derive(Debug)]
+pub struct BotVoice {
+    hub: Arc<VoiceHub>,
+    speaker: bool,
+    slots: usize,
+    state: BotVoiceState,
+}
+
+#[derive(Debug)]
+enum BotVoiceState {
+    Off,
+    Offered(Box<VoicePeer>),
+    Done,
+}
+
+impl BotVoice {
+    /// A bot's voice side; `speaker` sends, every one listens.
+    pub fn new(hub: Arc<VoiceHub>, speaker: bool, slots: usize) -> Self {
+        Self {
+            hub,
+            speaker,
+            slots,
+            state: BotVoiceState::Off,
+        }
+    }
+
+    /// Each tick: offers once welcomed, then takes the server's answer.
+    pub fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        if client.welcome().is_none() {
+            return;
+        }
+        if matches!(self.state, BotVoiceState::Off) {
+            match VoicePeer::new(now, self.slots, self.speaker) {
+                Ok((peer, sdp)) => {
+                    client.send_voice(ClientMessage::VoiceOffer(VoiceOffer { sdp }));
+                    self.hub.offers.fetch_add(1, Ordering::Relaxed);
+                    self.state = BotVoiceState::Offered(Box::new(peer));
+                }
+                Err(_) => self.state = BotVoiceState::Done,
+            }
+        }
+        while let Some(message) = client.poll_voice() {
+            match message {
+                ServerMessage::VoiceAnswer(answer) => {
+                    let state = std::mem::replace(&mut self.state, BotVoiceState::Done);
+                    if let BotVoiceState::Offered(mut peer) = state {
+                        self.hub.answers.fetch_add(1, Ordering::Relaxed);
+                        if peer.accept_answer(&answer.sdp) {
+                            self.hub
+                                .incoming
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(*peer);
+                        }
+                    }
+                }
+                ServerMessage::VoiceRefused(_) => {
+                    self.hub.refused.fetch_add(1, Ordering::Relaxed);
+                    self.state = BotVoiceState::Done;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The voice thread: drives every handed-over peer until stopped.
+#[derive(Debug)]
+pub struct VoiceThread {
+    hub: Arc<VoiceHub>,
+    handle: JoinHandle<Vec<VoicePeer>>,
+}
+
+impl VoiceThread {
+    /// Starts the thread.
+    pub fn spawn() -> std::io::Result<Self> {
+        let hub = Arc::new(VoiceHub::default());
+        let shared = hub.clone();
+        let handle = std::thread::Builder::new()
+            .name(VOICE_THREAD.into())
+            .spawn(move || {
+                let mut peers: Vec<VoicePeer> = Vec::new();
+                let mut buffer = vec![0u8; 2_000];
+                while !shared.stop.load(Ordering::Relaxed) {
+                    peers.append(
+                        &mut shared
+                            .incoming
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
+                    let now = Instant::now();
+                    for peer in &mut peers {
+                        peer.pump(now, &mut buffer);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                peers
+            })?;
+        Ok(Self { hub, handle })
+    }
+
+    /// What the bots share with the thread.
+    pub fn hub(&self) -> &Arc<VoiceHub> {
+        &self.hub
+    }
+
+    /// Stops the thread and sums up.
+    pub fn finish(self) -> VoiceFigures {
+        self.hub.stop.store(true, Ordering::Relaxed);
+        let peers = self.handle.join().unwrap_or_default();
+        let end = Instant::now();
+        let mut figures = VoiceFigures {
+            offers: self.hub.offers.load(Ordering::Relaxed),
+            answers: self.hub.answers.load(Ordering::Relaxed),
+            refused: self.hub.refused.load(Ordering::Relaxed),
+            ..VoiceFigures::default()
+        };
+        let mut rates = Vec::new();
+        for peer in &peers {
+            figures.packets_sent += peer.packets_sent;
+            figures.bytes_sent += peer.bytes_sent;
+            figures.packets_received += peer.packets_received;
+            figures.bytes_received += peer.bytes_received;
+            figures.listeners_hearing += u64::from(peer.packets_received > 0);
+            if let Some(at) = peer.connected_at {
+                figures.sessions_up += 1;
+                figures.speakers += u64::from(peer.speaker);
+                let seconds = end.duration_since(at).as_secs_f64();
+                if seconds > 0.0 {
+                    rates.push(peer.packets_received as f64 / seconds);
+                }
+            }
+        }
+        rates.sort_by(f64::total_cmp);
+        if let (Some(first), Some(last)) = (rates.first(), rates.last()) {
+            figures.receive_rate_min = *first;
+            figures.receive_rate_max = *last;
+            figures.receive_rate_p50 = rates[rates.len() / 2];
+        }
+        figures
+    }
+}
