@@ -90,6 +90,8 @@ pub(crate) struct Entrance {
     starts: std::sync::Mutex<RateLimiter<u64>>,
     /// How long a reserved seat waits for its player.
     seat_lifetime: Duration,
+    /// The voice port's handle, when voice is on: each instance gets its own.
+    voice: Option<super::voice::VoiceRelay>,
 }
 
 /// Where a join was seated.
@@ -115,6 +117,8 @@ pub(crate) struct EntranceSettings {
     /// `Server::set_gateway`): its instances admit those only.
     pub(crate) gateway: u32,
     pub(crate) leases: Option<Arc<InstanceLeases>>,
+    /// The voice port's handle, when voice is on.
+    pub(crate) voice: Option<super::voice::VoiceRelay>,
     pub(crate) loads: Option<Arc<ShardLoads>>,
     pub(crate) live: Arc<std::sync::Mutex<LiveMetrics>>,
     pub(crate) seats: SeatQueue,
@@ -151,6 +155,7 @@ impl Entrance {
                 TRACKED_STARTERS,
             )),
             seat_lifetime: settings.seat_lifetime,
+            voice: settings.voice,
         }
     }
 
@@ -365,6 +370,8 @@ impl Entrance {
         server.set_gateway(self.gateway);
         let mut host = ZoneHost::new(zone, server, 0, self.seed ^ u64::from(number));
         super::configure_host(&mut host, self.spawn, &sim);
+        let voice = self.voice.as_ref().map(|voice| voice.for_instance(number));
+        host.set_voice_enabled(voice.is_some());
         let mut elements = Elements::default();
         for placement in &placed {
             elements.place(host.zones_mut(), placement);
@@ -384,6 +391,7 @@ impl Entrance {
             super::persist::start(&self.store, space.id, 0),
             elements,
             checkpoint_every,
+            voice,
         ))
     }
 

@@ -57,6 +57,8 @@ pub(crate) struct Instance {
     messages: u64,
     /// Since when it has been empty (none while someone is in it or coming).
     empty_since: Option<Instant>,
+    /// Its handle on the voice port, when voice is on.
+    voice: Option<super::voice::VoiceRelay>,
 }
 
 impl Instance {
@@ -68,6 +70,7 @@ impl Instance {
         (storage, tasks): (ZoneStorage, StorageTasks),
         elements: Elements,
         checkpoint_every: u64,
+        voice: Option<super::voice::VoiceRelay>,
     ) -> Self {
         Self {
             space_id: room.space,
@@ -82,6 +85,7 @@ impl Instance {
             elements,
             checkpoint_every,
             empty_since: None,
+            voice,
         }
     }
 
@@ -96,6 +100,9 @@ impl Instance {
     /// since when it has been empty, if it is.
     pub(crate) fn tick(&mut self, now: Instant, step: u64, draining: bool) -> Option<Instant> {
         self.host.tick(now);
+        if let Some(voice) = &mut self.voice {
+            voice.exchange(&mut self.host);
+        }
         let (_, said) = super::zone_loop::exchange_with_storage(&mut self.host, &mut self.storage);
         self.messages += said as u64;
         let mut states = self.host.take_departed();
@@ -122,6 +129,8 @@ impl Instance {
             messages: self.messages,
             muted_lines: self.host.moderation().muted_lines(),
             hidden_lines: self.host.moderation().hidden_lines(),
+            voice_members: self.host.voice_sessions(),
+            voice_refusals: self.host.voice_refusals(),
         }
     }
 
@@ -181,6 +190,9 @@ impl Instance {
     /// `runtime`.
     pub(crate) fn discard(self, runtime: &tokio::runtime::Handle) {
         let number = self.number;
+        if let Some(voice) = &self.voice {
+            voice.forget();
+        }
         let tasks = self.into_storage_tasks();
         runtime.spawn(async move {
             if tasks.finish().await.is_none() {
@@ -247,6 +259,10 @@ pub(crate) struct InstanceFigures {
     pub(crate) muted_lines: u64,
     /// Deliveries skipped because of a block.
     pub(crate) hidden_lines: u64,
+    /// Members with voice on (an offer sent and not ended).
+    pub(crate) voice_members: usize,
+    /// Voice offers its host refused, by reason.
+    pub(crate) voice_refusals: meridian_netcode::VoiceRefusals,
 }
 
 /// Where a running instance is, as the zone thread knows it.

@@ -557,6 +557,30 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
             instance.space_id, instance.room_number, instance.number, instance.messages
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instance_voice_members Players with voice on in each running instance (an offer sent and not ended).\n# TYPE meridian_instance_voice_members gauge"
+    );
+    for instance in &live.instances {
+        let _ = writeln!(
+            out,
+            "meridian_instance_voice_members{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
+            instance.space_id, instance.room_number, instance.number, instance.voice_members
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP meridian_instance_voice_refused_total Voice offers refused in each running instance, by reason (PROTOCOL.md VoiceRefusalReason).\n# TYPE meridian_instance_voice_refused_total counter"
+    );
+    for instance in &live.instances {
+        for (reason, value) in instance.voice_refusals.by_reason() {
+            let _ = writeln!(
+                out,
+                "meridian_instance_voice_refused_total{{space=\"{}\",room=\"{}\",instance=\"{}\",reason=\"{reason}\"}} {value}",
+                instance.space_id, instance.room_number, instance.number
+            );
+        }
+    }
 }
 
 /// The zones' sampled figures (the dashboard shows the same sample).

@@ -251,7 +251,9 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         instances.notify_stops(stop_notices);
     }
     let instance_fences = instance_sender.clone();
+    let world_voice = voice::VoiceRelay::start(&settings.voice)?;
     let parts = zone_loop::Parts {
+        space_id,
         inbound: inbound_events,
         live: live.clone(),
         stop: stop.clone(),
@@ -268,7 +270,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         event_loop: quic.zone_side(admission.clone()),
         instances,
         instance_orders,
-        voice: voice::VoiceRelay::start(&settings.voice)?,
+        voice: world_voice.clone(),
     };
     // In cluster mode Redis is connected before the zones start: `/health`
     // asks it too.
@@ -354,6 +356,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             seats: seat_queue,
             seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
             starts_per_account_per_minute: settings.serve.instance_starts_per_account_per_minute,
+            voice: world_voice,
         },
     ));
     let lease_tasks = instance_leases

@@ -51,9 +51,10 @@ pub(crate) enum ModerationOrder {
     Ban { account: u64 },
     /// Its joins are taken again.
     Unban { account: u64 },
-    /// These accounts are the world's voice stage from now on (everyone with
-    /// voice hears them); replaces the stage before.
-    Stage { accounts: Vec<u64> },
+    /// These accounts are the voice stage of `space` from now on (everyone
+    /// with voice in the world, if it is the world's space, or in each
+    /// running instance of it hears them); replaces the stage before.
+    Stage { space: i64, accounts: Vec<u64> },
 }
 
 /// Carries out one order on the zone thread's host at `now`.
@@ -79,7 +80,7 @@ pub(crate) fn apply<B: Borders>(host: &mut ZoneHost<B>, order: ModerationOrder, 
             host.disconnect_account(account, DisconnectReason::Kicked);
         }
         ModerationOrder::Unban { account } => moderation.unban(account),
-        ModerationOrder::Stage { accounts } => host.set_voice_stage(accounts),
+        ModerationOrder::Stage { accounts, .. } => host.set_voice_stage(accounts),
     }
 }
 

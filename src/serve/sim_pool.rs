@@ -280,6 +280,11 @@ impl Worker {
             }
             ToWorker::Moderation(order) => {
                 for instance in self.instances.values_mut() {
+                    if let ModerationOrder::Stage { space, .. } = &order
+                        && *space != instance.space_id
+                    {
+                        continue;
+                    }
                     super::moderation::apply(&mut instance.host, order.clone(), now);
                 }
             }
@@ -432,6 +437,7 @@ mod tests {
             crate::serve::persist::start(store, 1, 0),
             Elements::default(),
             40,
+            None,
         )
     }
 

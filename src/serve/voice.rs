@@ -1,18 +1,23 @@
 //! Proximity voice in `meridian serve`: the `[voice]` settings, and the
-//! relay between the world's zone host and the voice port (the thread
+//! relays between the hosts (the world's, on the zone thread, and each
+//! instance's, on the simulation threads) and the one voice port (the thread
 //! `meridian-voice` that owns the voice UDP socket and the forwarding unit).
 //!
-//! Once per tick of the zone thread, [`VoiceRelay::exchange`] hands the
-//! host the port's outcomes (answers, line changes, ended sessions), then
-//! hands the port, in one batch, the host's orders (offers, closes) and who
-//! hears whom now. See docs/VOICE.md.
+//! Once per tick of each host, [`VoiceRelay::exchange`] hands the host the
+//! port's outcomes for its members (answers, line changes, ended sessions),
+//! then hands the port, in one batch, the host's orders (offers, closes) and
+//! who hears whom: every instance's last routing, each computed over that
+//! instance's members only. See docs/VOICE.md.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use meridian_netcode::voice::{
-    InstanceKey, OfferError, SelectionConfig, VoiceCommand, VoiceConfig, VoiceEvent, VoiceOutcome,
-    VoicePort, VoicePortStats,
+    InstanceKey, OfferError, ParticipantId, Routing, SelectionConfig, VoiceCommand, VoiceConfig,
+    VoiceEvent, VoiceOutcome, VoicePort, VoicePortStats,
 };
 use std::fmt::Write as _;
 
@@ -105,21 +110,66 @@ impl VoiceTable {
     }
 }
 
-/// The voice port and what the zone thread needs to talk to it.
+/// The voice port, shared by the world's zone thread and the simulation
+/// threads that run instances: each tick, each of them hands it one batch.
 #[derive(Debug)]
-pub(crate) struct VoiceRelay {
+struct VoiceHub {
     port: VoicePort,
     selection: SelectionConfig,
-    outcomes: Vec<VoiceOutcome>,
+    state: Mutex<HubState>,
+}
+
+impl VoiceHub {
+    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Clone for VoiceRelay {
+    fn clone(&self) -> Self {
+        Self {
+            hub: self.hub.clone(),
+            key: self.key,
+            outcomes: Vec::new(),
+        }
+    }
+}
+
+/// What the hub keeps between the ticks of its instances.
+#[derive(Debug, Default)]
+struct HubState {
+    /// The instance each participant's session was last offered from: its
+    /// answers, line changes and end go there, and only its closes count.
+    owner: HashMap<ParticipantId, InstanceKey>,
+    /// Outcomes taken from the port, waiting for their instance's tick.
+    inbox: HashMap<InstanceKey, Vec<VoiceOutcome>>,
+    /// Who hears whom in each instance, as of its last tick.
+    routings: HashMap<InstanceKey, Routing>,
     /// Speakers heard in the last 500 ms (with an audio level), last tick.
     speakers: usize,
 }
 
-/// The world's voice never crosses into another space's instance: one key.
+/// At most this many outcomes wait for an instance that does not tick
+/// (stopped): the oldest are dropped beyond.
+const MAX_WAITING_OUTCOMES: usize = 65_536;
+
+/// One instance's handle on the voice port: the world's (the zone thread's)
+/// or a room's (a simulation thread's). Voice of one instance never reaches
+/// another: each routes only its own members, under its own key.
+#[derive(Debug)]
+pub(crate) struct VoiceRelay {
+    hub: Arc<VoiceHub>,
+    key: InstanceKey,
+    outcomes: Vec<VoiceOutcome>,
+}
+
+/// The world's key; an instance's is its number (never 0).
 const WORLD: InstanceKey = InstanceKey(0);
 
 impl VoiceRelay {
-    /// Starts the voice port, if voice is on.
+    /// Starts the voice port, if voice is on; the world's handle.
     pub(crate) fn start(table: &VoiceTable) -> anyhow::Result<Option<Self>> {
         if !table.enabled {
             return Ok(None);
@@ -128,26 +178,67 @@ impl VoiceRelay {
             .with_context(|| format!("cannot start the voice port on {}", table.address))?;
         tracing::info!(address = %port.local_addr(), "voice port listening (WebRTC, ICE-lite)");
         Ok(Some(Self {
-            port,
-            selection: table.selection(),
+            hub: Arc::new(VoiceHub {
+                port,
+                selection: table.selection(),
+                state: Mutex::new(HubState::default()),
+            }),
+            key: WORLD,
             outcomes: Vec::new(),
-            speakers: 0,
         }))
+    }
+
+    /// The handle of the instance numbered `number` (never 0).
+    pub(crate) fn for_instance(&self, number: u32) -> Self {
+        Self {
+            hub: self.hub.clone(),
+            key: InstanceKey(u64::from(number)),
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.hub.state()
     }
 
     /// The figures `/metrics` shows.
     pub(crate) fn figures<B: Borders>(&self, host: &ZoneHost<B>) -> VoiceFigures {
         VoiceFigures {
-            port: self.port.stats(),
-            speakers: self.speakers,
+            port: self.hub.port.stats(),
+            speakers: self.state().speakers,
             host_sessions: host.voice_sessions(),
             refusals: host.voice_refusals(),
         }
     }
 
-    /// One tick's exchange between `host` and the port (see the module docs).
+    /// One tick's exchange between `host` (this handle's instance) and the
+    /// port: the outcomes for its members, then its orders and who hears
+    /// whom among its members, in one batch.
     pub(crate) fn exchange<B: Borders>(&mut self, host: &mut ZoneHost<B>) {
-        self.port.take_outcomes(&mut self.outcomes);
+        {
+            let mut state = self.hub.state();
+            let mut taken = Vec::new();
+            self.hub.port.take_outcomes(&mut taken);
+            for outcome in taken {
+                let participant = match &outcome {
+                    VoiceOutcome::Answer { participant, .. } => *participant,
+                    VoiceOutcome::Event(VoiceEvent::Heard { listener, .. }) => *listener,
+                    VoiceOutcome::Event(VoiceEvent::Closed { participant, .. }) => *participant,
+                    _ => continue,
+                };
+                let Some(&key) = state.owner.get(&participant) else {
+                    continue;
+                };
+                let waiting = state.inbox.entry(key).or_default();
+                if waiting.len() >= MAX_WAITING_OUTCOMES {
+                    waiting.remove(0);
+                }
+                waiting.push(outcome);
+            }
+            if let Some(mine) = state.inbox.get_mut(&self.key) {
+                self.outcomes.append(mine);
+            }
+        }
         for outcome in self.outcomes.drain(..) {
             match outcome {
                 VoiceOutcome::Answer {
@@ -168,27 +259,55 @@ impl VoiceRelay {
             }
         }
         host.send_voice_lines();
-        let mut commands: Vec<VoiceCommand> = host
-            .take_voice_orders()
-            .into_iter()
-            .map(|order| match order {
-                VoiceOrder::Offer { participant, sdp } => VoiceCommand::Offer { participant, sdp },
-                VoiceOrder::Close { participant } => VoiceCommand::Close { participant },
-            })
-            .collect();
-        let levels = self.port.audio_levels();
-        self.speakers = levels.len();
-        commands.push(VoiceCommand::Route(host.voice_routing(
-            &self.selection,
-            WORLD,
-            &levels,
-        )));
-        self.port.submit(commands);
+        let levels = self.hub.port.audio_levels();
+        let routing = host.voice_routing(&self.hub.selection, self.key, &levels);
+        let mut state = self.state();
+        let mut commands: Vec<VoiceCommand> = Vec::new();
+        for order in host.take_voice_orders() {
+            match order {
+                VoiceOrder::Offer { participant, sdp } => {
+                    state.owner.insert(participant, self.key);
+                    commands.push(VoiceCommand::Offer { participant, sdp });
+                }
+                VoiceOrder::Close { participant } => {
+                    // The account went on to another instance, which
+                    // offered since: that session is not this one's to end.
+                    if state.owner.get(&participant) == Some(&self.key) {
+                        state.owner.remove(&participant);
+                        commands.push(VoiceCommand::Close { participant });
+                    }
+                }
+            }
+        }
+        state.speakers = levels.len();
+        state.routings.insert(self.key, routing);
+        // The port takes one routing for all its sessions: every instance's
+        // last, each listener from the instance it is in.
+        let mut merged = Routing::new();
+        for (key, routing) in &state.routings {
+            for (listener, heard) in routing.iter() {
+                if state.owner.get(&listener) == Some(key) {
+                    merged.set(listener, heard.to_vec());
+                }
+            }
+        }
+        commands.push(VoiceCommand::Route(merged));
+        self.hub.port.submit(commands);
     }
 
-    /// Stops the port's thread.
+    /// This instance stopped: its routing and waiting outcomes go.
+    pub(crate) fn forget(&self) {
+        let mut state = self.state();
+        state.routings.remove(&self.key);
+        state.inbox.remove(&self.key);
+    }
+
+    /// Stops the port's thread (the world's handle, when the zone thread
+    /// ends; if instances still hold handles, the port stops with the last).
     pub(crate) fn stop(self) {
-        if let Err(error) = self.port.stop() {
+        if let Ok(hub) = Arc::try_unwrap(self.hub)
+            && let Err(error) = hub.port.stop()
+        {
             tracing::warn!(%error, "the voice port stopped with an error");
         }
     }
@@ -211,8 +330,9 @@ pub(crate) fn routes() -> axum::Router<HttpState> {
 
 /// `PUT /api/v1/space/{id}/stage {userIds}`: the space's owner or an admin
 /// makes these players the stage: everyone in the instance with voice hears
-/// them, however far. An empty list clears the stage. Only the world (the
-/// space this server hosts) has voice: another space is a 409.
+/// them, however far. An empty list clears the stage. It holds for the
+/// world if `id` is the space this server hosts, else for every running
+/// instance of space `id` (an instance started later has no stage).
 async fn set_stage(
     State(state): State<HttpState>,
     Caller(claims): Caller,
@@ -221,12 +341,6 @@ async fn set_stage(
 ) -> Response {
     if let Err(response) = super::api::may_change(&state, &claims, id).await {
         return response;
-    }
-    if id != state.space_id {
-        return error(
-            StatusCode::CONFLICT,
-            "voice runs in the world (the space this server hosts) only",
-        );
     }
     if stage.user_ids.len() > MAX_STAGE {
         return error(
@@ -239,7 +353,14 @@ async fn set_stage(
     }
     let accounts: Vec<u64> = stage.user_ids.iter().map(|id| *id as u64).collect();
     let answer = Json(json!({ "userIds": stage.user_ids })).into_response();
-    super::moderation::ordered(&state, ModerationOrder::Stage { accounts }, answer)
+    super::moderation::ordered(
+        &state,
+        ModerationOrder::Stage {
+            space: id,
+            accounts,
+        },
+        answer,
+    )
 }
 
 /// The protocol's reason for an offer the forwarding unit refused.
@@ -261,8 +382,9 @@ pub(crate) struct VoiceFigures {
     refusals: VoiceRefusals,
 }
 
-/// Writes the `meridian_voice_*` metrics. The world is the one instance with
-/// voice, so they carry no room label (docs/OPERATIONS.md).
+/// Writes the `meridian_voice_*` metrics: the port's (every instance's
+/// sessions together) and the world's members and refusals; each instance's
+/// are `meridian_instance_voice_*` with its labels (docs/OPERATIONS.md).
 pub(crate) fn render_metrics(out: &mut String, figures: &VoiceFigures) {
     let counters = &figures.port.counters;
     let lines: [(&str, &str, &str, u64); 12] = [

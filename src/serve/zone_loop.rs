@@ -187,6 +187,8 @@ impl Neighbours<ClusterBorders> for super::cluster::ClusterLoop {
 
 /// Everything the zone thread needs besides its host and neighbours.
 pub(crate) struct Parts {
+    /// The world's space (its id in the store).
+    pub(crate) space_id: i64,
     pub(crate) inbound: Receiver<NetEvent>,
     pub(crate) live: Arc<Mutex<LiveMetrics>>,
     pub(crate) stop: Arc<AtomicBool>,
@@ -240,6 +242,7 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
     instances: Instances,
     instance_orders: Receiver<InstanceOrder>,
     voice: Option<super::voice::VoiceRelay>,
+    space_id: i64,
     /// The simulation threads' batches taken but not yet handed out.
     worker_batches: Vec<FromWorker>,
 }
@@ -276,6 +279,7 @@ where
         instances: parts.instances,
         instance_orders: parts.instance_orders,
         voice: parts.voice,
+        space_id: parts.space_id,
         worker_batches: Vec::new(),
     };
     use anyhow::Context;
@@ -365,6 +369,11 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             while let Ok(order) = self.moderation_orders.try_recv() {
                 self.instances.moderate(&order);
+                if let super::moderation::ModerationOrder::Stage { space, .. } = &order
+                    && *space != self.space_id
+                {
+                    continue;
+                }
                 super::moderation::apply(&mut self.host, order, Instant::now());
             }
             while let Ok(order) = self.settings_orders.try_recv() {

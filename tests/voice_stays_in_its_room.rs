@@ -1,0 +1,482 @@
+//! Voice in rooms (issue #17): a space created with a capacity of 2 runs its
+//! rooms as instances on the simulation threads, and each room has voice of
+//! its own through the one voice port. Ann and ben are seated in room 1,
+//! cat in room 2; ann and ben stand 4 m apart, cat stands where ann stands
+//! (in her own room). Cat speaks: nobody receives anything. Ann speaks: ben
+//! receives her packets on the line VoiceLines names for her avatar, cat
+//! none. Ben speaks: ann receives, cat none. Cat's VoiceLines never name
+//! anyone. Before voice in instances, every offer here was refused
+//! `VoiceDisabled`.
+//! Waits are bounded; nothing asserts on time.
+
+mod common;
+#[path = "../crates/netcode/tests/common/voice_peer.rs"]
+mod voice_peer;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Joined;
+use common::api::{call, sign_up};
+use meridian_netcode::driver::client::{Behaviour, Ending};
+use meridian_netcode::{Client, ClientEvent};
+use meridian_protocol::NetworkId;
+use meridian_protocol::messages::{
+    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer,
+};
+use meridian_protocol::quantize::fields;
+use tokio::sync::mpsc;
+use voice_peer::{OPUS_TOC, VoicePeer};
+
+/// How long any one step may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// Where ann and ben stand in room 1 (4 m apart), and cat in room 2: where
+/// ann stands.
+const ANN: (f32, f32) = (12.0, 20.0);
+const BEN: (f32, f32) = (16.0, 20.0);
+const CAT: (f32, f32) = ANN;
+/// The audio level the packets carry (dBov).
+const LEVEL: i8 = -30;
+const PASSWORD: &str = "a long enough password";
+
+/// What a player's connection task shares with the test.
+#[derive(Default)]
+struct Seen {
+    avatar: Option<NetworkId>,
+    position: Option<(f32, f32)>,
+    voice: Vec<ServerMessage>,
+    ended: bool,
+}
+
+enum Order {
+    Voice(ClientMessage),
+    WalkTo(f32, f32),
+}
+
+struct Voiced {
+    orders: mpsc::UnboundedReceiver<Order>,
+    seen: Arc<Mutex<Seen>>,
+    target: Option<(f32, f32)>,
+    /// When the last input went: one per server tick, no more (the server
+    /// counts faster inputs against the player).
+    last_input: Option<Instant>,
+    /// Where the avatar last made progress, and when.
+    progress: Option<((f32, f32), Instant)>,
+    /// Walking around an element that stopped it, until then.
+    detour_until: Option<Instant>,
+}
+
+impl Behaviour for Voiced {
+    fn on_tick(&mut self, client: &mut Client, now: Instant) {
+        while let Ok(order) = self.orders.try_recv() {
+            match order {
+                Order::Voice(message) => client.send_voice(message),
+                Order::WalkTo(x, y) => self.target = Some((x, y)),
+            }
+        }
+        let mut seen = self.seen.lock().expect("seen");
+        while let Some(message) = client.poll_voice() {
+            seen.voice.push(message);
+        }
+        let (Some(target), Some(here), Some(welcome)) =
+            (self.target, seen.position, client.welcome())
+        else {
+            return;
+        };
+        let tick = Duration::from_secs_f32(1.0 / f32::from(welcome.tick_rate_hz.max(1)));
+        if self.last_input.is_some_and(|last| now < last + tick) {
+            return;
+        }
+        self.last_input = Some(now);
+        let (mut dx, mut dy) = (target.0 - here.0, target.1 - here.1);
+        let distance = dx.hypot(dy);
+        // Stopped by something for half a second: sidestep at
+        // right angles for a second, then head for the target again.
+        match self.progress {
+            Some((at, since)) if (at.0 - here.0).hypot(at.1 - here.1) < 0.1 => {
+                if distance > 0.5 && now > since + Duration::from_millis(500) {
+                    self.detour_until = Some(now + Duration::from_secs(1));
+                    self.progress = Some((here, now));
+                }
+            }
+            _ => self.progress = Some((here, now)),
+        }
+        if self.detour_until.is_some_and(|until| now < until) {
+            (dx, dy) = (dy, -dx);
+        }
+        let intent = if distance < 0.3 {
+            MovementIntent::idle(0.0)
+        } else {
+            let speed = welcome.limits.max_speed.min(distance * 10.0);
+            MovementIntent {
+                move_x: dx / distance,
+                move_y: dy / distance,
+                speed,
+                heading: dy.atan2(dx),
+                animation: AnimationState::Run,
+            }
+        };
+        client.send_input(now, intent);
+    }
+
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
+        let mut seen = self.seen.lock().expect("seen");
+        match event {
+            ClientEvent::Welcomed(welcome) => seen.avatar = Some(welcome.avatar_id),
+            ClientEvent::Snapshot { .. } => {
+                if let Some(me) = seen
+                    .avatar
+                    .and_then(|avatar| client.view().iter().find(|entity| entity.id == avatar))
+                {
+                    seen.position = Some((
+                        fields::POSITION.dequantize(me.x),
+                        fields::POSITION.dequantize(me.y),
+                    ));
+                }
+            }
+            ClientEvent::Disconnected(_) | ClientEvent::Refused(_) => seen.ended = true,
+            _ => {}
+        }
+    }
+}
+
+/// One player: its game connection (on a task) and its WebRTC peer.
+struct Player {
+    name: &'static str,
+    orders: mpsc::UnboundedSender<Order>,
+    seen: Arc<Mutex<Seen>>,
+    task: tokio::task::JoinHandle<Ending>,
+}
+
+impl Player {
+    async fn start(name: &'static str, joined: &Joined) -> Self {
+        let (endpoint, connection, mut client) = joined.connect().await;
+        let (orders, receiver) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut behaviour = Voiced {
+            orders: receiver,
+            seen: seen.clone(),
+            target: None,
+            last_input: None,
+            progress: None,
+            detour_until: None,
+        };
+        let task = tokio::spawn(async move {
+            let _endpoint = endpoint;
+            connection
+                .drive(
+                    &mut client,
+                    &mut behaviour,
+                    Duration::from_millis(20),
+                    Instant::now() + Duration::from_secs(240),
+                )
+                .await
+        });
+        Self {
+            name,
+            orders,
+            seen,
+            task,
+        }
+    }
+
+    fn avatar(&self) -> Option<NetworkId> {
+        self.seen.lock().expect("seen").avatar
+    }
+
+    fn position(&self) -> Option<(f32, f32)> {
+        self.seen.lock().expect("seen").position
+    }
+
+    fn walk_to(&self, x: f32, y: f32) {
+        let _ = self.orders.send(Order::WalkTo(x, y));
+    }
+
+    fn is_near(&self, x: f32, y: f32) -> bool {
+        self.position()
+            .is_some_and(|(px, py)| (px - x).hypot(py - y) < 1.0)
+    }
+
+    fn send(&self, message: ClientMessage) {
+        let _ = self.orders.send(Order::Voice(message));
+    }
+
+    fn voice(&self) -> Vec<ServerMessage> {
+        self.seen.lock().expect("seen").voice.clone()
+    }
+
+    /// The speaker on `slot` as the newest VoiceLines say.
+    fn on_line(&self, slot: &str) -> Option<(NetworkId, f32)> {
+        let mut current = None;
+        for message in self.voice() {
+            if let ServerMessage::VoiceLines(lines) = message {
+                for line in lines.lines.iter().filter(|line| line.slot == slot) {
+                    current = line.speaker.map(|speaker| (speaker, line.distance));
+                }
+            }
+        }
+        current
+    }
+}
+
+/// Pumps the peers until `done` holds or [`PATIENCE`] passes.
+fn pump_until(
+    peers: &mut [&mut VoicePeer],
+    mut done: impl FnMut(&[&mut VoicePeer]) -> bool,
+) -> bool {
+    voice_peer::pump_peers_until(peers, PATIENCE, |peers| done(peers))
+}
+
+/// The peer `speaker` sends `count` packets, 20 ms of peer pumping apart
+/// (its RTP clock advances 960 per packet); returns the index after the last.
+fn speak(speaker: usize, peers: &mut [&mut VoicePeer], from: u32, count: u32) -> u32 {
+    for index in from..from + count {
+        let sent = peers[speaker].send_opus(Instant::now(), index, LEVEL);
+        assert_eq!(sent[0], OPUS_TOC);
+        let until = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < until {
+            let now = Instant::now();
+            for peer in peers.iter_mut() {
+                peer.pump(now);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    from + count
+}
+
+/// Joins `space` as `token`'s account and says which room it was seated in
+/// (the same account joining again keeps its seat).
+async fn seat(http: SocketAddr, name: &'static str, token: &str, space: i64) -> (Player, u64) {
+    let joined = Joined::with_access(http, token, space).await;
+    let player = Player::start(name, &joined).await;
+    let (status, again) = call(
+        http,
+        "POST",
+        &format!("/api/v1/space/{space}/join"),
+        None,
+        Some(token),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    (player, again["room"].as_u64().expect("a room"))
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    loadbot::http::prometheus_value(text, name).unwrap_or(-1.0)
+}
+
+/// Whether any of `player`'s VoiceLines ever named a speaker.
+fn ever_named(player: &Player) -> bool {
+    player.voice().iter().any(|message| {
+        matches!(message, ServerMessage::VoiceLines(lines)
+            if lines.lines.iter().any(|line| line.speaker.is_some()))
+    })
+}
+
+#[test]
+fn each_room_hears_only_itself() {
+    let (_server, http) = common::start_server();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (ann, ben, cat, bar) = runtime.block_on(async {
+        let owner = sign_up(http, "owner", PASSWORD).await;
+        let (status, created) = call(
+            http,
+            "POST",
+            "/api/v1/space",
+            Some(r#"{"name":"bar","dimensions":"40x40","capacity":2}"#),
+            Some(&owner),
+        )
+        .await;
+        assert_eq!(status, 200, "{created}");
+        let bar = created["spaceId"].as_i64().expect("space id");
+        let ann_token = sign_up(http, "ann", PASSWORD).await;
+        let ben_token = sign_up(http, "ben", PASSWORD).await;
+        let cat_token = sign_up(http, "cat", PASSWORD).await;
+        let (ann, ann_room) = seat(http, "ann", &ann_token, bar).await;
+        let (ben, ben_room) = seat(http, "ben", &ben_token, bar).await;
+        let (cat, cat_room) = seat(http, "cat", &cat_token, bar).await;
+        assert_eq!(
+            (ann_room, ben_room, cat_room),
+            (1, 1, 2),
+            "two seats a room"
+        );
+        (ann, ben, cat, bar)
+    });
+    let players = [&ann, &ben, &cat];
+
+    ann.walk_to(ANN.0, ANN.1);
+    ben.walk_to(BEN.0, BEN.1);
+    cat.walk_to(CAT.0, CAT.1);
+    let placed = voice_peer::pump_peers_until(&mut [], PATIENCE, |_| {
+        ann.is_near(ANN.0, ANN.1) && ben.is_near(BEN.0, BEN.1) && cat.is_near(CAT.0, CAT.1)
+    });
+    assert!(
+        placed,
+        "players reach their places: {:?}",
+        players.map(|player| (player.name, player.position()))
+    );
+
+    // Voice on in both rooms: an offer each, an answer each (not VoiceDisabled).
+    let now = Instant::now();
+    let (mut ann_peer, ann_offer) = VoicePeer::new(now, 2);
+    let (mut ben_peer, ben_offer) = VoicePeer::new(now, 2);
+    let (mut cat_peer, cat_offer) = VoicePeer::new(now, 2);
+    for (player, sdp) in [(&ann, ann_offer), (&ben, ben_offer), (&cat, cat_offer)] {
+        player.send(ClientMessage::VoiceOffer(VoiceOffer { sdp }));
+    }
+    for (player, peer) in [
+        (&ann, &mut ann_peer),
+        (&ben, &mut ben_peer),
+        (&cat, &mut cat_peer),
+    ] {
+        let deadline = Instant::now() + PATIENCE;
+        let answer = loop {
+            let voice = player.voice();
+            if let Some(refused) = voice.iter().find_map(|message| match message {
+                ServerMessage::VoiceRefused(refused) => Some(refused.clone()),
+                _ => None,
+            }) {
+                panic!("{}'s offer is refused: {refused:?}", player.name);
+            }
+            if let Some(answer) = voice.into_iter().find_map(|message| match message {
+                ServerMessage::VoiceAnswer(answer) => Some(answer.sdp),
+                _ => None,
+            }) {
+                break answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} gets a voice answer: {:?}",
+                player.name,
+                player.voice()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(answer.contains("a=ice-lite"), "{answer}");
+        peer.accept_answer(&answer);
+    }
+    let mut peers = [&mut ann_peer, &mut ben_peer, &mut cat_peer];
+    assert!(
+        pump_until(&mut peers, |peers| peers.iter().all(|peer| peer.connected)),
+        "every peer connects to the voice port"
+    );
+
+    // Cat speaks in room 2, at ann's coordinates: nobody hears her. (The
+    // routing is recomputed every tick; she speaks for a second.)
+    let cat_sent = speak(2, &mut peers, 0, 50);
+    assert_eq!(peers[0].received.len(), 0, "ann received cat's packets");
+    assert_eq!(peers[1].received.len(), 0, "ben received cat's packets");
+
+    // Ann speaks: ben, 4 m away in her room, hears her; cat does not.
+    let ann_avatar = ann.avatar().expect("ann is welcomed");
+    let mut ann_sent = speak(0, &mut peers, 0, 50);
+    let deadline = Instant::now() + PATIENCE;
+    while peers[1].received.len() < 25 && Instant::now() < deadline {
+        ann_sent = speak(0, &mut peers, ann_sent, 10);
+    }
+    let ben_heard = peers[1].received.len();
+    assert!(
+        ben_heard >= 25,
+        "ben received {ben_heard} of ann's {ann_sent}"
+    );
+    for packet in &peers[1].received {
+        assert_eq!(packet.payload[0], OPUS_TOC);
+        assert_eq!(packet.audio_level, Some(LEVEL));
+    }
+    let ben_line = peers[1].received[0].slot.to_string();
+    let named = ben.on_line(&ben_line);
+    assert!(
+        named.is_some_and(
+            |(speaker, distance)| speaker == ann_avatar && (2.0..6.0).contains(&distance)
+        ),
+        "ben's line {ben_line} names ann ({ann_avatar}) about 4 m away: {named:?}"
+    );
+    assert_eq!(peers[2].received.len(), 0, "cat received ann's packets");
+
+    // Ben speaks: ann hears him; cat does not.
+    let ben_avatar = ben.avatar().expect("ben is welcomed");
+    let mut ben_sent = speak(1, &mut peers, 0, 50);
+    let deadline = Instant::now() + PATIENCE;
+    while peers[0].received.len() < 25 && Instant::now() < deadline {
+        ben_sent = speak(1, &mut peers, ben_sent, 10);
+    }
+    let ann_heard = peers[0].received.len();
+    assert!(
+        ann_heard >= 25,
+        "ann received {ann_heard} of ben's {ben_sent}"
+    );
+    let ann_line = peers[0].received[0].slot.to_string();
+    assert!(
+        ann.on_line(&ann_line)
+            .is_some_and(|(speaker, _)| speaker == ben_avatar),
+        "ann's line names ben: {:?}",
+        ann.voice()
+    );
+    assert_eq!(peers[2].received.len(), 0, "cat received ben's packets");
+    assert!(
+        !ever_named(&cat),
+        "cat's lines named someone: {:?}",
+        cat.voice()
+    );
+
+    // The server counts three sessions and what it forwarded.
+    let received = (ben_heard + ann_heard) as f64;
+    let deadline = Instant::now() + PATIENCE;
+    let metrics = loop {
+        let metrics = runtime
+            .block_on(loadbot::http::get(http, "/metrics"))
+            .expect("/metrics answers");
+        if metric(&metrics, "meridian_voice_packets_forwarded_total") >= received
+            || Instant::now() > deadline
+        {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let forwarded = metric(&metrics, "meridian_voice_packets_forwarded_total");
+    eprintln!(
+        "cat sent {cat_sent}, heard by 0; ann sent {ann_sent}, ben received {ben_heard}; ben sent {ben_sent}, ann received {ann_heard}; cat received 0; server: {} packets in, {forwarded} forwarded, {} sessions",
+        metric(&metrics, "meridian_voice_packets_in_total"),
+        metric(&metrics, "meridian_voice_sessions"),
+    );
+    assert!(forwarded >= received, "{metrics}");
+    assert_eq!(metric(&metrics, "meridian_voice_sessions"), 3.0);
+    // Each room's own figures carry its labels.
+    for (room, members) in [(1, 2.0), (2, 1.0)] {
+        let labels = format!("{{space=\"{bar}\",room=\"{room}\",");
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with(&format!("meridian_instance_voice_members{labels}")))
+            .unwrap_or_else(|| panic!("room {room}'s voice members: {metrics}"));
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|value| value.parse().ok())
+            .expect("a value");
+        assert_eq!(value, members, "{line}");
+    }
+    assert!(
+        !metrics.lines().any(
+            |line| line.starts_with("meridian_instance_voice_refused_total")
+                && line.contains(&format!("space=\"{bar}\""))
+                && !line.ends_with(" 0")
+        ),
+        "no offer refused in the rooms: {metrics}"
+    );
+
+    for player in [ann, ben, cat] {
+        assert!(
+            !player.seen.lock().expect("seen").ended,
+            "{} stayed",
+            player.name
+        );
+        player.task.abort();
+    }
+    drop(runtime);
+}
