@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use meridian_netcode::client::Client;
 use meridian_protocol::{ClientMessage, ServerMessage, VoiceOffer};
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,16 @@ pub struct VoiceFigures {
     pub receive_rate_max: f64,
     /// Bots that received at least one packet.
     pub listeners_hearing: u64,
+    /// Speaker's write to listener's read of each packet (the speaker's
+    /// send time is in the payload), milliseconds: the server's added
+    /// latency plus loopback twice plus the voice thread's own turn (up to
+    /// 1 ms pacing, more when it is saturated): an upper bound of the
+    /// server's part.
+    #[serde(default)]
+    pub one_way_ms_p50: f64,
+    /// The 99th percentile of the same.
+    #[serde(default)]
+    pub one_way_ms_p99: f64,
 }
 
 impl VoiceFigures {
@@ -115,6 +126,8 @@ impl VoiceFigures {
         self.receive_rate_min = self.receive_rate_min.min(other.receive_rate_min);
         self.receive_rate_p50 = self.receive_rate_p50.max(other.receive_rate_p50);
         self.receive_rate_max = self.receive_rate_max.max(other.receive_rate_max);
+        self.one_way_ms_p50 = self.one_way_ms_p50.max(other.one_way_ms_p50);
+        self.one_way_ms_p99 = self.one_way_ms_p99.max(other.one_way_ms_p99);
     }
 
     /// The report's voice lines.
@@ -122,7 +135,8 @@ impl VoiceFigures {
         format!(
             "voice: {} offers, {} answered, {} refused, {} sessions up ({} speakers)\n\
              voice: {} packets sent ({} bytes), {} received ({} bytes), {} bots hearing\n\
-             voice: packets/s received per bot min {:.1} p50 {:.1} max {:.1}\n",
+             voice: packets/s received per bot min {:.1} p50 {:.1} max {:.1}\n\
+             voice: speaker to listener p50 {:.2} p99 {:.2} ms\n",
             self.offers,
             self.answers,
             self.refused,
@@ -136,18 +150,35 @@ impl VoiceFigures {
             self.receive_rate_min,
             self.receive_rate_p50,
             self.receive_rate_max,
+            self.one_way_ms_p50,
+            self.one_way_ms_p99,
         )
     }
 }
 
 /// What the bots and the voice thread share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct VoiceHub {
+    /// Send times in payloads are nanoseconds since this instant.
+    epoch: Instant,
     incoming: Mutex<Vec<VoicePeer>>,
     stop: AtomicBool,
     offers: AtomicU64,
     answers: AtomicU64,
     refused: AtomicU64,
+}
+
+impl VoiceHub {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            incoming: Mutex::default(),
+            stop: AtomicBool::new(false),
+            offers: AtomicU64::new(0),
+            answers: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
 }
 
 /// One WebRTC peer of a bot.
@@ -220,7 +251,7 @@ impl VoicePeer {
     }
 
     /// Writes the due Opus packets of a connected speaker.
-    fn speak(&mut self, now: Instant) {
+    fn speak(&mut self, now: Instant, epoch: Instant) {
         let (Some(_), true) = (self.connected_at, self.speaker) else {
             return;
         };
@@ -232,6 +263,9 @@ impl VoicePeer {
             let mut payload = vec![0xA5; PAYLOAD_BYTES];
             payload[0] = OPUS_TOC;
             payload[1..5].copy_from_slice(&self.index.to_be_bytes());
+            let stamp =
+                u64::try_from(Instant::now().duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
+            payload[5..13].copy_from_slice(&stamp.to_be_bytes());
             let Some(writer) = self.rtc.writer(self.microphone) else {
                 return;
             };
@@ -257,11 +291,16 @@ impl VoicePeer {
             // Too far behind: skip rather than burst.
             *next = now + PACKET_INTERVAL;
         }
-        self.drain();
     }
 
     /// Runs timers, takes what arrived, sends what is queued.
-    fn pump(&mut self, now: Instant, buffer: &mut [u8]) {
+    fn pump(
+        &mut self,
+        now: Instant,
+        buffer: &mut [u8],
+        epoch: Instant,
+        delays: &mut Histogram<u64>,
+    ) {
         if self.failed {
             return;
         }
@@ -269,7 +308,7 @@ impl VoicePeer {
             self.failed = true;
             return;
         }
-        self.drain();
+        self.drain(epoch, delays);
         loop {
             match self.socket.recv_from(buffer) {
                 Ok((length, from)) => {
@@ -282,16 +321,17 @@ impl VoicePeer {
                         self.failed = true;
                         return;
                     }
-                    self.drain();
+                    self.drain(epoch, delays);
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => break,
                 Err(_) => break,
             }
         }
-        self.speak(now);
+        self.speak(now, epoch);
+        self.drain(epoch, delays);
     }
 
-    fn drain(&mut self) {
+    fn drain(&mut self, epoch: Instant, delays: &mut Histogram<u64>) {
         loop {
             match self.rtc.poll_output() {
                 Err(_) => {
@@ -311,6 +351,13 @@ impl VoicePeer {
                 Ok(Output::Event(Event::MediaData(data))) => {
                     self.packets_received += 1;
                     self.bytes_received += data.data.len() as u64;
+                    if let Some(stamp) = data.data.get(5..13) {
+                        let mut bytes = [0u8; 8];
+                        bytes.copy_from_slice(stamp);
+                        let sent = epoch + Duration::from_nanos(u64::from_be_bytes(bytes));
+                        let micros = Instant::now().saturating_duration_since(sent).as_micros();
+                        delays.saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
+                    }
                 }
                 Ok(Output::Event(_)) => {}
             }
@@ -389,19 +436,22 @@ impl BotVoice {
 #[derive(Debug)]
 pub struct VoiceThread {
     hub: Arc<VoiceHub>,
-    handle: JoinHandle<Vec<VoicePeer>>,
+    handle: JoinHandle<(Vec<VoicePeer>, Histogram<u64>)>,
 }
 
 impl VoiceThread {
     /// Starts the thread.
     pub fn spawn() -> std::io::Result<Self> {
-        let hub = Arc::new(VoiceHub::default());
+        let hub = Arc::new(VoiceHub::new());
         let shared = hub.clone();
         let handle = std::thread::Builder::new()
             .name(VOICE_THREAD.into())
             .spawn(move || {
                 let mut peers: Vec<VoicePeer> = Vec::new();
                 let mut buffer = vec![0u8; 2_000];
+                let epoch = shared.epoch;
+                // Microseconds, up to 60 s, 3 significant digits.
+                let mut delays = delay_histogram();
                 while !shared.stop.load(Ordering::Relaxed) {
                     peers.append(
                         &mut shared
@@ -411,11 +461,11 @@ impl VoiceThread {
                     );
                     let now = Instant::now();
                     for peer in &mut peers {
-                        peer.pump(now, &mut buffer);
+                        peer.pump(now, &mut buffer, epoch, &mut delays);
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                peers
+                (peers, delays)
             })?;
         Ok(Self { hub, handle })
     }
@@ -428,12 +478,17 @@ impl VoiceThread {
     /// Stops the thread and sums up.
     pub fn finish(self) -> VoiceFigures {
         self.hub.stop.store(true, Ordering::Relaxed);
-        let peers = self.handle.join().unwrap_or_default();
+        let (peers, delays) = self
+            .handle
+            .join()
+            .unwrap_or_else(|_| (Vec::new(), delay_histogram()));
         let end = Instant::now();
         let mut figures = VoiceFigures {
             offers: self.hub.offers.load(Ordering::Relaxed),
             answers: self.hub.answers.load(Ordering::Relaxed),
             refused: self.hub.refused.load(Ordering::Relaxed),
+            one_way_ms_p50: delays.value_at_quantile(0.5) as f64 / 1e3,
+            one_way_ms_p99: delays.value_at_quantile(0.99) as f64 / 1e3,
             ..VoiceFigures::default()
         };
         let mut rates = Vec::new();
@@ -460,4 +515,9 @@ impl VoiceThread {
         }
         figures
     }
+}
+
+/// Microseconds from 1 µs to 60 s, three significant figures.
+fn delay_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
