@@ -5,8 +5,10 @@
 //! (in her own room). Cat speaks: nobody receives anything. Ann speaks: ben
 //! receives her packets on the line VoiceLines names for her avatar, cat
 //! none. Ben speaks: ann receives, cat none. Cat's VoiceLines never name
-//! anyone. Before voice in instances, every offer here was refused
-//! `VoiceDisabled`.
+//! anyone. The space's owner puts ben on its stage (a player may not): ann,
+//! walked 25 m away, hears him at distance 0, cat still nothing. Ann blocks
+//! ben: her line is cleared and none of his packets reach her. Before voice
+//! in instances, every offer here was refused `VoiceDisabled`.
 //! Waits are bounded; nothing asserts on time.
 
 mod common;
@@ -36,6 +38,8 @@ const PATIENCE: Duration = Duration::from_secs(30);
 const ANN: (f32, f32) = (12.0, 20.0);
 const BEN: (f32, f32) = (16.0, 20.0);
 const CAT: (f32, f32) = ANN;
+/// Where ann walks later: 25 m from ben.
+const FAR: (f32, f32) = (36.0, 36.0);
 /// The audio level the packets carry (dBov).
 const LEVEL: i8 = -30;
 const PASSWORD: &str = "a long enough password";
@@ -263,6 +267,11 @@ async fn seat(http: SocketAddr, name: &'static str, token: &str, space: i64) -> 
     (player, again["room"].as_u64().expect("a room"))
 }
 
+/// The account id of an access token's holder (its `sub` claim).
+fn account_id(token: &str) -> i64 {
+    common::token_claims(token)["sub"].as_i64().expect("sub")
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     loadbot::http::prometheus_value(text, name).unwrap_or(-1.0)
 }
@@ -283,7 +292,7 @@ fn each_room_hears_only_itself() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (ann, ben, cat, bar) = runtime.block_on(async {
+    let (ann, ben, cat, bar, tokens) = runtime.block_on(async {
         let owner = sign_up(http, "owner", PASSWORD).await;
         let (status, created) = call(
             http,
@@ -306,8 +315,9 @@ fn each_room_hears_only_itself() {
             (1, 1, 2),
             "two seats a room"
         );
-        (ann, ben, cat, bar)
+        (ann, ben, cat, bar, (owner, ann_token, ben_token))
     });
+    let (owner, ann_token, ben_token) = tokens;
     let players = [&ann, &ben, &cat];
 
     ann.walk_to(ANN.0, ANN.1);
@@ -424,6 +434,69 @@ fn each_room_hears_only_itself() {
         "cat's lines named someone: {:?}",
         cat.voice()
     );
+
+    // The stage of the space: the owner puts ben on it (a player may not).
+    // Ann walks 25 m away from him and still hears him, at distance 0; cat,
+    // in room 2, still hears nothing.
+    runtime.block_on(async {
+        let stage = format!(r#"{{"userIds":[{}]}}"#, account_id(&ben_token));
+        let path = format!("/api/v1/space/{bar}/stage");
+        let (status, answer) = call(http, "PUT", &path, Some(&stage), Some(&ann_token)).await;
+        assert_eq!(status, 403, "a player may not set the stage: {answer}");
+        let (status, answer) = call(http, "PUT", &path, Some(&stage), Some(&owner)).await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    ann.walk_to(FAR.0, FAR.1);
+    let walked = pump_until(&mut peers, |_| ann.is_near(FAR.0, FAR.1));
+    assert!(walked, "ann walks away: {:?}", ann.position());
+    let ann_before = peers[0].received.len();
+    let deadline = Instant::now() + PATIENCE;
+    while peers[0].received.len() < ann_before + 25 && Instant::now() < deadline {
+        ben_sent = speak(1, &mut peers, ben_sent, 10);
+    }
+    let ann_from_stage = peers[0].received.len() - ann_before;
+    assert!(
+        ann_from_stage >= 25,
+        "ann, 25 m away, received {ann_from_stage} of ben's packets from the stage"
+    );
+    let ann_lines: Vec<String> = peers[0].slots.iter().map(ToString::to_string).collect();
+    let stage_line = ann_lines
+        .iter()
+        .find(|slot| ann.on_line(slot) == Some((ben_avatar, 0.0)))
+        .cloned()
+        .unwrap_or_else(|| panic!("a line of ann's names ben at distance 0: {:?}", ann.voice()));
+    assert_eq!(
+        peers[2].received.len(),
+        0,
+        "cat received ben's stage packets"
+    );
+
+    // Ann blocks ben: her line is cleared, and none of his packets reach her.
+    runtime.block_on(async {
+        let block = format!(r#"{{"userId":{}}}"#, account_id(&ben_token));
+        let (status, answer) = call(
+            http,
+            "POST",
+            "/api/v1/user/block",
+            Some(&block),
+            Some(&ann_token),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    let cleared = pump_until(&mut peers, |_| ann.on_line(&stage_line).is_none());
+    assert!(cleared, "ann's line is cleared: {:?}", ann.voice());
+    ben_sent = speak(1, &mut peers, ben_sent, 10);
+    let ann_blocked = peers[0].received.len();
+    ben_sent = speak(1, &mut peers, ben_sent, 50);
+    assert_eq!(
+        peers[0].received.len(),
+        ann_blocked,
+        "ann received ben's packets after blocking him"
+    );
+    assert_eq!(peers[2].received.len(), 0, "cat received ben's packets");
+    eprintln!("stage: ann 25 m away received {ann_from_stage}; after her block 0 of 50");
+    let ann_heard = ann_blocked;
 
     // The server counts three sessions and what it forwarded.
     let received = (ben_heard + ann_heard) as f64;
