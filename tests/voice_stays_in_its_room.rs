@@ -8,7 +8,9 @@
 //! anyone. The space's owner puts ben on its stage (a player may not): ann,
 //! walked 25 m away, hears him at distance 0, cat still nothing. Ann blocks
 //! ben: her line is cleared and none of his packets reach her. Before voice
-//! in instances, every offer here was refused `VoiceDisabled`.
+//! in instances, every offer here was refused `VoiceDisabled`. A moderator
+//! mutes ben: his next offer is refused `MutedByModerator`, counted in
+//! /metrics with room 1's labels.
 //! Waits are bounded; nothing asserts on time.
 
 mod common;
@@ -25,7 +27,7 @@ use meridian_netcode::driver::client::{Behaviour, Ending};
 use meridian_netcode::{Client, ClientEvent};
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{
-    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer,
+    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer, VoiceRefusalReason,
 };
 use meridian_protocol::quantize::fields;
 use tokio::sync::mpsc;
@@ -286,7 +288,9 @@ fn ever_named(player: &Player) -> bool {
 
 #[test]
 fn each_room_hears_only_itself() {
-    let (_server, http) = common::start_server();
+    let database = common::temporary_database();
+    common::create_admin(&database, "boss", "boss password");
+    let (_server, http) = common::start_server_with(&database, &[]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -543,6 +547,44 @@ fn each_room_hears_only_itself() {
         "no offer refused in the rooms: {metrics}"
     );
 
+    // A moderator mutes ben: his new offer in room 1 is refused
+    // MutedByModerator, counted with room 1's labels.
+    runtime.block_on(async {
+        let boss = common::api::log_in(http, "boss", "boss password").await;
+        let mute = format!(r#"{{"userId":{},"seconds":600}}"#, account_id(&ben_token));
+        let (status, answer) =
+            call(http, "POST", "/api/v1/admin/mute", Some(&mute), Some(&boss)).await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    let muted = pump_until(&mut peers, |_| {
+        let (_, offer) = VoicePeer::new(Instant::now(), 2);
+        ben.send(ClientMessage::VoiceOffer(VoiceOffer { sdp: offer }));
+        std::thread::sleep(Duration::from_millis(200));
+        ben.voice().iter().any(|message| {
+            matches!(message, ServerMessage::VoiceRefused(refused)
+                if refused.reason == VoiceRefusalReason::MutedByModerator)
+        })
+    });
+    assert!(muted, "ben's offer is refused: {:?}", ben.voice());
+    let refused_line =
+        format!("meridian_instance_voice_refused_total{{space=\"{bar}\",room=\"1\",");
+    let deadline = Instant::now() + PATIENCE;
+    let counted = loop {
+        let metrics = runtime
+            .block_on(loadbot::http::get(http, "/metrics"))
+            .expect("/metrics answers");
+        let counted = metrics.lines().any(|line| {
+            line.starts_with(&refused_line)
+                && line.contains("reason=\"muted_by_moderator\"")
+                && !line.ends_with(" 0")
+        });
+        if counted || Instant::now() > deadline {
+            break counted;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(counted, "room 1 counts ben's refused offer");
+
     for player in [ann, ben, cat] {
         assert!(
             !player.seen.lock().expect("seen").ended,
@@ -552,4 +594,5 @@ fn each_room_hears_only_itself() {
         player.task.abort();
     }
     drop(runtime);
+    common::remove_database(&database);
 }
