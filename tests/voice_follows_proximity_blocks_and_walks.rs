@@ -17,26 +17,16 @@
 mod common;
 #[path = "../crates/netcode/tests/common/voice_peer.rs"]
 mod voice_peer;
+mod voice_players;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::api::{call, log_in};
-use common::{
-    Joined, account_join, create_admin, remove_database, start_server_with, temporary_database,
-};
-use meridian_netcode::driver::client::{Behaviour, Ending};
-use meridian_netcode::{Client, ClientEvent};
-use meridian_protocol::NetworkId;
-use meridian_protocol::messages::{
-    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer, VoiceRefusalReason,
-};
-use meridian_protocol::quantize::fields;
-use tokio::sync::mpsc;
+use common::{account_join, create_admin, remove_database, start_server_with, temporary_database};
+use meridian_protocol::messages::{ClientMessage, ServerMessage, VoiceOffer, VoiceRefusalReason};
 use voice_peer::{OPUS_TOC, VoicePeer};
+use voice_players::{LEVEL, PATIENCE, Player, account_id, metric, pump_until, speak};
 
-/// How long any one step may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(30);
 /// Where ada, bob and cid stand first: ada and bob 4 m apart in the west
 /// zones, cid in the north-east corner zone, 50 m east of ada.
 const ADA: (f32, f32) = (5.0, LANE);
@@ -47,230 +37,6 @@ const ADA_LATER: (f32, f32) = (51.0, LANE);
 /// Players walk north to this line first, then along it (the plaza's
 /// elements stand south of it).
 const LANE: f32 = 46.0;
-/// The audio level ada's packets carry (dBov).
-const LEVEL: i8 = -30;
-
-/// What a player's connection task shares with the test.
-#[derive(Default)]
-struct Seen {
-    avatar: Option<NetworkId>,
-    position: Option<(f32, f32)>,
-    voice: Vec<ServerMessage>,
-    ended: bool,
-}
-
-enum Order {
-    Voice(ClientMessage),
-    WalkTo(f32, f32),
-}
-
-struct Voiced {
-    orders: mpsc::UnboundedReceiver<Order>,
-    seen: Arc<Mutex<Seen>>,
-    target: Option<(f32, f32)>,
-    /// When the last input went: one per server tick, no more (the server
-    /// counts faster inputs against the player).
-    last_input: Option<Instant>,
-    /// Where the avatar last made progress, and when.
-    progress: Option<((f32, f32), Instant)>,
-    /// Walking around an element that stopped it, until then.
-    detour_until: Option<Instant>,
-}
-
-impl Behaviour for Voiced {
-    fn on_tick(&mut self, client: &mut Client, now: Instant) {
-        while let Ok(order) = self.orders.try_recv() {
-            match order {
-                Order::Voice(message) => client.send_voice(message),
-                Order::WalkTo(x, y) => self.target = Some((x, y)),
-            }
-        }
-        let mut seen = self.seen.lock().expect("seen");
-        while let Some(message) = client.poll_voice() {
-            seen.voice.push(message);
-        }
-        let (Some(target), Some(here), Some(welcome)) =
-            (self.target, seen.position, client.welcome())
-        else {
-            return;
-        };
-        let tick = Duration::from_secs_f32(1.0 / f32::from(welcome.tick_rate_hz.max(1)));
-        if self.last_input.is_some_and(|last| now < last + tick) {
-            return;
-        }
-        self.last_input = Some(now);
-        // First north (or south) to the lane, then along it.
-        let target = if (here.1 - LANE).abs() > 1.0 && (here.0 - target.0).abs() > 1.0 {
-            (here.0, LANE)
-        } else {
-            target
-        };
-        let (mut dx, mut dy) = (target.0 - here.0, target.1 - here.1);
-        let distance = dx.hypot(dy);
-        // Stopped by an element of the plaza for half a second: sidestep at
-        // right angles for a second, then head for the target again.
-        match self.progress {
-            Some((at, since)) if (at.0 - here.0).hypot(at.1 - here.1) < 0.1 => {
-                if distance > 0.5 && now > since + Duration::from_millis(500) {
-                    self.detour_until = Some(now + Duration::from_secs(1));
-                    self.progress = Some((here, now));
-                }
-            }
-            _ => self.progress = Some((here, now)),
-        }
-        if self.detour_until.is_some_and(|until| now < until) {
-            (dx, dy) = (dy, -dx);
-        }
-        let intent = if distance < 0.3 {
-            MovementIntent::idle(0.0)
-        } else {
-            let speed = welcome.limits.max_speed.min(distance * 10.0);
-            MovementIntent {
-                move_x: dx / distance,
-                move_y: dy / distance,
-                speed,
-                heading: dy.atan2(dx),
-                animation: AnimationState::Run,
-            }
-        };
-        client.send_input(now, intent);
-    }
-
-    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
-        let mut seen = self.seen.lock().expect("seen");
-        match event {
-            ClientEvent::Welcomed(welcome) => seen.avatar = Some(welcome.avatar_id),
-            ClientEvent::Snapshot { .. } => {
-                if let Some(me) = seen
-                    .avatar
-                    .and_then(|avatar| client.view().iter().find(|entity| entity.id == avatar))
-                {
-                    seen.position = Some((
-                        fields::POSITION.dequantize(me.x),
-                        fields::POSITION.dequantize(me.y),
-                    ));
-                }
-            }
-            ClientEvent::Disconnected(_) | ClientEvent::Refused(_) => seen.ended = true,
-            _ => {}
-        }
-    }
-}
-
-/// One player: its game connection (on a task) and its WebRTC peer.
-struct Player {
-    name: &'static str,
-    orders: mpsc::UnboundedSender<Order>,
-    seen: Arc<Mutex<Seen>>,
-    task: tokio::task::JoinHandle<Ending>,
-}
-
-impl Player {
-    async fn start(name: &'static str, joined: &Joined) -> Self {
-        let (endpoint, connection, mut client) = joined.connect().await;
-        let (orders, receiver) = mpsc::unbounded_channel();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let mut behaviour = Voiced {
-            orders: receiver,
-            seen: seen.clone(),
-            target: None,
-            last_input: None,
-            progress: None,
-            detour_until: None,
-        };
-        let task = tokio::spawn(async move {
-            let _endpoint = endpoint;
-            connection
-                .drive(
-                    &mut client,
-                    &mut behaviour,
-                    Duration::from_millis(20),
-                    Instant::now() + Duration::from_secs(240),
-                )
-                .await
-        });
-        Self {
-            name,
-            orders,
-            seen,
-            task,
-        }
-    }
-
-    fn avatar(&self) -> Option<NetworkId> {
-        self.seen.lock().expect("seen").avatar
-    }
-
-    fn position(&self) -> Option<(f32, f32)> {
-        self.seen.lock().expect("seen").position
-    }
-
-    fn walk_to(&self, x: f32, y: f32) {
-        let _ = self.orders.send(Order::WalkTo(x, y));
-    }
-
-    fn is_near(&self, x: f32, y: f32) -> bool {
-        self.position()
-            .is_some_and(|(px, py)| (px - x).hypot(py - y) < 1.0)
-    }
-
-    fn send(&self, message: ClientMessage) {
-        let _ = self.orders.send(Order::Voice(message));
-    }
-
-    fn voice(&self) -> Vec<ServerMessage> {
-        self.seen.lock().expect("seen").voice.clone()
-    }
-
-    /// The speaker on `slot` as the newest VoiceLines say.
-    fn on_line(&self, slot: &str) -> Option<(NetworkId, f32)> {
-        let mut current = None;
-        for message in self.voice() {
-            if let ServerMessage::VoiceLines(lines) = message {
-                for line in lines.lines.iter().filter(|line| line.slot == slot) {
-                    current = line.speaker.map(|speaker| (speaker, line.distance));
-                }
-            }
-        }
-        current
-    }
-}
-
-/// Pumps the peers until `done` holds or [`PATIENCE`] passes.
-fn pump_until(
-    peers: &mut [&mut VoicePeer],
-    mut done: impl FnMut(&[&mut VoicePeer]) -> bool,
-) -> bool {
-    voice_peer::pump_peers_until(peers, PATIENCE, |peers| done(peers))
-}
-
-/// The peer `speaker` sends `count` packets, 20 ms of peer pumping apart
-/// (its RTP clock advances 960 per packet); returns the index after the last.
-fn speak(speaker: usize, peers: &mut [&mut VoicePeer], from: u32, count: u32) -> u32 {
-    for index in from..from + count {
-        let sent = peers[speaker].send_opus(Instant::now(), index, LEVEL);
-        assert_eq!(sent[0], OPUS_TOC);
-        let until = Instant::now() + Duration::from_millis(20);
-        while Instant::now() < until {
-            let now = Instant::now();
-            for peer in peers.iter_mut() {
-                peer.pump(now);
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    from + count
-}
-
-fn user_id(access: &str) -> i64 {
-    common::token_claims(access)["sub"]
-        .as_i64()
-        .expect("an account id")
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    loadbot::http::prometheus_value(text, name).unwrap_or(-1.0)
-}
 
 #[test]
 fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
@@ -286,9 +52,9 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
         let ada_join = account_join(server, "ada").await;
         let bob_join = account_join(server, "bob").await;
         let cid_join = account_join(server, "cid").await;
-        let ada = Player::start("ada", &ada_join).await;
-        let bob = Player::start("bob", &bob_join).await;
-        let cid = Player::start("cid", &cid_join).await;
+        let ada = Player::start("ada", &ada_join, Some(LANE)).await;
+        let bob = Player::start("bob", &bob_join, Some(LANE)).await;
+        let cid = Player::start("cid", &cid_join, Some(LANE)).await;
         (
             ada,
             bob,
@@ -392,7 +158,7 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
 
     // Bob blocks ada: his line is cleared, and none of her later packets reach him.
     runtime.block_on(async {
-        let block = format!(r#"{{"userId":{}}}"#, user_id(&ada_access));
+        let block = format!(r#"{{"userId":{}}}"#, account_id(&ada_access));
         let (status, answer) = call(
             server,
             "POST",
@@ -450,7 +216,7 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     let cid_before = peers[2].received.len();
     runtime.block_on(async {
         let boss = log_in(server, "boss", "boss password").await;
-        let stage = format!(r#"{{"userIds":[{}]}}"#, user_id(&bob_access));
+        let stage = format!(r#"{{"userIds":[{}]}}"#, account_id(&bob_access));
         let path = format!("/api/v1/space/{world}/stage");
         let (status, answer) = call(server, "PUT", &path, Some(&stage), Some(&ada_access)).await;
         assert_eq!(status, 403, "a player may not set the stage: {answer}");
@@ -492,7 +258,7 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
         .expect("cid's line for bob");
     runtime.block_on(async {
         let boss = log_in(server, "boss", "boss password").await;
-        let mute = format!(r#"{{"userId":{},"seconds":600}}"#, user_id(&bob_access));
+        let mute = format!(r#"{{"userId":{},"seconds":600}}"#, account_id(&bob_access));
         let (status, answer) = call(
             server,
             "POST",
@@ -549,11 +315,7 @@ fn voice_reaches_the_near_not_the_far_not_the_blocker_and_follows_a_walk() {
     );
 
     for player in [ada, bob, cid] {
-        assert!(
-            !player.seen.lock().expect("seen").ended,
-            "{} stayed",
-            player.name
-        );
+        assert!(!player.has_ended(), "{} stayed", player.name);
         player.task.abort();
     }
     drop(runtime);

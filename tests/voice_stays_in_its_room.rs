@@ -16,25 +16,17 @@
 mod common;
 #[path = "../crates/netcode/tests/common/voice_peer.rs"]
 mod voice_peer;
+mod voice_players;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Joined;
 use common::api::{call, sign_up};
-use meridian_netcode::driver::client::{Behaviour, Ending};
-use meridian_netcode::{Client, ClientEvent};
-use meridian_protocol::NetworkId;
-use meridian_protocol::messages::{
-    AnimationState, ClientMessage, MovementIntent, ServerMessage, VoiceOffer, VoiceRefusalReason,
-};
-use meridian_protocol::quantize::fields;
-use tokio::sync::mpsc;
+use meridian_protocol::messages::{ClientMessage, ServerMessage, VoiceOffer, VoiceRefusalReason};
 use voice_peer::{OPUS_TOC, VoicePeer};
+use voice_players::{LEVEL, PATIENCE, Player, account_id, metric, pump_until, speak};
 
-/// How long any one step may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(30);
 /// Where ann and ben stand in room 1 (4 m apart), and cat in room 2: where
 /// ann stands.
 const ANN: (f32, f32) = (12.0, 20.0);
@@ -42,221 +34,13 @@ const BEN: (f32, f32) = (16.0, 20.0);
 const CAT: (f32, f32) = ANN;
 /// Where ann walks later: 25 m from ben.
 const FAR: (f32, f32) = (36.0, 36.0);
-/// The audio level the packets carry (dBov).
-const LEVEL: i8 = -30;
 const PASSWORD: &str = "a long enough password";
-
-/// What a player's connection task shares with the test.
-#[derive(Default)]
-struct Seen {
-    avatar: Option<NetworkId>,
-    position: Option<(f32, f32)>,
-    voice: Vec<ServerMessage>,
-    ended: bool,
-}
-
-enum Order {
-    Voice(ClientMessage),
-    WalkTo(f32, f32),
-}
-
-struct Voiced {
-    orders: mpsc::UnboundedReceiver<Order>,
-    seen: Arc<Mutex<Seen>>,
-    target: Option<(f32, f32)>,
-    /// When the last input went: one per server tick, no more (the server
-    /// counts faster inputs against the player).
-    last_input: Option<Instant>,
-    /// Where the avatar last made progress, and when.
-    progress: Option<((f32, f32), Instant)>,
-    /// Walking around an element that stopped it, until then.
-    detour_until: Option<Instant>,
-}
-
-impl Behaviour for Voiced {
-    fn on_tick(&mut self, client: &mut Client, now: Instant) {
-        while let Ok(order) = self.orders.try_recv() {
-            match order {
-                Order::Voice(message) => client.send_voice(message),
-                Order::WalkTo(x, y) => self.target = Some((x, y)),
-            }
-        }
-        let mut seen = self.seen.lock().expect("seen");
-        while let Some(message) = client.poll_voice() {
-            seen.voice.push(message);
-        }
-        let (Some(target), Some(here), Some(welcome)) =
-            (self.target, seen.position, client.welcome())
-        else {
-            return;
-        };
-        let tick = Duration::from_secs_f32(1.0 / f32::from(welcome.tick_rate_hz.max(1)));
-        if self.last_input.is_some_and(|last| now < last + tick) {
-            return;
-        }
-        self.last_input = Some(now);
-        let (mut dx, mut dy) = (target.0 - here.0, target.1 - here.1);
-        let distance = dx.hypot(dy);
-        // Stopped by something for half a second: sidestep at
-        // right angles for a second, then head for the target again.
-        match self.progress {
-            Some((at, since)) if (at.0 - here.0).hypot(at.1 - here.1) < 0.1 => {
-                if distance > 0.5 && now > since + Duration::from_millis(500) {
-                    self.detour_until = Some(now + Duration::from_secs(1));
-                    self.progress = Some((here, now));
-                }
-            }
-            _ => self.progress = Some((here, now)),
-        }
-        if self.detour_until.is_some_and(|until| now < until) {
-            (dx, dy) = (dy, -dx);
-        }
-        let intent = if distance < 0.3 {
-            MovementIntent::idle(0.0)
-        } else {
-            let speed = welcome.limits.max_speed.min(distance * 10.0);
-            MovementIntent {
-                move_x: dx / distance,
-                move_y: dy / distance,
-                speed,
-                heading: dy.atan2(dx),
-                animation: AnimationState::Run,
-            }
-        };
-        client.send_input(now, intent);
-    }
-
-    fn on_event(&mut self, client: &mut Client, event: ClientEvent, _now: Instant) {
-        let mut seen = self.seen.lock().expect("seen");
-        match event {
-            ClientEvent::Welcomed(welcome) => seen.avatar = Some(welcome.avatar_id),
-            ClientEvent::Snapshot { .. } => {
-                if let Some(me) = seen
-                    .avatar
-                    .and_then(|avatar| client.view().iter().find(|entity| entity.id == avatar))
-                {
-                    seen.position = Some((
-                        fields::POSITION.dequantize(me.x),
-                        fields::POSITION.dequantize(me.y),
-                    ));
-                }
-            }
-            ClientEvent::Disconnected(_) | ClientEvent::Refused(_) => seen.ended = true,
-            _ => {}
-        }
-    }
-}
-
-/// One player: its game connection (on a task) and its WebRTC peer.
-struct Player {
-    name: &'static str,
-    orders: mpsc::UnboundedSender<Order>,
-    seen: Arc<Mutex<Seen>>,
-    task: tokio::task::JoinHandle<Ending>,
-}
-
-impl Player {
-    async fn start(name: &'static str, joined: &Joined) -> Self {
-        let (endpoint, connection, mut client) = joined.connect().await;
-        let (orders, receiver) = mpsc::unbounded_channel();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let mut behaviour = Voiced {
-            orders: receiver,
-            seen: seen.clone(),
-            target: None,
-            last_input: None,
-            progress: None,
-            detour_until: None,
-        };
-        let task = tokio::spawn(async move {
-            let _endpoint = endpoint;
-            connection
-                .drive(
-                    &mut client,
-                    &mut behaviour,
-                    Duration::from_millis(20),
-                    Instant::now() + Duration::from_secs(240),
-                )
-                .await
-        });
-        Self {
-            name,
-            orders,
-            seen,
-            task,
-        }
-    }
-
-    fn avatar(&self) -> Option<NetworkId> {
-        self.seen.lock().expect("seen").avatar
-    }
-
-    fn position(&self) -> Option<(f32, f32)> {
-        self.seen.lock().expect("seen").position
-    }
-
-    fn walk_to(&self, x: f32, y: f32) {
-        let _ = self.orders.send(Order::WalkTo(x, y));
-    }
-
-    fn is_near(&self, x: f32, y: f32) -> bool {
-        self.position()
-            .is_some_and(|(px, py)| (px - x).hypot(py - y) < 1.0)
-    }
-
-    fn send(&self, message: ClientMessage) {
-        let _ = self.orders.send(Order::Voice(message));
-    }
-
-    fn voice(&self) -> Vec<ServerMessage> {
-        self.seen.lock().expect("seen").voice.clone()
-    }
-
-    /// The speaker on `slot` as the newest VoiceLines say.
-    fn on_line(&self, slot: &str) -> Option<(NetworkId, f32)> {
-        let mut current = None;
-        for message in self.voice() {
-            if let ServerMessage::VoiceLines(lines) = message {
-                for line in lines.lines.iter().filter(|line| line.slot == slot) {
-                    current = line.speaker.map(|speaker| (speaker, line.distance));
-                }
-            }
-        }
-        current
-    }
-}
-
-/// Pumps the peers until `done` holds or [`PATIENCE`] passes.
-fn pump_until(
-    peers: &mut [&mut VoicePeer],
-    mut done: impl FnMut(&[&mut VoicePeer]) -> bool,
-) -> bool {
-    voice_peer::pump_peers_until(peers, PATIENCE, |peers| done(peers))
-}
-
-/// The peer `speaker` sends `count` packets, 20 ms of peer pumping apart
-/// (its RTP clock advances 960 per packet); returns the index after the last.
-fn speak(speaker: usize, peers: &mut [&mut VoicePeer], from: u32, count: u32) -> u32 {
-    for index in from..from + count {
-        let sent = peers[speaker].send_opus(Instant::now(), index, LEVEL);
-        assert_eq!(sent[0], OPUS_TOC);
-        let until = Instant::now() + Duration::from_millis(20);
-        while Instant::now() < until {
-            let now = Instant::now();
-            for peer in peers.iter_mut() {
-                peer.pump(now);
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    from + count
-}
 
 /// Joins `space` as `token`'s account and says which room it was seated in
 /// (the same account joining again keeps its seat).
 async fn seat(http: SocketAddr, name: &'static str, token: &str, space: i64) -> (Player, u64) {
     let joined = Joined::with_access(http, token, space).await;
-    let player = Player::start(name, &joined).await;
+    let player = Player::start(name, &joined, None).await;
     let (status, again) = call(
         http,
         "POST",
@@ -267,15 +51,6 @@ async fn seat(http: SocketAddr, name: &'static str, token: &str, space: i64) -> 
     .await;
     assert_eq!(status, 200, "{again}");
     (player, again["room"].as_u64().expect("a room"))
-}
-
-/// The account id of an access token's holder (its `sub` claim).
-fn account_id(token: &str) -> i64 {
-    common::token_claims(token)["sub"].as_i64().expect("sub")
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    loadbot::http::prometheus_value(text, name).unwrap_or(-1.0)
 }
 
 /// Whether any of `player`'s VoiceLines ever named a speaker.
@@ -586,11 +361,7 @@ fn each_room_hears_only_itself() {
     assert!(counted, "room 1 counts ben's refused offer");
 
     for player in [ann, ben, cat] {
-        assert!(
-            !player.seen.lock().expect("seen").ended,
-            "{} stayed",
-            player.name
-        );
+        assert!(!player.has_ended(), "{} stayed", player.name);
         player.task.abort();
     }
     drop(runtime);
