@@ -18,11 +18,9 @@ use std::time::{Duration, Instant};
 
 use meridian_protocol::NetworkId;
 use meridian_protocol::framing::{FrameDecoder, write_frame};
-use meridian_protocol::limits::MAX_VOICE_LINES;
 use meridian_protocol::messages::{
     Channel, ChatRelay, ChatSend, ClientMessage, Disconnect, DisconnectReason, Input,
-    InventoryChange, InventoryResult, InventoryStatus, ServerMessage, VoiceAnswer, VoiceLine,
-    VoiceLines, VoiceRefusalReason, VoiceRefused,
+    InventoryChange, InventoryResult, InventoryStatus, ServerMessage,
 };
 use meridian_protocol::snapshot::EntityState;
 
@@ -33,8 +31,10 @@ use crate::token::{RealtimeClaims, TokenAuthority};
 use crate::used_tokens::UsedTokens;
 
 mod hello;
+mod voice;
 
 pub use hello::Redirect;
+pub use voice::VoiceRequest;
 
 /// A transport connection, named by the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,17 +88,6 @@ pub enum ServerEvent {
         /// Why.
         reason: DisconnectReason,
     },
-}
-
-/// What a client asks of voice (PROTOCOL.md 5.7 to 5.9).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VoiceRequest {
-    /// Turn voice on, or renegotiate, with this SDP offer.
-    Offer(String),
-    /// Mute (`true`) or unmute its own voice.
-    Mute(bool),
-    /// Turn voice off.
-    Off,
 }
 
 /// What a driver must do for one connection.
@@ -416,33 +405,13 @@ impl Server {
                 );
             }
             (Phase::Admitted, ClientMessage::VoiceOffer(offer)) => {
-                let request = VoiceRequest::Offer(offer.sdp);
-                self.requested(
-                    now,
-                    connection,
-                    ServerEvent::Voice {
-                        connection,
-                        request,
-                    },
-                );
+                self.on_voice(now, connection, VoiceRequest::Offer(offer.sdp));
             }
             (Phase::Admitted, ClientMessage::VoiceMute(mute)) => {
-                let request = VoiceRequest::Mute(mute.muted);
-                self.requested(
-                    now,
-                    connection,
-                    ServerEvent::Voice {
-                        connection,
-                        request,
-                    },
-                );
+                self.on_voice(now, connection, VoiceRequest::Mute(mute.muted));
             }
             (Phase::Admitted, ClientMessage::VoiceOff) => {
-                // Never rate limited: ending a session must always work.
-                self.events.push_back(ServerEvent::Voice {
-                    connection,
-                    request: VoiceRequest::Off,
-                });
+                self.on_voice(now, connection, VoiceRequest::Off);
             }
             (_, ClientMessage::Disconnect(_)) => {
                 self.close(connection, DisconnectReason::ClientQuit);
@@ -630,38 +599,6 @@ impl Server {
             }
             Some(_) => Err(ConnectionError::WrongState),
             None => Err(ConnectionError::Unknown),
-        }
-    }
-
-    /// Sends the SDP answer to `connection`'s voice offer.
-    pub fn send_voice_answer(&mut self, connection: ConnectionId, sdp: String) {
-        self.send_stream(connection, &ServerMessage::VoiceAnswer(VoiceAnswer { sdp }));
-    }
-
-    /// Tells `connection` its voice offer was refused, or its session ended.
-    /// The detail is cut to the protocol's limit.
-    pub fn send_voice_refused(
-        &mut self,
-        connection: ConnectionId,
-        reason: VoiceRefusalReason,
-        detail: &str,
-    ) {
-        let mut detail = detail.to_owned();
-        while detail.len() > meridian_protocol::limits::MAX_DETAIL_BYTES {
-            detail.pop();
-        }
-        let message = ServerMessage::VoiceRefused(VoiceRefused { reason, detail });
-        self.send_stream(connection, &message);
-    }
-
-    /// Tells `connection` who is on its voice lines now, in messages of at
-    /// most [`MAX_VOICE_LINES`] lines.
-    pub fn send_voice_lines(&mut self, connection: ConnectionId, lines: &[VoiceLine]) {
-        for chunk in lines.chunks(MAX_VOICE_LINES) {
-            let message = ServerMessage::VoiceLines(VoiceLines {
-                lines: chunk.to_vec(),
-            });
-            self.send_stream(connection, &message);
         }
     }
 
