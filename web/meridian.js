@@ -49,6 +49,7 @@ const FINAL_DISCONNECTS = new Set(['ClientQuit', 'Kicked', 'SessionReplaced']);
 /** The `detail` of a 'disconnected' event, for reasons that have one. */
 const DISCONNECT_DETAILS = {
   SessionReplaced: 'this account connected again elsewhere (another tab or device); this session ended',
+  Moved: 'the room moved to another server; joining again',
 };
 
 // ---- types (JSDoc; TypeScript reads them, npm run types makes types/) --------
@@ -510,11 +511,14 @@ export class MeridianClient extends ClientEventTarget {
 
     const { maxAttempts, initialDelayMs, maxDelayMs } = this._opts.reconnect;
     if (retry && this._failures < maxAttempts) {
-      const n = this._failures++;
+      // A room handed on by a draining shard (Moved) waits for no one: its
+      // players' places are saved and the next join finds where it runs.
+      const moved = reason === 'Moved';
+      const n = moved ? 0 : this._failures++;
       const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(n, 30));
       // Equal jitter: half fixed, half random, so clients that lost the same
       // server do not all come back at the same moment.
-      const delay = Math.round(base / 2 + (this._random() * base) / 2);
+      const delay = moved ? 0 : Math.round(base / 2 + (this._random() * base) / 2);
       this._state = 'waiting';
       this._retryTimer = this._timers.setTimeout(() => {
         this._counters.reconnects++;

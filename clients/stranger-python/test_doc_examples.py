@@ -14,7 +14,7 @@ def h(text):
 
 class ClientMessages(unittest.TestCase):
     def test_hello(self):  # section 5.1
-        self.assertEqual(wire.encode_hello(""), h("00 05 00"))
+        self.assertEqual(wire.encode_hello(""), h("00 06 00"))
         self.assertEqual(wire.encode_hello("t", version=300), h("00 ac 02 01 74"))
 
     def test_input_walk(self):  # section 5.2, vector client_input_walk
@@ -47,10 +47,10 @@ LIMITS = "0000c040 00000040 9a99993e 0000f041 0000a040 0000a041 04 05 78 0a 08 3
 
 class ServerMessages(unittest.TestCase):
     def test_welcome(self):  # section 6.1
-        m = wire.decode_server(h("00 05 2a 07 1e c0c407 00008044 00200044 " + LIMITS), wire.STREAM)
+        m = wire.decode_server(h("00 06 2a 07 1e c0c407 00008044 00200044 " + LIMITS), wire.STREAM)
         self.assertEqual((m["protocol_version"], m["avatar_id"], m["zone_id"], m["tick_rate_hz"],
                           m["tick"], m["zone_width"], m["zone_height"]),
-                         (5, 42, 7, 30, 123456, 1024.0, 512.5))
+                         (6, 42, 7, 30, 123456, 1024.0, 512.5))
         lim = m["limits"]
         self.assertEqual(lim["max_speed"], 6.0)
         self.assertAlmostEqual(lim["avatar_radius"], 0.3, places=6)

@@ -7,7 +7,7 @@ section 11. Every decoder raises DecodeError with one of the names of section 13
 import math
 import struct
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 STREAM = 0  # the WebSocket channel byte of section 2.1
 DATAGRAM = 1
@@ -23,7 +23,7 @@ MAX_NAME_BYTES = 64
 
 CHAT_CHANNELS = ["Proximity", "Zone"]
 DISCONNECT_REASONS = ["ClientQuit", "ServerShutdown", "IdleTimeout", "Kicked",
-                      "ProtocolViolation", "RateLimited", "SessionReplaced"]
+                      "ProtocolViolation", "RateLimited", "SessionReplaced", "Moved"]
 REFUSAL_REASONS = ["VersionMismatch", "BadToken", "TokenExpired", "WrongSpace",
                    "Banned", "ServerFull", "TooManyConnections", "Draining"]
 ANIMATIONS = ["Idle", "Walk", "Run", "Sit", "Wave", "Dance"]

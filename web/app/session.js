@@ -20,6 +20,7 @@ const REASONS = {
   ProtocolViolation: 'a protocol error',
   RateLimited: 'sending too fast',
   SessionReplaced: 'you joined this space again from another tab or device',
+  Moved: 'the room moved to another server',
   // RefusalReason
   VersionMismatch: 'this page speaks another protocol version',
   BadToken: 'the join token was not accepted',

@@ -6,7 +6,7 @@
 // Limits and enumerations
 // ---------------------------------------------------------------------------
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 export const MAX_DATAGRAM_PAYLOAD = 1150;
 export const MAX_STREAM_MESSAGE = 16384;
 export const MAX_AUTH_TOKEN_BYTES = 2048;
@@ -32,7 +32,7 @@ export const ANIMATIONS = Object.freeze(/** @type {const} */ (['Idle', 'Walk', '
 export const CHAT_CHANNELS = Object.freeze(/** @type {const} */ (['Proximity', 'Zone']));
 export const DISCONNECT_REASONS = Object.freeze(/** @type {const} */ ([
   'ClientQuit', 'ServerShutdown', 'IdleTimeout', 'Kicked', 'ProtocolViolation', 'RateLimited',
-  'SessionReplaced',
+  'SessionReplaced', 'Moved',
 ]));
 export const REFUSAL_REASONS = Object.freeze(/** @type {const} */ ([
   'VersionMismatch', 'BadToken', 'TokenExpired', 'WrongSpace', 'Banned', 'ServerFull',

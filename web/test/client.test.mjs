@@ -698,6 +698,19 @@ test('reconnects after ServerShutdown, not after Kicked', async () => {
   assert.equal(h.joins(), 2);
 });
 
+test('a room that moved (a drained shard) is joined again at once, with no backoff', async () => {
+  const h = await connected();
+  h.t.deliver({ type: 'Disconnect', reason: 'Moved' });
+  const ended = h.of('disconnected').at(-1);
+  assert.equal(ended.reason, 'Moved');
+  assert.equal(ended.willReconnect, true);
+  assert.equal(ended.retryInMs, 0);
+  assert.match(ended.detail, /moved to another server/);
+  h.timers.advance(0);
+  await flush();
+  assert.equal(h.joins(), 2);
+});
+
 test('a replaced session is reported with its own reason and not retried', async () => {
   const h = await connected();
   h.t.deliver({ type: 'Disconnect', reason: 'SessionReplaced' });

@@ -239,7 +239,7 @@ test('server SettingsChanged is variant 7: tick, tick rate, then the limits', ()
 // ---------------------------------------------------------------------------
 
 test('constants match PROTOCOL.md', () => {
-  assert.equal(PROTOCOL_VERSION, 5);
+  assert.equal(PROTOCOL_VERSION, 6);
   assert.equal(MAX_DATAGRAM_PAYLOAD, 1150);
   assert.equal(MAX_STREAM_MESSAGE, 16384);
 });
@@ -424,4 +424,5 @@ test('a Welcome carries the session limits, in order, metres as f32', () => {
   const negative = { ...welcome, limits: { ...welcome.limits, chatHearingRadius: -1 } };
   assertRefused(() => encodeServerMessage(negative), 'OutOfRange', 'a negative radius');
   assert.equal(decodeServerMessage(fromHex('0406'), 'stream').reason, 'SessionReplaced');
+  assert.equal(decodeServerMessage(fromHex('0407'), 'stream').reason, 'Moved');
 });

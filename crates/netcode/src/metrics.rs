@@ -3,7 +3,7 @@
 use meridian_protocol::messages::{DisconnectReason, RefusalReason};
 
 /// Every disconnect reason, in a fixed order for counters.
-pub const DISCONNECT_REASONS: [DisconnectReason; 7] = [
+pub const DISCONNECT_REASONS: [DisconnectReason; 8] = [
     DisconnectReason::ClientQuit,
     DisconnectReason::ServerShutdown,
     DisconnectReason::IdleTimeout,
@@ -11,6 +11,7 @@ pub const DISCONNECT_REASONS: [DisconnectReason; 7] = [
     DisconnectReason::ProtocolViolation,
     DisconnectReason::RateLimited,
     DisconnectReason::SessionReplaced,
+    DisconnectReason::Moved,
 ];
 
 /// Every refusal reason, in a fixed order for counters.
@@ -35,6 +36,7 @@ pub fn disconnect_label(reason: DisconnectReason) -> &'static str {
         DisconnectReason::ProtocolViolation => "protocol_violation",
         DisconnectReason::RateLimited => "rate_limited",
         DisconnectReason::SessionReplaced => "session_replaced",
+        DisconnectReason::Moved => "moved",
     }
 }
 

@@ -46,5 +46,6 @@ pub use messages::{
 /// version 5 added voice signaling ([`ClientMessage::VoiceOffer`],
 /// [`ClientMessage::VoiceMute`], [`ClientMessage::VoiceOff`],
 /// [`ServerMessage::VoiceAnswer`], [`ServerMessage::VoiceLines`],
-/// [`ServerMessage::VoiceRefused`]).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// [`ServerMessage::VoiceRefused`]); version 6 added
+/// [`DisconnectReason::Moved`] (a drained shard handed the room on).
+pub const PROTOCOL_VERSION: u16 = 6;

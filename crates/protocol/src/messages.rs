@@ -290,6 +290,10 @@ pub enum DisconnectReason {
     /// The same account began a newer session (another tab or device): the
     /// older one ends. Not a moderator's decision, unlike [`Self::Kicked`].
     SessionReplaced,
+    /// The room's instance moved to another shard (this one is draining): the
+    /// player's place is saved; join again at once, without a backoff. Since
+    /// version 6.
+    Moved,
 }
 
 /// Ends a connection with a reason.
@@ -703,7 +707,7 @@ mod tests {
             Err(DecodeError::UnknownVariant)
         );
         assert_eq!(
-            ServerMessage::decode(&[4, 7], Channel::Stream),
+            ServerMessage::decode(&[4, 8], Channel::Stream),
             Err(DecodeError::UnknownVariant)
         );
     }

@@ -182,6 +182,7 @@ pub(crate) fn disconnect_reason() -> impl Strategy<Value = DisconnectReason> {
         Just(DisconnectReason::ProtocolViolation),
         Just(DisconnectReason::RateLimited),
         Just(DisconnectReason::SessionReplaced),
+        Just(DisconnectReason::Moved),
     ]
 }
 

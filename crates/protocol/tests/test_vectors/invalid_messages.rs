@@ -280,10 +280,10 @@ pub(super) fn invalid_message_cases()
             "UnknownVariant",
         ),
         (
-            "disconnect_reason_7",
+            "disconnect_reason_8",
             Client,
             Stream,
-            vec![4, 7],
+            vec![4, 8],
             "UnknownVariant",
         ),
         (

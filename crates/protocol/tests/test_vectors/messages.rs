@@ -393,6 +393,12 @@ pub(super) fn message_cases() -> Vec<(&'static str, AnyMessage)> {
             })),
         ),
         (
+            "server_disconnect_moved",
+            Server(ServerMessage::Disconnect(Disconnect {
+                reason: DisconnectReason::Moved,
+            })),
+        ),
+        (
             "client_inventory_take_two",
             Client(inventory_change(7, "chair", -2)),
         ),
