@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use meridian_netcode::voice::{
-    InstanceKey, OfferError, ParticipantId, Routing, SelectionConfig, VoiceCommand, VoiceConfig,
-    VoiceEvent, VoiceOutcome, VoicePort, VoicePortStats,
+    FORWARD_DELAY_BOUNDS, ForwardDelays, InstanceKey, OfferError, ParticipantId, Routing,
+    SelectionConfig, VoiceCommand, VoiceConfig, VoiceEvent, VoiceOutcome, VoicePort,
+    VoicePortStats,
 };
 use std::fmt::Write as _;
 
@@ -477,4 +478,27 @@ pub(crate) fn render_metrics(out: &mut String, figures: &VoiceFigures) {
             "meridian_voice_refused_total{{reason=\"{reason}\"}} {value}"
         );
     }
+    render_forward_delay(out, &figures.port.forward_delay);
+}
+
+/// Writes `meridian_voice_forward_delay_seconds`: per forwarded copy, from
+/// its speaker's datagram read off the voice socket to the copy handed to
+/// the kernel.
+fn render_forward_delay(out: &mut String, delays: &ForwardDelays) {
+    const NAME: &str = "meridian_voice_forward_delay_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {NAME} Per forwarded voice packet copy, from the speaker's datagram read off the voice socket to the copy handed to the kernel.\n# TYPE {NAME} histogram"
+    );
+    let cumulative = delays.cumulative();
+    for (bound, count) in FORWARD_DELAY_BOUNDS.iter().zip(cumulative) {
+        let _ = writeln!(out, "{NAME}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(
+        out,
+        "{NAME}_bucket{{le=\"+Inf\"}} {}\n{NAME}_sum {}\n{NAME}_count {}",
+        delays.count(),
+        delays.sum_seconds(),
+        delays.count()
+    );
 }

@@ -118,6 +118,13 @@ fn peers_talk_through_the_voice_thread() {
     let stats = port.stats();
     assert_eq!(stats.counters.sessions, 2);
     assert!(stats.counters.packets_forwarded >= b.received.len() as u64);
+    // Each copy B received was sent, and timed from its read to its send.
+    assert!(
+        stats.forward_delay.count() >= b.received.len() as u64,
+        "{:?}",
+        stats.forward_delay
+    );
+    assert!(stats.forward_delay.count() <= stats.counters.packets_forwarded);
     assert_eq!(stats.counters.offers_refused, 1);
 
     // A hangs up: the thread reports it, and B's line is freed by the next

@@ -172,6 +172,14 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
     // the ramp-up, to the end.
     let server_cpu_window = tokio::spawn(server_cpu_pct(metrics.clone(), everyone_in_by, deadline));
     let server_tick_window = tokio::spawn(server_tick(metrics[0], everyone_in_by, deadline));
+    let voice_delay_window = config.voice.enabled().then(|| {
+        tokio::spawn(server_quantiles(
+            metrics[0],
+            VOICE_FORWARD_DELAY,
+            everyone_in_by,
+            deadline,
+        ))
+    });
     let own_cpu_window = tokio::spawn(own_cpu(everyone_in_by, deadline));
     // One sample store per behaviour and one timeline, shared by the bots.
     let mut samples: BehaviourSamples = Vec::new();
@@ -264,11 +272,16 @@ pub async fn run_into(config: SwarmConfig, destination: Destination) -> Result<R
         })
     });
     let outcomes = roster.run(&mut ended).await;
-    let voice = voice_thread.map(VoiceThread::finish);
+    let mut voice = voice_thread.map(VoiceThread::finish);
     if let Some(reporter) = reporter {
         reporter.abort();
     }
     let server_tick = server_tick_window.await.unwrap_or_default();
+    if let (Some(voice), Some(window)) = (voice.as_mut(), voice_delay_window) {
+        let delay = window.await.unwrap_or_default();
+        voice.server_forward_ms_p50 = delay.p50;
+        voice.server_forward_ms_p99 = delay.p99;
+    }
     let server_cpu = server_cpu_window.await.ok().flatten();
     let own_cpu = own_cpu_window.await.ok().unwrap_or_default();
     // Every run has ended: the loop only closes what is still draining.
@@ -347,17 +360,33 @@ async fn server_cpu_pct(metrics: Vec<SocketAddr>, start: Instant, end: Instant) 
 /// its `meridian_tick_duration_seconds` histogram counted in between (since
 /// it started, if its metrics could not be read at `start`), milliseconds.
 async fn server_tick(server: SocketAddr, start: Instant, end: Instant) -> ServerTick {
-    const TICKS: &str = "meridian_tick_duration_seconds";
+    server_quantiles(server, "meridian_tick_duration_seconds", start, end).await
+}
+
+/// The server's histogram of the delay each forwarded voice copy spent
+/// inside it (from the speaker's datagram read to the copy handed to the
+/// kernel).
+const VOICE_FORWARD_DELAY: &str = "meridian_voice_forward_delay_seconds";
+
+/// The median and p99 of what the first server's histogram `name` counted
+/// from `start` to `end` (since it started, if its metrics could not be read
+/// at `start`), milliseconds.
+async fn server_quantiles(
+    server: SocketAddr,
+    name: &'static str,
+    start: Instant,
+    end: Instant,
+) -> ServerTick {
     tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
     let before = match http::get(server, "/metrics").await {
-        Ok(text) => http::histogram_buckets(&text, TICKS),
+        Ok(text) => http::histogram_buckets(&text, name),
         Err(_) => Vec::new(),
     };
     tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
     let Ok(metrics) = http::get(server, "/metrics").await else {
         return ServerTick::default();
     };
-    let after = http::histogram_buckets(&metrics, TICKS);
+    let after = http::histogram_buckets(&metrics, name);
     let quantile =
         |q: f64| http::histogram_quantile(q, &before, &after).map(|seconds| seconds * 1e3);
     ServerTick {

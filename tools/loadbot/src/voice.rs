@@ -107,6 +107,16 @@ pub struct VoiceFigures {
     /// The 99th percentile of the same.
     #[serde(default)]
     pub one_way_ms_p99: f64,
+    /// The server's own figure over the measurement window: from a
+    /// speaker's datagram read off the voice socket to each forwarded copy
+    /// handed to the kernel (its `meridian_voice_forward_delay_seconds`),
+    /// median in milliseconds, as the buckets allow; none when it could not
+    /// be read.
+    #[serde(default)]
+    pub server_forward_ms_p50: Option<f64>,
+    /// The 99th percentile of the same.
+    #[serde(default)]
+    pub server_forward_ms_p99: Option<f64>,
 }
 
 impl VoiceFigures {
@@ -128,6 +138,8 @@ impl VoiceFigures {
         self.receive_rate_max = self.receive_rate_max.max(other.receive_rate_max);
         self.one_way_ms_p50 = self.one_way_ms_p50.max(other.one_way_ms_p50);
         self.one_way_ms_p99 = self.one_way_ms_p99.max(other.one_way_ms_p99);
+        self.server_forward_ms_p50 = self.server_forward_ms_p50.or(other.server_forward_ms_p50);
+        self.server_forward_ms_p99 = self.server_forward_ms_p99.or(other.server_forward_ms_p99);
     }
 
     /// The report's voice lines.
@@ -136,7 +148,8 @@ impl VoiceFigures {
             "voice: {} offers, {} answered, {} refused, {} sessions up ({} speakers)\n\
              voice: {} packets sent ({} bytes), {} received ({} bytes), {} bots hearing\n\
              voice: packets/s received per bot min {:.1} p50 {:.1} max {:.1}\n\
-             voice: speaker to listener p50 {:.2} p99 {:.2} ms\n",
+             voice: speaker to listener p50 {:.2} p99 {:.2} ms\n\
+             voice: inside the server (its forward-delay histogram) p50 {} p99 {} ms\n",
             self.offers,
             self.answers,
             self.refused,
@@ -152,8 +165,15 @@ impl VoiceFigures {
             self.receive_rate_max,
             self.one_way_ms_p50,
             self.one_way_ms_p99,
+            milliseconds(self.server_forward_ms_p50),
+            milliseconds(self.server_forward_ms_p99),
         )
     }
+}
+
+/// A figure in milliseconds, or `-` when there is none.
+fn milliseconds(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}"))
 }
 
 /// What the bots and the voice thread share.

@@ -14,13 +14,15 @@
 //!
 //! One file per idea: [`config`] (the knobs), [`demux`] (which session a
 //! datagram belongs to), `session` (one participant's `Rtc`), [`sfu`] (the
-//! forwarding unit), [`counters`] (what was forwarded and refused),
+//! forwarding unit), [`counters`] (what was forwarded and refused), [`delay`] (how long a
+//! forwarded copy spent inside the server),
 //! [`routing`] (the per-tick input), [`selection`] (who hears whom),
 //! [`error`] (why an offer is refused) and, with the `quic` feature, `port`
 //! (the thread that owns the voice UDP socket and the forwarding unit).
 
 pub mod config;
 pub mod counters;
+pub mod delay;
 pub mod demux;
 pub mod error;
 #[cfg(feature = "quic")]
@@ -32,6 +34,7 @@ pub mod sfu;
 
 pub use config::{VoiceConfig, VoiceConfigError};
 pub use counters::{RefusedDatagrams, VoiceCounters};
+pub use delay::{FORWARD_DELAY_BOUNDS, ForwardDelays};
 pub use demux::{DatagramClass, Refusal};
 pub use error::OfferError;
 #[cfg(feature = "quic")]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::config::VoiceConfig;
 use super::counters::VoiceCounters;
+use super::delay::ForwardDelays;
 use super::error::OfferError;
 use super::routing::{ParticipantId, Routing};
 use super::sfu::{Sfu, VoiceEvent};
@@ -83,6 +84,9 @@ pub struct VoicePortStats {
     pub send_failures: u64,
     /// Events dropped because nobody took outcomes.
     pub outcomes_dropped: u64,
+    /// Per forwarded copy, from its speaker's datagram read off the socket
+    /// to the copy handed to the kernel.
+    pub forward_delay: ForwardDelays,
 }
 
 #[derive(Debug)]
@@ -272,7 +276,11 @@ impl Turn {
     fn receive(&mut self, now: Instant, buffer: &mut [u8]) -> io::Result<()> {
         loop {
             match self.socket.recv_from(buffer) {
-                Ok((length, from)) => self.sfu.handle_datagram(now, from, &buffer[..length]),
+                // Read off the socket now: the start of its forwarding delay.
+                Ok((length, from)) => {
+                    self.sfu
+                        .handle_datagram(Instant::now().max(now), from, &buffer[..length]);
+                }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
                 // An ICMP error from an earlier send, reported on Linux as
                 // a refused connection: not this socket's fault.
@@ -293,7 +301,13 @@ impl Turn {
                 .socket
                 .send_to(&transmit.contents, transmit.destination)
             {
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Some(received) = transmit.received {
+                        self.stats
+                            .forward_delay
+                            .observe(Instant::now().saturating_duration_since(received));
+                    }
+                }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     self.stats.send_would_block += 1;
                 }

@@ -142,6 +142,9 @@ pub(super) struct VoiceSession {
     /// The last audio level the speaker sent (dBov, 0 loudest, -127 silent)
     /// and when its packet arrived.
     pub(super) audio_level: Option<(i8, Instant)>,
+    /// When the oldest packet written to this listener and not yet sent out
+    /// of its `Rtc` arrived (the forwarding delay's start).
+    pub(super) written_at: Option<Instant>,
     rate: RateLimit,
     unverified_stun: RateLimit,
     opus: Option<Pt>,
@@ -164,6 +167,7 @@ impl VoiceSession {
             next_timeout: None,
             connect_deadline: Some(connect_deadline),
             audio_level: None,
+            written_at: None,
             rate: RateLimit::new(now, limits.per_second, limits.burst),
             unverified_stun: RateLimit::new(
                 now,

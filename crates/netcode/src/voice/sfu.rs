@@ -26,6 +26,11 @@ pub struct VoiceTransmit {
     pub destination: SocketAddr,
     /// What to send.
     pub contents: Vec<u8>,
+    /// For a forwarded copy of a speaker's packet (SRTP to a listener): when
+    /// the speaker's datagram was read off the voice socket (the `now` given
+    /// to [`Sfu::handle_datagram`]), to measure the delay inside the server.
+    /// `None` for everything else (STUN, DTLS, RTCP).
+    pub received: Option<Instant>,
 }
 
 /// Why a voice session ended.
@@ -94,17 +99,38 @@ fn push_bounded(
     counters: &mut VoiceCounters,
     limit: usize,
     transmits: Vec<Transmit>,
+    received: Option<Instant>,
 ) {
     for transmit in transmits {
         if queue.len() >= limit {
             counters.transmits_dropped += 1;
             continue;
         }
+        let received = received.filter(|_| is_rtp(&transmit.contents));
         queue.push_back(VoiceTransmit {
             destination: transmit.destination,
             contents: transmit.contents.into(),
+            received,
         });
     }
+}
+
+/// When the oldest packet written to `session` and not yet sent arrived, if
+/// `transmits` carry RTP (str0m sends a written packet on a later poll, not
+/// necessarily the next): taken, so that each write is timed once. Several
+/// packets written before one poll are all timed from the oldest.
+fn written_at(session: &mut VoiceSession, transmits: &[Transmit]) -> Option<Instant> {
+    if transmits.iter().any(|transmit| is_rtp(&transmit.contents)) {
+        session.written_at.take()
+    } else {
+        None
+    }
+}
+
+/// Whether a datagram is RTP (not RTCP, RFC 5761 §4: RTCP's packet types
+/// 192-223 read as payload types 64-95 with the marker bit).
+fn is_rtp(datagram: &[u8]) -> bool {
+    matches!(datagram, [128..=191, second, ..] if !(64..=95).contains(&(second & 0x7F)))
 }
 
 /// The `mid` of every media line of an SDP text, in order.
@@ -274,7 +300,7 @@ impl Sfu {
         if let Some(session) = self.sessions.get_mut(&participant) {
             session.disconnect();
             let drained = session.drain();
-            self.queue_transmits(drained.transmits);
+            self.queue_session_transmits(participant, drained.transmits);
             self.remove(participant, CloseReason::Closed);
         }
     }
@@ -454,7 +480,7 @@ impl Sfu {
     /// the packets it received, which are forwarded at once.
     fn absorb(&mut self, participant: ParticipantId, drained: Drained) {
         self.learn_addresses(participant, &drained.transmits);
-        self.queue_transmits(drained.transmits);
+        self.queue_session_transmits(participant, drained.transmits);
         if drained.connected {
             push_event(
                 &mut self.events,
@@ -495,6 +521,7 @@ impl Sfu {
                 Ok(()) => {
                     self.counters.packets_forwarded += 1;
                     self.counters.bytes_forwarded += data.data.len() as u64;
+                    session.written_at.get_or_insert(data.network_time);
                 }
                 Err(ForwardError::NotConnected) => {}
                 Err(ForwardError::NoOpus | ForwardError::Refused) => {
@@ -504,21 +531,30 @@ impl Sfu {
             // A listener's own drain yields no media (nothing was received)
             // and no address worth learning, only its datagrams.
             let drained = session.drain();
+            let received = written_at(session, &drained.transmits);
             push_bounded(
                 &mut self.transmits,
                 &mut self.counters,
                 self.config.max_queued_transmits,
                 drained.transmits,
+                received,
             );
         }
     }
 
-    fn queue_transmits(&mut self, transmits: Vec<Transmit>) {
+    /// Queues what `participant`'s `Rtc` sent, timing the forwarded copies
+    /// among them (see `written_at`).
+    fn queue_session_transmits(&mut self, participant: ParticipantId, transmits: Vec<Transmit>) {
+        let received = self
+            .sessions
+            .get_mut(&participant)
+            .and_then(|session| written_at(session, &transmits));
         push_bounded(
             &mut self.transmits,
             &mut self.counters,
             self.config.max_queued_transmits,
             transmits,
+            received,
         );
     }
 
