@@ -507,6 +507,7 @@ impl LiveMetrics {
         }
         if let Some(voice) = &self.voice {
             super::voice::render_metrics(&mut out, voice);
+            super::voice::render_relay_metrics(&mut out, voice);
         }
         out
     }

@@ -32,7 +32,7 @@ use super::auth::{Body, Caller, Id, error};
 use super::http::HttpState;
 use super::moderation::ModerationOrder;
 
-use meridian_netcode::{Borders, VoiceOrder, VoiceRefusals, ZoneHost};
+use meridian_netcode::{Borders, CrossShardVoiceCounters, VoiceOrder, VoiceRefusals, ZoneHost};
 use meridian_protocol::limits::MAX_VOICE_LINES;
 use meridian_protocol::messages::VoiceRefusalReason;
 use serde::Deserialize;
@@ -209,6 +209,7 @@ impl VoiceRelay {
             speakers: self.state().speakers,
             host_sessions: host.voice_sessions(),
             refusals: host.voice_refusals(),
+            relay: host.cross_shard_voice_counters(),
         }
     }
 
@@ -225,6 +226,9 @@ impl VoiceRelay {
                     VoiceOutcome::Answer { participant, .. } => *participant,
                     VoiceOutcome::Event(VoiceEvent::Heard { listener, .. }) => *listener,
                     VoiceOutcome::Event(VoiceEvent::Closed { participant, .. }) => *participant,
+                    VoiceOutcome::Event(VoiceEvent::Relayed(packet)) => {
+                        ParticipantId(packet.speaker)
+                    }
                     _ => continue,
                 };
                 let Some(&key) = state.owner.get(&participant) else {
@@ -255,6 +259,8 @@ impl VoiceRelay {
                     participant,
                     reason,
                 }) => host.voice_closed(participant, reason),
+                // A packet for listeners at other shards (cluster mode).
+                VoiceOutcome::Event(VoiceEvent::Relayed(packet)) => host.voice_relay_out(packet),
                 // Connected, and what later versions add: nothing to tell.
                 _ => {}
             }
@@ -262,6 +268,8 @@ impl VoiceRelay {
         host.send_voice_lines();
         let levels = self.hub.port.audio_levels();
         let routing = host.voice_routing(&self.hub.selection, self.key, &levels);
+        // In a cluster: speakers and audio across shards (docs/VOICE.md).
+        let relay = host.voice_across_shards(&routing, &levels);
         let mut state = self.state();
         let mut commands: Vec<VoiceCommand> = Vec::new();
         for order in host.take_voice_orders() {
@@ -280,6 +288,13 @@ impl VoiceRelay {
                 }
             }
         }
+        let relayed = relay.map(|plan| {
+            commands.push(VoiceCommand::Relay {
+                remote: plan.remote,
+                exported: plan.exported,
+            });
+            plan.relayed
+        });
         state.speakers = levels.len();
         state.routings.insert(self.key, routing);
         // The port takes one routing for all its sessions: every instance's
@@ -293,7 +308,20 @@ impl VoiceRelay {
             }
         }
         commands.push(VoiceCommand::Route(merged));
+        if let Some(relayed) = relayed.filter(|relayed| !relayed.is_empty()) {
+            commands.push(VoiceCommand::Relayed(relayed));
+        }
         self.hub.port.submit(commands);
+    }
+
+    /// Hands the port, at once, the packets other shards relayed for the
+    /// listeners here since the last call (cluster mode; between ticks, so
+    /// they wait for no tick).
+    pub(crate) fn pass_relayed<B: Borders>(&self, host: &mut ZoneHost<B>) {
+        let relayed = host.take_voice_relayed();
+        if !relayed.is_empty() {
+            self.hub.port.submit(vec![VoiceCommand::Relayed(relayed)]);
+        }
     }
 
     /// This instance stopped: its routing and waiting outcomes go.
@@ -381,6 +409,8 @@ pub(crate) struct VoiceFigures {
     speakers: usize,
     host_sessions: usize,
     refusals: VoiceRefusals,
+    /// What crossed between shards (cluster mode).
+    relay: CrossShardVoiceCounters,
 }
 
 /// Writes the `meridian_voice_*` metrics: the port's (every instance's
@@ -500,5 +530,34 @@ fn render_forward_delay(out: &mut String, delays: &ForwardDelays) {
         delays.count(),
         delays.sum_seconds(),
         delays.count()
+    );
+}
+
+/// Writes the `meridian_voice_relayed_*` metrics: Opus packets between this
+/// shard's voice port and other shards' (cluster mode; zero otherwise).
+pub(crate) fn render_relay_metrics(out: &mut String, figures: &VoiceFigures) {
+    let relay = &figures.relay;
+    let counters = &figures.port.counters;
+    let _ = writeln!(
+        out,
+        "# HELP meridian_voice_relayed_packets_total Opus packets relayed between this shard's voice port and other shards' (out: sent, one per packet per shard; in: handed to this port).\n\
+         # TYPE meridian_voice_relayed_packets_total counter\n\
+         meridian_voice_relayed_packets_total{{direction=\"out\"}} {}\n\
+         meridian_voice_relayed_packets_total{{direction=\"in\"}} {}",
+        relay.packets_out, relay.packets_in
+    );
+    let _ = writeln!(
+        out,
+        "# HELP meridian_voice_relayed_packets_dropped_total Relayed Opus packets dropped because a queue was full.\n\
+         # TYPE meridian_voice_relayed_packets_dropped_total counter\n\
+         meridian_voice_relayed_packets_dropped_total {}",
+        relay.packets_dropped
+    );
+    let _ = writeln!(
+        out,
+        "# HELP meridian_voice_relayed_refused_total Relayed packets and speaker entries refused (not asked for, bad size, unknown speaker, beyond the bounds).\n\
+         # TYPE meridian_voice_relayed_refused_total counter\n\
+         meridian_voice_relayed_refused_total {}",
+        relay.refused + counters.relayed_refused
     );
 }

@@ -403,6 +403,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 self.exchange_with_ledger();
                 self.neighbours.send(&mut self.host);
             }
+            // Voice relayed from other shards goes to the port as it comes.
+            if let Some(voice) = &self.voice {
+                voice.pass_relayed(&mut self.host);
+            }
             let now = Instant::now();
             if now >= next_tick {
                 let span = if steps.is_multiple_of(TICK_SAMPLE_EVERY) {

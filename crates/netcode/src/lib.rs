@@ -33,9 +33,10 @@ pub mod voice;
 
 pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
+pub use cluster::voice::{CrossShardVoiceCounters, VoiceRelayPlan};
 pub use config::{NetcodeConfig, NetcodeConfigError};
 pub use host::{LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, VoiceOrder, VoiceRefusals, ZoneHost};
-pub use link::{HostMessage, LinkTo};
+pub use link::{HostMessage, LinkTo, VoiceSpeaker};
 pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
 pub use server::{

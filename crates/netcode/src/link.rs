@@ -11,6 +11,8 @@ use meridian_protocol::messages::{AnimationState, ChatChannel, Input};
 use meridian_protocol::snapshot::EntityState;
 use serde::{Deserialize, Serialize};
 
+use crate::voice::RelayedPacket;
+
 /// Whom a message is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkTo {
@@ -73,6 +75,22 @@ pub struct Traveller {
     pub heading: f32,
     /// The newest input applied, if any.
     pub last_input: Option<u32>,
+}
+
+/// A voice speaker connected to the sending gateway, as its listeners'
+/// gateways need it to choose whom their listeners hear.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VoiceSpeaker {
+    /// The speaker's account (its voice participant).
+    pub account: u64,
+    /// Its avatar's network id (named to listeners on their lines).
+    pub avatar: NetworkId,
+    /// Where its avatar stands.
+    pub position: [f32; 2],
+    /// Its last audio level (dBov), if current.
+    pub audio_level: Option<i8>,
+    /// On the world's stage (heard by everyone with voice).
+    pub on_stage: bool,
 }
 
 /// One message between the hosts of two shards.
@@ -174,4 +192,14 @@ pub enum HostMessage {
         /// The line.
         text: String,
     },
+    /// Gateway → everyone: its voice speakers who may be heard now (with a
+    /// session, not muted, not banned), the whole list, each tick; an empty
+    /// list once when the last stops.
+    VoiceSpeakers(Vec<VoiceSpeaker>),
+    /// Gateway → a speakers' gateway: the accounts of its speakers whom
+    /// listeners here hear now (the whole set; an empty one ends it).
+    VoiceWanted(Vec<u64>),
+    /// Gateway → gateway: Opus packets of speakers the receiver wanted, in
+    /// the order they came, payloads unchanged.
+    VoiceAudio(Vec<RelayedPacket>),
 }

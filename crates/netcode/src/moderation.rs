@@ -208,6 +208,14 @@ impl Moderation {
             .flat_map(|relations| relations.blocks.iter().copied())
     }
 
+    /// Who blocked `account` (as loaded when it joined, and since).
+    pub(crate) fn blocked_by_of(&self, account: u64) -> impl Iterator<Item = u64> + '_ {
+        self.relations
+            .get(&account)
+            .into_iter()
+            .flat_map(|relations| relations.blocked_by.iter().copied())
+    }
+
     /// Lines dropped because their speaker was muted, since the start.
     pub fn muted_lines(&self) -> u64 {
         self.muted_lines

@@ -30,6 +30,7 @@ use crate::server::ConnectionId;
 
 mod gateway;
 mod owner;
+pub(crate) mod voice;
 
 /// Ticks without a frame before a gateway asks again who simulates its client.
 const STALE_TICKS: u64 = 40;
@@ -103,6 +104,8 @@ pub(crate) struct ClusterState {
     pub(crate) handed_in: HashSet<u64>,
     /// Freeze-to-first-snapshot times of our clients, milliseconds.
     pub(crate) crossings: Vec<u64>,
+    /// Voice between this gateway and the others.
+    pub(crate) voice: voice::CrossShardVoice,
 }
 
 /// Accounts whose avatars get distinct ids in a cluster; beyond, ids repeat
@@ -293,6 +296,7 @@ impl<B: Borders> ZoneHost<B> {
     /// it go (its clients are gone, or will be attached again), and our
     /// clients it simulated are attached again to whoever serves their zone.
     pub fn shard_lost(&mut self, shard: u32) {
+        self.voice_shard_lost(shard);
         let gone: Vec<(usize, u32)> = self
             .cluster
             .remote_ghosts
@@ -421,6 +425,9 @@ impl<B: Borders> ZoneHost<B> {
                 };
                 self.relay_near(speaker, channel, text);
             }
+            HostMessage::VoiceSpeakers(speakers) => self.voice_speakers_from(from, speakers),
+            HostMessage::VoiceWanted(wanted) => self.voice_wanted_by(from, wanted),
+            HostMessage::VoiceAudio(packets) => self.voice_audio_from(from, packets),
         }
     }
 

@@ -231,9 +231,13 @@ impl<B: Borders> ZoneHost<B> {
             return;
         }
         let speaker = heard.and_then(|heard| {
-            let connection = self.by_account.get(&heard.speaker.0)?;
-            let member = self.members.get(connection)?;
-            Some((member.avatar, heard.distance))
+            let account = heard.speaker.0;
+            let avatar = match self.by_account.get(&account) {
+                Some(connection) => self.members.get(connection)?.avatar,
+                // A speaker connected to another shard.
+                None => self.cluster.voice.avatar_of(account)?,
+            };
+            Some((avatar, heard.distance))
         });
         let line = VoiceLine {
             slot,
@@ -261,10 +265,31 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
+    /// Whether `account` has a voice session here (opened or being opened).
+    pub(crate) fn voice_has_session(&self, account: u64) -> bool {
+        self.voice.sessions.contains(&account)
+    }
+
+    /// Whether `account`, a member here, may be heard: a session, not muted
+    /// by itself or a moderator, not banned.
+    pub(crate) fn voice_audible(&self, account: u64) -> bool {
+        self.voice.sessions.contains(&account)
+            && !self.voice.self_muted.contains(&account)
+            && !self.moderation.is_muted(account)
+            && !self.moderation.is_banned(account)
+    }
+
+    /// Whether `account` is on this host's stage.
+    pub(crate) fn voice_on_stage(&self, account: u64) -> bool {
+        self.voice.stage.contains(&account)
+    }
+
     /// Who hears whom now among the members with voice: their positions
     /// (wherever their avatar is simulated), `levels` from the voice port,
     /// self-mutes, moderators' mutes, blocks both ways, bans and the stage.
-    /// Every member here is in `instance`.
+    /// Every member here is in `instance`. In a cluster, the speakers other
+    /// gateways told us of are heard too (`cluster/voice.rs`), under this
+    /// host's blocks, mutes, bans and stage as well as their own.
     pub fn voice_routing(
         &self,
         config: &SelectionConfig,
@@ -303,8 +328,30 @@ impl<B: Borders> ZoneHost<B> {
                 blocker: participant,
                 blocked: ParticipantId(blocked),
             }));
+            blocks.extend(self.moderation.blocked_by_of(account).map(|blocker| Block {
+                blocker: ParticipantId(blocker),
+                blocked: participant,
+            }));
             if self.moderation.is_banned(account) {
                 banned.insert(participant);
+            }
+        }
+        if self.cluster.linked {
+            let now = self.cluster.ticks;
+            for (_, remote) in self.cluster.voice.fresh(now) {
+                let account = remote.account;
+                if self.voice.sessions.contains(&account) || self.moderation.is_banned(account) {
+                    continue;
+                }
+                speakers.push(SpeakerState {
+                    participant: ParticipantId(account),
+                    position: meridian_sim::Vec2::new(remote.position[0], remote.position[1]),
+                    instance,
+                    audio_level: remote.audio_level,
+                    self_muted: false,
+                    moderator_muted: self.moderation.is_muted(account),
+                    on_stage: remote.on_stage || self.voice.stage.contains(&account),
+                });
             }
         }
         select_heard(config, &listeners, &speakers, &blocks, &banned)

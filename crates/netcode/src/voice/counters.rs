@@ -84,6 +84,14 @@ pub struct VoiceCounters {
     pub events_dropped: u64,
     /// Writes to a listener that str0m refused (not connected yet, say).
     pub forward_failed: u64,
+    /// Packets of speakers here copied out for other shards' ports
+    /// (`VoiceEvent::Relayed`).
+    pub relayed_out: u64,
+    /// Packets relayed from other shards' ports and taken.
+    pub relayed_in: u64,
+    /// Relayed packets refused: empty or too large, or of a speaker that is
+    /// not remote here.
+    pub relayed_refused: u64,
     /// Datagrams dropped before any session saw them.
     pub refused: RefusedDatagrams,
 }

@@ -44,4 +44,4 @@ pub use selection::{
     Block, InstanceKey, ListenerState, SelectionConfig, SelectionConfigError, SpeakerState,
     select_heard,
 };
-pub use sfu::{CloseReason, Sfu, VoiceEvent, VoiceTransmit};
+pub use sfu::{CloseReason, MAX_RELAYED_PAYLOAD, RelayedPacket, Sfu, VoiceEvent, VoiceTransmit};

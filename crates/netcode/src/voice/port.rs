@@ -3,12 +3,14 @@
 //!
 //! The thread waits in `mio` for the socket, the next timer of the forwarding
 //! unit, or a wake-up from [`VoicePort::submit`]; each turn it takes the
-//! submitted commands under one lock, every datagram that arrived, runs due
-//! timers, sends what is queued, and publishes outcomes (answers, events),
-//! counters and audio levels under one lock each. No task or channel per
-//! session; the simulation never waits on it.
+//! submitted commands under one lock, reads the datagrams that arrived a
+//! batch at a time (`recvmmsg` through `quinn-udp`) and sends each batch's
+//! copies at once (`sendmmsg`, [`SendBatch`]), runs due timers, and
+//! publishes outcomes (answers, events), counters and audio levels under one
+//! lock each. No task or channel per session; the simulation never waits on
+//! it.
 
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,7 +22,8 @@ use super::counters::VoiceCounters;
 use super::delay::ForwardDelays;
 use super::error::OfferError;
 use super::routing::{ParticipantId, Routing};
-use super::sfu::{Sfu, VoiceEvent};
+use super::sfu::{RelayedPacket, Sfu, VoiceEvent};
+use crate::transport::send_batch::{MAX_MESSAGES, SendBatch};
 
 const SOCKET: mio::Token = mio::Token(0);
 const WAKER: mio::Token = mio::Token(1);
@@ -56,6 +59,17 @@ pub enum VoiceCommand {
     },
     /// Who hears whom from now on (only the last of a batch counts).
     Route(Routing),
+    /// Which speakers cross between this port and other shards' (see
+    /// [`Sfu::set_relay`]); before the batch's `Route`.
+    Relay {
+        /// Speakers with sessions at other ports whom listeners here hear.
+        remote: Vec<ParticipantId>,
+        /// Speakers here whom listeners at other ports hear.
+        exported: Vec<ParticipantId>,
+    },
+    /// Packets of remote speakers, relayed from their ports; written after
+    /// the batch's `Route`.
+    Relayed(Vec<RelayedPacket>),
 }
 
 /// What the voice thread reports.
@@ -140,9 +154,19 @@ impl VoicePort {
             stopping: AtomicBool::new(false),
             waker,
         });
+        let state = quinn_udp::UdpSocketState::new((&socket).into())?;
+        // With GRO the kernel may hand several datagrams of one size from
+        // one peer in one buffer; a buffer also fits the largest datagram
+        // the forwarding unit takes, and one more byte to see it refused.
+        let buffer = (1500 * state.gro_segments().max(1)).max(super::demux::MAX_DATAGRAM + 1);
         let mut turn = Turn {
             sfu,
             socket,
+            state,
+            buffers: vec![vec![0; buffer]; quinn_udp::BATCH_SIZE],
+            metas: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE],
+            outgoing: SendBatch::default(),
+            outgoing_received: Vec::new(),
             poll,
             shared: Arc::clone(&shared),
             commands: Vec::new(),
@@ -216,6 +240,14 @@ impl Drop for VoicePort {
 struct Turn {
     sfu: Sfu,
     socket: UdpSocket,
+    state: quinn_udp::UdpSocketState,
+    /// One receive batch's buffers and what each holds.
+    buffers: Vec<Vec<u8>>,
+    metas: Vec<quinn_udp::RecvMeta>,
+    /// Datagrams for the next `sendmmsg` calls, and for each, when the
+    /// speaker's datagram it forwards was read (`None` for the rest).
+    outgoing: SendBatch,
+    outgoing_received: Vec<Option<Instant>>,
     poll: mio::Poll,
     shared: Arc<Shared>,
     commands: Vec<VoiceCommand>,
@@ -226,7 +258,6 @@ struct Turn {
 impl Turn {
     fn run(&mut self) -> io::Result<()> {
         let mut events = mio::Events::with_capacity(8);
-        let mut buffer = vec![0u8; super::demux::MAX_DATAGRAM + 1];
         let mut outcomes = Vec::new();
         while !self.shared.stopping.load(Ordering::Acquire) {
             let wait = self.sfu.poll_timeout().map_or(IDLE_WAIT, |at| {
@@ -239,7 +270,9 @@ impl Turn {
             }
             let now = Instant::now();
             self.take_commands(now, &mut outcomes);
-            self.receive(now, &mut buffer)?;
+            self.send();
+            self.receive()?;
+            let now = Instant::now();
             if self.sfu.poll_timeout().is_some_and(|at| at <= now) {
                 self.sfu.handle_timeout(now);
             }
@@ -255,6 +288,7 @@ impl Turn {
     fn take_commands(&mut self, now: Instant, outcomes: &mut Vec<VoiceOutcome>) {
         std::mem::swap(&mut self.commands, &mut lock(&self.shared.commands));
         let mut routing = None;
+        let mut relayed = Vec::new();
         for command in self.commands.drain(..) {
             match command {
                 VoiceCommand::Offer { participant, sdp } => {
@@ -266,54 +300,106 @@ impl Turn {
                 }
                 VoiceCommand::Close { participant } => self.sfu.close_session(participant),
                 VoiceCommand::Route(next) => routing = Some(next),
+                VoiceCommand::Relay { remote, exported } => self.sfu.set_relay(remote, exported),
+                VoiceCommand::Relayed(packets) => relayed.extend(packets),
             }
         }
         if let Some(routing) = routing {
             self.sfu.set_routing(&routing);
         }
+        for packet in relayed.drain(..) {
+            self.sfu.handle_relayed(now, &packet);
+        }
     }
 
-    fn receive(&mut self, now: Instant, buffer: &mut [u8]) -> io::Result<()> {
+    /// Reads what arrived, a batch (one system call) at a time, and sends
+    /// each batch's copies before reading the next, so that a busy socket
+    /// does not hold back what is already forwarded.
+    fn receive(&mut self) -> io::Result<()> {
         loop {
-            match self.socket.recv_from(buffer) {
-                // Read off the socket now: the start of its forwarding delay.
-                Ok((length, from)) => {
-                    self.sfu
-                        .handle_datagram(Instant::now().max(now), from, &buffer[..length]);
-                }
+            let mut slices: Vec<IoSliceMut<'_>> = self
+                .buffers
+                .iter_mut()
+                .map(|buffer| IoSliceMut::new(buffer))
+                .collect();
+            let filled = match self
+                .state
+                .recv((&self.socket).into(), &mut slices, &mut self.metas)
+            {
+                Ok(filled) => filled,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
                 // An ICMP error from an earlier send, reported on Linux as
                 // a refused connection: not this socket's fault.
                 Err(error)
                     if matches!(
                         error.kind(),
-                        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
-                    ) => {}
-                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                        ErrorKind::ConnectionRefused
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
                 Err(error) => return Err(error),
+            };
+            drop(slices);
+            // Read off the socket now: the start of their forwarding delay.
+            let read_at = Instant::now();
+            for (meta, buffer) in self.metas.iter().zip(&self.buffers).take(filled) {
+                let stride = if meta.stride == 0 {
+                    meta.len
+                } else {
+                    meta.stride
+                };
+                for datagram in buffer[..meta.len].chunks(stride.max(1)) {
+                    self.sfu.handle_datagram(read_at, meta.addr, datagram);
+                }
             }
+            self.send();
         }
     }
 
+    /// Hands the kernel everything the forwarding unit has to send, up to
+    /// [`MAX_MESSAGES`] datagrams per `sendmmsg`.
     fn send(&mut self) {
         while let Some(transmit) = self.sfu.poll_transmit() {
-            match self
-                .socket
-                .send_to(&transmit.contents, transmit.destination)
-            {
-                Ok(_) => {
-                    if let Some(received) = transmit.received {
-                        self.stats
-                            .forward_delay
-                            .observe(Instant::now().saturating_duration_since(received));
-                    }
-                }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                    self.stats.send_would_block += 1;
-                }
-                Err(_) => self.stats.send_failures += 1,
+            let header = quinn_proto::Transmit {
+                destination: transmit.destination,
+                ecn: None,
+                size: transmit.contents.len(),
+                segment_size: None,
+                src_ip: None,
+            };
+            self.outgoing.push(&header, &transmit.contents);
+            self.outgoing_received.push(transmit.received);
+            if self.outgoing.len() >= MAX_MESSAGES {
+                self.flush();
             }
         }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if self.outgoing.is_empty() {
+            return;
+        }
+        let flushed = self.outgoing.flush(&self.socket);
+        let sent_at = Instant::now();
+        self.stats.send_would_block += flushed.would_block;
+        self.stats.send_failures += flushed.failed;
+        // A full send buffer drops the rest of a batch: the copies before
+        // it were handed to the kernel (a message refused for another
+        // reason is rare and still timed).
+        let handed = self
+            .outgoing_received
+            .len()
+            .saturating_sub(flushed.would_block as usize);
+        for received in self.outgoing_received[..handed].iter().flatten() {
+            self.stats
+                .forward_delay
+                .observe(sent_at.saturating_duration_since(*received));
+        }
+        self.outgoing_received.clear();
     }
 
     fn publish(&mut self, now: Instant, outcomes: &mut Vec<VoiceOutcome>) {

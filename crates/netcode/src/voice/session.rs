@@ -2,12 +2,13 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaData, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::Transmit;
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Reason, Rtc};
 
 use super::routing::{Heard, ParticipantId};
 
@@ -83,7 +84,8 @@ pub(super) struct SessionLimits {
     pub(super) unverified_stun_burst: u32,
 }
 
-/// What driving a session produced for the forwarding unit.
+/// What driving a session produced for the forwarding unit (kept and
+/// reused by the forwarding unit: see [`VoiceSession::drain_into`]).
 #[derive(Debug, Default)]
 pub(super) struct Drained {
     pub(super) transmits: Vec<Transmit>,
@@ -145,6 +147,15 @@ pub(super) struct VoiceSession {
     /// When the oldest packet written to this listener and not yet sent out
     /// of its `Rtc` arrived (the forwarding delay's start).
     pub(super) written_at: Option<Instant>,
+    /// Packets written to this listener's lines that its `Rtc` has not
+    /// sent yet.
+    pub(super) unsent: u32,
+    /// Written to since its last drain: listed in the forwarding unit's
+    /// `written` to be driven once for all (`Sfu::flush_written`).
+    pub(super) written: bool,
+    /// The deadline under which the forwarding unit's timer index holds
+    /// this session, if any.
+    pub(super) timer: Option<Instant>,
     rate: RateLimit,
     unverified_stun: RateLimit,
     opus: Option<Pt>,
@@ -168,6 +179,9 @@ impl VoiceSession {
             connect_deadline: Some(connect_deadline),
             audio_level: None,
             written_at: None,
+            unsent: 0,
+            written: false,
+            timer: None,
             rate: RateLimit::new(now, limits.per_second, limits.burst),
             unverified_stun: RateLimit::new(
                 now,
@@ -237,21 +251,55 @@ impl VoiceSession {
     /// Polls the `Rtc` until it has nothing more to say, sorting its output.
     pub(super) fn drain(&mut self) -> Drained {
         let mut drained = Drained::default();
+        self.drain_into(&mut drained);
+        drained
+    }
+
+    /// Polls the `Rtc` until it has nothing more to say, sorting its output
+    /// into `drained` (appended to; its flags are set, never cleared).
+    pub(super) fn drain_into(&mut self, drained: &mut Drained) {
+        self.written = false;
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(at)) => {
                     self.next_timeout = Some(at);
                     break;
                 }
-                Ok(Output::Transmit(transmit)) => drained.transmits.push(transmit),
-                Ok(Output::Event(event)) => self.on_event(event, &mut drained),
+                Ok(Output::Transmit(transmit)) => {
+                    if super::sfu::is_rtp(&transmit.contents) {
+                        self.unsent = self.unsent.saturating_sub(1);
+                    }
+                    drained.transmits.push(transmit);
+                }
+                Ok(Output::Event(event)) => self.on_event(event, drained),
                 Err(_) => {
                     drained.failed = true;
                     break;
                 }
             }
         }
-        drained
+    }
+
+    /// When the forwarding unit should drive this session next, at `now`:
+    /// the earlier of its `Rtc`'s deadline and its connect deadline. A
+    /// deadline the `Rtc` asks for only to refresh its pacer's view of the
+    /// send queues (str0m asks for one after every packet it sends) is put
+    /// off by [`PACER_IDLE`] while nothing written waits to be sent: writes
+    /// drive the session at once anyway, and its other timers (RTCP, ICE)
+    /// tolerate that much lateness.
+    pub(super) fn deadline(&self, now: Instant) -> Option<Instant> {
+        let next = match self.next_timeout {
+            Some(at)
+                if self.unsent == 0 && matches!(self.rtc.last_timeout_reason(), Reason::Pacer(_)) =>
+            {
+                Some(at.max(now + PACER_IDLE))
+            }
+            other => other,
+        };
+        match (next, self.connect_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn on_event(&mut self, event: Event, drained: &mut Drained) {
@@ -282,6 +330,25 @@ impl VoiceSession {
         speaker: ParticipantId,
         data: &MediaData,
     ) -> Result<(), ForwardError> {
+        let packet = LinePacket {
+            ticks: data.time.rebase(OPUS_CLOCK).numer(),
+            arrived: data.network_time,
+            audio_level: data.ext_vals.audio_level,
+            voice_activity: data.ext_vals.voice_activity.unwrap_or(false),
+            talk_spurt: data.audio_start_of_talk_spurt,
+            payload: &data.data,
+        };
+        self.write_on_line(slot, speaker, &packet)
+    }
+
+    /// Writes one Opus packet of `speaker` on the listener's line `slot`
+    /// (a packet received here, or relayed from another shard's port).
+    pub(super) fn write_on_line(
+        &mut self,
+        slot: Mid,
+        speaker: ParticipantId,
+        packet: &LinePacket<'_>,
+    ) -> Result<(), ForwardError> {
         if !self.rtc.is_connected() {
             return Err(ForwardError::NotConnected);
         }
@@ -291,23 +358,24 @@ impl VoiceSession {
             .iter_mut()
             .find(|line| line.mid == slot)
             .ok_or(ForwardError::NoOpus)?;
-        let ticks = data.time.rebase(OPUS_CLOCK).numer();
         let (timestamp, switched) =
-            Timeline::place(&mut line.timeline, speaker, ticks, data.network_time);
+            Timeline::place(&mut line.timeline, speaker, packet.ticks, packet.arrived);
         let writer = self.rtc.writer(slot).ok_or(ForwardError::NoOpus)?;
-        let writer = match (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
-            (Some(level), activity) => writer.audio_level(level, activity.unwrap_or(false)),
-            (None, _) => writer,
+        let writer = match packet.audio_level {
+            Some(level) => writer.audio_level(level, packet.voice_activity),
+            None => writer,
         };
         writer
-            .start_of_talkspurt(switched || data.audio_start_of_talk_spurt)
+            .start_of_talkspurt(switched || packet.talk_spurt)
             .write(
                 pt,
-                data.network_time,
+                packet.arrived,
                 MediaTime::new(timestamp, OPUS_CLOCK),
-                data.data.clone(),
+                packet.payload.clone(),
             )
-            .map_err(|_| ForwardError::Refused)
+            .map_err(|_| ForwardError::Refused)?;
+        self.unsent = self.unsent.saturating_add(1);
+        Ok(())
     }
 
     fn opus_payload_type(&mut self, slot: Mid) -> Option<Pt> {
@@ -321,6 +389,27 @@ impl VoiceSession {
         self.opus
     }
 }
+
+/// One Opus packet as a listener's line takes it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinePacket<'a> {
+    /// Its RTP timestamp, in 48 kHz ticks of its speaker's clock.
+    pub(super) ticks: u64,
+    /// When it reached this server.
+    pub(super) arrived: Instant,
+    /// Its audio level (dBov), if it carried one.
+    pub(super) audio_level: Option<i8>,
+    /// Its voice-activity flag.
+    pub(super) voice_activity: bool,
+    /// It starts a talk spurt.
+    pub(super) talk_spurt: bool,
+    /// The Opus payload, unchanged.
+    pub(super) payload: &'a Arc<[u8]>,
+}
+
+/// How long a session's pacer-only deadline is put off while nothing waits
+/// to be sent (see [`VoiceSession::deadline`]).
+pub(super) const PACER_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Why a packet was not written to a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

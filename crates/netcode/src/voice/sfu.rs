@@ -1,6 +1,6 @@
 //! The selective forwarding unit: many voice sessions behind one UDP port.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,9 @@ use super::demux::{DatagramClass, Refusal, classify, stun_local_ufrag};
 use super::error::OfferError;
 use super::routing::{Heard, ParticipantId, Routing};
 use super::session::{Drained, ForwardError, SessionLimits, VoiceSession};
+
+mod relay;
+pub use relay::{MAX_RELAYED_PAYLOAD, RelayedPacket};
 
 /// How long a speaker's last audio level stays current.
 pub const AUDIO_LEVEL_MAX_AGE: Duration = Duration::from_millis(500);
@@ -76,6 +79,9 @@ pub enum VoiceEvent {
         /// Who it now receives on that line, and how far; `None` for no one.
         heard: Option<Heard>,
     },
+    /// A packet of an exported speaker, for the ports of other shards whose
+    /// listeners hear it (see [`Sfu::set_relay`]).
+    Relayed(RelayedPacket),
 }
 
 /// Events held for [`Sfu::poll_event`] before further ones are dropped
@@ -98,7 +104,7 @@ fn push_bounded(
     queue: &mut VecDeque<VoiceTransmit>,
     counters: &mut VoiceCounters,
     limit: usize,
-    transmits: Vec<Transmit>,
+    transmits: impl IntoIterator<Item = Transmit>,
     received: Option<Instant>,
 ) {
     for transmit in transmits {
@@ -129,7 +135,7 @@ fn written_at(session: &mut VoiceSession, transmits: &[Transmit]) -> Option<Inst
 
 /// Whether a datagram is RTP (not RTCP, RFC 5761 §4: RTCP's packet types
 /// 192-223 read as payload types 64-95 with the marker bit).
-fn is_rtp(datagram: &[u8]) -> bool {
+pub(super) fn is_rtp(datagram: &[u8]) -> bool {
     matches!(datagram, [128..=191, second, ..] if !(64..=95).contains(&(second & 0x7F)))
 }
 
@@ -155,6 +161,19 @@ pub struct Sfu {
     transmits: VecDeque<VoiceTransmit>,
     events: VecDeque<VoiceEvent>,
     counters: VoiceCounters,
+    /// Every session's next deadline (see `VoiceSession::deadline`), so
+    /// that finding the due ones is not a pass over every session.
+    timers: BTreeSet<(Instant, ParticipantId)>,
+    /// Listeners written to since they were last driven: driven once for
+    /// all by `flush_written`, however many packets each got.
+    written: Vec<ParticipantId>,
+    /// The latest time passed in.
+    last_now: Option<Instant>,
+    /// Reused for what sessions produce, and for the due sessions.
+    scratch: Drained,
+    due: Vec<ParticipantId>,
+    /// Speakers whose packets cross to or from other shards' ports.
+    relay: relay::RelayState,
 }
 
 impl Sfu {
@@ -175,6 +194,12 @@ impl Sfu {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: VoiceCounters::default(),
+            timers: BTreeSet::new(),
+            written: Vec::new(),
+            last_now: None,
+            scratch: Drained::default(),
+            due: Vec::new(),
+            relay: relay::RelayState::default(),
         })
     }
 
@@ -281,7 +306,8 @@ impl Sfu {
         self.sessions.insert(participant, session);
         self.counters.sessions_opened += 1;
         self.counters.sessions = self.sessions.len() as u64;
-        self.absorb(participant, drained);
+        let mut drained = drained;
+        self.absorb(now, participant, &mut drained);
         Ok(answer.to_sdp_string())
     }
 
@@ -308,6 +334,7 @@ impl Sfu {
     /// Takes one datagram that arrived on the voice port from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.counters.datagrams_in += 1;
+        self.last_now = self.last_now.max(Some(now));
         if let Err(refusal) = self.receive(now, from, datagram) {
             self.counters.refused.count(refusal);
         }
@@ -338,23 +365,30 @@ impl Sfu {
             return Err(Refusal::NotAccepted);
         }
         let handled = session.handle_input(input);
-        let drained = session.drain();
-        self.absorb(participant, drained);
+        let mut drained = std::mem::take(&mut self.scratch);
+        session.drain_into(&mut drained);
+        self.absorb(now, participant, &mut drained);
+        self.scratch = drained;
         handled.map_err(|_| Refusal::Rejected)
     }
 
-    /// Advances every session whose deadline has come.
+    /// Advances every session whose deadline has come, and every listener
+    /// written to since it was last driven.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<ParticipantId> = self
-            .sessions
-            .iter()
-            .filter(|(_, session)| {
-                session.next_timeout.is_some_and(|at| at <= now)
-                    || session.connect_deadline.is_some_and(|at| at <= now)
-            })
-            .map(|(participant, _)| *participant)
-            .collect();
-        for participant in due {
+        self.last_now = self.last_now.max(Some(now));
+        self.flush_written(now);
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(&(at, participant)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(session) = self.sessions.get_mut(&participant) {
+                session.timer = None;
+            }
+            due.push(participant);
+        }
+        for participant in due.drain(..) {
             let Some(session) = self.sessions.get_mut(&participant) else {
                 continue;
             };
@@ -363,26 +397,80 @@ impl Sfu {
                 self.remove(participant, CloseReason::ConnectTimeout);
                 continue;
             }
-            let failed = session.handle_input(Input::Timeout(now)).is_err();
-            let drained = session.drain();
-            self.absorb(participant, drained);
-            if failed {
-                self.remove(participant, CloseReason::Failed);
-            }
+            self.drive(now, participant);
+        }
+        self.due = due;
+    }
+
+    /// Hands `participant`'s `Rtc` the time and takes what it produced: the
+    /// packets written to it leave, its timers run.
+    fn drive(&mut self, now: Instant, participant: ParticipantId) {
+        let Some(session) = self.sessions.get_mut(&participant) else {
+            return;
+        };
+        let failed = session.handle_input(Input::Timeout(now)).is_err();
+        let mut drained = std::mem::take(&mut self.scratch);
+        session.drain_into(&mut drained);
+        self.absorb(now, participant, &mut drained);
+        self.scratch = drained;
+        if failed {
+            self.remove(participant, CloseReason::Failed);
         }
     }
 
-    /// The next time [`Sfu::handle_timeout`] has work, if any.
+    /// Drives, once each, the listeners written to since they were last
+    /// driven (str0m sends a written packet when its session is next given
+    /// the time), so that many packets for one listener cost one turn of
+    /// its `Rtc`.
+    fn flush_written(&mut self, now: Instant) {
+        if self.written.is_empty() {
+            return;
+        }
+        let mut written = std::mem::take(&mut self.written);
+        for participant in written.drain(..) {
+            self.drive(now, participant);
+        }
+        // Driving a listener writes nothing to others: nothing new is
+        // listed meanwhile, and the list's memory is kept.
+        debug_assert!(self.written.is_empty());
+        self.written = written;
+    }
+
+    /// Keeps the timer index in step with `participant`'s deadline.
+    fn reschedule(&mut self, now: Instant, participant: ParticipantId) {
+        let Some(session) = self.sessions.get_mut(&participant) else {
+            return;
+        };
+        let deadline = session.deadline(now);
+        if deadline == session.timer {
+            return;
+        }
+        if let Some(old) = session.timer {
+            self.timers.remove(&(old, participant));
+        }
+        if let Some(new) = deadline {
+            self.timers.insert((new, participant));
+        }
+        session.timer = deadline;
+    }
+
+    /// The next time [`Sfu::handle_timeout`] has work, if any: at once
+    /// when listeners were written to and not driven yet.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions
-            .values()
-            .flat_map(|session| [session.next_timeout, session.connect_deadline])
-            .flatten()
-            .min()
+        let timer = self.timers.first().map(|(at, _)| *at);
+        match self.last_now.filter(|_| !self.written.is_empty()) {
+            Some(now) => Some(timer.map_or(now, |at| at.min(now))),
+            None => timer,
+        }
     }
 
     /// The next datagram to send from the voice port.
     pub fn poll_transmit(&mut self) -> Option<VoiceTransmit> {
+        if self.transmits.is_empty()
+            && let Some(now) = self.last_now
+        {
+            self.flush_written(now);
+        }
         let transmit = self.transmits.pop_front()?;
         self.counters.datagrams_out += 1;
         self.counters.datagram_bytes_out += transmit.contents.len() as u64;
@@ -403,7 +491,12 @@ impl Sfu {
     pub fn set_routing(&mut self, routing: &Routing) {
         self.forward_to.clear();
         let distance_step = self.config.distance_step;
-        let speaking: HashSet<ParticipantId> = self.sessions.keys().copied().collect();
+        let speaking: HashSet<ParticipantId> = self
+            .sessions
+            .keys()
+            .chain(&self.relay.remote)
+            .copied()
+            .collect();
         for (listener, session) in &mut self.sessions {
             let wanted: Vec<Heard> = routing
                 .heard_by(*listener)
@@ -478,9 +571,11 @@ impl Sfu {
 
     /// Handles what a session's `Rtc` produced: its datagrams, its state and
     /// the packets it received, which are forwarded at once.
-    fn absorb(&mut self, participant: ParticipantId, drained: Drained) {
+    fn absorb(&mut self, now: Instant, participant: ParticipantId, drained: &mut Drained) {
         self.learn_addresses(participant, &drained.transmits);
-        self.queue_session_transmits(participant, drained.transmits);
+        let transmits = std::mem::take(&mut drained.transmits);
+        let transmits = self.queue_session_transmits(participant, transmits);
+        drained.transmits = transmits;
         if drained.connected {
             push_event(
                 &mut self.events,
@@ -492,6 +587,7 @@ impl Sfu {
             self.counters.packets_in += 1;
             self.counters.bytes_in += data.data.len() as u64;
             self.forward(participant, data);
+            self.export(participant, data);
         }
         if drained.failed {
             self.remove(participant, CloseReason::Failed);
@@ -506,7 +602,13 @@ impl Sfu {
             .is_some_and(|session| !session.is_alive())
         {
             self.remove(participant, CloseReason::Ended);
+        } else {
+            self.reschedule(now, participant);
         }
+        drained.media.clear();
+        drained.connected = false;
+        drained.disconnected = false;
+        drained.failed = false;
     }
 
     fn forward(&mut self, speaker: ParticipantId, data: &MediaData) {
@@ -522,29 +624,29 @@ impl Sfu {
                     self.counters.packets_forwarded += 1;
                     self.counters.bytes_forwarded += data.data.len() as u64;
                     session.written_at.get_or_insert(data.network_time);
+                    // Sent when the listener is next driven (flush_written),
+                    // once for all the packets it got meanwhile.
+                    if !session.written {
+                        session.written = true;
+                        self.written.push(*listener);
+                    }
                 }
                 Err(ForwardError::NotConnected) => {}
                 Err(ForwardError::NoOpus | ForwardError::Refused) => {
                     self.counters.forward_failed += 1;
                 }
             }
-            // A listener's own drain yields no media (nothing was received)
-            // and no address worth learning, only its datagrams.
-            let drained = session.drain();
-            let received = written_at(session, &drained.transmits);
-            push_bounded(
-                &mut self.transmits,
-                &mut self.counters,
-                self.config.max_queued_transmits,
-                drained.transmits,
-                received,
-            );
         }
     }
 
     /// Queues what `participant`'s `Rtc` sent, timing the forwarded copies
     /// among them (see `written_at`).
-    fn queue_session_transmits(&mut self, participant: ParticipantId, transmits: Vec<Transmit>) {
+    /// Returns `transmits` emptied, to be used again.
+    fn queue_session_transmits(
+        &mut self,
+        participant: ParticipantId,
+        mut transmits: Vec<Transmit>,
+    ) -> Vec<Transmit> {
         let received = self
             .sessions
             .get_mut(&participant)
@@ -553,9 +655,10 @@ impl Sfu {
             &mut self.transmits,
             &mut self.counters,
             self.config.max_queued_transmits,
-            transmits,
+            transmits.drain(..),
             received,
         );
+        transmits
     }
 
     /// Remembers the addresses a session sent to: str0m answers only STUN
@@ -584,6 +687,9 @@ impl Sfu {
         let Some(session) = self.sessions.remove(&participant) else {
             return;
         };
+        if let Some(at) = session.timer {
+            self.timers.remove(&(at, participant));
+        }
         self.by_ufrag.remove(&session.ufrag);
         for address in &session.addresses {
             if self.by_address.get(address) == Some(&participant) {
