@@ -7,6 +7,7 @@
 
 mod admin;
 mod config;
+mod drain_command;
 mod logging;
 mod serve;
 mod simulate;
@@ -32,6 +33,9 @@ enum Command {
     /// Create an admin account (the password comes from MERIDIAN_ADMIN_PASSWORD or
     /// standard input).
     CreateAdmin(admin::CreateAdminArgs),
+    /// Drain a running server, as SIGTERM does (its instances go on on the
+    /// other shards, its players join again there), and wait until it exits.
+    Drain(drain_command::DrainArgs),
     /// Run a world: one zone over QUIC, with metrics and development tokens.
     Serve(serve::ServeArgs),
     /// Run one zone headless with wandering agents and print its statistics.
@@ -45,6 +49,7 @@ fn main() -> anyhow::Result<()> {
             logging::init(logging::LogFormat::Text)?;
             admin::run(&args)
         }
+        Command::Drain(args) => drain_command::run(&args),
         // Its format is a setting: it installs the logger once they are read.
         Command::Serve(args) => serve::run(&args),
         Command::Simulate(args) => {

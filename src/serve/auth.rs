@@ -484,6 +484,7 @@ fn entrance_refused(refused: &super::entrance::EnterError) -> Response {
         EnterError::TooManyStarts(wait) => {
             super::sessions::too_many(super::rate_limit::Limited::InstanceStarts(*wait))
         }
+        EnterError::Draining => error(StatusCode::SERVICE_UNAVAILABLE, refused.to_string()),
         EnterError::TooManyInstances(_) | EnterError::ZoneThread => {
             tracing::warn!(error = %refused, "a join's instance was not started");
             error(StatusCode::SERVICE_UNAVAILABLE, refused.to_string())

@@ -46,6 +46,9 @@ pub(crate) enum EnterError {
     /// The zone thread did not answer (stopping, or stalled).
     #[error("the zone thread did not answer")]
     ZoneThread,
+    /// This server drains and no other shard can take the join now.
+    #[error("this server is draining; join again through another")]
+    Draining,
     /// The space's settings do not make a valid zone.
     #[error("the space cannot be simulated: {0}")]
     InvalidSpace(String),
@@ -92,6 +95,8 @@ pub(crate) struct Entrance {
     seat_lifetime: Duration,
     /// The voice port's handle, when voice is on: each instance gets its own.
     voice: Option<super::voice::VoiceRelay>,
+    /// Set when the process drains: no join is seated here any more.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// Where a join was seated.
@@ -156,7 +161,31 @@ impl Entrance {
             )),
             seat_lifetime: settings.seat_lifetime,
             voice: settings.voice,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on no join is seated here: each is sent to the shard that
+    /// runs its room, or to the least loaded other one (a cluster), or
+    /// refused as draining.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Where a join goes while this process drains.
+    async fn elsewhere_while_draining(&self, room: InstanceRoom) -> EnterError {
+        if let Some(leases) = &self.leases
+            && let Ok(Some(Placement::Elsewhere(gateway))) = leases.holder_of(room).await
+        {
+            return EnterError::Elsewhere(gateway);
+        }
+        // Its load entry is withdrawn: the least loaded is another shard.
+        if let Some(loads) = &self.loads
+            && let Some(gateway) = loads.elsewhere().await
+        {
+            return EnterError::Elsewhere(gateway.to_string());
+        }
+        EnterError::Draining
     }
 
     /// Seats the account of `hint` in a room of `space` (with `with`'s, if
@@ -210,6 +239,9 @@ impl Entrance {
             space_id: space.id,
             room_number: i64::from(seat.number),
         };
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(self.elsewhere_while_draining(room).await);
+        }
         if let Some(number) = self.join_placed(seat.room, room, hint).await? {
             return Ok(number);
         }

@@ -64,6 +64,8 @@ pub(crate) struct HttpState {
     pub(crate) entrance: Arc<super::entrance::Entrance>,
     /// A cluster shard's instance leases (none embedded).
     pub(crate) instance_leases: Option<Arc<super::instance_leases::InstanceLeases>>,
+    /// An admin's drain request (`POST /api/v1/admin/drain`).
+    pub(crate) drain: Arc<super::drain::DrainRequest>,
 }
 
 impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
@@ -114,6 +116,7 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
         .route("/api/v1/admin/user/{id}/role", put(super::roles::set_role))
         .route("/api/v1/admin/dashboard", get(super::dashboard::numbers))
+        .route("/api/v1/admin/drain", post(super::drain::drain))
         .route("/api/v1/space/{id}/chat", get(chat_history))
         .merge(super::moderation::routes())
         .merge(super::live_settings::routes())

@@ -57,6 +57,12 @@ pub(crate) struct LeaseCounters {
     pub(crate) lost: AtomicU64,
     /// Leases given up (the instance stopped).
     pub(crate) released: AtomicU64,
+    /// Instances handed on at drain: every place written, then the lease
+    /// given up (also counted in `released`).
+    pub(crate) handed_on: AtomicU64,
+    /// Instances whose last places were not all written at drain: their
+    /// leases are left to lapse.
+    pub(crate) not_handed_on: AtomicU64,
 }
 
 /// This shard's instance leases, by room id.
@@ -112,6 +118,12 @@ impl InstanceLeases {
             count(&self.counters.acquired),
             count(&self.counters.lost),
             count(&self.counters.released)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meridian_instance_handoffs_total Instances a draining shard handed on: handed_on (every place written, then the lease given up), unsaved (the last places were not all written: the lease lapses).\n# TYPE meridian_instance_handoffs_total counter\nmeridian_instance_handoffs_total{{outcome=\"handed_on\"}} {}\nmeridian_instance_handoffs_total{{outcome=\"unsaved\"}} {}",
+            count(&self.counters.handed_on),
+            count(&self.counters.not_handed_on)
         );
     }
 
@@ -208,6 +220,23 @@ impl InstanceLeases {
                 "an instance lease was not given up; it lapses"
             ),
         }
+    }
+
+    /// The instance of `room_id` was handed on (its last places written):
+    /// its lease is given up.
+    pub(crate) async fn handed_on(&self, room_id: i64) {
+        self.release(room_id).await;
+        self.counters.handed_on.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The instance of `room_id` was handed on without its last places all
+    /// written: its lease is forgotten, not given up, so it lapses (the
+    /// next holder restores what was written before).
+    pub(crate) fn not_handed_on(&self, room_id: i64) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(&room_id);
+        }
+        self.counters.not_handed_on.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Gives every lease up (at shutdown, once nothing is simulated).

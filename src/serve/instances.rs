@@ -171,6 +171,30 @@ impl Instance {
         }
     }
 
+    /// Handed on (its shard drains): everyone's place, the departed's too,
+    /// is queued for the last checkpoint, its seats are released and its
+    /// storage's queues closed. The host stays, frozen, so its players can
+    /// be told to go once the tasks returned here have written everything.
+    pub(crate) fn hand_on(self) -> (ZoneHost<OneZone>, StorageTasks) {
+        let Self {
+            mut host,
+            storage,
+            tasks,
+            mut seats,
+            voice,
+            ..
+        } = self;
+        let mut states = host.take_departed();
+        states.extend(host.member_states());
+        storage.checkpoint(&states);
+        if let Some(voice) = &voice {
+            voice.forget();
+        }
+        seats.release_all();
+        drop(storage);
+        (host, tasks)
+    }
+
     /// Its seats released and its storage's queues closed: the tasks that
     /// write what is queued, for the process to wait on.
     pub(crate) fn into_storage_tasks(self) -> StorageTasks {
@@ -238,6 +262,20 @@ pub(crate) enum InstanceOrder {
     /// This shard lost the lease of `room`'s instance (a cluster shard): the
     /// instance stops at once and its players are told to join again.
     Fence { room: i64 },
+    /// The shard drains: every running instance is frozen and handed on
+    /// (see [`super::hand_on`]); each one's storage comes back on `handed`,
+    /// and the answer is how many there are.
+    HandOn {
+        handed: super::hand_on::HandedQueue,
+        reply: oneshot::Sender<usize>,
+    },
+    /// A handed-on instance's last checkpoint is written (or not: then
+    /// `reason` is `ServerShutdown`) and its lease released: its players are
+    /// told `reason` and it goes.
+    Moved {
+        number: u32,
+        reason: DisconnectReason,
+    },
     /// Whether `room`'s instance runs here.
     Runs {
         room: i64,
@@ -300,6 +338,9 @@ pub(crate) struct Instances {
     /// Where the rooms of stopped instances are told (a cluster shard gives
     /// their leases up).
     stop_notices: Option<tokio::sync::mpsc::UnboundedSender<i64>>,
+    /// Instances being handed on (the shard drains), and their workers: their
+    /// connections are still routed there until they are told to go.
+    handing: HashMap<u32, usize>,
 }
 
 impl Instances {
@@ -336,6 +377,7 @@ impl Instances {
             moderated_before_stop: (0, 0),
             tick_seconds: Vec::new(),
             stop_notices: None,
+            handing: HashMap::new(),
         })
     }
 
@@ -414,6 +456,16 @@ impl Instances {
                     self.stop(number, world, ToWorker::Fence { number });
                 }
             }
+            InstanceOrder::HandOn { handed, reply } => {
+                let _ = reply.send(self.hand_on_all(&handed, world));
+            }
+            InstanceOrder::Moved { number, reason } => {
+                if let Some(&worker) = self.handing.get(&number) {
+                    self.workers[worker]
+                        .pending
+                        .push(ToWorker::Moved { number, reason });
+                }
+            }
             InstanceOrder::Runs { room, reply } => {
                 let _ = reply.send(self.by_room.contains_key(&room));
             }
@@ -465,7 +517,10 @@ impl Instances {
     /// The worker of the instance that `connection` belongs to, if any.
     fn worker_of(&mut self, connection: ConnectionId) -> Option<&mut WorkerHandle> {
         let number = self.routes.get(&connection)?;
-        let worker = self.running.get(number)?.worker;
+        let worker = match self.running.get(number) {
+            Some(running) => running.worker,
+            None => *self.handing.get(number)?,
+        };
         self.workers.get_mut(worker)
     }
 
@@ -524,23 +579,49 @@ impl Instances {
     /// Forgets instance `number` here and sends its worker `order` (a stop,
     /// or a fence), and its room to the stop notices.
     fn stop(&mut self, number: u32, world: &mut Server, order: ToWorker) {
-        let Some(running) = self.running.remove(&number) else {
+        let Some(running) = self.forget(number, world) else {
             return;
         };
+        self.routes.retain(|_, routed| *routed != number);
+        self.workers[running.worker].pending.push(order);
+        if let Some(notices) = &self.stop_notices {
+            let _ = notices.send(running.room);
+        }
+    }
+
+    /// Instance `number` no longer runs here: no join or new connection
+    /// finds it.
+    fn forget(&mut self, number: u32, world: &mut Server) -> Option<Running> {
+        let running = self.running.remove(&number)?;
         world.stop_serving_elsewhere(number);
         if let Some(latest) = &running.latest {
             self.moderated_before_stop.0 += latest.figures.muted_lines;
             self.moderated_before_stop.1 += latest.figures.hidden_lines;
         }
         self.by_room.remove(&running.room);
-        self.routes.retain(|_, routed| *routed != number);
         self.stopped += 1;
         let worker = &mut self.workers[running.worker];
         worker.load = worker.load.saturating_sub(1);
-        worker.pending.push(order);
-        if let Some(notices) = &self.stop_notices {
-            let _ = notices.send(running.room);
+        Some(running)
+    }
+
+    /// Hands every running instance on (the shard drains): each is
+    /// forgotten for joins, its connections stay routed to its worker, which
+    /// freezes it and sends its storage to `handed`. No stop notice: its
+    /// lease is released only once its last checkpoint is written.
+    fn hand_on_all(&mut self, handed: &super::hand_on::HandedQueue, world: &mut Server) -> usize {
+        let numbers: Vec<u32> = self.running.keys().copied().collect();
+        for &number in &numbers {
+            if let Some(running) = self.forget(number, world) {
+                self.handing.insert(number, running.worker);
+                self.workers[running.worker].pending.push(ToWorker::HandOn {
+                    number,
+                    room: running.room,
+                    handed: handed.clone(),
+                });
+            }
         }
+        numbers.len()
     }
 
     /// Sends each worker what this pass gathered for it, in one batch.

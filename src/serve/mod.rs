@@ -14,10 +14,12 @@ mod auth;
 mod build_info;
 mod cluster;
 mod dashboard;
+mod drain;
 mod elements;
 mod entrance;
 mod game_transport;
 mod grants;
+mod hand_on;
 mod health;
 mod histogram;
 mod http;
@@ -251,6 +253,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         instances.notify_stops(stop_notices);
     }
     let instance_fences = instance_sender.clone();
+    let instance_drain = instance_sender.clone();
     let world_voice = voice::VoiceRelay::start(&settings.voice)?;
     let parts = zone_loop::Parts {
         space_id,
@@ -359,6 +362,8 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             voice: world_voice,
         },
     ));
+    let drain_request = Arc::new(drain::DrainRequest::default());
+    let entrance_for_drain = entrance.clone();
     let lease_tasks = instance_leases
         .clone()
         .zip(shard_loads.clone())
@@ -401,6 +406,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         probes: probes.clone(),
         entrance,
         instance_leases: instance_leases.clone(),
+        drain: drain_request.clone(),
         live_settings: live_settings::LiveKnobs::new(
             &settings.sim,
             &settings.netcode,
@@ -426,14 +432,24 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         certificate_sha256,
     ));
 
-    wait_for_signal().await;
+    tokio::select! {
+        () = wait_for_signal() => {}
+        () = drain_request.asked() => {}
+    }
     probes.draining();
+    // No join is seated here any more.
+    entrance_for_drain.drain();
     // A draining shard takes no more instances.
     if let Some(loads) = &shard_loads {
         if let Some(tasks) = &lease_tasks {
             tasks[2].abort();
         }
         loads.withdraw().await;
+    }
+    // Its instances go on elsewhere: every place written, then the lease
+    // released, then the players told to join again.
+    if let Some(leases) = &instance_leases {
+        hand_on::hand_on_instances(&instance_drain, leases).await;
     }
     if settings.serve.drain_ms > 0 {
         tracing::info!(

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use meridian_netcode::{ConnectionId, Redirect, SpawnHint, Transmit};
+use meridian_netcode::{ConnectionId, OneZone, Redirect, Server, SpawnHint, Transmit, ZoneHost};
 use meridian_protocol::messages::DisconnectReason;
 
 use super::elements::ElementChange;
@@ -76,6 +76,20 @@ pub(crate) enum ToWorker {
     /// it a few more times so the goodbyes leave, then drop it.
     Fence {
         number: u32,
+    },
+    /// The shard drains: freeze this instance, queue its last checkpoint
+    /// and send its storage to `handed` (see [`super::hand_on`]); its
+    /// connections stay until [`ToWorker::Moved`].
+    HandOn {
+        number: u32,
+        room: i64,
+        handed: super::hand_on::HandedQueue,
+    },
+    /// A handed-on instance's players are told `reason` and it goes a few
+    /// ticks later, once the goodbyes left.
+    Moved {
+        number: u32,
+        reason: DisconnectReason,
     },
     /// The process stops: checkpoint everyone, say goodbye, end.
     ShutDown,
@@ -150,6 +164,7 @@ pub(crate) fn spawn(index: usize, setup: &WorkerSetup) -> std::io::Result<Worker
         steps: 0,
         draining: None,
         fenced: HashMap::new(),
+        handing: HashMap::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("sim-{index}"))
@@ -175,6 +190,9 @@ struct Worker {
     draining: Option<u32>,
     /// Fenced instances, and the ticks each has left.
     fenced: HashMap<u32, u32>,
+    /// Instances handed on (frozen: their hosts no longer tick), and once
+    /// their players were told to go, the ticks each has left.
+    handing: HashMap<u32, (ZoneHost<OneZone>, Option<u32>)>,
 }
 
 impl Worker {
@@ -245,30 +263,24 @@ impl Worker {
                 }
             }
             ToWorker::Stream { connection, bytes } => {
-                if let Some(instance) = self.instance_of(connection) {
-                    instance
-                        .host
-                        .server()
-                        .handle_stream(now, connection, &bytes);
+                if let Some(server) = self.server_of(connection) {
+                    server.handle_stream(now, connection, &bytes);
                 }
             }
             ToWorker::Datagram { connection, bytes } => {
-                if let Some(instance) = self.instance_of(connection) {
-                    instance
-                        .host
-                        .server()
-                        .handle_datagram(now, connection, &bytes);
+                if let Some(server) = self.server_of(connection) {
+                    server.handle_datagram(now, connection, &bytes);
                 }
             }
             ToWorker::Closed { connection } => {
-                if let Some(instance) = self.instance_of(connection) {
-                    instance.host.server().handle_closed(now, connection);
+                if let Some(server) = self.server_of(connection) {
+                    server.handle_closed(now, connection);
                 }
                 self.routes.remove(&connection);
             }
             ToWorker::Disconnect { connection, reason } => {
-                if let Some(instance) = self.instance_of(connection) {
-                    instance.host.server().disconnect(connection, reason);
+                if let Some(server) = self.server_of(connection) {
+                    server.disconnect(connection, reason);
                 }
             }
             ToWorker::Element { space, change } => {
@@ -301,6 +313,34 @@ impl Worker {
                     self.fenced.insert(number, FENCE_TICKS);
                 }
             }
+            ToWorker::HandOn {
+                number,
+                room,
+                handed,
+            } => {
+                if let Some(instance) = self.instances.remove(&number) {
+                    self.joins_seen.remove(&number);
+                    let players = instance.host.member_count();
+                    let (host, tasks) = instance.hand_on();
+                    self.handing.insert(number, (host, None));
+                    let _ = handed.send(super::hand_on::HandedOn {
+                        room,
+                        number,
+                        players,
+                        tasks,
+                    });
+                }
+            }
+            ToWorker::Moved { number, reason } => {
+                if let Some((host, goodbye)) = self.handing.get_mut(&number) {
+                    let connections: Vec<ConnectionId> =
+                        host.server_ref().connection_ids().collect();
+                    for connection in connections {
+                        host.server().disconnect(connection, reason);
+                    }
+                    goodbye.get_or_insert(FENCE_TICKS);
+                }
+            }
             ToWorker::ShutDown => {
                 for instance in self.instances.values_mut() {
                     instance.shut_down();
@@ -315,9 +355,13 @@ impl Worker {
         }
     }
 
-    fn instance_of(&mut self, connection: ConnectionId) -> Option<&mut Instance> {
+    /// The server of `connection`'s instance, running or being handed on.
+    fn server_of(&mut self, connection: ConnectionId) -> Option<&mut Server> {
         let number = self.routes.get(&connection)?;
-        self.instances.get_mut(number)
+        match self.instances.get_mut(number) {
+            Some(instance) => Some(instance.host.server()),
+            None => self.handing.get_mut(number).map(|(host, _)| host.server()),
+        }
     }
 
     fn tick_all(&mut self, now: Instant) -> Vec<WorkerFigures> {
@@ -338,8 +382,22 @@ impl Worker {
             .collect()
     }
 
-    /// Drops the fenced instances whose goodbyes have had their ticks.
+    /// Drops the fenced and handed-on instances whose goodbyes have had
+    /// their ticks.
     fn drop_fenced(&mut self) {
+        let mut gone = Vec::new();
+        for (number, (_, goodbye)) in &mut self.handing {
+            if let Some(left) = goodbye {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    gone.push(*number);
+                }
+            }
+        }
+        for number in gone {
+            self.handing.remove(&number);
+            self.routes.retain(|_, routed| *routed != number);
+        }
         let mut done = Vec::new();
         for (number, left) in &mut self.fenced {
             *left = left.saturating_sub(1);
@@ -360,8 +418,12 @@ impl Worker {
     /// Sends what the instances' servers have to send, and the figures.
     fn send(&mut self, figures: Option<Vec<WorkerFigures>>) {
         let mut transmits = Vec::new();
-        for instance in self.instances.values_mut() {
-            let server = instance.host.server();
+        let servers = self
+            .instances
+            .values_mut()
+            .map(|instance| instance.host.server())
+            .chain(self.handing.values_mut().map(|(host, _)| host.server()));
+        for server in servers {
             while let Some(transmit) = server.poll_transmit() {
                 transmits.push(transmit);
             }
