@@ -97,6 +97,12 @@ pub struct BotRecord {
     pub jumps: u64,
     /// Connections lost and joined again (through another server).
     pub reconnects: u64,
+    /// Times the server said its room moved to another shard (a drain): the
+    /// bot joined again at once, the same session going on.
+    pub moves: u64,
+    /// The longest time between two snapshots it decoded, across lost
+    /// connections and moves included, milliseconds.
+    pub largest_freeze_ms: f64,
 }
 
 /// A bot's mind.
@@ -112,6 +118,8 @@ pub struct Bot {
     ticks: u64,
     pending: VecDeque<(u32, Instant)>,
     last_snapshot: Option<Instant>,
+    /// Its last snapshot on any connection (kept across reconnections).
+    last_snapshot_ever: Option<Instant>,
     /// Its own last place, and the tick of the view it was read from.
     last_position: Option<(f32, f32, u32)>,
     /// Lost at, and where it was then, until it is seen again.
@@ -167,6 +175,7 @@ impl Bot {
             ticks: 0,
             pending: VecDeque::new(),
             last_snapshot: None,
+            last_snapshot_ever: None,
             last_position: None,
             lost: None,
             cross_target: None,
@@ -189,11 +198,23 @@ impl Bot {
         if self.lost.is_none() {
             self.lost = Some((now, self.last_position.map(|(x, y, _)| (x, y))));
         }
+        self.record.disconnect = None;
         self.welcome = None;
         self.pending.clear();
         self.last_snapshot = None;
         self.last_position = None;
         self.bytes_seen = 0;
+    }
+
+    /// Since when it has been out (its connection lost, not seen itself
+    /// again since), if it is.
+    pub fn lost_since(&self) -> Option<Instant> {
+        self.lost.map(|(at, _)| at)
+    }
+
+    /// Whether its connection ended with the server saying the room moved.
+    pub fn was_moved(&self) -> bool {
+        self.record.disconnect == Some(DisconnectReason::Moved)
     }
 
     /// Toward the far side of the nearest border and back, along x.
@@ -399,6 +420,10 @@ impl Behaviour for Bot {
                 if let Some(counter) = &self.snapshot_counter {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
+                if let Some(previous) = self.last_snapshot_ever.replace(now) {
+                    let freeze_ms = (now - previous).as_secs_f64() * 1e3;
+                    self.record.largest_freeze_ms = self.record.largest_freeze_ms.max(freeze_ms);
+                }
                 let bytes_in = client.stats().bytes_in;
                 self.recorder
                     .arrived(now, bytes_in.saturating_sub(self.bytes_seen), 1);
@@ -480,7 +505,10 @@ impl Behaviour for Bot {
             ClientEvent::Chat(_) => self.record.chat_received += 1,
             // Names and inventory answers carry nothing a bot measures.
             ClientEvent::Presence(_) | ClientEvent::Inventory(_) => {}
-            ClientEvent::Disconnected(reason) => self.record.disconnect = Some(reason),
+            ClientEvent::Disconnected(reason) => {
+                self.record.moves += u64::from(reason == DisconnectReason::Moved);
+                self.record.disconnect = Some(reason);
+            }
         }
     }
 }

@@ -59,6 +59,12 @@ pub struct BehaviourRow {
     pub jumps: u64,
     /// Connections lost and joined again.
     pub reconnects: u64,
+    /// Rooms that moved under a bot (a shard drained): joined again at once.
+    #[serde(default)]
+    pub moves: u64,
+    /// The longest gap between two snapshots of one bot, milliseconds.
+    #[serde(default)]
+    pub largest_freeze_ms: f64,
     /// Input → acknowledging snapshot round trip, milliseconds.
     pub rtt_ms: Percentiles,
     /// How far snapshot arrivals stray from the tick interval, milliseconds.
@@ -84,6 +90,8 @@ impl BehaviourRow {
             max_view: 0,
             jumps: 0,
             reconnects: 0,
+            moves: 0,
+            largest_freeze_ms: 0.0,
             rtt_ms: Percentiles::default(),
             snapshot_jitter_ms: Percentiles::default(),
             bytes_per_client_per_s: Percentiles::default(),
@@ -103,6 +111,8 @@ impl BehaviourRow {
         self.max_view = self.max_view.max(other.max_view);
         self.jumps += other.jumps;
         self.reconnects += other.reconnects;
+        self.moves += other.moves;
+        self.largest_freeze_ms = self.largest_freeze_ms.max(other.largest_freeze_ms);
         self.histograms.merge(&other.histograms)
     }
 
@@ -122,7 +132,9 @@ pub struct Report {
     pub connected: usize,
     /// Bots that never got in (HTTP, handshake, refusal).
     pub failed: usize,
-    /// Bots that got in and lost the connection before the end.
+    /// Sessions dropped: bots that got in and lost the connection before
+    /// the end for good (with `--reconnect`, or after a move: not back in
+    /// within 30 s, or not by the end of the run).
     pub dropped: usize,
     /// Snapshots that did not decode, over all bots.
     pub decode_errors: u64,
@@ -147,6 +159,14 @@ pub struct Report {
     pub reconnects: u64,
     /// From a lost connection to the welcome on the next, milliseconds.
     pub back_after_ms: Percentiles,
+    /// Rooms that moved under a bot (its shard drained, the server said
+    /// `Moved`): each bot joined again at once and its session went on.
+    #[serde(default)]
+    pub moves: u64,
+    /// The longest gap between two snapshots of one bot, across lost
+    /// connections and moves, milliseconds: the largest freeze a player saw.
+    #[serde(default)]
+    pub largest_freeze_ms: f64,
     /// Between a bot's last place before a loss and its first after, metres.
     pub moved_across_reconnect_m: Percentiles,
     /// The server's tick, from its metrics.
@@ -191,7 +211,7 @@ impl Report {
         let mut all = Samples::default();
         let (mut bots, mut connected, mut failed, mut dropped) = (0, 0, 0, 0);
         let (mut decode_errors, mut snapshots, mut chat, mut jumps) = (0, 0, 0, 0);
-        let (mut reconnects, mut max_view) = (0, 0);
+        let (mut reconnects, mut max_view, mut moves, mut freeze) = (0, 0, 0, 0.0f64);
         for row in &mut self.behaviours {
             row.settle();
             all.merge(&row.histograms)?;
@@ -204,11 +224,14 @@ impl Report {
             chat += row.chat_received;
             jumps += row.jumps;
             reconnects += row.reconnects;
+            moves += row.moves;
+            freeze = freeze.max(row.largest_freeze_ms);
             max_view = max_view.max(row.max_view);
         }
         (self.bots, self.connected, self.failed, self.dropped) = (bots, connected, failed, dropped);
         (self.decode_errors, self.snapshots, self.chat_received) = (decode_errors, snapshots, chat);
         (self.jumps, self.reconnects, self.max_view) = (jumps, reconnects, max_view);
+        (self.moves, self.largest_freeze_ms) = (moves, freeze);
         self.rtt_ms = all.rtt_ms.percentiles();
         self.snapshot_interval_ms = all.snapshot_interval_ms.percentiles();
         self.snapshot_jitter_ms = all.snapshot_jitter_ms.percentiles();
@@ -302,6 +325,16 @@ impl Report {
         );
         out += &line("own step per snapshot", &self.own_step_m, "m");
         out += &format!("jumps (beyond top speed)   {}\n", self.jumps);
+        out += &format!(
+            "largest freeze             {:.1} ms (longest gap between two snapshots of one bot)\n",
+            self.largest_freeze_ms
+        );
+        if self.moves > 0 {
+            out += &format!(
+                "rooms moved (drains)       {} (joined again at once; sessions dropped: {})\n",
+                self.moves, self.dropped
+            );
+        }
         if self.reconnects > 0 {
             out += &format!("reconnects                 {}\n", self.reconnects);
             out += &line("back after reconnecting", &self.back_after_ms, "ms");

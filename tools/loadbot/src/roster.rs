@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use meridian_netcode::driver::client::Ending;
+use meridian_netcode::driver::tls::{parse_sha256_hex, pinned_client_config};
 use meridian_netcode::transport::client_loop::{
     ClientConfig, ClientLoopInbox, ConnectRequest, Ended,
 };
@@ -30,6 +31,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waited before joining again after a failed join or connection.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+/// How long a bot that lost its connection (or was moved) may take to get
+/// back in before its session counts as dropped.
+pub(crate) const REJOIN_WITHIN: Duration = Duration::from_secs(30);
 
 /// The protocol client's heartbeat and idle timeout.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -107,6 +112,10 @@ pub(crate) struct Roster {
     tick: Duration,
     deadline: Instant,
     remaining: usize,
+    /// Client configurations pinned to the certificates joins named: a join
+    /// sent on to another shard (a 421), or made after a shard restarted,
+    /// connects to a certificate the run did not see at its start.
+    pinned: HashMap<[u8; 32], ClientConfig>,
 }
 
 impl Roster {
@@ -142,6 +151,26 @@ impl Roster {
             progress,
             tick,
             deadline,
+            pinned: HashMap::new(),
+        }
+    }
+
+    /// The client configuration for a join's game server: pinned to the
+    /// certificate the join answer names, else the one `server` had at the
+    /// start of the run.
+    fn config_for(&mut self, certificate_sha256: &str, server: usize) -> ClientConfig {
+        let Some(hash) = parse_sha256_hex(certificate_sha256) else {
+            return self.routes.configs[server].clone();
+        };
+        if let Some(config) = self.pinned.get(&hash) {
+            return config.clone();
+        }
+        match pinned_client_config(hash, IDLE_TIMEOUT) {
+            Ok(config) => {
+                self.pinned.insert(hash, config.clone());
+                config
+            }
+            Err(_) => self.routes.configs[server].clone(),
         }
     }
 
@@ -251,13 +280,14 @@ impl Roster {
             return;
         };
         let server = self.server_index(index);
+        let config = self.config_for(&join.certificate_sha256, server);
         let group = self.routes.socket_groups[usize::from(join.game_address.is_ipv6())];
         let now = Instant::now();
         self.inbox.submit(ConnectRequest {
             tag: index as u64,
             socket: group + index % self.routes.endpoints.max(1),
             server: join.game_address,
-            config: self.routes.configs[server].clone(),
+            config,
             client: Client::new(now, join.token, HEARTBEAT, IDLE_TIMEOUT),
             behaviour: bot,
             tick: self.tick,
@@ -291,8 +321,11 @@ impl Roster {
         slot.totals.bytes_in += stats.bytes_in;
         let phase = run.client.phase();
         let finished = ending == Ending::Deadline && phase == ClientPhase::Closed;
+        // A room that moved (its shard drains) is joined again at once, the
+        // session going on, with or without --reconnect.
+        let moved = bot.was_moved();
         if finished
-            || !self.routes.reconnect
+            || !(self.routes.reconnect || moved)
             || now >= self.deadline
             || bot.record.welcomed_at.is_none()
         {
@@ -305,11 +338,17 @@ impl Roster {
     }
 
     /// Joins again (through the next server) after `delay`, unless the run
-    /// is over: then the bot is dropped.
+    /// is over or the bot has been out longer than [`REJOIN_WITHIN`]: then
+    /// its session is dropped.
     fn retry(&mut self, index: usize, delay: Duration) {
         self.slots[index].attempt += 1;
         let now = Instant::now();
-        if now >= self.deadline {
+        let out_too_long = self.slots[index]
+            .bot
+            .as_ref()
+            .and_then(Bot::lost_since)
+            .is_some_and(|since| now.saturating_duration_since(since) > REJOIN_WITHIN);
+        if now >= self.deadline || out_too_long {
             return self.finish(index, Ending::TransportLost, ClientPhase::Closed);
         }
         self.spawn_join(index, now + delay);

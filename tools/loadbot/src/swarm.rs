@@ -443,6 +443,8 @@ fn summarize(
         row.max_view = row.max_view.max(bot.record.max_view);
         row.jumps += bot.record.jumps;
         row.reconnects += bot.record.reconnects;
+        row.moves += bot.record.moves;
+        row.largest_freeze_ms = row.largest_freeze_ms.max(bot.record.largest_freeze_ms);
         if outcome.seconds_connected > 1.0 {
             row.histograms
                 .bytes_per_client_per_s
