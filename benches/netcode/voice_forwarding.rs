@@ -146,7 +146,9 @@ impl Scene {
             }
             scene.sfu.handle_timeout(now);
             while let Some(transmit) = scene.sfu.poll_transmit() {
-                scene.outgoing.push((transmit.destination, transmit.contents));
+                scene
+                    .outgoing
+                    .push((transmit.destination, transmit.contents));
             }
             scene.deliver(true);
         }
@@ -268,7 +270,7 @@ fn forward_round(
             while let Some(transmit) = sfu.poll_transmit() {
                 outgoing.push((transmit.destination, transmit.contents));
             }
-            if !sfu.poll_timeout().is_some_and(|at| at <= now) {
+            if sfu.poll_timeout().is_none_or(|at| at > now) {
                 break;
             }
             sfu.handle_timeout(now);
@@ -304,8 +306,7 @@ fn warm_scene() -> Scene {
     for round in 0..40 {
         let copies = run_rounds(&mut scene, 1, 1 + round % PEERS);
         assert_eq!(
-            copies,
-            COPIES_PER_ROUND,
+            copies, COPIES_PER_ROUND,
             "round {round}: forwarded RTP copies out"
         );
     }
@@ -325,26 +326,29 @@ fn forwarding(criterion: &mut Criterion) {
     let mut rounds_run = 0;
     let mut group = criterion.benchmark_group("voice");
     group.throughput(Throughput::Elements(COPIES_PER_ROUND));
-    group.bench_function("forward_20_speakers_to_200_streams_one_datagram_a_turn", |bencher| {
-        bencher.iter_custom(|rounds| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..rounds {
-                scene.prepare_round();
-                let start = Instant::now();
-                forward_round(
-                    &mut scene.sfu,
-                    scene.now,
-                    1,
-                    &mut scene.incoming,
-                    &mut scene.outgoing,
-                );
-                timed += start.elapsed();
-                scene.finish_round();
-            }
-            rounds_run += rounds;
-            timed
-        });
-    });
+    group.bench_function(
+        "forward_20_speakers_to_200_streams_one_datagram_a_turn",
+        |bencher| {
+            bencher.iter_custom(|rounds| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..rounds {
+                    scene.prepare_round();
+                    let start = Instant::now();
+                    forward_round(
+                        &mut scene.sfu,
+                        scene.now,
+                        1,
+                        &mut scene.incoming,
+                        &mut scene.outgoing,
+                    );
+                    timed += start.elapsed();
+                    scene.finish_round();
+                }
+                rounds_run += rounds;
+                timed
+            });
+        },
+    );
     group.finish();
     let counters = scene.sfu.counters();
     let forwarded = counters.packets_forwarded - forwarded_before;

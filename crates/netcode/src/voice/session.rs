@@ -290,7 +290,8 @@ impl VoiceSession {
     pub(super) fn deadline(&self, now: Instant) -> Option<Instant> {
         let next = match self.next_timeout {
             Some(at)
-                if self.unsent == 0 && matches!(self.rtc.last_timeout_reason(), Reason::Pacer(_)) =>
+                if self.unsent == 0
+                    && matches!(self.rtc.last_timeout_reason(), Reason::Pacer(_)) =>
             {
                 Some(at.max(now + PACER_IDLE))
             }
