@@ -4,12 +4,14 @@
 //!
 //! 1. The zone thread forgets it for joins and new connections, and its
 //!    worker freezes it (its zone no longer ticks, so nobody moves any
-//!    more), queues every player's place for a last checkpoint, releases its
-//!    seats and closes its storage queues ([`super::instances::Instance::hand_on`]).
-//! 2. Here, the storage tasks write what was queued; only if every row was
-//!    written (the database acknowledged it) is the room's lease released,
-//!    so the next join starts it on another shard at once, restored from
-//!    those rows.
+//!    more), queues every player's place for a last checkpoint and closes
+//!    its storage queues ([`super::instances::Instance::hand_on`]).
+//! 2. Here, the storage tasks write what was queued; then the room's seats
+//!    are released (awaited, so no join can find a seat of the old instance
+//!    afterwards and a room never seats more than its capacity); only if
+//!    every row was written (the database acknowledged it) is the room's
+//!    lease released, so the next join starts it on another shard at once,
+//!    restored from those rows.
 //! 3. Its players are told [`DisconnectReason::Moved`]: they join again at
 //!    once (the join endpoint of any shard names where the room runs now).
 //!    If the last rows were not written, they are told `ServerShutdown`
@@ -24,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use meridian_protocol::messages::DisconnectReason;
 use tokio::sync::{mpsc, oneshot};
+
+use meridian_persistence::Store;
 
 use super::instance_leases::InstanceLeases;
 use super::instances::InstanceOrder;
@@ -41,6 +45,8 @@ pub(crate) struct HandedOn {
     /// Players in it when it froze.
     pub(crate) players: usize,
     pub(crate) tasks: StorageTasks,
+    /// The accounts seated in its room: their seats are released here.
+    pub(crate) seated: Vec<i64>,
 }
 
 /// How long the zone thread and its workers get to freeze every instance.
@@ -63,6 +69,7 @@ pub(crate) struct HandOnSummary {
 pub(crate) async fn hand_on_instances(
     orders: &crossbeam_channel::Sender<InstanceOrder>,
     leases: &Arc<InstanceLeases>,
+    store: &Store,
 ) -> HandOnSummary {
     let began = Instant::now();
     let (handed, mut frozen) = mpsc::unbounded_channel();
@@ -86,7 +93,8 @@ pub(crate) async fn hand_on_instances(
         };
         let leases = leases.clone();
         let orders = orders.clone();
-        finishing.spawn(async move { finish(instance, &leases, &orders).await });
+        let store = store.clone();
+        finishing.spawn(async move { finish(instance, &leases, &store, &orders).await });
     }
     let mut summary = HandOnSummary::default();
     while let Some(done) = finishing.join_next().await {
@@ -113,6 +121,7 @@ pub(crate) async fn hand_on_instances(
 async fn finish(
     instance: HandedOn,
     leases: &InstanceLeases,
+    store: &Store,
     orders: &crossbeam_channel::Sender<InstanceOrder>,
 ) -> (bool, usize) {
     let saved = match instance.tasks.finish().await {
@@ -122,6 +131,11 @@ async fn finish(
             .eq(&0),
         None => false,
     };
+    for account in &instance.seated {
+        if let Err(error) = store.release_seat(instance.room, *account).await {
+            tracing::warn!(%error, "a handed-on player's seat was not released; it stays taken");
+        }
+    }
     let reason = if saved {
         leases.handed_on(instance.room).await;
         DisconnectReason::Moved

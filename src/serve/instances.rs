@@ -172,10 +172,11 @@ impl Instance {
     }
 
     /// Handed on (its shard drains): everyone's place, the departed's too,
-    /// is queued for the last checkpoint, its seats are released and its
-    /// storage's queues closed. The host stays, frozen, so its players can
-    /// be told to go once the tasks returned here have written everything.
-    pub(crate) fn hand_on(self) -> (ZoneHost<OneZone>, StorageTasks) {
+    /// is queued for the last checkpoint and its storage's queues closed.
+    /// The host stays, frozen, so its players can be told to go once the
+    /// tasks returned here have written everything; the accounts seated in
+    /// its room come back too, for their seats to be released before that.
+    pub(crate) fn hand_on(self) -> (ZoneHost<OneZone>, StorageTasks, Vec<i64>) {
         let Self {
             mut host,
             storage,
@@ -190,9 +191,9 @@ impl Instance {
         if let Some(voice) = &voice {
             voice.forget();
         }
-        seats.release_all();
+        let seated = seats.take_seated();
         drop(storage);
-        (host, tasks)
+        (host, tasks, seated)
     }
 
     /// Its seats released and its storage's queues closed: the tasks that

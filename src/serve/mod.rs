@@ -449,7 +449,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     // Its instances go on elsewhere: every place written, then the lease
     // released, then the players told to join again.
     if let Some(leases) = &instance_leases {
-        hand_on::hand_on_instances(&instance_drain, leases).await;
+        hand_on::hand_on_instances(&instance_drain, leases, &store).await;
     }
     if settings.serve.drain_ms > 0 {
         tracing::info!(

@@ -139,6 +139,13 @@ impl SeatKeeper {
         }
     }
 
+    /// The accounts seated now, forgotten here without a change queued: the
+    /// caller releases their seats itself (a drain does, in order, before
+    /// the players are told to join again).
+    pub(crate) fn take_seated(&mut self) -> Vec<i64> {
+        self.seated.drain().map(|account| account as i64).collect()
+    }
+
     /// Everyone still seated leaves (the instance stops or the process does).
     pub(crate) fn release_all(&mut self) {
         for account in self.seated.drain() {

@@ -321,13 +321,14 @@ impl Worker {
                 if let Some(instance) = self.instances.remove(&number) {
                     self.joins_seen.remove(&number);
                     let players = instance.host.member_count();
-                    let (host, tasks) = instance.hand_on();
+                    let (host, tasks, seated) = instance.hand_on();
                     self.handing.insert(number, (host, None));
                     let _ = handed.send(super::hand_on::HandedOn {
                         room,
                         number,
                         players,
                         tasks,
+                        seated,
                     });
                 }
             }
