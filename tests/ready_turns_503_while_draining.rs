@@ -19,7 +19,17 @@ fn ready_is_200_running_then_503_draining_after_sigterm() {
     let config_path = config.display().to_string();
     let running = start_logging_to_file(&["--config", &config_path], &[]);
 
-    let ready = get(running.http_address, "/ready");
+    // `/health` answers before the last listener is bound: until then
+    // `/ready` says 503 `starting`, and then turns 200 by itself.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        let answer = get(running.http_address, "/ready");
+        if answer.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
+            break answer;
+        }
+        assert!(answer.contains("\"phase\":\"starting\""), "{answer}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains("\"phase\":\"running\""), "{ready}");
     assert!(ready.contains("\"ready\":true"), "{ready}");
