@@ -8,8 +8,10 @@
 //! the line his `VoiceLines` names for her avatar; bob speaks and ada hears
 //! him. Then ada walks east into shard 2's zone (her connection and her
 //! voice session stay at shard 1) while she speaks: bob keeps receiving
-//! her packets, on the same line. The shards' metrics count the relayed
-//! packets.
+//! her packets, on the same line. Bob blocks ada through shard 2: both
+//! lines are cleared and neither hears the other's next 50 packets (shard 1
+//! learns the block from bob's speaker entry). The shards' metrics count
+//! the relayed packets.
 //!
 //! Without PostgreSQL or Redis the test says it was skipped; under `CI=true`
 //! it fails instead. Waits are bounded; nothing asserts on time.
@@ -27,11 +29,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::account_join;
+use common::api::call;
 use common::cluster_load::{Cluster, ZONE_SIZE};
 use common::services::{PostgresDatabase, skipped};
 use meridian_protocol::messages::{ClientMessage, ServerMessage, VoiceOffer};
 use voice_peer::VoicePeer;
-use voice_players::{LEVEL, PATIENCE, Player, metric, pump_until, speak};
+use voice_players::{LEVEL, PATIENCE, Player, account_id, metric, pump_until, speak};
 
 const TEST: &str = "voice_crosses_shards";
 /// The lane players walk along (the plaza's elements stand south of it).
@@ -105,12 +108,12 @@ fn a_speaker_on_one_shard_is_heard_by_a_listener_on_another_and_while_it_crosses
         .enable_all()
         .build()
         .expect("runtime");
-    let (ada, bob) = runtime.block_on(async {
+    let (ada, bob, ada_access, bob_access) = runtime.block_on(async {
         let ada_join = account_join(one, "ada").await;
         let bob_join = account_join(two, "bob").await;
         let ada = Player::start("ada", &ada_join, Some(LANE)).await;
         let bob = Player::start("bob", &bob_join, Some(LANE)).await;
-        (ada, bob)
+        (ada, bob, ada_join.access_token, bob_join.access_token)
     });
     ada.walk_to(ADA.0, ADA.1);
     bob.walk_to(BOB.0, BOB.1);
@@ -261,6 +264,42 @@ fn a_speaker_on_one_shard_is_heard_by_a_listener_on_another_and_while_it_crosses
         avatars(one),
         avatars(two)
     );
+
+    // Bob blocks ada through his shard: neither hears the other any more,
+    // at either gateway (shard 1 learns it from bob's speaker entry).
+    runtime.block_on(async {
+        let block = format!(r#"{{"userId":{}}}"#, account_id(&ada_access));
+        let (status, answer) = call(
+            two,
+            "POST",
+            "/api/v1/user/block",
+            Some(&block),
+            Some(&bob_access),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    });
+    let cleared = pump_until(&mut peers, |_| {
+        bob.on_line(&bob_line).is_none() && ada.on_line(&ada_line).is_none()
+    });
+    assert!(
+        cleared,
+        "both lines are cleared: bob {:?}, ada {:?}",
+        bob.on_line(&bob_line),
+        ada.on_line(&ada_line)
+    );
+    // What was already on its way arrives; then each speaks 50 packets.
+    ada_next = speak(0, &mut peers, ada_next, 5);
+    bob_next = speak(1, &mut peers, bob_next, 5);
+    let (ada_before, bob_before) = (peers[0].received.len(), peers[1].received.len());
+    ada_next = speak(0, &mut peers, ada_next, 50);
+    bob_next = speak(1, &mut peers, bob_next, 50);
+    assert_eq!(
+        (peers[0].received.len(), peers[1].received.len()),
+        (ada_before, bob_before),
+        "after the block neither hears the other (ada sent up to {ada_next}, bob up to {bob_next})"
+    );
+    eprintln!("after bob's block through shard 2: ada and bob received 0 of each other's 50");
 
     // The shards count what crossed.
     let page = |http| {

@@ -79,7 +79,7 @@ pub struct Traveller {
 
 /// A voice speaker connected to the sending gateway, as its listeners'
 /// gateways need it to choose whom their listeners hear.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoiceSpeaker {
     /// The speaker's account (its voice participant).
     pub account: u64,
@@ -91,6 +91,9 @@ pub struct VoiceSpeaker {
     pub audio_level: Option<i8>,
     /// On the world's stage (heard by everyone with voice).
     pub on_stage: bool,
+    /// The accounts it blocked or was blocked by, as its gateway knows
+    /// them (a block made through its gateway holds at every listener's).
+    pub apart: Vec<u64>,
 }
 
 /// One message between the hosts of two shards.

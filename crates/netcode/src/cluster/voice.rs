@@ -6,7 +6,8 @@
 //!   speakers who may be heard (a session, not muted, not banned): account,
 //!   avatar, position, audio level, stage ([`HostMessage::VoiceSpeakers`]).
 //!   A listener's gateway adds them to its own selection
-//!   ([`ZoneHost::voice_routing`]), with its own blocks, mutes and bans.
+//!   ([`ZoneHost::voice_routing`]), with its own blocks, mutes and bans and
+//!   the speaker's blocks both ways as its gateway knows them.
 //! - **Whose audio crosses.** From that selection each gateway asks every
 //!   peer for the speakers of its whom listeners here hear
 //!   ([`HostMessage::VoiceWanted`], when the set changes and every second).
@@ -42,6 +43,9 @@ pub(crate) const MAX_AUDIO_PER_TICK: usize = 4_096;
 pub(crate) const MAX_AUDIO_IN: usize = 8_192;
 /// Ticks after which a peer's list of speakers is forgotten.
 pub(crate) const SPEAKERS_STALE_TICKS: u64 = 40;
+/// The most accounts a speaker's `apart` list carries (its blocks both
+/// ways); beyond, they are left out and counted as refused.
+pub(crate) const MAX_APART: usize = 1_024;
 /// Ticks between two askings of one peer when the set did not change.
 const WANTED_EVERY_TICKS: u64 = 20;
 
@@ -125,6 +129,12 @@ impl<B: Borders> ZoneHost<B> {
         let before = speakers.len();
         speakers.retain(|speaker| speaker.position.iter().all(|c| c.is_finite()));
         voice.counters.refused += (before - speakers.len()) as u64;
+        for speaker in &mut speakers {
+            if speaker.apart.len() > MAX_APART {
+                voice.counters.refused += (speaker.apart.len() - MAX_APART) as u64;
+                speaker.apart.truncate(MAX_APART);
+            }
+        }
         if speakers.is_empty() {
             voice.speakers.remove(&from);
         } else {
@@ -227,6 +237,12 @@ impl<B: Borders> ZoneHost<B> {
                         .find(|(who, _)| *who == participant)
                         .map(|(_, level)| *level),
                     on_stage: self.voice_on_stage(member.account),
+                    apart: self
+                        .moderation
+                        .blocks_of(member.account)
+                        .chain(self.moderation.blocked_by_of(member.account))
+                        .take(MAX_APART)
+                        .collect(),
                 })
             })
             .collect();

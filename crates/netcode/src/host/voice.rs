@@ -343,8 +343,13 @@ impl<B: Borders> ZoneHost<B> {
                 if self.voice.sessions.contains(&account) || self.moderation.is_banned(account) {
                     continue;
                 }
+                let participant = ParticipantId(account);
+                blocks.extend(remote.apart.iter().map(|other| Block {
+                    blocker: participant,
+                    blocked: ParticipantId(*other),
+                }));
                 speakers.push(SpeakerState {
-                    participant: ParticipantId(account),
+                    participant,
                     position: meridian_sim::Vec2::new(remote.position[0], remote.position[1]),
                     instance,
                     audio_level: remote.audio_level,
