@@ -437,8 +437,11 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         () = drain_request.asked() => {}
     }
     probes.draining();
-    // No join is seated here any more.
-    entrance_for_drain.drain();
+    // A shard seats no join any more: its rooms go on elsewhere. (A server
+    // of one keeps answering joins until it stops, as it always did.)
+    if instance_leases.is_some() {
+        entrance_for_drain.drain();
+    }
     // A draining shard takes no more instances.
     if let Some(loads) = &shard_loads {
         if let Some(tasks) = &lease_tasks {
