@@ -625,6 +625,16 @@ impl Instances {
         numbers.len()
     }
 
+    /// From now on the workers hand their transmits straight to the event
+    /// loop through `exchange` (a tick's batch, one wake-up of the loop),
+    /// without a pass through the zone thread.
+    pub(crate) fn submit_to(&mut self, exchange: &Arc<meridian_netcode::transport::Exchange>) {
+        for worker in &mut self.workers {
+            worker.pending.push(ToWorker::SubmitTo(exchange.clone()));
+            worker.flush();
+        }
+    }
+
     /// Sends each worker what this pass gathered for it, in one batch.
     pub(crate) fn flush(&mut self) {
         for worker in &mut self.workers {
@@ -738,12 +748,26 @@ impl ConnectionEvents for Dispatch<'_> {
     }
 
     fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
-        let order = ToWorker::Datagram {
-            connection,
-            bytes: bytes.to_vec(),
-        };
-        if !self.instances.forward(connection, order) {
+        if self.instances.routes.contains_key(&connection) {
+            self.handle_datagram_bytes(now, connection, bytes::Bytes::copy_from_slice(bytes));
+        } else {
             self.world.handle_datagram(now, connection, bytes);
+        }
+    }
+
+    fn handle_datagram_bytes(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        bytes: bytes::Bytes,
+    ) {
+        // The world's datagrams are read in place; an instance's go to its
+        // simulation thread as they are (no copy).
+        match self.instances.worker_of(connection) {
+            Some(worker) => worker
+                .pending
+                .push(ToWorker::Datagram { connection, bytes }),
+            None => self.world.handle_datagram(now, connection, &bytes),
         }
     }
 

@@ -50,9 +50,10 @@ pub(crate) enum ToWorker {
         connection: ConnectionId,
         bytes: Vec<u8>,
     },
+    /// A datagram, as the transport read it (shared, not copied).
     Datagram {
         connection: ConnectionId,
-        bytes: Vec<u8>,
+        bytes: bytes::Bytes,
     },
     Closed {
         connection: ConnectionId,
@@ -91,6 +92,10 @@ pub(crate) enum ToWorker {
         number: u32,
         reason: DisconnectReason,
     },
+    /// From now on the instances' transmits go straight to the event loop
+    /// (one batch and one wake-up of the loop per tick), not through the
+    /// zone thread; only the figures go there.
+    SubmitTo(Arc<meridian_netcode::transport::Exchange>),
     /// The process stops: checkpoint everyone, say goodbye, end.
     ShutDown,
     /// Tests: the worker says it stalled, then blocks until told to go, as a
@@ -165,6 +170,8 @@ pub(crate) fn spawn(index: usize, setup: &WorkerSetup) -> std::io::Result<Worker
         draining: None,
         fenced: HashMap::new(),
         handing: HashMap::new(),
+        event_loop: None,
+        transmits: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("sim-{index}"))
@@ -193,6 +200,11 @@ struct Worker {
     /// Instances handed on (frozen: their hosts no longer tick), and once
     /// their players were told to go, the ticks each has left.
     handing: HashMap<u32, (ZoneHost<OneZone>, Option<u32>)>,
+    /// The event loop's exchange, when transmits go straight to it.
+    event_loop: Option<Arc<meridian_netcode::transport::Exchange>>,
+    /// The batch of transmits being gathered (its capacity kept when the
+    /// loop takes them).
+    transmits: Vec<Transmit>,
 }
 
 impl Worker {
@@ -342,6 +354,7 @@ impl Worker {
                     goodbye.get_or_insert(FENCE_TICKS);
                 }
             }
+            ToWorker::SubmitTo(exchange) => self.event_loop = Some(exchange),
             ToWorker::ShutDown => {
                 for instance in self.instances.values_mut() {
                     instance.shut_down();
@@ -418,7 +431,7 @@ impl Worker {
 
     /// Sends what the instances' servers have to send, and the figures.
     fn send(&mut self, figures: Option<Vec<WorkerFigures>>) {
-        let mut transmits = Vec::new();
+        let mut transmits = std::mem::take(&mut self.transmits);
         let servers = self
             .instances
             .values_mut()
@@ -429,7 +442,22 @@ impl Worker {
                 transmits.push(transmit);
             }
         }
+        if let Some(exchange) = &self.event_loop {
+            // Straight to the loop: it wakes once for the batch (submit
+            // leaves `transmits` empty, its capacity kept for the next).
+            exchange.submit(&mut transmits);
+            self.transmits = transmits;
+            if let Some(figures) = figures {
+                let transmits = Vec::new();
+                let _ = self.outbox.send(FromWorker {
+                    transmits,
+                    figures: Some(figures),
+                });
+            }
+            return;
+        }
         if transmits.is_empty() && figures.is_none() {
+            self.transmits = transmits;
             return;
         }
         let _ = self.outbox.send(FromWorker { transmits, figures });

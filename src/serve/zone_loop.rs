@@ -259,6 +259,12 @@ where
 {
     let mut host = host;
     host.set_voice_enabled(parts.voice.is_some());
+    let mut instances = parts.instances;
+    if let Some(side) = &parts.event_loop {
+        // The instances' snapshots go from their simulation threads to the
+        // loop directly; this thread routes only what comes in.
+        instances.submit_to(&side.exchange());
+    }
     let zone_loop = ZoneLoop {
         host,
         neighbours,
@@ -276,7 +282,7 @@ where
         settings_orders: parts.settings_orders,
         admission: parts.admission,
         event_loop: parts.event_loop,
-        instances: parts.instances,
+        instances,
         instance_orders: parts.instance_orders,
         voice: parts.voice,
         space_id: parts.space_id,

@@ -164,6 +164,18 @@ pub trait ConnectionEvents {
     fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]);
     /// A datagram arrived on the connection.
     fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]);
+    /// A datagram arrived on the connection, handed over owned: a router
+    /// passes it on to another thread without copying it. By default it is
+    /// [`Self::handle_datagram`].
+    #[cfg(feature = "quic")]
+    fn handle_datagram_bytes(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        bytes: bytes::Bytes,
+    ) {
+        self.handle_datagram(now, connection, &bytes);
+    }
     /// The transport lost the connection.
     fn handle_closed(&mut self, now: Instant, connection: ConnectionId);
     /// Is the connection still waiting for its hello (pending for the

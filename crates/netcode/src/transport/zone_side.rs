@@ -54,7 +54,7 @@ impl ZoneSide {
                     }
                 }
                 LoopEvent::Datagram { connection, bytes } => {
-                    server.handle_datagram(now, connection, &bytes);
+                    server.handle_datagram_bytes(now, connection, bytes);
                 }
                 LoopEvent::Closed { connection } => {
                     self.open.remove(&connection);
@@ -63,6 +63,13 @@ impl ZoneSide {
             }
         }
         count
+    }
+
+    /// The exchange itself, for other threads that hand the loop their own
+    /// batches (the simulation threads of instances: their transmits go to
+    /// the loop without a pass through the zone thread).
+    pub fn exchange(&self) -> Arc<Exchange> {
+        self.exchange.clone()
     }
 
     /// The loop's figures as of its last turn.
