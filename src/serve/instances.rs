@@ -324,6 +324,10 @@ pub(crate) struct Instances {
     running: HashMap<u32, Running>,
     by_room: HashMap<i64, u32>,
     routes: HashMap<ConnectionId, u32>,
+    /// Connections the zone thread writes to itself (a WebSocket, the task
+    /// driver): an instance's transmits to them come back through it, not
+    /// straight to the event loop.
+    outboxed: HashSet<ConnectionId>,
     workers: Vec<WorkerHandle>,
     from_workers: Receiver<FromWorker>,
     idle_grace: Duration,
@@ -369,6 +373,7 @@ impl Instances {
             running: HashMap::new(),
             by_room: HashMap::new(),
             routes: HashMap::new(),
+            outboxed: HashSet::new(),
             workers,
             from_workers,
             idle_grace,
@@ -505,14 +510,24 @@ impl Instances {
         while let Some(redirect) = world.poll_redirect() {
             match self.running.get(&redirect.space) {
                 Some(running) => {
-                    self.routes.insert(redirect.connection, redirect.space);
-                    self.workers[running.worker]
-                        .pending
-                        .push(ToWorker::Redirect(redirect));
+                    let connection = redirect.connection;
+                    self.routes.insert(connection, redirect.space);
+                    let pending = &mut self.workers[running.worker].pending;
+                    pending.push(ToWorker::Redirect(redirect));
+                    if self.outboxed.remove(&connection) {
+                        pending.push(ToWorker::ThroughZone(connection));
+                    }
                 }
                 None => world.handle_redirected(now, &redirect),
             }
         }
+    }
+
+    /// `connection` is written by the zone thread itself (it has an outbox):
+    /// should it go to an instance, that instance's transmits to it come
+    /// back through the zone thread.
+    pub(crate) fn outboxed(&mut self, connection: ConnectionId) {
+        self.outboxed.insert(connection);
     }
 
     /// The worker of the instance that `connection` belongs to, if any.
@@ -540,6 +555,7 @@ impl Instances {
     /// The transport lost `connection`: its instance (if it had one) hears
     /// it, and the route is forgotten. `false` if it had no instance.
     pub(crate) fn closed(&mut self, connection: ConnectionId) -> bool {
+        self.outboxed.remove(&connection);
         let forwarded = self.forward(connection, ToWorker::Closed { connection });
         self.routes.remove(&connection);
         forwarded

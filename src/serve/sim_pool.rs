@@ -9,12 +9,14 @@
 //! figures ([`FromWorker`]). No channel message per datagram, no lock shared
 //! with the zone thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use meridian_netcode::{ConnectionId, OneZone, Redirect, Server, SpawnHint, Transmit, ZoneHost};
+use meridian_netcode::{
+    ConnectionId, OneZone, Payload, Redirect, Server, SpawnHint, Transmit, ZoneHost,
+};
 use meridian_protocol::messages::DisconnectReason;
 
 use super::elements::ElementChange;
@@ -96,6 +98,9 @@ pub(crate) enum ToWorker {
     /// (one batch and one wake-up of the loop per tick), not through the
     /// zone thread; only the figures go there.
     SubmitTo(Arc<meridian_netcode::transport::Exchange>),
+    /// This connection is written by the zone thread (a WebSocket, the task
+    /// driver), not by the event loop: its transmits go back there.
+    ThroughZone(ConnectionId),
     /// The process stops: checkpoint everyone, say goodbye, end.
     ShutDown,
     /// Tests: the worker says it stalled, then blocks until told to go, as a
@@ -172,6 +177,7 @@ pub(crate) fn spawn(index: usize, setup: &WorkerSetup) -> std::io::Result<Worker
         handing: HashMap::new(),
         event_loop: None,
         transmits: Vec::new(),
+        through_zone: HashSet::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("sim-{index}"))
@@ -205,6 +211,9 @@ struct Worker {
     /// The batch of transmits being gathered (its capacity kept when the
     /// loop takes them).
     transmits: Vec<Transmit>,
+    /// Connections whose transmits go through the zone thread even when the
+    /// rest go straight to the event loop.
+    through_zone: HashSet<ConnectionId>,
 }
 
 impl Worker {
@@ -289,6 +298,7 @@ impl Worker {
                     server.handle_closed(now, connection);
                 }
                 self.routes.remove(&connection);
+                self.through_zone.remove(&connection);
             }
             ToWorker::Disconnect { connection, reason } => {
                 if let Some(server) = self.server_of(connection) {
@@ -355,6 +365,9 @@ impl Worker {
                 }
             }
             ToWorker::SubmitTo(exchange) => self.event_loop = Some(exchange),
+            ToWorker::ThroughZone(connection) => {
+                self.through_zone.insert(connection);
+            }
             ToWorker::ShutDown => {
                 for instance in self.instances.values_mut() {
                     instance.shut_down();
@@ -443,15 +456,28 @@ impl Worker {
             }
         }
         if let Some(exchange) = &self.event_loop {
-            // Straight to the loop: it wakes once for the batch (submit
-            // leaves `transmits` empty, its capacity kept for the next).
+            // The zone thread's own connections (WebSockets) go back there.
+            // (In order: a connection's stream bytes must stay in order.)
+            let mut through_zone = Vec::new();
+            if !self.through_zone.is_empty() {
+                let zone_bound = &self.through_zone;
+                through_zone.extend(
+                    transmits.extract_if(.., |transmit| zone_bound.contains(&transmit.connection)),
+                );
+                for transmit in &through_zone {
+                    if matches!(transmit.payload, Payload::Close(_)) {
+                        self.through_zone.remove(&transmit.connection);
+                    }
+                }
+            }
+            // The rest straight to the loop: it wakes once for the batch
+            // (submit leaves `transmits` empty, its capacity kept).
             exchange.submit(&mut transmits);
             self.transmits = transmits;
-            if let Some(figures) = figures {
-                let transmits = Vec::new();
+            if figures.is_some() || !through_zone.is_empty() {
                 let _ = self.outbox.send(FromWorker {
-                    transmits,
-                    figures: Some(figures),
+                    transmits: through_zone,
+                    figures,
                 });
             }
             return;

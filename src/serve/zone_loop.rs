@@ -578,6 +578,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 connection, outbox, ..
             } => {
                 outboxes.insert(connection, outbox);
+                self.instances.outboxed(connection);
                 server.handle_connected(now, connection);
             }
             NetEvent::Stream { connection, bytes } => {
