@@ -28,6 +28,7 @@ use crate::members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHin
 use crate::moderation::Moderation;
 use crate::names::NameBook;
 use crate::server::{ConnectionId, Server, ServerEvent};
+use crate::small_keys::SmallKeyMap;
 
 mod chat;
 mod inventory;
@@ -93,7 +94,7 @@ pub struct ZoneHost<B: Borders = OneZone> {
     /// Per zone: the ghosts mirrored into it.
     pub(crate) ghosts: Vec<BTreeSet<NetworkId>>,
     /// Inputs of frozen players, for whichever zone ends up owning them.
-    pub(crate) waiting: HashMap<ConnectionId, Vec<Input>>,
+    pub(crate) waiting: SmallKeyMap<ConnectionId, Vec<Input>>,
     pub(crate) by_account: HashMap<u64, ConnectionId>,
     pub(crate) targets: Vec<usize>,
     /// Per zone: its members' connections, refilled each tick.
@@ -101,8 +102,8 @@ pub struct ZoneHost<B: Borders = OneZone> {
     pub(crate) handoffs: u64,
     pub(crate) server: Server,
     pub(crate) zone_id: u32,
-    pub(crate) members: HashMap<ConnectionId, Member>,
-    pub(crate) by_avatar: HashMap<NetworkId, ConnectionId>,
+    pub(crate) members: SmallKeyMap<ConnectionId, Member>,
+    pub(crate) by_avatar: SmallKeyMap<NetworkId, ConnectionId>,
     pub(crate) by_client: HashMap<ClientId, ConnectionId>,
     pub(crate) strikes: HashMap<ClientId, f32>,
     pub(crate) next_client: u64,
@@ -151,15 +152,15 @@ impl<B: Borders> ZoneHost<B> {
             zones,
             borders,
             ghosts: vec![BTreeSet::new(); count],
-            waiting: HashMap::new(),
+            waiting: SmallKeyMap::default(),
             by_account: HashMap::new(),
             targets: Vec::new(),
             by_zone: vec![Vec::new(); count],
             handoffs: 0,
             server,
             zone_id,
-            members: HashMap::new(),
-            by_avatar: HashMap::new(),
+            members: SmallKeyMap::default(),
+            by_avatar: SmallKeyMap::default(),
             by_client: HashMap::new(),
             strikes: HashMap::new(),
             next_client: 1,

@@ -23,6 +23,7 @@ pub mod moderation;
 pub mod names;
 pub mod server;
 mod session_limits;
+pub mod small_keys;
 pub mod snapshot;
 mod spawn_hints;
 pub mod token;

@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 /// after it was ordered, so a token minted before it cannot be used.
 pub const PENDING_LIFETIME: Duration = Duration::from_secs(600);
 
+/// How often expired mutes, bans and unused loads are swept out (every
+/// check compares with the time, so an entry past its end holds nothing
+/// while it waits for the sweep; sweeping every tick walked every entry
+/// 20 times a second).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The blocks that touch one account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Relations {
@@ -36,6 +42,8 @@ pub struct Moderation {
     /// Account → until when a join is refused here.
     banned_until: HashMap<u64, Instant>,
     now: Option<Instant>,
+    /// When expired entries are next swept out.
+    next_sweep: Option<Instant>,
     /// Lines dropped because their speaker was muted.
     muted_lines: u64,
     /// Deliveries skipped because of a block.
@@ -53,14 +61,20 @@ impl Moderation {
             muted_until: self.muted_until.clone(),
             banned_until: self.banned_until.clone(),
             now: self.now,
+            next_sweep: self.next_sweep,
             muted_lines: 0,
             hidden_lines: 0,
         }
     }
 
-    /// The time now (taken at each host step); expired mutes, bans and unused loads are forgotten.
+    /// The time now (taken at each host step); expired mutes, bans and
+    /// unused loads are forgotten (at most once every [`SWEEP_EVERY`]).
     pub fn advance(&mut self, now: Instant) {
         self.now = Some(now);
+        if self.next_sweep.is_some_and(|next| now < next) {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_EVERY);
         self.muted_until.retain(|_, until| *until > now);
         self.banned_until.retain(|_, until| *until > now);
         self.relations.retain(|_, relations| {
@@ -187,7 +201,11 @@ impl Moderation {
 
     /// Is a join of `account` refused?
     pub(crate) fn is_banned(&self, account: u64) -> bool {
-        self.banned_until.contains_key(&account)
+        match (self.banned_until.get(&account), self.now) {
+            (Some(until), Some(now)) => *until > now,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     /// Is `account` muted by a moderator now? (Counts nothing, unlike
@@ -351,5 +369,28 @@ mod tests {
         assert!(moderation.may_speak(1));
         assert!(!moderation.is_banned(2));
         assert_eq!(moderation.muted_lines(), 1);
+    }
+
+    #[test]
+    fn an_ended_mute_or_ban_holds_nothing_before_it_is_swept_out() {
+        let mut moderation = Moderation::default();
+        let start = Instant::now();
+        moderation.advance(start);
+        moderation.ban(start, 2);
+        moderation.advance(start + PENDING_LIFETIME - Duration::from_millis(500));
+        moderation.mute(1, start + PENDING_LIFETIME);
+        assert!(moderation.is_banned(2) && moderation.is_muted(1));
+        // Past both ends, before the next sweep (a second after the last).
+        moderation.advance(start + PENDING_LIFETIME + Duration::from_millis(200));
+        assert_eq!(
+            (moderation.banned_until.len(), moderation.muted_until.len()),
+            (1, 1),
+            "not swept yet"
+        );
+        assert!(!moderation.is_banned(2));
+        assert!(!moderation.is_muted(1));
+        assert!(moderation.may_speak(1));
+        moderation.advance(start + PENDING_LIFETIME + Duration::from_millis(600));
+        assert!(moderation.banned_until.is_empty() && moderation.muted_until.is_empty());
     }
 }

@@ -2,13 +2,12 @@
 //! when that avatar first comes into its view (or speaks to it), a few names
 //! per tick so a newcomer in a crowd does not overflow its outbox.
 
-use std::collections::{HashMap, HashSet};
-
 use meridian_protocol::NetworkId;
 use meridian_protocol::limits::MAX_NAME_BYTES;
 use meridian_protocol::messages::{Presence, ServerMessage};
 
 use crate::server::{ConnectionId, Server};
+use crate::small_keys::{SmallKeyMap, SmallKeySet};
 
 /// Names one client is sent per tick at most.
 pub const MAX_PRESENCE_PER_TICK: usize = 32;
@@ -16,12 +15,12 @@ pub const MAX_PRESENCE_PER_TICK: usize = 32;
 /// The names of a host's avatars and which client was told which.
 #[derive(Debug, Default)]
 pub struct NameBook {
-    names: HashMap<NetworkId, String>,
-    told: HashMap<ConnectionId, HashSet<NetworkId>>,
+    names: SmallKeyMap<NetworkId, String>,
+    told: SmallKeyMap<ConnectionId, SmallKeySet<NetworkId>>,
     /// Each client's view last tick, sorted.
-    seen: HashMap<ConnectionId, Vec<NetworkId>>,
+    seen: SmallKeyMap<ConnectionId, Vec<NetworkId>>,
     /// Avatars that came into a client's view and may still need naming.
-    queue: HashMap<ConnectionId, Vec<NetworkId>>,
+    queue: SmallKeyMap<ConnectionId, Vec<NetworkId>>,
 }
 
 impl NameBook {
@@ -34,7 +33,7 @@ impl NameBook {
     /// its connection starts knowing no names.
     pub fn join(&mut self, connection: ConnectionId, avatar: NetworkId, name: &str, account: u64) {
         self.names.insert(avatar, display_name(name, account));
-        self.told.insert(connection, HashSet::new());
+        self.told.insert(connection, SmallKeySet::default());
     }
 
     /// A member left: forget its name and what it was told.
@@ -82,6 +81,11 @@ impl NameBook {
     ) {
         let seen = self.seen.entry(connection).or_default();
         let queue = self.queue.entry(connection).or_default();
+        // Most ticks nobody comes into view and nothing waits for a name:
+        // nothing to do (the zone asks this of every member every tick).
+        if queue.is_empty() && seen.as_slice() == visible {
+            return;
+        }
         let mut before = seen.iter().peekable();
         for avatar in visible {
             while before.next_if(|old| *old < avatar).is_some() {}

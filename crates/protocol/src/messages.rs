@@ -383,6 +383,10 @@ pub struct Snapshot {
 
 /// The postcard variant index of [`ServerMessage::Snapshot`].
 const SNAPSHOT_VARIANT: u8 = 2;
+/// The most bytes a snapshot's header takes before its body: the variant,
+/// the tick (a varint of up to 5 bytes), the baseline's flag and tick, the
+/// last input's sequence and the body's length.
+const SNAPSHOT_HEADER_MAX_BYTES: usize = 1 + 5 + 1 + 5 + 5 + 5;
 
 /// Appends `value` as a postcard (LEB128) varint.
 fn push_varint(out: &mut Vec<u8>, mut value: u32) {
@@ -413,6 +417,8 @@ impl Snapshot {
             max,
         })?;
         let start = out.len();
+        // One allocation for the whole message, not one per field.
+        out.reserve(body.len() + SNAPSHOT_HEADER_MAX_BYTES);
         out.push(SNAPSHOT_VARIANT);
         push_varint(out, tick);
         match baseline_tick {

@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 use quinn_proto::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig};
 
 use super::client_session::ClientSession;
-use super::small_keys::SmallKeyMap;
 use super::timers::Timers;
 use super::udp::{Received, UdpBatch, UdpCounters};
 use crate::client::Client;
 use crate::driver::client::{Behaviour, ConnectError, Ending};
+use crate::small_keys::SmallKeyMap;
 
 /// quinn's client configuration (made by
 /// [`crate::driver::tls::pinned_client_config`]), re-exported so users of the

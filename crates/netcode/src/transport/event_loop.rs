@@ -19,12 +19,12 @@ use quinn_proto::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Ser
 
 use super::connection::{LoopConnection, Outcome};
 use super::exchange::{Exchange, LoopEvent, LoopStats};
-use super::small_keys::SmallKeyMap;
 use super::timers::Timers;
 use super::udp::{Received, UdpBatch};
 use crate::driver::admission::Admission;
 use crate::driver::server::{ConnectionIds, DriverCounters};
 use crate::server::{ConnectionId, Transmit};
+use crate::small_keys::SmallKeyMap;
 
 /// The poller's token of the socket.
 const SOCKET: mio::Token = mio::Token(0);

@@ -5,7 +5,6 @@
 //! - [`event_loop`]: the endpoint loop, one turn at a time.
 //! - [`connection`]: one connection's state (its stream, its deadlines).
 //! - [`timers`]: every connection's deadline in one queue.
-//! - [`small_keys`]: maps keyed by the loop's own integers, hashed cheaply.
 //! - [`udp`]: batched socket I/O (recvmmsg with GRO, sendmmsg with GSO).
 //! - [`send_batch`]: a turn's transmits to many peers, `sendmmsg` at a time.
 //! - [`exchange`]: the batches swapped with the zone thread, once per tick.
@@ -23,7 +22,6 @@ pub mod connection;
 pub mod event_loop;
 pub mod exchange;
 pub mod send_batch;
-pub mod small_keys;
 pub mod timers;
 pub mod udp;
 pub mod webtransport;

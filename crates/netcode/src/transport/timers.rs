@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use super::small_keys::SmallKeyMap;
+use crate::small_keys::SmallKeyMap;
 
 /// The heap is rebuilt from the live deadlines when it holds more than this
 /// many entries per live one (plus [`COMPACT_SLACK`]).

@@ -1,18 +1,23 @@
-//! Maps keyed by the loop's own small integers (quinn's connection handles,
-//! connection ids, session keys), hashed with one multiply per word instead
-//! of SipHash.
+//! Maps and sets keyed by the server's own small integers (quinn's
+//! connection handles, connection ids, session keys, avatars' network ids),
+//! hashed with one multiply per word instead of SipHash.
 //!
 //! SipHash guards a map against keys an attacker picks; these keys are
-//! handed out by quinn's endpoint and by the server's id counter, never
+//! handed out by quinn's endpoint and by the server's own counters, never
 //! taken from the network, so the guard buys nothing and costs a visible
-//! share of the loop's turn (it looks connections up several times per
-//! datagram and per payload).
+//! share of the loop's turn and of the zone's tick (they look connections
+//! and avatars up several times per datagram, per member and per view).
+//! Keys that come from the network (account ids in requests, addresses)
+//! stay on SipHash.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// A `HashMap` for keys the loop hands out itself.
+/// A `HashMap` for keys the server hands out itself.
 pub type SmallKeyMap<K, V> = HashMap<K, V, BuildHasherDefault<SmallKeyHasher>>;
+
+/// A `HashSet` for keys the server hands out itself.
+pub type SmallKeySet<K> = HashSet<K, BuildHasherDefault<SmallKeyHasher>>;
 
 /// An odd constant with well-spread bits (2^64 / the golden ratio).
 const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
