@@ -13,7 +13,7 @@
 //! than the idle timeout, by persistent bad input (too many strikes), or by the
 //! transport. Every ending is counted by reason.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use meridian_protocol::NetworkId;
@@ -26,13 +26,16 @@ use meridian_protocol::snapshot::EntityState;
 
 use crate::config::{NetcodeConfig, NetcodeConfigError};
 use crate::metrics::NetcodeMetrics;
+use crate::small_keys::SmallKeyMap;
 use crate::snapshot::{ClientReplication, EncodeReport, MAX_BODY_BYTES, SharedEncodings};
 use crate::token::{RealtimeClaims, TokenAuthority};
 use crate::used_tokens::UsedTokens;
 
+mod events;
 mod hello;
 mod voice;
 
+pub use events::ConnectionEvents;
 pub use hello::Redirect;
 pub use voice::VoiceRequest;
 
@@ -155,52 +158,6 @@ struct Connection {
     last_refill: Instant,
 }
 
-/// What a transport driver tells about its connections: a [`Server`], or a
-/// router in front of several (one per instance behind one transport).
-pub trait ConnectionEvents {
-    /// The transport accepted a connection.
-    fn handle_connected(&mut self, now: Instant, connection: ConnectionId);
-    /// Bytes arrived on the connection's reliable stream.
-    fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]);
-    /// A datagram arrived on the connection.
-    fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]);
-    /// A datagram arrived on the connection, handed over owned: a router
-    /// passes it on to another thread without copying it. By default it is
-    /// [`Self::handle_datagram`].
-    #[cfg(feature = "quic")]
-    fn handle_datagram_bytes(
-        &mut self,
-        now: Instant,
-        connection: ConnectionId,
-        bytes: bytes::Bytes,
-    ) {
-        self.handle_datagram(now, connection, &bytes);
-    }
-    /// The transport lost the connection.
-    fn handle_closed(&mut self, now: Instant, connection: ConnectionId);
-    /// Is the connection still waiting for its hello (pending for the
-    /// transport's admission caps)?
-    fn awaiting_hello(&self, connection: ConnectionId) -> bool;
-}
-
-impl ConnectionEvents for Server {
-    fn handle_connected(&mut self, now: Instant, connection: ConnectionId) {
-        Server::handle_connected(self, now, connection);
-    }
-    fn handle_stream(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
-        Server::handle_stream(self, now, connection, bytes);
-    }
-    fn handle_datagram(&mut self, now: Instant, connection: ConnectionId, bytes: &[u8]) {
-        Server::handle_datagram(self, now, connection, bytes);
-    }
-    fn handle_closed(&mut self, now: Instant, connection: ConnectionId) {
-        Server::handle_closed(self, now, connection);
-    }
-    fn awaiting_hello(&self, connection: ConnectionId) -> bool {
-        Server::awaiting_hello(self, connection)
-    }
-}
-
 /// The server side of every connection in one zone (or gateway).
 #[derive(Debug)]
 pub struct Server {
@@ -210,7 +167,7 @@ pub struct Server {
     /// A pair of clocks read at the same moment, to turn `now` into Unix seconds
     /// for token expiry without reading the wall clock here.
     anchor: (Instant, u64),
-    connections: HashMap<ConnectionId, Connection>,
+    connections: SmallKeyMap<ConnectionId, Connection>,
     /// Ids of realtime tokens already presented (each is admitted once).
     used_tokens: UsedTokens,
     /// Of those, the ones past their hello (what `max_clients` counts).
@@ -244,7 +201,7 @@ impl Server {
             authority,
             space,
             anchor: (anchor, anchor_unix),
-            connections: HashMap::new(),
+            connections: SmallKeyMap::default(),
             used_tokens: UsedTokens::default(),
             verified: 0,
             gateway: 0,
