@@ -6,10 +6,14 @@
 //!
 //! A thread of its own because the client loop wakes at the tick rate and
 //! its figures (snapshot jitter, loop CPU) would carry the SRTP work of
-//! thousands of streams; the voice thread paces at 1 ms.
+//! thousands of streams. The thread waits on its peers' sockets (one `epoll`
+//! through mio) and their deadlines: a peer is read only when its socket has
+//! datagrams and given the time only when str0m asked for it or a packet of
+//! its is due, so a swarm of listeners costs what they receive, not a poll of
+//! every peer every millisecond.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -18,6 +22,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use meridian_netcode::client::Client;
 use meridian_protocol::{ClientMessage, ServerMessage, VoiceOffer};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
 use serde::{Deserialize, Serialize};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -40,6 +46,9 @@ const PAYLOAD_BYTES: usize = 80;
 const SPEAKER_LEVEL: i8 = -20;
 /// At most this many packets are sent at once to catch up a late turn.
 const MAX_CATCH_UP: u32 = 5;
+/// The longest the voice thread waits for a socket or a deadline (it looks
+/// for new peers and for the stop between waits).
+const LONGEST_WAIT: Duration = Duration::from_millis(5);
 
 /// Which bots take part in voice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -212,6 +221,8 @@ pub struct VoicePeer {
     speaker: bool,
     connected_at: Option<Instant>,
     next_send: Option<Instant>,
+    /// When str0m next wants the time (its last `Output::Timeout`).
+    deadline: Instant,
     index: u32,
     failed: bool,
     packets_sent: u64,
@@ -224,8 +235,7 @@ impl VoicePeer {
     /// A peer with one microphone line and `slots` listening lines, and its
     /// offer.
     fn new(now: Instant, slots: usize, speaker: bool) -> std::io::Result<(Self, String)> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
-        socket.set_nonblocking(true)?;
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder()
             .clear_codecs()
@@ -250,6 +260,7 @@ impl VoicePeer {
             speaker,
             connected_at: None,
             next_send: None,
+            deadline: now,
             index: 0,
             failed: false,
             packets_sent: 0,
@@ -270,10 +281,10 @@ impl VoicePeer {
         self.rtc.sdp_api().accept_answer(pending, answer).is_ok()
     }
 
-    /// Writes the due Opus packets of a connected speaker.
-    fn speak(&mut self, now: Instant, epoch: Instant) {
+    /// Writes the due Opus packets of a connected speaker; whether it wrote.
+    fn speak(&mut self, now: Instant, epoch: Instant) -> bool {
         let (Some(_), true) = (self.connected_at, self.speaker) else {
-            return;
+            return false;
         };
         let next = self.next_send.get_or_insert(now);
         let mut sent = 0;
@@ -287,14 +298,14 @@ impl VoicePeer {
                 u64::try_from(Instant::now().duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
             payload[5..13].copy_from_slice(&stamp.to_be_bytes());
             let Some(writer) = self.rtc.writer(self.microphone) else {
-                return;
+                return sent > 1;
             };
             let Some(pt) = writer
                 .payload_params()
                 .find(|params| params.spec().codec == Codec::Opus)
                 .map(|params| params.pt())
             else {
-                return;
+                return sent > 1;
             };
             let rtp_time = MediaTime::new(u64::from(self.index) * 960, Frequency::FORTY_EIGHT_KHZ);
             if writer
@@ -311,12 +322,26 @@ impl VoicePeer {
             // Too far behind: skip rather than burst.
             *next = now + PACKET_INTERVAL;
         }
+        sent > 0
     }
 
-    /// Runs timers, takes what arrived, sends what is queued.
-    fn pump(
+    /// When the peer next needs a turn: str0m's deadline or a speaker's
+    /// next packet, whichever is first.
+    fn wake_at(&self) -> Instant {
+        match (self.connected_at, self.speaker, self.next_send) {
+            (Some(_), true, Some(next)) => next.min(self.deadline),
+            (Some(_), true, None) => Instant::now(),
+            _ => self.deadline,
+        }
+    }
+
+    /// Takes what arrived (when the socket said so), writes the due packets
+    /// and gives str0m the time when it asked for it or a packet was
+    /// written; sends what is queued.
+    fn turn(
         &mut self,
         now: Instant,
+        readable: bool,
         buffer: &mut [u8],
         epoch: Instant,
         delays: &mut Histogram<u64>,
@@ -324,31 +349,35 @@ impl VoicePeer {
         if self.failed {
             return;
         }
-        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-            self.failed = true;
-            return;
-        }
-        self.drain(epoch, delays);
-        loop {
-            match self.socket.recv_from(buffer) {
-                Ok((length, from)) => {
-                    let Ok(receive) =
-                        Receive::new(Protocol::Udp, from, self.local, &buffer[..length])
-                    else {
-                        continue;
-                    };
-                    if self.rtc.handle_input(Input::Receive(now, receive)).is_err() {
-                        self.failed = true;
-                        return;
+        if readable {
+            loop {
+                match self.socket.recv_from(buffer) {
+                    Ok((length, from)) => {
+                        let Ok(receive) =
+                            Receive::new(Protocol::Udp, from, self.local, &buffer[..length])
+                        else {
+                            continue;
+                        };
+                        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() {
+                            self.failed = true;
+                            return;
+                        }
+                        self.drain(epoch, delays);
                     }
-                    self.drain(epoch, delays);
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => break,
                 }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => break,
             }
         }
-        self.speak(now, epoch);
-        self.drain(epoch, delays);
+        let wrote = self.speak(now, epoch);
+        if wrote || self.deadline <= now {
+            // str0m sends a written packet when it is next given the time.
+            if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                self.failed = true;
+                return;
+            }
+            self.drain(epoch, delays);
+        }
     }
 
     fn drain(&mut self, epoch: Instant, delays: &mut Histogram<u64>) {
@@ -358,7 +387,10 @@ impl VoicePeer {
                     self.failed = true;
                     return;
                 }
-                Ok(Output::Timeout(_)) => return,
+                Ok(Output::Timeout(at)) => {
+                    self.deadline = at;
+                    return;
+                }
                 Ok(Output::Transmit(transmit)) => {
                     // A full buffer drops the datagram, as a network would.
                     let _ = self
@@ -466,27 +498,7 @@ impl VoiceThread {
         let shared = hub.clone();
         let handle = std::thread::Builder::new()
             .name(VOICE_THREAD.into())
-            .spawn(move || {
-                let mut peers: Vec<VoicePeer> = Vec::new();
-                let mut buffer = vec![0u8; 2_000];
-                let epoch = shared.epoch;
-                // Microseconds, up to 60 s, 3 significant digits.
-                let mut delays = delay_histogram();
-                while !shared.stop.load(Ordering::Relaxed) {
-                    peers.append(
-                        &mut shared
-                            .incoming
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner),
-                    );
-                    let now = Instant::now();
-                    for peer in &mut peers {
-                        peer.pump(now, &mut buffer, epoch, &mut delays);
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                (peers, delays)
-            })?;
+            .spawn(move || drive(&shared))?;
         Ok(Self { hub, handle })
     }
 
@@ -535,6 +547,66 @@ impl VoiceThread {
         }
         figures
     }
+}
+
+/// The voice thread's body: waits for a socket or the first deadline,
+/// then turns the peers that are readable or due.
+fn drive(hub: &VoiceHub) -> (Vec<VoicePeer>, Histogram<u64>) {
+    let mut peers: Vec<VoicePeer> = Vec::new();
+    let mut readable: Vec<bool> = Vec::new();
+    let mut buffer = vec![0u8; 2_000];
+    // Microseconds, up to 60 s, 3 significant digits.
+    let mut delays = delay_histogram();
+    let Ok(mut poll) = Poll::new() else {
+        return (peers, delays);
+    };
+    let mut events = Events::with_capacity(1_024);
+    while !hub.stop.load(Ordering::Relaxed) {
+        let arrived =
+            std::mem::take(&mut *hub.incoming.lock().unwrap_or_else(PoisonError::into_inner));
+        for mut peer in arrived {
+            let token = Token(peers.len());
+            if poll
+                .registry()
+                .register(&mut peer.socket, token, Interest::READABLE)
+                .is_err()
+            {
+                peer.failed = true;
+            }
+            peers.push(peer);
+            // A new socket may hold datagrams from before it was watched.
+            readable.push(true);
+        }
+        let now = Instant::now();
+        let first = peers
+            .iter()
+            .filter(|peer| !peer.failed)
+            .map(VoicePeer::wake_at)
+            .min()
+            .unwrap_or(now + LONGEST_WAIT);
+        let wait = first.saturating_duration_since(now).min(LONGEST_WAIT);
+        if poll.poll(&mut events, Some(wait)).is_err() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for event in &events {
+            if let Some(flag) = readable.get_mut(event.token().0) {
+                *flag = true;
+            }
+        }
+        let now = Instant::now();
+        for (peer, flag) in peers.iter_mut().zip(readable.iter_mut()) {
+            if *flag || peer.wake_at() <= now {
+                peer.turn(
+                    now,
+                    std::mem::take(flag),
+                    &mut buffer,
+                    hub.epoch,
+                    &mut delays,
+                );
+            }
+        }
+    }
+    (peers, delays)
 }
 
 /// Microseconds from 1 µs to 60 s, three significant figures.
