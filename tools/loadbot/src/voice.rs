@@ -237,9 +237,12 @@ impl VoicePeer {
     fn new(now: Instant, slots: usize, speaker: bool) -> std::io::Result<(Self, String)> {
         let socket = UdpSocket::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
         let local = socket.local_addr()?;
+        // Packets are counted and timed as they arrive, not held behind a
+        // lost one (str0m's default holds up to 15 audio packets).
         let mut rtc = Rtc::builder()
             .clear_codecs()
             .enable_opus(true, false)
+            .set_reordering_size_audio(0)
             .build(now);
         let candidate = Candidate::host(local, "udp").map_err(std::io::Error::other)?;
         rtc.add_local_candidate(candidate);

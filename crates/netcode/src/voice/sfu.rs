@@ -272,6 +272,11 @@ impl Sfu {
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
+            // Forward each Opus packet as it comes, as a forwarding unit
+            // does: the listener's jitter buffer orders and conceals. str0m
+            // would hold a speaker's packets after a lost one for up to 15
+            // packets (300 ms) waiting for it to arrive.
+            .set_reordering_size_audio(0)
             .set_local_ice_credentials(credentials)
             .build(now);
         rtc.add_local_candidate(self.candidate.clone());

@@ -203,9 +203,20 @@ impl VoiceServer {
 
     /// Hands every datagram that arrived to the forwarding unit.
     pub(crate) fn receive(&mut self, now: Instant) {
+        self.receive_losing(now, |_, _| false);
+    }
+
+    /// Hands the datagrams that arrived to the forwarding unit, except those
+    /// `lose` says the network lost.
+    pub(crate) fn receive_losing(
+        &mut self,
+        now: Instant,
+        mut lose: impl FnMut(SocketAddr, &[u8]) -> bool,
+    ) {
         let mut buffer = [0u8; 2_000];
         loop {
             match self.socket.recv_from(&mut buffer) {
+                Ok((length, from)) if lose(from, &buffer[..length]) => {}
                 Ok((length, from)) => self.sfu.handle_datagram(now, from, &buffer[..length]),
                 Err(error) if error.kind() == ErrorKind::WouldBlock => break,
                 Err(error) => panic!("voice socket: {error}"),
