@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::media::{MediaData, Mid};
 use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Input, Rtc};
 
 use super::config::{VoiceConfig, VoiceConfigError};
@@ -277,6 +278,13 @@ impl Sfu {
             // would hold a speaker's packets after a lost one for up to 15
             // packets (300 ms) waiting for it to arrive.
             .set_reordering_size_audio(0)
+            // The audio level (loudest N) and the mid (bundled lines) only:
+            // the server estimates no bandwidth, so transport-wide
+            // congestion feedback (TWCC) and send times would be written,
+            // sent and read for nothing on every packet.
+            .clear_extension_map()
+            .set_extension(1, Extension::AudioLevel)
+            .set_extension(4, Extension::RtpMid)
             .set_local_ice_credentials(credentials)
             .build(now);
         rtc.add_local_candidate(self.candidate.clone());
