@@ -4,8 +4,8 @@
 // a fresh SQLite file, and three pages in Chromium with fake media devices
 // (`--use-fake-device-for-media-stream --use-fake-ui-for-media-stream`: the
 // fake microphone plays a beeping tone). The three sign up and join the hosted
-// world (120 × 120 m; voice is served there, not yet in the instances of
-// created spaces), and walk (with movement intents) out of the plaza to their
+// world (120 × 120 m; rooms of created spaces have voice too, tested through
+// the binary in tests/voice_stays_in_its_room.rs), and walk (with movement intents) out of the plaza to their
 // places on the line y = 85: Ada at x = 30, Bob 5 m from her, Carol 50 m from
 // her. All three turn voice on; Bob and Carol mute themselves,
 // so Ada is the only speaker. Then:
