@@ -98,9 +98,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build() { # DIRECTORY TARGET_DIR
+build() { # DIRECTORY TARGET_DIR COPY_TO
   echo "one-core-bench: building $1 (release) into $2" >&2
   (cd "$1" && CARGO_TARGET_DIR=$2 timeout 3600 cargo build --release -p meridian -p loadbot >&2)
+  # Copied out at once: both builds may share one target dir, and the
+  # second would replace the first's binaries before they run.
+  mkdir -p "$3/release"
+  cp "$2/release/meridian" "$2/release/loadbot" "$3/release/"
 }
 
 # A revision's abilities, from its source.
@@ -247,14 +251,14 @@ run() { # LABEL DIRECTORY TARGET_DIR [TRANSPORT]
 }
 
 echo "one-core-bench: $(uptime)" >&2
-build "$repository" "${CARGO_TARGET_DIR:-$repository/target}"
+build "$repository" "${CARGO_TARGET_DIR:-$repository/target}" "$work/head"
 if [ -n "$baseline" ]; then
   baseline_directory=${BASELINE_WORKTREE:-/var/tmp/meridian-baseline-$baseline}
   if [ ! -d "$baseline_directory" ]; then
     git -C "$repository" worktree add --detach "$baseline_directory" "$baseline" >&2
     worktree=$baseline_directory
   fi
-  build "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}"
+  build "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}" "$work/baseline"
 fi
 echo "| bots | server CPU (one core = 100%) | server tick p50 / p99 | input→ack p50 / p99 | snapshots / bot / s | failed / dropped |"
 echo "|---:|---:|---:|---:|---:|---:|"
@@ -262,12 +266,12 @@ head_label=$(git -C "$repository" rev-parse --short HEAD)
 if [ -n "$transports" ]; then
   IFS=, read -r -a transport_list <<<"$transports"
   for transport in "${transport_list[@]}"; do
-    run "$head_label $transport" "$repository" "${CARGO_TARGET_DIR:-$repository/target}" "$transport"
+    run "$head_label $transport" "$repository" "$work/head" "$transport"
   done
 else
-  run "$head_label" "$repository" "${CARGO_TARGET_DIR:-$repository/target}"
+  run "$head_label" "$repository" "$work/head"
 fi
 if [ -n "$baseline" ]; then
-  run "$(git -C "$baseline_directory" rev-parse --short HEAD)" "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}"
+  run "$(git -C "$baseline_directory" rev-parse --short HEAD)" "$baseline_directory" "$work/baseline"
 fi
 echo "one-core-bench: $(uptime)" >&2
