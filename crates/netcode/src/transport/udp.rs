@@ -18,6 +18,21 @@ use super::send_batch::SendBatch;
 /// Ethernet path. Larger datagrams are not coalesced by the kernel.
 const SEGMENT_BUFFER: usize = 1500;
 
+/// The kernel buffers asked for on a server's or a swarm's socket, each way.
+/// The default (about 200 KiB, a few hundred small datagrams once the
+/// kernel's per-packet overhead is counted) overflows while the loop is busy
+/// for a few milliseconds with thousands of peers, and what overflows is
+/// lost. The kernel caps the request at `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks the kernel for [`SOCKET_BUFFER_BYTES`] of receive and send buffer on
+/// `socket`; a refusal leaves the defaults (a smaller buffer loses datagrams
+/// under bursts, it does not stop the server).
+pub fn grow_socket_buffers(state: &UdpSocketState, socket: &UdpSocket) {
+    let _ = state.set_recv_buffer_size(socket.into(), SOCKET_BUFFER_BYTES);
+    let _ = state.set_send_buffer_size(socket.into(), SOCKET_BUFFER_BYTES);
+}
+
 /// One datagram as it came off the socket.
 #[derive(Debug)]
 pub struct Received {
@@ -66,6 +81,7 @@ impl UdpBatch {
     pub fn new(socket: UdpSocket) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&socket).into())?;
+        grow_socket_buffers(&state, &socket);
         let buffer = SEGMENT_BUFFER * state.gro_segments().max(1);
         Ok(Self {
             buffers: vec![vec![0; buffer]; quinn_udp::BATCH_SIZE],
@@ -193,5 +209,38 @@ mod tests {
             "{:?}",
             batch.counters()
         );
+    }
+
+    #[test]
+    fn the_socket_gets_the_larger_buffers_the_kernel_allows() {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let batch = UdpBatch::new(UdpSocket::bind(loopback).expect("bind")).expect("state");
+        let limit = |name: &str| {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                .ok()
+                .and_then(|text| text.trim().parse::<usize>().ok())
+        };
+        // Linux reports twice what was granted (its bookkeeping overhead),
+        // and grants at most the sysctl's limit.
+        if let Some(max) = limit("rmem_max") {
+            let granted = batch
+                .state
+                .recv_buffer_size((&batch.socket).into())
+                .expect("SO_RCVBUF");
+            assert!(
+                granted >= 2 * max.min(SOCKET_BUFFER_BYTES),
+                "{granted} of {max}"
+            );
+        }
+        if let Some(max) = limit("wmem_max") {
+            let granted = batch
+                .state
+                .send_buffer_size((&batch.socket).into())
+                .expect("SO_SNDBUF");
+            assert!(
+                granted >= 2 * max.min(SOCKET_BUFFER_BYTES),
+                "{granted} of {max}"
+            );
+        }
     }
 }

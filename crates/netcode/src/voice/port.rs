@@ -155,6 +155,8 @@ impl VoicePort {
             waker,
         });
         let state = quinn_udp::UdpSocketState::new((&socket).into())?;
+        // Speakers' packets must not be lost while a batch is forwarded.
+        crate::transport::udp::grow_socket_buffers(&state, &socket);
         // With GRO the kernel may hand several datagrams of one size from
         // one peer in one buffer; a buffer also fits the largest datagram
         // the forwarding unit takes, and one more byte to see it refused.
