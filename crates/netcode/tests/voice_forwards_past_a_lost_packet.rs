@@ -15,16 +15,20 @@ mod voice_peer;
 
 use std::time::{Duration, Instant};
 
-use meridian_netcode::voice::{Heard, ParticipantId, Routing, VoiceConfig, VoiceEvent};
-use voice_peer::{VoicePeer, VoiceServer, pump_until};
-
-const A: ParticipantId = ParticipantId(1);
-const B: ParticipantId = ParticipantId(2);
+use voice_peer::{VoicePeer, VoiceServer, connected_pair, pump_until};
 
 /// RTP, not RTCP (RFC 5761 §4): version 2, and a payload type outside
 /// RTCP's 64-95 once the marker bit is masked. SRTP leaves the header clear.
 fn is_rtp(datagram: &[u8]) -> bool {
     matches!(datagram, [128..=191, second, ..] if !(64..=95).contains(&(second & 0x7F)))
+}
+
+/// Pumps A, B and the server for 20 ms, a packet's time.
+fn pump_for_a_packet_time(server: &mut VoiceServer, a: &mut VoicePeer, b: &mut VoicePeer) {
+    let next = Instant::now() + Duration::from_millis(20);
+    pump_until(server, &mut [a, b], Duration::from_millis(20), |_, _| {
+        Instant::now() >= next
+    });
 }
 
 /// One server turn in which the first RTP datagram from `from` is lost.
@@ -42,40 +46,7 @@ fn pump_losing_one(server: &mut VoiceServer, from: std::net::SocketAddr, lost: &
 
 #[test]
 fn the_packets_after_a_lost_one_are_forwarded_at_once() {
-    let now = Instant::now();
-    let mut server = VoiceServer::new(VoiceConfig::default());
-    let (mut a, offer_a) = VoicePeer::new(now, 1);
-    let (mut b, offer_b) = VoicePeer::new(now, 1);
-    server.admit(now, A, &mut a, &offer_a);
-    server.admit(now, B, &mut b, &offer_b);
-    let mut routing = Routing::new();
-    routing.set(
-        B,
-        vec![Heard {
-            speaker: A,
-            distance: 2.0,
-        }],
-    );
-    server.sfu.set_routing(&routing);
-    let connected = pump_until(
-        &mut server,
-        &mut [&mut a, &mut b],
-        Duration::from_secs(15),
-        |server, peers| {
-            peers.iter().all(|peer| peer.connected)
-                && server
-                    .events
-                    .iter()
-                    .filter(|event| matches!(event, VoiceEvent::Connected { .. }))
-                    .count()
-                    == 2
-        },
-    );
-    assert!(
-        connected,
-        "ICE and DTLS did not come up: {:?}",
-        server.events
-    );
+    let (mut server, mut a, mut b, _) = connected_pair();
 
     // A speaks; B hears the first ten.
     let mut sent = Vec::new();
@@ -117,13 +88,7 @@ fn the_packets_after_a_lost_one_are_forwarded_at_once() {
     let mut later = Vec::new();
     let mut heard_at = None;
     for index in 12..15 {
-        let next = Instant::now() + Duration::from_millis(20);
-        pump_until(
-            &mut server,
-            &mut [&mut a, &mut b],
-            Duration::from_millis(20),
-            |_, _| Instant::now() >= next,
-        );
+        pump_for_a_packet_time(&mut server, &mut a, &mut b);
         if heard_at.is_none() && b.received.iter().any(|packet| packet.payload == after_gap) {
             heard_at = Some(index);
         }

@@ -11,11 +11,9 @@ mod voice_peer;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use meridian_netcode::voice::{
-    Heard, OfferError, ParticipantId, Routing, Sfu, VoiceConfig, VoiceEvent,
-};
+use meridian_netcode::voice::{OfferError, ParticipantId, Sfu, VoiceConfig};
 use meridian_sim::agents::SplitMix64;
-use voice_peer::{VoicePeer, VoiceServer, pump_until};
+use voice_peer::{VoicePeer, VoiceServer, connected_pair, pump_until};
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
@@ -159,51 +157,6 @@ fn random_datagrams_and_unknown_ufrags_are_dropped_and_counted() {
     assert!(counters.refused.not_webrtc > 0);
     assert_eq!(counters.sessions, 1);
     assert_eq!(sfu.queued_transmits(), 0, "nothing answered");
-}
-
-/// Connects A (speaks) and B (hears A) over loopback.
-fn connected_pair() -> (VoiceServer, VoicePeer, VoicePeer, String) {
-    let now = Instant::now();
-    let mut server = VoiceServer::new(VoiceConfig::default());
-    let (mut a, offer_a) = VoicePeer::new(now, 1);
-    let (mut b, offer_b) = VoicePeer::new(now, 1);
-    let answer_a = server.sfu.handle_offer(now, A, &offer_a).unwrap();
-    a.accept_answer(&answer_a);
-    server.admit(now, B, &mut b, &offer_b);
-    let ufrag_a = answer_a
-        .lines()
-        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
-        .expect("the answer has a ufrag")
-        .to_owned();
-    let mut routing = Routing::new();
-    routing.set(
-        B,
-        vec![Heard {
-            speaker: A,
-            distance: 2.0,
-        }],
-    );
-    server.sfu.set_routing(&routing);
-    let connected = pump_until(
-        &mut server,
-        &mut [&mut a, &mut b],
-        Duration::from_secs(15),
-        |server, peers| {
-            peers.iter().all(|peer| peer.connected)
-                && server
-                    .events
-                    .iter()
-                    .filter(|event| matches!(event, VoiceEvent::Connected { .. }))
-                    .count()
-                    == 2
-        },
-    );
-    assert!(
-        connected,
-        "ICE and DTLS did not come up: {:?}",
-        server.events
-    );
-    (server, a, b, ufrag_a)
 }
 
 /// A speaks `count` packets 20 ms apart from `first`; returns whether B

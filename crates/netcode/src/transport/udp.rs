@@ -18,11 +18,13 @@ use super::send_batch::SendBatch;
 /// Ethernet path. Larger datagrams are not coalesced by the kernel.
 const SEGMENT_BUFFER: usize = 1500;
 
-/// The kernel buffers asked for on a server's or a swarm's socket, each way.
-/// The default (about 200 KiB, a few hundred small datagrams once the
-/// kernel's per-packet overhead is counted) overflows while the loop is busy
-/// for a few milliseconds with thousands of peers, and what overflows is
-/// lost. The kernel caps the request at `net.core.rmem_max` / `wmem_max`.
+/// The kernel buffers asked for on the voice port's socket, each way. The
+/// default (about 200 KiB, a few hundred small datagrams once the kernel's
+/// per-packet overhead is counted) overflows while the voice thread forwards
+/// a large batch, and a lost speaker's packet is a gap for every listener.
+/// The kernel caps the request at `net.core.rmem_max` / `wmem_max`. (The
+/// game port keeps the default: see docs/BENCHMARKS.md, 2,000 bots in
+/// session 24.)
 pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 /// Asks the kernel for [`SOCKET_BUFFER_BYTES`] of receive and send buffer on
@@ -81,7 +83,6 @@ impl UdpBatch {
     pub fn new(socket: UdpSocket) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&socket).into())?;
-        grow_socket_buffers(&state, &socket);
         let buffer = SEGMENT_BUFFER * state.gro_segments().max(1);
         Ok(Self {
             buffers: vec![vec![0; buffer]; quinn_udp::BATCH_SIZE],
@@ -214,7 +215,9 @@ mod tests {
     #[test]
     fn the_socket_gets_the_larger_buffers_the_kernel_allows() {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let batch = UdpBatch::new(UdpSocket::bind(loopback).expect("bind")).expect("state");
+        let socket = UdpSocket::bind(loopback).expect("bind");
+        let state = UdpSocketState::new((&socket).into()).expect("state");
+        grow_socket_buffers(&state, &socket);
         let limit = |name: &str| {
             std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
                 .ok()
@@ -223,20 +226,14 @@ mod tests {
         // Linux reports twice what was granted (its bookkeeping overhead),
         // and grants at most the sysctl's limit.
         if let Some(max) = limit("rmem_max") {
-            let granted = batch
-                .state
-                .recv_buffer_size((&batch.socket).into())
-                .expect("SO_RCVBUF");
+            let granted = state.recv_buffer_size((&socket).into()).expect("SO_RCVBUF");
             assert!(
                 granted >= 2 * max.min(SOCKET_BUFFER_BYTES),
                 "{granted} of {max}"
             );
         }
         if let Some(max) = limit("wmem_max") {
-            let granted = batch
-                .state
-                .send_buffer_size((&batch.socket).into())
-                .expect("SO_SNDBUF");
+            let granted = state.send_buffer_size((&socket).into()).expect("SO_SNDBUF");
             assert!(
                 granted >= 2 * max.min(SOCKET_BUFFER_BYTES),
                 "{granted} of {max}"

@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use meridian_netcode::voice::{ParticipantId, Sfu, VoiceConfig, VoiceEvent};
+use meridian_netcode::voice::{Heard, ParticipantId, Routing, Sfu, VoiceConfig, VoiceEvent};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
@@ -238,6 +238,55 @@ impl VoiceServer {
             self.events.push(event);
         }
     }
+}
+
+/// Connects participant 1 (A, speaks) and 2 (B, hears A at 2 m) over
+/// loopback; also returns A's ufrag.
+pub(crate) fn connected_pair() -> (VoiceServer, VoicePeer, VoicePeer, String) {
+    let now = Instant::now();
+    let mut server = VoiceServer::new(VoiceConfig::default());
+    let (mut a, offer_a) = VoicePeer::new(now, 1);
+    let (mut b, offer_b) = VoicePeer::new(now, 1);
+    let answer_a = server
+        .sfu
+        .handle_offer(now, ParticipantId(1), &offer_a)
+        .unwrap();
+    a.accept_answer(&answer_a);
+    server.admit(now, ParticipantId(2), &mut b, &offer_b);
+    let ufrag_a = answer_a
+        .lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
+        .expect("the answer has a ufrag")
+        .to_owned();
+    let mut routing = Routing::new();
+    routing.set(
+        ParticipantId(2),
+        vec![Heard {
+            speaker: ParticipantId(1),
+            distance: 2.0,
+        }],
+    );
+    server.sfu.set_routing(&routing);
+    let connected = pump_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_secs(15),
+        |server, peers| {
+            peers.iter().all(|peer| peer.connected)
+                && server
+                    .events
+                    .iter()
+                    .filter(|event| matches!(event, VoiceEvent::Connected { .. }))
+                    .count()
+                    == 2
+        },
+    );
+    assert!(
+        connected,
+        "ICE and DTLS did not come up: {:?}",
+        server.events
+    );
+    (server, a, b, ufrag_a)
 }
 
 /// Pumps the server and every peer until `done` holds or `limit` passes;
