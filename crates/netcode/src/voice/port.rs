@@ -40,6 +40,11 @@ const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// per tick; collecting them is a pass over every session).
 const LEVELS_EVERY: Duration = Duration::from_millis(50);
 
+/// The most receive batches (`recvmmsg` calls) one turn reads before it runs
+/// the forwarding unit's timers, takes commands and publishes its figures:
+/// up to 8 × 32 datagrams, a few milliseconds of work at most.
+const RECEIVE_BATCHES_PER_TURN: usize = 8;
+
 /// Work for the voice thread.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -133,48 +138,9 @@ impl VoicePort {
     /// host candidate) and starts the thread `meridian-voice`.
     pub fn start(config: VoiceConfig, address: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(address)?;
-        socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
-        let sfu = Sfu::new(config, local)
-            .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error))?;
-        let poll = mio::Poll::new()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
-        poll.registry().register(
-            &mut mio::unix::SourceFd(&fd),
-            SOCKET,
-            mio::Interest::READABLE,
-        )?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let shared = Arc::new(Shared {
-            commands: Mutex::new(Vec::new()),
-            outcomes: Mutex::new(Vec::new()),
-            stats: Mutex::new(VoicePortStats::default()),
-            levels: Mutex::new(Vec::new()),
-            outcomes_dropped: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
-            waker,
-        });
-        let state = quinn_udp::UdpSocketState::new((&socket).into())?;
-        // Speakers' packets must not be lost while a batch is forwarded.
-        crate::transport::udp::grow_socket_buffers(&state, &socket);
-        // With GRO the kernel may hand several datagrams of one size from
-        // one peer in one buffer; a buffer also fits the largest datagram
-        // the forwarding unit takes, and one more byte to see it refused.
-        let buffer = (1500 * state.gro_segments().max(1)).max(super::demux::MAX_DATAGRAM + 1);
-        let mut turn = Turn {
-            sfu,
-            socket,
-            state,
-            buffers: vec![vec![0; buffer]; quinn_udp::BATCH_SIZE],
-            metas: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE],
-            outgoing: SendBatch::default(),
-            outgoing_received: Vec::new(),
-            poll,
-            shared: Arc::clone(&shared),
-            commands: Vec::new(),
-            stats: VoicePortStats::default(),
-            levels_published: None,
-        };
+        let mut turn = Turn::new(config, socket)?;
+        let shared = Arc::clone(&turn.shared);
         let thread = std::thread::Builder::new()
             .name("meridian-voice".into())
             .spawn(move || turn.run())?;
@@ -258,13 +224,64 @@ struct Turn {
 }
 
 impl Turn {
+    /// The thread's state around `socket` (bound, made non-blocking here).
+    fn new(config: VoiceConfig, socket: UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let sfu = Sfu::new(config, local)
+            .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error))?;
+        let poll = mio::Poll::new()?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&fd),
+            SOCKET,
+            mio::Interest::READABLE,
+        )?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(Vec::new()),
+            outcomes: Mutex::new(Vec::new()),
+            stats: Mutex::new(VoicePortStats::default()),
+            levels: Mutex::new(Vec::new()),
+            outcomes_dropped: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            waker,
+        });
+        let state = quinn_udp::UdpSocketState::new((&socket).into())?;
+        // Speakers' packets must not be lost while a batch is forwarded.
+        crate::transport::udp::grow_socket_buffers(&state, &socket);
+        // With GRO the kernel may hand several datagrams of one size from
+        // one peer in one buffer; a buffer also fits the largest datagram
+        // the forwarding unit takes, and one more byte to see it refused.
+        let buffer = (1500 * state.gro_segments().max(1)).max(super::demux::MAX_DATAGRAM + 1);
+        Ok(Self {
+            sfu,
+            socket,
+            state,
+            buffers: vec![vec![0; buffer]; quinn_udp::BATCH_SIZE],
+            metas: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE],
+            outgoing: SendBatch::default(),
+            outgoing_received: Vec::new(),
+            poll,
+            shared,
+            commands: Vec::new(),
+            stats: VoicePortStats::default(),
+            levels_published: None,
+        })
+    }
+
     fn run(&mut self) -> io::Result<()> {
         let mut events = mio::Events::with_capacity(8);
         let mut outcomes = Vec::new();
+        let mut more_waiting = false;
         while !self.shared.stopping.load(Ordering::Acquire) {
-            let wait = self.sfu.poll_timeout().map_or(IDLE_WAIT, |at| {
-                at.saturating_duration_since(Instant::now()).min(IDLE_WAIT)
-            });
+            let wait = if more_waiting {
+                Duration::ZERO
+            } else {
+                self.sfu.poll_timeout().map_or(IDLE_WAIT, |at| {
+                    at.saturating_duration_since(Instant::now()).min(IDLE_WAIT)
+                })
+            };
             match self.poll.poll(&mut events, Some(wait)) {
                 Ok(()) => {}
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
@@ -273,7 +290,7 @@ impl Turn {
             let now = Instant::now();
             self.take_commands(now, &mut outcomes);
             self.send();
-            self.receive()?;
+            more_waiting = self.receive()?;
             let now = Instant::now();
             if self.sfu.poll_timeout().is_some_and(|at| at <= now) {
                 self.sfu.handle_timeout(now);
@@ -316,9 +333,12 @@ impl Turn {
 
     /// Reads what arrived, a batch (one system call) at a time, and sends
     /// each batch's copies before reading the next, so that a busy socket
-    /// does not hold back what is already forwarded.
-    fn receive(&mut self) -> io::Result<()> {
-        loop {
+    /// does not hold back what is already forwarded. Stops after
+    /// [`RECEIVE_BATCHES_PER_TURN`] batches, so that a socket that never
+    /// empties cannot starve the turn's timers, commands and published
+    /// figures; `true` when it stopped with datagrams possibly waiting.
+    fn receive(&mut self) -> io::Result<bool> {
+        for _ in 0..RECEIVE_BATCHES_PER_TURN {
             let mut slices: Vec<IoSliceMut<'_>> = self
                 .buffers
                 .iter_mut()
@@ -329,7 +349,7 @@ impl Turn {
                 .recv((&self.socket).into(), &mut slices, &mut self.metas)
             {
                 Ok(filled) => filled,
-                Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(false),
                 // An ICMP error from an earlier send, reported on Linux as
                 // a refused connection: not this socket's fault.
                 Err(error)
@@ -359,6 +379,7 @@ impl Turn {
             }
             self.send();
         }
+        Ok(true)
     }
 
     /// Hands the kernel everything the forwarding unit has to send, up to
@@ -428,5 +449,40 @@ impl Turn {
         let mut levels = lock(&self.shared.levels);
         levels.clear();
         levels.extend(self.sfu.audio_levels(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flood that keeps the socket full must not keep the turn reading:
+    /// one turn reads a bounded number of batches and says more is waiting.
+    #[test]
+    fn a_turn_reads_a_bounded_number_of_batches() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = socket.local_addr().unwrap();
+        let mut turn = Turn::new(VoiceConfig::default(), socket).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let per_turn = RECEIVE_BATCHES_PER_TURN * quinn_udp::BATCH_SIZE;
+        let flood = per_turn * 3;
+        for n in 0..flood {
+            // Sizes vary so that GRO cannot merge them; none is valid.
+            sender.send_to(&vec![0xEE; 20 + n % 7], address).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(turn.receive().unwrap(), "stopped with more waiting");
+        let first = turn.sfu.counters().datagrams_in;
+        assert!(
+            first > 0 && first <= per_turn as u64,
+            "one turn read {first} of {flood} (at most {per_turn})"
+        );
+        let mut turns = 1;
+        while turn.receive().unwrap() {
+            turns += 1;
+            assert!(turns < 100, "the flood ends");
+        }
+        assert_eq!(turn.sfu.counters().datagrams_in, flood as u64);
+        assert!(turns >= 3, "{turns} turns for {flood} datagrams");
     }
 }
