@@ -5,7 +5,11 @@
 //! arrived or a second had passed, waiting for the lost one: 300 ms of
 //! silence and then a burst, for every loss.
 //!
-//! Real str0m peers on 127.0.0.1; the loss is one RTP datagram from the
+//! The gap itself reaches the listener (the packets around it are numbered
+//! two apart on its line), so that its jitter buffer knows to conceal.
+//!
+//! Real str0m peers on 127.0.0.1 (the listener, like a browser, does not
+//! hold packets after a gap); the loss is one RTP datagram from the
 //! speaker that the server's socket reads and drops. Waits are bounded;
 //! nothing asserts on time: the listener must receive the packet after the
 //! gap before the speaker has sent three more.
@@ -106,6 +110,18 @@ fn the_packets_after_a_lost_one_are_forwarded_at_once() {
             .iter()
             .any(|packet| packet.payload == lost_payload),
         "the lost packet cannot have arrived"
+    );
+    let seq_of = |payload: &Vec<u8>| {
+        b.received
+            .iter()
+            .find(|packet| packet.payload == *payload)
+            .map(|packet| packet.seq)
+    };
+    let before_gap = seq_of(&sent[9]).expect("packet 9 was heard");
+    assert_eq!(
+        seq_of(&after_gap),
+        Some(before_gap + 2),
+        "the lost packet leaves a gap in the listener's numbering"
     );
     // And the rest keep coming.
     let heard_rest = pump_until(

@@ -129,6 +129,7 @@ fn a_remote_speaker_is_heard_through_the_listeners_port() {
     let good = RelayedPacket {
         speaker: SPEAKER.0,
         rtp_time: 0,
+        seq: 0,
         audio_level: None,
         voice_activity: false,
         talk_spurt: false,

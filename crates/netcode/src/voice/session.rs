@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaData, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::net::Transmit;
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Event, IceConnectionState, Input, Output, Reason, Rtc};
 
 use super::routing::{Heard, ParticipantId};
@@ -28,50 +29,85 @@ const OPUS_CLOCK: Frequency = Frequency::FORTY_EIGHT_KHZ;
 /// The shortest gap put between two speakers on one line: one 20 ms frame.
 const SWITCH_GAP_TICKS: u64 = 960;
 
-/// One line's RTP timestamps as the listener sees them. Each speaker's
-/// stream starts at a random timestamp (RFC 3550 §5.1); when a line changes
-/// speaker, the new speaker's timestamps are shifted to continue the line's
-/// timeline after the wall-clock gap, so the listener's jitter buffer sees
-/// one stream that paused, not a jump of hours.
+/// One line's RTP timestamps and sequence numbers as the listener sees
+/// them. Each speaker's stream starts at a random timestamp and sequence
+/// number (RFC 3550 §5.1); when a line changes speaker, the new speaker's
+/// are shifted to continue the line after the wall-clock gap, so the
+/// listener's jitter buffer sees one stream that paused, not a jump of
+/// hours. Within one speaker, its gaps (lost packets) and order pass through.
 #[derive(Debug, Clone, Copy)]
 struct Timeline {
     speaker: ParticipantId,
     /// Added (wrapping) to the speaker's timestamps.
     offset: u64,
-    /// The last timestamp written, and when its packet arrived.
+    /// Added (wrapping) to the speaker's extended sequence numbers.
+    seq_offset: u64,
+    /// The last timestamp and sequence number written, and when its packet
+    /// arrived.
     last: u64,
+    last_seq: u64,
     last_at: Instant,
 }
 
+/// Where one packet lands on a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placed {
+    /// Its timestamp (48 kHz) and extended sequence number on the line.
+    ticks: u64,
+    seq: u64,
+    /// It is the first of a new speaker on the line.
+    switched: bool,
+}
+
 impl Timeline {
-    /// The listener-side timestamp of `speaker`'s packet with timestamp
-    /// `ticks` (48 kHz) that arrived at `at`, and whether it starts a new
-    /// speaker on the line.
+    /// Where `speaker`'s packet with timestamp `ticks` (48 kHz) and
+    /// extended sequence number `seq`, which arrived at `at`, lands on the
+    /// line.
     fn place(
         line: &mut Option<Self>,
         speaker: ParticipantId,
         ticks: u64,
+        seq: u64,
         at: Instant,
-    ) -> (u64, bool) {
-        let (out, switched) = match *line {
-            Some(timeline) if timeline.speaker == speaker => {
-                (ticks.wrapping_add(timeline.offset), false)
-            }
+    ) -> Placed {
+        let placed = match *line {
+            Some(timeline) if timeline.speaker == speaker => Placed {
+                ticks: ticks.wrapping_add(timeline.offset),
+                seq: seq.wrapping_add(timeline.seq_offset),
+                switched: false,
+            },
             Some(timeline) => {
                 let gap = at.saturating_duration_since(timeline.last_at).as_micros() as u64
                     * u64::from(OPUS_CLOCK.get())
                     / 1_000_000;
-                (timeline.last.wrapping_add(gap.max(SWITCH_GAP_TICKS)), true)
+                Placed {
+                    ticks: timeline.last.wrapping_add(gap.max(SWITCH_GAP_TICKS)),
+                    seq: timeline.last_seq.wrapping_add(1),
+                    switched: true,
+                }
             }
-            None => (ticks, true),
+            None => Placed {
+                ticks,
+                seq,
+                switched: true,
+            },
+        };
+        let (last, last_seq) = match *line {
+            // A late packet of the same speaker does not move the line back.
+            Some(timeline) if !placed.switched && placed.seq < timeline.last_seq => {
+                (timeline.last, timeline.last_seq)
+            }
+            _ => (placed.ticks, placed.seq),
         };
         *line = Some(Self {
             speaker,
-            offset: out.wrapping_sub(ticks),
-            last: out,
+            offset: placed.ticks.wrapping_sub(ticks),
+            seq_offset: placed.seq.wrapping_sub(seq),
+            last,
+            last_seq,
             last_at: at,
         });
-        (out, switched)
+        placed
     }
 }
 
@@ -89,7 +125,8 @@ pub(super) struct SessionLimits {
 #[derive(Debug, Default)]
 pub(super) struct Drained {
     pub(super) transmits: Vec<Transmit>,
-    pub(super) media: Vec<MediaData>,
+    /// The participant's own packets (its microphone's).
+    pub(super) media: Vec<RtpPacket>,
     pub(super) connected: bool,
     /// ICE lost its peer (for ICE-lite: no STUN for 15 s).
     pub(super) disconnected: bool,
@@ -312,38 +349,33 @@ impl VoiceSession {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 drained.disconnected = true;
             }
-            Event::MediaData(data) if Some(data.mid) == self.microphone => {
-                if let Some(level) = data.ext_vals.audio_level {
-                    self.audio_level = Some((level, data.network_time));
+            Event::RtpPacket(packet) if self.is_microphone(&packet) => {
+                if let Some(level) = packet.header.ext_vals.audio_level {
+                    self.audio_level = Some((level, packet.timestamp));
                 }
-                drained.media.push(data);
+                drained.media.push(packet);
             }
             _ => {}
         }
     }
 
-    /// Writes `speaker`'s Opus packet, payload unchanged, on `slot`, on the
-    /// line's own RTP timeline (see `Timeline`); the first packet after a
-    /// change of speaker is marked as the start of a talk spurt.
-    pub(super) fn forward(
-        &mut self,
-        slot: Mid,
-        speaker: ParticipantId,
-        data: &MediaData,
-    ) -> Result<(), ForwardError> {
-        let packet = LinePacket {
-            ticks: data.time.rebase(OPUS_CLOCK).numer(),
-            arrived: data.network_time,
-            audio_level: data.ext_vals.audio_level,
-            voice_activity: data.ext_vals.voice_activity.unwrap_or(false),
-            talk_spurt: data.audio_start_of_talk_spurt,
-            payload: &data.data,
+    /// Whether `packet` came in on the participant's microphone (its one
+    /// receiving audio line).
+    fn is_microphone(&mut self, packet: &RtpPacket) -> bool {
+        let Some(microphone) = self.microphone else {
+            return false;
         };
-        self.write_on_line(slot, speaker, &packet)
+        self.rtc
+            .direct_api()
+            .stream_rx(&packet.header.ssrc)
+            .is_some_and(|stream| stream.mid() == microphone)
     }
 
     /// Writes one Opus packet of `speaker` on the listener's line `slot`
-    /// (a packet received here, or relayed from another shard's port).
+    /// (a packet received here, or relayed from another shard's port),
+    /// payload unchanged, on the line's own RTP timeline (see `Timeline`);
+    /// the first packet after a change of speaker is marked as the start of
+    /// a talk spurt.
     pub(super) fn write_on_line(
         &mut self,
         slot: Mid,
@@ -353,37 +385,50 @@ impl VoiceSession {
         if !self.rtc.is_connected() {
             return Err(ForwardError::NotConnected);
         }
-        let pt = self.opus_payload_type(slot).ok_or(ForwardError::NoOpus)?;
+        let pt = self.opus_payload_type().ok_or(ForwardError::NoOpus)?;
         let line = self
             .slots
             .iter_mut()
             .find(|line| line.mid == slot)
             .ok_or(ForwardError::NoOpus)?;
-        let (timestamp, switched) =
-            Timeline::place(&mut line.timeline, speaker, packet.ticks, packet.arrived);
-        let writer = self.rtc.writer(slot).ok_or(ForwardError::NoOpus)?;
-        let writer = match packet.audio_level {
-            Some(level) => writer.audio_level(level, packet.voice_activity),
-            None => writer,
-        };
-        writer
-            .start_of_talkspurt(switched || packet.talk_spurt)
-            .write(
+        let placed = Timeline::place(
+            &mut line.timeline,
+            speaker,
+            packet.ticks,
+            packet.seq,
+            packet.arrived,
+        );
+        let mut extensions = ExtensionValues::default();
+        if let Some(level) = packet.audio_level {
+            extensions.audio_level = Some(level);
+            extensions.voice_activity = Some(packet.voice_activity);
+        }
+        let mut direct = self.rtc.direct_api();
+        let stream = direct
+            .stream_tx_by_mid(slot, None)
+            .ok_or(ForwardError::NoOpus)?;
+        stream.write_rtp(
+            RtpWrite::new(
                 pt,
+                SeqNo::from(placed.seq),
+                // The RTP header's 32 bits of the line's extended time.
+                placed.ticks as u32,
                 packet.arrived,
-                MediaTime::new(timestamp, OPUS_CLOCK),
-                packet.payload.clone(),
+                Arc::clone(packet.payload),
             )
-            .map_err(|_| ForwardError::Refused)?;
+            .marker(placed.switched || packet.talk_spurt)
+            .ext_vals(extensions),
+        );
         self.unsent = self.unsent.saturating_add(1);
         Ok(())
     }
 
-    fn opus_payload_type(&mut self, slot: Mid) -> Option<Pt> {
+    /// The payload type this participant's session gave Opus.
+    fn opus_payload_type(&mut self) -> Option<Pt> {
         if self.opus.is_none() {
-            let writer = self.rtc.writer(slot)?;
-            self.opus = writer
-                .payload_params()
+            self.opus = self
+                .rtc
+                .codec_config()
                 .find(|params| params.spec().codec == Codec::Opus)
                 .map(|params| params.pt());
         }
@@ -396,6 +441,8 @@ impl VoiceSession {
 pub(super) struct LinePacket<'a> {
     /// Its RTP timestamp, in 48 kHz ticks of its speaker's clock.
     pub(super) ticks: u64,
+    /// Its extended RTP sequence number in its speaker's stream.
+    pub(super) seq: u64,
     /// When it reached this server.
     pub(super) arrived: Instant,
     /// Its audio level (dBov), if it carried one.
@@ -406,6 +453,21 @@ pub(super) struct LinePacket<'a> {
     pub(super) talk_spurt: bool,
     /// The Opus payload, unchanged.
     pub(super) payload: &'a Arc<[u8]>,
+}
+
+impl<'a> LinePacket<'a> {
+    /// A packet a speaker sent to this port.
+    pub(super) fn of(packet: &'a RtpPacket) -> Self {
+        Self {
+            ticks: packet.time.rebase(OPUS_CLOCK).numer(),
+            seq: *packet.seq_no,
+            arrived: packet.timestamp,
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity.unwrap_or(false),
+            talk_spurt: packet.header.marker,
+            payload: &packet.payload,
+        }
+    }
 }
 
 /// How long a session's pacer-only deadline is put off while nothing waits
@@ -419,8 +481,6 @@ pub(super) enum ForwardError {
     NotConnected,
     /// The slot has no Opus payload type (or no longer exists).
     NoOpus,
-    /// str0m refused the write.
-    Refused,
 }
 
 #[cfg(test)]
@@ -462,28 +522,50 @@ mod tests {
         let start = Instant::now();
         let (first, second) = (ParticipantId(1), ParticipantId(2));
         let mut line = None;
-        // The first speaker's own timestamps pass through.
+        let placed = |ticks, seq, switched| Placed {
+            ticks,
+            seq,
+            switched,
+        };
+        // The first speaker's own timestamps and numbers pass through.
         assert_eq!(
-            Timeline::place(&mut line, first, 1_000, start),
-            (1_000, true)
+            Timeline::place(&mut line, first, 1_000, 500, start),
+            placed(1_000, 500, true)
         );
         let at = start + Duration::from_millis(20);
-        assert_eq!(Timeline::place(&mut line, first, 1_960, at), (1_960, false));
+        assert_eq!(
+            Timeline::place(&mut line, first, 1_960, 501, at),
+            placed(1_960, 501, false)
+        );
         // A second speaker whose stream started near the top of the clock
-        // continues 100 ms (4,800 ticks) after the last packet.
+        // continues 100 ms (4,800 ticks) after the last packet, numbered
+        // next.
         let later = at + Duration::from_millis(100);
         assert_eq!(
-            Timeline::place(&mut line, second, u64::from(u32::MAX) - 5, later),
-            (1_960 + 4_800, true)
+            Timeline::place(&mut line, second, u64::from(u32::MAX) - 5, 60_000, later),
+            placed(1_960 + 4_800, 502, true)
         );
+        // Its lost packet (60,001) stays a gap on the line.
         assert_eq!(
-            Timeline::place(&mut line, second, u64::from(u32::MAX) + 955, later),
-            (1_960 + 4_800 + 960, false)
+            Timeline::place(
+                &mut line,
+                second,
+                u64::from(u32::MAX) + 1_915,
+                60_002,
+                later
+            ),
+            placed(1_960 + 4_800 + 1_920, 504, false)
         );
-        // Back to the first speaker at once: at least one frame later.
+        // The late one takes its own place, and the line does not go back.
         assert_eq!(
-            Timeline::place(&mut line, first, 50_000, later),
-            (1_960 + 4_800 + 960 + 960, true)
+            Timeline::place(&mut line, second, u64::from(u32::MAX) + 955, 60_001, later),
+            placed(1_960 + 4_800 + 960, 503, false)
+        );
+        // Back to the first speaker at once: at least one frame after the
+        // line's last, numbered after its highest.
+        assert_eq!(
+            Timeline::place(&mut line, first, 50_000, 502, later),
+            placed(1_960 + 4_800 + 1_920 + 960, 505, true)
         );
     }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
-use str0m::media::{MediaData, Mid};
+use str0m::media::Mid;
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Input, Rtc};
@@ -15,7 +15,7 @@ use super::counters::VoiceCounters;
 use super::demux::{DatagramClass, Refusal, classify, stun_local_ufrag};
 use super::error::OfferError;
 use super::routing::{Heard, ParticipantId, Routing};
-use super::session::{Drained, ForwardError, SessionLimits, VoiceSession};
+use super::session::{Drained, ForwardError, LinePacket, SessionLimits, VoiceSession};
 
 mod relay;
 pub use relay::{MAX_RELAYED_PAYLOAD, RelayedPacket};
@@ -273,6 +273,10 @@ impl Sfu {
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
+            // Packets, not frames: each Opus packet is one RTP packet, so
+            // the forwarding unit copies packets (new header, same payload)
+            // and skips str0m's depacketizing and packetizing per copy.
+            .set_rtp_mode(true)
             // Forward each Opus packet as it comes, as a forwarding unit
             // does: the listener's jitter buffer orders and conceals. str0m
             // would hold a speaker's packets after a lost one for up to 15
@@ -596,11 +600,12 @@ impl Sfu {
                 VoiceEvent::Connected { participant },
             );
         }
-        for data in &drained.media {
+        for packet in &drained.media {
+            let packet = LinePacket::of(packet);
             self.counters.packets_in += 1;
-            self.counters.bytes_in += data.data.len() as u64;
-            self.forward(participant, data);
-            self.export(participant, data);
+            self.counters.bytes_in += packet.payload.len() as u64;
+            self.forward(participant, &packet);
+            self.export(participant, &packet);
         }
         if drained.failed {
             self.remove(participant, CloseReason::Failed);
@@ -624,7 +629,7 @@ impl Sfu {
         drained.failed = false;
     }
 
-    fn forward(&mut self, speaker: ParticipantId, data: &MediaData) {
+    fn forward(&mut self, speaker: ParticipantId, packet: &LinePacket<'_>) {
         let Some(targets) = self.forward_to.get(&speaker) else {
             return;
         };
@@ -632,11 +637,11 @@ impl Sfu {
             let Some(session) = self.sessions.get_mut(listener) else {
                 continue;
             };
-            match session.forward(*slot, speaker, data) {
+            match session.write_on_line(*slot, speaker, packet) {
                 Ok(()) => {
                     self.counters.packets_forwarded += 1;
-                    self.counters.bytes_forwarded += data.data.len() as u64;
-                    session.written_at.get_or_insert(data.network_time);
+                    self.counters.bytes_forwarded += packet.payload.len() as u64;
+                    session.written_at.get_or_insert(packet.arrived);
                     // Sent when the listener is next driven (flush_written),
                     // once for all the packets it got meanwhile.
                     if !session.written {
@@ -645,7 +650,7 @@ impl Sfu {
                     }
                 }
                 Err(ForwardError::NotConnected) => {}
-                Err(ForwardError::NoOpus | ForwardError::Refused) => {
+                Err(ForwardError::NoOpus) => {
                     self.counters.forward_failed += 1;
                 }
             }

@@ -28,6 +28,8 @@ pub(crate) struct ReceivedPacket {
     pub(crate) slot: Mid,
     pub(crate) payload: Vec<u8>,
     pub(crate) audio_level: Option<i8>,
+    /// Its extended RTP sequence number on the line.
+    pub(crate) seq: u64,
 }
 
 /// A WebRTC client peer: one microphone line and some listening lines.
@@ -51,6 +53,9 @@ impl VoicePeer {
         let mut rtc = Rtc::builder()
             .clear_codecs()
             .enable_opus(true, false)
+            // As a browser's jitter buffer: each packet as it comes, a lost
+            // one concealed rather than waited for.
+            .set_reordering_size_audio(0)
             .build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").expect("host candidate"));
         let mut api = rtc.sdp_api();
@@ -149,6 +154,7 @@ impl VoicePeer {
                     slot: data.mid,
                     payload: data.data.to_vec(),
                     audio_level: data.ext_vals.audio_level,
+                    seq: **data.seq_range.start(),
                 }),
                 Output::Event(_) => {}
             }

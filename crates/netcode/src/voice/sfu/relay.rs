@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use str0m::media::{Frequency, MediaData};
 
 use super::{Sfu, VoiceEvent, push_event};
 use crate::voice::routing::ParticipantId;
@@ -31,6 +30,9 @@ pub struct RelayedPacket {
     pub speaker: u64,
     /// Its RTP timestamp in the speaker's 48 kHz clock.
     pub rtp_time: u64,
+    /// Its extended RTP sequence number in the speaker's stream (so that a
+    /// packet lost before the relay stays a gap at the listener).
+    pub seq: u64,
     /// Its audio level (dBov), if it carried one.
     pub audio_level: Option<i8>,
     /// Its voice-activity flag.
@@ -66,18 +68,19 @@ impl Sfu {
     }
 
     /// A packet `speaker` sent here: copied out if it is exported.
-    pub(super) fn export(&mut self, speaker: ParticipantId, data: &MediaData) {
+    pub(super) fn export(&mut self, speaker: ParticipantId, packet: &LinePacket<'_>) {
         if !self.relay.exported.contains(&speaker) {
             return;
         }
         self.counters.relayed_out += 1;
         let packet = RelayedPacket {
             speaker: speaker.0,
-            rtp_time: data.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer(),
-            audio_level: data.ext_vals.audio_level,
-            voice_activity: data.ext_vals.voice_activity.unwrap_or(false),
-            talk_spurt: data.audio_start_of_talk_spurt,
-            payload: data.data.to_vec(),
+            rtp_time: packet.ticks,
+            seq: packet.seq,
+            audio_level: packet.audio_level,
+            voice_activity: packet.voice_activity,
+            talk_spurt: packet.talk_spurt,
+            payload: packet.payload.to_vec(),
         };
         push_event(
             &mut self.events,
@@ -109,6 +112,7 @@ impl Sfu {
         let payload: Arc<[u8]> = Arc::from(packet.payload.as_slice());
         let line_packet = LinePacket {
             ticks: packet.rtp_time,
+            seq: packet.seq,
             arrived: now,
             audio_level: packet.audio_level,
             voice_activity: packet.voice_activity,
@@ -130,7 +134,7 @@ impl Sfu {
                     }
                 }
                 Err(ForwardError::NotConnected) => {}
-                Err(ForwardError::NoOpus | ForwardError::Refused) => {
+                Err(ForwardError::NoOpus) => {
                     self.counters.forward_failed += 1;
                 }
             }
