@@ -313,6 +313,60 @@ fn each_room_hears_only_itself() {
             .expect("a value");
         assert_eq!(value, members, "{line}");
     }
+    // And its traffic: every copy went to room 1's listeners (cat heard no
+    // one), room 2's packets in are cat's, and room 1's are ann's and ben's.
+    // (The rooms' figures are sampled apart from the port's: waited for.)
+    fn room_value(metrics: &str, bar: i64, name: &str, room: u32) -> Option<f64> {
+        let labels = format!("meridian_instance_{name}{{space=\"{bar}\",room=\"{room}\",");
+        metrics
+            .lines()
+            .find(|line| line.starts_with(&labels))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+    }
+    let deadline = Instant::now() + PATIENCE;
+    let metrics = loop {
+        let metrics = runtime
+            .block_on(loadbot::http::get(http, "/metrics"))
+            .expect("/metrics answers");
+        let rooms = |name: &str| {
+            room_value(&metrics, bar, name, 1).unwrap_or(0.0)
+                + room_value(&metrics, bar, name, 2).unwrap_or(0.0)
+        };
+        let settled = rooms("voice_packets_forwarded_total")
+            == metric(&metrics, "meridian_voice_packets_forwarded_total")
+            && rooms("voice_packets_in_total")
+                == metric(&metrics, "meridian_voice_packets_in_total");
+        if settled || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let forwarded = metric(&metrics, "meridian_voice_packets_forwarded_total");
+    let room_value = |name: &str, room: u32| {
+        room_value(&metrics, bar, name, room)
+            .unwrap_or_else(|| panic!("room {room}'s {name}: {metrics}"))
+    };
+    assert_eq!(room_value("voice_packets_forwarded_total", 2), 0.0);
+    assert_eq!(room_value("voice_packets_forwarded_total", 1), forwarded);
+    let room_1_in = room_value("voice_packets_in_total", 1);
+    let room_2_in = room_value("voice_packets_in_total", 2);
+    assert!(
+        room_2_in > 0.0 && room_2_in <= cat_sent as f64,
+        "cat's: {room_2_in}"
+    );
+    assert_eq!(
+        room_1_in + room_2_in,
+        metric(&metrics, "meridian_voice_packets_in_total"),
+        "every packet in is counted in its speaker's room"
+    );
+    assert!(
+        room_value("voice_datagram_bytes_out_total", 1)
+            > room_value("voice_bytes_forwarded_total", 1)
+    );
+    eprintln!(
+        "room 1: {room_1_in} packets in, {forwarded} copies out; room 2: {room_2_in} in, 0 out"
+    );
     assert!(
         !metrics.lines().any(
             |line| line.starts_with("meridian_instance_voice_refused_total")

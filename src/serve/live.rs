@@ -569,6 +569,7 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
             instance.space_id, instance.room_number, instance.number, instance.voice_members
         );
     }
+    render_instance_voice_traffic(out, live);
     let _ = writeln!(
         out,
         "# HELP meridian_instance_voice_refused_total Voice offers refused in each running instance, by reason (PROTOCOL.md VoiceRefusalReason).\n# TYPE meridian_instance_voice_refused_total counter"
@@ -579,6 +580,61 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
                 out,
                 "meridian_instance_voice_refused_total{{space=\"{}\",room=\"{}\",instance=\"{}\",reason=\"{reason}\"}} {value}",
                 instance.space_id, instance.room_number, instance.number
+            );
+        }
+    }
+}
+
+/// Each running instance's voice traffic through the voice port: packets
+/// and payload bytes its speakers sent and the copies its listeners got,
+/// and the datagram bytes each way (the forwarding unit's bandwidth).
+fn render_instance_voice_traffic(out: &mut String, live: &LiveMetrics) {
+    type Field = fn(&meridian_netcode::voice::RoomTraffic) -> u64;
+    let series: [(&str, &str, Field); 6] = [
+        (
+            "voice_packets_in_total",
+            "Opus packets its speakers sent to the voice port",
+            |t| t.packets_in,
+        ),
+        (
+            "voice_bytes_in_total",
+            "Payload bytes of those packets",
+            |t| t.bytes_in,
+        ),
+        (
+            "voice_packets_forwarded_total",
+            "Copies of speakers' packets written to its listeners",
+            |t| t.packets_forwarded,
+        ),
+        (
+            "voice_bytes_forwarded_total",
+            "Payload bytes of those copies",
+            |t| t.bytes_forwarded,
+        ),
+        (
+            "voice_datagram_bytes_in_total",
+            "Datagram bytes its voice peers sent to the voice port (STUN, DTLS, SRTP, SRTCP)",
+            |t| t.datagram_bytes_in,
+        ),
+        (
+            "voice_datagram_bytes_out_total",
+            "Datagram bytes the voice port sent to its voice peers",
+            |t| t.datagram_bytes_out,
+        ),
+    ];
+    for (name, help, field) in series {
+        let _ = writeln!(
+            out,
+            "# HELP meridian_instance_{name} {help}, in each running instance (from zero when its first voice session opens).\n# TYPE meridian_instance_{name} counter"
+        );
+        for instance in &live.instances {
+            let _ = writeln!(
+                out,
+                "meridian_instance_{name}{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
+                instance.space_id,
+                instance.room_number,
+                instance.number,
+                field(&instance.voice_traffic)
             );
         }
     }

@@ -27,6 +27,7 @@ mod http_limits;
 mod http_metrics;
 mod http_server;
 mod http_trace;
+mod instance;
 mod instance_leases;
 mod instances;
 mod keys;

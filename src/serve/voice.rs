@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use meridian_netcode::voice::{
-    FORWARD_DELAY_BOUNDS, ForwardDelays, InstanceKey, OfferError, ParticipantId, Routing,
-    SelectionConfig, VoiceCommand, VoiceConfig, VoiceEvent, VoiceOutcome, VoicePort,
+    FORWARD_DELAY_BOUNDS, ForwardDelays, InstanceKey, OfferError, ParticipantId, RoomTraffic,
+    Routing, SelectionConfig, VoiceCommand, VoiceConfig, VoiceEvent, VoiceOutcome, VoicePort,
     VoicePortStats,
 };
 use std::fmt::Write as _;
@@ -276,7 +276,11 @@ impl VoiceRelay {
             match order {
                 VoiceOrder::Offer { participant, sdp } => {
                     state.owner.insert(participant, self.key);
-                    commands.push(VoiceCommand::Offer { participant, sdp });
+                    commands.push(VoiceCommand::Offer {
+                        participant,
+                        sdp,
+                        room: self.key,
+                    });
                 }
                 VoiceOrder::Close { participant } => {
                     // The account went on to another instance, which
@@ -325,6 +329,12 @@ impl VoiceRelay {
     }
 
     /// This instance stopped: its routing and waiting outcomes go.
+    /// What this instance's voice sessions sent and received so far (per
+    /// room on `/metrics`).
+    pub(crate) fn traffic(&self) -> RoomTraffic {
+        self.hub.port.room_traffic(self.key)
+    }
+
     pub(crate) fn forget(&self) {
         let mut state = self.state();
         state.routings.remove(&self.key);

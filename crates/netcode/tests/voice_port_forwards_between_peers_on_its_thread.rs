@@ -10,13 +10,16 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use meridian_netcode::voice::{
-    CloseReason, Heard, OfferError, ParticipantId, Routing, VoiceCommand, VoiceConfig, VoiceEvent,
-    VoiceOutcome, VoicePort,
+    CloseReason, Heard, InstanceKey, OfferError, ParticipantId, RoomTraffic, Routing, VoiceCommand,
+    VoiceConfig, VoiceEvent, VoiceOutcome, VoicePort,
 };
 use voice_peer::{VoicePeer, pump_peers_until};
 
 const A: ParticipantId = ParticipantId(1);
 const B: ParticipantId = ParticipantId(2);
+/// Rooms (instances) A's and B's traffic is counted under.
+const ROOM_A: InstanceKey = InstanceKey(7);
+const ROOM_B: InstanceKey = InstanceKey(8);
 
 /// Waits (bounded) for the answer to `participant`'s offer; every outcome
 /// taken from the port stays in `seen` except that answer.
@@ -54,14 +57,17 @@ fn peers_talk_through_the_voice_thread() {
         VoiceCommand::Offer {
             participant: A,
             sdp: offer_a.clone(),
+            room: ROOM_A,
         },
         VoiceCommand::Offer {
             participant: B,
             sdp: offer_b,
+            room: ROOM_B,
         },
         VoiceCommand::Offer {
             participant: ParticipantId(3),
             sdp: "not sdp".into(),
+            room: ROOM_A,
         },
     ]);
     a.accept_answer(&answer_for(&port, A, &mut seen).expect("A's offer is answered"));
@@ -126,6 +132,32 @@ fn peers_talk_through_the_voice_thread() {
     );
     assert!(stats.forward_delay.count() <= stats.counters.packets_forwarded);
     assert_eq!(stats.counters.offers_refused, 1);
+    // Each room's traffic: A's packets came in under A's room, their copies
+    // went out under B's (published at most every 50 ms).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let (room_a, room_b, counters) = loop {
+        let counters = port.stats().counters;
+        let (room_a, room_b) = (port.room_traffic(ROOM_A), port.room_traffic(ROOM_B));
+        if room_b.packets_forwarded == counters.packets_forwarded
+            && room_a.packets_in == counters.packets_in
+            || Instant::now() > deadline
+        {
+            break (room_a, room_b, counters);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(room_a.packets_in, counters.packets_in, "{room_a:?}");
+    assert!(room_a.packets_in >= b.received.len() as u64);
+    assert_eq!(room_a.packets_forwarded, 0, "{room_a:?}");
+    assert_eq!(room_b.packets_in, 0, "{room_b:?}");
+    assert_eq!(room_b.packets_forwarded, counters.packets_forwarded);
+    assert_eq!(room_b.bytes_forwarded, counters.bytes_forwarded);
+    assert!(room_a.datagram_bytes_in > room_a.bytes_in, "{room_a:?}");
+    assert!(
+        room_b.datagram_bytes_out > room_b.bytes_forwarded,
+        "{room_b:?}"
+    );
+    assert_eq!(port.room_traffic(InstanceKey(9)), RoomTraffic::default());
 
     // A hangs up: the thread reports it, and B's line is freed by the next
     // routing (the caller's part).

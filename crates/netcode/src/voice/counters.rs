@@ -95,3 +95,23 @@ pub struct VoiceCounters {
     /// Datagrams dropped before any session saw them.
     pub refused: RefusedDatagrams,
 }
+
+/// What one room's voice sessions sent and received through the forwarding
+/// unit (monotonic while the room has a session; see
+/// [`Sfu::room_traffic`](super::Sfu::room_traffic)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomTraffic {
+    /// Opus packets its speakers sent, and their payload bytes.
+    pub packets_in: u64,
+    /// Payload bytes of those packets.
+    pub bytes_in: u64,
+    /// Copies written to its listeners' lines, and their payload bytes.
+    pub packets_forwarded: u64,
+    /// Payload bytes of those copies.
+    pub bytes_forwarded: u64,
+    /// Datagram bytes its sessions' peers sent to the port (everything:
+    /// STUN, DTLS, SRTP, SRTCP).
+    pub datagram_bytes_in: u64,
+    /// Datagram bytes the port sent to its sessions' peers.
+    pub datagram_bytes_out: u64,
+}

@@ -33,7 +33,7 @@ mod session;
 pub mod sfu;
 
 pub use config::{VoiceConfig, VoiceConfigError};
-pub use counters::{RefusedDatagrams, VoiceCounters};
+pub use counters::{RefusedDatagrams, RoomTraffic, VoiceCounters};
 pub use delay::{FORWARD_DELAY_BOUNDS, ForwardDelays};
 pub use demux::{DatagramClass, Refusal};
 pub use error::OfferError;

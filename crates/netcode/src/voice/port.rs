@@ -18,10 +18,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::config::VoiceConfig;
+use super::counters::RoomTraffic;
 use super::counters::VoiceCounters;
 use super::delay::ForwardDelays;
 use super::error::OfferError;
 use super::routing::{ParticipantId, Routing};
+use super::selection::InstanceKey;
 use super::sfu::{RelayedPacket, Sfu, VoiceEvent};
 use crate::transport::send_batch::{MAX_MESSAGES, SendBatch};
 
@@ -36,8 +38,9 @@ pub const MAX_PENDING_OUTCOMES: usize = 1 << 16;
 /// noticed even if a wake-up were lost.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 
-/// How often the speakers' audio levels are published (they are read once
-/// per tick; collecting them is a pass over every session).
+/// How often the speakers' audio levels and the rooms' traffic are published
+/// (levels are read once per tick; collecting them is a pass over every
+/// session).
 const LEVELS_EVERY: Duration = Duration::from_millis(50);
 
 /// The most receive batches (`recvmmsg` calls) one turn reads before it runs
@@ -56,6 +59,8 @@ pub enum VoiceCommand {
         participant: ParticipantId,
         /// The SDP offer.
         sdp: String,
+        /// The room (instance) its traffic is counted under.
+        room: InstanceKey,
     },
     /// End `participant`'s session.
     Close {
@@ -114,6 +119,7 @@ struct Shared {
     outcomes: Mutex<Vec<VoiceOutcome>>,
     stats: Mutex<VoicePortStats>,
     levels: Mutex<Vec<(ParticipantId, i8)>>,
+    rooms: Mutex<Vec<(InstanceKey, RoomTraffic)>>,
     outcomes_dropped: AtomicU64,
     stopping: AtomicBool,
     waker: mio::Waker,
@@ -181,6 +187,16 @@ impl VoicePort {
         lock(&self.shared.levels).clone()
     }
 
+    /// The traffic of `room`'s sessions (see [`Sfu::room_traffic`]), as
+    /// published at most every 50 ms; zero for a room without sessions.
+    pub fn room_traffic(&self, room: InstanceKey) -> RoomTraffic {
+        lock(&self.shared.rooms)
+            .iter()
+            .find(|(key, _)| *key == room)
+            .map(|(_, traffic)| *traffic)
+            .unwrap_or_default()
+    }
+
     /// Stops the thread and waits for it; returns its error, if it failed.
     pub fn stop(mut self) -> io::Result<()> {
         self.stop_thread()
@@ -243,6 +259,7 @@ impl Turn {
             outcomes: Mutex::new(Vec::new()),
             stats: Mutex::new(VoicePortStats::default()),
             levels: Mutex::new(Vec::new()),
+            rooms: Mutex::new(Vec::new()),
             outcomes_dropped: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             waker,
@@ -310,8 +327,15 @@ impl Turn {
         let mut relayed = Vec::new();
         for command in self.commands.drain(..) {
             match command {
-                VoiceCommand::Offer { participant, sdp } => {
+                VoiceCommand::Offer {
+                    participant,
+                    sdp,
+                    room,
+                } => {
                     let answer = self.sfu.handle_offer(now, participant, &sdp);
+                    if answer.is_ok() {
+                        self.sfu.place_in_room(participant, room);
+                    }
                     outcomes.push(VoiceOutcome::Answer {
                         participant,
                         answer,
@@ -449,6 +473,10 @@ impl Turn {
         let mut levels = lock(&self.shared.levels);
         levels.clear();
         levels.extend(self.sfu.audio_levels(now));
+        drop(levels);
+        let mut rooms = lock(&self.shared.rooms);
+        rooms.clear();
+        rooms.extend(self.sfu.room_traffic());
     }
 }
 

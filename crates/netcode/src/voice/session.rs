@@ -12,6 +12,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Event, IceConnectionState, Input, Output, Reason, Rtc};
 
 use super::routing::{Heard, ParticipantId};
+use super::selection::InstanceKey;
 
 /// One audio line on which the participant receives a speaker.
 #[derive(Debug)]
@@ -193,6 +194,8 @@ pub(super) struct VoiceSession {
     /// The deadline under which the forwarding unit's timer index holds
     /// this session, if any.
     pub(super) timer: Option<Instant>,
+    /// The room its traffic is counted under.
+    pub(super) room: InstanceKey,
     rate: RateLimit,
     unverified_stun: RateLimit,
     opus: Option<Pt>,
@@ -219,6 +222,7 @@ impl VoiceSession {
             unsent: 0,
             written: false,
             timer: None,
+            room: InstanceKey(0),
             rate: RateLimit::new(now, limits.per_second, limits.burst),
             unverified_stun: RateLimit::new(
                 now,

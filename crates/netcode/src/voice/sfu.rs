@@ -11,10 +11,11 @@ use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Input, Rtc};
 
 use super::config::{VoiceConfig, VoiceConfigError};
-use super::counters::VoiceCounters;
+use super::counters::{RoomTraffic, VoiceCounters};
 use super::demux::{DatagramClass, Refusal, classify, stun_local_ufrag};
 use super::error::OfferError;
 use super::routing::{Heard, ParticipantId, Routing};
+use super::selection::InstanceKey;
 use super::session::{Drained, ForwardError, LinePacket, SessionLimits, VoiceSession};
 
 mod relay;
@@ -175,6 +176,9 @@ pub struct Sfu {
     due: Vec<ParticipantId>,
     /// Speakers whose packets cross to or from other shards' ports.
     relay: relay::RelayState,
+    /// Each room's traffic, while it has a session (see
+    /// [`Sfu::place_in_room`]).
+    rooms: HashMap<InstanceKey, RoomTraffic>,
 }
 
 impl Sfu {
@@ -201,6 +205,7 @@ impl Sfu {
             scratch: Drained::default(),
             due: Vec::new(),
             relay: relay::RelayState::default(),
+            rooms: HashMap::new(),
         })
     }
 
@@ -224,6 +229,35 @@ impl Sfu {
         self.sessions.keys().filter_map(move |participant| {
             Some((*participant, self.audio_level(now, *participant)?))
         })
+    }
+
+    /// Counts `participant`'s session's traffic under `room` from now on
+    /// (sessions start in room `InstanceKey(0)`, the world's).
+    pub fn place_in_room(&mut self, participant: ParticipantId, room: InstanceKey) {
+        let Some(session) = self.sessions.get_mut(&participant) else {
+            return;
+        };
+        let old = std::mem::replace(&mut session.room, room);
+        self.rooms.entry(room).or_default();
+        self.forget_room_if_empty(old);
+    }
+
+    /// Each room's traffic so far. A room's figures start from zero when its
+    /// first session opens and are forgotten when its last one closes, so
+    /// the map holds only rooms with sessions.
+    pub fn room_traffic(&self) -> impl Iterator<Item = (InstanceKey, RoomTraffic)> + '_ {
+        self.rooms.iter().map(|(room, traffic)| (*room, *traffic))
+    }
+
+    fn room_of(&mut self, participant: ParticipantId) -> Option<&mut RoomTraffic> {
+        let room = self.sessions.get(&participant)?.room;
+        self.rooms.get_mut(&room)
+    }
+
+    fn forget_room_if_empty(&mut self, room: InstanceKey) {
+        if !self.sessions.values().any(|session| session.room == room) {
+            self.rooms.remove(&room);
+        }
     }
 
     /// Whether `participant` has a voice session.
@@ -320,6 +354,7 @@ impl Sfu {
             });
         }
         self.by_ufrag.insert(ufrag, participant);
+        self.rooms.entry(session.room).or_default();
         self.sessions.insert(participant, session);
         self.counters.sessions_opened += 1;
         self.counters.sessions = self.sessions.len() as u64;
@@ -375,6 +410,13 @@ impl Sfu {
         if !session.take_datagram(now, from, class == DatagramClass::Stun) {
             return Err(Refusal::RateLimited);
         }
+        let room = session.room;
+        if let Some(traffic) = self.rooms.get_mut(&room) {
+            traffic.datagram_bytes_in += datagram.len() as u64;
+        }
+        let Some(session) = self.sessions.get_mut(&participant) else {
+            return Err(Refusal::UnknownAddress);
+        };
         let receive = Receive::new(Protocol::Udp, from, self.local, datagram)
             .map_err(|_| Refusal::Malformed)?;
         let input = Input::Receive(now, receive);
@@ -604,6 +646,10 @@ impl Sfu {
             let packet = LinePacket::of(packet);
             self.counters.packets_in += 1;
             self.counters.bytes_in += packet.payload.len() as u64;
+            if let Some(traffic) = self.room_of(participant) {
+                traffic.packets_in += 1;
+                traffic.bytes_in += packet.payload.len() as u64;
+            }
             self.forward(participant, &packet);
             self.export(participant, &packet);
         }
@@ -641,6 +687,10 @@ impl Sfu {
                 Ok(()) => {
                     self.counters.packets_forwarded += 1;
                     self.counters.bytes_forwarded += packet.payload.len() as u64;
+                    if let Some(traffic) = self.rooms.get_mut(&session.room) {
+                        traffic.packets_forwarded += 1;
+                        traffic.bytes_forwarded += packet.payload.len() as u64;
+                    }
                     session.written_at.get_or_insert(packet.arrived);
                     // Sent when the listener is next driven (flush_written),
                     // once for all the packets it got meanwhile.
@@ -665,10 +715,15 @@ impl Sfu {
         participant: ParticipantId,
         mut transmits: Vec<Transmit>,
     ) -> Vec<Transmit> {
-        let received = self
-            .sessions
-            .get_mut(&participant)
-            .and_then(|session| written_at(session, &transmits));
+        let received = self.sessions.get_mut(&participant).and_then(|session| {
+            if let Some(traffic) = self.rooms.get_mut(&session.room) {
+                traffic.datagram_bytes_out += transmits
+                    .iter()
+                    .map(|transmit| transmit.contents.len() as u64)
+                    .sum::<u64>();
+            }
+            written_at(session, &transmits)
+        });
         push_bounded(
             &mut self.transmits,
             &mut self.counters,
@@ -714,6 +769,7 @@ impl Sfu {
                 self.by_address.remove(address);
             }
         }
+        self.forget_room_if_empty(session.room);
         self.forward_to.remove(&participant);
         for targets in self.forward_to.values_mut() {
             targets.retain(|(listener, _)| *listener != participant);

@@ -127,6 +127,10 @@ impl Sfu {
                 Ok(()) => {
                     self.counters.packets_forwarded += 1;
                     self.counters.bytes_forwarded += payload.len() as u64;
+                    if let Some(traffic) = self.rooms.get_mut(&session.room) {
+                        traffic.packets_forwarded += 1;
+                        traffic.bytes_forwarded += payload.len() as u64;
+                    }
                     // Sent when the listener is next driven (flush_written).
                     if !session.written {
                         session.written = true;
