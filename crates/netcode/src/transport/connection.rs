@@ -33,17 +33,6 @@ pub const GOODBYE_GRACE: Duration = Duration::from_secs(1);
 /// slow to read (counted).
 pub const MAX_UNSENT_STREAM: usize = 256 * 1024;
 
-/// How late quinn's deadlines of an open connection may run. Its
-/// acknowledgement delay (25 ms, RFC 9000 `max_ack_delay`) ends just before
-/// the next snapshot when a client sends its input about half a tick after
-/// each snapshot (PROTOCOL.md 12, "Pacing inputs"): run on time, that
-/// deadline sends an acknowledgement alone a few milliseconds before the
-/// snapshot that could have carried it. A few milliseconds of lateness let
-/// the snapshot carry it, one datagram per client and tick fewer each way;
-/// loss recovery and idle timeouts, the other deadlines, take that much
-/// lateness in their stride. Handshakes and goodbyes run on time.
-pub const OPEN_TIMER_SLACK: Duration = Duration::from_millis(10);
-
 /// Largest stream chunk read at once.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -143,8 +132,7 @@ impl LoopConnection {
         self.quic.remote_address()
     }
 
-    /// The earliest of quinn's deadline (up to [`OPEN_TIMER_SLACK`] late
-    /// while the connection is open) and the loop's own.
+    /// The earliest of quinn's deadline and the loop's own.
     pub fn deadline(&mut self) -> Option<Instant> {
         let own = match self.phase {
             Phase::Opening { deadline }
@@ -152,12 +140,7 @@ impl LoopConnection {
             | Phase::Leaving { deadline, .. } => Some(deadline),
             Phase::Open { .. } | Phase::Closed => None,
         };
-        let slack = match self.phase {
-            Phase::Open { .. } => OPEN_TIMER_SLACK,
-            _ => Duration::ZERO,
-        };
-        let quic = self.quic.poll_timeout().map(|at| at + slack);
-        match (quic, own) {
+        match (self.quic.poll_timeout(), own) {
             (Some(quic), Some(own)) => Some(quic.min(own)),
             (quic, own) => quic.or(own),
         }
