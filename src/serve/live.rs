@@ -536,40 +536,7 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
         "# HELP meridian_instance_starts_refused_total Joins that would have started an instance, refused: the process ran [serve] max_instances (process_cap), or the account had started [serve] instance_starts_per_account_per_minute (account_rate).\n# TYPE meridian_instance_starts_refused_total counter\nmeridian_instance_starts_refused_total{{reason=\"process_cap\"}} {}\nmeridian_instance_starts_refused_total{{reason=\"account_rate\"}} {}",
         live.instance_starts_refused, live.instance_starts_refused_by_account
     );
-    let _ = writeln!(
-        out,
-        "# HELP meridian_instance_players Players in each running instance (a room of its space).\n# TYPE meridian_instance_players gauge"
-    );
-    for instance in &live.instances {
-        let _ = writeln!(
-            out,
-            "meridian_instance_players{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
-            instance.space_id, instance.room_number, instance.number, instance.players
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP meridian_instance_messages_total Chat lines said in each running instance since it started.\n# TYPE meridian_instance_messages_total counter"
-    );
-    for instance in &live.instances {
-        let _ = writeln!(
-            out,
-            "meridian_instance_messages_total{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
-            instance.space_id, instance.room_number, instance.number, instance.messages
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP meridian_instance_voice_members Players with voice on in each running instance (an offer sent and not ended).\n# TYPE meridian_instance_voice_members gauge"
-    );
-    for instance in &live.instances {
-        let _ = writeln!(
-            out,
-            "meridian_instance_voice_members{{space=\"{}\",room=\"{}\",instance=\"{}\"}} {}",
-            instance.space_id, instance.room_number, instance.number, instance.voice_members
-        );
-    }
-    render_instance_voice_traffic(out, live);
+    render_instance_series(out, live);
     let _ = writeln!(
         out,
         "# HELP meridian_instance_voice_refused_total Voice offers refused in each running instance, by reason (PROTOCOL.md VoiceRefusalReason).\n# TYPE meridian_instance_voice_refused_total counter"
@@ -585,47 +552,72 @@ fn render_instances(out: &mut String, live: &LiveMetrics) {
     }
 }
 
-/// Each running instance's voice traffic through the voice port: packets
-/// and payload bytes its speakers sent and the copies its listeners got,
-/// and the datagram bytes each way (the forwarding unit's bandwidth).
-fn render_instance_voice_traffic(out: &mut String, live: &LiveMetrics) {
-    type Field = fn(&meridian_netcode::voice::RoomTraffic) -> u64;
-    let series: [(&str, &str, Field); 6] = [
+/// One series per running instance: its players and chat lines, its voice
+/// members, and its voice traffic through the voice port (packets and payload
+/// bytes its speakers sent and the copies its listeners got, and the datagram
+/// bytes each way: the forwarding unit's bandwidth for it).
+fn render_instance_series(out: &mut String, live: &LiveMetrics) {
+    type Field = fn(&super::instances::InstanceFigures) -> u64;
+    let series: [(&str, &str, &str, Field); 9] = [
+        (
+            "players",
+            "gauge",
+            "Players in each running instance (a room of its space).",
+            |i| i.players as u64,
+        ),
+        (
+            "messages_total",
+            "counter",
+            "Chat lines said in each running instance since it started.",
+            |i| i.messages,
+        ),
+        (
+            "voice_members",
+            "gauge",
+            "Players with voice on in each running instance (an offer sent and not ended).",
+            |i| i.voice_members as u64,
+        ),
         (
             "voice_packets_in_total",
-            "Opus packets its speakers sent to the voice port",
-            |t| t.packets_in,
+            "counter",
+            "Opus packets each running instance's speakers sent to the voice port (from zero when its first voice session opens).",
+            |i| i.voice_traffic.packets_in,
         ),
         (
             "voice_bytes_in_total",
-            "Payload bytes of those packets",
-            |t| t.bytes_in,
+            "counter",
+            "Payload bytes of the Opus packets each running instance's speakers sent.",
+            |i| i.voice_traffic.bytes_in,
         ),
         (
             "voice_packets_forwarded_total",
-            "Copies of speakers' packets written to its listeners",
-            |t| t.packets_forwarded,
+            "counter",
+            "Copies of speakers' packets written to each running instance's listeners.",
+            |i| i.voice_traffic.packets_forwarded,
         ),
         (
             "voice_bytes_forwarded_total",
-            "Payload bytes of those copies",
-            |t| t.bytes_forwarded,
+            "counter",
+            "Payload bytes of the copies written to each running instance's listeners.",
+            |i| i.voice_traffic.bytes_forwarded,
         ),
         (
             "voice_datagram_bytes_in_total",
-            "Datagram bytes its voice peers sent to the voice port (STUN, DTLS, SRTP, SRTCP)",
-            |t| t.datagram_bytes_in,
+            "counter",
+            "Datagram bytes each running instance's voice peers sent to the voice port (STUN, DTLS, SRTP, SRTCP).",
+            |i| i.voice_traffic.datagram_bytes_in,
         ),
         (
             "voice_datagram_bytes_out_total",
-            "Datagram bytes the voice port sent to its voice peers",
-            |t| t.datagram_bytes_out,
+            "counter",
+            "Datagram bytes the voice port sent to each running instance's voice peers.",
+            |i| i.voice_traffic.datagram_bytes_out,
         ),
     ];
-    for (name, help, field) in series {
+    for (name, kind, help, field) in series {
         let _ = writeln!(
             out,
-            "# HELP meridian_instance_{name} {help}, in each running instance (from zero when its first voice session opens).\n# TYPE meridian_instance_{name} counter"
+            "# HELP meridian_instance_{name} {help}\n# TYPE meridian_instance_{name} {kind}"
         );
         for instance in &live.instances {
             let _ = writeln!(
@@ -634,7 +626,7 @@ fn render_instance_voice_traffic(out: &mut String, live: &LiveMetrics) {
                 instance.space_id,
                 instance.room_number,
                 instance.number,
-                field(&instance.voice_traffic)
+                field(instance)
             );
         }
     }

@@ -91,14 +91,7 @@ impl EventLoop {
         counters: Arc<DriverCounters>,
     ) -> io::Result<Self> {
         let udp = UdpBatch::new(socket)?;
-        let poll = mio::Poll::new()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(udp.socket());
-        poll.registry().register(
-            &mut mio::unix::SourceFd(&fd),
-            SOCKET,
-            mio::Interest::READABLE,
-        )?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (poll, waker) = super::udp::readable_poll(udp.socket(), SOCKET, WAKER)?;
         let endpoint = Endpoint::new(
             Arc::new(EndpointConfig::default()),
             Some(Arc::new(server_config)),

@@ -35,6 +35,25 @@ pub fn grow_socket_buffers(state: &UdpSocketState, socket: &UdpSocket) {
     let _ = state.set_send_buffer_size(socket.into(), SOCKET_BUFFER_BYTES);
 }
 
+/// A `mio` poll that wakes when `socket` is readable (as `socket_token`)
+/// or when its waker is woken (as `waker_token`): how each of the server's
+/// UDP threads waits.
+pub fn readable_poll(
+    socket: &UdpSocket,
+    socket_token: mio::Token,
+    waker_token: mio::Token,
+) -> io::Result<(mio::Poll, mio::Waker)> {
+    let poll = mio::Poll::new()?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    poll.registry().register(
+        &mut mio::unix::SourceFd(&fd),
+        socket_token,
+        mio::Interest::READABLE,
+    )?;
+    let waker = mio::Waker::new(poll.registry(), waker_token)?;
+    Ok((poll, waker))
+}
+
 /// One datagram as it came off the socket.
 #[derive(Debug)]
 pub struct Received {

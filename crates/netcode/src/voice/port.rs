@@ -246,14 +246,7 @@ impl Turn {
         let local = socket.local_addr()?;
         let sfu = Sfu::new(config, local)
             .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error))?;
-        let poll = mio::Poll::new()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
-        poll.registry().register(
-            &mut mio::unix::SourceFd(&fd),
-            SOCKET,
-            mio::Interest::READABLE,
-        )?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (poll, waker) = crate::transport::udp::readable_poll(&socket, SOCKET, WAKER)?;
         let shared = Arc::new(Shared {
             commands: Mutex::new(Vec::new()),
             outcomes: Mutex::new(Vec::new()),
