@@ -220,6 +220,16 @@ impl Worker {
     fn run(&mut self) {
         let mut next_tick = Instant::now() + self.tick;
         loop {
+            if self.is_idle() {
+                // Nothing to tick: wait for work rather than wake 20 times
+                // a second for nothing, and tick a tick after it comes.
+                match self.orders.recv() {
+                    Ok(batch) => self.take(batch),
+                    Err(crossbeam_channel::RecvError) => break,
+                }
+                next_tick = Instant::now() + self.tick;
+                continue;
+            }
             let wait = next_tick.saturating_duration_since(Instant::now());
             match self.orders.recv_timeout(wait) {
                 Ok(batch) => self.take(batch),
@@ -250,6 +260,16 @@ impl Worker {
             }
         }
         self.leave();
+    }
+
+    /// No instance to tick, none leaving, no drain under way, nothing to
+    /// send.
+    fn is_idle(&self) -> bool {
+        self.instances.is_empty()
+            && self.handing.is_empty()
+            && self.fenced.is_empty()
+            && self.draining.is_none()
+            && self.transmits.is_empty()
     }
 
     fn take(&mut self, batch: Vec<ToWorker>) {
@@ -573,6 +593,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn idle_simulation_threads_wait_for_work_without_ticking() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let instances = Instances::new(
+            2,
+            Duration::from_millis(20),
+            Duration::from_secs(3_600),
+            runtime.handle().clone(),
+            Arc::new(Mutex::new(Vec::new())),
+        )
+        .expect("threads");
+        let from_workers = instances.worker_batches();
+        // Ten ticks' time: a ticking worker would have sent its (empty)
+        // figures ten times.
+        let batch = from_workers.recv_timeout(Duration::from_millis(200));
+        assert!(batch.is_err(), "an idle worker ticked");
+        drop(instances);
     }
 
     #[test]
