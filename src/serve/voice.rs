@@ -328,17 +328,20 @@ impl VoiceRelay {
         }
     }
 
-    /// This instance stopped: its routing and waiting outcomes go.
     /// What this instance's voice sessions sent and received so far (per
     /// room on `/metrics`).
     pub(crate) fn traffic(&self) -> RoomTraffic {
         self.hub.port.room_traffic(self.key)
     }
 
+    /// This instance stopped: its routing, waiting outcomes and traffic
+    /// figures go.
     pub(crate) fn forget(&self) {
         let mut state = self.state();
         state.routings.remove(&self.key);
         state.inbox.remove(&self.key);
+        drop(state);
+        self.hub.port.submit([VoiceCommand::ForgetRoom(self.key)]);
     }
 
     /// Stops the port's thread (the world's handle, when the zone thread

@@ -34,6 +34,10 @@ use std::os::fd::AsRawFd;
 /// Messages per `sendmmsg` call (the kernel's `UIO_MAXIOV` is far above).
 pub const MAX_MESSAGES: usize = 64;
 
+/// The most bytes one GSO transmit of [`SendBatch::push_coalescing`]
+/// carries (a UDP datagram's limit, with room for the headers).
+pub const MAX_GSO_BYTES: usize = 60_000;
+
 /// Control bytes per message: three control messages of at most an
 /// `in6_pktinfo` (20 bytes) each, with headers and alignment.
 const CONTROL_SPACE: usize = 128;
@@ -91,6 +95,48 @@ impl SendBatch {
             ecn: transmit.ecn.map(|ecn| ecn as u8),
             source: transmit.src_ip,
         });
+    }
+
+    /// Queues one datagram of `contents` to `destination`, as one more GSO
+    /// segment of the last queued transmit when that one goes to the same
+    /// destination with no ECN or source address, in segments of exactly
+    /// this size, fewer than `max_segments` of them and under
+    /// [`MAX_GSO_BYTES`] in all; as a transmit of its own otherwise.
+    /// Returns whether it joined the last transmit. A `max_segments` of 1
+    /// (no GSO) never joins.
+    pub fn push_coalescing(
+        &mut self,
+        destination: SocketAddr,
+        contents: &[u8],
+        max_segments: usize,
+    ) -> bool {
+        let size = contents.len();
+        let joins = self.queued.last().is_some_and(|last| {
+            let segment = last.segment_size.map_or(last.len, usize::from);
+            last.destination == destination
+                && last.ecn.is_none()
+                && last.source.is_none()
+                && segment == size
+                && last.len % size.max(1) == 0
+                && last.len / size.max(1) < max_segments
+                && last.len + size <= MAX_GSO_BYTES
+                && u16::try_from(size).is_ok()
+        });
+        self.bytes.extend_from_slice(contents);
+        if joins && let Some(last) = self.queued.last_mut() {
+            last.len += size;
+            last.segment_size = u16::try_from(size).ok();
+            return true;
+        }
+        self.queued.push(Queued {
+            destination,
+            start: self.bytes.len() - size,
+            len: size,
+            segment_size: None,
+            ecn: None,
+            source: None,
+        });
+        false
     }
 
     /// Transmits waiting.
@@ -438,6 +484,74 @@ mod tests {
         let lengths: Vec<usize> = segments.iter().map(Vec::len).collect();
         assert_eq!(lengths, [100, 100, 50]);
         assert_eq!(segments.concat(), contents);
+    }
+
+    #[test]
+    fn datagrams_of_one_size_to_one_peer_coalesce_into_gso_segments() {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let sender = UdpSocket::bind(loopback).expect("bind");
+        let (a, b) = (
+            UdpSocket::bind(loopback).expect("bind"),
+            UdpSocket::bind(loopback).expect("bind"),
+        );
+        let (to_a, to_b) = (
+            a.local_addr().expect("address"),
+            b.local_addr().expect("address"),
+        );
+        let mut batch = SendBatch::default();
+        // To A: three of 100 bytes join; a 60-byte one, and a 100-byte one
+        // after it, each start a transmit of their own (segments are one
+        // size). Two to B join; one more to A does not join across them.
+        let joined: Vec<bool> = [
+            (to_a, 100, 1),
+            (to_a, 100, 2),
+            (to_a, 100, 3),
+            (to_a, 60, 4),
+        ]
+        .into_iter()
+        .chain([
+            (to_a, 100, 5),
+            (to_b, 100, 6),
+            (to_b, 100, 7),
+            (to_a, 100, 8),
+        ])
+        .map(|(to, size, tag)| batch.push_coalescing(to, &vec![tag; size], 64))
+        .collect();
+        assert_eq!(
+            joined,
+            [false, true, true, false, false, false, true, false],
+            "only consecutive datagrams of one size to one peer join"
+        );
+        // Without GSO (one segment at most) nothing joins.
+        assert!(!batch.push_coalescing(to_a, &[9; 100], 1));
+        assert_eq!(batch.len(), 6);
+        let flushed = batch.flush(&sender);
+        assert_eq!(
+            (flushed.transmits, flushed.datagrams),
+            (6, 9),
+            "{flushed:?}"
+        );
+        let at_a: Vec<(u8, usize)> = receive_all(&a, 7)
+            .iter()
+            .map(|datagram| (datagram[0], datagram.len()))
+            .collect();
+        assert_eq!(
+            at_a,
+            [
+                (1, 100),
+                (2, 100),
+                (3, 100),
+                (4, 60),
+                (5, 100),
+                (8, 100),
+                (9, 100)
+            ]
+        );
+        let at_b: Vec<(u8, usize)> = receive_all(&b, 2)
+            .iter()
+            .map(|datagram| (datagram[0], datagram.len()))
+            .collect();
+        assert_eq!(at_b, [(6, 100), (7, 100)]);
     }
 
     #[test]

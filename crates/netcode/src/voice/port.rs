@@ -10,6 +10,7 @@
 //! lock each. No task or channel per session; the simulation never waits on
 //! it.
 
+use std::collections::HashMap;
 use std::io::{self, ErrorKind, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -80,6 +81,9 @@ pub enum VoiceCommand {
     /// Packets of remote speakers, relayed from their ports; written after
     /// the batch's `Route`.
     Relayed(Vec<RelayedPacket>),
+    /// The room (instance) stopped: its traffic figures go (see
+    /// [`Sfu::forget_room`]).
+    ForgetRoom(InstanceKey),
 }
 
 /// What the voice thread reports.
@@ -119,7 +123,7 @@ struct Shared {
     outcomes: Mutex<Vec<VoiceOutcome>>,
     stats: Mutex<VoicePortStats>,
     levels: Mutex<Vec<(ParticipantId, i8)>>,
-    rooms: Mutex<Vec<(InstanceKey, RoomTraffic)>>,
+    rooms: Mutex<HashMap<InstanceKey, RoomTraffic>>,
     outcomes_dropped: AtomicU64,
     stopping: AtomicBool,
     waker: mio::Waker,
@@ -188,12 +192,11 @@ impl VoicePort {
     }
 
     /// The traffic of `room`'s sessions (see [`Sfu::room_traffic`]), as
-    /// published at most every 50 ms; zero for a room without sessions.
+    /// published at most every 50 ms; zero for a room that never had one.
     pub fn room_traffic(&self, room: InstanceKey) -> RoomTraffic {
         lock(&self.shared.rooms)
-            .iter()
-            .find(|(key, _)| *key == room)
-            .map(|(_, traffic)| *traffic)
+            .get(&room)
+            .copied()
             .unwrap_or_default()
     }
 
@@ -232,6 +235,11 @@ struct Turn {
     /// speaker's datagram it forwards was read (`None` for the rest).
     outgoing: SendBatch,
     outgoing_received: Vec<Option<Instant>>,
+    /// How many of those datagrams each queued transmit carries (several
+    /// when consecutive copies to one peer went as GSO segments).
+    outgoing_copies: Vec<usize>,
+    /// The most GSO segments the socket sends in one transmit (1: no GSO).
+    gso_segments: usize,
     poll: mio::Poll,
     shared: Arc<Shared>,
     commands: Vec<VoiceCommand>,
@@ -252,7 +260,7 @@ impl Turn {
             outcomes: Mutex::new(Vec::new()),
             stats: Mutex::new(VoicePortStats::default()),
             levels: Mutex::new(Vec::new()),
-            rooms: Mutex::new(Vec::new()),
+            rooms: Mutex::new(HashMap::new()),
             outcomes_dropped: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             waker,
@@ -264,6 +272,7 @@ impl Turn {
         // one peer in one buffer; a buffer also fits the largest datagram
         // the forwarding unit takes, and one more byte to see it refused.
         let buffer = (1500 * state.gro_segments().max(1)).max(super::demux::MAX_DATAGRAM + 1);
+        let gso_segments = state.max_gso_segments().max(1);
         Ok(Self {
             sfu,
             socket,
@@ -272,6 +281,8 @@ impl Turn {
             metas: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE],
             outgoing: SendBatch::default(),
             outgoing_received: Vec::new(),
+            outgoing_copies: Vec::new(),
+            gso_segments,
             poll,
             shared,
             commands: Vec::new(),
@@ -338,6 +349,7 @@ impl Turn {
                 VoiceCommand::Route(next) => routing = Some(next),
                 VoiceCommand::Relay { remote, exported } => self.sfu.set_relay(remote, exported),
                 VoiceCommand::Relayed(packets) => relayed.extend(packets),
+                VoiceCommand::ForgetRoom(room) => self.sfu.forget_room(room),
             }
         }
         if let Some(routing) = routing {
@@ -402,16 +414,19 @@ impl Turn {
     /// Hands the kernel everything the forwarding unit has to send, up to
     /// [`MAX_MESSAGES`] datagrams per `sendmmsg`.
     fn send(&mut self) {
+        // A listener's copies come out of its session back to back: those
+        // of one size go as the GSO segments of one transmit.
         while let Some(transmit) = self.sfu.poll_transmit() {
-            let header = quinn_proto::Transmit {
-                destination: transmit.destination,
-                ecn: None,
-                size: transmit.contents.len(),
-                segment_size: None,
-                src_ip: None,
-            };
-            self.outgoing.push(&header, &transmit.contents);
+            let joined = self.outgoing.push_coalescing(
+                transmit.destination,
+                &transmit.contents,
+                self.gso_segments,
+            );
             self.outgoing_received.push(transmit.received);
+            match self.outgoing_copies.last_mut() {
+                Some(copies) if joined => *copies += 1,
+                _ => self.outgoing_copies.push(1),
+            }
             if self.outgoing.len() >= MAX_MESSAGES {
                 self.flush();
             }
@@ -430,16 +445,18 @@ impl Turn {
         // A full send buffer drops the rest of a batch: the copies before
         // it were handed to the kernel (a message refused for another
         // reason is rare and still timed).
-        let handed = self
-            .outgoing_received
+        let transmits_handed = self
+            .outgoing_copies
             .len()
             .saturating_sub(flushed.would_block as usize);
+        let handed: usize = self.outgoing_copies[..transmits_handed].iter().sum();
         for received in self.outgoing_received[..handed].iter().flatten() {
             self.stats
                 .forward_delay
                 .observe(sent_at.saturating_duration_since(*received));
         }
         self.outgoing_received.clear();
+        self.outgoing_copies.clear();
     }
 
     fn publish(&mut self, now: Instant, outcomes: &mut Vec<VoiceOutcome>) {

@@ -36,6 +36,13 @@ const SWITCH_GAP_TICKS: u64 = 960;
 /// are shifted to continue the line after the wall-clock gap, so the
 /// listener's jitter buffer sees one stream that paused, not a jump of
 /// hours. Within one speaker, its gaps (lost packets) and order pass through.
+///
+/// A line's first packet is numbered within the first 65,536 (its SRTP
+/// rollover counter is 0, as the listener assumes: str0m extends a speaker's
+/// numbers past a wrap, and such a number would have made every packet of
+/// the line fail the listener's authentication). A packet of the line's
+/// speaker that would land before the speaker's first on the line (late
+/// across a change of speaker: a number the line already used) is dropped.
 #[derive(Debug, Clone, Copy)]
 struct Timeline {
     speaker: ParticipantId,
@@ -43,12 +50,19 @@ struct Timeline {
     offset: u64,
     /// Added (wrapping) to the speaker's extended sequence numbers.
     seq_offset: u64,
-    /// The last timestamp and sequence number written, and when its packet
-    /// arrived.
+    /// The line's number of the speaker's first packet on it.
+    first_seq: u64,
+    /// The highest timestamp and sequence number written, and when the
+    /// last packet written arrived.
     last: u64,
     last_seq: u64,
     last_at: Instant,
 }
+
+/// How far ahead of the line's highest number a packet of the same speaker
+/// may land (half the 16-bit space, RFC 3550 A.1's reasoning): beyond is a
+/// late packet whose number wrapped below the line's start.
+const MAX_SEQ_AHEAD: u64 = 1 << 15;
 
 /// Where one packet lands on a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,52 +77,68 @@ struct Placed {
 impl Timeline {
     /// Where `speaker`'s packet with timestamp `ticks` (48 kHz) and
     /// extended sequence number `seq`, which arrived at `at`, lands on the
-    /// line.
+    /// line; `None` when it is too late for the line (see above).
     fn place(
         line: &mut Option<Self>,
         speaker: ParticipantId,
         ticks: u64,
         seq: u64,
         at: Instant,
-    ) -> Placed {
-        let placed = match *line {
-            Some(timeline) if timeline.speaker == speaker => Placed {
+    ) -> Option<Placed> {
+        let Some(mut timeline) = *line else {
+            let first = seq & 0xFFFF;
+            *line = Some(Self {
+                speaker,
+                offset: 0,
+                seq_offset: first.wrapping_sub(seq),
+                first_seq: first,
+                last: ticks,
+                last_seq: first,
+                last_at: at,
+            });
+            return Some(Placed {
+                ticks,
+                seq: first,
+                switched: true,
+            });
+        };
+        if timeline.speaker == speaker {
+            let placed = Placed {
                 ticks: ticks.wrapping_add(timeline.offset),
                 seq: seq.wrapping_add(timeline.seq_offset),
                 switched: false,
-            },
-            Some(timeline) => {
-                let gap = at.saturating_duration_since(timeline.last_at).as_micros() as u64
-                    * u64::from(OPUS_CLOCK.get())
-                    / 1_000_000;
-                Placed {
-                    ticks: timeline.last.wrapping_add(gap.max(SWITCH_GAP_TICKS)),
-                    seq: timeline.last_seq.wrapping_add(1),
-                    switched: true,
-                }
+            };
+            if placed.seq < timeline.first_seq
+                || placed.seq > timeline.last_seq.saturating_add(MAX_SEQ_AHEAD)
+            {
+                return None;
             }
-            None => Placed {
-                ticks,
-                seq,
-                switched: true,
-            },
-        };
-        let (last, last_seq) = match *line {
-            // A late packet of the same speaker does not move the line back.
-            Some(timeline) if !placed.switched && placed.seq < timeline.last_seq => {
-                (timeline.last, timeline.last_seq)
+            if placed.seq > timeline.last_seq {
+                timeline.last = placed.ticks;
+                timeline.last_seq = placed.seq;
+                timeline.last_at = at;
             }
-            _ => (placed.ticks, placed.seq),
+            *line = Some(timeline);
+            return Some(placed);
+        }
+        let gap = at.saturating_duration_since(timeline.last_at).as_micros() as u64
+            * u64::from(OPUS_CLOCK.get())
+            / 1_000_000;
+        let placed = Placed {
+            ticks: timeline.last.wrapping_add(gap.max(SWITCH_GAP_TICKS)),
+            seq: timeline.last_seq.wrapping_add(1),
+            switched: true,
         };
         *line = Some(Self {
             speaker,
             offset: placed.ticks.wrapping_sub(ticks),
             seq_offset: placed.seq.wrapping_sub(seq),
-            last,
-            last_seq,
+            first_seq: placed.seq,
+            last: placed.ticks,
+            last_seq: placed.seq,
             last_at: at,
         });
-        placed
+        Some(placed)
     }
 }
 
@@ -401,7 +431,8 @@ impl VoiceSession {
             packet.ticks,
             packet.seq,
             packet.arrived,
-        );
+        )
+        .ok_or(ForwardError::Late)?;
         let mut extensions = ExtensionValues::default();
         if let Some(level) = packet.audio_level {
             extensions.audio_level = Some(level);
@@ -485,6 +516,9 @@ pub(super) enum ForwardError {
     NotConnected,
     /// The slot has no Opus payload type (or no longer exists).
     NoOpus,
+    /// The packet came too late for the line: its number was taken (see
+    /// `Timeline`).
+    Late,
 }
 
 #[cfg(test)]
@@ -526,10 +560,12 @@ mod tests {
         let start = Instant::now();
         let (first, second) = (ParticipantId(1), ParticipantId(2));
         let mut line = None;
-        let placed = |ticks, seq, switched| Placed {
-            ticks,
-            seq,
-            switched,
+        let placed = |ticks, seq, switched| {
+            Some(Placed {
+                ticks,
+                seq,
+                switched,
+            })
         };
         // The first speaker's own timestamps and numbers pass through.
         assert_eq!(
@@ -545,31 +581,56 @@ mod tests {
         // continues 100 ms (4,800 ticks) after the last packet, numbered
         // next.
         let later = at + Duration::from_millis(100);
+        let top = u64::from(u32::MAX);
         assert_eq!(
-            Timeline::place(&mut line, second, u64::from(u32::MAX) - 5, 60_000, later),
+            Timeline::place(&mut line, second, top - 5, 60_000, later),
             placed(1_960 + 4_800, 502, true)
         );
         // Its lost packet (60,001) stays a gap on the line.
         assert_eq!(
-            Timeline::place(
-                &mut line,
-                second,
-                u64::from(u32::MAX) + 1_915,
-                60_002,
-                later
-            ),
+            Timeline::place(&mut line, second, top + 1_915, 60_002, later),
             placed(1_960 + 4_800 + 1_920, 504, false)
         );
         // The late one takes its own place, and the line does not go back.
         assert_eq!(
-            Timeline::place(&mut line, second, u64::from(u32::MAX) + 955, 60_001, later),
+            Timeline::place(&mut line, second, top + 955, 60_001, later),
             placed(1_960 + 4_800 + 960, 503, false)
+        );
+        // One sent before its first on the line would take a number the
+        // first speaker used: dropped.
+        assert_eq!(
+            Timeline::place(&mut line, second, top - 965, 59_999, later),
+            None
         );
         // Back to the first speaker at once: at least one frame after the
         // line's last, numbered after its highest.
         assert_eq!(
             Timeline::place(&mut line, first, 50_000, 502, later),
             placed(1_960 + 4_800 + 1_920 + 960, 505, true)
+        );
+    }
+
+    #[test]
+    fn a_line_starts_with_a_rollover_counter_of_zero() {
+        // A speaker whose numbers wrapped three times before this line
+        // first carried it: the line starts within the first 65,536.
+        let mut line = None;
+        let speaker = ParticipantId(3);
+        let now = Instant::now();
+        let extended = 3 * 65_536 + 7;
+        assert_eq!(
+            Timeline::place(&mut line, speaker, 10, extended, now).map(|p| p.seq),
+            Some(7)
+        );
+        assert_eq!(
+            Timeline::place(&mut line, speaker, 970, extended + 1, now).map(|p| p.seq),
+            Some(8)
+        );
+        // A late packet from before the wrap (its number 65,535 below)
+        // would land below the line's start: dropped, not wrapped to 2^64.
+        assert_eq!(
+            Timeline::place(&mut line, speaker, 0, extended - 9, now),
+            None
         );
     }
 

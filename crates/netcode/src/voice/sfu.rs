@@ -101,26 +101,29 @@ fn push_event(queue: &mut VecDeque<VoiceEvent>, counters: &mut VoiceCounters, ev
 }
 
 /// Appends `transmits` to `queue` while it holds fewer than `limit`; the
-/// rest are dropped and counted.
+/// rest are dropped and counted. Returns the bytes queued.
 fn push_bounded(
     queue: &mut VecDeque<VoiceTransmit>,
     counters: &mut VoiceCounters,
     limit: usize,
     transmits: impl IntoIterator<Item = Transmit>,
     received: Option<Instant>,
-) {
+) -> u64 {
+    let mut queued_bytes = 0;
     for transmit in transmits {
         if queue.len() >= limit {
             counters.transmits_dropped += 1;
             continue;
         }
         let received = received.filter(|_| is_rtp(&transmit.contents));
+        queued_bytes += transmit.contents.len() as u64;
         queue.push_back(VoiceTransmit {
             destination: transmit.destination,
             contents: transmit.contents.into(),
             received,
         });
     }
+    queued_bytes
 }
 
 /// When the oldest packet written to `session` and not yet sent arrived, if
@@ -237,27 +240,28 @@ impl Sfu {
         let Some(session) = self.sessions.get_mut(&participant) else {
             return;
         };
-        let old = std::mem::replace(&mut session.room, room);
+        session.room = room;
         self.rooms.entry(room).or_default();
-        self.forget_room_if_empty(old);
     }
 
-    /// Each room's traffic so far. A room's figures start from zero when its
-    /// first session opens and are forgotten when its last one closes, so
-    /// the map holds only rooms with sessions.
+    /// Each room's traffic since its first session opened (or since it was
+    /// last forgotten).
     pub fn room_traffic(&self) -> impl Iterator<Item = (InstanceKey, RoomTraffic)> + '_ {
         self.rooms.iter().map(|(room, traffic)| (*room, *traffic))
+    }
+
+    /// The room (instance) stopped: its figures go, unless a session still
+    /// counts under it. The caller forgets each room it stops, so the
+    /// figures held are those of running rooms.
+    pub fn forget_room(&mut self, room: InstanceKey) {
+        if !self.sessions.values().any(|session| session.room == room) {
+            self.rooms.remove(&room);
+        }
     }
 
     fn room_of(&mut self, participant: ParticipantId) -> Option<&mut RoomTraffic> {
         let room = self.sessions.get(&participant)?.room;
         self.rooms.get_mut(&room)
-    }
-
-    fn forget_room_if_empty(&mut self, room: InstanceKey) {
-        if !self.sessions.values().any(|session| session.room == room) {
-            self.rooms.remove(&room);
-        }
     }
 
     /// Whether `participant` has a voice session.
@@ -410,13 +414,9 @@ impl Sfu {
         if !session.take_datagram(now, from, class == DatagramClass::Stun) {
             return Err(Refusal::RateLimited);
         }
-        let room = session.room;
-        if let Some(traffic) = self.rooms.get_mut(&room) {
+        if let Some(traffic) = self.rooms.get_mut(&session.room) {
             traffic.datagram_bytes_in += datagram.len() as u64;
         }
-        let Some(session) = self.sessions.get_mut(&participant) else {
-            return Err(Refusal::UnknownAddress);
-        };
         let receive = Receive::new(Protocol::Udp, from, self.local, datagram)
             .map_err(|_| Refusal::Malformed)?;
         let input = Input::Receive(now, receive);
@@ -699,7 +699,7 @@ impl Sfu {
                         self.written.push(*listener);
                     }
                 }
-                Err(ForwardError::NotConnected) => {}
+                Err(ForwardError::NotConnected | ForwardError::Late) => {}
                 Err(ForwardError::NoOpus) => {
                     self.counters.forward_failed += 1;
                 }
@@ -715,22 +715,19 @@ impl Sfu {
         participant: ParticipantId,
         mut transmits: Vec<Transmit>,
     ) -> Vec<Transmit> {
-        let received = self.sessions.get_mut(&participant).and_then(|session| {
-            if let Some(traffic) = self.rooms.get_mut(&session.room) {
-                traffic.datagram_bytes_out += transmits
-                    .iter()
-                    .map(|transmit| transmit.contents.len() as u64)
-                    .sum::<u64>();
-            }
-            written_at(session, &transmits)
-        });
-        push_bounded(
+        let session = self.sessions.get_mut(&participant);
+        let room = session.as_ref().map(|session| session.room);
+        let received = session.and_then(|session| written_at(session, &transmits));
+        let queued_bytes = push_bounded(
             &mut self.transmits,
             &mut self.counters,
             self.config.max_queued_transmits,
             transmits.drain(..),
             received,
         );
+        if let Some(traffic) = room.and_then(|room| self.rooms.get_mut(&room)) {
+            traffic.datagram_bytes_out += queued_bytes;
+        }
         transmits
     }
 
@@ -769,7 +766,6 @@ impl Sfu {
                 self.by_address.remove(address);
             }
         }
-        self.forget_room_if_empty(session.room);
         self.forward_to.remove(&participant);
         for targets in self.forward_to.values_mut() {
             targets.retain(|(listener, _)| *listener != participant);

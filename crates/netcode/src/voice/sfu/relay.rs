@@ -137,7 +137,7 @@ impl Sfu {
                         self.written.push(*listener);
                     }
                 }
-                Err(ForwardError::NotConnected) => {}
+                Err(ForwardError::NotConnected | ForwardError::Late) => {}
                 Err(ForwardError::NoOpus) => {
                     self.counters.forward_failed += 1;
                 }
