@@ -431,7 +431,7 @@ pub(crate) struct VoiceFigures {
 /// are `meridian_instance_voice_*` with its labels (docs/OPERATIONS.md).
 pub(crate) fn render_metrics(out: &mut String, figures: &VoiceFigures) {
     let counters = &figures.port.counters;
-    let lines: [(&str, &str, &str, u64); 12] = [
+    let lines: [(&str, &str, &str, u64); 14] = [
         (
             "meridian_voice_sessions",
             "gauge",
@@ -473,6 +473,18 @@ pub(crate) fn render_metrics(out: &mut String, figures: &VoiceFigures) {
             "counter",
             "Opus payload bytes forwarded to listeners.",
             counters.bytes_forwarded,
+        ),
+        (
+            "meridian_voice_copies_late_total",
+            "counter",
+            "Copies dropped as too late for their listener's line (a packet that arrived after the next speaker's first on the line).",
+            counters.forward_late,
+        ),
+        (
+            "meridian_voice_copies_failed_total",
+            "counter",
+            "Copies not written because the listener's line had no Opus payload type.",
+            counters.forward_failed,
         ),
         (
             "meridian_voice_datagrams_in_total",

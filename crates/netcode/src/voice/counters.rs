@@ -82,8 +82,13 @@ pub struct VoiceCounters {
     /// Events dropped because [`MAX_PENDING_EVENTS`](super::sfu::MAX_PENDING_EVENTS)
     /// were waiting for `poll_event`.
     pub events_dropped: u64,
-    /// Writes to a listener that str0m refused (not connected yet, say).
+    /// Copies not written because the listener's line had no Opus payload
+    /// type (or was gone).
     pub forward_failed: u64,
+    /// Copies dropped as too late for their line: a speaker's packet that
+    /// arrived after the next speaker's first on that line, whose number
+    /// the line already used.
+    pub forward_late: u64,
     /// Packets of speakers here copied out for other shards' ports
     /// (`VoiceEvent::Relayed`).
     pub relayed_out: u64,

@@ -137,7 +137,8 @@ impl Sfu {
                         self.written.push(*listener);
                     }
                 }
-                Err(ForwardError::NotConnected | ForwardError::Late) => {}
+                Err(ForwardError::NotConnected) => {}
+                Err(ForwardError::Late) => self.counters.forward_late += 1,
                 Err(ForwardError::NoOpus) => {
                     self.counters.forward_failed += 1;
                 }
