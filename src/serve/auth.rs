@@ -12,8 +12,9 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, S
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use meridian_netcode::{RealtimeClaims, SpawnHint};
+use meridian_netcode::RealtimeClaims;
 use meridian_persistence::{Role, SpaceSummary, StoreError};
+use meridian_shard_manager::SpawnHint;
 use meridian_sim::Vec2;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use meridian_netcode::ZoneOwner;
 use meridian_netcode::metrics::{REFUSAL_REASONS, refusal_label};
+use meridian_shard_manager::ZoneOwner;
 use meridian_sim::RejectReason;
 use serde::Serialize;
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use meridian_netcode::{NetcodeConfig, Server, SpawnHint, TokenAuthority, ZoneHost};
+use meridian_netcode::{NetcodeConfig, Server, TokenAuthority};
 use meridian_persistence::{
     InstanceRoom, Seat, SeatError, SeatState, SpaceSummary, Store, StoreError,
 };
+use meridian_shard_manager::{SpawnHint, ZoneHost};
 use meridian_sim::{SimConfig, Zone};
 use tokio::sync::{Mutex, oneshot};
 

@@ -12,9 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use meridian_netcode::TokenAuthority;
 use meridian_netcode::driver::server::DriverCounters;
-use meridian_netcode::{SpawnHint, TokenAuthority};
 use meridian_persistence::Store;
+use meridian_shard_manager::SpawnHint;
 use serde::{Deserialize, Serialize};
 
 use super::live::LiveMetrics;

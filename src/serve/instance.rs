@@ -5,8 +5,9 @@
 
 use std::time::Instant;
 
-use meridian_netcode::{ConnectionId, OneZone, ZoneHost};
+use meridian_netcode::ConnectionId;
 use meridian_protocol::messages::DisconnectReason;
+use meridian_shard_manager::{OneZone, ZoneHost};
 
 use super::elements::{ElementChange, Elements};
 use super::instances::Room;
@@ -230,7 +231,7 @@ pub(crate) struct InstanceFigures {
     /// Members with voice on (an offer sent and not ended).
     pub(crate) voice_members: usize,
     /// Voice offers its host refused, by reason.
-    pub(crate) voice_refusals: meridian_netcode::VoiceRefusals,
+    pub(crate) voice_refusals: meridian_shard_manager::VoiceRefusals,
     /// What its voice sessions sent and received through the voice port.
     pub(crate) voice_traffic: meridian_netcode::voice::RoomTraffic,
 }

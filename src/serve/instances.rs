@@ -25,8 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use meridian_netcode::{ConnectionEvents, ConnectionId, Server, SpawnHint};
+use meridian_netcode::{ConnectionEvents, ConnectionId, Server};
 use meridian_protocol::messages::DisconnectReason;
+use meridian_shard_manager::SpawnHint;
 use tokio::sync::oneshot;
 
 use super::elements::ElementChange;

@@ -65,7 +65,8 @@ use game_transport::GameTransport;
 use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::driver::server::{ConnectionIds, DriverCounters};
 use meridian_netcode::driver::tls::DevCertificate;
-use meridian_netcode::{Server, TokenAuthority, ZoneHost};
+use meridian_netcode::{Server, TokenAuthority};
+use meridian_shard_manager::ZoneHost;
 use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::adapters::sql::SqlLedger;
 use meridian_shard_manager::borders::{ZoneBorders, zone_config};
@@ -607,7 +608,7 @@ fn gateway_of(settings: &ServeSettings) -> u32 {
 
 /// The zones behind one gateway, set up the same way in one process and as a
 /// shard.
-fn new_host<B: meridian_netcode::Borders>(
+fn new_host<B: meridian_shard_manager::Borders>(
     settings: &ServeSettings,
     zones: Vec<Zone>,
     borders: B,
@@ -625,7 +626,7 @@ fn new_host<B: meridian_netcode::Borders>(
 }
 
 /// What every host, the world's and each instance's, is set up with.
-fn configure_host<B: meridian_netcode::Borders>(
+fn configure_host<B: meridian_shard_manager::Borders>(
     host: &mut ZoneHost<B>,
     spawn: settings::SpawnPolicy,
     sim: &meridian_sim::SimConfig,
@@ -640,7 +641,7 @@ fn configure_host<B: meridian_netcode::Borders>(
     // A join's saved place waits as long as its realtime token can connect.
     host.limit_spawn_hints(
         Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
-        meridian_netcode::DEFAULT_SPAWN_HINT_CAPACITY,
+        meridian_shard_manager::DEFAULT_SPAWN_HINT_CAPACITY,
     );
 }
 

@@ -12,9 +12,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use meridian_netcode::{Borders, ZoneHost};
 use meridian_persistence::{BlockRelations, StoreError};
 use meridian_protocol::messages::DisconnectReason;
+use meridian_shard_manager::{Borders, ZoneHost};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use meridian_netcode::{ConnectionId, InventoryRequest, MemberState, SaidLine};
+use meridian_netcode::ConnectionId;
 use meridian_persistence::{
     CharacterState, CheckpointQueue, Checkpointer, DatabaseConfig, InventoryOutcome, Store,
 };
 use meridian_protocol::messages::{ChatChannel, InventoryResult, InventoryStatus};
+use meridian_shard_manager::{InventoryRequest, MemberState, SaidLine};
 use tokio::sync::mpsc;
 
 /// Chat lines the zone may queue for storage before they are dropped (counted).

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use meridian_netcode::{MemberState, OneZone, ZoneHost};
 use meridian_persistence::{SeatError, Store};
+use meridian_shard_manager::{MemberState, OneZone, ZoneHost};
 
 /// Seat changes waiting for the database, at most.
 const QUEUE: usize = 8_192;

@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use meridian_netcode::{
-    ConnectionId, OneZone, Payload, Redirect, Server, SpawnHint, Transmit, ZoneHost,
-};
+use meridian_netcode::{ConnectionId, Payload, Redirect, Server, Transmit};
 use meridian_protocol::messages::DisconnectReason;
+use meridian_shard_manager::{OneZone, SpawnHint, ZoneHost};
 
 use super::elements::ElementChange;
 use super::instances::{Instance, InstanceFigures};
@@ -525,7 +524,8 @@ impl Worker {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use meridian_netcode::{NetcodeConfig, Server, SpawnHint, TokenAuthority, ZoneHost};
+    use meridian_netcode::{NetcodeConfig, Server, TokenAuthority};
+    use meridian_shard_manager::{SpawnHint, ZoneHost};
     use meridian_sim::{SimConfig, Zone};
     use tokio::sync::oneshot;
 

@@ -32,9 +32,11 @@ use super::auth::{Body, Caller, Id, error};
 use super::http::HttpState;
 use super::moderation::ModerationOrder;
 
-use meridian_netcode::{Borders, CrossShardVoiceCounters, VoiceOrder, VoiceRefusals, ZoneHost};
 use meridian_protocol::limits::MAX_VOICE_LINES;
 use meridian_protocol::messages::VoiceRefusalReason;
+use meridian_shard_manager::{
+    Borders, CrossShardVoiceCounters, VoiceOrder, VoiceRefusals, ZoneHost,
+};
 use serde::Deserialize;
 
 /// The `[voice]` table.

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_netcode::{Borders, ZoneHost, ZoneOwner};
 use meridian_shard_manager::ZoneMap;
+use meridian_shard_manager::{Borders, ZoneHost, ZoneOwner};
 use meridian_sim::Vec2;
 
 /// How often the zone thread takes a new sample.

@@ -7,16 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use meridian_netcode::Borders;
 use meridian_netcode::driver::admission::Admission;
 use meridian_netcode::driver::server::NetEvent;
 use meridian_netcode::transport::ZoneSide;
-use meridian_netcode::{ConnectionEvents, ConnectionId, Payload, SpawnHint, ZoneHost};
+use meridian_netcode::{ConnectionEvents, ConnectionId, Payload};
 use meridian_protocol::messages::DisconnectReason;
+use meridian_shard_manager::Borders;
 use meridian_shard_manager::borders::ZoneBorders;
 use meridian_shard_manager::cluster::ClusterBorders;
 use meridian_shard_manager::ids::{Epoch, ZoneId};
 use meridian_shard_manager::{LedgerOp, LedgerReply};
+use meridian_shard_manager::{SpawnHint, ZoneHost};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::elements::{ElementChange, Elements};

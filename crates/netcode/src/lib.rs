@@ -7,17 +7,11 @@
 //! them to quinn and tokio are in [`driver`], behind the `quic` feature, so the
 //! core builds without tokio.
 
-pub mod borders;
 pub mod client;
-mod cluster;
 pub mod config;
 #[cfg(feature = "quic")]
 pub mod driver;
 pub mod emulator;
-mod handoffs;
-pub mod host;
-pub mod link;
-pub mod members;
 pub mod metrics;
 pub mod moderation;
 pub mod names;
@@ -25,25 +19,18 @@ pub mod server;
 mod session_limits;
 pub mod small_keys;
 pub mod snapshot;
-mod spawn_hints;
 pub mod token;
 #[cfg(feature = "quic")]
 pub mod transport;
 mod used_tokens;
 pub mod voice;
 
-pub use borders::{Borders, OneZone, ZoneOwner};
 pub use client::{Client, ClientEvent, ClientPhase, ClientStats, ClientTransmit};
-pub use cluster::voice::{CrossShardVoiceCounters, VoiceRelayPlan};
 pub use config::{NetcodeConfig, NetcodeConfigError};
-pub use host::{LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, VoiceOrder, VoiceRefusals, ZoneHost};
-pub use link::{HostMessage, LinkTo, VoiceSpeaker};
-pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use metrics::NetcodeMetrics;
 pub use server::{
     ConnectionError, ConnectionEvents, ConnectionId, Payload, Redirect, Server, ServerEvent,
     Transmit, VoiceRequest,
 };
-pub use session_limits::session_limits;
-pub use spawn_hints::{DEFAULT_SPAWN_HINT_CAPACITY, DEFAULT_SPAWN_HINT_LIFETIME};
+pub use session_limits::{MAX_INVENTORY_IN_FLIGHT, session_limits};
 pub use token::{RealtimeClaims, TokenAuthority, TokenError};

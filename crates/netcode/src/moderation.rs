@@ -108,7 +108,7 @@ impl Moderation {
     }
 
     /// `account` joined: what was loaded for it stays while it is here.
-    pub(crate) fn joined(&mut self, account: u64) {
+    pub fn joined(&mut self, account: u64) {
         if let Some(relations) = self.relations.get_mut(&account) {
             relations.pending_since = None;
         }
@@ -116,7 +116,7 @@ impl Moderation {
 
     /// `account` left: its blocks are kept for [`PENDING_LIFETIME`] (a
     /// session that replaces this one keeps them), then forgotten.
-    pub(crate) fn left(&mut self, account: u64) {
+    pub fn left(&mut self, account: u64) {
         match (self.relations.get_mut(&account), self.now) {
             (Some(relations), Some(now)) => {
                 relations.pending_since.get_or_insert(now);
@@ -151,7 +151,7 @@ impl Moderation {
 
     /// May `listener` hear `speaker`? Not if either blocked the other, as
     /// either one's relations say (one side's may be missing here).
-    pub(crate) fn hears(&mut self, listener: u64, speaker: u64) -> bool {
+    pub fn hears(&mut self, listener: u64, speaker: u64) -> bool {
         let apart = |one: u64, other: u64| {
             self.relations.get(&one).is_some_and(|relations| {
                 relations.blocks.contains(&other) || relations.blocked_by.contains(&other)
@@ -175,7 +175,7 @@ impl Moderation {
     }
 
     /// May `account` speak now? A muted speaker's line is counted and dropped.
-    pub(crate) fn may_speak(&mut self, account: u64) -> bool {
+    pub fn may_speak(&mut self, account: u64) -> bool {
         let muted = match (self.muted_until.get(&account), self.now) {
             (Some(until), Some(now)) => *until > now,
             (Some(_), None) => true,
@@ -200,7 +200,7 @@ impl Moderation {
     }
 
     /// Is a join of `account` refused?
-    pub(crate) fn is_banned(&self, account: u64) -> bool {
+    pub fn is_banned(&self, account: u64) -> bool {
         match (self.banned_until.get(&account), self.now) {
             (Some(until), Some(now)) => *until > now,
             (Some(_), None) => true,
@@ -210,7 +210,7 @@ impl Moderation {
 
     /// Is `account` muted by a moderator now? (Counts nothing, unlike
     /// `may_speak`.)
-    pub(crate) fn is_muted(&self, account: u64) -> bool {
+    pub fn is_muted(&self, account: u64) -> bool {
         match (self.muted_until.get(&account), self.now) {
             (Some(until), Some(now)) => *until > now,
             (Some(_), None) => true,
@@ -219,7 +219,7 @@ impl Moderation {
     }
 
     /// Whom `account` blocked.
-    pub(crate) fn blocks_of(&self, account: u64) -> impl Iterator<Item = u64> + '_ {
+    pub fn blocks_of(&self, account: u64) -> impl Iterator<Item = u64> + '_ {
         self.relations
             .get(&account)
             .into_iter()
@@ -227,7 +227,7 @@ impl Moderation {
     }
 
     /// Who blocked `account` (as loaded when it joined, and since).
-    pub(crate) fn blocked_by_of(&self, account: u64) -> impl Iterator<Item = u64> + '_ {
+    pub fn blocked_by_of(&self, account: u64) -> impl Iterator<Item = u64> + '_ {
         self.relations
             .get(&account)
             .into_iter()

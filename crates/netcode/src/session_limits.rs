@@ -5,7 +5,10 @@ use meridian_protocol::SessionLimits;
 use meridian_sim::SimConfig;
 
 use crate::NetcodeConfig;
-use crate::host::MAX_INVENTORY_IN_FLIGHT;
+
+/// Inventory changes one client may have waiting for the database; more are
+/// answered `Busy` at once.
+pub const MAX_INVENTORY_IN_FLIGHT: u8 = 8;
 
 /// What a server on these settings holds each client to: the zone's movement
 /// rules and interest, the netcode's rate limits and timeouts.

@@ -1,12 +1,12 @@
 //! The handoff protocol plugged into a host of several zones
-//! (`meridian_netcode::ZoneHost::with_borders`): one [`ZoneAuthority`] per zone,
+//! (`ZoneHost::with_borders`): one [`ZoneAuthority`] per zone,
 //! zone-to-zone messages delivered in process, ledger operations handed to the
 //! driver ([`ZoneBorders::take_ledger_requests`]) and their answers taken back
 //! ([`ZoneBorders::on_ledger`]).
 
 use std::collections::HashMap;
 
-use meridian_netcode::Borders;
+use crate::host::Borders;
 use meridian_sim::{SimConfig, Vec2};
 
 use crate::handoff::{Avatar, Effect, ZoneAuthority};

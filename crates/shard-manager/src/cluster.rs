@@ -1,5 +1,5 @@
 //! The handoff protocol for one shard of a cluster, plugged into its host
-//! (`meridian_netcode::ZoneHost::with_borders`): a [`Shard`] holds the leases
+//! (`ZoneHost::with_borders`): a [`Shard`] holds the leases
 //! of the zones this process simulates (renewing them, fencing itself when it
 //! can no longer be sure of them, taking over zones whose lease lapsed), and
 //! the zones of other shards are reached through messages the driver carries
@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use meridian_netcode::{Borders, ZoneOwner};
+use crate::host::{Borders, ZoneOwner};
 use meridian_sim::Vec2;
 
 use crate::handoff::{Avatar, Effect, PeerMessage};

@@ -13,8 +13,12 @@
 //! - [`shard`]: one process's side of leases: renewing, fencing itself, taking
 //!   over lapsed zones and reloading their players.
 //!
+//! - [`host`]: [`ZoneHost`], the zones of this process and the clients
+//!   connected to them (netcode's `Server` joined to the simulation), as one
+//!   shard of a cluster when linked; [`link`]: the messages hosts of different
+//!   shards exchange.
 //! - [`borders`]: the handoff protocol plugged into
-//!   `meridian_netcode::ZoneHost`, so one process hosts many zones behind one
+//!   [`ZoneHost`], so one process hosts many zones behind one
 //!   gateway (embedded mode), handing players across borders with the same
 //!   network id and connection.
 //! - [`cluster`]: the same, for one shard of a cluster: the [`Shard`] holds
@@ -29,8 +33,10 @@ pub mod adapters;
 pub mod borders;
 pub mod cluster;
 pub mod handoff;
+pub mod host;
 pub mod ids;
 pub mod ledger;
+pub mod link;
 pub mod link_handshake;
 pub mod shard;
 pub mod shard_entry;
@@ -38,7 +44,13 @@ pub mod shard_load;
 pub mod zone_map;
 
 pub use handoff::{Avatar, Effect, HandoffId, Input, PeerMessage, ZoneAuthority};
+pub use host::{
+    Borders, CrossShardVoiceCounters, DEFAULT_SPAWN_HINT_CAPACITY, DEFAULT_SPAWN_HINT_LIFETIME,
+    HostTick, InventoryRequest, LiveSettingsError, MAX_INVENTORY_IN_FLIGHT, MemberState, OneZone,
+    SaidLine, SpawnHint, VoiceOrder, VoiceRefusals, VoiceRelayPlan, ZoneHost, ZoneOwner,
+};
 pub use ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
 pub use ledger::{Lease, LedgerKey, LedgerOp, LedgerReply, MemoryLedger};
+pub use link::{HostMessage, LinkTo, VoiceSpeaker};
 pub use shard::{LeaseTiming, Shard, ShardEffect};
 pub use zone_map::{ZoneMap, ZoneMapConfig, ZoneMapError};

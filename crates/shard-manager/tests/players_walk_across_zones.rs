@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 mod common;
 
 use meridian_netcode::{
-    Client, ClientEvent, ClientTransmit, ConnectionId, Payload, TokenAuthority, ZoneHost,
+    Client, ClientEvent, ClientTransmit, ConnectionId, Payload, TokenAuthority,
 };
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{AnimationState, MovementIntent};
+use meridian_shard_manager::ZoneHost;
 use meridian_shard_manager::borders::ZoneBorders;
 use meridian_shard_manager::{EntityId, LedgerOp, LedgerReply, MemoryLedger, ZoneId};
 

@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use bytes::Bytes;
-use meridian_netcode::HostMessage;
 use meridian_netcode::driver::tls::{self, DevCertificate};
+use meridian_shard_manager::HostMessage;
 use meridian_shard_manager::adapters::redis::{RedisHints, ShardEntryError};
 use meridian_shard_manager::link_handshake::LinkKey;
 use meridian_shard_manager::shard_entry::{EntryError, ShardEntry};
@@ -679,10 +679,10 @@ mod tests {
 
     #[test]
     fn frames_with_avatars_and_elements_read_back_as_sent() {
-        use meridian_netcode::link::View;
         use meridian_protocol::NetworkId;
         use meridian_protocol::messages::AnimationState;
         use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint};
+        use meridian_shard_manager::link::View;
         let avatar = EntityState::quantize(
             NetworkId(7),
             EntityKind::Avatar,

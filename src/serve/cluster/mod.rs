@@ -11,9 +11,9 @@ pub(crate) mod link;
 
 use std::time::{Duration, Instant};
 
-use meridian_netcode::{LinkTo, ZoneHost};
 use meridian_shard_manager::cluster::ClusterBorders;
 use meridian_shard_manager::{LeaseTiming, ShardId, ZoneId, ZoneMap};
+use meridian_shard_manager::{LinkTo, ZoneHost};
 
 use link::{Link, LinkEvent, Wire};
 

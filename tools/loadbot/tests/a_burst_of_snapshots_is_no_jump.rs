@@ -17,9 +17,10 @@ use meridian_netcode::driver::client::Behaviour;
 use meridian_netcode::token::REALTIME_SCOPE;
 use meridian_netcode::{
     Client, ClientEvent, ClientTransmit, ConnectionId, NetcodeConfig, Payload, RealtimeClaims,
-    Server, TokenAuthority, ZoneHost,
+    Server, TokenAuthority,
 };
 use meridian_protocol::messages::{AnimationState, MovementIntent};
+use meridian_shard_manager::ZoneHost;
 use meridian_sim::{SimConfig, Zone};
 
 const SPACE: u32 = 1;

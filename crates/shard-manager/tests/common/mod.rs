@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use meridian_netcode::token::REALTIME_SCOPE;
-use meridian_netcode::{NetcodeConfig, RealtimeClaims, Server, TokenAuthority, ZoneHost};
+use meridian_netcode::{NetcodeConfig, RealtimeClaims, Server, TokenAuthority};
+use meridian_shard_manager::ZoneHost;
 use meridian_shard_manager::borders::{ZoneBorders, zone_config};
 use meridian_shard_manager::{
     LedgerOp, LedgerReply, MemoryLedger, ShardId, ZoneMap, ZoneMapConfig,
