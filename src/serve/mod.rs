@@ -312,13 +312,13 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
                 "shard link listening (ALPN meridian-shard/1)"
             );
             let neighbours = cluster::ClusterLoop::new(link, &map, me, shards, tick_ms);
-            let mut host = new_host(&settings, zones, cluster::borders(map, me, shards), server);
-            // Avatars are numbered past every zone's own range of ids.
-            let avatar_ids_from = map
-                .zone_count()
-                .saturating_mul(meridian_shard_manager::borders::IDS_PER_ZONE)
-                .saturating_add(1);
-            host.link_as(me, avatar_ids_from);
+            let mut host = new_host(
+                &settings,
+                zones,
+                meridian_shard_manager::peers::shard_borders(map, me, shards),
+                server,
+            );
+            host.link_as(me, meridian_shard_manager::peers::first_avatar_id(&map));
             zone_loop::launch(host, neighbours, parts)?
         }
     };

@@ -16,7 +16,8 @@
 //! - [`host`]: [`ZoneHost`], the zones of this process and the clients
 //!   connected to them (netcode's `Server` joined to the simulation), as one
 //!   shard of a cluster when linked; [`link`]: the messages hosts of different
-//!   shards exchange.
+//!   shards exchange; [`peers`]: one shard's side of the shard link
+//!   ([`Peers`], [`LinkMessage`]), the order and timing of what it says.
 //! - [`borders`]: the handoff protocol plugged into
 //!   [`ZoneHost`], so one process hosts many zones behind one
 //!   gateway (embedded mode), handing players across borders with the same
@@ -38,6 +39,7 @@ pub mod ids;
 pub mod ledger;
 pub mod link;
 pub mod link_handshake;
+pub mod peers;
 pub mod shard;
 pub mod shard_entry;
 pub mod shard_load;
@@ -52,5 +54,6 @@ pub use host::{
 pub use ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
 pub use ledger::{Lease, LedgerKey, LedgerOp, LedgerReply, MemoryLedger};
 pub use link::{HostMessage, LinkTo, VoiceSpeaker};
+pub use peers::{LinkMessage, Peers};
 pub use shard::{LeaseTiming, Shard, ShardEffect};
 pub use zone_map::{ZoneMap, ZoneMapConfig, ZoneMapError};

@@ -29,12 +29,10 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use bytes::Bytes;
 use meridian_netcode::driver::tls::{self, DevCertificate};
-use meridian_shard_manager::HostMessage;
 use meridian_shard_manager::adapters::redis::{RedisHints, ShardEntryError};
 use meridian_shard_manager::link_handshake::LinkKey;
 use meridian_shard_manager::shard_entry::{EntryError, ShardEntry};
-use meridian_shard_manager::{Epoch, PeerMessage, ShardId, ZoneId};
-use serde::{Deserialize, Serialize};
+use meridian_shard_manager::{LinkMessage, ShardId};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -142,29 +140,13 @@ impl PeerReceiver {
     }
 }
 
-/// What shards say to each other.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) enum Wire {
-    /// Between the hosts: attaching, inputs, frames, ghosts, handing in.
-    Host(HostMessage),
-    /// The handoff protocol, for one of the receiver's zones.
-    Handoff {
-        /// The zone.
-        zone: ZoneId,
-        /// The message.
-        message: PeerMessage,
-    },
-    /// The zones the sender simulates now, with their epochs.
-    Serving(Vec<(ZoneId, Epoch)>),
-}
-
 /// What the link tells the zone thread.
 #[derive(Debug)]
 pub(crate) enum LinkEvent {
     /// We can speak to this shard now.
     Up(u32),
     /// A message from a shard.
-    Message(u32, Wire),
+    Message(u32, LinkMessage),
     /// A shard went silent.
     Down(u32),
 }
@@ -268,7 +250,7 @@ pub(crate) struct LinkSender {
 
 impl LinkSender {
     /// Queues `wire` for `to` (or everyone linked, for `None`) without waiting.
-    pub(crate) fn send(&mut self, to: Option<u32>, wire: &Wire) {
+    pub(crate) fn send(&mut self, to: Option<u32>, wire: &LinkMessage) {
         let length = match postcard::to_slice(wire, &mut self.scratch[4..]) {
             Ok(body) => body.len(),
             Err(postcard::Error::SerializeBufferFull) => {
@@ -501,7 +483,7 @@ async fn receive(acceptor: &Acceptor, shard: u32, stream: quinn::RecvStream) {
         if stream.read_exact(&mut buffer).await.is_err() {
             return;
         }
-        match postcard::from_bytes::<Wire>(&buffer) {
+        match postcard::from_bytes::<LinkMessage>(&buffer) {
             Ok(wire) => {
                 LinkCounters::count(&counters.received);
                 if acceptor
@@ -682,6 +664,7 @@ mod tests {
         use meridian_protocol::NetworkId;
         use meridian_protocol::messages::AnimationState;
         use meridian_protocol::snapshot::{EntityKind, EntityState, Footprint};
+        use meridian_shard_manager::HostMessage;
         use meridian_shard_manager::link::View;
         let avatar = EntityState::quantize(
             NetworkId(7),
@@ -702,7 +685,7 @@ mod tests {
                 AnimationState::Idle,
             )
         };
-        let wire = Wire::Host(HostMessage::Frame {
+        let wire = LinkMessage::Host(HostMessage::Frame {
             zone: 3,
             tick: 1_234_567,
             tick_rate: 20,
@@ -718,7 +701,7 @@ mod tests {
             }],
         });
         let bytes = postcard::to_allocvec(&wire).expect("encodes");
-        assert_eq!(postcard::from_bytes::<Wire>(&bytes), Ok(wire));
+        assert_eq!(postcard::from_bytes::<LinkMessage>(&bytes), Ok(wire));
     }
 
     #[test]
