@@ -1,5 +1,5 @@
 //! The handoff protocol for one shard of a cluster, plugged into its host
-//! (`ZoneHost::with_borders`): a [`Shard`] holds the leases
+//! (`ZoneHost::with_borders`): the [`Leases`] hold the leases
 //! of the zones this process simulates (renewing them, fencing itself when it
 //! can no longer be sure of them, taking over zones whose lease lapsed), and
 //! the zones of other shards are reached through messages the driver carries
@@ -15,8 +15,8 @@ use meridian_sim::Vec2;
 
 use crate::handoff::{Avatar, Effect, PeerMessage};
 use crate::ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
+use crate::leases::{LeaseEffect, LeaseTiming, Leases};
 use crate::ledger::{LedgerOp, LedgerReply};
-use crate::shard::{LeaseTiming, Shard, ShardEffect};
 use crate::zone_map::ZoneMap;
 
 /// Request ids from here on are this type's own (the shard's count from 1).
@@ -36,7 +36,7 @@ pub struct Outgoing {
 /// One shard's zones and handoffs.
 #[derive(Debug)]
 pub struct ClusterBorders {
-    shard: Shard,
+    shard: Leases,
     map: ZoneMap,
     /// Per zone: the shard that last said it serves it, and under which epoch.
     announced: Vec<Option<(ShardId, Epoch)>>,
@@ -63,7 +63,7 @@ impl ClusterBorders {
     /// Shard `id` of a world cut as `map`, trying to hold `wanted`.
     pub fn new(id: ShardId, map: ZoneMap, timing: LeaseTiming, wanted: Vec<ZoneId>) -> Self {
         Self {
-            shard: Shard::new(id, map, timing, wanted),
+            shard: Leases::new(id, map, timing, wanted),
             map,
             announced: vec![None; map.zone_count() as usize],
             observed: HashMap::new(),
@@ -254,22 +254,22 @@ impl ClusterBorders {
             }
             for effect in effects {
                 match effect {
-                    ShardEffect::Ledger { request, op } => {
+                    LeaseEffect::Ledger { request, op } => {
                         if let LedgerOp::Claim { entity, zone, .. } = op {
                             self.claims.insert(request, (zone, entity));
                         }
                         self.ledger.push((request, op));
                     }
-                    ShardEffect::Load {
+                    LeaseEffect::Load {
                         zone,
                         entity,
                         owner,
                     } => self.adopt(zone, entity, owner),
-                    ShardEffect::Gained { zone, epoch } => {
+                    LeaseEffect::Gained { zone, epoch } => {
                         self.announced[zone.0 as usize] = Some((self.shard.id(), epoch));
                         self.changed = true;
                     }
-                    ShardEffect::Lost { zone } => {
+                    LeaseEffect::Lost { zone } => {
                         if self.announced[zone.0 as usize]
                             .is_some_and(|(shard, _)| shard == self.shard.id())
                         {
@@ -280,7 +280,7 @@ impl ClusterBorders {
                         self.granted.retain(|_, (at, _)| *at != zone);
                         self.changed = true;
                     }
-                    ShardEffect::Zone { zone, effect } => self.zone_effect(zone, effect),
+                    LeaseEffect::Zone { zone, effect } => self.zone_effect(zone, effect),
                 }
             }
         }

@@ -10,7 +10,7 @@
 //!   specification of the SQL ledger in `meridian-persistence`.
 //! - [`handoff`]: one zone's side of freezing, preparing, committing and
 //!   settling handoffs.
-//! - [`shard`]: one process's side of leases: renewing, fencing itself, taking
+//! - [`leases`]: one process's side of leases: renewing, fencing itself, taking
 //!   over lapsed zones and reloading their players.
 //!
 //! - [`host`]: [`ZoneHost`], the zones of this process and the clients
@@ -22,7 +22,7 @@
 //!   [`ZoneHost`], so one process hosts many zones behind one
 //!   gateway (embedded mode), handing players across borders with the same
 //!   network id and connection.
-//! - [`cluster`]: the same, for one shard of a cluster: the [`Shard`] holds
+//! - [`cluster`]: the same, for one shard of a cluster: the [`Leases`] hold
 //!   this process's leases, and zones of other shards are reached through
 //!   messages the driver carries over the shard link.
 //! - [`adapters`]: the SQL ledger behind the same operations, and Redis hints.
@@ -36,11 +36,11 @@ pub mod cluster;
 pub mod handoff;
 pub mod host;
 pub mod ids;
+pub mod leases;
 pub mod ledger;
 pub mod link;
 pub mod link_handshake;
 pub mod peers;
-pub mod shard;
 pub mod shard_entry;
 pub mod shard_load;
 pub mod zone_map;
@@ -52,8 +52,8 @@ pub use host::{
     SaidLine, SpawnHint, VoiceOrder, VoiceRefusals, VoiceRelayPlan, ZoneHost, ZoneOwner,
 };
 pub use ids::{EntityId, Epoch, Owner, ShardId, ZoneId};
+pub use leases::{LeaseEffect, LeaseTiming, Leases};
 pub use ledger::{Lease, LedgerKey, LedgerOp, LedgerReply, MemoryLedger};
 pub use link::{HostMessage, LinkTo, VoiceSpeaker};
 pub use peers::{LinkMessage, Peers};
-pub use shard::{LeaseTiming, Shard, ShardEffect};
 pub use zone_map::{ZoneMap, ZoneMapConfig, ZoneMapError};

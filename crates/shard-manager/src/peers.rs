@@ -36,8 +36,8 @@ use crate::cluster::ClusterBorders;
 use crate::handoff::PeerMessage;
 use crate::host::ZoneHost;
 use crate::ids::{Epoch, ShardId, ZoneId};
+use crate::leases::LeaseTiming;
 use crate::link::HostMessage;
-use crate::shard::LeaseTiming;
 use crate::zone_map::ZoneMap;
 
 /// How long a new shard leaves the next shard's zones to it before it backs

@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use meridian_shard_manager::{
-    Avatar, Effect, EntityId, Epoch, Input, LeaseTiming, LedgerOp, LedgerReply, MemoryLedger,
-    PeerMessage, Shard, ShardEffect, ShardId, ZoneId, ZoneMap, ZoneMapConfig,
+    Avatar, Effect, EntityId, Epoch, Input, LeaseEffect, LeaseTiming, Leases, LedgerOp,
+    LedgerReply, MemoryLedger, PeerMessage, ShardId, ZoneId, ZoneMap, ZoneMapConfig,
 };
 use meridian_sim::Vec2;
 use meridian_sim::agents::SplitMix64;
@@ -70,7 +70,7 @@ enum Net {
 }
 
 struct Slot {
-    shard: Option<Shard>,
+    shard: Option<Leases>,
     life: u32,
     restart_at: u64,
     paused_until: u64,
@@ -373,13 +373,13 @@ impl World {
         let life = self.slots[index].life;
         for effect in effects {
             match effect {
-                ShardEffect::Ledger { request, op } => self.send(Net::ToLedger {
+                LeaseEffect::Ledger { request, op } => self.send(Net::ToLedger {
                     shard: index,
                     life,
                     request,
                     op,
                 }),
-                ShardEffect::Load {
+                LeaseEffect::Load {
                     zone,
                     entity,
                     owner,
@@ -398,8 +398,8 @@ impl World {
                     }
                     self.collect(index);
                 }
-                ShardEffect::Zone { zone, effect } => self.zone_effect(index, zone, effect),
-                ShardEffect::Gained { .. } | ShardEffect::Lost { .. } => {
+                LeaseEffect::Zone { zone, effect } => self.zone_effect(index, zone, effect),
+                LeaseEffect::Gained { .. } | LeaseEffect::Lost { .. } => {
                     if std::env::var("TRACE").is_ok() {
                         eprintln!("{} shard {index}: {effect:?}", self.now);
                     }
@@ -633,9 +633,9 @@ impl World {
 /// Shard `index` in its `life`-th run: each run is a new holder to the ledger,
 /// so a restarted process waits for its old leases to lapse (and gets a new
 /// epoch) rather than inheriting them.
-fn new_shard(index: u32, life: u32, map: ZoneMap) -> Shard {
+fn new_shard(index: u32, life: u32, map: ZoneMap) -> Leases {
     let holder = ShardId(index + 100 * life);
-    Shard::new(holder, map, LeaseTiming::default(), wanted(index, &map))
+    Leases::new(holder, map, LeaseTiming::default(), wanted(index, &map))
 }
 
 fn run(seed: u64) -> World {

@@ -47,16 +47,16 @@ impl Default for LeaseTiming {
 
 /// What a shard asks its driver to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ShardEffect {
-    /// Send `op` to the ledger; answer with [`Shard::on_ledger`] or
-    /// [`Shard::on_ledger_lost`] and the same `request`.
+pub enum LeaseEffect {
+    /// Send `op` to the ledger; answer with [`Leases::on_ledger`] or
+    /// [`Leases::on_ledger_lost`] and the same `request`.
     Ledger {
         /// Names this request.
         request: u64,
         /// The operation.
         op: LedgerOp,
     },
-    /// Read the player's last checkpoint and answer with [`Shard::loaded`].
+    /// Read the player's last checkpoint and answer with [`Leases::loaded`].
     Load {
         /// The zone taking it.
         zone: ZoneId,
@@ -107,7 +107,7 @@ struct Request {
 
 /// One shard.
 #[derive(Debug, Clone)]
-pub struct Shard {
+pub struct Leases {
     id: ShardId,
     map: ZoneMap,
     timing: LeaseTiming,
@@ -116,10 +116,10 @@ pub struct Shard {
     requests: BTreeMap<u64, Request>,
     next_request: u64,
     last_asked: BTreeMap<ZoneId, u64>,
-    effects: Vec<ShardEffect>,
+    effects: Vec<LeaseEffect>,
 }
 
-impl Shard {
+impl Leases {
     /// Shard `id`, which will try to hold the zones in `wanted`.
     pub fn new(id: ShardId, map: ZoneMap, timing: LeaseTiming, wanted: Vec<ZoneId>) -> Self {
         Self {
@@ -153,7 +153,7 @@ impl Shard {
     }
 
     /// What it asked for since the last call.
-    pub fn take_effects(&mut self) -> Vec<ShardEffect> {
+    pub fn take_effects(&mut self) -> Vec<LeaseEffect> {
         std::mem::take(&mut self.effects)
     }
 
@@ -168,12 +168,12 @@ impl Shard {
                 sent: now,
             },
         );
-        self.effects.push(ShardEffect::Ledger { request, op });
+        self.effects.push(LeaseEffect::Ledger { request, op });
     }
 
     fn drop_zone(&mut self, zone: ZoneId) {
         if self.tenures.remove(&zone).is_some() {
-            self.effects.push(ShardEffect::Lost { zone });
+            self.effects.push(LeaseEffect::Lost { zone });
         }
     }
 
@@ -249,7 +249,7 @@ impl Shard {
         for effect in tenure.authority.take_effects() {
             match effect {
                 Effect::Ledger(op) => self.ask(now, Some(zone), op),
-                effect => self.effects.push(ShardEffect::Zone { zone, effect }),
+                effect => self.effects.push(LeaseEffect::Zone { zone, effect }),
             }
         }
     }
@@ -310,7 +310,7 @@ impl Shard {
         }
     }
 
-    /// The last checkpoint of a player asked for with [`ShardEffect::Load`].
+    /// The last checkpoint of a player asked for with [`LeaseEffect::Load`].
     pub fn loaded(
         &mut self,
         now: u64,
@@ -377,7 +377,7 @@ impl Shard {
                                 last_reconcile: now,
                             },
                         );
-                        self.effects.push(ShardEffect::Gained {
+                        self.effects.push(LeaseEffect::Gained {
                             zone: *zone,
                             epoch: lease.epoch,
                         });
@@ -425,7 +425,7 @@ impl Shard {
             }
             (LedgerOp::Claim { entity, zone, .. }, LedgerReply::Claimed { claimed, owner }) => {
                 if let (true, Some(owner)) = (*claimed, owner) {
-                    self.effects.push(ShardEffect::Load {
+                    self.effects.push(LeaseEffect::Load {
                         zone: *zone,
                         entity: *entity,
                         owner: *owner,
