@@ -1,29 +1,35 @@
-//! The ownership ledger for `meridian serve`: in one process it holds every
-//! zone's lease (renewed in the background); in either mode a thread of its
-//! own carries out the handoff protocol's ledger operations on the database,
+//! The ownership ledger for `meridian serve`: one process takes every zone's
+//! lease at start (`take_zones`); in either mode a thread of its own carries
+//! out the handoff protocol's ledger operations on the database,
 //! answering the zone thread through a channel. The zone thread never waits
 //! on the database.
 
 use std::hash::{Hash, Hasher};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use meridian_shard_manager::adapters::sql::SqlLedger;
-use meridian_shard_manager::{Epoch, LedgerOp, LedgerReply, ShardId, ZoneMap};
+use meridian_shard_manager::cluster::ClusterBorders;
+use meridian_shard_manager::{Borders, LeaseTiming, LedgerOp, LedgerReply, ZoneMap};
 use tokio::sync::mpsc;
 
-/// How long a lease lasts without renewal.
-const LEASE_TTL_MS: u64 = 60_000;
+/// The leases of one process (a cluster of one): long, so that a zone thread
+/// stalled for seconds (a debugger, a swapping machine) keeps its zones, as
+/// nobody else could take them over anyway.
+pub(crate) const ALONE_LEASES: LeaseTiming = LeaseTiming {
+    ttl: 60_000,
+    renew_every: 15_000,
+    safety: 5_000,
+    acquire_every: 1_000,
+    reconcile_every: 5_000,
+};
 
-/// How often leases are renewed.
-const RENEW_EVERY: Duration = Duration::from_secs(15);
+/// How long one process may take to take its zones at start.
+const TAKE_ZONES_WITHIN: Duration = Duration::from_secs(10);
 
 /// Ledger operations the zone thread may queue; more are treated as lost (and
 /// settled by reading the ledger later).
 const QUEUE: usize = 4_096;
-
-/// This process in the ledger.
-const HOLDER: ShardId = ShardId(1);
 
 /// One answered operation: the reply, or `None` if the database failed (the
 /// outcome is unknown).
@@ -35,56 +41,54 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |since| since.as_millis() as u64)
 }
 
-/// Takes every zone's lease; their epochs, in zone order.
-pub(crate) async fn acquire_all(ledger: &SqlLedger, map: &ZoneMap) -> anyhow::Result<Vec<Epoch>> {
-    let mut epochs = Vec::new();
-    for zone in map.zones() {
-        let op = LedgerOp::AcquireLease {
-            zone,
-            holder: HOLDER,
-            ttl: LEASE_TTL_MS,
-        };
-        match ledger
-            .apply(now_ms(), &op)
-            .await
-            .with_context(|| format!("cannot take zone {}'s lease", zone.0))?
-        {
-            LedgerReply::Lease {
-                granted: true,
-                lease,
-            } => epochs.push(lease.epoch),
-            LedgerReply::Lease { lease, .. } => bail!(
-                "zone {} is held by shard {} until {} ms: another server uses this database",
-                zone.0,
-                lease.holder.0,
-                lease.expires_at
-            ),
-            other => bail!("unexpected ledger answer {other:?}"),
-        }
-    }
-    Ok(epochs)
-}
-
-/// Renews every lease until the process stops; a renewal that fails is said
-/// loudly (the zones it covers can no longer hand players off).
-pub(crate) async fn renew_forever(ledger: SqlLedger, map: ZoneMap, epochs: Vec<Epoch>) {
+/// Takes every zone of `map` for one process before it serves anyone,
+/// through the lease state machine in `borders` that then keeps them: fails
+/// if another server holds one (it uses this database).
+pub(crate) async fn take_zones(
+    ledger: &SqlLedger,
+    borders: &mut ClusterBorders,
+    map: &ZoneMap,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TAKE_ZONES_WITHIN;
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        for (zone, epoch) in map.zones().zip(&epochs) {
-            let op = LedgerOp::RenewLease {
-                zone,
-                holder: HOLDER,
-                epoch: *epoch,
-                ttl: LEASE_TTL_MS,
-            };
-            match ledger.apply(now_ms(), &op).await {
-                Ok(LedgerReply::Renewed(true)) => {}
-                Ok(_) => tracing::error!(zone = zone.0, "lost the lease of the zone"),
-                Err(error) => {
-                    tracing::warn!(zone = zone.0, %error, "renewing the zone's lease failed");
-                }
+        let now = now_ms();
+        borders.set_clock(now);
+        // Asks for the leases it wants and does not hold.
+        let _ = borders.advance();
+        for (request, op) in borders.take_ledger_requests() {
+            let reply = ledger
+                .apply(now, &op)
+                .await
+                .with_context(|| format!("cannot carry out {op:?}"))?;
+            if let (
+                LedgerOp::AcquireLease { zone, .. },
+                LedgerReply::Lease {
+                    granted: false,
+                    lease,
+                },
+            ) = (&op, &reply)
+            {
+                bail!(
+                    "zone {} is held by shard {} until {} ms: another server uses this database",
+                    zone.0,
+                    lease.holder.0,
+                    lease.expires_at
+                );
             }
+            borders.on_ledger(request, &reply);
         }
+        if borders.zone_count() == map.zone_count() as usize {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "held {} of {} zones after {:?}",
+                borders.zone_count(),
+                map.zone_count(),
+                TAKE_ZONES_WITHIN
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

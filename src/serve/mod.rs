@@ -69,7 +69,9 @@ use meridian_netcode::{Server, TokenAuthority};
 use meridian_shard_manager::ZoneHost;
 use meridian_shard_manager::adapters::redis::RedisHints;
 use meridian_shard_manager::adapters::sql::SqlLedger;
-use meridian_shard_manager::borders::{ZoneBorders, zone_config};
+use meridian_shard_manager::peers::{first_avatar_id, shard_borders};
+use meridian_shard_manager::zone_map::zone_config;
+use meridian_shard_manager::{LeaseTiming, Peers, Shard};
 use meridian_sim::Zone;
 use ring::rand::SecureRandom;
 
@@ -174,19 +176,16 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     let checkpoint_every = (settings.serve.checkpoint_interval_ms / tick_ms.max(1)).max(1);
 
     let map = settings.zone_map()?;
-    let sql_ledger = SqlLedger::new(store.clone());
-    // One process takes every zone now; a shard takes its share as it runs.
-    let (epochs, renewals) = match settings.serve.shard_id {
+    // One process is a cluster of one: it holds every zone, under leases
+    // taken before it serves anyone (another server on this database stops
+    // it here) and kept by the same state machine as a cluster shard's.
+    let mut alone = match settings.serve.shard_id {
         None => {
-            let epochs = ledger::acquire_all(&sql_ledger, &map).await?;
-            let renewals = tokio::spawn(ledger::renew_forever(
-                sql_ledger.clone(),
-                map,
-                epochs.clone(),
-            ));
-            (epochs, Some(renewals))
+            let mut borders = shard_borders(map, 1, 1, ledger::ALONE_LEASES);
+            ledger::take_zones(&SqlLedger::new(store.clone()), &mut borders, &map).await?;
+            Some(borders)
         }
-        Some(_) => (Vec::new(), None),
+        Some(_) => None,
     };
     let (ledger_requests, ledger_answers, ledger_done) =
         ledger::start(&settings.serve.database_url).await?;
@@ -293,14 +292,8 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     };
     let probes = health::Probes::new(redis.clone());
     let load_hints = redis.clone();
-    let zone_thread = match (settings.serve.shard_id, redis) {
-        // (A shard always has Redis: connected above.)
-        (None, _) | (Some(_), None) => {
-            let borders = ZoneBorders::new(map, &epochs);
-            let host = new_host(&settings, zones, borders, server);
-            zone_loop::launch(host, zone_loop::Alone, parts)?
-        }
-        (Some(me), Some(hints)) => {
+    let zone_thread = match (settings.serve.shard_id, redis, alone.take()) {
+        (Some(me), Some(hints), _) => {
             let shards = settings.serve.shards;
             let secret = keys.link;
             let link =
@@ -311,16 +304,22 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
                 link = %link.address,
                 "shard link listening (ALPN meridian-shard/1)"
             );
-            let neighbours = cluster::ClusterLoop::new(link, &map, me, shards, tick_ms);
-            let mut host = new_host(
-                &settings,
-                zones,
-                meridian_shard_manager::peers::shard_borders(map, me, shards),
-                server,
-            );
-            host.link_as(me, meridian_shard_manager::peers::first_avatar_id(&map));
-            zone_loop::launch(host, neighbours, parts)?
+            let borders = shard_borders(map, me, shards, LeaseTiming::default());
+            let mut host = new_host(&settings, zones, borders, server);
+            host.link_as(me, first_avatar_id(&map));
+            let peers = Peers::new(Instant::now(), &map, me, shards, tick_ms);
+            let shard = Shard::new(host, peers);
+            zone_loop::launch(shard, cluster::ClusterLoop::new(link), parts)?
         }
+        (None, _, Some(borders)) => {
+            let mut host = new_host(&settings, zones, borders, server);
+            host.link_as(1, first_avatar_id(&map));
+            let shard = Shard::new(host, Peers::new(Instant::now(), &map, 1, 1, tick_ms));
+            zone_loop::launch(shard, cluster::ClusterLoop::alone(), parts)?
+        }
+        // A shard always has Redis (connected above), and one process its
+        // zones (taken above).
+        _ => anyhow::bail!("a shard without Redis, or one process without its zones"),
     };
 
     let listeners = http_server::Listeners::bind(&settings.serve).await?;
@@ -470,9 +469,6 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     stop.store(true, Ordering::Relaxed);
     rotation.abort();
-    if let Some(renewals) = renewals {
-        renewals.abort();
-    }
     if let Some(tasks) = lease_tasks {
         for task in tasks {
             task.abort();
@@ -481,9 +477,8 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     let joined = tokio::task::spawn_blocking(move || zone_thread.join()).await;
     match joined {
         Ok(Ok(leases)) => {
-            if let Some(shard) = settings.serve.shard_id {
-                release_leases(&store, shard, &leases).await;
-            }
+            // One process is shard 1 of a cluster of one.
+            release_leases(&store, settings.serve.shard_id.unwrap_or(1), &leases).await;
             // The zone thread and its simulation threads have stopped: no
             // instance runs here any more.
             if let Some(instance_leases) = &instance_leases {

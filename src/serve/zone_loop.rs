@@ -13,13 +13,11 @@ use meridian_netcode::transport::ZoneSide;
 use meridian_netcode::{ConnectionEvents, ConnectionId, Payload};
 use meridian_protocol::messages::DisconnectReason;
 use meridian_shard_manager::Borders;
-use meridian_shard_manager::borders::ZoneBorders;
-use meridian_shard_manager::cluster::ClusterBorders;
 use meridian_shard_manager::ids::{Epoch, ZoneId};
-use meridian_shard_manager::{LedgerOp, LedgerReply};
-use meridian_shard_manager::{SpawnHint, ZoneHost};
+use meridian_shard_manager::{Shard, SpawnHint, ZoneHost};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::cluster::ClusterLoop;
 use super::elements::{ElementChange, Elements};
 use super::instances::{Dispatch, InstanceOrder, Instances};
 use super::live::{INVENTORY_STATUSES, LiveMetrics};
@@ -86,107 +84,8 @@ impl SlowTicks {
     }
 }
 
-/// What the zone thread asks of the handoff protocol, in one process or as
-/// one shard of a cluster.
-pub(crate) trait LoopBorders: Borders {
-    /// The ledger's clock now (wall-clock milliseconds).
-    fn set_clock(&mut self, _now: u64) {}
-    fn take_ledger_requests(&mut self) -> Vec<(u64, LedgerOp)>;
-    fn on_ledger(&mut self, request: u64, reply: &LedgerReply);
-    fn on_ledger_lost(&mut self, request: u64);
-    fn take_frozen_ticks(&mut self) -> Vec<u32>;
-    /// How many zones this process simulates now.
-    fn zones_held(&self) -> usize;
-    /// The leases to give up when the zone thread has stopped simulating
-    /// (a planned stop of a cluster shard): its zones and their epochs.
-    fn leases_to_release(&self) -> Vec<(ZoneId, Epoch)> {
-        Vec::new()
-    }
-}
-
-impl LoopBorders for ZoneBorders {
-    fn take_ledger_requests(&mut self) -> Vec<(u64, LedgerOp)> {
-        ZoneBorders::take_ledger_requests(self)
-    }
-    fn on_ledger(&mut self, request: u64, reply: &LedgerReply) {
-        ZoneBorders::on_ledger(self, request, reply);
-    }
-    fn on_ledger_lost(&mut self, request: u64) {
-        ZoneBorders::on_ledger_lost(self, request);
-    }
-    fn take_frozen_ticks(&mut self) -> Vec<u32> {
-        ZoneBorders::take_frozen_ticks(self)
-    }
-    fn zones_held(&self) -> usize {
-        self.map().zone_count() as usize
-    }
-}
-
-impl LoopBorders for ClusterBorders {
-    fn set_clock(&mut self, now: u64) {
-        ClusterBorders::set_clock(self, now);
-    }
-    fn take_ledger_requests(&mut self) -> Vec<(u64, LedgerOp)> {
-        ClusterBorders::take_ledger_requests(self)
-    }
-    fn on_ledger(&mut self, request: u64, reply: &LedgerReply) {
-        ClusterBorders::on_ledger(self, request, reply);
-    }
-    fn on_ledger_lost(&mut self, request: u64) {
-        ClusterBorders::on_ledger_lost(self, request);
-    }
-    fn take_frozen_ticks(&mut self) -> Vec<u32> {
-        ClusterBorders::take_frozen_ticks(self)
-    }
-    fn zones_held(&self) -> usize {
-        self.zone_count()
-    }
-    fn leases_to_release(&self) -> Vec<(ZoneId, Epoch)> {
-        self.held()
-    }
-}
-
-/// What the zone thread does besides its own zones: nothing in one process;
-/// the shard link for one shard of a cluster.
-pub(crate) trait Neighbours<B: Borders> {
-    /// Before a tick: what other shards sent; `true` if it stopped early
-    /// (after a handoff message) and more may be waiting.
-    fn receive(&mut self, _host: &mut ZoneHost<B>) -> bool {
-        false
-    }
-    /// After a tick or an answer: what they should get.
-    fn send(&mut self, _host: &mut ZoneHost<B>) {}
-    /// Nudged when something came from another shard (wakes the zone thread).
-    fn wake(&self) -> Receiver<()> {
-        crossbeam_channel::never()
-    }
-    /// Link counters for the metrics page.
-    fn counters(&self) -> super::cluster::link::LinkTotals {
-        super::cluster::link::LinkTotals::default()
-    }
-}
-
-/// One process: no neighbours.
-pub(crate) struct Alone;
-
-impl Neighbours<ZoneBorders> for Alone {}
-
-impl Neighbours<ClusterBorders> for super::cluster::ClusterLoop {
-    fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) -> bool {
-        super::cluster::ClusterLoop::receive(self, host)
-    }
-    fn send(&mut self, host: &mut ZoneHost<ClusterBorders>) {
-        super::cluster::ClusterLoop::send(self, host);
-    }
-    fn counters(&self) -> super::cluster::link::LinkTotals {
-        super::cluster::ClusterLoop::counters(self)
-    }
-    fn wake(&self) -> Receiver<()> {
-        super::cluster::ClusterLoop::wake(self)
-    }
-}
-
-/// Everything the zone thread needs besides its host and neighbours.
+/// Everything the zone thread needs besides its host and its link to other
+/// shards.
 pub(crate) struct Parts {
     /// The world's space (its id in the store).
     pub(crate) space_id: i64,
@@ -222,10 +121,11 @@ pub(crate) struct Parts {
     pub(crate) voice: Option<super::voice::VoiceRelay>,
 }
 
-pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
-    host: ZoneHost<B>,
+pub(crate) struct ZoneLoop {
+    /// The world's zones, as one shard of a cluster (of one, in one process).
+    shard: Shard,
     /// Other shards, if any.
-    neighbours: N,
+    neighbours: ClusterLoop,
     inbound: Receiver<NetEvent>,
     live: Arc<Mutex<LiveMetrics>>,
     stop: Arc<AtomicBool>,
@@ -249,17 +149,13 @@ pub(crate) struct ZoneLoop<B: LoopBorders, N: Neighbours<B>> {
 }
 
 /// Starts the zone thread.
-pub(crate) fn launch<B, N>(
-    host: ZoneHost<B>,
-    neighbours: N,
+pub(crate) fn launch(
+    shard: Shard,
+    neighbours: ClusterLoop,
     parts: Parts,
-) -> anyhow::Result<std::thread::JoinHandle<Vec<(ZoneId, Epoch)>>>
-where
-    B: LoopBorders + Send + 'static,
-    N: Neighbours<B> + Send + 'static,
-{
-    let mut host = host;
-    host.set_voice_enabled(parts.voice.is_some());
+) -> anyhow::Result<std::thread::JoinHandle<Vec<(ZoneId, Epoch)>>> {
+    let mut shard = shard;
+    shard.host_mut().set_voice_enabled(parts.voice.is_some());
     let mut instances = parts.instances;
     if let Some(side) = &parts.event_loop {
         // The instances' snapshots go from their simulation threads to the
@@ -267,7 +163,7 @@ where
         instances.submit_to(&side.exchange());
     }
     let zone_loop = ZoneLoop {
-        host,
+        shard,
         neighbours,
         inbound: parts.inbound,
         live: parts.live,
@@ -296,11 +192,12 @@ where
         .context("cannot start the zone thread")
 }
 
-impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
+impl ZoneLoop {
     /// Runs until `stop` is set, then says goodbye to everyone; the leases
     /// to give up, now that nothing here simulates their zones.
     pub(crate) fn run(mut self) -> Vec<(ZoneId, Epoch)> {
-        let mut interval = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
+        let mut interval =
+            Duration::from_secs_f32(self.shard.host().zone().config().tick_seconds());
         let mut outboxes: HashMap<ConnectionId, mpsc::Sender<Payload>> = HashMap::new();
         let mut next_tick = Instant::now() + interval;
         let mut draining: Option<u32> = None;
@@ -313,14 +210,15 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         loop {
             if draining.is_none() && self.stop.load(Ordering::Relaxed) {
                 // Everyone's last place, before they are told to go.
-                let states = self.host.member_states();
+                let states = self.shard.host_mut().member_states();
                 self.storage.checkpoint(&states);
                 let mut connections: Vec<ConnectionId> = outboxes.keys().copied().collect();
                 if let Some(side) = &self.event_loop {
                     connections.extend(side.open_connections());
                 }
                 for connection in connections {
-                    self.host
+                    self.shard
+                        .host_mut()
                         .server()
                         .disconnect(connection, DisconnectReason::ServerShutdown);
                 }
@@ -331,7 +229,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             crossbeam_channel::select! {
                 recv(self.inbound) -> event => match event {
                     Ok(event) => self.handle(event, &mut outboxes),
-                    Err(_) => return self.host.borders().leases_to_release(),
+                    Err(_) => return self.shard.host().borders().held(),
                 },
                 recv(wake) -> _ => {}
                 // A join waits for its answer: take it now, not at the next tick.
@@ -365,14 +263,14 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 side.receive(
                     Instant::now(),
                     &mut Dispatch {
-                        world: self.host.server(),
+                        world: self.shard.host_mut().server(),
                         instances: &mut self.instances,
                     },
                 );
             }
             let received = Instant::now();
             while let Ok(hint) = self.spawn_hints.try_recv() {
-                self.host.set_spawn_hint(received, hint);
+                self.shard.host_mut().set_spawn_hint(received, hint);
             }
             while let Ok(order) = self.moderation_orders.try_recv() {
                 self.instances.moderate(&order);
@@ -381,7 +279,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 {
                     continue;
                 }
-                super::moderation::apply(&mut self.host, order, Instant::now());
+                super::moderation::apply(self.shard.host_mut(), order, Instant::now());
             }
             while let Ok(order) = self.settings_orders.try_recv() {
                 // Between two ticks: the next one runs with them, and the one
@@ -394,25 +292,26 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             while let Ok(change) = self.element_changes.try_recv() {
                 match change {
                     ElementChange::Placed(placed) => {
-                        self.elements.place(self.host.zones_mut(), &placed);
+                        self.elements
+                            .place(self.shard.host_mut().zones_mut(), &placed);
                     }
                     ElementChange::Removed(placement) => {
-                        self.elements.remove(self.host.zones_mut(), placement);
+                        self.elements
+                            .remove(self.shard.host_mut().zones_mut(), placement);
                     }
                 }
             }
-            let clock = super::ledger::now_ms();
-            self.host.borders_mut().set_clock(clock);
-            self.host.set_wall_clock(clock);
+            self.shard
+                .handle_time(Instant::now(), super::ledger::now_ms());
             // A handoff message is answered (to its peer, and to the ledger)
             // before the rest of what came is handled.
-            while self.neighbours.receive(&mut self.host) {
+            while self.neighbours.receive(&mut self.shard) {
                 self.exchange_with_ledger();
-                self.neighbours.send(&mut self.host);
+                self.neighbours.send(&mut self.shard);
             }
             // Voice relayed from other shards goes to the port as it comes.
             if let Some(voice) = &self.voice {
-                voice.pass_relayed(&mut self.host);
+                voice.pass_relayed(self.shard.host_mut());
             }
             let now = Instant::now();
             if now >= next_tick {
@@ -422,26 +321,26 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                     tracing::Span::none()
                 };
                 let entered = span.enter();
-                let mut report = self.host.step(now);
+                let mut report = self.shard.step(now);
                 if let Some(voice) = &mut self.voice {
-                    voice.exchange(&mut self.host);
+                    voice.exchange(self.shard.host_mut());
                 }
                 // What other shards wait for (a handoff's prepare, their
                 // clients' frames) goes before our own snapshots are encoded.
                 self.exchange_with_ledger();
-                self.neighbours.send(&mut self.host);
-                self.host.replicate(&mut report);
+                self.neighbours.send(&mut self.shard);
+                self.shard.replicate(&mut report);
                 steps += 1;
                 self.persist(steps, draining.is_some());
                 // Hellos for instances, once the world's server has read them this tick.
                 self.instances
-                    .take_redirects(self.host.server(), Instant::now());
+                    .take_redirects(self.shard.host_mut().server(), Instant::now());
                 let elapsed = now.elapsed();
                 if !span.is_disabled() {
                     tracing::debug!(
                         tick = report.tick,
                         elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-                        avatars = self.host.avatar_count(),
+                        avatars = self.shard.host().avatar_count(),
                         "ticked"
                     );
                 }
@@ -460,13 +359,13 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             // Ledger answers are taken as soon as they come, not once a tick:
             // a handoff is frozen only as long as its commit takes.
             self.exchange_with_ledger();
-            self.neighbours.send(&mut self.host);
+            self.neighbours.send(&mut self.shard);
             self.route(&mut outboxes);
             if draining == Some(0) {
                 if let Some(voice) = self.voice.take() {
                     voice.stop();
                 }
-                return self.host.borders().leases_to_release();
+                return self.shard.host().borders().held();
             }
         }
     }
@@ -476,9 +375,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// mutes and bans.
     fn take_instance_order(&mut self, mut order: InstanceOrder) {
         if let InstanceOrder::Start { instance, .. } = &mut order {
-            *instance.host.moderation_mut() = self.host.moderation().standing();
+            *instance.host.moderation_mut() = self.shard.host_mut().moderation().standing();
         }
-        self.instances.take_order(order, self.host.server());
+        self.instances
+            .take_order(order, self.shard.host_mut().server());
     }
 
     /// Applies live settings an admin changed; the new tick interval if they
@@ -489,14 +389,18 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         interval: Duration,
     ) -> Option<Duration> {
         if let Err(error) = self
-            .host
+            .shard
+            .host_mut()
             .apply_live_settings(&order.live, order.snapshot_bytes_per_second)
         {
             // Checked the same way before it was queued: not expected.
             tracing::error!(%error, "the zone thread refused live settings");
             return None;
         }
-        let changed = Duration::from_secs_f32(self.host.zone().config().tick_seconds());
+        let changed = Duration::from_secs_f32(self.shard.host().zone().config().tick_seconds());
+        // The tick count follows the cluster's clock at the new rate.
+        self.shard
+            .set_tick_ms(u64::try_from(changed.as_millis()).unwrap_or(u64::MAX));
         let every = self.checkpoint_every as f64 * interval.as_secs_f64() / changed.as_secs_f64();
         self.checkpoint_every = (every.round() as u64).max(1);
         tracing::info!(
@@ -513,10 +417,9 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// queue, or whose database call failed, has an unknown outcome: the
     /// protocol settles it by reading the ledger.
     fn exchange_with_ledger(&mut self) {
-        let borders = self.host.borders_mut();
-        for (request, op) in borders.take_ledger_requests() {
+        while let Some((request, op)) = self.shard.poll_ledger() {
             if !self.ledger_requests.try_send(request, op) {
-                borders.on_ledger_lost(request);
+                self.shard.handle_ledger(request, None);
             }
         }
         while let Ok(answer) = self.ledger_answers.try_recv() {
@@ -525,11 +428,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     }
 
     fn take_answer(&mut self, (request, answer): super::ledger::Answer) {
-        let borders = self.host.borders_mut();
-        match answer {
-            Some(reply) => borders.on_ledger(request, &reply),
-            None => borders.on_ledger_lost(request),
-        }
+        self.shard.handle_ledger(request, answer.as_ref());
     }
 
     /// Hands chat lines, inventory changes and checkpoints to storage without
@@ -539,7 +438,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
     /// follow the cluster's clock and skip when the loop falls behind, and
     /// stay 0 on a shard that simulates no zone).
     fn persist(&mut self, step: u64, draining: bool) {
-        let (results, _) = exchange_with_storage(&mut self.host, &mut self.storage);
+        let (results, _) = exchange_with_storage(self.shard.host_mut(), &mut self.storage);
         if let Ok(mut live) = self.live.lock() {
             for (_, result) in &results {
                 let status = INVENTORY_STATUSES
@@ -551,18 +450,18 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             }
             live.chat_unstored = self.storage.chat_dropped.load(Ordering::Relaxed);
             let (muted, hidden) = self.instances.moderated_lines();
-            live.chat_muted = self.host.moderation().muted_lines() + muted;
-            live.chat_hidden_by_blocks = self.host.moderation().hidden_lines() + hidden;
-            live.inventory_busy_here = self.host.inventory_busy();
-            live.inventory_not_allowed_here = self.host.inventory_not_allowed();
+            live.chat_muted = self.shard.host_mut().moderation().muted_lines() + muted;
+            live.chat_hidden_by_blocks = self.shard.host_mut().moderation().hidden_lines() + hidden;
+            live.inventory_busy_here = self.shard.host_mut().inventory_busy();
+            live.inventory_not_allowed_here = self.shard.host_mut().inventory_not_allowed();
             let checkpoints = self.storage.checkpoints.counters();
             live.checkpoint_rows_coalesced = checkpoints.coalesced_rows.load(Ordering::Relaxed);
             live.checkpoint_rows_pending = checkpoints.pending_rows.load(Ordering::Relaxed);
-            live.spawn_hints_dropped = self.host.spawn_hints_dropped();
+            live.spawn_hints_dropped = self.shard.host().spawn_hints_dropped();
         }
-        let mut states = self.host.take_departed();
+        let mut states = self.shard.host_mut().take_departed();
         if !draining && step.is_multiple_of(self.checkpoint_every.max(1)) {
-            states.extend(self.host.member_states());
+            states.extend(self.shard.host_mut().member_states());
         }
         self.storage.checkpoint(&states);
     }
@@ -573,7 +472,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>,
     ) {
         let now = Instant::now();
-        let server = self.host.server();
+        let server = self.shard.host_mut().server();
         match event {
             NetEvent::Opened {
                 connection, outbox, ..
@@ -613,14 +512,14 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
 
     fn route(&mut self, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Payload>>) {
         let mut handed = HandedOut::default();
-        while let Some(transmit) = self.host.server().poll_transmit() {
+        while let Some(transmit) = self.shard.host_mut().server().poll_transmit() {
             handed.hand(transmit, outboxes, &mut self.event_loop);
         }
         self.worker_batches
             .extend(self.instances.worker_batches().try_iter());
         for mut batch in std::mem::take(&mut self.worker_batches) {
             self.instances
-                .take_from_worker(&mut batch, self.host.server());
+                .take_from_worker(&mut batch, self.shard.host_mut().server());
             for transmit in batch.transmits {
                 handed.hand(transmit, outboxes, &mut self.event_loop);
             }
@@ -635,7 +534,7 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         for connection in handed.closed {
             outboxes.remove(&connection);
             Dispatch {
-                world: self.host.server(),
+                world: self.shard.host_mut().server(),
                 instances: &mut self.instances,
             }
             .handle_closed(now, connection);
@@ -646,7 +545,10 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
             let reason = DisconnectReason::ProtocolViolation;
             let order = ToWorker::Disconnect { connection, reason };
             if !self.instances.forward(connection, order) {
-                self.host.server().disconnect(connection, reason);
+                self.shard
+                    .host_mut()
+                    .server()
+                    .disconnect(connection, reason);
             }
         }
         if handed.dropped > 0 {
@@ -665,11 +567,12 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
         };
         live.record_tick(elapsed.as_secs_f64(), interval.as_secs_f64());
         live.tick = tick;
-        live.netcode.clone_from(self.host.server_ref().metrics());
-        live.avatars = self.host.avatar_count();
-        live.static_elements = self.host.zone().element_count();
-        live.handoffs = self.host.handoffs();
-        live.zones_held = self.host.borders().zones_held();
+        live.netcode
+            .clone_from(self.shard.host().server_ref().metrics());
+        live.avatars = self.shard.host().avatar_count();
+        live.static_elements = self.shard.host().zone().element_count();
+        live.handoffs = self.shard.host().handoffs();
+        live.zones_held = self.shard.host().borders().zone_count();
         (
             live.instances,
             live.instances_started,
@@ -686,23 +589,27 @@ impl<B: LoopBorders, N: Neighbours<B>> ZoneLoop<B, N> {
                 stats: side.stats(),
                 inbound_dropped: side.inbound_dropped(),
             });
-        live.voice = self.voice.as_ref().map(|voice| voice.figures(&self.host));
-        for frozen in self.host.borders_mut().take_frozen_ticks() {
+        live.voice = self
+            .voice
+            .as_ref()
+            .map(|voice| voice.figures(self.shard.host()));
+        for frozen in self.shard.host_mut().borders_mut().take_frozen_ticks() {
             live.record_frozen(f64::from(frozen) * interval.as_secs_f64());
         }
-        for crossing in self.host.take_crossings() {
+        for crossing in self.shard.host_mut().take_crossings() {
             live.record_crossing(crossing);
         }
         live.rejections.clear();
         live.rejections.extend(
-            self.host
+            self.shard
+                .host_mut()
                 .rejections_by_reason()
                 .iter()
                 .map(|(reason, count)| (*reason, *count)),
         );
         let now = Instant::now();
         if let Some(world) = live.world.as_mut().filter(|world| world.due(now)) {
-            world.sample(&self.host, tick, now);
+            world.sample(self.shard.host(), tick, now);
         }
     }
 }

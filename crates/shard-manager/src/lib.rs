@@ -13,16 +13,16 @@
 //! - [`leases`]: one process's side of leases: renewing, fencing itself, taking
 //!   over lapsed zones and reloading their players.
 //!
+//! - [`shard`]: [`Shard`], one shard (one process is a cluster of one): its
+//!   host and what it says to other shards, behind one `handle_*` / `poll_*`
+//!   surface whose documentation shows the driver loop.
 //! - [`host`]: [`ZoneHost`], the zones of this process and the clients
 //!   connected to them (netcode's `Server` joined to the simulation), as one
 //!   shard of a cluster when linked; [`link`]: the messages hosts of different
 //!   shards exchange; [`peers`]: one shard's side of the shard link
 //!   ([`Peers`], [`LinkMessage`]), the order and timing of what it says.
-//! - [`borders`]: the handoff protocol plugged into
-//!   [`ZoneHost`], so one process hosts many zones behind one
-//!   gateway (embedded mode), handing players across borders with the same
-//!   network id and connection.
-//! - [`cluster`]: the same, for one shard of a cluster: the [`Leases`] hold
+//! - [`cluster`]: the handoff protocol plugged into [`ZoneHost`] as one shard
+//!   of a cluster (one process is a cluster of one): the [`Leases`] hold
 //!   this process's leases, and zones of other shards are reached through
 //!   messages the driver carries over the shard link.
 //! - [`adapters`]: the SQL ledger behind the same operations, and Redis hints.
@@ -31,7 +31,6 @@
 //!   entries through which shards find each other's links in Redis.
 
 pub mod adapters;
-pub mod borders;
 pub mod cluster;
 pub mod handoff;
 pub mod host;
@@ -41,6 +40,7 @@ pub mod ledger;
 pub mod link;
 pub mod link_handshake;
 pub mod peers;
+pub mod shard;
 pub mod shard_entry;
 pub mod shard_load;
 pub mod zone_map;
@@ -56,4 +56,5 @@ pub use leases::{LeaseEffect, LeaseTiming, Leases};
 pub use ledger::{Lease, LedgerKey, LedgerOp, LedgerReply, MemoryLedger};
 pub use link::{HostMessage, LinkTo, VoiceSpeaker};
 pub use peers::{LinkMessage, Peers};
+pub use shard::Shard;
 pub use zone_map::{ZoneMap, ZoneMapConfig, ZoneMapError};

@@ -75,14 +75,10 @@ pub fn share(map: &ZoneMap, shard: u32, shards: u32) -> Vec<ZoneId> {
         .collect()
 }
 
-/// The handoff protocol of shard `me` of `shards`, wanting its own share.
-pub fn shard_borders(map: ZoneMap, me: u32, shards: u32) -> ClusterBorders {
-    ClusterBorders::new(
-        ShardId(me),
-        map,
-        LeaseTiming::default(),
-        share(&map, me, shards),
-    )
+/// The handoff protocol of shard `me` of `shards`, wanting its own share,
+/// its leases kept as `timing` says.
+pub fn shard_borders(map: ZoneMap, me: u32, shards: u32, timing: LeaseTiming) -> ClusterBorders {
+    ClusterBorders::new(ShardId(me), map, timing, share(&map, me, shards))
 }
 
 /// The first network id of players' avatars in a cluster cut as `map`: past
@@ -90,7 +86,7 @@ pub fn shard_borders(map: ZoneMap, me: u32, shards: u32) -> ClusterBorders {
 /// whoever took over which zone (for [`ZoneHost::link_as`]).
 pub fn first_avatar_id(map: &ZoneMap) -> u32 {
     map.zone_count()
-        .saturating_mul(crate::borders::IDS_PER_ZONE)
+        .saturating_mul(crate::zone_map::IDS_PER_ZONE)
         .saturating_add(1)
 }
 
@@ -120,6 +116,15 @@ impl Peers {
             tick_ms: tick_ms.max(1),
             outgoing: VecDeque::new(),
         }
+    }
+
+    /// The zones tick every `tick_ms` from now on (a designer changed the
+    /// rate): the tick count follows the cluster's clock at that rate, one a
+    /// step. (At the old rate, a slower zone's count would skip at every
+    /// step, and so would whatever is due on some ticks only, such as a
+    /// subscriber's view refresh.)
+    pub fn set_tick_ms(&mut self, tick_ms: u64) {
+        self.tick_ms = tick_ms.max(1);
     }
 
     /// The time passed: the host's tick count follows the cluster's clock

@@ -1,9 +1,24 @@
 //! The zone map: a world cut into a grid of square zones.
 
-use meridian_sim::Vec2;
+use meridian_sim::{SimConfig, Vec2};
 use thiserror::Error;
 
 use crate::ids::ZoneId;
+
+/// Network ids each zone may hand out.
+pub const IDS_PER_ZONE: u32 = 1 << 20;
+
+/// The settings of zone `zone` of `map`: the map's whole world (zones share
+/// world coordinates) and the zone's own range of network ids.
+pub fn zone_config(map: &ZoneMap, zone: ZoneId, sim: &SimConfig) -> SimConfig {
+    let world = map.world_size();
+    SimConfig {
+        world_width: world.x,
+        world_height: world.y,
+        first_network_id: 1 + zone.0 * IDS_PER_ZONE,
+        ..sim.clone()
+    }
+}
 
 /// How a world is cut.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,6 +6,7 @@
 //! shard's zone is taken over and its players are attached again.
 
 mod cluster_stepper;
+mod common;
 
 use cluster_stepper::Cluster;
 use meridian_protocol::messages::{AnimationState, MovementIntent};

@@ -1,4 +1,4 @@
-//! Nine zones in one process (`ZoneHost` with `ZoneBorders`), twenty real
+//! Nine zones in one process (`ZoneHost` as a cluster of one), twenty real
 //! netcode clients wandering for a simulated minute, and a ledger whose answers
 //! come late and are sometimes lost (applied or not). Every tick: every player
 //! is an avatar in exactly one zone, the one the host routes it to, and its
@@ -104,6 +104,7 @@ fn twenty_players_roam_nine_zones_and_each_is_always_in_exactly_one() {
                 }
             }
         }
+        host.borders_mut().set_clock(ms);
         host.tick(now);
         // The ledger: each request arrives 0 to 3 ticks later; under faults 5%
         // of answers and 5% of requests are lost.

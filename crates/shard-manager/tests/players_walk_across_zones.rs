@@ -14,7 +14,7 @@ use meridian_netcode::{
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::{AnimationState, MovementIntent};
 use meridian_shard_manager::ZoneHost;
-use meridian_shard_manager::borders::ZoneBorders;
+use meridian_shard_manager::cluster::ClusterBorders;
 use meridian_shard_manager::{EntityId, LedgerOp, LedgerReply, MemoryLedger, ZoneId};
 
 struct Peer {
@@ -27,7 +27,7 @@ struct Peer {
 struct World {
     now: Instant,
     ms: u64,
-    host: ZoneHost<ZoneBorders>,
+    host: ZoneHost<ClusterBorders>,
     ledger: MemoryLedger,
     peers: Vec<Peer>,
     authority: TokenAuthority,
@@ -99,6 +99,7 @@ impl World {
                 }
             }
         }
+        self.host.borders_mut().set_clock(self.ms);
         self.host.tick(self.now);
         // The ledger answers at once (the fault simulation covers the rest).
         loop {

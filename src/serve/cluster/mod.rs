@@ -11,61 +11,70 @@ pub(crate) mod link;
 
 use std::time::Instant;
 
-use meridian_shard_manager::cluster::ClusterBorders;
-use meridian_shard_manager::{Peers, ZoneHost, ZoneMap};
+use meridian_shard_manager::Shard;
 
 use link::{Link, LinkEvent};
 
-/// The zone thread's side of the cluster: link events in, messages out. What
-/// is said, and when, is [`Peers`]'s; this only carries it.
+/// The zone thread's side of the cluster: it carries the link's events to the
+/// [`Shard`] and what the shard says back to the link. In one process (a
+/// cluster of one) there is no link, and nobody to say anything to.
 pub(crate) struct ClusterLoop {
-    link: Link,
-    peers: Peers,
+    link: Option<Link>,
 }
 
 impl ClusterLoop {
-    pub(crate) fn new(link: Link, map: &ZoneMap, me: u32, shards: u32, tick_ms: u64) -> Self {
-        Self {
-            link,
-            peers: Peers::new(Instant::now(), map, me, shards, tick_ms),
-        }
+    /// Over `link`.
+    pub(crate) fn new(link: Link) -> Self {
+        Self { link: Some(link) }
+    }
+
+    /// The only shard: one process, no link.
+    pub(crate) fn alone() -> Self {
+        Self { link: None }
     }
 
     /// The link's and the Redis connection's counts for the metrics page.
     pub(crate) fn counters(&self) -> link::LinkTotals {
-        self.link.totals()
+        self.link.as_ref().map(Link::totals).unwrap_or_default()
     }
 
     /// Nudged whenever the link queued something.
     pub(crate) fn wake(&self) -> crossbeam_channel::Receiver<()> {
-        self.link.wake.clone()
+        match &self.link {
+            Some(link) => link.wake.clone(),
+            None => crossbeam_channel::never(),
+        }
     }
 
-    /// Hands what the link brought to the host and the protocol. Stops after
-    /// a handoff message and says so (`true`), so that its answer goes out
-    /// before the rest of the queue (frames to encode, say) is handled.
-    pub(crate) fn receive(&mut self, host: &mut ZoneHost<ClusterBorders>) -> bool {
-        self.peers
-            .handle_time(Instant::now(), super::ledger::now_ms(), host);
-        while let Ok(event) = self.link.events.try_recv() {
+    /// Hands what the link brought to the shard. Stops after a handoff
+    /// message and says so (`true`), so that its answer goes out before the
+    /// rest of the queue (frames to encode, say) is handled.
+    pub(crate) fn receive(&mut self, shard: &mut Shard) -> bool {
+        let Some(link) = &mut self.link else {
+            return false;
+        };
+        while let Ok(event) = link.events.try_recv() {
             match event {
-                LinkEvent::Up(shard) => self.peers.handle_up(host, shard),
+                LinkEvent::Up(peer) => shard.handle_link_up(peer),
                 LinkEvent::Message(from, message) => {
-                    if self.peers.handle_message(host, from, message) {
+                    if shard.handle_link_message(from, message) {
                         return true;
                     }
                 }
-                LinkEvent::Down(shard) => self.peers.handle_down(host, shard),
+                LinkEvent::Down(peer) => shard.handle_link_down(peer),
             }
         }
         false
     }
 
-    /// Sends what the host and the protocol have for other shards.
-    pub(crate) fn send(&mut self, host: &mut ZoneHost<ClusterBorders>) {
-        self.peers.collect(Instant::now(), host);
-        while let Some((to, message)) = self.peers.poll_message() {
-            self.link.sender.send(to, &message);
+    /// Sends what the shard has for other shards.
+    pub(crate) fn send(&mut self, shard: &mut Shard) {
+        let now = Instant::now();
+        while let Some((to, message)) = shard.poll_link(now) {
+            // Alone, what is said to every shard reaches nobody.
+            if let Some(link) = &mut self.link {
+                link.sender.send(to, &message);
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-//! A cluster of shards in one process, stepped: each shard is a
-//! `ZoneHost<ClusterBorders>` with its [`Peers`], the shard link is a queue per
+//! A cluster of shards in one process, stepped: each shard is a [`Shard`]
+//! driven through its `handle_*` / `poll_*` surface, the shard link is a queue per
 //! shard (a message sent in one tick is handled at the next), the ledger is
 //! the model, and players are real netcode clients over perfect in-memory
 //! links to the shard they joined through (their gateway). Nothing here reads
@@ -10,32 +10,26 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use meridian_netcode::token::REALTIME_SCOPE;
 use meridian_netcode::{
-    Client, ClientEvent, ClientTransmit, ConnectionId, NetcodeConfig, Payload, RealtimeClaims,
-    Server, TokenAuthority,
+    Client, ClientEvent, ClientTransmit, ConnectionId, Payload, TokenAuthority,
 };
 use meridian_protocol::NetworkId;
 use meridian_protocol::messages::MovementIntent;
-use meridian_shard_manager::borders::zone_config;
 use meridian_shard_manager::cluster::ClusterBorders;
 use meridian_shard_manager::peers::{first_avatar_id, shard_borders};
 use meridian_shard_manager::{
-    LedgerReply, LinkMessage, MemoryLedger, Peers, ZoneHost, ZoneMap, ZoneMapConfig,
+    LeaseTiming, LedgerReply, LinkMessage, MemoryLedger, Peers, Shard, ZoneHost,
 };
-use meridian_sim::{SimConfig, Vec2, Zone};
+use meridian_sim::Vec2;
 
-/// The space the tokens admit to.
-pub(crate) const SPACE: u32 = 1;
-/// The Unix time (seconds) the cluster starts at.
-pub(crate) const UNIX: u64 = 1_800_000_000;
+use crate::common::{self, UNIX};
+
 /// Milliseconds a tick.
 pub(crate) const TICK_MS: u64 = 50;
 
-/// One shard: its host, what it says, and what the link brought it.
+/// One shard, and what the link brought it.
 pub(crate) struct ShardNode {
-    pub(crate) host: ZoneHost<ClusterBorders>,
-    pub(crate) peers: Peers,
+    pub(crate) shard: Shard,
     inbox: VecDeque<(u32, LinkMessage)>,
     /// The shards it has a link to.
     linked: BTreeSet<u32>,
@@ -71,43 +65,21 @@ impl Cluster {
     /// 15 m); zone `z` is shard `z mod count + 1`'s. Newcomers appear around
     /// `spawn`. Every link is up from the start.
     pub(crate) fn new(count: u32, columns: u32, rows: u32, spawn: Vec2) -> Self {
-        let map = ZoneMap::new(ZoneMapConfig {
-            columns,
-            rows,
-            zone_size: 40.0,
-            handoff_margin: 2.0,
-        })
-        .expect("map");
+        let map = common::world_map(columns, rows);
         let now = Instant::now();
         let ms = UNIX * 1_000;
         let authority = TokenAuthority::new(b"cluster stepper secret, not for production");
-        let sim = SimConfig {
-            interest_radius: 15.0,
-            interest_hysteresis: 2.0,
-            ..SimConfig::default()
-        };
         let mut shards = Vec::new();
         for me in 1..=count {
-            let server = Server::new(
-                NetcodeConfig::default(),
-                authority.clone(),
-                SPACE,
-                now,
-                UNIX,
-            )
-            .expect("server");
-            let zones = map
-                .zones()
-                .map(|zone| Zone::new(zone_config(&map, zone, &sim)).expect("zone"))
-                .collect();
-            let borders = shard_borders(map, me, count);
+            let server = common::server(&authority, now);
+            let zones = common::world_zones(&map);
+            let borders = shard_borders(map, me, count, LeaseTiming::default());
             let mut host = ZoneHost::with_borders(zones, borders, server, 0, u64::from(me) * 7_919);
             host.link_as(me, first_avatar_id(&map));
             host.set_spawn_area(spawn, 0.5);
             let peers = Peers::new(now, &map, me, count, TICK_MS);
             shards.push(Some(ShardNode {
-                host,
-                peers,
+                shard: Shard::new(host, peers),
                 inbox: VecDeque::new(),
                 linked: BTreeSet::new(),
             }));
@@ -138,14 +110,14 @@ impl Cluster {
 
     /// Shard `me`'s host.
     pub(crate) fn host(&mut self, me: u32) -> &mut ZoneHost<ClusterBorders> {
-        &mut self.shard(me).host
+        self.shard(me).shard.host_mut()
     }
 
     /// Shard `me` learns that its link to `other` is up.
     fn link_up(&mut self, me: u32, other: u32) {
         let node = self.shard(me);
         node.linked.insert(other);
-        node.peers.handle_up(&mut node.host, other);
+        node.shard.handle_link_up(other);
     }
 
     /// Shard `me` stops at once (a crash): its links go down on every other
@@ -154,22 +126,14 @@ impl Cluster {
         self.shards[me as usize - 1] = None;
         for node in self.shards.iter_mut().flatten() {
             if node.linked.remove(&me) {
-                node.peers.handle_down(&mut node.host, me);
+                node.shard.handle_link_down(me);
             }
         }
     }
 
     /// A player `account` joins through shard `gateway`.
     pub(crate) fn join(&mut self, account: u64, gateway: u32) -> usize {
-        let token = self.authority.mint(&RealtimeClaims {
-            sub: account,
-            name: format!("player{account}"),
-            space: SPACE,
-            exp: UNIX + 3_600,
-            scope: REALTIME_SCOPE.into(),
-            jti: meridian_netcode::token::random_token_id(),
-            gateway: 0,
-        });
+        let token = common::token(&self.authority, account, &format!("player{account}"));
         let now = self.now;
         self.host(gateway)
             .server()
@@ -209,7 +173,7 @@ impl Cluster {
                 let Some(node) = self.shards[gateway as usize - 1].as_mut() else {
                     continue;
                 };
-                let server = node.host.server();
+                let server = node.shard.host_mut().server();
                 match transmit {
                     ClientTransmit::Stream(bytes) => server.handle_stream(now, connection, &bytes),
                     ClientTransmit::Datagram(bytes) => {
@@ -223,24 +187,18 @@ impl Cluster {
             if self.shards[me as usize - 1].is_none() {
                 continue;
             }
-            {
-                let node = self.shard(me);
-                node.host.borders_mut().set_clock(ms);
-                node.host.set_wall_clock(ms);
-                node.peers.handle_time(now, ms, &mut node.host);
-            }
+            self.shard(me).shard.handle_time(now, ms);
             // What the link brought; a handoff message is answered first.
             while let Some((from, message)) = self.shard(me).inbox.pop_front() {
-                let node = self.shard(me);
-                if node.peers.handle_message(&mut node.host, from, message) {
+                if self.shard(me).shard.handle_link_message(from, message) {
                     self.answer_ledger(me);
                     self.carry(me);
                 }
             }
-            let mut report = self.host(me).step(now);
+            let mut report = self.shard(me).shard.step(now);
             self.answer_ledger(me);
             self.carry(me);
-            self.host(me).replicate(&mut report);
+            self.shard(me).shard.replicate(&mut report);
             self.answer_ledger(me);
             self.carry(me);
         }
@@ -249,7 +207,7 @@ impl Cluster {
                 continue;
             };
             let gateway = index as u32 + 1;
-            while let Some(transmit) = node.host.server().poll_transmit() {
+            while let Some(transmit) = node.shard.host_mut().server().poll_transmit() {
                 let Some(player) = self.players.iter_mut().find(|player| {
                     player.gateway == gateway && ConnectionId(player.account) == transmit.connection
                 }) else {
@@ -276,15 +234,14 @@ impl Cluster {
     /// Shard `me`'s ledger requests, answered by the model at once.
     fn answer_ledger(&mut self, me: u32) {
         let ms = self.ms;
-        loop {
-            let requests = self.host(me).borders_mut().take_ledger_requests();
-            if requests.is_empty() {
-                return;
-            }
-            for (request, op) in requests {
-                let reply: LedgerReply = self.ledger.apply(ms, &op);
-                self.host(me).borders_mut().on_ledger(request, &reply);
-            }
+        while let Some((request, op)) = self.shards[me as usize - 1]
+            .as_mut()
+            .expect("running")
+            .shard
+            .poll_ledger()
+        {
+            let reply: LedgerReply = self.ledger.apply(ms, &op);
+            self.shard(me).shard.handle_ledger(request, Some(&reply));
         }
     }
 
@@ -293,9 +250,8 @@ impl Cluster {
     fn carry(&mut self, me: u32) {
         let now = self.now;
         let node = self.shard(me);
-        node.peers.collect(now, &mut node.host);
         let mut outgoing = Vec::new();
-        while let Some(message) = node.peers.poll_message() {
+        while let Some(message) = node.shard.poll_link(now) {
             outgoing.push(message);
         }
         let linked = node.linked.clone();

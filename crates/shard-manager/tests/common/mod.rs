@@ -1,5 +1,6 @@
-//! A world of zones in one process for the tests: a `ZoneHost` with
-//! `ZoneBorders`, every lease held by one shard in the ledger model.
+//! A world of zones in one process for the tests: a `ZoneHost` as a cluster
+//! of one (`ClusterBorders`), every lease taken from the ledger model before
+//! anyone joins.
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
@@ -8,10 +9,10 @@ use std::time::Instant;
 use meridian_netcode::token::REALTIME_SCOPE;
 use meridian_netcode::{NetcodeConfig, RealtimeClaims, Server, TokenAuthority};
 use meridian_shard_manager::ZoneHost;
-use meridian_shard_manager::borders::{ZoneBorders, zone_config};
-use meridian_shard_manager::{
-    LedgerOp, LedgerReply, MemoryLedger, ShardId, ZoneMap, ZoneMapConfig,
-};
+use meridian_shard_manager::cluster::ClusterBorders;
+use meridian_shard_manager::peers::{first_avatar_id, shard_borders};
+use meridian_shard_manager::zone_map::zone_config;
+use meridian_shard_manager::{Borders, LeaseTiming, MemoryLedger, ZoneMap, ZoneMapConfig};
 use meridian_sim::{SimConfig, Zone};
 
 /// The space the tokens admit to.
@@ -21,58 +22,78 @@ pub(crate) const UNIX: u64 = 1_800_000_000;
 
 /// The host, the ledger it commits to, and what mints its tokens.
 pub(crate) struct Hosted {
-    pub(crate) host: ZoneHost<ZoneBorders>,
+    pub(crate) host: ZoneHost<ClusterBorders>,
     pub(crate) ledger: MemoryLedger,
     pub(crate) authority: TokenAuthority,
     pub(crate) now: Instant,
 }
 
-/// `columns` × `rows` zones of 40 m (interest radius 15 m), every lease held
-/// for an hour; `seed` picks spawn points.
-pub(crate) fn hosted_world(columns: u32, rows: u32, seed: u64) -> Hosted {
-    let map = ZoneMap::new(ZoneMapConfig {
+/// `columns` × `rows` zones of 40 m, handed off 2 m past a border.
+pub(crate) fn world_map(columns: u32, rows: u32) -> ZoneMap {
+    ZoneMap::new(ZoneMapConfig {
         columns,
         rows,
         zone_size: 40.0,
         handoff_margin: 2.0,
     })
-    .expect("map");
-    let mut ledger = MemoryLedger::new();
-    let mut epochs = Vec::new();
-    for zone in map.zones() {
-        let reply = ledger.apply(
-            0,
-            &LedgerOp::AcquireLease {
-                zone,
-                holder: ShardId(1),
-                ttl: 3_600_000,
-            },
-        );
-        let LedgerReply::Lease { lease, .. } = reply else {
-            panic!("{reply:?}");
-        };
-        epochs.push(lease.epoch);
-    }
-    let now = Instant::now();
-    let authority = TokenAuthority::new(b"zone host test secret, not for production");
-    let server = Server::new(
+    .expect("map")
+}
+
+/// Every zone of `map`, with an interest radius of 15 m.
+pub(crate) fn world_zones(map: &ZoneMap) -> Vec<Zone> {
+    let sim = SimConfig {
+        interest_radius: 15.0,
+        interest_hysteresis: 2.0,
+        ..SimConfig::default()
+    };
+    map.zones()
+        .map(|zone| Zone::new(zone_config(map, zone, &sim)).expect("zone"))
+        .collect()
+}
+
+/// A server admitting `authority`'s tokens for [`SPACE`], started at `now`.
+pub(crate) fn server(authority: &TokenAuthority, now: Instant) -> Server {
+    Server::new(
         NetcodeConfig::default(),
         authority.clone(),
         SPACE,
         now,
         UNIX,
     )
-    .expect("server");
-    let sim = SimConfig {
-        interest_radius: 15.0,
-        interest_hysteresis: 2.0,
-        ..SimConfig::default()
+    .expect("server")
+}
+
+/// `columns` × `rows` zones of 40 m (interest radius 15 m), every lease held
+/// for an hour; `seed` picks spawn points.
+pub(crate) fn hosted_world(columns: u32, rows: u32, seed: u64) -> Hosted {
+    let map = world_map(columns, rows);
+    let mut ledger = MemoryLedger::new();
+    let now = Instant::now();
+    let authority = TokenAuthority::new(b"zone host test secret, not for production");
+    let server = server(&authority, now);
+    let zones = world_zones(&map);
+    // Leases of an hour: the tests' clock (the ledger's) starts at 0.
+    let timing = LeaseTiming {
+        ttl: 3_600_000,
+        renew_every: 600_000,
+        safety: 1_000,
+        ..LeaseTiming::default()
     };
-    let zones = map
-        .zones()
-        .map(|zone| Zone::new(zone_config(&map, zone, &sim)).expect("zone"))
-        .collect();
-    let host = ZoneHost::with_borders(zones, ZoneBorders::new(map, &epochs), server, 0, seed);
+    let mut host = ZoneHost::with_borders(zones, shard_borders(map, 1, 1, timing), server, 0, seed);
+    host.link_as(1, first_avatar_id(&map));
+    // Every zone's lease before anyone joins.
+    let borders = host.borders_mut();
+    borders.set_clock(0);
+    let _ = borders.advance();
+    for (request, op) in borders.take_ledger_requests() {
+        let reply = ledger.apply(0, &op);
+        borders.on_ledger(request, &reply);
+    }
+    assert_eq!(
+        borders.zone_count(),
+        map.zone_count() as usize,
+        "every lease"
+    );
     Hosted {
         host,
         ledger,
