@@ -173,6 +173,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
     let (storage, storage_tasks) = persist::start(&store, space_id, settings.serve.zone_id);
     let (hint_sender, spawn_hints) = crossbeam_channel::bounded(4_096);
     let tick_ms = 1_000 / u64::from(settings.sim.tick_rate_hz.max(1));
+    let tick = Duration::from_secs_f64(1.0 / f64::from(settings.sim.tick_rate_hz.max(1)));
     let checkpoint_every = (settings.serve.checkpoint_interval_ms / tick_ms.max(1)).max(1);
 
     let map = settings.zone_map()?;
@@ -307,14 +308,14 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             let borders = shard_borders(map, me, shards, LeaseTiming::default());
             let mut host = new_host(&settings, zones, borders, server);
             host.link_as(me, first_avatar_id(&map));
-            let peers = Peers::new(Instant::now(), &map, me, shards, tick_ms);
+            let peers = Peers::new(Instant::now(), &map, me, shards, tick);
             let shard = Shard::new(host, peers);
             zone_loop::launch(shard, cluster::ClusterLoop::new(link), parts)?
         }
         (None, _, Some(borders)) => {
             let mut host = new_host(&settings, zones, borders, server);
             host.link_as(1, first_avatar_id(&map));
-            let shard = Shard::new(host, Peers::new(Instant::now(), &map, 1, 1, tick_ms));
+            let shard = Shard::new(host, Peers::new(Instant::now(), &map, 1, 1, tick));
             zone_loop::launch(shard, cluster::ClusterLoop::alone(), parts)?
         }
         // A shard always has Redis (connected above), and one process its

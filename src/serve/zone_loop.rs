@@ -399,8 +399,7 @@ impl ZoneLoop {
         }
         let changed = Duration::from_secs_f32(self.shard.host().zone().config().tick_seconds());
         // The tick count follows the cluster's clock at the new rate.
-        self.shard
-            .set_tick_ms(u64::try_from(changed.as_millis()).unwrap_or(u64::MAX));
+        self.shard.set_tick(changed);
         let every = self.checkpoint_every as f64 * interval.as_secs_f64() / changed.as_secs_f64();
         self.checkpoint_every = (every.round() as u64).max(1);
         tracing::info!(
@@ -417,10 +416,17 @@ impl ZoneLoop {
     /// queue, or whose database call failed, has an unknown outcome: the
     /// protocol settles it by reading the ledger.
     fn exchange_with_ledger(&mut self) {
+        // One batch a pass: what the protocol asks again for a request that
+        // could not be queued waits for the next pass (else a full lane would
+        // hold the thread here until the database frees it).
+        let mut lost = Vec::new();
         while let Some((request, op)) = self.shard.poll_ledger() {
             if !self.ledger_requests.try_send(request, op) {
-                self.shard.handle_ledger(request, None);
+                lost.push(request);
             }
+        }
+        for request in lost {
+            self.shard.handle_ledger(request, None);
         }
         while let Ok(answer) = self.ledger_answers.try_recv() {
             self.take_answer(answer);

@@ -414,11 +414,13 @@ impl<B: Borders> ZoneHost<B> {
         }
         if self.zones.len() > 1 {
             self.observe_and_mirror();
-            for (account, from, to) in self.borders.advance() {
-                match self.borders.owner(to) {
-                    ZoneOwner::Here => self.switch(account, from, to),
-                    owner => self.switch_out(account, from, to, owner),
-                }
+        }
+        // Every step, whatever the zone count: the borders keep their leases
+        // (renewals, fencing, takeovers) as they advance the handoffs.
+        for (account, from, to) in self.borders.advance() {
+            match self.borders.owner(to) {
+                ZoneOwner::Here => self.switch(account, from, to),
+                owner => self.switch_out(account, from, to, owner),
             }
         }
         if self.cluster.linked {

@@ -6,7 +6,7 @@
 //! the timing of what is said:
 //!
 //! ```text
-//! let mut peers = Peers::new(now, &map, me, shards, tick_ms);
+//! let mut peers = Peers::new(now, &map, me, shards, tick);
 //! loop {
 //!     peers.handle_time(now, wall_ms, &mut host);
 //!     for event in link_events {
@@ -98,14 +98,16 @@ pub struct Peers {
     backup: Option<(Instant, Vec<ZoneId>)>,
     /// When we last said which zones we serve.
     last_serving: Instant,
-    tick_ms: u64,
+    /// A tick, in nanoseconds (a whole number of milliseconds would count
+    /// faster than the zones step at 60 Hz, and skip ticks).
+    tick_nanos: u128,
     /// For one shard (`Some`) or every shard linked now (`None`), in order.
     outgoing: VecDeque<(Option<u32>, LinkMessage)>,
 }
 
 impl Peers {
-    /// Shard `me` of `shards`, started at `now`, ticking every `tick_ms`.
-    pub fn new(now: Instant, map: &ZoneMap, me: u32, shards: u32, tick_ms: u64) -> Self {
+    /// Shard `me` of `shards`, started at `now`, ticking every `tick`.
+    pub fn new(now: Instant, map: &ZoneMap, me: u32, shards: u32, tick: Duration) -> Self {
         let mut wanted = share(map, me, shards);
         if shards > 1 {
             wanted.extend(share(map, me % shards + 1, shards));
@@ -113,18 +115,18 @@ impl Peers {
         Self {
             backup: Some((now + BACKUP_AFTER, wanted)),
             last_serving: now,
-            tick_ms: tick_ms.max(1),
+            tick_nanos: tick.as_nanos().max(1),
             outgoing: VecDeque::new(),
         }
     }
 
-    /// The zones tick every `tick_ms` from now on (a designer changed the
+    /// The zones tick every `tick` from now on (a designer changed the
     /// rate): the tick count follows the cluster's clock at that rate, one a
     /// step. (At the old rate, a slower zone's count would skip at every
     /// step, and so would whatever is due on some ticks only, such as a
     /// subscriber's view refresh.)
-    pub fn set_tick_ms(&mut self, tick_ms: u64) {
-        self.tick_ms = tick_ms.max(1);
+    pub fn set_tick(&mut self, tick: Duration) {
+        self.tick_nanos = tick.as_nanos().max(1);
     }
 
     /// The time passed: the host's tick count follows the cluster's clock
@@ -134,8 +136,9 @@ impl Peers {
         // Every shard numbers ticks from the same clock (since 2026-01-01 UTC,
         // so a u32 lasts years), so a snapshot's tick never goes back by more
         // than a tick when a client is handed to another shard's zone.
-        let since_epoch = wall_ms.saturating_sub(CLOCK_EPOCH_MS);
-        host.align_ticks((since_epoch / self.tick_ms).saturating_sub(1));
+        let since_epoch = u128::from(wall_ms.saturating_sub(CLOCK_EPOCH_MS)) * 1_000_000;
+        let ticks = u64::try_from(since_epoch / self.tick_nanos).unwrap_or(u64::MAX);
+        host.align_ticks(ticks.saturating_sub(1));
         if let Some((at, _)) = &self.backup
             && now >= *at
             && let Some((_, wanted)) = self.backup.take()

@@ -28,6 +28,8 @@
 //!         // ledger and link first: other shards wait for this tick's frames
 //!         shard.replicate(&mut report); // the snapshots of our own clients
 //!     }
+//!     // one batch a pass: a request that cannot be sent is handed back
+//!     // (`handle_ledger(request, None)`) after the drain, not inside it
 //!     while let Some((request, op)) = shard.poll_ledger() { ledger.send(request, op) }
 //!     while let Some((to, message)) = shard.poll_link(now) { link.send(to, message) }
 //! }
@@ -104,9 +106,9 @@ impl Shard {
         }
     }
 
-    /// The zones tick every `tick_ms` from now on (see [`Peers::set_tick_ms`]).
-    pub fn set_tick_ms(&mut self, tick_ms: u64) {
-        self.peers.set_tick_ms(tick_ms);
+    /// The zones tick every `tick` from now on (see [`Peers::set_tick`]).
+    pub fn set_tick(&mut self, tick: std::time::Duration) {
+        self.peers.set_tick(tick);
     }
 
     /// The first half of a tick: the zones step and players cross borders;

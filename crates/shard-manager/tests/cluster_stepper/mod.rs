@@ -77,7 +77,7 @@ impl Cluster {
             let mut host = ZoneHost::with_borders(zones, borders, server, 0, u64::from(me) * 7_919);
             host.link_as(me, first_avatar_id(&map));
             host.set_spawn_area(spawn, 0.5);
-            let peers = Peers::new(now, &map, me, count, TICK_MS);
+            let peers = Peers::new(now, &map, me, count, Duration::from_millis(TICK_MS));
             shards.push(Some(ShardNode {
                 shard: Shard::new(host, peers),
                 inbox: VecDeque::new(),

@@ -66,12 +66,6 @@ pub(crate) fn server(authority: &TokenAuthority, now: Instant) -> Server {
 /// `columns` × `rows` zones of 40 m (interest radius 15 m), every lease held
 /// for an hour; `seed` picks spawn points.
 pub(crate) fn hosted_world(columns: u32, rows: u32, seed: u64) -> Hosted {
-    let map = world_map(columns, rows);
-    let mut ledger = MemoryLedger::new();
-    let now = Instant::now();
-    let authority = TokenAuthority::new(b"zone host test secret, not for production");
-    let server = server(&authority, now);
-    let zones = world_zones(&map);
     // Leases of an hour: the tests' clock (the ledger's) starts at 0.
     let timing = LeaseTiming {
         ttl: 3_600_000,
@@ -79,6 +73,17 @@ pub(crate) fn hosted_world(columns: u32, rows: u32, seed: u64) -> Hosted {
         safety: 1_000,
         ..LeaseTiming::default()
     };
+    hosted_world_with(columns, rows, seed, timing)
+}
+
+/// The same, with leases kept as `timing` says.
+pub(crate) fn hosted_world_with(columns: u32, rows: u32, seed: u64, timing: LeaseTiming) -> Hosted {
+    let map = world_map(columns, rows);
+    let mut ledger = MemoryLedger::new();
+    let now = Instant::now();
+    let authority = TokenAuthority::new(b"zone host test secret, not for production");
+    let server = server(&authority, now);
+    let zones = world_zones(&map);
     let mut host = ZoneHost::with_borders(zones, shard_borders(map, 1, 1, timing), server, 0, seed);
     host.link_as(1, first_avatar_id(&map));
     // Every zone's lease before anyone joins.
