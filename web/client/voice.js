@@ -22,12 +22,12 @@ import { MeridianError } from './errors.js';
 export const DEFAULT_VOICE_SLOTS = 8;
 /** Distance (m) up to which a speaker plays at full volume. */
 export const VOICE_FULL_VOLUME_DISTANCE = 2;
-/** An audio level (0..1, RFC 6464 as getSynchronizationSources reports) above which a slot speaks. */
+/** A received RMS level (0..1 of full scale) above which a slot speaks. */
 export const SPEAKING_LEVEL = 0.01;
-/** How long a slot counts as speaking after its last loud packet (ms). */
+/** How long a slot counts as speaking after its last loud reading (ms). */
 export const SPEAKING_HOLD_MS = 400;
-/** How often received audio levels are read (ms). */
-const LEVEL_POLL_MS = 50;
+/** How often the slots' received audio energy is read (ms). */
+export const LEVEL_POLL_MS = 100;
 /** ICE gathering is waited for at most this long before the offer goes out (ms). */
 const GATHER_TIMEOUT_MS = 3_000;
 /** VoiceAnswer or VoiceRefused is waited for at most this long (ms). */
@@ -64,7 +64,31 @@ export function voiceGain(distance) {
  * @property {HTMLAudioElement|null} element plays the line; its volume is the gain
  * @property {number} loudAt when its audio level was last above SPEAKING_LEVEL (ms)
  * @property {boolean} speaking
+ * @property {AudioTotals|null} heard its inbound-rtp totals at the last reading
  */
+
+/**
+ * A receiving line's running totals from getStats inbound-rtp.
+ * @typedef {object} AudioTotals
+ * @property {number} energy totalAudioEnergy (squared level × seconds)
+ * @property {number} seconds totalSamplesDuration
+ */
+
+/**
+ * The RMS level (0..1) a line played between two readings of its totals, 0
+ * when it played nothing in between. The totals integrate every sample, so a
+ * sound shorter than the reading interval is not missed, as it is when only
+ * the newest packet's level is sampled.
+ * @param {AudioTotals} before
+ * @param {AudioTotals} after
+ * @returns {number}
+ */
+export function levelBetween(before, after) {
+  const seconds = after.seconds - before.seconds;
+  const energy = after.energy - before.energy;
+  if (!(seconds > 0) || !(energy > 0)) return 0;
+  return Math.sqrt(energy / seconds);
+}
 
 /**
  * The voice of one MeridianClient (`client.voice`). Made by the client; the
@@ -95,13 +119,16 @@ export class VoiceChannel {
     this._pending = null;
     /** @private */
     this._poll = null;
+    /** @private a getStats reading is under way */
+    this._reading = false;
     /** @private @type {Set<(detail: SpeakingDetail) => void>} */
     this._speakingListeners = new Set();
   }
 
   /**
-   * Calls `listener` each time a heard speaker starts or stops speaking (an
-   * audio level above SPEAKING_LEVEL on its slot within SPEAKING_HOLD_MS), and
+   * Calls `listener` each time a heard speaker starts or stops speaking (its
+   * slot played above SPEAKING_LEVEL, RMS between two readings LEVEL_POLL_MS
+   * apart, within the last SPEAKING_HOLD_MS), and
    * with speaking false when the server takes it off its slot.
    * @param {(detail: SpeakingDetail) => void} listener
    * @returns {() => void} removes the listener
@@ -284,32 +311,52 @@ export class VoiceChannel {
   _onLine(line) {
     /** @type {VoiceSlot} */
     const slot = this._slots.get(line.slot) ?? { mid: line.slot, transceiver: null, speaker: null, distance: 0,
-      element: null, loudAt: -Infinity, speaking: false };
+      element: null, loudAt: -Infinity, speaking: false, heard: null };
     this._slots.set(line.slot, slot);
-    if (slot.speaker !== line.speaker && slot.speaking) {
-      slot.speaking = false;
-      this._emitSpeaking(slot, /** @type {number} */ (slot.speaker));
+    if (slot.speaker !== line.speaker) {
+      if (slot.speaking) {
+        slot.speaking = false;
+        this._emitSpeaking(slot, /** @type {number} */ (slot.speaker));
+      }
+      // What the line played before the change was the previous speaker's.
       slot.loudAt = -Infinity;
+      slot.heard = null;
     }
     slot.speaker = line.speaker;
     slot.distance = line.distance;
     if (slot.element) slot.element.volume = slot.speaker == null ? 0 : voiceGain(slot.distance);
   }
 
-  /** @private */
-  _pollLevels() {
+  /**
+   * Reads every slot's received audio energy (one getStats) and says who
+   * started or stopped speaking. A reading still under way skips the next.
+   * @private
+   */
+  async _pollLevels() {
+    const peer = this.peer;
+    if (this._reading || !peer) return;
+    this._reading = true;
+    let report;
+    try {
+      report = await peer.getStats();
+    } catch {
+      return; // closed meanwhile: the next reading (if any) tries again
+    } finally {
+      this._reading = false;
+    }
+    if (peer !== this.peer) return;
+    /** @type {Map<string, AudioTotals>} */
+    const totals = new Map();
+    for (const s of report.values()) {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'audio' || s.mid == null) continue;
+      totals.set(s.mid, { energy: s.totalAudioEnergy ?? 0, seconds: s.totalSamplesDuration ?? 0 });
+    }
     const now = this._host.now();
     for (const slot of this._slots.values()) {
-      const receiver = slot.transceiver?.receiver;
-      if (receiver?.getSynchronizationSources) {
-        for (const source of receiver.getSynchronizationSources()) {
-          // Sources are reported for 10 s after their last packet: only a fresh
-          // one counts. Chromium stamps them on the wall clock (timeOrigin + now).
-          const age = performance.timeOrigin + performance.now() - source.timestamp;
-          if ((source.audioLevel ?? 0) > SPEAKING_LEVEL && age < SPEAKING_HOLD_MS) {
-            slot.loudAt = now;
-          }
-        }
+      const total = totals.get(slot.mid);
+      if (total) {
+        if (slot.heard && levelBetween(slot.heard, total) > SPEAKING_LEVEL) slot.loudAt = now;
+        slot.heard = total;
       }
       const speaking = slot.speaker != null && now - slot.loudAt < SPEAKING_HOLD_MS;
       if (speaking !== slot.speaking) {
@@ -361,7 +408,7 @@ export class VoiceChannel {
 /** @param {RTCRtpTransceiver} t @returns {VoiceSlot} */
 function newSlot(t) {
   return { mid: /** @type {string} */ (t.mid), transceiver: t, speaker: null, distance: 0, element: null,
-    loudAt: -Infinity, speaking: false };
+    loudAt: -Infinity, speaking: false, heard: null };
 }
 
 /** Offers Opus alone (the server negotiates nothing else), which also keeps the SDP small. */

@@ -308,15 +308,16 @@ try {
   console.log(`Bob's lines: ${JSON.stringify(lines)}`);
   const adaId = await ada.page.evaluate(() => window.meridian.client.avatarId);
   if (!lines.some((l) => l.speaker === adaId)) throw new Error(`Bob's lines do not name Ada (${adaId})`);
-  // onSpeaking reads the newest packet's level every 50 ms and the beeps are
-  // short: wait for one to be caught (at most 10 s).
+  // onSpeaking reads each line's received audio energy every 100 ms, so a
+  // 20 ms beep of the fake microphone counts; wait for it (at most 10 s).
   await bob.page.waitForFunction((adaId) => window.voiceTest.speaking.some((d) => d.speaker === adaId && d.speaking),
     adaId, { timeout: 10_000 }).catch(() => {});
   const spoke = await bob.page.evaluate(() => window.voiceTest.speaking.slice());
   if (!spoke.some((d) => d.speaker === adaId && d.speaking)) {
     const debug = await bob.page.evaluate(() => ({ lines: window.meridian.client.voice.lines(),
       listeners: window.meridian.client.voice._speakingListeners.size, poll: window.meridian.client.voice._poll != null,
-      sources: window.meridian.client.voice.peer.getReceivers().map((r) => r.getSynchronizationSources()), now: performance.timeOrigin + performance.now() }));
+      inbound: [...window.meridian.client.voice._slots.values()].map((s) => ({ mid: s.mid, heard: s.heard, loudAt: s.loudAt })),
+      now: performance.now() }));
     throw new Error(`Bob's onSpeaking never said Ada speaks: ${JSON.stringify(spoke)} ${JSON.stringify(debug)}`);
   }
   // The demo page's voice panel lists Ada (its speaking mark follows the beeps).
