@@ -8,6 +8,7 @@
 mod admin;
 mod config;
 mod drain_command;
+mod http;
 mod logging;
 mod serve;
 mod simulate;

@@ -4,23 +4,22 @@
 
 use meridian_netcode::driver::tls::DevCertificate;
 
-use super::http_server;
 use super::settings::ServeSettings;
 
 /// Where the server listens, and the space it hosts.
-pub(super) struct Listening {
-    pub(super) game: std::net::SocketAddr,
-    pub(super) http: std::net::SocketAddr,
-    pub(super) space_id: i64,
+pub(crate) struct Listening {
+    pub(crate) game: std::net::SocketAddr,
+    pub(crate) http: std::net::SocketAddr,
+    pub(crate) space_id: i64,
 }
 
 /// Says where everything listens, one event a line; the last one says
 /// "ready; stop with Ctrl-C or SIGTERM" and carries the HTTP address (tests
 /// and scripts wait for it).
-pub(super) fn announce(
+pub(crate) fn announce(
     settings: &ServeSettings,
     listening: &Listening,
-    http_server: &http_server::HttpServer,
+    http_server: &crate::http::server::HttpServer,
     certificate: &DevCertificate,
 ) {
     let game_address = listening.game;

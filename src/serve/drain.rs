@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::auth::Admin;
-use super::http::HttpState;
+use crate::http::HttpState;
+use crate::http::auth::Admin;
 
 /// A drain asked for over HTTP, waited on beside the signals.
 #[derive(Debug, Default)]

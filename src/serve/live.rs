@@ -47,7 +47,7 @@ pub(crate) struct LiveMetrics {
     /// Spawn hints dropped unused: expired, or the oldest when the store was full.
     pub(crate) spawn_hints_dropped: u64,
     /// API requests refused by a quota.
-    pub(crate) quota_refusals: super::quotas::QuotaRefusals,
+    pub(crate) quota_refusals: crate::http::quotas::QuotaRefusals,
     /// Players handed from one zone to another.
     pub(crate) handoffs: u64,
     /// Elements blocking movement in the zones.

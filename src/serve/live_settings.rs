@@ -27,8 +27,8 @@ use meridian_sim::{ConfigError, LiveSettings, SimConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::auth::{Admin, Caller};
-use super::http::HttpState;
+use crate::http::HttpState;
+use crate::http::auth::{Admin, Caller};
 
 /// Changes the HTTP side may queue for the zone thread (each PUT waits for
 /// the one before it, so one is the most ever queued in practice).

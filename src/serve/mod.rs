@@ -9,52 +9,31 @@
 //! anything starts. SIGINT or SIGTERM stops it gracefully: every client is told
 //! why, the zone thread ends, the endpoint closes.
 
-mod announce;
-mod api;
-mod auth;
-mod build_info;
-mod cluster;
-mod dashboard;
-mod drain;
-mod elements;
-mod entrance;
-mod game_transport;
-mod grants;
-mod hand_on;
-mod health;
-mod histogram;
-mod http;
-mod http_limits;
-mod http_metrics;
-mod http_server;
-mod http_trace;
-mod instance;
-mod instance_leases;
-mod instances;
-mod keys;
-mod ledger;
-mod live;
-mod live_settings;
-mod moderation;
-mod own_thread;
-mod paging;
-mod passwords;
-mod persist;
-mod privacy;
-mod process_metrics;
-mod quotas;
-mod rate_limit;
-mod roles;
-mod seats;
-mod sessions;
+pub(crate) mod announce;
+pub(crate) mod build_info;
+pub(crate) mod cluster;
+pub(crate) mod drain;
+pub(crate) mod elements;
+pub(crate) mod game_transport;
+pub(crate) mod hand_on;
+pub(crate) mod histogram;
+pub(crate) mod instance;
+pub(crate) mod instance_leases;
+pub(crate) mod instances;
+pub(crate) mod keys;
+pub(crate) mod ledger;
+pub(crate) mod live;
+pub(crate) mod live_settings;
+pub(crate) mod own_thread;
+pub(crate) mod persist;
+pub(crate) mod process_metrics;
+pub(crate) mod seats;
 pub(crate) mod settings;
-mod shard_loads;
-mod sim_pool;
+pub(crate) mod shard_loads;
+pub(crate) mod sim_pool;
 pub(crate) mod voice;
-mod web;
-mod websocket;
-mod world_view;
-mod zone_loop;
+pub(crate) mod world_view;
+pub(crate) mod zone_loop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -75,8 +54,8 @@ use meridian_shard_manager::{LeaseTiming, Peers, Shard};
 use meridian_sim::Zone;
 use ring::rand::SecureRandom;
 
-pub(crate) use auth::valid_username;
-pub(crate) use passwords::hash_password;
+pub(crate) use crate::http::auth::valid_username;
+pub(crate) use crate::http::passwords::hash_password;
 pub(crate) use persist::open as open_store;
 use settings::ServeSettings;
 pub(crate) use settings::{DEFAULT_DATABASE_URL, ServeArgs};
@@ -104,7 +83,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(settings))
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
@@ -209,7 +188,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         .count();
     let (element_sender, element_changes) = crossbeam_channel::bounded(1_024);
     let (moderation_sender, moderation_orders) =
-        crossbeam_channel::bounded(moderation::ORDER_QUEUE);
+        crossbeam_channel::bounded(crate::http::moderation::ORDER_QUEUE);
     let (settings_sender, settings_orders) = crossbeam_channel::bounded(live_settings::ORDER_QUEUE);
     let (instance_sender, instance_orders) = crossbeam_channel::bounded(INSTANCE_ORDER_QUEUE);
     // Rooms belong to this process's run: seats held when it last stopped
@@ -291,7 +270,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             )
         }
     };
-    let probes = health::Probes::new(redis.clone());
+    let probes = crate::http::health::Probes::new(redis.clone());
     let load_hints = redis.clone();
     let zone_thread = match (settings.serve.shard_id, redis, alone.take()) {
         (Some(me), Some(hints), _) => {
@@ -323,7 +302,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         _ => anyhow::bail!("a shard without Redis, or one process without its zones"),
     };
 
-    let listeners = http_server::Listeners::bind(&settings.serve).await?;
+    let listeners = crate::http::server::Listeners::bind(&settings.serve).await?;
     let http_address = listeners.http_address()?;
     let certificate_sha256 = Arc::new(RwLock::new(certificate.sha256_hex()));
     let live_for_start = live.clone();
@@ -343,10 +322,10 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             settings.serve.shards,
         ))
     });
-    let entrance = Arc::new(entrance::Entrance::new(
+    let entrance = Arc::new(crate::http::entrance::Entrance::new(
         instance_sender,
         store.clone(),
-        entrance::EntranceSettings {
+        crate::http::entrance::EntranceSettings {
             sim: settings.sim.clone(),
             netcode: settings.netcode.clone(),
             authority: authority.clone(),
@@ -360,7 +339,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             loads: shard_loads.clone(),
             live: live_for_start.clone(),
             seats: seat_queue,
-            seat_lifetime: Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
+            seat_lifetime: Duration::from_secs(crate::http::auth::REALTIME_TOKEN_SECONDS),
             starts_per_account_per_minute: settings.serve.instance_starts_per_account_per_minute,
             voice: world_voice,
         },
@@ -378,7 +357,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
                 tokio::spawn(loads.publish_forever(http_address, live_for_start.clone())),
             ]
         });
-    let state = http::HttpState {
+    let state = crate::http::HttpState {
         live,
         driver: counters.clone(),
         tokens: authority.clone(),
@@ -396,13 +375,13 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         http_address,
         element_changes: element_sender,
         moderation: moderation_sender,
-        fallback: websocket::Fallback {
+        fallback: crate::http::websocket::Fallback {
             inbound,
             ids: connection_ids,
             counters: counters.clone(),
             admission,
         },
-        quotas: quotas::Quotas {
+        quotas: crate::http::quotas::Quotas {
             spaces_per_user: settings.serve.max_spaces_per_user,
             elements_per_space: settings.serve.max_elements_per_space,
         },
@@ -417,7 +396,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
             settings.serve.shard_id.is_some(),
         ),
     };
-    let http_server = http_server::start(listeners, state, &settings.serve)?;
+    let http_server = crate::http::server::start(listeners, state, &settings.serve)?;
 
     let listening = announce::Listening {
         game: game_address,
@@ -565,7 +544,7 @@ async fn release_leases(
 
 /// Gives up the leases of the instances that stopped (a cluster shard).
 async fn give_up_stopped(
-    entrance: Arc<entrance::Entrance>,
+    entrance: Arc<crate::http::entrance::Entrance>,
     mut stopped_rooms: tokio::sync::mpsc::UnboundedReceiver<i64>,
 ) {
     while let Some(room) = stopped_rooms.recv().await {
@@ -622,7 +601,7 @@ fn new_host<B: meridian_shard_manager::Borders>(
 }
 
 /// What every host, the world's and each instance's, is set up with.
-fn configure_host<B: meridian_shard_manager::Borders>(
+pub(crate) fn configure_host<B: meridian_shard_manager::Borders>(
     host: &mut ZoneHost<B>,
     spawn: settings::SpawnPolicy,
     sim: &meridian_sim::SimConfig,
@@ -636,7 +615,7 @@ fn configure_host<B: meridian_shard_manager::Borders>(
     }
     // A join's saved place waits as long as its realtime token can connect.
     host.limit_spawn_hints(
-        Duration::from_secs(auth::REALTIME_TOKEN_SECONDS),
+        Duration::from_secs(crate::http::auth::REALTIME_TOKEN_SECONDS),
         meridian_shard_manager::DEFAULT_SPAWN_HINT_CAPACITY,
     );
 }

@@ -280,11 +280,11 @@ impl ServeTable {
 
     /// Password hashing, login limits and session lifetimes, from these
     /// settings.
-    pub(crate) fn logins(&self) -> super::sessions::Logins {
-        super::sessions::Logins {
-            passwords: super::passwords::PasswordPool::for_this_machine(),
-            limits: std::sync::Arc::new(super::rate_limit::LoginLimits::new(
-                super::rate_limit::LoginLimitSettings {
+    pub(crate) fn logins(&self) -> crate::http::sessions::Logins {
+        crate::http::sessions::Logins {
+            passwords: crate::http::passwords::PasswordPool::for_this_machine(),
+            limits: std::sync::Arc::new(crate::http::rate_limit::LoginLimits::new(
+                crate::http::rate_limit::LoginLimitSettings {
                     per_address_per_minute: self.login_attempts_per_address_per_minute,
                     per_account_per_minute: self.login_attempts_per_account_per_minute,
                     joins_per_account_per_minute: self.joins_per_account_per_minute,
@@ -622,7 +622,7 @@ impl ServeSettings {
             }
         }
         for origin in &serve.cors_allowed_origins {
-            if !super::http_limits::valid_origin(origin) {
+            if !crate::http::limits::valid_origin(origin) {
                 bail!(
                     "[serve] cors_allowed_origins has {origin:?}: each must be an origin \
                      like https://play.example or http://127.0.0.1:3000 (scheme, host, \

@@ -28,9 +28,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::auth::{Body, Caller, Id, error};
-use super::http::HttpState;
-use super::moderation::ModerationOrder;
+use crate::http::HttpState;
+use crate::http::auth::{Body, Caller, Id, error};
+use crate::http::moderation::ModerationOrder;
 
 use meridian_protocol::limits::MAX_VOICE_LINES;
 use meridian_protocol::messages::VoiceRefusalReason;
@@ -383,7 +383,7 @@ async fn set_stage(
     Id(id): Id,
     Body(stage): Body<Stage>,
 ) -> Response {
-    if let Err(response) = super::api::may_change(&state, &claims, id).await {
+    if let Err(response) = crate::http::api::may_change(&state, &claims, id).await {
         return response;
     }
     if stage.user_ids.len() > MAX_STAGE {
@@ -397,7 +397,7 @@ async fn set_stage(
     }
     let accounts: Vec<u64> = stage.user_ids.iter().map(|id| *id as u64).collect();
     let answer = Json(json!({ "userIds": stage.user_ids })).into_response();
-    super::moderation::ordered(
+    crate::http::moderation::ordered(
         &state,
         ModerationOrder::Stage {
             space: id,

@@ -6,8 +6,8 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::HttpState;
 use super::auth::{AccessClaims, error};
-use super::http::HttpState;
 
 /// The quotas a server runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

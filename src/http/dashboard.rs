@@ -13,11 +13,11 @@ use meridian_shard_manager::ZoneOwner;
 use meridian_sim::RejectReason;
 use serde::Serialize;
 
+use super::HttpState;
 use super::auth::{Admin, error};
-use super::histogram::Histogram;
-use super::http::HttpState;
-use super::live::LiveMetrics;
-use super::world_view::WorldView;
+use crate::serve::histogram::Histogram;
+use crate::serve::live::LiveMetrics;
+use crate::serve::world_view::WorldView;
 
 /// `GET /dashboard`: the page.
 pub(crate) async fn page() -> Response {

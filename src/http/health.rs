@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use meridian_shard_manager::adapters::redis::RedisHints;
 use serde::Serialize;
 
-use super::http::HttpState;
+use super::HttpState;
 
 /// How long the database or Redis has to answer before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 
 use axum::http::Method;
 
-use super::histogram::{self, Histogram};
+use crate::serve::histogram::{self, Histogram};
 
 /// The requests answered, by route.
 #[derive(Debug, Default)]

@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use meridian_persistence::{SpaceSummary, StoreError};
 
+use super::HttpState;
 use super::auth::{AccessClaims, authenticate, error};
-use super::http::HttpState;
 
 /// The chat channel the history serves: the space-wide one (lines on the
 /// nearby channel were meant for those within hearing, not for readers).

@@ -19,7 +19,7 @@ use meridian_sim::Vec2;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::http::HttpState;
+use super::HttpState;
 
 /// How long a realtime token is valid: long enough to connect.
 pub(crate) const REALTIME_TOKEN_SECONDS: u64 = 300;

@@ -5,7 +5,7 @@
 //! handler logs (a database error) is inside the span.
 //!
 //! The answer's event is `info` (5xx: `warn`), under the target
-//! `meridian::serve::http_trace`; `RUST_LOG=...,meridian::serve::http_trace=warn`
+//! `meridian::http::trace`; `RUST_LOG=...,meridian::http::trace=warn`
 //! keeps only the failures.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tracing::Instrument;
 
-use super::http_metrics::HttpRequestMetrics;
+use super::metrics::HttpRequestMetrics;
 
 /// The route of a request that matched none (a 404), so that scanners'
 /// paths never reach the logs.

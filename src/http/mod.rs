@@ -1,7 +1,28 @@
 //! The HTTP routes of `meridian serve` and the state they share: health, the
 //! web client, the accounts API, chat history and, with `--dev`, the
 //! development join that makes a guest (`/metrics` and the listener are in
-//! `http_server`).
+//! `server`).
+
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod dashboard;
+pub(crate) mod entrance;
+pub(crate) mod grants;
+pub(crate) mod health;
+pub(crate) mod limits;
+pub(crate) mod metrics;
+pub(crate) mod moderation;
+pub(crate) mod paging;
+pub(crate) mod passwords;
+pub(crate) mod privacy;
+pub(crate) mod quotas;
+pub(crate) mod rate_limit;
+pub(crate) mod roles;
+pub(crate) mod server;
+pub(crate) mod sessions;
+pub(crate) mod trace;
+pub(crate) mod web;
+pub(crate) mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,8 +39,7 @@ use meridian_persistence::Store;
 use meridian_shard_manager::SpawnHint;
 use serde::{Deserialize, Serialize};
 
-use super::live::LiveMetrics;
-use super::{api, auth};
+use crate::serve::live::LiveMetrics;
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
@@ -31,7 +51,7 @@ pub(crate) struct HttpState {
     /// is no access token, and the other way round).
     pub(crate) access_tokens: TokenAuthority,
     /// Password hashing, login limits and session lifetimes.
-    pub(crate) logins: super::sessions::Logins,
+    pub(crate) logins: self::sessions::Logins,
     /// The development join endpoint is on (`--dev`; never in cluster mode).
     pub(crate) dev_tokens: bool,
     pub(crate) game_address: SocketAddr,
@@ -49,51 +69,51 @@ pub(crate) struct HttpState {
     /// Where this HTTP server listens (for the WebSocket fallback's address).
     pub(crate) http_address: SocketAddr,
     /// Placements made or removed in the hosted space, to the zone thread.
-    pub(crate) element_changes: crossbeam_channel::Sender<super::elements::ElementChange>,
+    pub(crate) element_changes: crossbeam_channel::Sender<crate::serve::elements::ElementChange>,
     /// Blocks, mutes, kicks and bans, to the zone thread.
-    pub(crate) moderation: crossbeam_channel::Sender<super::moderation::ModerationOrder>,
+    pub(crate) moderation: crossbeam_channel::Sender<self::moderation::ModerationOrder>,
     /// The WebSocket fallback's way into the zone.
-    pub(crate) fallback: super::websocket::Fallback,
+    pub(crate) fallback: self::websocket::Fallback,
     /// Spaces per user and elements per space (admins are exempt).
-    pub(crate) quotas: super::quotas::Quotas,
+    pub(crate) quotas: self::quotas::Quotas,
     /// What `/health` and `/ready` look at besides the zone thread and the
     /// database.
-    pub(crate) probes: super::health::Probes,
+    pub(crate) probes: self::health::Probes,
     /// The running world's live settings (admins change them).
-    pub(crate) live_settings: super::live_settings::LiveKnobs,
+    pub(crate) live_settings: crate::serve::live_settings::LiveKnobs,
     /// Finds or starts the instances of other spaces for joins.
-    pub(crate) entrance: Arc<super::entrance::Entrance>,
+    pub(crate) entrance: Arc<self::entrance::Entrance>,
     /// A cluster shard's instance leases (none embedded).
-    pub(crate) instance_leases: Option<Arc<super::instance_leases::InstanceLeases>>,
+    pub(crate) instance_leases: Option<Arc<crate::serve::instance_leases::InstanceLeases>>,
     /// An admin's drain request (`POST /api/v1/admin/drain`).
-    pub(crate) drain: Arc<super::drain::DrainRequest>,
+    pub(crate) drain: Arc<crate::serve::drain::DrainRequest>,
 }
 
-impl axum::extract::FromRef<HttpState> for super::websocket::Fallback {
+impl axum::extract::FromRef<HttpState> for self::websocket::Fallback {
     fn from_ref(state: &HttpState) -> Self {
         state.fallback.clone()
     }
 }
 
-/// Every route but `/metrics` (which `http_server` adds here or serves on an
+/// Every route but `/metrics` (which `server` adds here or serves on an
 /// address of its own).
 pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
-        .route("/", get(super::web::index))
-        .route("/dashboard", get(super::dashboard::page))
-        .route("/{*path}", get(super::web::asset))
-        .route("/health", get(super::health::health))
-        .route("/ready", get(super::health::ready))
+        .route("/", get(self::web::index))
+        .route("/dashboard", get(self::dashboard::page))
+        .route("/{*path}", get(self::web::asset))
+        .route("/health", get(self::health::health))
+        .route("/ready", get(self::health::ready))
         .route(
-            super::websocket::WEBSOCKET_PATH,
-            get(super::websocket::upgrade),
+            self::websocket::WEBSOCKET_PATH,
+            get(self::websocket::upgrade),
         )
         .route("/api/v1/dev/join", post(dev_join))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/signup", post(auth::signup))
         .route("/api/v1/login", post(auth::login))
-        .route("/api/v1/token/refresh", post(super::sessions::refresh))
-        .route("/api/v1/logout", post(super::sessions::logout))
+        .route("/api/v1/token/refresh", post(self::sessions::refresh))
+        .route("/api/v1/logout", post(self::sessions::logout))
         .route("/api/v1/space/{id}/join", post(auth::join_space))
         .route("/api/v1/space/{id}/rooms", get(api::rooms))
         .route("/api/v1/avatars", get(api::avatars))
@@ -114,14 +134,14 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/admin/element/{id}", put(api::admin_update_element))
         .route("/api/v1/admin/avatar", post(api::admin_create_avatar))
         .route("/api/v1/admin/map", post(api::admin_create_map))
-        .route("/api/v1/admin/inventory/grant", post(super::grants::grant))
-        .route("/api/v1/admin/user/{id}/role", put(super::roles::set_role))
-        .route("/api/v1/admin/dashboard", get(super::dashboard::numbers))
-        .route("/api/v1/admin/drain", post(super::drain::drain))
+        .route("/api/v1/admin/inventory/grant", post(self::grants::grant))
+        .route("/api/v1/admin/user/{id}/role", put(self::roles::set_role))
+        .route("/api/v1/admin/dashboard", get(self::dashboard::numbers))
+        .route("/api/v1/admin/drain", post(crate::serve::drain::drain))
         .route("/api/v1/space/{id}/chat", get(chat_history))
-        .merge(super::moderation::routes())
-        .merge(super::live_settings::routes())
-        .merge(super::voice::routes())
+        .merge(self::moderation::routes())
+        .merge(crate::serve::live_settings::routes())
+        .merge(crate::serve::voice::routes())
         .with_state(state)
 }
 
@@ -163,7 +183,7 @@ async fn dev_join(
             .limits
             .attempt(client.ip(), &guests_of, std::time::Instant::now())
     {
-        return super::sessions::too_many(limited);
+        return self::sessions::too_many(limited);
     }
     // No body (or an empty one) means "any guest name".
     let request: DevJoinRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -252,10 +272,10 @@ async fn chat_history(
             "query must be before=<message id>&limit=<1..100>",
         );
     };
-    if let Err(banned) = super::moderation::refuse_if_banned(&state, caller.sub).await {
+    if let Err(banned) = self::moderation::refuse_if_banned(&state, caller.sub).await {
         return banned;
     }
-    if let Err(hidden) = super::privacy::visible_space(&state, Some(&caller), space).await {
+    if let Err(hidden) = self::privacy::visible_space(&state, Some(&caller), space).await {
         return hidden;
     }
     if space != state.space_id {
@@ -271,8 +291,8 @@ async fn chat_history(
             Err(error) => return auth::database_unavailable(&error),
         };
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let room = super::persist::room_of(state.zone_id);
-    let channel = super::persist::channel_name(super::privacy::HISTORY_CHANNEL);
+    let room = crate::serve::persist::room_of(state.zone_id);
+    let channel = crate::serve::persist::channel_name(self::privacy::HISTORY_CHANNEL);
     match state
         .store
         .channel_history(space, &room, channel, query.before, limit)
@@ -289,7 +309,7 @@ async fn chat_history(
                     id: line.id,
                     sender: line.sender_id,
                     sender_name: line.sender_name,
-                    channel: super::persist::wire_channel_name(&line.channel).to_owned(),
+                    channel: crate::serve::persist::wire_channel_name(&line.channel).to_owned(),
                     text: line.body,
                     sent_at: line.sent_at,
                 })

@@ -18,9 +18,9 @@ use meridian_shard_manager::{Borders, ZoneHost};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::HttpState;
 use super::auth::{Admin, Body, Caller, error};
-use super::http::HttpState;
-use super::persist::now_seconds;
+use crate::serve::persist::now_seconds;
 
 /// Orders the HTTP side may queue for the zone thread before it answers 503.
 pub(crate) const ORDER_QUEUE: usize = 4_096;

@@ -22,8 +22,8 @@ use meridian_persistence::{NewRefreshToken, RefreshOutcome, Role};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 
+use super::HttpState;
 use super::auth::{ACCESS_SCOPE, AccessClaims, Body, database_unavailable, error};
-use super::http::HttpState;
 use super::passwords::PasswordPool;
 use super::rate_limit::{Limited, LoginLimits};
 

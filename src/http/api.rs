@@ -11,13 +11,13 @@ use meridian_persistence::{CatalogueElement, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::HttpState;
 use super::auth::{AccessClaims, Admin, Body, Caller, Id, error};
-use super::elements::ElementChange;
-use super::http::HttpState;
 use super::paging::Page;
-use super::persist::now_seconds;
 use super::privacy::{MaybeCaller, visible_space};
 use super::quotas::{self, Quota};
+use crate::serve::elements::ElementChange;
+use crate::serve::persist::now_seconds;
 
 /// Largest space side, in tiles.
 const MAX_SIDE: i32 = 1_000;

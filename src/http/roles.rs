@@ -11,8 +11,8 @@ use meridian_persistence::Role;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::HttpState;
 use super::auth::{Admin, Body, Id, error};
-use super::http::HttpState;
 
 /// The body of a role change.
 #[derive(Debug, Deserialize)]

@@ -2,7 +2,7 @@
 //! a seat in one of its rooms (the fullest with a free seat, or a friend's;
 //! see `Store::reserve_seat`), then find the room's running instance on the
 //! zone thread, or build one from the database and hand it over (see
-//! [`super::instances`]).
+//! [`crate::serve::instances`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,14 +16,14 @@ use meridian_shard_manager::{SpawnHint, ZoneHost};
 use meridian_sim::{SimConfig, Zone};
 use tokio::sync::{Mutex, oneshot};
 
-use super::elements::Elements;
-use super::instance_leases::{InstanceLeases, Placement};
-use super::instances::{Instance, InstanceOrder, Room};
-use super::live::LiveMetrics;
 use super::rate_limit::RateLimiter;
-use super::seats::SeatQueue;
-use super::settings::SpawnPolicy;
-use super::shard_loads::ShardLoads;
+use crate::serve::elements::Elements;
+use crate::serve::instance_leases::{InstanceLeases, Placement};
+use crate::serve::instances::{Instance, InstanceOrder, Room};
+use crate::serve::live::LiveMetrics;
+use crate::serve::seats::SeatQueue;
+use crate::serve::settings::SpawnPolicy;
+use crate::serve::shard_loads::ShardLoads;
 
 /// Accounts whose recent instance starts are remembered, at most.
 const TRACKED_STARTERS: usize = 65_536;
@@ -95,7 +95,7 @@ pub(crate) struct Entrance {
     /// How long a reserved seat waits for its player.
     seat_lifetime: Duration,
     /// The voice port's handle, when voice is on: each instance gets its own.
-    voice: Option<super::voice::VoiceRelay>,
+    voice: Option<crate::serve::voice::VoiceRelay>,
     /// Set when the process drains: no join is seated here any more.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -124,7 +124,7 @@ pub(crate) struct EntranceSettings {
     pub(crate) gateway: u32,
     pub(crate) leases: Option<Arc<InstanceLeases>>,
     /// The voice port's handle, when voice is on.
-    pub(crate) voice: Option<super::voice::VoiceRelay>,
+    pub(crate) voice: Option<crate::serve::voice::VoiceRelay>,
     pub(crate) loads: Option<Arc<ShardLoads>>,
     pub(crate) live: Arc<std::sync::Mutex<LiveMetrics>>,
     pub(crate) seats: SeatQueue,
@@ -203,7 +203,7 @@ impl Entrance {
         placed: bool,
     ) -> Result<Entered, EnterError> {
         let account = hint.account as i64;
-        let now = super::persist::now_seconds();
+        let now = crate::serve::persist::now_seconds();
         let seat = self
             .store
             .reserve_seat(space.id, account, with, now, self.seat_lifetime)
@@ -355,7 +355,11 @@ impl Entrance {
 
     /// Tells the instance of `space`, if one runs, that a placement changed
     /// (a full queue only leaves the change to the instance's next start).
-    pub(crate) fn element_changed(&self, space: i64, change: super::elements::ElementChange) {
+    pub(crate) fn element_changed(
+        &self,
+        space: i64,
+        change: crate::serve::elements::ElementChange,
+    ) {
         let _ = self.send(InstanceOrder::Element { space, change });
     }
 
@@ -397,12 +401,12 @@ impl Entrance {
             self.authority.clone(),
             number,
             std::time::Instant::now(),
-            super::unix_now(),
+            crate::serve::unix_now(),
         )
         .map_err(|error| EnterError::InvalidSpace(error.to_string()))?;
         server.set_gateway(self.gateway);
         let mut host = ZoneHost::new(zone, server, 0, self.seed ^ u64::from(number));
-        super::configure_host(&mut host, self.spawn, &sim);
+        crate::serve::configure_host(&mut host, self.spawn, &sim);
         let voice = self.voice.as_ref().map(|voice| voice.for_instance(number));
         host.set_voice_enabled(voice.is_some());
         let mut elements = Elements::default();
@@ -421,7 +425,7 @@ impl Entrance {
             room,
             number,
             host,
-            super::persist::start(&self.store, space.id, 0),
+            crate::serve::persist::start(&self.store, space.id, 0),
             elements,
             checkpoint_every,
             voice,

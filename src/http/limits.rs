@@ -4,7 +4,7 @@
 //! no framing, no referrer), and CORS for the configured origins only.
 //!
 //! The connection-level limits (header-read deadline, connection cap) live in
-//! `http_server`, which applies these layers to its routers.
+//! `server`, which applies these layers to its routers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::auth;
-use super::settings::ServeTable;
+use crate::serve::settings::ServeTable;
 
 /// How long a browser may cache a CORS preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);

@@ -12,9 +12,9 @@ use meridian_persistence::{InventoryOutcome, MAX_STACK};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::HttpState;
 use super::auth::{Admin, Body, error};
-use super::http::HttpState;
-use super::persist::now_seconds;
+use crate::serve::persist::now_seconds;
 
 /// The body of a grant.
 #[derive(Debug, Deserialize)]

@@ -35,11 +35,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tower::Service;
 
-use super::http::{self, HttpState};
-use super::http_limits::{self, RequestCounters};
-use super::http_metrics::HttpRequestMetrics;
-use super::http_trace;
-use super::settings::ServeTable;
+use super::HttpState;
+use super::limits::{self, RequestCounters};
+use super::metrics::HttpRequestMetrics;
+use super::trace;
+use crate::serve::settings::ServeTable;
 
 /// How long stopping waits for the accept loops to end.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -262,17 +262,17 @@ pub(crate) fn start(
         .with_state(MetricsState {
             http: state.clone(),
             counters: counters.clone(),
-            build_info: super::build_info::render(serve).into(),
+            build_info: crate::serve::build_info::render(serve).into(),
         });
-    let public = http::router(state);
+    let public = super::router(state);
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut metrics_address = None;
     let public = match listeners.metrics {
         Some(listener) => {
             metrics_address = Some(listener.local_addr()?);
-            let metrics = http_trace::trace(
-                http_limits::apply(
+            let metrics = trace::trace(
+                limits::apply(
                     metrics,
                     serve,
                     game_address,
@@ -292,8 +292,8 @@ pub(crate) fn start(
         }
         None => public.merge(metrics),
     };
-    let public = http_trace::trace(
-        http_limits::apply(public, serve, game_address, counters.requests.clone(), true),
+    let public = trace::trace(
+        limits::apply(public, serve, game_address, counters.requests.clone(), true),
         counters.answered.clone(),
     );
     tasks.push(tokio::spawn(accept_loop(
@@ -350,7 +350,7 @@ async fn metrics(State(state): State<MetricsState>) -> Response {
         leases.render(&mut text);
     }
     text.push_str(&state.http.logins.limits.render());
-    super::process_metrics::render(&mut text);
+    crate::serve::process_metrics::render(&mut text);
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 
