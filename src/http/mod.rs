@@ -71,7 +71,8 @@ pub(crate) struct HttpState {
     /// Placements made or removed in the hosted space, to the zone thread.
     pub(crate) element_changes: crossbeam_channel::Sender<crate::serve::elements::ElementChange>,
     /// Blocks, mutes, kicks and bans, to the zone thread.
-    pub(crate) moderation: crossbeam_channel::Sender<self::moderation::ModerationOrder>,
+    pub(crate) moderation:
+        crossbeam_channel::Sender<crate::serve::moderation_orders::ModerationOrder>,
     /// The WebSocket fallback's way into the zone.
     pub(crate) fallback: self::websocket::Fallback,
     /// Spaces per user and elements per space (admins are exempt).

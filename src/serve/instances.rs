@@ -31,10 +31,10 @@ use meridian_shard_manager::SpawnHint;
 use tokio::sync::oneshot;
 
 use super::elements::ElementChange;
+use super::moderation_orders::ModerationOrder;
 use super::persist::StorageTasks;
 use super::seats::SeatQueue;
 use super::sim_pool::{self, FromWorker, ToWorker, WorkerFigures, WorkerHandle, WorkerSetup};
-use crate::http::moderation::ModerationOrder;
 
 pub(crate) use super::instance::{Instance, InstanceFigures};
 

@@ -24,6 +24,7 @@ pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod live;
 pub(crate) mod live_settings;
+pub(crate) mod moderation_orders;
 pub(crate) mod own_thread;
 pub(crate) mod persist;
 pub(crate) mod process_metrics;
@@ -188,7 +189,7 @@ async fn serve(mut settings: ServeSettings) -> anyhow::Result<()> {
         .count();
     let (element_sender, element_changes) = crossbeam_channel::bounded(1_024);
     let (moderation_sender, moderation_orders) =
-        crossbeam_channel::bounded(crate::http::moderation::ORDER_QUEUE);
+        crossbeam_channel::bounded(moderation_orders::ORDER_QUEUE);
     let (settings_sender, settings_orders) = crossbeam_channel::bounded(live_settings::ORDER_QUEUE);
     let (instance_sender, instance_orders) = crossbeam_channel::bounded(INSTANCE_ORDER_QUEUE);
     // Rooms belong to this process's run: seats held when it last stopped

@@ -20,8 +20,8 @@ use meridian_shard_manager::{OneZone, SpawnHint, ZoneHost};
 
 use super::elements::ElementChange;
 use super::instances::{Instance, InstanceFigures};
+use super::moderation_orders::ModerationOrder;
 use super::persist::StorageTasks;
-use crate::http::moderation::ModerationOrder;
 
 /// Ticks a worker keeps running after shutdown, for goodbyes to go out.
 const DRAIN_TICKS: u32 = 5;
@@ -338,7 +338,7 @@ impl Worker {
                     {
                         continue;
                     }
-                    crate::http::moderation::apply(&mut instance.host, order.clone(), now);
+                    super::moderation_orders::apply(&mut instance.host, order.clone(), now);
                 }
             }
             ToWorker::Stop { number } => {

@@ -28,9 +28,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::moderation_orders::ModerationOrder;
 use crate::http::HttpState;
 use crate::http::auth::{Body, Caller, Id, error};
-use crate::http::moderation::ModerationOrder;
 
 use meridian_protocol::limits::MAX_VOICE_LINES;
 use meridian_protocol::messages::VoiceRefusalReason;

@@ -106,7 +106,7 @@ pub(crate) struct Parts {
     /// Placements made or removed through the API.
     pub(crate) element_changes: Receiver<ElementChange>,
     /// Blocks, mutes, kicks and bans from the HTTP API.
-    pub(crate) moderation_orders: Receiver<crate::http::moderation::ModerationOrder>,
+    pub(crate) moderation_orders: Receiver<super::moderation_orders::ModerationOrder>,
     /// Live settings an admin changed, applied between two ticks.
     pub(crate) settings_orders: Receiver<super::live_settings::LiveSettingsOrder>,
     /// The transports' pending-connection caps: told when a hello is verified.
@@ -136,7 +136,7 @@ pub(crate) struct ZoneLoop {
     ledger_answers: Receiver<super::ledger::Answer>,
     elements: Elements,
     element_changes: Receiver<ElementChange>,
-    moderation_orders: Receiver<crate::http::moderation::ModerationOrder>,
+    moderation_orders: Receiver<super::moderation_orders::ModerationOrder>,
     settings_orders: Receiver<super::live_settings::LiveSettingsOrder>,
     admission: Arc<Admission>,
     event_loop: Option<ZoneSide>,
@@ -274,12 +274,12 @@ impl ZoneLoop {
             }
             while let Ok(order) = self.moderation_orders.try_recv() {
                 self.instances.moderate(&order);
-                if let crate::http::moderation::ModerationOrder::Stage { space, .. } = &order
+                if let super::moderation_orders::ModerationOrder::Stage { space, .. } = &order
                     && *space != self.space_id
                 {
                     continue;
                 }
-                crate::http::moderation::apply(self.shard.host_mut(), order, Instant::now());
+                super::moderation_orders::apply(self.shard.host_mut(), order, Instant::now());
             }
             while let Ok(order) = self.settings_orders.try_recv() {
                 // Between two ticks: the next one runs with them, and the one
