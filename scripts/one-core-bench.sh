@@ -4,7 +4,7 @@
 #
 #   scripts/one-core-bench.sh N [--interest R] [--spawn uniform] [--baseline REV]
 #                               [--transport tasks,event-loop] [--duration 30s]
-#                               [--ramp-up SECONDS]
+#                               [--ramp-up SECONDS] [--rounds K]
 #
 # Builds release (`cargo build --release -p meridian -p loadbot`) in
 # $CARGO_TARGET_DIR (default `target`), starts the server on a fresh SQLite
@@ -31,6 +31,13 @@
 # default /var/tmp/meridian-baseline-REV, kept if it was there already) with its
 # own target dir ($BASELINE_TARGET_DIR, default /var/tmp/meridian-baseline-target)
 # and prints its row too, measured after this build's, with REV's own loadbot.
+#
+# --rounds K (with --baseline) measures each build K times in alternating
+# order (this build first in odd rounds, the baseline first in even ones:
+# ABBA for K = 2), one row per run, then each build's mean server CPU and
+# the mean of the paired differences. Whichever build runs first in a pair
+# has measured lower in every single-pair run so far (BENCHMARKS.md), so a
+# difference smaller than the spread of one build's rows is not a finding.
 # Every wait has a deadline; whatever the script started is killed on exit.
 set -euo pipefail
 
@@ -49,6 +56,7 @@ baseline=""
 transports=""
 duration=30
 ramp_up=""
+rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --interest) interest=${2:?}; shift 2 ;;
@@ -57,6 +65,7 @@ while [ $# -gt 0 ]; do
     --transport) transports=${2:?}; shift 2 ;;
     --duration) duration=${2%s}; shift 2 ;;
     --ramp-up) ramp_up=${2%s}; shift 2 ;;
+    --rounds) rounds=${2:?}; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -68,6 +77,11 @@ done
 # inside the window and says so on stderr when there were any (their hashing
 # is then in the CPU figure). One refused (429) until the end shows as failed,
 # and loadbot's error says so.
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || usage
+if [ "$rounds" -gt 1 ] && { [ -z "$baseline" ] || [ -n "$transports" ]; }; then
+  echo "one-core-bench: --rounds needs --baseline and no --transport" >&2
+  exit 2
+fi
 if [ -z "$ramp_up" ]; then
   ramp_up=$((bots / 4))
   [ "$ramp_up" -ge 20 ] || ramp_up=20
@@ -244,6 +258,7 @@ run() { # LABEL DIRECTORY TARGET_DIR [TRANSPORT]
     | "| \(.bots) (\($name)) | \($cpu | round)% | \(.server_tick_ms.p50 | ms) / \(.server_tick_ms.p99 | ms) | \(.rtt_ms.p50 | ms) / \(.rtt_ms.p99 | ms) | \($rate * 10 | round / 10) | \(.failed) / \(.dropped) |"
   ' "$run_dir/report.json"
   echo "one-core-bench: $label: server CPU from /proc over the same window: ${proc_pct}%" >&2
+  jq -r --arg proc "$proc_pct" '.server_cpu_pct // ($proc | tonumber)' "$run_dir/report.json" >"$run_dir/cpu"
   jq -r --arg name "$label" '"one-core-bench: \($name): loadbot CPU over the window: \(.loadbot_cpu_pct // "n/a" | if type == "number" then (. * 10 | round / 10) else . end)% (its client loop thread: \(.loadbot_loop_cpu_pct // "n/a" | if type == "number" then (. * 10 | round / 10) else . end)%)"' \
     "$run_dir/report.json" >&2
   jq -r --arg name "$label" '.errors[:5][] | "one-core-bench: \($name): loadbot error: \(.)"' \
@@ -268,10 +283,34 @@ if [ -n "$transports" ]; then
   for transport in "${transport_list[@]}"; do
     run "$head_label $transport" "$repository" "$work/head" "$transport"
   done
+  if [ -n "$baseline" ]; then
+    run "$(git -C "$baseline_directory" rev-parse --short HEAD)" "$baseline_directory" "$work/baseline"
+  fi
+elif [ -n "$baseline" ]; then
+  baseline_label=$(git -C "$baseline_directory" rev-parse --short HEAD)
+  for round in $(seq 1 "$rounds"); do
+    suffix=""
+    [ "$rounds" -eq 1 ] || suffix=" #$round"
+    if [ $((round % 2)) -eq 1 ]; then
+      run "$head_label$suffix" "$repository" "$work/head"
+      run "$baseline_label$suffix" "$baseline_directory" "$work/baseline"
+    else
+      run "$baseline_label$suffix" "$baseline_directory" "$work/baseline"
+      run "$head_label$suffix" "$repository" "$work/head"
+    fi
+  done
+  if [ "$rounds" -gt 1 ]; then
+    echo
+    for round in $(seq 1 "$rounds"); do
+      echo "$(cat "$work/$head_label #$round/cpu") $(cat "$work/$baseline_label #$round/cpu")"
+    done | awk -v head="$head_label" -v base="$baseline_label" -v rounds="$rounds" '
+      { h += $1; b += $2; d += $1 - $2
+        if (NR == 1 || $1 < hmin) hmin = $1; if (NR == 1 || $1 > hmax) hmax = $1
+        if (NR == 1 || $2 < bmin) bmin = $2; if (NR == 1 || $2 > bmax) bmax = $2 }
+      END { printf "Mean server CPU over %d rounds (alternating order): %s %.1f%% (%.1f-%.1f), %s %.1f%% (%.1f-%.1f); paired difference %+.1f points\n",
+        rounds, head, h / NR, hmin, hmax, base, b / NR, bmin, bmax, d / NR }'
+  fi
 else
   run "$head_label" "$repository" "$work/head"
-fi
-if [ -n "$baseline" ]; then
-  run "$(git -C "$baseline_directory" rev-parse --short HEAD)" "$baseline_directory" "$work/baseline"
 fi
 echo "one-core-bench: $(uptime)" >&2

@@ -35,7 +35,9 @@ mod crossing;
 mod inventory;
 mod live_settings;
 pub mod members;
+mod roster;
 mod spawn_hints;
+mod strikes;
 mod voice;
 
 pub use borders::{Borders, OneZone, ZoneOwner};
@@ -45,91 +47,51 @@ pub use members::{HostTick, InventoryRequest, MemberState, SaidLine, SpawnHint};
 pub use spawn_hints::{DEFAULT_SPAWN_HINT_CAPACITY, DEFAULT_SPAWN_HINT_LIFETIME};
 pub use voice::{VoiceOrder, VoiceRefusals};
 
-/// Rejected inputs a client may accumulate (one forgiven per tick) before it is
-/// disconnected as a repeat offender.
-const REJECTION_STRIKES: f32 = 40.0;
+pub(crate) use roster::{At, Away, Member, Roster};
 
 pub use meridian_netcode::MAX_INVENTORY_IN_FLIGHT;
 
 /// Avatars per square metre a spawn area holds before it grows (one per 200 m²).
 pub const SPAWN_DENSITY: f32 = 0.005;
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Member {
-    pub(crate) client: ClientId,
-    pub(crate) avatar: NetworkId,
-    pub(crate) account: u64,
-    pub(crate) appearance: u32,
-    pub(crate) inventory_in_flight: u8,
-    /// The zone (index) that owns its avatar.
-    pub(crate) zone: usize,
-    /// Where its avatar is simulated and its client connected.
-    pub(crate) at: At,
-}
-
-/// Where a member's avatar is simulated, and where its client is connected.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum At {
-    /// Here, for a client connected here.
-    Here,
-    /// Here, for a client connected to this other shard (its gateway).
-    ForGateway(u32),
-    /// By another shard, for a client connected here.
-    Away(Away),
-}
-
-/// A client connected here whose avatar another shard simulates.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Away {
-    /// The shard that simulates it, as far as this gateway knows.
-    pub(crate) shard: Option<u32>,
-    /// Where it stood in the last frame.
-    pub(crate) position: Vec2,
-    /// Its facing then.
-    pub(crate) heading: f32,
-    /// The host tick of the last frame (or of the last attach asked).
-    pub(crate) heard: u64,
-}
-
 /// Zones and the clients connected to them.
+///
+/// Its fields are private to `host` and its submodules; the parts with rules
+/// of their own own their fields ([`Roster`]: members and their indexes;
+/// `Strikes`, `SpawnHints`, `HostVoice`, `ClusterState`).
 #[derive(Debug)]
 pub struct ZoneHost<B: Borders = OneZone> {
-    pub(crate) zones: Vec<Zone>,
-    pub(crate) borders: B,
+    zones: Vec<Zone>,
+    borders: B,
     /// Per zone: the ghosts mirrored into it.
-    pub(crate) ghosts: Vec<BTreeSet<NetworkId>>,
+    ghosts: Vec<BTreeSet<NetworkId>>,
     /// Inputs of frozen players, for whichever zone ends up owning them.
-    pub(crate) waiting: SmallKeyMap<ConnectionId, Vec<Input>>,
-    pub(crate) by_account: HashMap<u64, ConnectionId>,
-    pub(crate) targets: Vec<usize>,
-    /// Per zone: its members' connections, refilled each tick.
-    by_zone: Vec<Vec<ConnectionId>>,
-    pub(crate) handoffs: u64,
-    pub(crate) server: Server,
-    pub(crate) zone_id: u32,
-    pub(crate) members: SmallKeyMap<ConnectionId, Member>,
-    pub(crate) by_avatar: SmallKeyMap<NetworkId, ConnectionId>,
-    pub(crate) by_client: HashMap<ClientId, ConnectionId>,
-    pub(crate) strikes: HashMap<ClientId, f32>,
-    pub(crate) next_client: u64,
+    waiting: SmallKeyMap<ConnectionId, Vec<Input>>,
+    targets: Vec<usize>,
+    handoffs: u64,
+    server: Server,
+    zone_id: u32,
+    /// Members and their indexes.
+    members: Roster,
+    /// Rejected inputs, and who keeps sending them.
+    strikes: strikes::Strikes,
     spawn_random: SplitMix64,
-    pub(crate) inputs: Vec<Vec<ClientInput>>,
+    inputs: Vec<Vec<ClientInput>>,
     nearby: Vec<NetworkId>,
-    pub(crate) visible: Vec<NetworkId>,
-    rejections_by_reason: HashMap<RejectReason, u64>,
+    visible: Vec<NetworkId>,
     spawn_hints: crate::host::spawn_hints::SpawnHints,
-    pub(crate) departed: Vec<MemberState>,
+    departed: Vec<MemberState>,
     said: Vec<SaidLine>,
     inventory_requests: Vec<InventoryRequest>,
-    pub(crate) names: NameBook,
+    names: NameBook,
     store_before_relay: bool,
     spawn_area: Option<(Vec2, f32)>,
     inventory_busy: u64,
     /// Inventory changes refused by the game's rules.
     inventory_not_allowed: u64,
-    pub(crate) cluster: crate::host::cluster::ClusterState,
+    cluster: crate::host::cluster::ClusterState,
     /// Blocks, mutes and bans.
-    pub(crate) moderation: Moderation,
+    moderation: Moderation,
     /// Voice sessions, self-mutes, the stage and what to tell the port.
     voice: voice::HostVoice,
 }
@@ -158,22 +120,16 @@ impl<B: Borders> ZoneHost<B> {
             borders,
             ghosts: vec![BTreeSet::new(); count],
             waiting: SmallKeyMap::default(),
-            by_account: HashMap::new(),
             targets: Vec::new(),
-            by_zone: vec![Vec::new(); count],
             handoffs: 0,
             server,
             zone_id,
-            members: SmallKeyMap::default(),
-            by_avatar: SmallKeyMap::default(),
-            by_client: HashMap::new(),
-            strikes: HashMap::new(),
-            next_client: 1,
+            members: Roster::new(count),
+            strikes: strikes::Strikes::default(),
             spawn_random: SplitMix64::new(seed),
             inputs: vec![Vec::new(); count],
             nearby: Vec::new(),
             visible: Vec::new(),
-            rejections_by_reason: HashMap::new(),
             spawn_hints: crate::host::spawn_hints::SpawnHints::default(),
             departed: Vec::new(),
             said: Vec::new(),
@@ -221,8 +177,9 @@ impl<B: Borders> ZoneHost<B> {
 
     /// The zone that owns a player's avatar now.
     pub fn zone_of(&self, account: u64) -> Option<usize> {
-        let connection = self.by_account.get(&account)?;
-        self.members.get(connection).map(|member| member.zone)
+        self.members
+            .by_account(account)
+            .map(|(_, member)| member.zone)
     }
 
     /// Handoffs committed since the start.
@@ -257,7 +214,7 @@ impl<B: Borders> ZoneHost<B> {
 
     /// Rejected inputs by reason since start.
     pub fn rejections_by_reason(&self) -> &HashMap<RejectReason, u64> {
-        &self.rejections_by_reason
+        self.strikes.by_reason()
     }
 
     /// Newcomers without a spawn hint appear within `radius` metres of `centre`
@@ -340,7 +297,7 @@ impl<B: Borders> ZoneHost<B> {
     /// Ends the session of `account` connected here, telling its client
     /// `reason`; `false` if it has none here.
     pub fn disconnect_account(&mut self, account: u64, reason: DisconnectReason) -> bool {
-        let Some(&connection) = self.by_account.get(&account) else {
+        let Some(connection) = self.members.connection_of(account) else {
             return false;
         };
         match self.members.get(&connection).map(|member| member.at) {
@@ -387,24 +344,16 @@ impl<B: Borders> ZoneHost<B> {
             report.tick = output.tick;
             report.accepted_inputs += output.accepted_inputs;
             report.rejected_inputs += output.rejections.len();
-            for rejection in output.rejections {
-                *self
-                    .rejections_by_reason
-                    .entry(rejection.reason)
-                    .or_default() += 1;
-                let strikes = self.strikes.entry(rejection.client).or_default();
-                *strikes += 1.0;
-                if *strikes > REJECTION_STRIKES {
-                    offenders.push((rejection.client, rejection.reason));
-                }
-            }
+            offenders.extend(
+                output
+                    .rejections
+                    .iter()
+                    .filter_map(|rejection| self.strikes.count(rejection)),
+            );
         }
-        self.strikes.retain(|_, strikes| {
-            *strikes -= 1.0;
-            *strikes > 0.0
-        });
+        self.strikes.forgive_one();
         for (client, reason) in offenders {
-            if let Some(&connection) = self.by_client.get(&client) {
+            if let Some(connection) = self.members.connection_of_client(client) {
                 let reason = match reason {
                     RejectReason::RateLimited => DisconnectReason::RateLimited,
                     _ => DisconnectReason::ProtocolViolation,
@@ -431,7 +380,7 @@ impl<B: Borders> ZoneHost<B> {
         // Departures above are despawned now, before snapshots are built.
         self.drain_events();
         if self.cluster.linked {
-            self.group_by_zone();
+            self.members.group_by_zone();
             self.build_frames();
             self.flush_away_inputs();
         }
@@ -440,7 +389,7 @@ impl<B: Borders> ZoneHost<B> {
 
     /// The second half of a tick: the snapshots of this host's own clients.
     pub fn replicate(&mut self, report: &mut HostTick) {
-        self.group_by_zone();
+        self.members.group_by_zone();
         self.send_snapshots(report);
     }
 
@@ -502,8 +451,7 @@ impl<B: Borders> ZoneHost<B> {
         }
         // One avatar per player: an older session of this account ends first.
         self.replace_older_session(account, connection);
-        let client = ClientId(self.next_client);
-        self.next_client += 1;
+        let client = self.members.fresh_client();
         let config = self.zones[0].config().clone();
         let mut spawned = Err(SpawnError::Occupied);
         let mut zone = 0;
@@ -595,14 +543,11 @@ impl<B: Borders> ZoneHost<B> {
                 at: At::Here,
             };
             self.members.insert(connection, member);
-            self.by_account.insert(account, connection);
             self.moderation.joined(account);
             self.borders.joined(account, zone);
             self.names.join(connection, avatar, &name, account);
             self.announce_name(avatar);
             self.announce_session(account);
-            self.by_avatar.insert(avatar, connection);
-            self.by_client.insert(client, connection);
         } else {
             let _ = self.zones[zone].despawn_avatar(client);
         }
@@ -626,19 +571,16 @@ impl<B: Borders> ZoneHost<B> {
 
     pub(crate) fn leave(&mut self, connection: ConnectionId) {
         self.cluster.forget_pending(connection);
-        if let Some(member) = self.members.remove(&connection) {
+        if let Some(member) = self.members.remove(connection) {
             if self.cluster.linked && !matches!(member.at, At::ForGateway(_)) {
                 self.said_goodbye(member);
             }
             if let Some(state) = self.state_of(&member) {
                 self.departed.push(state);
             }
-            self.by_avatar.remove(&member.avatar);
             self.names.leave(connection, member.avatar);
-            self.by_client.remove(&member.client);
-            self.strikes.remove(&member.client);
+            self.strikes.forget(member.client);
             self.waiting.remove(&connection);
-            self.by_account.remove(&member.account);
             self.moderation.left(member.account);
             self.voice_left(member.account);
             if matches!(member.at, At::Away(_)) {
@@ -650,23 +592,11 @@ impl<B: Borders> ZoneHost<B> {
         }
     }
 
-    /// Each zone's members, in one pass (not one pass per zone).
-    fn group_by_zone(&mut self) {
-        for members in &mut self.by_zone {
-            members.clear();
-        }
-        for (&connection, member) in &self.members {
-            if !matches!(member.at, At::Away(_)) {
-                self.by_zone[member.zone].push(connection);
-            }
-        }
-    }
-
     /// What the players simulated here for other shards' clients see: one
     /// frame per zone and gateway.
     fn build_frames(&mut self) {
         for (index, zone) in self.zones.iter().enumerate() {
-            for connection in &self.by_zone[index] {
+            for connection in self.members.in_zone(index) {
                 let Some(member) = self.members.get(connection) else {
                     continue;
                 };
@@ -687,7 +617,7 @@ impl<B: Borders> ZoneHost<B> {
             let tick_rate = zone.config().tick_rate_hz;
             let states = zone.replicated_states();
             self.server.begin_snapshots(tick, states);
-            for connection in &self.by_zone[index] {
+            for connection in self.members.in_zone(index) {
                 let connection = *connection;
                 let Some(member) = self.members.get(&connection) else {
                     continue;

@@ -40,7 +40,11 @@ impl<B: Borders> ZoneHost<B> {
             text: line.text,
         });
         let listeners: Vec<ConnectionId> = match line.channel {
-            ChatChannel::Zone => self.members.keys().copied().collect(),
+            ChatChannel::Zone => self
+                .members
+                .iter()
+                .map(|(connection, _)| connection)
+                .collect(),
             ChatChannel::Proximity => {
                 // Ghosts are in the speaker's zone too: a line carries across
                 // a border to those within hearing.
@@ -53,7 +57,7 @@ impl<B: Borders> ZoneHost<B> {
                 zone.avatars_near(speaker.position, radius, &mut self.nearby);
                 self.nearby
                     .iter()
-                    .filter_map(|avatar| self.by_avatar.get(avatar).copied())
+                    .filter_map(|avatar| self.members.connection_of_avatar(*avatar))
                     .collect()
             }
         };

@@ -75,7 +75,7 @@ impl<B: Borders> ZoneHost<B> {
     /// the avatar in `to`, under the same network id; inputs that waited while
     /// it was frozen are applied there.
     pub(crate) fn switch(&mut self, account: u64, from: usize, to: usize) {
-        let Some(&connection) = self.by_account.get(&account) else {
+        let Some(connection) = self.members.connection_of(account) else {
             return;
         };
         let Some(member) = self.members.get(&connection).copied() else {
@@ -105,9 +105,7 @@ impl<B: Borders> ZoneHost<B> {
         {
             return;
         }
-        if let Some(member) = self.members.get_mut(&connection) {
-            member.zone = to;
-        }
+        self.members.set_zone(connection, to);
         self.handoffs += 1;
         if let Some(at) = self.cluster.take_frozen_at(account) {
             match member.at {

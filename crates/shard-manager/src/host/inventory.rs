@@ -26,10 +26,10 @@ impl<B: Borders> ZoneHost<B> {
     /// Answers an inventory change: the database committed it (or refused it,
     /// or could not take it). A client that left meanwhile is not told.
     pub fn finish_inventory(&mut self, connection: ConnectionId, result: InventoryResult) {
-        let Some(member) = self.members.get_mut(&connection) else {
+        let Some(in_flight) = self.members.inventory_in_flight_mut(connection) else {
             return;
         };
-        member.inventory_in_flight = member.inventory_in_flight.saturating_sub(1);
+        *in_flight = in_flight.saturating_sub(1);
         // The member is admitted, so this cannot fail.
         let _ = self
             .server
@@ -54,8 +54,8 @@ impl<B: Borders> ZoneHost<B> {
         let state = self.state_of(&member);
         match state {
             Some(state) if member.inventory_in_flight < MAX_INVENTORY_IN_FLIGHT => {
-                if let Some(member) = self.members.get_mut(&connection) {
-                    member.inventory_in_flight += 1;
+                if let Some(in_flight) = self.members.inventory_in_flight_mut(connection) {
+                    *in_flight += 1;
                 }
                 self.inventory_requests.push(InventoryRequest {
                     connection,

@@ -65,7 +65,7 @@ impl<B: Borders> ZoneHost<B> {
             .members
             .iter()
             .filter(|(_, member)| !matches!(member.at, At::ForGateway(_)))
-            .map(|(connection, _)| *connection)
+            .map(|(connection, _)| connection)
             .collect();
         for connection in here {
             // Members are admitted; one closing meanwhile is simply skipped.

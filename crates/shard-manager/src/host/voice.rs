@@ -199,7 +199,7 @@ impl<B: Borders> ZoneHost<B> {
         answer: Result<String, (VoiceRefusalReason, String)>,
     ) {
         let account = participant.0;
-        let Some(&connection) = self.by_account.get(&account) else {
+        let Some(connection) = self.members.connection_of(account) else {
             // Gone before the answer; `leave` already closed the session.
             return;
         };
@@ -232,8 +232,8 @@ impl<B: Borders> ZoneHost<B> {
         }
         let speaker = heard.and_then(|heard| {
             let account = heard.speaker.0;
-            let avatar = match self.by_account.get(&account) {
-                Some(connection) => self.members.get(connection)?.avatar,
+            let avatar = match self.members.by_account(account) {
+                Some((_, member)) => member.avatar,
                 // A speaker connected to another shard.
                 None => self.cluster.voice.avatar_of(account)?,
             };
@@ -259,7 +259,7 @@ impl<B: Borders> ZoneHost<B> {
     /// Sends each member the line changes gathered since the last call.
     pub fn send_voice_lines(&mut self) {
         for (account, lines) in std::mem::take(&mut self.voice.lines) {
-            if let Some(&connection) = self.by_account.get(&account) {
+            if let Some(connection) = self.members.connection_of(account) {
                 self.server.send_voice_lines(connection, &lines);
             }
         }

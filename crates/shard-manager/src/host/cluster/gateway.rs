@@ -54,18 +54,16 @@ impl<B: Borders> ZoneHost<B> {
                     }),
                 },
             );
-            self.by_account.insert(account, pending.connection);
-            self.by_avatar.insert(avatar, pending.connection);
             self.names
                 .join(pending.connection, avatar, &pending.name, account);
             self.announce_name(avatar);
             self.announce_session(account);
-        } else if let Some(member) = self.member_by_account(account)
-            && let At::Away(away) = &mut member.at
+        } else if let Some(connection) = self.members.connection_of(account)
+            && let Some(away) = self.members.away_mut(connection)
         {
             away.shard = Some(owner);
             away.heard = heard;
-            member.zone = zone;
+            self.members.set_zone(connection, zone);
         } else {
             // Its client left, or its join was given up, while the attach
             // was on its way: the owner drops the avatar it made.
@@ -93,7 +91,7 @@ impl<B: Borders> ZoneHost<B> {
         self.server.begin_snapshots(tick as u32, states);
         let gateway = self.cluster.me;
         for view in views {
-            let connection = self.by_account.get(&view.account).copied();
+            let connection = self.members.connection_of(view.account);
             let routed = connection
                 .and_then(|connection| self.members.get(&connection))
                 .is_some_and(|member| {
@@ -113,17 +111,14 @@ impl<B: Borders> ZoneHost<B> {
                 ));
                 continue;
             };
-            let Some(member) = self.members.get_mut(&connection) else {
-                continue;
-            };
-            let At::Away(away) = &mut member.at else {
+            let Some(away) = self.members.away_mut(connection) else {
                 continue;
             };
             away.shard = Some(owner);
             away.position = unwire(view.position);
             away.heading = view.heading;
             away.heard = heard;
-            member.zone = zone;
+            self.members.set_zone(connection, zone);
             self.names
                 .after_view(&mut self.server, connection, &view.visible);
             let sent = self.server.send_snapshot(
@@ -185,7 +180,7 @@ impl<B: Borders> ZoneHost<B> {
                 At::Away(away)
                     if away.shard.is_none() || now.saturating_sub(away.heard) > STALE_TICKS =>
                 {
-                    Some((*connection, *member, away))
+                    Some((connection, *member, away))
                 }
                 _ => None,
             })
@@ -205,21 +200,14 @@ impl<B: Borders> ZoneHost<B> {
                     {
                         continue;
                     }
-                    if let Some(member) = self.members.get_mut(&connection) {
-                        member.client = client;
-                        member.zone = zone;
-                        member.at = At::Here;
-                    }
-                    self.by_client.insert(client, connection);
+                    self.members.simulate_here(connection, client, zone);
                     self.borders.joined(member.account, zone);
                 }
                 ZoneOwner::Shard(shard) => {
                     self.cluster
                         .out
                         .push((LinkTo::Shard(shard), HostMessage::Attach(traveller)));
-                    if let Some(member) = self.members.get_mut(&connection)
-                        && let At::Away(away) = &mut member.at
-                    {
+                    if let Some(away) = self.members.away_mut(connection) {
                         away.shard = Some(shard);
                         away.heard = now;
                     }
@@ -405,7 +393,7 @@ impl<B: Borders> ZoneHost<B> {
                         state.position.distance_squared(position) <= radius * radius
                     })
             })
-            .map(|(connection, member)| (*connection, member.account))
+            .map(|(connection, member)| (connection, member.account))
             .collect();
         let listeners: Vec<ConnectionId> = listeners
             .into_iter()

@@ -315,18 +315,12 @@ impl<B: Borders> ZoneHost<B> {
             .members
             .iter()
             .filter(|(_, member)| member.at == At::ForGateway(shard))
-            .map(|(connection, _)| *connection)
+            .map(|(connection, _)| connection)
             .collect();
         for connection in hosted {
             self.leave(connection);
         }
-        for member in self.members.values_mut() {
-            if let At::Away(away) = &mut member.at
-                && away.shard == Some(shard)
-            {
-                away.shard = None;
-            }
-        }
+        self.members.forget_shard(shard);
     }
 
     /// A message from shard `from`.
@@ -343,14 +337,14 @@ impl<B: Borders> ZoneHost<B> {
                 if self.cluster.pending.contains_key(&account) {
                     // Asked again in a while (who serves the zone may have
                     // changed), and refused when patience runs out.
-                } else if let Some(member) = self.member_by_account(account)
-                    && let At::Away(away) = &mut member.at
+                } else if let Some(connection) = self.members.connection_of(account)
+                    && let Some(away) = self.members.away_mut(connection)
                 {
                     away.shard = None;
                 }
             }
             HostMessage::Detach { account, gateway } => {
-                if let Some(&connection) = self.by_account.get(&account) {
+                if let Some(connection) = self.members.connection_of(account) {
                     if self.members.get(&connection).map(|m| m.at) == Some(At::ForGateway(gateway))
                     {
                         self.leave(connection);
@@ -392,7 +386,7 @@ impl<B: Borders> ZoneHost<B> {
                 self.hand_in(traveller, zone as usize, gateway, animation, inputs);
             }
             HostMessage::Session { account, gateway } => {
-                let Some(&connection) = self.by_account.get(&account) else {
+                let Some(connection) = self.members.connection_of(account) else {
                     return;
                 };
                 match self.members.get(&connection).map(|member| member.at) {
@@ -407,7 +401,7 @@ impl<B: Borders> ZoneHost<B> {
                 }
             }
             HostMessage::Unnamed(avatar) => {
-                if !self.by_avatar.contains_key(&avatar) {
+                if self.members.connection_of_avatar(avatar).is_none() {
                     self.names.forget_avatar(avatar);
                 }
             }
@@ -442,7 +436,7 @@ impl<B: Borders> ZoneHost<B> {
     /// A session of `account` began here (one avatar per player: any other
     /// ends). Its member must be in place before this is called.
     pub(crate) fn replace_older_session(&mut self, account: u64, connection: ConnectionId) {
-        if let Some(&old) = self.by_account.get(&account)
+        if let Some(old) = self.members.connection_of(account)
             && old != connection
         {
             match self.members.get(&old).map(|member| member.at) {
@@ -479,10 +473,5 @@ impl<B: Borders> ZoneHost<B> {
         } else {
             self.zones[zone].spawn_avatar(client, spawn)
         }
-    }
-
-    fn member_by_account(&mut self, account: u64) -> Option<&mut Member> {
-        let connection = self.by_account.get(&account)?;
-        self.members.get_mut(connection)
     }
 }

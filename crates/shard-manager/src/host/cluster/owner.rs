@@ -90,9 +90,7 @@ impl<B: Borders> ZoneHost<B> {
     }
 
     pub(super) fn fresh_client(&mut self) -> ClientId {
-        let client = ClientId(self.next_client);
-        self.next_client += 1;
-        client
+        self.members.fresh_client()
     }
 
     /// Hosts an avatar here for the client `gateway` serves.
@@ -118,9 +116,6 @@ impl<B: Borders> ZoneHost<B> {
                 at: At::ForGateway(gateway),
             },
         );
-        self.by_account.insert(traveller.account, connection);
-        self.by_avatar.insert(avatar, connection);
-        self.by_client.insert(client, connection);
         self.names
             .join(connection, avatar, &traveller.name, traveller.account);
         Some(avatar)
@@ -137,18 +132,15 @@ impl<B: Borders> ZoneHost<B> {
             self.cluster.out.push((LinkTo::Shard(gateway), refuse));
             return;
         }
-        let avatar = match self
-            .by_account
-            .get(&account)
-            .and_then(|c| self.members.get(c))
-            .copied()
-        {
+        let known = self
+            .members
+            .by_account(account)
+            .map(|(connection, member)| (connection, *member));
+        let avatar = match known {
             // Already simulated here (an attach asked twice, or the client
             // came back through another gateway): it carries on.
-            Some(member) if matches!(member.at, At::ForGateway(_)) => {
-                if let Some(member) = self.member_by_account(account) {
-                    member.at = At::ForGateway(gateway);
-                }
+            Some((connection, member)) if matches!(member.at, At::ForGateway(_)) => {
+                self.members.serve_for(connection, gateway);
                 Some((member.avatar, member.zone))
             }
             Some(_) => None,
@@ -172,7 +164,7 @@ impl<B: Borders> ZoneHost<B> {
     }
 
     pub(super) fn inputs_from_gateway(&mut self, account: u64, inputs: Vec<Input>) {
-        let Some(&connection) = self.by_account.get(&account) else {
+        let Some(connection) = self.members.connection_of(account) else {
             if let Some(&(shard, _)) = self.cluster.moved.get(&account) {
                 self.cluster.out.push((
                     LinkTo::Shard(shard),
@@ -249,7 +241,7 @@ impl<B: Borders> ZoneHost<B> {
         let account = traveller.account;
         let client = if gateway == self.cluster.me {
             // Our own client comes back to a zone of ours.
-            let Some(&connection) = self.by_account.get(&account) else {
+            let Some(connection) = self.members.connection_of(account) else {
                 return;
             };
             if !self
@@ -265,15 +257,10 @@ impl<B: Borders> ZoneHost<B> {
             if self.place(zone, client, &traveller, animation).is_none() {
                 return;
             }
-            if let Some(member) = self.members.get_mut(&connection) {
-                member.client = client;
-                member.zone = zone;
-                member.at = At::Here;
-            }
-            self.by_client.insert(client, connection);
+            self.members.simulate_here(connection, client, zone);
             client
         } else {
-            if self.by_account.contains_key(&account) {
+            if self.members.connection_of(account).is_some() {
                 return;
             }
             if self
@@ -283,7 +270,7 @@ impl<B: Borders> ZoneHost<B> {
                 return;
             }
             self.cluster.handed_in.insert(account);
-            let Some(member) = self.member_by_account(account) else {
+            let Some((_, member)) = self.members.by_account(account) else {
                 return;
             };
             member.client
@@ -304,7 +291,7 @@ impl<B: Borders> ZoneHost<B> {
             .iter()
             .filter(|(_, member)| !matches!(member.at, At::Away(_)))
             .filter(|(_, member)| self.borders.owner(member.zone) != ZoneOwner::Here)
-            .map(|(connection, member)| (*connection, *member))
+            .map(|(connection, member)| (connection, *member))
             .collect();
         for (connection, member) in evicted {
             if let At::ForGateway(_) = member.at {
@@ -313,23 +300,24 @@ impl<B: Borders> ZoneHost<B> {
             }
             let state = self.zones[member.zone].avatar(member.client);
             let _ = self.zones[member.zone].despawn_avatar(member.client);
-            self.by_client.remove(&member.client);
             self.waiting.remove(&connection);
-            if let (Some(member), Some(state)) = (self.members.get_mut(&connection), state) {
-                member.at = At::Away(Away {
+            let away = state.map(|state| {
+                let away = Away {
                     shard: None,
                     position: state.position,
                     heading: state.heading,
                     heard: 0,
-                });
-            }
+                };
+                (member.zone, away)
+            });
+            self.members.stop_simulating(connection, away);
         }
     }
 
     /// A handoff committed into a zone of another shard: the avatar goes
     /// there (a ghost of it stays here until that shard stops mirroring it).
     pub(crate) fn switch_out(&mut self, account: u64, from: usize, to: usize, owner: ZoneOwner) {
-        let Some(&connection) = self.by_account.get(&account) else {
+        let Some(connection) = self.members.connection_of(account) else {
             return;
         };
         let Some(member) = self.members.get(&connection).copied() else {
@@ -385,21 +373,16 @@ impl<B: Borders> ZoneHost<B> {
                 .insert(account, (shard, self.cluster.ticks));
         }
         self.handoffs += 1;
-        self.by_client.remove(&member.client);
         if member.at == At::Here {
-            if let Some(member) = self.members.get_mut(&connection) {
-                member.zone = to;
-                member.at = At::Away(Away {
-                    shard,
-                    position: state.position,
-                    heading: state.heading,
-                    heard: self.cluster.ticks,
-                });
-            }
+            let away = Away {
+                shard,
+                position: state.position,
+                heading: state.heading,
+                heard: self.cluster.ticks,
+            };
+            self.members.stop_simulating(connection, Some((to, away)));
         } else {
-            self.members.remove(&connection);
-            self.by_account.remove(&account);
-            self.by_avatar.remove(&member.avatar);
+            self.members.remove(connection);
             self.names.detach(connection);
         }
     }
