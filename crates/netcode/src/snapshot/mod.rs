@@ -2,6 +2,7 @@
 //! tick, and the per-client delta encoder with its priority accumulator.
 
 mod encoder;
+mod id_index;
 mod ring;
 mod shared;
 

@@ -13,6 +13,8 @@ use meridian_protocol::NetworkId;
 use meridian_protocol::bits::PackedBits;
 use meridian_protocol::snapshot::{EntityState, pack_entered, pack_update};
 
+use super::id_index::IdIndex;
+
 /// A small multiplicative hasher for the tick cache: keys are a few integers
 /// produced by this server, not attacker-chosen strings.
 #[derive(Default)]
@@ -50,14 +52,6 @@ impl Hasher for StateHasher {
     }
 }
 
-/// An id with no state in this batch, in [`SharedEncodings::index_by_id`].
-const NO_INDEX: u32 = u32::MAX;
-
-/// Ids may span at most this many times the state count (plus a constant) for
-/// the dense id → index table; sparser ids fall back to binary search.
-const DENSE_SPAN_FACTOR: usize = 4;
-const DENSE_SPAN_SLACK: usize = 1_024;
-
 /// This tick's packed records, reused across ticks.
 ///
 /// Update records sit in one slot per state index, for the first old state any
@@ -67,12 +61,10 @@ const DENSE_SPAN_SLACK: usize = 1_024;
 #[derive(Debug, Default)]
 pub struct SharedEncodings {
     tick: Option<u32>,
-    /// Whether `index_by_id` and `first_id` describe this batch's states.
+    /// Whether `index` describes this batch's states.
     index_built: bool,
-    /// This batch's index of each id, at `id - first_id`; empty when the ids are
-    /// too sparse for a table.
-    index_by_id: Vec<u32>,
-    first_id: u32,
+    /// This batch's index of each id.
+    index: IdIndex,
     /// Per index into this tick's states: the entered record, packed on first use.
     entered: Vec<Option<PackedBits>>,
     /// Per index into this tick's states: the first old state asked about and
@@ -107,43 +99,20 @@ impl SharedEncodings {
         }
     }
 
-    /// The index of `id` in this batch's `states` (sorted by id), through a table
-    /// built once per batch.
+    /// The index of `id` in this batch's `states` (sorted by id), through an
+    /// index built once per batch ([`IdIndex`]).
     #[inline]
     pub(crate) fn index_of(&mut self, states: &[EntityState], id: NetworkId) -> Option<usize> {
         if !self.index_built {
-            self.build_index(states);
+            self.index.build(states);
+            self.index_built = true;
         }
-        let slot = id.0.wrapping_sub(self.first_id) as usize;
-        match self.index_by_id.get(slot) {
-            Some(&NO_INDEX) => None,
+        match self.index.get(id) {
+            None => None,
+            Some(index) if states.get(index).is_some_and(|s| s.id == id) => Some(index),
             // Checked against the states, so a caller that passes other states
             // within one batch still gets a right answer (by search).
-            Some(&index) if states.get(index as usize).is_some_and(|s| s.id == id) => {
-                Some(index as usize)
-            }
-            _ => states.binary_search_by_key(&id, |state| state.id).ok(),
-        }
-    }
-
-    fn build_index(&mut self, states: &[EntityState]) {
-        self.index_built = true;
-        self.index_by_id.clear();
-        let (Some(first), Some(last)) = (states.first(), states.last()) else {
-            return;
-        };
-        let span = last.id.0.saturating_sub(first.id.0) as usize + 1;
-        if span > DENSE_SPAN_FACTOR * states.len() + DENSE_SPAN_SLACK {
-            return;
-        }
-        self.first_id = first.id.0;
-        self.index_by_id.resize(span, NO_INDEX);
-        for (index, state) in states.iter().enumerate() {
-            let slot = state.id.0.wrapping_sub(self.first_id) as usize;
-            if let Some(entry) = self.index_by_id.get_mut(slot) {
-                // A batch holds far fewer than u32::MAX states.
-                *entry = index as u32;
-            }
+            Some(_) => states.binary_search_by_key(&id, |state| state.id).ok(),
         }
     }
 
