@@ -112,13 +112,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build() { # DIRECTORY TARGET_DIR COPY_TO
+build() { # DIRECTORY TARGET_DIR COPY_TO [OTHER_DIRECTORY]
   echo "one-core-bench: building $1 (release) into $2" >&2
   (cd "$1" && CARGO_TARGET_DIR=$2 timeout 3600 cargo build --release -p meridian -p loadbot >&2)
   # Copied out at once: both builds may share one target dir, and the
   # second would replace the first's binaries before they run.
   mkdir -p "$3/release"
   cp "$2/release/meridian" "$2/release/loadbot" "$3/release/"
+  # Cargo names a workspace's artifacts alike whatever its directory, so in a
+  # shared target dir a build can find the other tree's artifacts "fresh"
+  # (their sources unchanged where that tree still stands) and keep them.
+  # The release profile keeps debug info, which names the directories built.
+  if ! grep -qaF "$(cd "$1" && pwd -P)" "$3/release/meridian" ||
+    { [ -n "${4:-}" ] && [ -d "$4" ] && grep -qaF "$(cd "$4" && pwd -P)" "$3/release/meridian"; }; then
+    echo "one-core-bench: the meridian built for $1 holds code compiled from another tree; touch its sources and run again" >&2
+    exit 1
+  fi
 }
 
 # A revision's abilities, from its source.
@@ -266,14 +275,17 @@ run() { # LABEL DIRECTORY TARGET_DIR [TRANSPORT]
 }
 
 echo "one-core-bench: $(uptime)" >&2
-build "$repository" "${CARGO_TARGET_DIR:-$repository/target}" "$work/head"
+baseline_directory=""
 if [ -n "$baseline" ]; then
   baseline_directory=${BASELINE_WORKTREE:-/var/tmp/meridian-baseline-$baseline}
+fi
+build "$repository" "${CARGO_TARGET_DIR:-$repository/target}" "$work/head" "$baseline_directory"
+if [ -n "$baseline" ]; then
   if [ ! -d "$baseline_directory" ]; then
     git -C "$repository" worktree add --detach "$baseline_directory" "$baseline" >&2
     worktree=$baseline_directory
   fi
-  build "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}" "$work/baseline"
+  build "$baseline_directory" "${BASELINE_TARGET_DIR:-/var/tmp/meridian-baseline-target}" "$work/baseline" "$repository"
 fi
 echo "| bots | server CPU (one core = 100%) | server tick p50 / p99 | input→ack p50 / p99 | snapshots / bot / s | failed / dropped |"
 echo "|---:|---:|---:|---:|---:|---:|"

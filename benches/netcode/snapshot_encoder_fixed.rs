@@ -5,7 +5,10 @@
 //! - `spread`: the criterion bench's scene, 10,000 wandering avatars at about 30
 //!   neighbours each, 1,000 of them clients;
 //! - `dense`: the dense crowd of issue 14, 1,000 avatars in a 160 m square with a
-//!   100 m interest radius, every one a client, views at the 256 cap.
+//!   100 m interest radius, every one a client, views at the 256 cap;
+//! - `world`: ids as one process serves a fresh world: 40 starter elements at
+//!   the bottom of the zone's range and 1,000 players from 2^20 + 1 up (where
+//!   avatar ids by account begin), every one a client, 30 m interest.
 //!
 //! Each scene warms up for 100 ticks, then encodes `MERIDIAN_TICKS` ticks (default
 //! 10) for every client, each client acknowledging every snapshot. Only
@@ -19,7 +22,7 @@ use meridian_benches::crowd_config;
 use meridian_netcode::snapshot::{ClientReplication, MAX_BODY_BYTES, SharedEncodings};
 use meridian_protocol::NetworkId;
 use meridian_sim::agents::Wanderers;
-use meridian_sim::{ClientId, SimConfig, Zone};
+use meridian_sim::{Aabb, ClientId, ElementPlacement, SimConfig, Vec2, Zone};
 
 struct Scene {
     zone: Zone,
@@ -33,7 +36,24 @@ struct Scene {
 
 impl Scene {
     fn new(config: SimConfig, avatars: usize, clients: usize) -> Self {
+        Self::with_elements(config, 0, avatars, clients)
+    }
+
+    /// A scene whose first `elements` ids (from 1) are elements laid in a row
+    /// along the zone's bottom edge; avatars take ids from the config's
+    /// `first_network_id`.
+    fn with_elements(config: SimConfig, elements: u32, avatars: usize, clients: usize) -> Self {
         let mut zone = Zone::new(config).expect("valid config");
+        for element in 0..elements {
+            let x = 2.0 + element as f32 * 3.0;
+            let placement = ElementPlacement {
+                bounds: Aabb::from_corners(Vec2::new(x, 2.0), Vec2::new(x + 1.0, 3.0)),
+                appearance: 0,
+                blocking: false,
+            };
+            zone.place_element_as(placement, NetworkId(1 + element))
+                .expect("room for the row");
+        }
         let agents = Wanderers::spawn(&mut zone, avatars, 0, 5).expect("room");
         let stride = (avatars / clients) as u64;
         let clients = (0..clients as u64)
@@ -147,5 +167,16 @@ fn main() {
             ..SimConfig::default()
         };
         run("dense", Scene::new(config, 1_000, 1_000), ticks);
+    }
+    if scene.is_empty() || scene == "world" {
+        let config = SimConfig {
+            first_network_id: (1 << 20) + 1,
+            ..crowd_config(1_000)
+        };
+        run(
+            "world",
+            Scene::with_elements(config, 40, 1_000, 1_000),
+            ticks,
+        );
     }
 }

@@ -29,17 +29,21 @@ const TABLE_FACTOR: usize = 4;
 const TABLE_SLACK: usize = 1_024;
 
 /// One dense run of ids: `first..first + span`, its indexes at
-/// `table[offset..offset + span]`.
-#[derive(Debug, Clone, Copy)]
+/// `table[offset..offset + span]`; `states` of them have a state.
+#[derive(Debug, Clone, Copy, Default)]
 struct Run {
     first: u32,
     span: u32,
     offset: usize,
+    states: usize,
 }
 
 /// One batch's id → index lookup.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
+    /// The run with the most states, asked first (empty when hashed).
+    main: Run,
+    /// The other runs.
     runs: Vec<Run>,
     table: Vec<u32>,
     /// Used instead of the runs when the ids are too scattered.
@@ -50,6 +54,7 @@ pub(crate) struct IdIndex {
 impl IdIndex {
     /// Indexes `states` (sorted by id), reusing the tables' memory.
     pub(crate) fn build(&mut self, states: &[EntityState]) {
+        self.main = Run::default();
         self.runs.clear();
         self.table.clear();
         self.scattered.clear();
@@ -61,6 +66,7 @@ impl IdIndex {
             first: first.id.0,
             span: 1,
             offset: 0,
+            states: 1,
         };
         let mut slots = 0usize;
         for pair in states.windows(2) {
@@ -72,9 +78,11 @@ impl IdIndex {
                     first: after,
                     span: 1,
                     offset: slots,
+                    states: 1,
                 };
             } else {
                 run.span = after - run.first + 1;
+                run.states += 1;
             }
         }
         slots += run.span as usize;
@@ -103,24 +111,42 @@ impl IdIndex {
                 self.table[slot] = index as u32;
             }
         }
+        let main = (0..self.runs.len())
+            .max_by_key(|&at| self.runs[at].states)
+            .unwrap_or_default();
+        self.main = self.runs.swap_remove(main);
     }
 
     /// The index of `id` in the states last built, if it has one.
     #[inline]
     pub(crate) fn get(&self, id: NetworkId) -> Option<usize> {
+        let slot = id.0.wrapping_sub(self.main.first);
+        if slot < self.main.span {
+            return self.at(self.main.offset + slot as usize);
+        }
+        self.beyond_main(id)
+    }
+
+    /// [`Self::get`] for an id outside the main run.
+    fn beyond_main(&self, id: NetworkId) -> Option<usize> {
         if self.hashed {
             return self.scattered.get(&id.0).map(|&index| index as usize);
         }
         for run in &self.runs {
             let slot = id.0.wrapping_sub(run.first);
             if slot < run.span {
-                return match self.table[run.offset + slot as usize] {
-                    NO_INDEX => None,
-                    index => Some(index as usize),
-                };
+                return self.at(run.offset + slot as usize);
             }
         }
         None
+    }
+
+    #[inline]
+    fn at(&self, slot: usize) -> Option<usize> {
+        match self.table.get(slot) {
+            Some(&NO_INDEX) | None => None,
+            Some(&index) => Some(index as usize),
+        }
     }
 
     /// Whether the ids were too scattered for runs (a figure for tests).
@@ -132,7 +158,11 @@ impl IdIndex {
     /// Runs in use (0 when hashed; a figure for tests).
     #[cfg(test)]
     pub(crate) fn runs(&self) -> usize {
-        self.runs.len()
+        if self.main.span == 0 {
+            0
+        } else {
+            1 + self.runs.len()
+        }
     }
 }
 
